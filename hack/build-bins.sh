@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds the Go binaries the local world needs (control plane, restic, backends) from Go modules,
+# once per version, into a cache outside the repository. Safe to run again: a cached version is reused.
+# Usage: hack/build-bins.sh [all|k8s|etcd|restic|rest-server|minio]...
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+CACHE=${STASH_TS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stash-ts}
+export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod
+
+log() { printf '[build-bins %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# done_or_build DIR NAME... : true when every NAME already exists in DIR
+have() { local d=$1; shift; for b in "$@"; do [ -x "$d/$b" ] || return 1; done; }
+
+build_k8s() {
+  local out="$CACHE/bins/k8s-$K8S_VERSION"
+  have "$out" kube-apiserver kube-controller-manager kubectl && return 0
+  local minor; minor=$(echo "$K8S_VERSION" | cut -d. -f2)
+  local ldf="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
+  log "building kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kubectl): slow when cold"
+  mkdir -p "$out.tmp"
+  (cd "$here/bins/k8s" && go build -trimpath -ldflags "$ldf" -o "$out.tmp/" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  log "kubernetes $K8S_VERSION done"
+}
+
+build_etcd() {
+  local out="$CACHE/bins/etcd-$ETCD_VERSION"
+  have "$out" etcd && return 0
+  log "building etcd $ETCD_VERSION"
+  mkdir -p "$out.tmp"
+  (cd "$here/bins/etcd" && go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3)
+  rm -rf "$out"; mv "$out.tmp" "$out"
+}
+
+# go_build NAME VERSION MODULE PACKAGE BINARY: builds through a throw-away wrapper module, because
+# `go install pkg@version` asks the proxy for the module's version list, which it does not serve for all modules.
+go_build() {
+  local name=$1 version=$2 module=$3 pkg=$4 bin=$5
+  local out="$CACHE/bins/$name-$version"
+  have "$out" "$bin" && return 0
+  log "building $name $version"
+  local mod="$CACHE/wrappers/$name-$version"
+  mkdir -p "$mod" "$out.tmp"
+  printf 'module stashts/bins/%s\n\ngo 1.26.0\n\nrequire %s %s\n' "$name" "$module" "$version" > "$mod/go.mod"
+  printf 'package main\n\nimport _ "%s"\n' "$pkg" > "$mod/tools.go"
+  (cd "$mod" && go mod tidy >/dev/null 2>&1 || true; go build -trimpath -ldflags "-s -w" -o "$out.tmp/$bin" "$pkg")
+  rm -rf "$out"; mv "$out.tmp" "$out"
+}
+
+build_restic() { go_build restic "$RESTIC_VERSION" github.com/restic/restic github.com/restic/restic/cmd/restic restic; }
+build_rest_server() { go_build rest-server "$REST_SERVER_VERSION" github.com/restic/rest-server github.com/restic/rest-server/cmd/rest-server rest-server; }
+build_minio() { go_build minio "$MINIO_VERSION" github.com/minio/minio github.com/minio/minio minio; }
+
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(all)
+for t in "${targets[@]}"; do
+  case "$t" in
+    all) build_etcd; build_restic; build_rest_server; build_k8s; build_minio ;;
+    k8s) build_k8s ;; etcd) build_etcd ;; restic) build_restic ;;
+    rest-server) build_rest_server ;; minio) build_minio ;;
+    *) echo "unknown target: $t" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,42 @@
+// Typed errors shared by the operator and the agent. Each carries a stable `code` so callers branch on
+// the kind of failure rather than on message text, and a `cause` so the original error is never lost.
+
+export class StashError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Configuration that cannot work; lists every problem at once. */
+export class ConfigError extends StashError {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super('CONFIG_INVALID', `invalid configuration:\n- ${problems.join('\n- ')}`);
+    this.problems = problems;
+  }
+}
+
+/** A call to the Kubernetes API failed; `status` is the HTTP status when there was one. */
+export class KubeError extends StashError {
+  readonly status: number | undefined;
+  constructor(message: string, status: number | undefined, options?: { cause?: unknown }) {
+    super(status === undefined ? 'KUBE_UNREACHABLE' : `KUBE_${status}`, message, options);
+    this.status = status;
+  }
+}
+
+/** A user's resource is not valid; `field` is the JSON path of the offending field. */
+export class ValidationError extends StashError {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super('VALIDATION_FAILED', `${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
