@@ -56,12 +56,15 @@ build_restic() { go_build restic "$RESTIC_VERSION" github.com/restic/restic gith
 build_rest_server() { go_build rest-server "$REST_SERVER_VERSION" github.com/restic/rest-server github.com/restic/rest-server/cmd/rest-server rest-server; }
 build_minio() { go_build minio "$MINIO_VERSION" github.com/minio/minio github.com/minio/minio minio; }
 
+# One builder per component at a time: a second caller waits, then finds the result cached.
+locked() { mkdir -p "$CACHE/bins"; ( flock 9; "$@" ) 9>"$CACHE/bins/.lock-$1"; }
+
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case "$t" in
-    all) build_etcd; build_restic; build_rest_server; build_k8s; build_minio ;;
-    k8s) build_k8s ;; etcd) build_etcd ;; restic) build_restic ;;
-    rest-server) build_rest_server ;; minio) build_minio ;;
+    all) locked build_etcd; locked build_restic; locked build_rest_server; locked build_k8s; locked build_minio ;;
+    k8s) locked build_k8s ;; etcd) locked build_etcd ;; restic) locked build_restic ;;
+    rest-server) locked build_rest_server ;; minio) locked build_minio ;;
     *) echo "unknown target: $t" >&2; exit 2 ;;
   esac
 done

@@ -1,0 +1,52 @@
+# Entry points: `make demo` and `make test` on a fresh machine; `make dev-up` / `make dev-down` for the
+# local world. Everything runs on the Node 24 that npm installs into node_modules (package `node`).
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+NODE := $(CURDIR)/node_modules/.bin/node
+TAP_INTEGRATION := tap --disable-coverage --before=test/world/tap-before.ts --after=test/world/tap-after.ts
+
+.PHONY: all setup deps bins system-packages typecheck test test-unit test-integration dev-up dev-down demo clean
+
+all: test
+
+node_modules/.stash-ts-installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@test "$$($(NODE) --version | cut -d. -f1)" = "v24" || { echo "node_modules/.bin/node is not Node 24"; exit 1; }
+	@touch $@
+
+deps: node_modules/.stash-ts-installed
+
+system-packages:
+	@hack/install-system-packages.sh
+
+bins: system-packages
+	@hack/build-bins.sh etcd k8s restic rest-server minio
+
+setup: deps bins
+
+typecheck: deps
+	tsc --noEmit -p tsconfig.json
+
+test-unit: deps
+	tap
+
+test-integration: setup
+	$(TAP_INTEGRATION) 'test/integration/**/*.test.ts'
+
+test: setup typecheck
+	$(NODE) hack/gen-crds.ts --check
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-integration
+
+dev-up: setup
+	$(NODE) test/world/cli.ts up
+
+dev-down:
+	@if [ -x $(NODE) ]; then $(NODE) test/world/cli.ts down; $(NODE) test/world/cli.ts down .cluster/test; fi
+
+demo: setup
+	@echo "make demo: the narrated batch backup/restore demo is not built yet (tracked as its own issue)."
+	@echo "Meanwhile: make dev-up starts the real local control plane with our CRDs installed."
+
+clean: dev-down
+	rm -rf .cluster .tap coverage

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Debian packages the project needs beyond the machine's base image. Idempotent and quiet when all
+# are present, so `make test` can call it every time.
+set -euo pipefail
+need=()
+for pkg in openssl restic util-linux; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "[setup] installing Debian packages: ${need[*]}" >&2
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

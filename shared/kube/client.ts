@@ -1,0 +1,260 @@
+// One thin client over the Kubernetes REST API. It uses @kubernetes/client-node only to load kubeconfig
+// and credentials, and speaks HTTP itself so that every call can choose its patch content type, target
+// the status subresource, and stream watches with the same connection pool.
+import https from 'node:https';
+import http from 'node:http';
+import { createInterface } from 'node:readline';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeError } from '../errors.ts';
+import { resourceFor, resourcePath, type ResourceInfo } from './resources.ts';
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+    ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }>;
+    generateName?: string;
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+export interface ObjectList<T> {
+  metadata: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+export interface WatchEvent<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+export interface RequestOptions {
+  method?: string;
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export const CONTENT = {
+  json: 'application/json',
+  merge: 'application/merge-patch+json',
+  jsonPatch: 'application/json-patch+json',
+  apply: 'application/apply-patch+yaml',
+} as const;
+
+export interface ListOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+}
+
+export class Kube {
+  readonly kubeConfig: KubeConfig;
+  readonly server: URL;
+  readonly fieldManager: string;
+  #base: https.RequestOptions | undefined;
+  #agent: http.Agent;
+
+  constructor(kc: KubeConfig, fieldManager = 'stash-ts') {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new KubeError('kubeconfig has no current cluster', undefined);
+    this.kubeConfig = kc;
+    this.server = new URL(cluster.server);
+    this.fieldManager = fieldManager;
+    this.#agent = this.server.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true });
+  }
+
+  /** From an explicit kubeconfig file, else $KUBECONFIG / ~/.kube/config, else the in-cluster service account. */
+  static load(kubeconfigPath?: string, fieldManager?: string): Kube {
+    const kc = new KubeConfig();
+    if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
+    else kc.loadFromDefault();
+    return new Kube(kc, fieldManager);
+  }
+
+  async #options(): Promise<https.RequestOptions> {
+    if (!this.#base) {
+      const opts: https.RequestOptions = {};
+      await this.kubeConfig.applyToHTTPSOptions(opts);
+      this.#base = opts;
+    }
+    return this.#base;
+  }
+
+  #url(path: string, query?: RequestOptions['query']): URL {
+    const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    return url;
+  }
+
+  async #send(o: RequestOptions): Promise<http.IncomingMessage> {
+    const base = await this.#options();
+    const url = this.#url(o.path, o.query);
+    const payload = o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
+    const headers: Record<string, string> = { accept: 'application/json', ...(base.headers as Record<string, string> | undefined) };
+    if (payload !== undefined) {
+      headers['content-type'] = o.contentType ?? CONTENT.json;
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    }
+    const mod = url.protocol === 'https:' ? https : http;
+    return await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = mod.request(url, { ...base, method: o.method ?? 'GET', headers, agent: this.#agent, signal: o.signal }, resolve);
+      if (o.timeoutMs) req.setTimeout(o.timeoutMs, () => req.destroy(new Error(`timed out after ${o.timeoutMs} ms`)));
+      req.on('error', (err) => reject(new KubeError(`${o.method ?? 'GET'} ${o.path}: ${err.message}`, undefined, { cause: err })));
+      if (payload !== undefined) req.write(payload);
+      req.end();
+    });
+  }
+
+  /** One request; resolves with the decoded body, throws KubeError carrying the HTTP status. */
+  async request<T = unknown>(o: RequestOptions): Promise<T> {
+    const res = await this.#send({ timeoutMs: 30_000, ...o });
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
+    let message = text;
+    try {
+      const body = JSON.parse(text) as { message?: string };
+      if (body.message) message = body.message;
+    } catch {
+      // not JSON: keep the raw text
+    }
+    throw new KubeError(`${o.method ?? 'GET'} ${o.path}: ${status} ${message}`, status);
+  }
+
+  /** Streams a watch; each line is one event. Ends when the server closes or the signal aborts. */
+  async *watch<T>(path: string, query: RequestOptions['query'], signal?: AbortSignal): AsyncGenerator<WatchEvent<T>> {
+    const res = await this.#send({ path, query: { ...query, watch: true }, signal });
+    if (res.statusCode !== 200) {
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      throw new KubeError(`watch ${path}: ${res.statusCode} ${Buffer.concat(chunks).toString('utf8')}`, res.statusCode);
+    }
+    const lines = createInterface({ input: res, crlfDelay: Infinity });
+    try {
+      for await (const line of lines) {
+        if (!line) continue;
+        yield JSON.parse(line) as WatchEvent<T>;
+      }
+    } finally {
+      res.destroy();
+    }
+  }
+
+  // ---- typed helpers by apiVersion/kind ----
+
+  info(apiVersion: string, kind: string): ResourceInfo {
+    return resourceFor(apiVersion, kind);
+  }
+
+  async get<T extends KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<T> {
+    return await this.request<T>({ path: resourcePath(resourceFor(apiVersion, kind), namespace, name) });
+  }
+
+  /** Like get, but a missing object is null rather than an error. */
+  async getOrNull<T extends KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<T | null> {
+    try {
+      return await this.get<T>(apiVersion, kind, namespace, name);
+    } catch (err) {
+      if (err instanceof KubeError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  async list<T extends KubeObject>(apiVersion: string, kind: string, namespace?: string, opts: ListOptions = {}): Promise<ObjectList<T>> {
+    return await this.request<ObjectList<T>>({ path: resourcePath(resourceFor(apiVersion, kind), namespace), query: { ...opts } });
+  }
+
+  async create<T extends KubeObject>(obj: T, opts: { dryRun?: boolean } = {}): Promise<T> {
+    const info = resourceFor(obj.apiVersion ?? '', obj.kind ?? '');
+    return await this.request<T>({
+      method: 'POST', path: resourcePath(info, obj.metadata?.namespace), body: obj,
+      query: { fieldManager: this.fieldManager, dryRun: opts.dryRun ? 'All' : undefined },
+    });
+  }
+
+  async replace<T extends KubeObject>(obj: T): Promise<T> {
+    const info = resourceFor(obj.apiVersion ?? '', obj.kind ?? '');
+    return await this.request<T>({ method: 'PUT', path: resourcePath(info, obj.metadata?.namespace, obj.metadata?.name), body: obj, query: { fieldManager: this.fieldManager } });
+  }
+
+  /** Merge patch (RFC 7386) of the object or, with subresource 'status', of its status. */
+  async patch<T extends KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string, patch: unknown, opts: { subresource?: string; contentType?: string } = {}): Promise<T> {
+    return await this.request<T>({
+      method: 'PATCH', path: resourcePath(resourceFor(apiVersion, kind), namespace, name, opts.subresource), body: patch,
+      contentType: opts.contentType ?? CONTENT.merge, query: { fieldManager: this.fieldManager },
+    });
+  }
+
+  /** Server-side apply: creates or updates the fields this manager owns. */
+  async apply<T extends KubeObject>(obj: T, opts: { force?: boolean; dryRun?: boolean; subresource?: string } = {}): Promise<T> {
+    const info = resourceFor(obj.apiVersion ?? '', obj.kind ?? '');
+    return await this.request<T>({
+      method: 'PATCH', path: resourcePath(info, obj.metadata?.namespace, obj.metadata?.name, opts.subresource), body: obj,
+      contentType: CONTENT.apply,
+      query: { fieldManager: this.fieldManager, force: opts.force ?? true, dryRun: opts.dryRun ? 'All' : undefined },
+    });
+  }
+
+  /** Deletes; a missing object counts as deleted. Returns false when it was already gone. */
+  async delete(apiVersion: string, kind: string, namespace: string | undefined, name: string, opts: { propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'; gracePeriodSeconds?: number } = {}): Promise<boolean> {
+    try {
+      await this.request({
+        method: 'DELETE', path: resourcePath(resourceFor(apiVersion, kind), namespace, name),
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: opts.propagationPolicy ?? 'Background', gracePeriodSeconds: opts.gracePeriodSeconds },
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof KubeError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Read-modify-write with optimistic concurrency: `mutate` gets the fresh object and returns the new one
+   * (or null to do nothing); a 409 re-reads and tries again.
+   */
+  async update<T extends KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string, mutate: (current: T) => T | null | Promise<T | null>, opts: { subresource?: 'status'; attempts?: number } = {}): Promise<T | null> {
+    const info = resourceFor(apiVersion, kind);
+    const attempts = opts.attempts ?? 10;
+    for (let i = 0; ; i++) {
+      const current = await this.request<T>({ path: resourcePath(info, namespace, name) });
+      const next = await mutate(structuredClone(current));
+      if (next === null) return current;
+      try {
+        return await this.request<T>({ method: 'PUT', path: resourcePath(info, namespace, name, opts.subresource), body: next, query: { fieldManager: this.fieldManager } });
+      } catch (err) {
+        if (err instanceof KubeError && err.status === 409 && i + 1 < attempts) continue;
+        throw err;
+      }
+    }
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof KubeError && err.status === 404;
+}
+
+export function isConflict(err: unknown): boolean {
+  return err instanceof KubeError && err.status === 409;
+}

@@ -1,0 +1,72 @@
+// The informer must outlive a kube-apiserver restart: this file runs its own private control plane
+// (restarting the shared one would disturb every other test file) and restarts the apiserver mid-watch.
+import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kube, type KubeObject } from '../../shared/kube/client.ts';
+import { Informer } from '../../shared/kube/informer.ts';
+import { restartApiServer, startControlPlane, stopControlPlane } from '../world/controlplane.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'stash-ts-informer-'));
+t.teardown(async () => {
+  await stopControlPlane(dir);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+t.test('informer sees events after kube-apiserver restarts mid-watch', async (t) => {
+  const state = await startControlPlane(dir, { withControllerManager: false, installCrds: false });
+  const kube = Kube.load(state.kubeconfig);
+  t.teardown(() => kube.close());
+  const ns = 'informer-restart';
+  await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+
+  const seen: string[] = [];
+  const inf = new Informer<KubeObject & { data?: Record<string, string> }>(kube, {
+    apiVersion: 'v1', kind: 'ConfigMap', namespace: ns, backoffInitialMs: 100, backoffMaxMs: 1000,
+  });
+  inf.on('add', (o) => { seen.push(`add:${o.metadata?.name}`); });
+  inf.on('update', (o) => { seen.push(`update:${o.metadata?.name}:${o.data?.v}`); });
+  inf.on('delete', (o) => { seen.push(`delete:${o.metadata?.name}`); });
+  inf.start();
+  t.teardown(() => inf.stop());
+  await inf.waitForSync();
+
+  const cm = (name: string, v: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data: { v } });
+  await kube.create(cm('before', '1'));
+  await until('add before restart', () => seen.includes('add:before'));
+  const listsBefore = inf.lists;
+
+  await restartApiServer(dir);
+
+  await kube.create(cm('after', '1'));
+  await kube.patch('v1', 'ConfigMap', ns, 'before', { data: { v: '2' } });
+  await kube.delete('v1', 'ConfigMap', ns, 'after');
+  await until('events after restart', () => seen.includes('add:after') && seen.includes('update:before:2') && seen.includes('delete:after'));
+  t.ok(inf.lists > listsBefore, 'the informer relisted after losing its watch');
+  t.equal(inf.get(ns, 'before')?.data?.v, '2', 'cache holds the latest object');
+  t.equal(inf.get(ns, 'after'), undefined, 'cache dropped the deleted object');
+});
+
+t.test('informer relists on its interval and repairs its cache', async (t) => {
+  const state = await startControlPlane(dir, { withControllerManager: false, installCrds: false });
+  const kube = Kube.load(state.kubeconfig);
+  t.teardown(() => kube.close());
+  const inf = new Informer<KubeObject>(kube, { apiVersion: 'v1', kind: 'Namespace', relistMs: 500 });
+  inf.start();
+  t.teardown(() => inf.stop());
+  await inf.waitForSync();
+  const first = inf.lists;
+  await sleep(1800);
+  t.ok(inf.lists >= first + 2, `relisted periodically (${inf.lists - first} times in 1.8s)`);
+  t.ok(inf.get(undefined, 'default'), 'cache still has namespace default');
+});
