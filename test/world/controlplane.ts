@@ -186,6 +186,10 @@ export async function applyDir(kube: Kube, dir: string): Promise<KubeObject[]> {
   return applied;
 }
 
+interface CrdLike extends KubeObject {
+  spec?: { group?: string; names?: { kind?: string }; versions?: Array<{ name: string }> };
+}
+
 export async function installCrds(kube: Kube, log: (m: string) => void = () => undefined): Promise<void> {
   const dir = join(REPO_ROOT, 'manifests', 'crds');
   if (!existsSync(dir)) return;
@@ -195,6 +199,21 @@ export async function installCrds(kube: Kube, log: (m: string) => void = () => u
     await waitFor(`CRD ${name}`, async () => {
       const c = await kube.get<KubeObject & { status?: { conditions?: Array<{ type: string; status: string }> } }>('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, name);
       return !!c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
+    }, 60_000);
+  }
+  // kubectl explain reads the OpenAPI v3 document, which the apiserver publishes a moment after the CRDs
+  // become Established: wait for it so `kubectl explain` works as soon as dev-up returns.
+  const kindsByGroupVersion = new Map<string, string[]>();
+  for (const crd of crds as CrdLike[]) {
+    for (const v of crd.spec?.versions ?? []) {
+      const gv = `${crd.spec?.group}/${v.name}`;
+      kindsByGroupVersion.set(gv, [...(kindsByGroupVersion.get(gv) ?? []), crd.spec?.names?.kind ?? '']);
+    }
+  }
+  for (const [gv, kinds] of kindsByGroupVersion) {
+    await waitFor(`OpenAPI v3 for ${gv}`, async () => {
+      const doc = await kube.request({ path: `/openapi/v3/apis/${gv}` }).then((d) => JSON.stringify(d)).catch(() => '');
+      return kinds.every((k) => doc.includes(`.${k}"`));
     }, 60_000);
   }
   log(`installed ${crds.length} CRDs`);

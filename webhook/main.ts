@@ -1,0 +1,49 @@
+// The operator process: admission webhook on every replica, control loops on the Lease holder only.
+import { createLogger } from '../shared/log.ts';
+import { operatorConfig } from '../shared/config.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { Kube } from '../shared/kube/client.ts';
+import { LeaseLock, runLeaderElection } from '../shared/kube/lease.ts';
+import { buildApp } from './app.ts';
+import { InformerInvokerIndex } from './invoker-index.ts';
+import { startControllers } from './controllers/index.ts';
+
+const config = operatorConfig();
+const log = createLogger({ level: config.logLevel, name: 'stash-operator' });
+process.on('unhandledRejection', (err) => {
+  log.fatal({ err: errorMessage(err) }, 'unhandled rejection');
+  process.exit(1);
+});
+
+const kube = Kube.load(config.kubeconfig, 'stash-operator');
+const index = new InformerInvokerIndex(kube, log).start();
+const app = buildApp({
+  invokers: index,
+  inject: { image: config.agentImage, pushgatewayUrl: '', useKubeapiserverFqdnForAks: false },
+  logger: log,
+  tls: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile },
+  ready: () => index.synced,
+});
+await app.listen({ host: config.host, port: config.port });
+log.info({ host: config.host, port: config.port, identity: config.identity }, 'admission webhook listening');
+
+const stop = new AbortController();
+const leading = config.leaderElection
+  ? runLeaderElection(
+    new LeaseLock(kube, { namespace: config.namespace, name: config.leaseName, identity: config.identity, log }),
+    { onStartedLeading: async (lost) => { await index.waitForSync(); await startControllers({ kube, log, config, index }, lost); } },
+    stop.signal,
+  )
+  : index.waitForSync().then(() => startControllers({ kube, log, config, index }, stop.signal));
+
+async function shutdown(sig: string): Promise<void> {
+  log.info({ signal: sig }, 'shutting down');
+  stop.abort();
+  await leading.catch(() => undefined);
+  await app.close();
+  await index.stop();
+  kube.close();
+  process.exit(0);
+}
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+process.once('SIGINT', () => void shutdown('SIGINT'));
