@@ -2,8 +2,9 @@
 import { join } from 'node:path';
 import { REPO_ROOT } from './bins.ts';
 import { isHealthy, readState, startControlPlane, stopControlPlane } from './controlplane.ts';
+import { startOperator, stopOperator } from './operator.ts';
 
-const [cmd = 'status', dirArg] = process.argv.slice(2);
+const [cmd = 'status', dirArg] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const dir = dirArg ?? join(REPO_ROOT, '.cluster');
 const log = (m: string) => console.log(`[world] ${m}`);
 
@@ -11,10 +12,12 @@ switch (cmd) {
   case 'up': {
     const t0 = Date.now();
     const s = await startControlPlane(dir, { log });
+    if (!process.argv.includes('--no-operator')) await startOperator(s, log);
     log(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s: kubeconfig ${s.kubeconfig}, kubectl ${s.kubectl}`);
     break;
   }
   case 'down':
+    await stopOperator(dir);
     await stopControlPlane(dir);
     log('down');
     break;

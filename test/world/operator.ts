@@ -1,0 +1,95 @@
+// Runs the operator on this machine for the local world: the same entrypoint as the image, serving the
+// admission webhook on 127.0.0.1 with a certificate from certs/, and registers the webhook configurations
+// with clientConfig.url on loopback (the apiserver must never dial a Service IP here).
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { generateCerts } from '../../certs/certs.ts';
+import { renderWebhookConfigurations } from '../../certs/webhook-config.ts';
+import { Kube, type KubeObject } from '../../shared/kube/client.ts';
+import { REPO_ROOT } from './bins.ts';
+import { freePort, type ControlPlaneState } from './controlplane.ts';
+import { AGENT_IMAGE, OPERATOR_ENTRYPOINT } from './entrypoints.ts';
+
+export const OPERATOR_NAMESPACE = 'stash-system';
+
+export interface OperatorState {
+  pid: number;
+  port: number;
+  caFile: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function ready(port: number, ca: Buffer): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/readyz', ca, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+export async function stopOperator(dir: string): Promise<void> {
+  const f = join(dir, 'operator.json');
+  if (!existsSync(f)) return;
+  const { pid } = JSON.parse(readFileSync(f, 'utf8')) as OperatorState;
+  if (alive(pid)) {
+    try { process.kill(-pid, 'SIGTERM'); } catch { /* gone */ }
+    const end = Date.now() + 10_000;
+    while (alive(pid) && Date.now() < end) await sleep(100);
+    try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  rmSync(f, { force: true });
+}
+
+export async function startOperator(cp: ControlPlaneState, log: (m: string) => void = () => undefined): Promise<OperatorState> {
+  await stopOperator(cp.dir);
+  const certDir = join(cp.dir, 'webhook-certs');
+  const certs = await generateCerts({ dir: certDir, serviceName: 'stash-ts-operator', namespace: OPERATOR_NAMESPACE, days: 365 });
+  const kube = Kube.load(cp.kubeconfig);
+  if (!(await kube.getOrNull('v1', 'Namespace', undefined, OPERATOR_NAMESPACE))) {
+    await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } });
+  }
+  const port = await freePort();
+  mkdirSync(join(cp.dir, 'logs'), { recursive: true });
+  const out = openSync(join(cp.dir, 'logs', 'operator.log'), 'a');
+  const [, script] = OPERATOR_ENTRYPOINT;
+  const child = spawn(join(REPO_ROOT, 'node_modules', '.bin', 'node'), [script], {
+    cwd: REPO_ROOT, detached: true, stdio: ['ignore', out, out],
+    env: {
+      PATH: process.env.PATH, HOME: process.env.HOME,
+      STASH_KUBECONFIG: cp.kubeconfig, POD_NAMESPACE: OPERATOR_NAMESPACE, POD_NAME: 'stash-ts-operator-local',
+      STASH_WEBHOOK_HOST: '127.0.0.1', STASH_WEBHOOK_PORT: String(port), STASH_METRICS_PORT: String(await freePort()),
+      STASH_TLS_CERT_FILE: certs.certFile, STASH_TLS_KEY_FILE: certs.keyFile, STASH_AGENT_IMAGE: AGENT_IMAGE,
+    },
+  });
+  closeSync(out);
+  child.unref();
+  const state: OperatorState = { pid: child.pid!, port, caFile: certs.caFile };
+  writeFileSync(join(cp.dir, 'operator.json'), JSON.stringify(state, null, 2));
+  const ca = readFileSync(certs.caFile);
+  const end = Date.now() + 60_000;
+  while (!(await ready(port, ca))) {
+    if (!alive(state.pid) || Date.now() > end) {
+      const tail = readFileSync(join(cp.dir, 'logs', 'operator.log'), 'utf8').split('\n').slice(-20).join('\n');
+      throw new Error(`operator did not become ready; last log lines:\n${tail}`);
+    }
+    await sleep(150);
+  }
+  for (const cfg of renderWebhookConfigurations({ caPem: certs.caPem, url: { port } })) await kube.apply(cfg as KubeObject);
+  kube.close();
+  log(`operator ready: admission on https://127.0.0.1:${port}, webhooks registered`);
+  return state;
+}
