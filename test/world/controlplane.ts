@@ -1,8 +1,7 @@
 // A real control plane on loopback, started the way envtest does it: etcd, kube-apiserver and
 // (optionally) kube-controller-manager as child processes in their own process groups, with state in
 // one directory so a later command (or a crashed run's successor) can find and stop them.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, readdirSync, symlinkSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync, symlinkSync } from 'node:fs';
 import https from 'node:https';
 import http from 'node:http';
 import net from 'node:net';
@@ -11,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { binary, REPO_ROOT } from './bins.ts';
 import { createPki, type Pki } from './pki.ts';
+import { alive, killGroup, launchDetached } from './procs.ts';
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
 
 export interface ControlPlaneState {
@@ -42,25 +42,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function launch(dir: string, name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
-  const logs = join(dir, 'logs');
-  mkdirSync(logs, { recursive: true });
-  const out = openSync(join(logs, `${name}.log`), 'a');
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out], env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } });
-  closeSync(out);
-  child.unref();
-  if (!child.pid) throw new Error(`could not start ${name}`);
-  return child.pid;
+  return launchDetached(join(dir, 'logs'), name, cmd, args, { env });
 }
 
 async function probe(url: string, pki?: Pki): Promise<number> {
@@ -100,15 +83,6 @@ export async function isHealthy(state: ControlPlaneState): Promise<boolean> {
   if (!alive(state.pids.etcd) || !alive(state.pids.apiserver)) return false;
   if (state.withControllerManager && !alive(state.pids.controllerManager)) return false;
   return (await probe(`https://127.0.0.1:${state.ports.api}/readyz`, createPki(join(state.dir, 'pki')))) === 200;
-}
-
-async function killGroup(pid: number | undefined, graceMs = 10_000): Promise<void> {
-  if (!pid || !alive(pid)) return;
-  try { process.kill(-pid, 'SIGTERM'); } catch { /* already gone */ }
-  const end = Date.now() + graceMs;
-  while (alive(pid) && Date.now() < end) await sleep(100);
-  try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
-  while (alive(pid)) await sleep(50);
 }
 
 /** Stops everything a state file names: controller-manager, then apiserver, then etcd. */

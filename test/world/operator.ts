@@ -1,8 +1,7 @@
 // Runs the operator on this machine for the local world: the same entrypoint as the image, serving the
 // admission webhook on 127.0.0.1 with a certificate from certs/, and registers the webhook configurations
 // with clientConfig.url on loopback (the apiserver must never dial a Service IP here).
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +11,7 @@ import { Kube, type KubeObject } from '../../shared/kube/client.ts';
 import { REPO_ROOT } from './bins.ts';
 import { freePort, type ControlPlaneState } from './controlplane.ts';
 import { AGENT_IMAGE, OPERATOR_ENTRYPOINT } from './entrypoints.ts';
+import { alive, launchDetached, stopPidFile, writePidFile } from './procs.ts';
 
 export const OPERATOR_NAMESPACE = 'stash-system';
 
@@ -19,15 +19,6 @@ export interface OperatorState {
   pid: number;
   port: number;
   caFile: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function ready(port: number, ca: Buffer): Promise<boolean> {
@@ -42,16 +33,7 @@ async function ready(port: number, ca: Buffer): Promise<boolean> {
 }
 
 export async function stopOperator(dir: string): Promise<void> {
-  const f = join(dir, 'operator.json');
-  if (!existsSync(f)) return;
-  const { pid } = JSON.parse(readFileSync(f, 'utf8')) as OperatorState;
-  if (alive(pid)) {
-    try { process.kill(-pid, 'SIGTERM'); } catch { /* gone */ }
-    const end = Date.now() + 10_000;
-    while (alive(pid) && Date.now() < end) await sleep(100);
-    try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-  rmSync(f, { force: true });
+  await stopPidFile(join(dir, 'operator.json'));
 }
 
 export async function startOperator(cp: ControlPlaneState, log: (m: string) => void = () => undefined): Promise<OperatorState> {
@@ -63,22 +45,17 @@ export async function startOperator(cp: ControlPlaneState, log: (m: string) => v
     await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } });
   }
   const port = await freePort();
-  mkdirSync(join(cp.dir, 'logs'), { recursive: true });
-  const out = openSync(join(cp.dir, 'logs', 'operator.log'), 'a');
   const [, script] = OPERATOR_ENTRYPOINT;
-  const child = spawn(join(REPO_ROOT, 'node_modules', '.bin', 'node'), [script], {
-    cwd: REPO_ROOT, detached: true, stdio: ['ignore', out, out],
+  const pid = launchDetached(join(cp.dir, 'logs'), 'operator', join(REPO_ROOT, 'node_modules', '.bin', 'node'), [script], {
+    cwd: REPO_ROOT,
     env: {
-      PATH: process.env.PATH, HOME: process.env.HOME,
       STASH_KUBECONFIG: cp.kubeconfig, POD_NAMESPACE: OPERATOR_NAMESPACE, POD_NAME: 'stash-ts-operator-local',
       STASH_WEBHOOK_HOST: '127.0.0.1', STASH_WEBHOOK_PORT: String(port), STASH_METRICS_PORT: String(await freePort()),
       STASH_TLS_CERT_FILE: certs.certFile, STASH_TLS_KEY_FILE: certs.keyFile, STASH_AGENT_IMAGE: AGENT_IMAGE,
     },
   });
-  closeSync(out);
-  child.unref();
-  const state: OperatorState = { pid: child.pid!, port, caFile: certs.caFile };
-  writeFileSync(join(cp.dir, 'operator.json'), JSON.stringify(state, null, 2));
+  const state: OperatorState = { pid, port, caFile: certs.caFile };
+  writePidFile(join(cp.dir, 'operator.json'), state);
   const ca = readFileSync(certs.caFile);
   const end = Date.now() + 60_000;
   while (!(await ready(port, ca))) {
