@@ -44,9 +44,9 @@ dev-up: setup
 dev-down:
 	@if [ -x $(NODE) ]; then $(NODE) test/world/cli.ts down; $(NODE) test/world/cli.ts down .cluster/test; fi
 
+# BACKEND=local|rest|s3 picks the repository backend; KEEP=1 leaves the world running afterwards.
 demo: setup
-	@echo "make demo: the narrated batch backup/restore demo is not built yet (tracked as its own issue)."
-	@echo "Meanwhile: make dev-up starts the real local control plane with our CRDs installed."
+	$(NODE) demo/demo.ts
 
 clean: dev-down
 	rm -rf .cluster .tap coverage

@@ -1,0 +1,122 @@
+import t from 'tap';
+import { loadYaml } from '../../test/fixtures/reviews/fixtures.ts';
+import { cronProblem, isGoDuration, validateStash, type ValidationContext } from './validate.ts';
+import type { Obj, Repository } from './types.ts';
+
+const repos: Repository[] = [
+  { metadata: { name: 'shared', namespace: 'backups' }, spec: { backend: { gcs: { bucket: 'b' } }, usagePolicy: { allowedNamespaces: { from: 'All' } } } },
+  { metadata: { name: 'private', namespace: 'backups' }, spec: { backend: { gcs: { bucket: 'b' } } } },
+];
+const ctx: ValidationContext = { repository: (ns, name) => repos.find((r) => r.metadata.namespace === ns && r.metadata.name === name) };
+
+function check(obj: Obj, operation = 'CREATE', oldObject?: Obj) {
+  return validateStash({ kind: String(obj.kind), operation, namespace: String((obj.metadata as Obj).namespace), object: obj, oldObject }, ctx);
+}
+
+t.test('manifests written against the documented API pass', async (t) => {
+  const docs = loadYaml('valid-batch.yaml');
+  t.ok(docs.length >= 10);
+  for (const doc of docs) t.same(check(doc), [], `${String(doc.kind)} ${String((doc.metadata as Obj).name)}`);
+});
+
+t.test('each invalid manifest is rejected naming the field', async (t) => {
+  const docs = loadYaml('invalid.yaml');
+  t.ok(docs.length >= 14);
+  for (const doc of docs) {
+    const meta = doc.metadata as Obj;
+    const expect = String((meta.annotations as Obj)['x-expect']);
+    const problems = check(doc);
+    t.ok(problems.some((p) => p.field === expect), `${String(meta.name)}: ${expect} in ${JSON.stringify(problems)}`);
+  }
+});
+
+t.test('duplicate member message names both members', async (t) => {
+  const doc = loadYaml('invalid.yaml').find((d) => (d.metadata as Obj).name === 'duplicate-target')!;
+  const [p] = check(doc);
+  t.equal(p?.field, 'spec.members[1].target.ref');
+  t.match(p?.message, /Deployment demo\/wp already targeted by spec\.members\[0\]/);
+});
+
+t.test('immutability', async (t) => {
+  const bs = { apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupSession', metadata: { name: 's', namespace: 'demo' }, spec: { invoker: { apiGroup: 'stash.appscode.com', kind: 'BackupBatch', name: 'b' }, retryLeft: 1 } };
+  const changed = structuredClone(bs);
+  changed.spec.retryLeft = 0;
+  t.match(check(changed, 'UPDATE', bs), [{ field: 'spec', message: /immutable/ }]);
+  const relabelled = structuredClone(bs) as Obj;
+  (relabelled.metadata as Obj).labels = { a: 'b' };
+  t.same(check(relabelled, 'UPDATE', bs), [], 'metadata may change');
+  // Key order is not a change.
+  const reordered = { ...bs, spec: { retryLeft: 1, invoker: { name: 'b', kind: 'BackupBatch', apiGroup: 'stash.appscode.com' } } };
+  t.same(check(reordered, 'UPDATE', bs), []);
+
+  for (const kind of ['RestoreSession', 'RestoreBatch']) {
+    const rs = loadYaml('valid-batch.yaml').find((d) => d.kind === kind)!;
+    const edited = structuredClone(rs);
+    (edited.spec as Obj).timeOut = '5m';
+    t.match(check(edited, 'UPDATE', rs), [{ field: 'spec' }], `${kind} spec immutable`);
+  }
+
+  const bc = loadYaml('valid-batch.yaml').find((d) => d.kind === 'BackupConfiguration')!;
+  const ready = { ...structuredClone(bc), status: { phase: 'Ready' } };
+  const retarget = structuredClone(bc);
+  (((retarget.spec as Obj).target as Obj).ref as Obj).name = 'other';
+  t.match(check(retarget, 'UPDATE', ready), [{ field: 'spec.target' }], 'target fixed while Ready');
+  t.same(check(retarget, 'UPDATE', bc), [], 'target may change while not Ready');
+  const repaused = structuredClone(bc);
+  (repaused.spec as Obj).paused = false;
+  t.same(check(repaused, 'UPDATE', ready), [], 'other fields may change while Ready');
+
+  const bb = loadYaml('valid-batch.yaml').find((d) => d.kind === 'BackupBatch')!;
+  const bbReady = { ...structuredClone(bb), status: { phase: 'Ready' } };
+  const bbRetarget = structuredClone(bb);
+  ((((bbRetarget.spec as Obj).members as Obj[])[1]!.target as Obj).ref as Obj).name = 'x';
+  t.match(check(bbRetarget, 'UPDATE', bbReady), [{ field: 'spec.members[1].target' }]);
+});
+
+t.test('repository usage policy across namespaces', async (t) => {
+  const bb = loadYaml('valid-batch.yaml').find((d) => d.kind === 'BackupBatch')!;
+  const shared = structuredClone(bb);
+  (shared.spec as Obj).repository = { name: 'shared', namespace: 'backups' };
+  t.same(check(shared), []);
+  const priv = structuredClone(bb);
+  (priv.spec as Obj).repository = { name: 'private', namespace: 'backups' };
+  t.match(check(priv), [{ field: 'spec.repository.namespace', message: /only from its own namespace/ }]);
+  const unknown = structuredClone(bb);
+  (unknown.spec as Obj).repository = { name: 'nope', namespace: 'backups' };
+  t.same(check(unknown), [], 'an unknown Repository is the operator\'s to report');
+});
+
+t.test('all problems are reported at once', async (t) => {
+  const bad = {
+    kind: 'BackupBatch', metadata: { name: 'x', namespace: 'demo' },
+    spec: { schedule: 'nope', members: [{ target: { ref: { kind: 'Deployment' } } }], retentionPolicy: { keepLast: -1 }, timeOut: '1d', executionOrder: 'Random' },
+  };
+  const fields = check(bad).map((p) => p.field).sort();
+  t.same(fields, [
+    'spec.executionOrder', 'spec.members[0].target.ref.name', 'spec.repository', 'spec.retentionPolicy',
+    'spec.retentionPolicy.keepLast', 'spec.retentionPolicy.name', 'spec.schedule', 'spec.timeOut',
+  ]);
+});
+
+t.test('garbage never throws', async (t) => {
+  const samples: unknown[] = [null, 1, 'x', [], { spec: 5 }, { spec: { members: 'x' } }, { spec: { members: [null, 1, { target: [] }] } },
+    { spec: { retentionPolicy: [], hooks: { preBackup: 'x' }, target: { rules: [null, { targetHosts: 'a' }] } } }];
+  for (const kind of ['Repository', 'BackupConfiguration', 'BackupBatch', 'BackupSession', 'RestoreSession', 'RestoreBatch']) {
+    for (const object of samples) {
+      t.doesNotThrow(() => validateStash({ kind, operation: 'CREATE', object }, ctx));
+      t.doesNotThrow(() => validateStash({ kind, operation: 'UPDATE', object, oldObject: object }, ctx));
+    }
+  }
+  t.same(validateStash({ kind: 'Repository', operation: 'DELETE', object: null }, ctx), [], 'DELETE is not checked');
+  t.match(validateStash({ kind: 'Repository', operation: 'CREATE', object: { metadata: {} } }, ctx), [{ field: 'spec' }]);
+});
+
+t.test('cron schedules as CronJobs accept them', async (t) => {
+  for (const ok of ['*/5 * * * *', '0 0 * * 0', '@daily', '@midnight', '@every 1h30m', '15 2 1-7 * MON']) t.equal(cronProblem(ok), undefined, ok);
+  for (const bad of ['', '* * * *', '0 0 0 * * *', '61 * * * *', 'TZ=UTC 0 0 * * *', '@every 1d', '@sometimes']) t.type(cronProblem(bad), 'string', bad);
+});
+
+t.test('Go durations', async (t) => {
+  for (const ok of ['30s', '10m', '1h30m', '1.5h', '0', '300ms']) t.ok(isGoDuration(ok), ok);
+  for (const bad of ['1d', '', 'h', '10']) t.notOk(isGoDuration(bad), bad);
+});

@@ -1,0 +1,435 @@
+// BackupSession reconcile (§14.3–§14.6). Every step is driven by the session's own watch events: when an agent
+// writes a host's stats and a target becomes final, the same event handler initiates the next Sequential target,
+// so a hand-off costs one watch event plus a few API calls (DESIGN §4) instead of a polling interval. Timers
+// are used only for real deadlines: `timeOut`, retry delays and the grace given to a host whose pod vanished.
+import { CONDITION, LABEL, POST_BACKUP_ACTIONS, PRE_BACKUP_ACTIONS, apiVersionOf } from '../../shared/api/index.ts';
+import type { BackupSessionStatus, BackupTargetStatus, Condition, HostBackupStats } from '../../shared/api/index.ts';
+import { errorMessage } from '../../shared/errors.ts';
+import type { KubeObject } from '../../shared/kube/client.ts';
+import { Informer } from '../../shared/kube/informer.ts';
+import {
+  findTarget, hasCondition, isFalse, isFinalSessionPhase, isTrue, mergeBackupSessionStatus, parseGoDuration,
+  refKey, rfc3339, type BackupSessionPatch, type TargetPatch,
+} from '../../shared/status/index.ts';
+import {
+  MissingSince, aliasOf, cond, executionModel, invokerApiVersion, isBatch, membersOf, missingHosts, ownerRef, recordEvent,
+  totalHostsOf, type LooseInvoker, type Member, type Workload,
+} from './common.ts';
+import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
+import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
+import { WorkQueue } from './queue.ts';
+import { injectedFor, syncWorkload } from './workload.ts';
+
+export interface SessionObj extends KubeObject {
+  spec?: { invoker?: { apiGroup?: string; kind?: string; name?: string }; retryLeft?: number };
+  status?: BackupSessionStatus;
+}
+
+const SESSION_API = apiVersionOf('BackupSession');
+const FINAL_TARGET = ['Succeeded', 'Failed'];
+
+function targetFinal(t: BackupTargetStatus | undefined): boolean {
+  return t !== undefined && FINAL_TARGET.includes(t.phase ?? '');
+}
+
+function initiated(t: BackupTargetStatus | undefined): boolean {
+  return t !== undefined && (hasCondition(t.conditions, CONDITION.BackupExecutorEnsured) || ['Running', 'Succeeded', 'Failed'].includes(t.phase ?? ''));
+}
+
+/** §14.3 step 2: every target has an entry and reached a final phase. */
+export function allTargetsFinal(status: BackupSessionStatus | undefined, members: readonly Member[], ns: string): boolean {
+  return members.length > 0 && (status?.targets?.length ?? 0) >= members.length && members.every((m) => targetFinal(findTarget(status, m.ref, ns)));
+}
+
+function summary(s: SessionObj, inv: LooseInvoker, phase: string): HookSummary {
+  return {
+    Name: s.metadata?.name ?? '',
+    Namespace: s.metadata?.namespace ?? '',
+    Invoker: { APIGroup: 'stash.appscode.com', Kind: inv.kind ?? '', Name: inv.metadata?.name ?? '' },
+    Status: { Phase: phase, Duration: s.status?.sessionDuration },
+    RetryLeft: s.spec?.retryLeft ?? 0,
+  };
+}
+
+function durationSeconds(d: string | undefined): number | undefined {
+  const ms = d ? parseGoDuration(d) : undefined;
+  return ms === undefined ? undefined : ms / 1000;
+}
+
+export class BackupSessionLoop {
+  readonly d: ResolvedDeps;
+  readonly sessions: Informer<SessionObj>;
+  readonly pods: Informer<KubeObject>;
+  readonly queue: WorkQueue;
+  readonly #missing = new MissingSince();
+
+  constructor(d: ResolvedDeps, signal: AbortSignal) {
+    this.d = d;
+    this.sessions = new Informer<SessionObj>(d.kube, { apiVersion: SESSION_API, kind: 'BackupSession', namespace: d.namespace, log: d.log });
+    this.pods = new Informer<KubeObject>(d.kube, { apiVersion: 'v1', kind: 'Pod', namespace: d.namespace, log: d.log });
+    this.queue = new WorkQueue((key) => this.reconcile(key), { name: 'backup-session', log: d.log, signal });
+    const poke = (o: SessionObj): void => {
+      if (!scoped(d, o)) return;
+      const phase = o.status?.phase;
+      // Final sessions matter only while a retry is owed.
+      if (isFinalSessionPhase(phase) && !(phase === 'Failed' && (o.spec?.retryLeft ?? 0) > 0 && !o.status?.retried)) return;
+      this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
+    };
+    this.sessions.on('add', poke);
+    this.sessions.on('update', poke);
+    this.sessions.on('delete', (o) => this.#missing.clear(`${o.metadata?.namespace}/${o.metadata?.name}|`));
+    // A pod that goes away (or terminates) may leave a host unreported: look at running sessions in its namespace.
+    const podGone = (p: KubeObject): void => {
+      for (const s of this.sessions.list()) {
+        if (s.metadata?.namespace === p.metadata?.namespace && s.status?.phase === 'Running') this.queue.add(`${s.metadata?.namespace}/${s.metadata?.name}`);
+      }
+    };
+    this.pods.on('delete', podGone);
+    this.pods.on('update', (p, old) => {
+      const st = (x: KubeObject | undefined) => (x as { status?: { phase?: string } } | undefined)?.status?.phase;
+      if ((p.metadata?.deletionTimestamp && !old?.metadata?.deletionTimestamp) || (st(p) !== st(old) && (st(p) === 'Failed' || st(p) === 'Succeeded'))) podGone(p);
+    });
+    // A leader that loses its Lease stops counting; the next term registers afresh.
+    const remove = d.metrics.addSessionSource(() => this.sessions.list());
+    signal.addEventListener('abort', remove, { once: true });
+  }
+
+  async start(): Promise<void> {
+    this.pods.start();
+    this.sessions.start();
+    await Promise.all([this.pods.waitForSync(), this.sessions.waitForSync()]);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.sessions.stop(), this.pods.stop()]);
+  }
+
+  async #invoker(s: SessionObj): Promise<LooseInvoker | null> {
+    const kind = s.spec?.invoker?.kind ?? '';
+    const name = s.spec?.invoker?.name ?? '';
+    if (kind !== 'BackupConfiguration' && kind !== 'BackupBatch') return null;
+    // The index's informer holds every invoker; its copy is at most one watch event old, which is enough for
+    // reading spec and phase, and saves a round trip on the hand-off path.
+    const cached = this.d.index.informers.get(kind)?.get(s.metadata?.namespace, name) as LooseInvoker | undefined;
+    if (cached) return cached;
+    return await this.d.kube.getOrNull<LooseInvoker>(invokerApiVersion(kind), kind, s.metadata?.namespace, name);
+  }
+
+  /** Merges a patch into the stored status (conflict-retried) and recomputes the phases in the same write. */
+  async write(s: SessionObj, patch: BackupSessionPatch, extra?: (st: BackupSessionStatus) => void): Promise<SessionObj> {
+    const ns = s.metadata?.namespace ?? '';
+    const out = await this.d.kube.update<SessionObj>(SESSION_API, 'BackupSession', ns, s.metadata?.name ?? '', (cur) => {
+      const next = mergeBackupSessionStatus(cur.status, patch, { namespace: ns, creationTimestamp: cur.metadata?.creationTimestamp });
+      extra?.(next);
+      cur.status = next;
+      return cur;
+    }, { subresource: 'status' });
+    return out ?? s;
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const [ns = '', name = ''] = key.split('/');
+    let s = await this.d.kube.getOrNull<SessionObj>(SESSION_API, 'BackupSession', ns, name);
+    if (!s || s.metadata?.deletionTimestamp) return;
+    const inv = await this.#invoker(s);
+    if (!inv) return; // an invoker that is gone takes its sessions with it (ownerReference)
+    const members = membersOf(inv);
+    if (isFinalSessionPhase(s.status?.phase)) {
+      await this.#retry(s, inv);
+      return;
+    }
+    const conds = s.status?.conditions;
+    if (isFalse(conds, CONDITION.GlobalPreBackupHookSucceeded) || isTrue(conds, CONDITION.DeadlineExceeded) || allTargetsFinal(s.status, members, ns)) {
+      await this.#finish(s, inv, members);
+      return;
+    }
+    if (s.status?.sessionDeadline) {
+      const left = Date.parse(s.status.sessionDeadline) - Date.now();
+      if (left <= 0) {
+        await this.write(s, { conditions: [cond('DeadlineExceeded', 'True', `Failed to complete backup within ${inv.spec?.timeOut ?? 'the session deadline'}.`)] });
+        void recordEvent(this.d.events, s, 'Warning', 'DeadlineExceeded', `BackupSession did not finish within ${inv.spec?.timeOut}.`);
+        this.queue.add(key);
+        return;
+      }
+      this.queue.addAfter(key, left);
+    }
+    const started = (s.status?.targets?.length ?? 0) > 0 || hasCondition(conds, CONDITION.GlobalPreBackupHookSucceeded);
+    if (!started) {
+      let why = this.#skipReason(s, inv);
+      if (why) {
+        // Skipping is final; decide it on the stored invoker, not on a cache that may trail by an event.
+        const fresh = await this.d.kube.getOrNull<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', ns, inv.metadata?.name ?? '');
+        if (!fresh) return;
+        why = this.#skipReason(s, fresh);
+      }
+      if (why) {
+        const cleaned = await this.#cleanHistory(s, inv);
+        s = await this.write(s, { conditions: [cond('BackupSkipped', 'True', why), cleaned] });
+        void recordEvent(this.d.events, s, 'Normal', 'BackupSkipped', why);
+        this.#record(s, inv);
+        return;
+      }
+    }
+    const pre = isBatch(inv.kind) ? (inv.spec?.hooks as { preBackup?: HookHandler } | undefined)?.preBackup : undefined;
+    if (pre && !hasCondition(conds, CONDITION.GlobalPreBackupHookSucceeded)) {
+      const c = await this.#runHook(s, inv, pre, 'preBackup', 'GlobalPreBackupHookSucceeded', 'Running');
+      s = await this.write(s, { conditions: [c] });
+      if (c.status !== 'True') {
+        this.queue.add(key);
+        return;
+      }
+    }
+    s = await this.#initiate(s, inv, members);
+    await this.#checkHosts(key, s, inv, members);
+  }
+
+  #skipReason(s: SessionObj, inv: LooseInvoker): string | undefined {
+    const what = `${inv.kind} ${inv.metadata?.name}`;
+    if (inv.status?.phase !== 'Ready') return `Skipped taking new backup: ${what} is not Ready (phase ${inv.status?.phase ?? 'unset'}).`;
+    // Upstream's docs say a paused invoker skips manual sessions too (§14.9); we follow the docs.
+    if (inv.spec?.paused) return `Skipped taking new backup: ${what} is paused.`;
+    const other = this.sessions.list().find((o) => o.metadata?.namespace === s.metadata?.namespace && o.metadata?.name !== s.metadata?.name
+      && o.spec?.invoker?.kind === inv.kind && o.spec?.invoker?.name === inv.metadata?.name && o.status?.phase === 'Running');
+    if (other) return `Skipped taking new backup: BackupSession ${other.metadata?.name} of ${what} is still running.`;
+    return undefined;
+  }
+
+  async #runHook(s: SessionObj, inv: LooseInvoker, h: HookHandler, hook: string, type: 'GlobalPreBackupHookSucceeded' | 'GlobalPostBackupHookSucceeded', phase: string): Promise<Condition> {
+    try {
+      const out = await executeHook(h, { kube: this.d.kube, executorPod: this.d.executorPod, timeoutMs: this.d.tuning.hookTimeoutMs, summary: summary(s, inv, phase) });
+      void recordEvent(this.d.events, s, 'Normal', `Global${hook[0]!.toUpperCase()}${hook.slice(1)}HookSucceeded`, out);
+      return cond(type, 'True', `Global ${hook} hook succeeded: ${out}`.slice(0, 1024));
+    } catch (err) {
+      this.d.metrics.hookFailures.inc({ namespace: inv.metadata?.namespace ?? '', invoker_kind: inv.kind ?? '', invoker_name: inv.metadata?.name ?? '', hook });
+      void recordEvent(this.d.events, s, 'Warning', `Global${hook[0]!.toUpperCase()}${hook.slice(1)}HookFailed`, errorMessage(err));
+      return cond(type, 'False', `Global ${hook} hook failed: ${errorMessage(err)}`.slice(0, 1024));
+    }
+  }
+
+  /** Ensures the executor of one target and states what it must do (§14.3 step 6). */
+  async #ensureExecutor(inv: LooseInvoker, m: Member, count: number): Promise<TargetPatch> {
+    const model = executionModel(inv, m);
+    const what = `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}`;
+    if (model.model !== 'workload') return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Cannot back up ${what}: ${model.reason}.`)] };
+    try {
+      const r = await syncWorkload(this.d.workloads, m.ref);
+      if (!r.found) return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Target ${what} does not exist.`)] };
+      if (!injectedFor(r.object, 'backup', inv)) {
+        return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `The stash sidecar of ${what} belongs to another backup invoker.`)] };
+      }
+      const p: TargetPatch = {
+        ref: m.ref,
+        totalHosts: totalHostsOf(r.object as Workload),
+        conditions: [cond('BackupExecutorEnsured', 'True', `The stash sidecar of ${what} is in place.`)],
+      };
+      if (m.index === 0) p.preBackupActions = [...PRE_BACKUP_ACTIONS];
+      if (m.index === count - 1) p.postBackupActions = [...POST_BACKUP_ACTIONS];
+      return p;
+    } catch (err) {
+      return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Could not ensure the stash sidecar of ${what}: ${errorMessage(err)}`)] };
+    }
+  }
+
+  async #initiate(s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<SessionObj> {
+    const ns = s.metadata?.namespace ?? '';
+    const sequential = inv.spec?.executionOrder === 'Sequential';
+    let working: BackupSessionStatus = structuredClone(s.status ?? {});
+    const patches: TargetPatch[] = [];
+    for (const m of members) {
+      const t = findTarget(working, m.ref, ns);
+      if (initiated(t)) continue;
+      if (sequential && members.slice(0, m.index).some((prev) => !targetFinal(findTarget(working, prev.ref, ns)))) {
+        if (!t) {
+          patches.push({ ref: m.ref });
+          working = mergeBackupSessionStatus(working, { targets: [{ ref: m.ref }] }, { namespace: ns });
+        }
+        continue;
+      }
+      const p = await this.#ensureExecutor(inv, m, members.length);
+      patches.push(p);
+      working = mergeBackupSessionStatus(working, { targets: [p] }, { namespace: ns });
+    }
+    if (patches.length === 0) return s;
+    const timeOut = inv.spec?.timeOut ? parseGoDuration(inv.spec.timeOut) : undefined;
+    const created = Date.parse(s.metadata?.creationTimestamp ?? '') || Date.now();
+    const out = await this.write(s, { targets: patches }, (st) => {
+      if (timeOut !== undefined && timeOut > 0 && !st.sessionDeadline) st.sessionDeadline = rfc3339(new Date(created + timeOut));
+    });
+    if (out.status?.sessionDeadline) this.queue.addAfter(`${ns}/${s.metadata?.name}`, Math.max(0, Date.parse(out.status.sessionDeadline) - Date.now()));
+    for (const p of patches) {
+      const c = p.conditions?.[0];
+      if (!c) continue;
+      void recordEvent(this.d.events, out, c.status === 'True' ? 'Normal' : 'Warning', c.reason ?? c.type, c.status === 'True' ? `Initiated backup of ${p.ref.kind} ${p.ref.name}.` : (c.message ?? ''));
+    }
+    return out;
+  }
+
+  /** Hosts whose pod is gone for longer than the grace are failed, so the session can finish (DESIGN §4). */
+  async #checkHosts(key: string, s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<void> {
+    const ns = s.metadata?.namespace ?? '';
+    const grace = this.d.tuning.hostGoneGraceMs;
+    const patches: TargetPatch[] = [];
+    let next: number | undefined;
+    const pods = this.pods.list();
+    for (const m of members) {
+      const t = findTarget(s.status, m.ref, ns);
+      if (!t || t.phase !== 'Running' || t.totalHosts === undefined || executionModel(inv, m).model !== 'workload') continue;
+      const reported = new Set((t.stats ?? []).map((x) => x.hostname ?? ""));
+      const prefix = `${key}|${refKey(m.ref, ns)}|`;
+      const { missing, unknownHosts } = await missingHosts(this.d.kube, m.ref, aliasOf(m), t.totalHosts, reported, pods);
+      const still = new Set<string>();
+      const failed: HostBackupStats[] = [];
+      const reasons: string[] = [];
+      for (const h of missing) {
+        still.add(prefix + h.host);
+        const since = this.#missing.seen(prefix + h.host);
+        if (since >= grace) {
+          failed.push({ hostname: h.host, phase: 'Failed', error: h.reason });
+          reasons.push(h.reason);
+        } else next = Math.min(next ?? grace, grace - since);
+      }
+      if (unknownHosts > 0) {
+        still.add(`${prefix}*`);
+        const since = this.#missing.seen(`${prefix}*`);
+        if (since >= grace) reasons.push(`${unknownHosts} host(s) of ${m.ref.kind} ${m.ref.name} have no live pod`);
+        else next = Math.min(next ?? grace, grace - since);
+      }
+      this.#missing.retain(prefix, still);
+      if (reasons.length > 0) {
+        patches.push({ ref: m.ref, stats: failed, conditions: [cond('BackupDisrupted', 'True', reasons.join('; '))] });
+      }
+    }
+    if (patches.length > 0) {
+      const out = await this.write(s, { targets: patches });
+      for (const p of patches) void recordEvent(this.d.events, out, 'Warning', 'FailedToCompleteDueToDisruption', p.conditions?.[0]?.message ?? '');
+    }
+    if (next !== undefined) this.queue.addAfter(key, next + 50);
+  }
+
+  /** §14.3 step 2: local post hooks, global post hook, history, metrics — the last write makes the phase final. */
+  async #finish(s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<void> {
+    const ns = s.metadata?.namespace ?? '';
+    const key = `${ns}/${s.metadata?.name}`;
+    const conds = s.status?.conditions;
+    const preFailed = isFalse(conds, CONDITION.GlobalPreBackupHookSucceeded);
+    const deadline = isTrue(conds, CONDITION.DeadlineExceeded);
+    if (!preFailed && !deadline) {
+      const waiting = members.filter((m) => {
+        const t = findTarget(s.status, m.ref, ns);
+        const hook = (m.member.hooks as { postBackup?: unknown } | undefined)?.postBackup;
+        return hook && t && isTrue(t.conditions, CONDITION.BackupExecutorEnsured) && !isFalse(t.conditions, CONDITION.PreBackupHookExecutionSucceeded)
+          && !isTrue(t.conditions, CONDITION.BackupDisrupted) && !hasCondition(t.conditions, CONDITION.PostBackupHookExecutionSucceeded);
+      });
+      // The agent records its local post hook right after its stats; give it a bounded time to do so.
+      if (waiting.length > 0 && this.#missing.seen(`${key}|post-hooks`) < this.d.tuning.hookTimeoutMs) {
+        this.queue.addAfter(key, this.d.tuning.hookTimeoutMs);
+        return;
+      }
+    }
+    const post = isBatch(inv.kind) ? (inv.spec?.hooks as { postBackup?: HookHandler } | undefined)?.postBackup : undefined;
+    const anyFailed = deadline || preFailed || (s.status?.targets ?? []).some((t) => t.phase === 'Failed');
+    if (post && !preFailed && !hasCondition(conds, CONDITION.GlobalPostBackupHookSucceeded)) {
+      const outcome = anyFailed ? 'Failed' : 'Succeeded';
+      const c = postHookAllowed(post.executionPolicy, outcome, s.spec?.retryLeft ?? 0)
+        ? await this.#runHook(s, inv, post, 'postBackup', 'GlobalPostBackupHookSucceeded', outcome)
+        : cond('GlobalPostBackupHookSucceeded', 'True', `Skipped the global postBackup hook: executionPolicy ${post.executionPolicy} does not apply to a ${outcome} session.`);
+      s = await this.write(s, { conditions: [c] });
+    }
+    const cleaned = await this.#cleanHistory(s, inv);
+    s = await this.write(s, { conditions: [cleaned, cond('MetricsPushed', 'True', 'Metrics are exported by the operator on /metrics.')] });
+    this.#missing.clear(`${key}|`);
+    this.#record(s, inv);
+    const phase = s.status?.phase ?? 'Unknown';
+    void recordEvent(this.d.events, s, phase === 'Succeeded' ? 'Normal' : 'Warning', `BackupSession${phase}`, `BackupSession ${s.metadata?.name} finished: ${phase} after ${s.status?.sessionDuration ?? '?'}.`);
+    if (phase === 'Failed') this.queue.add(key); // retry bookkeeping
+  }
+
+  #record(s: SessionObj, inv: LooseInvoker): void {
+    const m = this.d.metrics;
+    const phase = s.status?.phase ?? 'Unknown';
+    const labels = { namespace: inv.metadata?.namespace ?? '', invoker_kind: inv.kind ?? '', invoker_name: inv.metadata?.name ?? '' };
+    m.sessionsFinished.inc({ ...labels, phase });
+    const secs = durationSeconds(s.status?.sessionDuration);
+    if (secs !== undefined) m.lastDuration.set({ ...labels, phase }, secs);
+    if (phase === 'Succeeded') m.lastSuccess.set(labels, Date.now() / 1000);
+    for (const t of s.status?.targets ?? []) {
+      const tl = { ...labels, target_kind: t.ref?.kind ?? '', target_name: t.ref?.name ?? '', target_namespace: t.ref?.namespace || labels.namespace };
+      const durations = (t.stats ?? []).map((x) => durationSeconds(x.duration)).filter((x): x is number => x !== undefined);
+      if (durations.length > 0) m.targetLastDuration.set(tl, Math.max(...durations));
+      if (t.phase === 'Succeeded') m.targetLastSuccess.set(tl, Date.now() / 1000);
+    }
+  }
+
+  /** §14.5: keep `backupHistoryLimit` completed sessions, always the newest Succeeded-or-Failed one. */
+  async #cleanHistory(current: SessionObj, inv: LooseInvoker): Promise<Condition> {
+    const limit = (inv.spec?.backupHistoryLimit as number | undefined) ?? 1;
+    const mine = this.sessions.list()
+      .filter((o) => o.metadata?.namespace === current.metadata?.namespace && o.spec?.invoker?.kind === inv.kind && o.spec?.invoker?.name === inv.metadata?.name)
+      .filter((o) => o.metadata?.name !== current.metadata?.name);
+    const all = [current, ...mine].sort((a, b) => {
+      const ta = a.metadata?.creationTimestamp ?? '';
+      const tb = b.metadata?.creationTimestamp ?? '';
+      return ta !== tb ? (ta < tb ? 1 : -1) : (a.metadata?.name ?? '') < (b.metadata?.name ?? '') ? 1 : -1;
+    });
+    const done = (o: SessionObj): boolean => o === current || isFinalSessionPhase(o.status?.phase);
+    const keep = limit > 0 ? all.find((o) => o === current || o.status?.phase === 'Succeeded' || o.status?.phase === 'Failed') : undefined;
+    try {
+      let deleted = 0;
+      for (const [i, o] of all.entries()) {
+        if (i < limit || o === current || o === keep || !done(o)) continue;
+        await this.d.kube.delete(SESSION_API, 'BackupSession', o.metadata?.namespace, o.metadata?.name ?? '', { propagationPolicy: 'Background' });
+        deleted++;
+      }
+      return cond('BackupHistoryCleaned', 'True', `Kept at most ${limit} finished BackupSession(s); deleted ${deleted}.`);
+    } catch (err) {
+      return cond('BackupHistoryCleaned', 'False', `Could not clean up old BackupSessions: ${errorMessage(err)}`);
+    }
+  }
+
+  /** §14.6: a failed session with retries left gets a successor after retryConfig.delay. */
+  async #retry(s: SessionObj, inv: LooseInvoker): Promise<void> {
+    const left = s.spec?.retryLeft ?? 0;
+    if (s.status?.phase !== 'Failed' || left <= 0 || s.status?.retried) return;
+    const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
+    if (!s.status.nextRetry) {
+      const delay = parseGoDuration(((inv.spec?.retryConfig as { delay?: string } | undefined)?.delay) ?? '') ?? 0;
+      s = await this.write(s, {}, (st) => { st.nextRetry = rfc3339(new Date(Date.now() + delay)); });
+    }
+    const wait = Date.parse(s.status?.nextRetry ?? '') - Date.now();
+    if (wait > 0) {
+      this.queue.addAfter(key, wait);
+      return;
+    }
+    const invName = inv.metadata?.name ?? '';
+    let created: SessionObj | undefined;
+    for (let bump = 0; !created && bump < 5; bump++) {
+      const suffix = `-${Math.floor(Date.now() / 1000) + bump}`;
+      const body: SessionObj = {
+        apiVersion: SESSION_API,
+        kind: 'BackupSession',
+        metadata: {
+          name: `${invName.slice(0, 63 - suffix.length)}${suffix}`,
+          namespace: s.metadata?.namespace,
+          labels: { ...(s.metadata?.labels ?? {}), [LABEL.invokerType]: inv.kind ?? '', [LABEL.invokerName]: invName },
+          ownerReferences: [ownerRef(inv)],
+        },
+        spec: { invoker: { apiGroup: 'stash.appscode.com', kind: inv.kind, name: invName }, retryLeft: left - 1 },
+      };
+      try {
+        created = await this.d.kube.create(body);
+      } catch (err) {
+        if ((err as { status?: number }).status !== 409) throw err;
+      }
+    }
+    await this.write(s, {}, (st) => { st.retried = true; });
+    void recordEvent(this.d.events, s, 'Normal', 'BackupRetried', `Created retry BackupSession ${created?.metadata?.name} (${left - 1} retries left).`);
+  }
+}
+
+export async function runBackupSessions(deps: ControllerDeps, signal: AbortSignal): Promise<void> {
+  const d = resolveDeps(deps);
+  const loop = new BackupSessionLoop(d, signal);
+  await loop.start();
+  await waitForAbort(signal);
+  await loop.stop();
+}

@@ -1,0 +1,348 @@
+// Helpers every control loop shares: conditions with §10 reasons, Events, invoker members and their
+// execution model (§12), repository/secret/usage-policy checks (§14.1 step 2, §16.1 step 4), host counts and
+// the liveness of the pods that are supposed to report a host (DESIGN §4: a crashed agent never leaves a
+// session Running forever).
+import type { Logger } from 'pino';
+import { CONDITION_REASONS, GROUP, KINDS, WORKLOAD_KINDS, apiVersionOf, type StashKind } from '../../shared/api/index.ts';
+import type { Condition, ConditionType, Repository, TargetRef } from '../../shared/api/index.ts';
+import { errorMessage } from '../../shared/errors.ts';
+import type { Kube, KubeObject } from '../../shared/kube/client.ts';
+import { resourceFor } from '../../shared/kube/resources.ts';
+import { rfc3339 } from '../../shared/status/index.ts';
+
+export type Status = 'True' | 'False' | 'Unknown';
+
+/** A condition with the §10 reason for its status; the message is what a person can act on. */
+export function cond(type: ConditionType, status: Status, message: string, now: Date = new Date()): Condition {
+  const reasons = CONDITION_REASONS[type];
+  const reason = status === 'True' ? reasons.true : status === 'False' ? reasons.false : reasons.unknown;
+  const c: Condition = { type, status, message, lastTransitionTime: rfc3339(now) };
+  if (reason) c.reason = reason;
+  if (status === 'False') c.severity = 'Error';
+  return c;
+}
+
+export function isUnknownOrFalse(conds: readonly Condition[] | undefined, type: string): boolean {
+  const c = conds?.find((x) => x.type === type);
+  return c !== undefined && c.status !== 'True';
+}
+
+// ------------------------------------------------------------------------------------------------ Events
+
+export interface EventSink {
+  kube: Kube;
+  log: Logger;
+  component?: string;
+  instance?: string;
+}
+
+/** Records a core/v1 Event on `obj`. Never throws: an Event is a courtesy, not part of the state. */
+export async function recordEvent(sink: EventSink, obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  const m = obj.metadata ?? {};
+  const now = new Date().toISOString();
+  try {
+    await sink.kube.create({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${m.name ?? 'stash'}.`, namespace: m.namespace },
+      involvedObject: { apiVersion: obj.apiVersion, kind: obj.kind, name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion },
+      reason,
+      message: message.slice(0, 1024),
+      type,
+      source: { component: sink.component ?? 'stash-operator' },
+      reportingComponent: sink.component ?? 'stash-operator',
+      reportingInstance: sink.instance ?? '',
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    });
+  } catch (err) {
+    sink.log.debug({ err: errorMessage(err), reason }, 'could not record event');
+  }
+}
+
+/** One Event per condition whose status changed (or that is new), Warning when it is not True. */
+export async function eventsForTransitions(sink: EventSink, obj: KubeObject, before: readonly Condition[] | undefined, after: readonly Condition[] | undefined, scope = ''): Promise<void> {
+  for (const c of after ?? []) {
+    const prev = before?.find((p) => p.type === c.type);
+    if (prev && prev.status === c.status) continue;
+    const what = scope ? `${scope}: ` : '';
+    await recordEvent(sink, obj, c.status === 'True' ? 'Normal' : 'Warning', c.reason ?? c.type, `${what}${c.type}=${c.status}: ${c.message ?? ''}`);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ invokers
+
+export type InvokerKind = 'BackupConfiguration' | 'BackupBatch' | 'RestoreSession' | 'RestoreBatch';
+
+/** A member (batch) or the inlined single target (BackupConfiguration/RestoreSession) with its defaulted ref. */
+export interface Member<M = Record<string, unknown>> {
+  index: number;
+  member: M;
+  ref: TargetRef;
+}
+
+export interface LooseInvoker extends KubeObject {
+  spec?: Record<string, unknown> & {
+    members?: Array<Record<string, unknown>>;
+    target?: { ref?: TargetRef; alias?: string };
+    task?: { name?: string };
+    driver?: string;
+    repository?: { name?: string; namespace?: string };
+    executionOrder?: string;
+    timeOut?: string;
+    hooks?: Record<string, unknown>;
+    paused?: boolean;
+    schedule?: string;
+  };
+  status?: Record<string, unknown> & { phase?: string; conditions?: Condition[] };
+}
+
+export function isBatch(kind: string | undefined): boolean {
+  return kind === KINDS.BackupBatch.kind || kind === KINDS.RestoreBatch.kind;
+}
+
+export function membersOf(inv: LooseInvoker): Array<Member> {
+  const spec = inv.spec ?? {};
+  const list = isBatch(inv.kind) ? (spec.members ?? []) : [spec as Record<string, unknown>];
+  return list.map((member, index) => {
+    const target = (member.target ?? {}) as { ref?: TargetRef };
+    const ref: TargetRef = { ...(target.ref ?? { kind: '', name: '' }) } as TargetRef;
+    if (!ref.namespace) ref.namespace = inv.metadata?.namespace;
+    return { index, member, ref };
+  });
+}
+
+export function aliasOf(m: Member): string | undefined {
+  const a = (m.member.target as { alias?: string } | undefined)?.alias;
+  return a || undefined;
+}
+
+/** Workload kinds this operator can inject into (DeploymentConfig needs OpenShift, absent here). */
+const INJECTABLE_HERE = new Set<string>(WORKLOAD_KINDS.filter((k) => k !== 'DeploymentConfig'));
+
+/** §12: sidecar / init-container model, or why the member cannot be served by this operator yet. */
+export function executionModel(inv: LooseInvoker, m: Member): { model: 'workload' } | { model: 'unsupported'; reason: string } {
+  const driver = inv.spec?.driver || 'Restic';
+  const task = (m.member.task as { name?: string } | undefined)?.name;
+  const kind = m.ref.kind ?? '';
+  if (driver !== 'Restic') return { model: 'unsupported', reason: `driver ${driver} (job model) is not supported yet` };
+  if (task) return { model: 'unsupported', reason: `job-model target ${kind} ${m.ref.name} (task ${task}) is not supported yet` };
+  if (INJECTABLE_HERE.has(kind)) return { model: 'workload' };
+  return { model: 'unsupported', reason: `job-model target kind ${kind || '(none)'} (${m.ref.name}) is not supported yet` };
+}
+
+export function invokerKey(kind: string, namespace: string | undefined, name: string | undefined): string {
+  return `${kind}/${namespace ?? ''}/${name ?? ''}`;
+}
+
+export function parseKey(key: string): { kind: string; namespace: string; name: string } {
+  const [kind = '', namespace = '', ...rest] = key.split('/');
+  return { kind, namespace, name: rest.join('/') };
+}
+
+export function ownerRef(obj: KubeObject): { apiVersion: string; kind: string; name: string; uid: string; controller: boolean; blockOwnerDeletion: boolean } {
+  return { apiVersion: obj.apiVersion ?? '', kind: obj.kind ?? '', name: obj.metadata?.name ?? '', uid: obj.metadata?.uid ?? '', controller: true, blockOwnerDeletion: true };
+}
+
+export function invokerApiVersion(kind: string): string {
+  return kind in KINDS ? apiVersionOf(kind as StashKind) : `${GROUP}/v1beta1`;
+}
+
+// ------------------------------------------------------------------------------------------------ repository
+
+export interface RepositoryCheck {
+  conditions: Condition[];
+  repository?: Repository;
+  /** Repository and Secret exist and the usage policy allows this namespace. */
+  ready: boolean;
+}
+
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+}
+
+export function selectorMatches(sel: LabelSelector | undefined, labels: Record<string, string>): boolean {
+  if (!sel) return false;
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of sel.matchExpressions ?? []) {
+    const has = e.key in labels;
+    const val = labels[e.key];
+    const values = e.values ?? [];
+    if (e.operator === 'In' && !(has && values.includes(val!))) return false;
+    if (e.operator === 'NotIn' && has && values.includes(val!)) return false;
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+  }
+  return true;
+}
+
+/** RepositoryFound, BackendSecretFound, ValidationPassed (usage policy) for an invoker. */
+export async function checkRepository(kube: Kube, inv: LooseInvoker): Promise<RepositoryCheck> {
+  const ns = inv.metadata?.namespace ?? '';
+  const ref = inv.spec?.repository ?? {};
+  const repoNs = ref.namespace || ns;
+  const conditions: Condition[] = [];
+  let repo: Repository | null = null;
+  try {
+    repo = ref.name ? await kube.getOrNull<Repository & KubeObject>(apiVersionOf('Repository'), 'Repository', repoNs, ref.name) : null;
+    conditions.push(repo
+      ? cond('RepositoryFound', 'True', `Repository ${repoNs}/${ref.name} exists.`)
+      : cond('RepositoryFound', 'False', `Repository ${repoNs}/${ref.name ?? ''} does not exist; create it or fix spec.repository.`));
+  } catch (err) {
+    conditions.push(cond('RepositoryFound', 'Unknown', `Could not read Repository ${repoNs}/${ref.name}: ${errorMessage(err)}`));
+    return { conditions, ready: false };
+  }
+  if (!repo) return { conditions, ready: false };
+  const secretName = repo.spec?.backend?.storageSecretName;
+  let secretOk = false;
+  try {
+    const secret = secretName ? await kube.getOrNull('v1', 'Secret', repoNs, secretName) : null;
+    secretOk = secret !== null;
+    conditions.push(secretOk
+      ? cond('BackendSecretFound', 'True', `Backend Secret ${repoNs}/${secretName} exists.`)
+      : cond('BackendSecretFound', 'False', secretName
+        ? `Backend Secret ${repoNs}/${secretName} named by Repository ${ref.name} does not exist.`
+        : `Repository ${repoNs}/${ref.name} has no spec.backend.storageSecretName.`));
+  } catch (err) {
+    conditions.push(cond('BackendSecretFound', 'Unknown', `Could not read Secret ${repoNs}/${secretName}: ${errorMessage(err)}`));
+  }
+  let allowed = repoNs === ns;
+  let why = `Repository ${repoNs}/${ref.name} allows use only from its own namespace (usagePolicy.allowedNamespaces.from: Same).`;
+  if (!allowed) {
+    const an = repo.spec?.usagePolicy?.allowedNamespaces;
+    if (an?.from === 'All') allowed = true;
+    else if (an?.from === 'Selector') {
+      const nsObj = await kube.getOrNull('v1', 'Namespace', undefined, ns);
+      allowed = selectorMatches(an.selector as LabelSelector | undefined, nsObj?.metadata?.labels ?? {});
+      why = `Namespace ${ns} does not match the usagePolicy selector of Repository ${repoNs}/${ref.name}.`;
+    }
+  }
+  conditions.push(allowed
+    ? cond('ValidationPassed', 'True', 'The invoker passed validation.')
+    : cond('ValidationPassed', 'False', why));
+  return { conditions, repository: repo, ready: secretOk && allowed };
+}
+
+/** Adds or removes an invoker in `Repository.status.references` (§3). */
+export async function setRepositoryReference(kube: Kube, inv: LooseInvoker, present: boolean): Promise<void> {
+  const ref = inv.spec?.repository ?? {};
+  if (!ref.name) return;
+  const repoNs = ref.namespace || inv.metadata?.namespace;
+  const me = { apiGroup: GROUP, kind: inv.kind ?? '', namespace: inv.metadata?.namespace ?? '', name: inv.metadata?.name ?? '' };
+  const same = (r: { kind?: string; namespace?: string; name?: string }) => r.kind === me.kind && r.namespace === me.namespace && r.name === me.name;
+  try {
+    await kube.update<Repository & KubeObject>(apiVersionOf('Repository'), 'Repository', repoNs, ref.name, (cur) => {
+      const refs = [...(cur.status?.references ?? [])] as Array<typeof me>;
+      const has = refs.some(same);
+      if (has === present) return null;
+      const next = present ? [...refs, me] : refs.filter((r) => !same(r));
+      return { ...cur, status: { ...(cur.status ?? {}), references: next } };
+    }, { subresource: 'status' });
+  } catch (err) {
+    // A Repository that is gone has no references to keep.
+    if ((err as { status?: number }).status !== 404) throw err;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ workloads
+
+export interface Workload extends KubeObject {
+  spec?: { replicas?: number; selector?: LabelSelector; template?: unknown };
+  status?: { desiredNumberScheduled?: number };
+}
+
+export function workloadApiVersion(ref: TargetRef): string {
+  return ref.apiVersion || (ref.kind === 'DeploymentConfig' ? 'apps.openshift.io/v1' : 'apps/v1');
+}
+
+/** The target object, or null when it does not exist. Unknown kinds throw. */
+export async function getTarget(kube: Kube, ref: TargetRef): Promise<KubeObject | null> {
+  const apiVersion = ref.apiVersion || (ref.kind === 'PersistentVolumeClaim' ? 'v1' : workloadApiVersion(ref));
+  resourceFor(apiVersion, ref.kind ?? '');
+  return await kube.getOrNull(apiVersion, ref.kind ?? '', ref.namespace, ref.name ?? '');
+}
+
+/** §12: how many hosts report for a workload target. */
+export function totalHostsOf(w: Workload): number {
+  if (w.kind === 'StatefulSet') return w.spec?.replicas ?? 1;
+  if (w.kind === 'DaemonSet') return w.status?.desiredNumberScheduled ?? 0;
+  return 1;
+}
+
+export interface MissingHost {
+  host: string;
+  reason: string;
+}
+
+function podLive(p: KubeObject & { status?: { phase?: string } }): boolean {
+  return !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded';
+}
+
+/**
+ * Hosts of a workload target that have not reported and have no live pod to report them (the pod is gone,
+ * terminating, or terminated). `unknownHosts` counts hosts that are missing but whose names cannot be derived
+ * (DaemonSet nodes without a pod).
+ */
+export async function missingHosts(kube: Kube, ref: TargetRef, alias: string | undefined, totalHosts: number, reported: ReadonlySet<string>, podsInNamespace?: readonly KubeObject[]): Promise<{ missing: MissingHost[]; unknownHosts: number }> {
+  const kind = ref.kind ?? '';
+  const w = await kube.getOrNull<Workload>(workloadApiVersion(ref), kind, ref.namespace, ref.name ?? '');
+  const where = `${kind} ${ref.namespace}/${ref.name}`;
+  const hostFor = (suffix: string | number): string => (alias ? `${alias}-${suffix}` : typeof suffix === 'number' ? `host-${suffix}` : suffix);
+  const expected: string[] = kind === 'StatefulSet'
+    ? Array.from({ length: totalHosts }, (_, i) => hostFor(i))
+    : kind === 'DaemonSet' ? [] : [alias ?? 'host-0'];
+  if (!w) {
+    return { missing: expected.filter((h) => !reported.has(h)).map((host) => ({ host, reason: `${where} was deleted before host ${host} reported` })), unknownHosts: 0 };
+  }
+  const labels = w.spec?.selector?.matchLabels ?? {};
+  const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+  type Pod = KubeObject & { spec?: { nodeName?: string }; status?: { phase?: string } };
+  const source = (podsInNamespace ?? (await kube.list<Pod>('v1', 'Pod', ref.namespace, selector ? { labelSelector: selector } : {})).items) as Pod[];
+  const pods = source
+    .filter((p) => p.metadata?.namespace === ref.namespace)
+    .filter((p) => selectorMatches(w.spec?.selector, p.metadata?.labels ?? {}));
+  const live = pods.filter(podLive);
+  if (kind === 'StatefulSet') {
+    const missing: MissingHost[] = [];
+    for (let i = 0; i < totalHosts; i++) {
+      const host = hostFor(i);
+      if (reported.has(host)) continue;
+      if (!live.some((p) => p.metadata?.name === `${ref.name}-${i}`)) missing.push({ host, reason: `pod ${ref.name}-${i} of ${where} is gone or terminated before host ${host} reported` });
+    }
+    return { missing, unknownHosts: 0 };
+  }
+  if (kind === 'DaemonSet') {
+    const liveUnreported = live.filter((p) => !reported.has(hostFor(p.spec?.nodeName ?? '')));
+    const outstanding = Math.max(0, totalHosts - reported.size);
+    return { missing: [], unknownHosts: Math.max(0, outstanding - liveUnreported.length) };
+  }
+  const host = alias ?? 'host-0';
+  if (reported.has(host) || live.length > 0) return { missing: [], unknownHosts: 0 };
+  return { missing: [{ host, reason: `no live pod of ${where} is left to back up host ${host} (pods gone or terminated)` }], unknownHosts: 0 };
+}
+
+/** Remembers since when a host has been seen without a pod, so a pod being replaced is not called crashed at once. */
+export class MissingSince {
+  readonly #since = new Map<string, number>();
+
+  /** Milliseconds this host has been missing (0 the first time). */
+  seen(key: string, now = Date.now()): number {
+    const first = this.#since.get(key);
+    if (first === undefined) {
+      this.#since.set(key, now);
+      return 0;
+    }
+    return now - first;
+  }
+
+  /** Forgets hosts under `prefix` that are no longer missing. */
+  retain(prefix: string, stillMissing: ReadonlySet<string>): void {
+    for (const k of this.#since.keys()) if (k.startsWith(prefix) && !stillMissing.has(k)) this.#since.delete(k);
+  }
+
+  clear(prefix: string): void {
+    for (const k of this.#since.keys()) if (k.startsWith(prefix)) this.#since.delete(k);
+  }
+}

@@ -1,0 +1,69 @@
+// What every loop gets from ControllerDeps, with defaults filled in once.
+import type { Logger } from 'pino';
+import type { OperatorConfig } from '../../shared/config.ts';
+import type { Kube, KubeObject } from '../../shared/kube/client.ts';
+import type { InjectOptions } from '../admission/inject.ts';
+import type { InformerInvokerIndex } from '../invoker-index.ts';
+import { metrics as defaultMetrics, type StashMetrics } from '../metrics.ts';
+import type { EventSink } from './common.ts';
+import type { ControllerDeps } from './index.ts';
+import type { WorkloadSyncDeps } from './workload.ts';
+
+export type { ControllerDeps };
+
+export interface Tuning {
+  /** Requeue while something the loop waits for is missing (Repository, Secret, target): §14.1 says 5 s. */
+  requeueMs: number;
+  /** A host without a live pod for this long is marked Failed (a pod being replaced gets this much time). */
+  hostGoneGraceMs: number;
+  /** Upper bound for one global hook. */
+  hookTimeoutMs: number;
+  /** Invokers are reconciled again this often, so a CronJob or sidecar removed by hand comes back. */
+  resyncMs: number;
+}
+
+// hostGoneGraceMs outlasts the default pod terminationGracePeriodSeconds (30 s), so a pod that is merely being
+// replaced is not mistaken for a crash.
+export const DEFAULT_TUNING: Tuning = { requeueMs: 5_000, hostGoneGraceMs: 60_000, hookTimeoutMs: 60_000, resyncMs: 10 * 60_000 };
+
+export interface ResolvedDeps {
+  kube: Kube;
+  log: Logger;
+  config: OperatorConfig;
+  index: InformerInvokerIndex;
+  namespace: string | undefined;
+  inject: InjectOptions;
+  metrics: StashMetrics;
+  tuning: Tuning;
+  events: EventSink;
+  workloads: WorkloadSyncDeps;
+  /** The operator's own pod: executor of global exec hooks (§17). */
+  executorPod: { namespace: string; name: string } | undefined;
+}
+
+export function resolveDeps(deps: ControllerDeps): ResolvedDeps {
+  const inject = deps.inject ?? { image: deps.config.agentImage, pushgatewayUrl: '', useKubeapiserverFqdnForAks: false };
+  return {
+    kube: deps.kube,
+    log: deps.log,
+    config: deps.config,
+    index: deps.index,
+    namespace: deps.namespace,
+    inject,
+    metrics: deps.metrics ?? defaultMetrics,
+    tuning: { ...DEFAULT_TUNING, ...(deps.tuning ?? {}) },
+    events: { kube: deps.kube, log: deps.log, component: 'stash-operator', instance: deps.config.identity },
+    workloads: { kube: deps.kube, log: deps.log, index: deps.index, inject },
+    executorPod: deps.executorPod ?? { namespace: deps.config.namespace, name: deps.config.identity },
+  };
+}
+
+/** True when the object is in the namespace this operator instance is scoped to (all when unscoped). */
+export function scoped(d: { namespace: string | undefined }, o: KubeObject): boolean {
+  return !d.namespace || o.metadata?.namespace === d.namespace;
+}
+
+export async function waitForAbort(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}

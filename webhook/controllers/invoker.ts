@@ -1,0 +1,306 @@
+// BackupConfiguration / BackupBatch reconcile (§14.1, §14.2, §14.8, §13.4): finalizer, repository and secret
+// checks, Repository references, per-target existence and injection (through the same mutateWorkload that
+// admission uses), the trigger CronJob, the derived phase, and Events for every condition that changes.
+// Deletion removes the sidecars, the CronJob and the Repository reference before the finalizer is dropped.
+import fjp from 'fast-json-patch';
+import { CONTAINER, FINALIZER, LABEL, LABEL_VALUE } from '../../shared/api/index.ts';
+import type { Condition } from '../../shared/api/index.ts';
+import { errorMessage } from '../../shared/errors.ts';
+import type { KubeObject } from '../../shared/kube/client.ts';
+import { isFalse, isTrue, mergeConditions } from '../../shared/status/index.ts';
+import {
+  checkRepository, cond, eventsForTransitions, executionModel, getTarget, invokerApiVersion, invokerKey, isBatch,
+  isUnknownOrFalse, membersOf, ownerRef, parseKey, recordEvent, setRepositoryReference, type LooseInvoker,
+} from './common.ts';
+import { WorkQueue } from './queue.ts';
+import { injectedFor, syncWorkload } from './workload.ts';
+import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
+
+export const BACKUP_INVOKER_KINDS = ['BackupConfiguration', 'BackupBatch'] as const;
+
+/** §14.8: the invoker phase, from its own conditions only (batch member conditions are ignored). */
+export function backupInvokerPhase(conds: readonly Condition[] | undefined, driver = 'Restic'): 'Ready' | 'NotReady' | 'Invalid' {
+  if (isUnknownOrFalse(conds, 'RepositoryFound') || isUnknownOrFalse(conds, 'BackendSecretFound')) return 'NotReady';
+  if (isFalse(conds, 'ValidationPassed')) return 'Invalid';
+  const repoOk = driver !== 'Restic' || (isTrue(conds, 'RepositoryFound') && isTrue(conds, 'BackendSecretFound'));
+  if (isTrue(conds, 'ValidationPassed') && isTrue(conds, 'CronJobCreated') && repoOk) return 'Ready';
+  return 'NotReady';
+}
+
+/** §11: `stash-trigger-<name>` (dots to dashes, at most 52 characters), prefixed by the target namespace when it differs. */
+export function cronJobName(inv: LooseInvoker): string {
+  const name = (inv.metadata?.name ?? '').replace(/\./g, '-');
+  const targetNs = inv.spec?.target?.ref?.namespace;
+  const base = targetNs && targetNs !== inv.metadata?.namespace ? `stash-trigger-${targetNs}-${name}` : `stash-trigger-${name}`;
+  return base.slice(0, 52).replace(/-+$/, '');
+}
+
+/** Labels of everything created for an invoker (§11): its own labels plus component and managed-by. */
+export function invokerLabels(inv: LooseInvoker, component: string): Record<string, string> {
+  return { ...(inv.metadata?.labels ?? {}), [LABEL.component]: component, [LABEL.managedBy]: LABEL_VALUE.managedBy };
+}
+
+const POD_SETTINGS = [
+  'nodeSelector', 'nodeName', 'affinity', 'tolerations', 'securityContext', 'imagePullSecrets', 'priorityClassName', 'priority',
+  'schedulerName', 'runtimeClassName', 'readinessGates', 'enableServiceLinks', 'automountServiceAccountToken', 'topologySpreadConstraints',
+] as const;
+
+/** §14.2: the CronJob that creates a BackupSession at each slot. */
+export function buildTriggerCronJob(inv: LooseInvoker, image: string): KubeObject {
+  const name = cronJobName(inv);
+  const rs = (inv.spec?.runtimeSettings ?? {}) as { pod?: Record<string, unknown>; container?: Record<string, unknown> };
+  const pod = rs.pod ?? {};
+  const container: Record<string, unknown> = {
+    name: CONTAINER.trigger,
+    image,
+    imagePullPolicy: 'IfNotPresent',
+    args: ['create-backupsession', `--invoker-name=${inv.metadata?.name ?? ''}`, `--invoker-kind=${inv.kind ?? ''}`],
+  };
+  for (const k of ['resources', 'env', 'envFrom', 'securityContext'] as const) if (rs.container?.[k] !== undefined) container[k] = rs.container[k];
+  const podSpec: Record<string, unknown> = {
+    restartPolicy: 'Never',
+    serviceAccountName: (pod.serviceAccountName as string | undefined) || name,
+    containers: [container],
+  };
+  for (const k of POD_SETTINGS) if (pod[k] !== undefined) podSpec[k] = pod[k];
+  const own = inv.metadata?.labels ?? {};
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: {
+      name,
+      namespace: inv.metadata?.namespace,
+      labels: invokerLabels(inv, LABEL_VALUE.componentBackup),
+      ownerReferences: [ownerRef(inv)],
+    },
+    spec: {
+      schedule: inv.spec?.schedule ?? '',
+      suspend: inv.spec?.paused === true,
+      concurrencyPolicy: 'Forbid',
+      jobTemplate: {
+        metadata: { labels: { ...own, [LABEL.deleteJobOnCompletion]: 'true' } },
+        spec: {
+          backoffLimit: 0,
+          template: {
+            metadata: { labels: { ...own }, ...(pod.podAnnotations ? { annotations: pod.podAnnotations } : {}) },
+            spec: podSpec,
+          },
+        },
+      },
+    },
+  };
+}
+
+async function ensureCronJob(d: ResolvedDeps, inv: LooseInvoker): Promise<string> {
+  const cj = buildTriggerCronJob(inv, d.config.agentImage);
+  const ns = inv.metadata?.namespace;
+  if (!inv.spec?.schedule) {
+    await d.kube.delete('batch/v1', 'CronJob', ns, cj.metadata!.name!);
+    return 'No schedule: BackupSessions are created on demand only.';
+  }
+  const rs = (inv.spec?.runtimeSettings ?? {}) as { pod?: { serviceAccountName?: string } };
+  if (!rs.pod?.serviceAccountName) {
+    // The trigger pod creates BackupSessions, so its own service account gets exactly stash-cron-job.
+    const meta = { name: cj.metadata!.name, namespace: ns, labels: cj.metadata!.labels, ownerReferences: [ownerRef(inv)] };
+    await d.kube.apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta });
+    await d.kube.apply({
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'stash-cron-job' },
+      subjects: [{ kind: 'ServiceAccount', name: cj.metadata!.name, namespace: ns }],
+    });
+  }
+  await d.kube.apply(cj);
+  return `CronJob ${ns}/${cj.metadata!.name} ${inv.spec.paused ? 'is suspended (paused)' : `runs on "${inv.spec.schedule}"`}.`;
+}
+
+/** §13.4 plus §14.1: what deleting an invoker must undo before its finalizer goes. */
+async function finalizeBackupInvoker(d: ResolvedDeps, inv: LooseInvoker): Promise<void> {
+  if (!(inv.metadata?.finalizers ?? []).includes(FINALIZER)) return;
+  const uid = inv.metadata?.uid;
+  for (const m of membersOf(inv)) {
+    if (executionModel(inv, m).model !== 'workload') continue;
+    await syncWorkload(d.workloads, m.ref, { excludeUid: uid });
+  }
+  const name = cronJobName(inv);
+  await d.kube.delete('batch/v1', 'CronJob', inv.metadata?.namespace, name);
+  await d.kube.delete('rbac.authorization.k8s.io/v1', 'RoleBinding', inv.metadata?.namespace, name);
+  await d.kube.delete('v1', 'ServiceAccount', inv.metadata?.namespace, name);
+  await setRepositoryReference(d.kube, inv, false);
+  await d.kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', inv.metadata?.namespace, inv.metadata?.name ?? '', (cur) => {
+    const f = cur.metadata?.finalizers ?? [];
+    if (!f.includes(FINALIZER)) return null;
+    cur.metadata!.finalizers = f.filter((x) => x !== FINALIZER);
+    return cur;
+  }).catch((err: unknown) => {
+    if ((err as { status?: number }).status !== 404) throw err;
+  });
+  await recordEvent(d.events, inv, 'Normal', 'InvokerDeleted', `Removed the stash sidecar from targeted workloads, the trigger CronJob and the Repository reference of ${inv.kind} ${inv.metadata?.name}.`);
+}
+
+/** Adds the finalizer when missing; returns the stored object. */
+export async function ensureFinalizer(d: ResolvedDeps, inv: LooseInvoker): Promise<LooseInvoker> {
+  if ((inv.metadata?.finalizers ?? []).includes(FINALIZER)) return inv;
+  const next = await d.kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', inv.metadata?.namespace, inv.metadata?.name ?? '', (cur) => {
+    if (cur.metadata?.deletionTimestamp || (cur.metadata?.finalizers ?? []).includes(FINALIZER)) return null;
+    cur.metadata!.finalizers = [...(cur.metadata?.finalizers ?? []), FINALIZER];
+    return cur;
+  });
+  return next ?? inv;
+}
+
+interface MemberConditions {
+  target: { apiVersion?: string; kind?: string; name?: string; namespace?: string };
+  conditions?: Condition[];
+}
+
+export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Promise<{ requeueMs?: number; gone?: boolean }> {
+  const { kind, namespace, name } = parseKey(key);
+  const apiVersion = invokerApiVersion(kind);
+  let inv = await d.kube.getOrNull<LooseInvoker>(apiVersion, kind, namespace, name);
+  if (!inv) return { gone: true };
+  if (inv.metadata?.deletionTimestamp) {
+    await finalizeBackupInvoker(d, inv);
+    return { gone: true };
+  }
+  inv = await ensureFinalizer(d, inv);
+  const driver = inv.spec?.driver || 'Restic';
+  const conds: Condition[] = [];
+  let requeue = false;
+  if (driver === 'Restic') {
+    const rc = await checkRepository(d.kube, inv);
+    conds.push(...rc.conditions);
+    if (rc.repository) await setRepositoryReference(d.kube, inv, true);
+    if (!rc.ready) requeue = true;
+  } else {
+    conds.push(cond('ValidationPassed', 'True', 'The invoker passed validation.'));
+  }
+
+  const memberConds: MemberConditions[] = [];
+  for (const m of membersOf(inv)) {
+    const c: Condition[] = [];
+    const what = `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}`;
+    let exists = false;
+    try {
+      exists = (await getTarget(d.kube, m.ref)) !== null;
+      c.push(exists ? cond('BackupTargetFound', 'True', `Target ${what} exists.`) : cond('BackupTargetFound', 'False', `Target ${what} does not exist.`));
+      if (!exists) requeue = true;
+    } catch (err) {
+      c.push(cond('BackupTargetFound', 'Unknown', `Could not check target ${what}: ${errorMessage(err)}`));
+      requeue = true;
+    }
+    if (exists && executionModel(inv, m).model === 'workload') {
+      try {
+        const r = await syncWorkload(d.workloads, m.ref);
+        const mine = r.found && injectedFor(r.object, 'backup', inv);
+        c.push(mine
+          ? cond('StashSidecarInjected', 'True', `The stash sidecar is in the pod template of ${what}.`)
+          : cond('StashSidecarInjected', 'False', r.found ? `A newer backup invoker owns the sidecar of ${what}.` : `Target ${what} disappeared.`));
+        if (mine) await ensureSidecarRbac(d, inv, m.ref);
+      } catch (err) {
+        c.push(cond('StashSidecarInjected', 'False', `Could not inject the stash sidecar into ${what}: ${errorMessage(err)}`));
+        requeue = true;
+      }
+    }
+    memberConds.push({ target: m.ref, conditions: c });
+  }
+
+  try {
+    conds.push(cond('CronJobCreated', 'True', await ensureCronJob(d, inv)));
+  } catch (err) {
+    conds.push(cond('CronJobCreated', 'False', `Could not create the trigger CronJob: ${errorMessage(err)}`));
+    requeue = true;
+  }
+
+  const batch = isBatch(inv.kind);
+  const beforeConds = inv.status?.conditions;
+  const beforeMembers = (inv.status?.memberConditions ?? []) as MemberConditions[];
+  let after: LooseInvoker | null = null;
+  try {
+    after = await d.kube.update<LooseInvoker>(apiVersion, kind, namespace, name, (cur) => {
+      const status = { ...(cur.status ?? {}) } as Record<string, unknown> & { conditions?: Condition[]; memberConditions?: MemberConditions[] };
+      if (batch) {
+        status.conditions = mergeConditions(status.conditions, conds) ?? [];
+        const prev = status.memberConditions ?? [];
+        status.memberConditions = memberConds.map((mc) => {
+          const old = prev.find((p) => p.target.kind === mc.target.kind && p.target.name === mc.target.name && (p.target.namespace || namespace) === mc.target.namespace);
+          return { target: mc.target, conditions: mergeConditions(old?.conditions, mc.conditions) ?? [] };
+        });
+      } else {
+        status.conditions = mergeConditions(status.conditions, [...conds, ...(memberConds[0]?.conditions ?? [])]) ?? [];
+      }
+      status.phase = backupInvokerPhase(status.conditions, driver);
+      status.observedGeneration = cur.metadata?.generation;
+      // A resync that finds everything as it was writes nothing (and wakes no watcher).
+      if (fjp.compare(cur.status ?? {}, status).length === 0) return null;
+      cur.status = status;
+      return cur;
+    }, { subresource: 'status' });
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) return { gone: true };
+    throw err;
+  }
+  if (after) {
+    await eventsForTransitions(d.events, after, beforeConds, after.status?.conditions);
+    if (batch) {
+      for (const mc of (after.status?.memberConditions ?? []) as MemberConditions[]) {
+        const old = beforeMembers.find((p) => p.target.kind === mc.target.kind && p.target.name === mc.target.name);
+        await eventsForTransitions(d.events, after, old?.conditions, mc.conditions, `member ${mc.target.kind}/${mc.target.name}`);
+      }
+    }
+  }
+  return requeue ? { requeueMs: d.tuning.requeueMs } : {};
+}
+
+/** §11: the sidecar runs under the workload's service account, bound to ClusterRole stash-sidecar. */
+async function ensureSidecarRbac(d: ResolvedDeps, inv: LooseInvoker, ref: { kind?: string; name?: string; namespace?: string }): Promise<void> {
+  const w = await d.kube.getOrNull<KubeObject & { spec?: { template?: { spec?: { serviceAccountName?: string } } } }>('apps/v1', ref.kind ?? '', ref.namespace, ref.name ?? '');
+  if (!w) return;
+  const sa = w.spec?.template?.spec?.serviceAccountName || 'default';
+  await d.kube.apply({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: {
+      name: `stash-sidecar-${(ref.kind ?? '').toLowerCase()}-${ref.name}`.slice(0, 253),
+      namespace: ref.namespace,
+      labels: invokerLabels(inv, LABEL_VALUE.componentBackup),
+      ownerReferences: [{ ...ownerRef(w), controller: false, blockOwnerDeletion: false }],
+    },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'stash-sidecar' },
+    subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ref.namespace }],
+  });
+}
+
+export async function runBackupInvokers(deps: ControllerDeps, signal: AbortSignal): Promise<void> {
+  const d = resolveDeps(deps);
+  const queue = new WorkQueue(async (key) => {
+    const r = await reconcileBackupInvoker(d, key);
+    if (!r.gone) queue.addAfter(key, r.requeueMs ?? d.tuning.resyncMs * (0.9 + Math.random() / 5));
+  }, { name: 'backup-invoker', log: d.log, signal });
+  for (const kind of BACKUP_INVOKER_KINDS) {
+    const inf = d.index.informers.get(kind);
+    if (!inf) throw new Error(`invoker index has no ${kind} informer`);
+    const poke = (o: KubeObject): void => {
+      if (scoped(d, o)) queue.add(invokerKey(kind, o.metadata?.namespace, o.metadata?.name));
+    };
+    inf.on('add', poke);
+    inf.on('update', (o, old) => {
+      // Status-only writes (our own) change neither generation nor metadata we react to.
+      if (old && o.metadata?.generation === old.metadata?.generation && !o.metadata?.deletionTimestamp && (o.metadata?.finalizers ?? []).length === (old.metadata?.finalizers ?? []).length
+        && JSON.stringify(o.metadata?.labels) === JSON.stringify(old.metadata?.labels)) return;
+      poke(o);
+    });
+    for (const o of inf.list()) poke(o);
+  }
+  // A Repository or Secret appearing later is seen through the 5 s requeue; a Repository change is immediate.
+  d.index.informers.get('Repository')?.on('update', (repo) => {
+    for (const kind of BACKUP_INVOKER_KINDS) {
+      for (const o of d.index.informers.get(kind)?.list() ?? []) {
+        const r = (o as LooseInvoker).spec?.repository;
+        if (r?.name === repo.metadata?.name && (r?.namespace || o.metadata?.namespace) === repo.metadata?.namespace && scoped(d, o)) {
+          queue.add(invokerKey(kind, o.metadata?.namespace, o.metadata?.name));
+        }
+      }
+    }
+  });
+  await waitForAbort(signal);
+}

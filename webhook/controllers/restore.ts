@@ -1,0 +1,360 @@
+// RestoreSession / RestoreBatch reconcile (§16.1, §16.4). Same shape as the backup session loop: event-driven
+// Sequential order (a member's final status write initiates the next member in the same handler), global
+// hooks run by the operator, the init-container injected through mutateWorkload, deadline timers, hosts whose
+// pod vanished marked Failed, and MetricsPushed as the last step that makes the phase final.
+import { CONDITION, FINALIZER } from '../../shared/api/index.ts';
+import type { Condition, HostRestoreStats, RestoreBatchStatus, RestoreMemberStatus, RestoreSessionStatus } from '../../shared/api/index.ts';
+import { errorMessage } from '../../shared/errors.ts';
+import type { KubeObject } from '../../shared/kube/client.ts';
+import { Informer } from '../../shared/kube/informer.ts';
+import {
+  hasCondition, isFalse, isFinalMemberPhase, isFinalRestorePhase, isTrue, mergeRestoreBatchStatus, mergeRestoreSessionStatus,
+  parseGoDuration, refKey, restoreMemberPhase, rfc3339, sameRef, type MemberPatch,
+} from '../../shared/status/index.ts';
+import {
+  MissingSince, aliasOf, checkRepository, cond, executionModel, getTarget, invokerApiVersion, invokerKey, membersOf, missingHosts,
+  parseKey, recordEvent, totalHostsOf, type LooseInvoker, type Member, type Workload,
+} from './common.ts';
+import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
+import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
+import { ensureFinalizer } from './invoker.ts';
+import { WorkQueue } from './queue.ts';
+import { injectedFor, syncWorkload } from './workload.ts';
+
+export const RESTORE_KINDS = ['RestoreSession', 'RestoreBatch'] as const;
+
+interface MemberView {
+  m: Member;
+  st: RestoreMemberStatus | undefined;
+}
+
+/** A RestoreSession keeps its one member's conditions, totalHosts and stats at the top level. */
+function memberViews(inv: LooseInvoker, members: Member[]): MemberView[] {
+  const ns = inv.metadata?.namespace ?? '';
+  if (inv.kind === 'RestoreSession') {
+    const s = (inv.status ?? {}) as RestoreSessionStatus;
+    const m = members[0]!;
+    const present = s.conditions?.some((c) => c.type === CONDITION.RestoreTargetFound || c.type === CONDITION.RestoreExecutorEnsured);
+    return [{ m, st: present ? { ref: m.ref, conditions: s.conditions, totalHosts: s.totalHosts, stats: s.stats, phase: restoreMemberPhase(s) } : undefined }];
+  }
+  const list = ((inv.status ?? {}) as RestoreBatchStatus).members ?? [];
+  return members.map((m) => ({ m, st: list.find((x) => sameRef(x.ref, m.ref, ns)) }));
+}
+
+function memberFinal(st: RestoreMemberStatus | undefined): boolean {
+  return st !== undefined && isFinalMemberPhase(st.phase ?? restoreMemberPhase(st));
+}
+
+export class RestoreLoop {
+  readonly d: ResolvedDeps;
+  readonly pods: Informer<KubeObject>;
+  readonly queue: WorkQueue;
+  readonly #missing = new MissingSince();
+
+  constructor(d: ResolvedDeps, signal: AbortSignal) {
+    this.d = d;
+    this.pods = new Informer<KubeObject>(d.kube, { apiVersion: 'v1', kind: 'Pod', namespace: d.namespace, log: d.log });
+    this.queue = new WorkQueue((key) => this.reconcile(key), { name: 'restore', log: d.log, signal });
+    for (const kind of RESTORE_KINDS) {
+      const inf = d.index.informers.get(kind);
+      if (!inf) throw new Error(`invoker index has no ${kind} informer`);
+      const poke = (o: LooseInvoker): void => {
+        if (!scoped(d, o)) return;
+        if (isFinalRestorePhase(o.status?.phase) && !o.metadata?.deletionTimestamp) return;
+        this.queue.add(invokerKey(kind, o.metadata?.namespace, o.metadata?.name));
+      };
+      inf.on('add', poke);
+      inf.on('update', poke);
+      inf.on('delete', (o) => this.#missing.clear(`${invokerKey(kind, o.metadata?.namespace, o.metadata?.name)}|`));
+      for (const o of inf.list()) poke(o);
+      const remove = d.metrics.addSessionSource(() => inf.list().filter((o) => scoped(d, o)));
+      signal.addEventListener('abort', remove, { once: true });
+    }
+    const podGone = (p: KubeObject): void => {
+      for (const kind of RESTORE_KINDS) {
+        for (const o of d.index.informers.get(kind)?.list() ?? []) {
+          if (o.metadata?.namespace === p.metadata?.namespace && (o as LooseInvoker).status?.phase === 'Running') this.queue.add(invokerKey(kind, o.metadata?.namespace, o.metadata?.name));
+        }
+      }
+    };
+    this.pods.on('delete', podGone);
+    this.pods.on('update', (p, old) => {
+      const st = (x: KubeObject | undefined) => (x as { status?: { phase?: string } } | undefined)?.status?.phase;
+      if ((p.metadata?.deletionTimestamp && !old?.metadata?.deletionTimestamp) || (st(p) !== st(old) && (st(p) === 'Failed' || st(p) === 'Succeeded'))) podGone(p);
+    });
+  }
+
+  async start(): Promise<void> {
+    this.pods.start();
+    await this.pods.waitForSync();
+  }
+
+  /** Merges invoker-level conditions and member patches into the stored status and recomputes phases. */
+  async write(inv: LooseInvoker, conditions: Condition[], members: MemberPatch[], extra?: (st: RestoreSessionStatus | RestoreBatchStatus) => void): Promise<LooseInvoker> {
+    const ns = inv.metadata?.namespace ?? '';
+    const out = await this.d.kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', ns, inv.metadata?.name ?? '', (cur) => {
+      const created = cur.metadata?.creationTimestamp;
+      let next: RestoreSessionStatus | RestoreBatchStatus;
+      if (cur.kind === 'RestoreSession' || inv.kind === 'RestoreSession') {
+        const mp = members[0];
+        next = mergeRestoreSessionStatus(cur.status as RestoreSessionStatus | undefined, {
+          conditions: [...conditions, ...(mp?.conditions ?? [])], totalHosts: mp?.totalHosts, stats: mp?.stats,
+        }, { creationTimestamp: created });
+      } else {
+        next = mergeRestoreBatchStatus(cur.status as RestoreBatchStatus | undefined, { conditions, members }, { namespace: ns, creationTimestamp: created });
+      }
+      extra?.(next);
+      cur.status = next as LooseInvoker['status'];
+      return cur;
+    }, { subresource: 'status' });
+    return out ?? inv;
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const { kind, namespace, name } = parseKey(key);
+    let inv = await this.d.kube.getOrNull<LooseInvoker>(invokerApiVersion(kind), kind, namespace, name);
+    if (!inv) return;
+    if (inv.metadata?.deletionTimestamp) {
+      await this.#finalize(inv);
+      return;
+    }
+    inv = await ensureFinalizer(this.d, inv);
+    if (isFinalRestorePhase(inv.status?.phase)) return;
+    const members = membersOf(inv);
+    const conds = inv.status?.conditions;
+    const views = memberViews(inv, members);
+    const allFinal = views.length > 0 && views.every((v) => memberFinal(v.st));
+    if (isFalse(conds, CONDITION.GlobalPreRestoreHookSucceeded) || isTrue(conds, CONDITION.DeadlineExceeded) || allFinal) {
+      await this.#finish(key, inv, views);
+      return;
+    }
+    const deadline = (inv.status as { sessionDeadline?: string } | undefined)?.sessionDeadline;
+    if (deadline) {
+      const left = Date.parse(deadline) - Date.now();
+      if (left <= 0) {
+        await this.write(inv, [cond('DeadlineExceeded', 'True', `Failed to complete restore within ${inv.spec?.timeOut ?? 'the session deadline'}.`)], []);
+        void recordEvent(this.d.events, inv, 'Warning', 'DeadlineExceeded', `${kind} did not finish within ${inv.spec?.timeOut}.`);
+        this.queue.add(key);
+        return;
+      }
+      this.queue.addAfter(key, left);
+    }
+    if ((inv.spec?.driver || 'Restic') === 'Restic') {
+      const rc = await checkRepository(this.d.kube, inv);
+      const changed = rc.conditions.some((c) => conds?.find((x) => x.type === c.type)?.status !== c.status);
+      if (changed) inv = await this.write(inv, rc.conditions, []);
+      if (!rc.ready) {
+        this.queue.addAfter(key, this.d.tuning.requeueMs);
+        return;
+      }
+    }
+    const pre = kind === 'RestoreBatch' ? (inv.spec?.hooks as { preRestore?: HookHandler } | undefined)?.preRestore : undefined;
+    if (pre && !hasCondition(inv.status?.conditions, CONDITION.GlobalPreRestoreHookSucceeded)) {
+      const c = await this.#runHook(inv, pre, 'preRestore', 'GlobalPreRestoreHookSucceeded', 'Running');
+      inv = await this.write(inv, [c], []);
+      if (c.status !== 'True') {
+        this.queue.add(key);
+        return;
+      }
+    }
+    inv = await this.#initiate(key, inv, members);
+    await this.#checkHosts(key, inv, members);
+  }
+
+  async #runHook(inv: LooseInvoker, h: HookHandler, hook: string, type: 'GlobalPreRestoreHookSucceeded' | 'GlobalPostRestoreHookSucceeded', phase: string): Promise<Condition> {
+    const summary: HookSummary = {
+      Name: inv.metadata?.name ?? '', Namespace: inv.metadata?.namespace ?? '',
+      Invoker: { APIGroup: 'stash.appscode.com', Kind: inv.kind ?? '', Name: inv.metadata?.name ?? '' },
+      Status: { Phase: phase },
+    };
+    const Hook = `Global${hook[0]!.toUpperCase()}${hook.slice(1)}Hook`;
+    try {
+      const out = await executeHook(h, { kube: this.d.kube, executorPod: this.d.executorPod, timeoutMs: this.d.tuning.hookTimeoutMs, summary });
+      void recordEvent(this.d.events, inv, 'Normal', `${Hook}Succeeded`, out);
+      return cond(type, 'True', `Global ${hook} hook succeeded: ${out}`.slice(0, 1024));
+    } catch (err) {
+      this.d.metrics.hookFailures.inc({ namespace: inv.metadata?.namespace ?? '', invoker_kind: inv.kind ?? '', invoker_name: inv.metadata?.name ?? '', hook });
+      void recordEvent(this.d.events, inv, 'Warning', `${Hook}Failed`, errorMessage(err));
+      return cond(type, 'False', `Global ${hook} hook failed: ${errorMessage(err)}`.slice(0, 1024));
+    }
+  }
+
+  async #ensureExecutor(inv: LooseInvoker, m: Member): Promise<MemberPatch> {
+    const what = `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}`;
+    const model = executionModel(inv, m);
+    if (!m.ref.name) {
+      return { ref: m.ref, conditions: [
+        cond('RestoreTargetFound', 'True', 'No target ref: the member restores into volumeClaimTemplates.'),
+        cond('RestoreExecutorEnsured', 'False', 'Restoring into volumeClaimTemplates (job model) is not supported yet.'),
+      ] };
+    }
+    let target: KubeObject | null;
+    try {
+      target = await getTarget(this.d.kube, m.ref);
+    } catch (err) {
+      return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'Unknown', `Could not check target ${what}: ${errorMessage(err)}`)] };
+    }
+    if (!target) return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'False', `Target ${what} does not exist.`)] };
+    const found = cond('RestoreTargetFound', 'True', `Target ${what} exists.`);
+    if (model.model !== 'workload') return { ref: m.ref, conditions: [found, cond('RestoreExecutorEnsured', 'False', `Cannot restore ${what}: ${model.reason}.`)] };
+    try {
+      const r = await syncWorkload(this.d.workloads, m.ref);
+      if (!r.found) return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'False', `Target ${what} does not exist.`)] };
+      if (!injectedFor(r.object, 'restore', inv)) {
+        const msg = `The stash-init container of ${what} belongs to another restore invoker.`;
+        return { ref: m.ref, conditions: [found, cond('StashInitContainerInjected', 'False', msg), cond('RestoreExecutorEnsured', 'False', msg)] };
+      }
+      return {
+        ref: m.ref,
+        totalHosts: totalHostsOf(r.object as Workload),
+        conditions: [
+          found,
+          cond('StashInitContainerInjected', 'True', `The stash-init container is in the pod template of ${what}.`),
+          cond('RestoreExecutorEnsured', 'True', `The restore executor of ${what} is in place.`),
+        ],
+      };
+    } catch (err) {
+      const msg = `Could not inject the stash-init container into ${what}: ${errorMessage(err)}`;
+      return { ref: m.ref, conditions: [found, cond('StashInitContainerInjected', 'False', msg), cond('RestoreExecutorEnsured', 'False', msg)] };
+    }
+  }
+
+  async #initiate(key: string, inv: LooseInvoker, members: Member[]): Promise<LooseInvoker> {
+    const sequential = inv.spec?.executionOrder === 'Sequential';
+    const final = new Map<number, boolean>();
+    const views = memberViews(inv, members);
+    for (const v of views) final.set(v.m.index, memberFinal(v.st));
+    const patches: MemberPatch[] = [];
+    let waitTarget = false;
+    for (const v of views) {
+      if (hasCondition(v.st?.conditions, CONDITION.RestoreExecutorEnsured)) continue;
+      if (sequential && views.slice(0, v.m.index).some((p) => !final.get(p.m.index))) {
+        if (!v.st && inv.kind === 'RestoreBatch') patches.push({ ref: v.m.ref });
+        continue;
+      }
+      const p = await this.#ensureExecutor(inv, v.m);
+      patches.push(p);
+      const probe: RestoreMemberStatus = { ref: v.m.ref, conditions: p.conditions, totalHosts: p.totalHosts };
+      final.set(v.m.index, isFinalMemberPhase(restoreMemberPhase(probe)));
+      if (p.conditions?.some((c) => c.type === CONDITION.RestoreTargetFound && c.status !== 'True')) waitTarget = true;
+    }
+    if (waitTarget) this.queue.addAfter(key, this.d.tuning.requeueMs);
+    if (patches.length === 0) return inv;
+    const timeOut = inv.spec?.timeOut ? parseGoDuration(inv.spec.timeOut) : undefined;
+    const created = Date.parse(inv.metadata?.creationTimestamp ?? '') || Date.now();
+    const out = await this.write(inv, [], patches, (st) => {
+      if (timeOut !== undefined && timeOut > 0 && !st.sessionDeadline) st.sessionDeadline = rfc3339(new Date(created + timeOut));
+    });
+    const dl = (out.status as { sessionDeadline?: string } | undefined)?.sessionDeadline;
+    if (dl) this.queue.addAfter(key, Math.max(0, Date.parse(dl) - Date.now()));
+    for (const p of patches) {
+      const c = p.conditions?.find((x) => x.type === CONDITION.RestoreExecutorEnsured);
+      if (c) void recordEvent(this.d.events, out, c.status === 'True' ? 'Normal' : 'Warning', c.reason ?? c.type, c.status === 'True' ? `Initiated restore of ${p.ref.kind} ${p.ref.name}.` : (c.message ?? ''));
+    }
+    return out;
+  }
+
+  async #checkHosts(key: string, inv: LooseInvoker, members: Member[]): Promise<void> {
+    const ns = inv.metadata?.namespace ?? '';
+    const grace = this.d.tuning.hostGoneGraceMs;
+    const patches: MemberPatch[] = [];
+    let next: number | undefined;
+    const pods = this.pods.list();
+    for (const { m, st } of memberViews(inv, members)) {
+      if (!st || (st.phase ?? restoreMemberPhase(st)) !== 'Running' || st.totalHosts === undefined || executionModel(inv, m).model !== 'workload') continue;
+      const reported = new Set((st.stats ?? []).filter((x) => x.phase !== 'Running').map((x) => x.hostname ?? ''));
+      const prefix = `${key}|${refKey(m.ref, ns)}|`;
+      const { missing } = await missingHosts(this.d.kube, m.ref, aliasOf(m), st.totalHosts, reported, pods);
+      const still = new Set<string>();
+      const failed: HostRestoreStats[] = [];
+      for (const h of missing) {
+        still.add(prefix + h.host);
+        const since = this.#missing.seen(prefix + h.host);
+        if (since >= grace) failed.push({ hostname: h.host, phase: 'Failed', error: h.reason });
+        else next = Math.min(next ?? grace, grace - since);
+      }
+      this.#missing.retain(prefix, still);
+      if (failed.length > 0) patches.push({ ref: m.ref, stats: failed });
+    }
+    if (patches.length > 0) {
+      const out = await this.write(inv, [], patches);
+      for (const p of patches) for (const s of p.stats ?? []) void recordEvent(this.d.events, out, 'Warning', 'HostFailed', `Host ${s.hostname}: ${s.error}`);
+    }
+    if (next !== undefined) this.queue.addAfter(key, next + 50);
+  }
+
+  async #finish(key: string, inv: LooseInvoker, views: MemberView[]): Promise<void> {
+    const conds = inv.status?.conditions;
+    const preFailed = isFalse(conds, CONDITION.GlobalPreRestoreHookSucceeded);
+    const deadline = isTrue(conds, CONDITION.DeadlineExceeded);
+    if (!preFailed && !deadline) {
+      const waiting = views.filter(({ m, st }) => {
+        const hook = (m.member.hooks as { postRestore?: unknown } | undefined)?.postRestore;
+        return hook && st && isTrue(st.conditions, CONDITION.RestoreExecutorEnsured) && !isFalse(st.conditions, CONDITION.PreRestoreHookExecutionSucceeded)
+          && !hasCondition(st.conditions, CONDITION.PostRestoreHookExecutionSucceeded)
+          && !(st.stats ?? []).some((s) => s.phase === 'Failed' && /gone|deleted|no live pod/.test(s.error ?? ''));
+      });
+      if (waiting.length > 0 && this.#missing.seen(`${key}|post-hooks`) < this.d.tuning.hookTimeoutMs) {
+        this.queue.addAfter(key, this.d.tuning.hookTimeoutMs);
+        return;
+      }
+    }
+    const post = inv.kind === 'RestoreBatch' ? (inv.spec?.hooks as { postRestore?: HookHandler } | undefined)?.postRestore : undefined;
+    const anyFailed = preFailed || deadline || views.some(({ st }) => (st?.phase ?? (st ? restoreMemberPhase(st) : 'Pending')) !== 'Succeeded');
+    if (post && !preFailed && !hasCondition(conds, CONDITION.GlobalPostRestoreHookSucceeded)) {
+      const outcome = anyFailed ? 'Failed' : 'Succeeded';
+      const c = postHookAllowed(post.executionPolicy, outcome)
+        ? await this.#runHook(inv, post, 'postRestore', 'GlobalPostRestoreHookSucceeded', outcome)
+        : cond('GlobalPostRestoreHookSucceeded', 'True', `Skipped the global postRestore hook: executionPolicy ${post.executionPolicy} does not apply to a ${outcome} restore.`);
+      inv = await this.write(inv, [c], []);
+    }
+    inv = await this.write(inv, [cond('MetricsPushed', 'True', 'Metrics are exported by the operator on /metrics.')], []);
+    this.#missing.clear(`${key}|`);
+    this.#record(inv);
+    const phase = inv.status?.phase ?? 'Unknown';
+    void recordEvent(this.d.events, inv, phase === 'Succeeded' ? 'Normal' : 'Warning', `Restore${phase}`, `${inv.kind} ${inv.metadata?.name} finished: ${phase} after ${(inv.status as { sessionDuration?: string }).sessionDuration ?? '?'}.`);
+  }
+
+  #record(inv: LooseInvoker): void {
+    const mt = this.d.metrics;
+    const phase = inv.status?.phase ?? 'Unknown';
+    const labels = { namespace: inv.metadata?.namespace ?? '', invoker_kind: inv.kind ?? '', invoker_name: inv.metadata?.name ?? '' };
+    mt.sessionsFinished.inc({ ...labels, phase });
+    const d = (inv.status as { sessionDuration?: string }).sessionDuration;
+    const ms = d ? parseGoDuration(d) : undefined;
+    if (ms !== undefined) mt.lastDuration.set({ ...labels, phase }, ms / 1000);
+    if (phase === 'Succeeded') mt.lastSuccess.set(labels, Date.now() / 1000);
+    for (const { m, st } of memberViews(inv, membersOf(inv))) {
+      if (!st) continue;
+      const tl = { ...labels, target_kind: m.ref.kind ?? '', target_name: m.ref.name ?? '', target_namespace: m.ref.namespace ?? '' };
+      const durations = (st.stats ?? []).map((x) => (x.duration ? parseGoDuration(x.duration) : undefined)).filter((x): x is number => x !== undefined);
+      if (durations.length > 0) mt.targetLastDuration.set(tl, Math.max(...durations) / 1000);
+      if ((st.phase ?? restoreMemberPhase(st)) === 'Succeeded') mt.targetLastSuccess.set(tl, Date.now() / 1000);
+    }
+  }
+
+  async #finalize(inv: LooseInvoker): Promise<void> {
+    if (!(inv.metadata?.finalizers ?? []).includes(FINALIZER)) return;
+    for (const m of membersOf(inv)) {
+      if (!m.ref.name || executionModel(inv, m).model !== 'workload') continue;
+      await syncWorkload(this.d.workloads, m.ref, { excludeUid: inv.metadata?.uid });
+    }
+    await this.d.kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', inv.metadata?.namespace, inv.metadata?.name ?? '', (cur) => {
+      const f = cur.metadata?.finalizers ?? [];
+      if (!f.includes(FINALIZER)) return null;
+      cur.metadata!.finalizers = f.filter((x) => x !== FINALIZER);
+      return cur;
+    }).catch((err: unknown) => {
+      if ((err as { status?: number }).status !== 404) throw err;
+    });
+    void recordEvent(this.d.events, inv, 'Normal', 'InvokerDeleted', `Removed the stash-init container of ${inv.kind} ${inv.metadata?.name} from targeted workloads.`);
+  }
+}
+
+export async function runRestores(deps: ControllerDeps, signal: AbortSignal): Promise<void> {
+  const d = resolveDeps(deps);
+  const loop = new RestoreLoop(d, signal);
+  await loop.start();
+  await waitForAbort(signal);
+  await loop.pods.stop();
+}
