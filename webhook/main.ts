@@ -7,6 +7,8 @@ import { LeaseLock, runLeaderElection } from '../shared/kube/lease.ts';
 import { buildApp } from './app.ts';
 import { InformerInvokerIndex } from './invoker-index.ts';
 import { startControllers } from './controllers/index.ts';
+import { serveMetrics } from './metrics.ts';
+import type { InjectOptions } from './admission/inject.ts';
 
 const config = operatorConfig();
 const log = createLogger({ level: config.logLevel, name: 'stash-operator' });
@@ -17,30 +19,35 @@ process.on('unhandledRejection', (err) => {
 
 const kube = Kube.load(config.kubeconfig, 'stash-operator');
 const index = new InformerInvokerIndex(kube, log).start();
+// Admission and the reconcile path must build identical containers, so both get the same options.
+const inject: InjectOptions = { image: config.agentImage, pushgatewayUrl: '', useKubeapiserverFqdnForAks: false };
 const app = buildApp({
   invokers: index,
-  inject: { image: config.agentImage, pushgatewayUrl: '', useKubeapiserverFqdnForAks: false },
+  inject,
   logger: log,
   tls: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile },
   ready: () => index.synced,
 });
 await app.listen({ host: config.host, port: config.port });
 log.info({ host: config.host, port: config.port, identity: config.identity }, 'admission webhook listening');
+// Plain HTTP for Prometheus; session gauges are filled on the leader only.
+const metricsServer = await serveMetrics({ host: config.host, port: config.metricsPort });
 
 const stop = new AbortController();
 const leading = config.leaderElection
   ? runLeaderElection(
     new LeaseLock(kube, { namespace: config.namespace, name: config.leaseName, identity: config.identity, log }),
-    { onStartedLeading: async (lost) => { await index.waitForSync(); await startControllers({ kube, log, config, index }, lost); } },
+    { onStartedLeading: async (lost) => { await index.waitForSync(); await startControllers({ kube, log, config, index, inject }, lost); } },
     stop.signal,
   )
-  : index.waitForSync().then(() => startControllers({ kube, log, config, index }, stop.signal));
+  : index.waitForSync().then(() => startControllers({ kube, log, config, index, inject }, stop.signal));
 
 async function shutdown(sig: string): Promise<void> {
   log.info({ signal: sig }, 'shutting down');
   stop.abort();
   await leading.catch(() => undefined);
   await app.close();
+  await metricsServer.close();
   await index.stop();
   kube.close();
   process.exit(0);

@@ -50,6 +50,13 @@ export class Informer<T extends KubeObject> {
     return this;
   }
 
+  off(event: InformerEvent, handler: Handler<T>): this {
+    const list = this.#handlers[event];
+    const i = list.indexOf(handler);
+    if (i >= 0) list.splice(i, 1);
+    return this;
+  }
+
   get(namespace: string | undefined, name: string): T | undefined {
     return this.#cache.get(`${namespace ?? ''}/${name}`);
   }

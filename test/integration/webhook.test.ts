@@ -236,7 +236,7 @@ t.test('admission webhook against the real kube-apiserver', async (t) => {
   });
 
   await t.test('operator manifests apply with server-side dry-run', async (t) => {
-    const docs = ['operator.yaml', 'rbac.yaml', 'webhook-configurations.yaml'].flatMap((f) =>
+    const docs = ['operator.yaml', 'rbac.yaml', 'agent-rbac.yaml', 'webhook-configurations.yaml'].flatMap((f) =>
       parseAllDocuments(readFileSync(new URL(`../../manifests/webhook/${f}`, import.meta.url), 'utf8')).map((d) => d.toJSON() as Obj));
     // Namespaced objects go to this file's namespace: a dry-run Namespace does not exist for the objects after it.
     const text = docs.map((d) => stringify(JSON.parse(JSON.stringify(d).replaceAll('"namespace":"stash-system"', `"namespace":"${ns}"`)))).join('---\n');

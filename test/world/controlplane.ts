@@ -148,15 +148,20 @@ function writeKubeconfig(state: ControlPlaneState, pki: Pki): void {
   writeFileSync(state.kubeconfig, yaml, { mode: 0o600 });
 }
 
-/** Applies every YAML document under a directory with server-side apply. */
+/** Applies every YAML document of a file with server-side apply. */
+export async function applyFile(kube: Kube, file: string): Promise<KubeObject[]> {
+  const applied: KubeObject[] = [];
+  for (const doc of readFileSync(file, 'utf8').split(/^---\s*$/m)) {
+    const obj = parseYaml(doc) as KubeObject | null;
+    if (obj && obj.kind) applied.push(await kube.apply(obj));
+  }
+  return applied;
+}
+
+/** Applies every YAML file under a directory, in name order. */
 export async function applyDir(kube: Kube, dir: string): Promise<KubeObject[]> {
   const applied: KubeObject[] = [];
-  for (const f of readdirSync(dir).filter((n) => /\.ya?ml$/.test(n)).sort()) {
-    for (const doc of readFileSync(join(dir, f), 'utf8').split(/^---\s*$/m)) {
-      const obj = parseYaml(doc) as KubeObject | null;
-      if (obj && obj.kind) applied.push(await kube.apply(obj));
-    }
-  }
+  for (const f of readdirSync(dir).filter((n) => /\.ya?ml$/.test(n)).sort()) applied.push(...(await applyFile(kube, join(dir, f))));
   return applied;
 }
 

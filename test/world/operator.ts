@@ -9,7 +9,7 @@ import { generateCerts } from '../../certs/certs.ts';
 import { renderWebhookConfigurations } from '../../certs/webhook-config.ts';
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
 import { REPO_ROOT } from './bins.ts';
-import { freePort, type ControlPlaneState } from './controlplane.ts';
+import { applyFile, freePort, type ControlPlaneState } from './controlplane.ts';
 import { AGENT_IMAGE, OPERATOR_ENTRYPOINT } from './entrypoints.ts';
 import { alive, launchDetached, stopPidFile, writePidFile } from './procs.ts';
 
@@ -65,6 +65,8 @@ export async function startOperator(cp: ControlPlaneState, log: (m: string) => v
     }
     await sleep(150);
   }
+  // The ClusterRoles the operator binds for agents (§11); the local pod runner itself hands agents an admin kubeconfig.
+  await applyFile(kube, join(REPO_ROOT, 'manifests', 'webhook', 'agent-rbac.yaml'));
   for (const cfg of renderWebhookConfigurations({ caPem: certs.caPem, url: { port } })) await kube.apply(cfg as KubeObject);
   kube.close();
   log(`operator ready: admission on https://127.0.0.1:${port}, webhooks registered`);

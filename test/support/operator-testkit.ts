@@ -9,10 +9,10 @@ import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
 import { createLogger } from '../../shared/log.ts';
 import { mergeBackupSessionStatus, mergeRestoreBatchStatus } from '../../shared/status/index.ts';
-import { InformerInvokerIndex } from '../invoker-index.ts';
-import { StashMetrics } from '../metrics.ts';
-import type { Tuning } from './deps.ts';
-import { startControllers } from './index.ts';
+import { InformerInvokerIndex } from '../../webhook/invoker-index.ts';
+import { StashMetrics } from '../../webhook/metrics.ts';
+import type { Tuning } from '../../webhook/controllers/deps.ts';
+import { startControllers } from '../../webhook/controllers/index.ts';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
