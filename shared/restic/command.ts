@@ -1,0 +1,710 @@
+// The one module that runs the restic binary. Rules it enforces (restic.md §8):
+// - argv is an array, never a shell string, and never carries a secret: the repository string (which
+//   embeds REST credentials) and every credential travel in the environment;
+// - the environment is built from scratch (PATH, HOME, TMPDIR, progress rate, tuning knobs we set,
+//   the repository's env): nothing is inherited by accident (a stray RESTIC_HOST would filter snapshots);
+// - stdin is closed except for stdin backups, so a missing password fails instead of hanging;
+// - cancellation sends SIGINT (the only signal 0.14 cleans up on) and SIGKILL only after a long grace,
+//   so restic can remove its lock; whatever restic then exits with, the run counts as cancelled.
+import { execa, type ResultPromise } from 'execa';
+import { createInterface } from 'node:readline';
+import { stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { isAbsolute } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { StashError, ValidationError } from '../errors.ts';
+import type { ResolvedRepository } from './backend.ts';
+import { classify } from './classify.ts';
+import { CancelledError, PartialBackupError, RepositoryMissingError, ResticFailedError, RetentionPolicyError, type ResticError } from './errors.ts';
+import {
+  checkFoundErrors, cleanLine, parseCheck, parseConfig, parseForget, parseIdList, parseInit, parseLock, parseMessage, parseRestore,
+  parseSnapshots, parseStats, parseVersionText,
+  type BackupFileError, type BackupResult, type BackupStatus, type BackupSummary, type CheckResult, type ForgetGroup, type LockInfo,
+  type RestoreSummary, type Snapshot, type Stats,
+} from './output.ts';
+import { directLockRemover } from './locks.ts';
+import { keepsOnlyByTag, retentionFlags, type RetentionPolicy } from './retention.ts';
+import { parseVersion, type ResticVersion } from './version.ts';
+
+export interface ResticOptions {
+  repo: ResolvedRepository;
+  /** restic binary; default "restic" from PATH */
+  bin?: string;
+  /** `--cache-dir DIR` (+ `--cleanup-cache`), or false for `--no-cache`. */
+  cache: { dir: string; cleanup?: boolean } | false;
+  /** HOME for restic (it never needs a real one); default TMPDIR */
+  home?: string;
+  /** Where restic puts temporary pack files: needs (connections+1)×16 MiB free. Default os tmpdir. */
+  tmpDir?: string;
+  /** PATH for restic; default the agent's PATH */
+  path?: string;
+  /** RESTIC_PROGRESS_FPS; default 1/60 (one status line a minute), as upstream. */
+  progressFps?: number;
+  /** Non-secret tuning variables we choose to pass (GOMAXPROCS, GOMEMLIMIT, GOGC). */
+  extraEnv?: Record<string, string>;
+  /** Grace between SIGINT and SIGKILL. restic waits for in-flight backend calls; default 90 s. */
+  graceMs?: number;
+  /** Default outer timeout of commands that have none of their own; default 6 h. */
+  defaultTimeoutMs?: number;
+  /** Timeout of probes (version, cat config, list/cat lock); default 60 s. */
+  probeTimeoutMs?: number;
+  /** Run restic through these (e.g. ["nice", "-n", "10"]); each must exec restic in place. */
+  commandPrefix?: string[];
+  logger?: Logger;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface RunOptions extends CallOptions {
+  /** Global flags such as --no-lock go here, before the sub-command. */
+  noLock?: boolean;
+  /** Feed restic's stdin (stdin backups only). */
+  stdin?: StdinFeed;
+  /** Every stdout/stderr line as it arrives. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Exit codes that are not failures for this command (e.g. 3 for backup). */
+  okExitCodes?: number[];
+  /** Keep only stdout lines this returns true for (backup drops its status lines). */
+  keepStdout?: (line: string) => boolean;
+  /**
+   * Stop restic as soon as a stderr line matches: for failures 0.17+ would otherwise retry for up to
+   * 15 minutes although they are permanent (a missing S3 bucket). The run is then classified from its
+   * output, not as cancelled.
+   */
+  failFast?: RegExp;
+}
+
+export interface StdinFeed {
+  source: Readable;
+  /** Settles when the producer has finished: resolves on success, rejects when it failed. */
+  done: Promise<unknown>;
+}
+
+export interface RunResult {
+  exitCode: number | undefined;
+  signal: string | undefined;
+  stdout: string;
+  stderrLines: string[];
+  durationMs: number;
+  stoppedBy: 'aborted' | 'timeout' | 'producer-failed' | 'fail-fast' | undefined;
+  /** The failure, if any (also set for allowed exit codes' siblings); see `okExitCodes`. */
+  error: ResticError | undefined;
+  producerError: unknown;
+}
+
+export interface BackupOptions extends CallOptions {
+  /** Stable snapshot host (hostFor, stash-api.md §12). */
+  host: string;
+  tags?: string[];
+  excludes?: string[];
+  /** Extra restic backup flags from the user (e.g. --one-file-system); never secrets. */
+  args?: string[];
+  onProgress?: (s: BackupStatus) => void;
+}
+
+export interface StdinBackupOptions extends BackupOptions {
+  /** Name of the file inside the snapshot (path becomes /<filename>). */
+  filename: string;
+}
+
+export interface SnapshotFilter {
+  host?: string | string[];
+  paths?: string[];
+  /** Each entry is one --tag: "a,b" needs both tags, separate entries mean either. */
+  tags?: string[];
+  ids?: string[];
+}
+
+export interface RestoreOptions extends CallOptions {
+  target?: string;
+  host?: string;
+  paths?: string[];
+  tags?: string[];
+  include?: string[];
+  exclude?: string[];
+  verify?: boolean;
+  onProgress?: (line: Record<string, unknown>) => void;
+}
+
+export interface ForgetOptions extends CallOptions {
+  host?: string;
+  paths?: string[];
+  tags?: string[];
+  /** restic's --group-by; default host,paths */
+  groupBy?: string;
+}
+
+export interface ForgetResult {
+  groups: ForgetGroup[];
+  kept: Snapshot[];
+  removed: Snapshot[];
+  dryRun: boolean;
+  pruned: boolean;
+}
+
+/** Sub-commands that take a lock (restic.md §4.1) unless run with --no-lock. */
+const LOCKING = new Set(['backup', 'restore', 'snapshots', 'stats', 'ls', 'find', 'diff', 'dump', 'cat', 'list', 'mount', 'copy', 'key', 'prune', 'forget', 'check', 'tag', 'migrate', 'rebuild-index', 'repair', 'rewrite', 'recover']);
+const SIGNAL_CLEANUP = /signal \w+ received, cleaning up/;
+/** Retried by 0.17+ for 15 minutes, yet permanent: the bucket is not there (init would create it). */
+const PERMANENT_MISSING = /The specified bucket does not exist|NoSuchBucket/;
+const HOUR = 3_600_000;
+
+/** Env keys we never take from `extraEnv`: they belong to the repository or would change restic's meaning. */
+const RESERVED_ENV = /^(RESTIC_|AWS_|AZURE_|GOOGLE_|B2_|OS_|ST_)|^(PATH|HOME|TMPDIR)$/;
+
+export class Restic {
+  readonly repo: ResolvedRepository;
+  private readonly opts: ResticOptions;
+  private versionCache: ResticVersion | undefined;
+  private readonly log: Logger | undefined;
+
+  constructor(opts: ResticOptions) {
+    this.opts = opts;
+    this.repo = opts.repo;
+    this.log = opts.logger?.child({ repository: opts.repo.display });
+    for (const k of Object.keys(opts.extraEnv ?? {})) {
+      if (RESERVED_ENV.test(k)) throw new ValidationError('extraEnv', `${k} is set by the wrapper and cannot be overridden`);
+    }
+  }
+
+  /**
+   * Who a lock written by restic run from this process names: os.Hostname() (restic has no flag or
+   * env for it) and the restic child's pid. In a pod the hostname is the pod name (or spec.hostname,
+   * or the node name with hostNetwork), which is what lets the agent decide a holder is gone.
+   */
+  static lockHostname(): string {
+    return hostname();
+  }
+
+  /** The child environment: built from scratch, see the header comment. */
+  buildEnv(): Record<string, string> {
+    const tmp = this.opts.tmpDir ?? process.env.TMPDIR ?? '/tmp';
+    const env: Record<string, string> = {
+      PATH: this.opts.path ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      HOME: this.opts.home ?? tmp,
+      TMPDIR: tmp,
+      RESTIC_PROGRESS_FPS: String(this.opts.progressFps ?? 1 / 60),
+      ...this.opts.extraEnv,
+      ...this.repo.env,
+    };
+    return env;
+  }
+
+  /** Global flags: --json, cache, TLS, connections, and --no-lock when asked. */
+  globalArgs(noLock: boolean): string[] {
+    const g = ['--json'];
+    if (noLock) g.push('--no-lock');
+    if (this.opts.cache === false) g.push('--no-cache');
+    else {
+      g.push('--cache-dir', this.opts.cache.dir);
+      if (this.opts.cache.cleanup) g.push('--cleanup-cache');
+    }
+    g.push(...this.repo.globalArgs);
+    return g;
+  }
+
+  /** The full argv (after the binary) for a sub-command: globals first, so a trailing `--` stays last. */
+  argv(args: string[], noLock = false): string[] {
+    return [...this.globalArgs(noLock), ...args];
+  }
+
+  async version(opts: CallOptions = {}): Promise<ResticVersion> {
+    if (this.versionCache) return this.versionCache;
+    const r = await this.exec(['version'], { ...opts, timeoutMs: opts.timeoutMs ?? this.probeTimeout() });
+    if (r.error) throw r.error;
+    const v = parseVersion(parseVersionText(r.stdout) ?? '');
+    if (!v) throw new ResticFailedError(`cannot parse restic version from ${JSON.stringify(r.stdout.slice(0, 100))}`, details('version', r));
+    this.versionCache = v;
+    return v;
+  }
+
+  /**
+   * Runs restic with `args` and returns the outcome; never throws for restic failures (see `error`).
+   * This is the only place that spawns the binary.
+   */
+  async exec(args: string[], o: RunOptions = {}): Promise<RunResult> {
+    const command = args[0] ?? '';
+    const argv = this.argv(args, o.noLock === true);
+    const started = Date.now();
+    const base: Omit<RunResult, 'error'> = { exitCode: undefined, signal: undefined, stdout: '', stderrLines: [], durationMs: 0, stoppedBy: undefined, producerError: undefined };
+    if (o.signal?.aborted) {
+      return { ...base, stoppedBy: 'aborted', error: new CancelledError(`restic ${command} cancelled before it started`, details(command, base), 'aborted') };
+    }
+    const bin = this.opts.bin ?? 'restic';
+    const prefix = this.opts.commandPrefix ?? [];
+    const file = prefix[0] ?? bin;
+    const fileArgs = prefix.length > 0 ? [...prefix.slice(1), bin, ...argv] : argv;
+    const grace = this.opts.graceMs ?? 90_000;
+    this.log?.debug({ command, argv }, 'restic start');
+
+    const sub: ResultPromise = execa(file, fileArgs, {
+      env: this.buildEnv(),
+      extendEnv: false,
+      stdin: o.stdin ? 'pipe' : 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+      killSignal: 'SIGINT',
+      forceKillAfterDelay: grace,
+      cleanup: true,
+    });
+
+    let stoppedBy: RunResult['stoppedBy'];
+    let producerError: unknown;
+    let stdinEnded = false;
+    const endStdin = () => {
+      if (stdinEnded || !sub.stdin) return;
+      stdinEnded = true;
+      sub.stdin.end();
+    };
+    let sawCleanup = false;
+    const stop = (why: NonNullable<RunResult['stoppedBy']>) => {
+      if (stoppedBy) return;
+      stoppedBy = why;
+      this.log?.info({ command, reason: why }, 'restic stop');
+      if (o.stdin) o.stdin.source.unpipe();
+      sub.kill('SIGINT');
+      // A stdin backup blocks in read(): EOF lets it notice the cancelled context. EOF must come
+      // AFTER restic handled the signal, or it could still write a snapshot of the truncated stream.
+      if (o.stdin && sawCleanup) endStdin();
+    };
+
+    const stdoutParts: string[] = [];
+    const stderrLines: string[] = [];
+    const readers: Array<Promise<void>> = [];
+    const read = (stream: Readable | null, name: 'stdout' | 'stderr') => {
+      if (!stream) return;
+      const rl = createInterface({ input: stream, crlfDelay: Infinity });
+      readers.push(new Promise((resolve) => rl.once('close', resolve)));
+      rl.on('line', (line) => {
+        if (name === 'stdout') {
+          if (!o.keepStdout || o.keepStdout(line)) stdoutParts.push(line);
+        } else {
+          stderrLines.push(line);
+          if (stderrLines.length > 2000) stderrLines.splice(0, stderrLines.length - 1000);
+          if (o.failFast?.test(cleanLine(line))) stop('fail-fast');
+          if (SIGNAL_CLEANUP.test(cleanLine(line))) {
+            sawCleanup = true;
+            if (stoppedBy && o.stdin) endStdin();
+          }
+        }
+        try {
+          o.onLine?.(line, name);
+        } catch (err) {
+          this.log?.warn({ err }, 'restic line handler failed');
+        }
+      });
+    };
+    read(sub.stdout, 'stdout');
+    read(sub.stderr, 'stderr');
+
+    const timeoutMs = o.timeoutMs ?? this.opts.defaultTimeoutMs ?? 6 * HOUR;
+    const timer = setTimeout(() => stop('timeout'), timeoutMs);
+    const onAbort = () => stop('aborted');
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+
+    if (o.stdin && sub.stdin) {
+      const feed = o.stdin;
+      sub.stdin.on('error', () => {
+        // EPIPE when restic exits early; its exit status tells the story.
+      });
+      feed.source.once('error', (err) => {
+        producerError ??= err;
+        stop('producer-failed');
+      });
+      feed.source.pipe(sub.stdin, { end: false });
+      const sourceEnded = new Promise<void>((resolve) => {
+        feed.source.once('end', resolve);
+        feed.source.once('close', resolve);
+      });
+      // Only a producer that ended its stream AND reported success closes restic's stdin.
+      Promise.all([sourceEnded, feed.done]).then(
+        () => {
+          if (!stoppedBy) endStdin();
+        },
+        (err: unknown) => {
+          producerError ??= err;
+          stop('producer-failed');
+        },
+      );
+    }
+
+    const result = await sub;
+    await Promise.all(readers);
+    clearTimeout(timer);
+    o.signal?.removeEventListener('abort', onAbort);
+
+    const out: Omit<RunResult, 'error'> = {
+      exitCode: typeof result.exitCode === 'number' ? result.exitCode : undefined,
+      signal: result.signal ?? undefined,
+      stdout: stdoutParts.join('\n'),
+      stderrLines,
+      durationMs: Date.now() - started,
+      stoppedBy,
+      producerError,
+    };
+    if (result.failed && out.exitCode === undefined && out.signal === undefined) {
+      // spawn failure (binary missing, EACCES)
+      const msg = this.repo.redact(result.message ?? 'spawn failed');
+      return { ...out, error: new ResticFailedError(`cannot run restic ${command}: ${msg}`, details(command, out)) };
+    }
+    const interrupted = (stoppedBy !== undefined && stoppedBy !== 'fail-fast') || out.signal !== undefined || out.exitCode === 130;
+    if (interrupted && !o.noLock && sub.pid !== undefined && LOCKING.has(command)) await this.removeOwnLocks(sub.pid);
+    let error: ResticError | undefined;
+    if (!(out.exitCode !== undefined && (o.okExitCodes ?? []).includes(out.exitCode) && !stoppedBy)) {
+      const failFast = stoppedBy === 'fail-fast';
+      error = classify({
+        command, exitCode: failFast ? undefined : out.exitCode, signal: failFast ? undefined : out.signal, stderrLines,
+        stoppedBy: stoppedBy === 'fail-fast' ? undefined : stoppedBy, redact: this.repo.redact,
+      });
+      if (error && stoppedBy === 'producer-failed' && producerError !== undefined) {
+        error = new CancelledError(`restic ${command}: the data producer failed (${this.repo.redact(errText(producerError))}); no snapshot was kept`,
+          details(command, out, this.repo.redact), 'producer-failed', { cause: producerError });
+      }
+    }
+    this.log?.[error ? 'warn' : 'debug']({ command, exitCode: out.exitCode, signal: out.signal, ms: out.durationMs, code: error?.code }, 'restic done');
+    return { ...out, error };
+  }
+
+  /**
+   * Removes the locks of a restic child that is now dead. restic 0.14 registers a lock for its SIGINT
+   * cleanup only after creating it and re-checking 200 ms later, so an interrupt in that window (and
+   * any SIGKILL) leaves the lock behind. The pid is our own exited child and the hostname ours, so the
+   * holder is provably gone; the lock is deleted through the backend (locks.ts), never with --remove-all.
+   */
+  private async removeOwnLocks(pid: number): Promise<void> {
+    const remover = directLockRemover(this.repo.access);
+    if (!remover) {
+      this.log?.warn({ pid }, 'interrupted restic may have left a lock; this backend has no direct lock removal');
+      return;
+    }
+    try {
+      const me = Restic.lockHostname();
+      for (const lock of await this.locks({ timeoutMs: this.probeTimeout() })) {
+        if (lock.pid === pid && lock.hostname === me) {
+          this.log?.info({ lock: lock.id.slice(0, 8), pid }, 'removing lock left by interrupted restic');
+          await remover(lock);
+        }
+      }
+    } catch (err) {
+      this.log?.warn({ err, pid }, 'could not clean up locks of interrupted restic');
+    }
+  }
+
+  private probeTimeout(): number {
+    return this.opts.probeTimeoutMs ?? 60_000;
+  }
+
+  private async run(args: string[], o: RunOptions = {}): Promise<RunResult> {
+    const r = await this.exec(args, o);
+    if (r.error) throw r.error;
+    return r;
+  }
+
+  // ------------------------------------------------------------ repository
+
+  /** True when the repository exists and opens with our password; false only on a confirmed "not exist". */
+  async exists(opts: CallOptions = {}): Promise<boolean> {
+    const r = await this.exec(['cat', 'config'], { ...opts, noLock: true, timeoutMs: opts.timeoutMs ?? this.probeTimeout(), failFast: PERMANENT_MISSING });
+    if (!r.error) {
+      if (!parseConfig(r.stdout)) throw new ResticFailedError('restic cat config printed no config', details('cat', r));
+      return true;
+    }
+    if (r.error instanceof RepositoryMissingError) return false;
+    throw r.error;
+  }
+
+  /** `init`; returns the repository id. */
+  async init(opts: CallOptions = {}): Promise<string | undefined> {
+    const r = await this.run(['init'], { ...opts, timeoutMs: opts.timeoutMs ?? 5 * 60_000 });
+    return parseInit(r.stdout);
+  }
+
+  /**
+   * Initialises the repository unless it exists. A concurrent init by someone else (the config appeared
+   * between our probe and our init) counts as "exists". Callers serialise inits per repository.
+   */
+  async initIfMissing(opts: CallOptions = {}): Promise<{ created: boolean; id: string | undefined }> {
+    if (await this.exists(opts)) return { created: false, id: undefined };
+    const r = await this.exec(['init'], { ...opts, timeoutMs: opts.timeoutMs ?? 5 * 60_000 });
+    if (!r.error) return { created: true, id: parseInit(r.stdout) };
+    if (r.error.stderrTail.some((l) => /config file already exists|already initialized/.test(l))) {
+      if (await this.exists(opts)) return { created: false, id: undefined };
+    }
+    throw r.error;
+  }
+
+  // ------------------------------------------------------------ backup
+
+  async backup(paths: string[], o: BackupOptions): Promise<BackupResult> {
+    if (paths.length === 0) throw new ValidationError('paths', 'nothing to back up');
+    for (const p of paths) {
+      if (!isAbsolute(p)) throw new ValidationError('paths', `backup path ${p} must be absolute (snapshot paths must be stable)`);
+      // restic only warns about a missing path and exits 0 (0.14–0.18): a "successful" backup of nothing.
+      await stat(p).catch((err: NodeJS.ErrnoException) => {
+        throw new ValidationError('paths', `backup path ${p} is not accessible: ${err.code ?? err.message}`);
+      });
+    }
+    const args = ['backup', ...this.backupFlags(o), '--', ...paths];
+    return this.runBackup(args, o);
+  }
+
+  /**
+   * Backs up a stream (a database dump) as one file. restic cannot see the producer's exit status, so
+   * its stdin is closed only after the producer both ended its stream and reported success; on a
+   * producer failure restic is interrupted first, then its stdin closed, and no snapshot is written.
+   */
+  async backupStdin(feed: StdinFeed, o: StdinBackupOptions): Promise<BackupResult> {
+    if (!o.filename || o.filename.includes('/')) throw new ValidationError('filename', 'stdin file name must be a plain file name');
+    const args = ['backup', ...this.backupFlags(o), '--stdin', '--stdin-filename', o.filename];
+    return this.runBackup(args, o, feed);
+  }
+
+  /** Starts `file args` (no shell) and backs up its stdout; a non-zero exit fails the backup. */
+  async backupCommand(cmd: { file: string; args: string[]; env?: Record<string, string> }, o: StdinBackupOptions): Promise<BackupResult> {
+    const producer = execa(cmd.file, cmd.args, {
+      env: cmd.env ?? { PATH: this.buildEnv().PATH ?? '' },
+      extendEnv: false,
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: { stdout: false, stderr: true },
+      reject: true,
+      cancelSignal: o.signal,
+      killSignal: 'SIGTERM',
+      forceKillAfterDelay: 10_000,
+      stripFinalNewline: true,
+      maxBuffer: { stderr: 64 * 1024 },
+    });
+    if (!producer.stdout) throw new StashError('RESTIC_PRODUCER', 'producer has no stdout');
+    let finished = false;
+    const done = producer.finally(() => {
+      finished = true;
+    }).then(() => undefined, (err: unknown) => {
+      const e = err as { exitCode?: number; signal?: string; stderr?: string; shortMessage?: string };
+      const tail = typeof e.stderr === 'string' ? e.stderr.split('\n').slice(-3).join(' | ') : '';
+      throw new StashError('RESTIC_PRODUCER_FAILED',
+        `${cmd.file} failed (${e.exitCode !== undefined ? `exit code ${e.exitCode}` : `signal ${e.signal ?? '?'}`})${tail ? `: ${tail}` : ''}`, { cause: err });
+    });
+    try {
+      return await this.backupStdin({ source: producer.stdout, done }, o);
+    } finally {
+      if (!finished) producer.kill('SIGTERM');
+      await done.catch(() => undefined);
+    }
+  }
+
+  private backupFlags(o: BackupOptions): string[] {
+    if (!o.host) throw new ValidationError('host', 'backup needs a stable --host');
+    const f = ['--host', o.host];
+    for (const t of o.tags ?? []) f.push('--tag', t);
+    for (const e of o.excludes ?? []) f.push('--exclude', e);
+    f.push(...(o.args ?? []));
+    return f;
+  }
+
+  private async runBackup(args: string[], o: BackupOptions, stdin?: StdinFeed): Promise<BackupResult> {
+    let summary: BackupSummary | undefined;
+    const errors: BackupFileError[] = [];
+    const r = await this.exec(args, {
+      signal: o.signal,
+      timeoutMs: o.timeoutMs,
+      stdin,
+      okExitCodes: [3],
+      keepStdout: () => false,
+      onLine: (line) => {
+        const m = parseMessage(line);
+        if (!m) return;
+        if (m.type === 'status') o.onProgress?.(m.status);
+        else if (m.type === 'summary') summary = m.summary;
+        else if (m.type === 'error') errors.push(m.error);
+      },
+    });
+    if (r.error) {
+      // Defence in depth: a snapshot of a failed producer's stream must not survive.
+      if (r.stoppedBy === 'producer-failed' && summary?.snapshotId && !summary.dryRun) {
+        await this.forgetIds([summary.snapshotId]).catch((err: unknown) => this.log?.error({ err }, 'could not forget snapshot of failed producer'));
+      }
+      throw r.error;
+    }
+    if (!summary) throw new ResticFailedError('restic backup printed no summary', details('backup', r, this.repo.redact));
+    const result: BackupResult = { summary, snapshotId: summary.dryRun ? undefined : summary.snapshotId, errors };
+    if (r.exitCode === 3) {
+      const first = errors.find((e) => e.during === 'archival') ?? errors[0];
+      throw new PartialBackupError(
+        `restic backup: snapshot ${result.snapshotId ?? '?'} was written, but ${errors.length || 'some'} file(s) could not be read${first ? `, e.g. ${first.item}: ${first.message}` : ''}`,
+        details('backup', r, this.repo.redact), result);
+    }
+    return result;
+  }
+
+  // ------------------------------------------------------------ queries
+
+  async snapshots(f: SnapshotFilter = {}, opts: CallOptions = {}): Promise<Snapshot[]> {
+    const args = ['snapshots', ...filterFlags(f), ...(f.ids ?? [])];
+    const r = await this.run(args, { ...opts, noLock: true, timeoutMs: opts.timeoutMs ?? 10 * 60_000 });
+    return parseSnapshots(r.stdout);
+  }
+
+  /** `stats --json`; raw-data mode is what Repository.status.totalSize reports. */
+  async stats(o: CallOptions & { mode?: 'restore-size' | 'raw-data'; snapshot?: string; filter?: SnapshotFilter } = {}): Promise<Stats> {
+    const args = ['stats', '--mode', o.mode ?? 'raw-data', ...filterFlags(o.filter ?? {})];
+    if (o.snapshot) args.push(o.snapshot);
+    const r = await this.run(args, { ...o, noLock: true, timeoutMs: o.timeoutMs ?? 30 * 60_000 });
+    return parseStats(r.stdout);
+  }
+
+  /**
+   * `check` (exclusive lock). A repository with errors is a result (`ok: false`), not an exception;
+   * locks, auth and network problems still throw.
+   */
+  async check(o: CallOptions & { readDataSubset?: string; withCache?: boolean } = {}): Promise<CheckResult> {
+    const args = ['check'];
+    if (o.readDataSubset) args.push('--read-data-subset', o.readDataSubset);
+    if (o.withCache) args.push('--with-cache');
+    const r = await this.exec(args, { ...o, timeoutMs: o.timeoutMs ?? 6 * HOUR });
+    if (r.error && !(r.exitCode === 1 && checkFoundErrors(r.stdout, r.stderrLines.join('\n')) && !r.stoppedBy)) throw r.error;
+    return parseCheck(r.stdout, r.stderrLines.map(this.repo.redact), r.exitCode);
+  }
+
+  /** `restore <id|latest> --target DIR` (default `/`, i.e. in place, since paths are restored in full). */
+  async restore(snapshot: string, o: RestoreOptions = {}): Promise<RestoreSummary | undefined> {
+    if (!/^([0-9a-f]{4,64}|latest)$/.test(snapshot)) throw new ValidationError('snapshot', `not a snapshot id: ${JSON.stringify(snapshot)}`);
+    if ((o.include?.length ?? 0) > 0 && (o.exclude?.length ?? 0) > 0) throw new ValidationError('include', 'restic restore takes --include or --exclude, not both');
+    const target = o.target ?? '/';
+    if (!isAbsolute(target)) throw new ValidationError('target', 'restore target must be absolute');
+    const args = ['restore', snapshot, '--target', target];
+    if (o.host) args.push('--host', o.host);
+    for (const p of o.paths ?? []) args.push('--path', p);
+    for (const t of o.tags ?? []) args.push('--tag', t);
+    for (const i of o.include ?? []) args.push('--include', i);
+    for (const e of o.exclude ?? []) args.push('--exclude', e);
+    if (o.verify) args.push('--verify');
+    const r = await this.run(args, {
+      ...o,
+      timeoutMs: o.timeoutMs ?? 6 * HOUR,
+      onLine: o.onProgress
+        ? (line, stream) => {
+          if (stream !== 'stdout') return;
+          const m = parseJsonObject(line);
+          if (m?.message_type === 'status') o.onProgress?.(m);
+        }
+        : undefined,
+    });
+    return parseRestore(r.stdout);
+  }
+
+  // ------------------------------------------------------------ retention
+
+  /**
+   * Applies a retention policy (stash-api.md §2.8): validated first (no negative counts, at least one
+   * keep rule), and when only keepTags could keep anything, a dry run must show every group keeps a
+   * snapshot. With `prune`, prune runs as its own command after a forget that removed something.
+   */
+  async forget(policy: RetentionPolicy, o: ForgetOptions = {}): Promise<ForgetResult> {
+    const flags = [...retentionFlags(policy), ...filterFlags({ host: o.host, paths: o.paths, tags: o.tags })];
+    if (o.groupBy !== undefined) flags.push('--group-by', o.groupBy);
+    const dryRun = policy.dryRun === true;
+    const timeoutMs = o.timeoutMs ?? HOUR;
+    if (!dryRun && keepsOnlyByTag(policy)) {
+      const preview = await this.run(['forget', '--dry-run', ...flags], { ...o, noLock: true, timeoutMs });
+      const emptied = parseForget(preview.stdout).filter((g) => g.keep.length === 0 && g.remove.length > 0);
+      if (emptied.length > 0) {
+        const g = emptied[0]!;
+        throw new RetentionPolicyError(`retention policy refused: it would remove every snapshot of host ${g.host} paths ${g.paths.join(',')} (no snapshot carries the kept tags)`);
+      }
+    }
+    const r = await this.run(['forget', ...(dryRun ? ['--dry-run'] : []), ...flags], { ...o, noLock: dryRun, timeoutMs });
+    const groups = parseForget(r.stdout);
+    const kept = groups.flatMap((g) => g.keep);
+    const removed = groups.flatMap((g) => g.remove);
+    let pruned = false;
+    if (policy.prune && !dryRun && removed.length > 0) {
+      await this.prune({ signal: o.signal, timeoutMs: o.timeoutMs });
+      pruned = true;
+    }
+    return { groups, kept, removed, dryRun, pruned };
+  }
+
+  /** Removes these snapshots (explicit ids; restic prints nothing for this form). */
+  async forgetIds(ids: string[], opts: CallOptions = {}): Promise<void> {
+    if (ids.length === 0) return;
+    for (const id of ids) if (!/^[0-9a-f]{4,64}$/.test(id)) throw new ValidationError('ids', `not a snapshot id: ${JSON.stringify(id)}`);
+    await this.run(['forget', ...ids], { ...opts, timeoutMs: opts.timeoutMs ?? HOUR });
+  }
+
+  async prune(o: CallOptions & { maxUnused?: string } = {}): Promise<void> {
+    const args = ['prune'];
+    if (o.maxUnused) args.push('--max-unused', o.maxUnused);
+    await this.run(args, { ...o, timeoutMs: o.timeoutMs ?? 6 * HOUR });
+  }
+
+  // ------------------------------------------------------------ locks
+
+  async listLocks(opts: CallOptions = {}): Promise<string[]> {
+    const r = await this.run(['list', 'locks'], { ...opts, noLock: true, timeoutMs: opts.timeoutMs ?? this.probeTimeout() });
+    return parseIdList(r.stdout);
+  }
+
+  /** A lock's content; undefined when it vanished meanwhile (locks are rewritten on refresh). */
+  async catLock(id: string, opts: CallOptions = {}): Promise<LockInfo | undefined> {
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new ValidationError('id', `not a lock id: ${JSON.stringify(id)}`);
+    // 0.14 retries a vanished lock for about a minute: a short timeout plus the "not found" text decide.
+    const r = await this.exec(['cat', 'lock', id], { ...opts, noLock: true, timeoutMs: opts.timeoutMs ?? 20_000 });
+    if (!r.error) return parseLock(id, r.stdout);
+    const gone = r.stderrLines.some((l) => /no such file or directory|does not exist|NoSuchKey|not found/i.test(l));
+    if (gone && r.stoppedBy !== 'aborted') return undefined;
+    throw r.error;
+  }
+
+  /** Every current lock with its content (vanished ones skipped). */
+  async locks(opts: CallOptions = {}): Promise<LockInfo[]> {
+    const out: LockInfo[] = [];
+    for (const id of await this.listLocks(opts)) {
+      const l = await this.catLock(id, opts);
+      if (l) out.push(l);
+    }
+    return out;
+  }
+
+  /**
+   * Plain `restic unlock`: removes locks that are stale by restic's own rule (older than 30 min, or
+   * same hostname and dead pid). `--remove-all` is deliberately not offered: see locks.ts.
+   */
+  async unlockStale(opts: CallOptions = {}): Promise<void> {
+    await this.run(['unlock'], { ...opts, timeoutMs: opts.timeoutMs ?? 5 * 60_000 });
+  }
+}
+
+function filterFlags(f: SnapshotFilter): string[] {
+  const out: string[] = [];
+  const hosts = f.host === undefined ? [] : Array.isArray(f.host) ? f.host : [f.host];
+  for (const h of hosts) out.push('--host', h);
+  for (const p of f.paths ?? []) out.push('--path', p);
+  for (const t of f.tags ?? []) out.push('--tag', t);
+  return out;
+}
+
+function parseJsonObject(line: string): Record<string, unknown> | undefined {
+  const t = line.trim();
+  if (!t.startsWith('{')) return undefined;
+  try {
+    const v = JSON.parse(t) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function details(command: string, r: Pick<RunResult, 'exitCode' | 'signal' | 'stderrLines'>, redact: (s: string) => string = (s) => s) {
+  return { command, exitCode: r.exitCode, signal: r.signal, stderrTail: r.stderrLines.slice(-20).map((l) => redact(cleanLine(l))) };
+}
