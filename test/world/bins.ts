@@ -1,24 +1,11 @@
-// Where the Go-built binaries live: a cache outside the repository, one directory per component and
-// version (hack/build-bins.sh fills it; hack/versions.env names the versions).
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+// Where the Go-built binaries of the local world live (hack/build-bins.sh fills the cache; the cache layout
+// and pinned versions are read by test/backends/bins.ts, the one module that knows them).
+import { existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cacheRoot, pinnedVersions } from '../backends/bins.ts';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-export function versions(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(join(REPO_ROOT, 'hack', 'versions.env'), 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(\S+)/.exec(line);
-    if (m) out[m[1]!] = m[2]!;
-  }
-  return out;
-}
-
-export function cacheRoot(): string {
-  return process.env.STASH_TS_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'stash-ts');
-}
 
 const COMPONENT: Record<string, [dir: string, versionKey: string]> = {
   'kube-apiserver': ['k8s', 'K8S_VERSION'],
@@ -30,12 +17,12 @@ const COMPONENT: Record<string, [dir: string, versionKey: string]> = {
   minio: ['minio', 'MINIO_VERSION'],
 };
 
-/** Absolute path of a cached binary; throws with the command that builds it when it is missing. */
-export function binary(name: keyof typeof COMPONENT | string): string {
+/** Absolute path of a pinned, cached binary; throws with the command that builds it when it is missing. */
+export function binary(name: string): string {
   const c = COMPONENT[name];
   if (!c) throw new Error(`unknown binary ${name}`);
   const [dir, key] = c;
-  const path = join(cacheRoot(), 'bins', `${dir}-${versions()[key]}`, name);
+  const path = join(cacheRoot(), 'bins', `${dir}-${pinnedVersions()[key]}`, name);
   if (!existsSync(path)) throw new Error(`${name} is not built yet (${path}); run: hack/build-bins.sh ${dir}`);
   return path;
 }

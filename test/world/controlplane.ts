@@ -4,13 +4,15 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync, symlinkSync } from 'node:fs';
 import https from 'node:https';
 import http from 'node:http';
-import net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { binary, REPO_ROOT } from './bins.ts';
 import { createPki, type Pki } from './pki.ts';
 import { alive, killGroup, launchDetached } from './procs.ts';
+import { freePort } from '../backends/proc.ts';
+
+export { freePort };
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
 
 export interface ControlPlaneState {
@@ -30,17 +32,6 @@ export interface StartOptions {
   log?: (msg: string) => void;
 }
 
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function launch(dir: string, name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
   return launchDetached(join(dir, 'logs'), name, cmd, args, { env });
