@@ -516,6 +516,9 @@ export class Restic {
       timeoutMs: o.timeoutMs,
       stdin,
       okExitCodes: [3],
+      // restic 0.18 retries a missing S3 bucket for ~15 minutes; a backup into a repository that is not
+      // there yet must fail at once (as RepositoryMissing) so the caller can initialise it.
+      failFast: PERMANENT_MISSING,
       keepStdout: () => false,
       onLine: (line) => {
         const m = parseMessage(line);
