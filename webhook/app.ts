@@ -7,13 +7,15 @@
 import { performance } from 'node:perf_hooks';
 import fastifyFactory, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import fastJsonPatch from 'fast-json-patch';
+import { pino } from 'pino';
 import { GROUP, KINDS } from '../shared/api/constants.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/log.ts';
 import type { InjectOptions } from './admission/inject.ts';
-import { INJECTABLE, migrateRestoreRules, mutateWorkload } from './admission/mutate.ts';
-import { allow, deny, parseReview, type AdmissionRequest, type AdmissionReviewOut } from './admission/review.ts';
+import { INJECTABLE, migrateRestoreRules, mutateWorkloadShared } from './admission/mutate.ts';
+import { allow, allowJsonPatch, deny, parseReview, type AdmissionRequest, type AdmissionReviewOut } from './admission/review.ts';
 import type { InvokerIndex, WorkloadRef } from './admission/types.ts';
+import { patchJson } from './admission/patch.ts';
 import { problemsMessage, validateStash } from './admission/validate.ts';
 import { CertificateReloader, type TlsFiles } from './tls.ts';
 
@@ -53,6 +55,91 @@ function workloadRef(req: AdmissionRequest, obj: Record<string, unknown>): Workl
   };
 }
 
+interface LineSink { write(line: string): unknown }
+
+/**
+ * Holds the access lines of one event-loop turn and hands them to the logger's stream as one write. Under load a
+ * turn answers several reviews, and a stream write (a syscall with pino's default synchronous stdout, buffer
+ * bookkeeping with an asynchronous one) cost more than formatting the line. Lines keep their order and their
+ * timestamps (taken when logged); they reach the stream at the end of the turn, or at once past MAX_LINES.
+ */
+class TurnBatch implements LineSink {
+  private static readonly MAX_LINES = 256;
+  private lines: string[] = [];
+  private pending: NodeJS.Immediate | undefined;
+  private readonly target: LineSink;
+  private readonly flushBound = () => this.flush();
+
+  constructor(target: LineSink) {
+    this.target = target;
+  }
+
+  write(line: string): boolean {
+    this.lines.push(line);
+    if (this.lines.length >= TurnBatch.MAX_LINES) this.flush();
+    else if (!this.pending) this.pending = setImmediate(this.flushBound);
+    return true;
+  }
+
+  flush(): void {
+    if (this.pending) clearImmediate(this.pending);
+    this.pending = undefined;
+    if (this.lines.length === 0) return;
+    const text = this.lines.length === 1 ? this.lines[0]! : this.lines.join('');
+    this.lines = [];
+    try {
+      this.target.write(text);
+    } catch {
+      // A stream closed under us (shutdown): losing access lines must not take the process down from a timer.
+    }
+  }
+}
+
+interface AccessRecord {
+  uid: string;
+  path: string;
+  op: string;
+  kind: string;
+  ns: string | undefined;
+  name: string | undefined;
+  allowed: boolean;
+  patched: boolean;
+  note: string;
+  ms: number;
+}
+
+/**
+ * The one info line per admission. It carries only fixed, non-secret fields (uid, kind, names, outcome), so it
+ * skips the root logger's redaction, which costs more than the whole mutation on the hot path; and since its shape
+ * never changes it is written here, as the exact line pino writes for `info(record, 'admission')` (level, time, the
+ * root's bindings, the fields in this order with undefined ones left out, msg), rather than through pino's generic
+ * serialiser, which measured several times the cost of the line's own JSON. It goes to the root logger's own
+ * stream through a TurnBatch and obeys the root's level.
+ */
+function accessLogger(log: Logger): { write: (r: AccessRecord) => void; flush: () => void } {
+  const syms = log as unknown as Record<symbol, unknown>;
+  const stream = syms[pino.symbols.streamSym] as LineSink | undefined;
+  const chindings = syms[pino.symbols.chindingsSym];
+  if (!stream || typeof stream.write !== 'function' || typeof chindings !== 'string') {
+    const child = log.child({}, { redact: [] });
+    return { write: (r) => child.info(r, 'admission'), flush: () => undefined };
+  }
+  const batch = new TurnBatch(stream);
+  const info = log.levels.values.info ?? 30;
+  const str = JSON.stringify;
+  return {
+    write(r) {
+      if (!log.isLevelEnabled('info')) return;
+      let line = `{"level":${info},"time":${Date.now()}${chindings},"uid":${str(r.uid)},"path":${str(r.path)},"op":${str(r.op)},"kind":${str(r.kind)}`;
+      if (r.ns !== undefined) line += `,"ns":${str(r.ns)}`;
+      if (r.name !== undefined) line += `,"name":${str(r.name)}`;
+      line += `,"allowed":${r.allowed},"patched":${r.patched},"note":${str(r.note)},"ms":${r.ms},"msg":"admission"}\n`;
+      batch.write(line);
+    },
+    flush: () => batch.flush(),
+  };
+}
+
 export function buildApp(deps: AppDeps): AnyApp {
   const log = deps.logger ?? createLogger({ level: 'silent' });
   const reloader = deps.tls ? new CertificateReloader(deps.tls, log) : undefined;
@@ -87,10 +174,9 @@ export function buildApp(deps: AppDeps): AnyApp {
     void reply.code(404).send({ error: 'not found', message: `no route ${request.method} ${request.url}` });
   });
 
-  // The one info line per admission carries only fixed, non-secret fields (uid, kind, names, outcome), so it skips
-  // the root logger's redaction, which costs more than the whole mutation on the hot path. Anything else logged
-  // here goes through `log` and stays redacted.
-  const accessLog = log.child({}, { redact: [] });
+  // Anything logged here other than the access line goes through `log` and stays redacted.
+  const accessLog = accessLogger(log);
+  app.addHook('onClose', async () => accessLog.flush());
   const injectOpts = deps.inject;
   const invokers = deps.invokers;
   const repository = (ns: string, name: string) => invokers.repository(ns, name);
@@ -100,14 +186,16 @@ export function buildApp(deps: AppDeps): AnyApp {
     if (INJECTABLE[r.kind.kind] !== r.kind.group || !isRecord(r.object)) return { out: allow(r.uid), note: 'not a workload' };
     try {
       const w = workloadRef(r, r.object);
-      const result = mutateWorkload(r.object, {
+      // The shared variant copies only what it edits, so the diff below walks just that spine.
+      const result = mutateWorkloadShared(r.object, {
         backup: invokers.backupInvokersFor(w),
         restore: invokers.restoreInvokersFor(w),
         repository,
       }, injectOpts, { namespace: w.namespace });
       if ('skip' in result) return { out: allow(r.uid), note: result.skip };
-      const patch = fastJsonPatch.compare(r.object, result.mutated);
-      return { out: allow(r.uid, patch), note: result.actions.join(',') };
+      // Written straight to JSON text: the same operations fast-json-patch's compare() gives, without its deep
+      // copies of every added value and the second serialisation (see patch.ts).
+      return { out: allowJsonPatch(r.uid, patchJson(r.object, result.mutated)), note: result.actions.join(',') };
     } catch (err) {
       log.error({ uid: r.uid, err: errorMessage(err) }, 'workload mutation failed');
       return { out: allow(r.uid, undefined, [`stash: sidecar injection skipped: ${errorMessage(err)}`]), note: 'error' };
@@ -161,10 +249,10 @@ export function buildApp(deps: AppDeps): AnyApp {
       const r = parsed.request;
       const { out, note } = handle(r);
       const res = out.response;
-      accessLog.info({
+      accessLog.write({
         uid: r.uid, path, op: r.operation, kind: r.kind.kind, ns: r.namespace, name: r.name,
         allowed: res.allowed, patched: res.patch !== undefined, note, ms: Math.round((performance.now() - start) * 1000) / 1000,
-      }, 'admission');
+      });
       return void reply.send(out);
     });
   }

@@ -1,4 +1,5 @@
 // The operator process: admission webhook on every replica, control loops on the Lease holder only.
+import { pino } from 'pino';
 import { createLogger } from '../shared/log.ts';
 import { operatorConfig } from '../shared/config.ts';
 import { errorMessage } from '../shared/errors.ts';
@@ -11,9 +12,14 @@ import { serveMetrics } from './metrics.ts';
 import type { InjectOptions } from './admission/inject.ts';
 
 const config = operatorConfig();
-const log = createLogger({ level: config.logLevel, name: 'stash-operator' });
+// Asynchronous stdout, so a slow log reader never blocks admission; flushed on the way out.
+const log = createLogger({
+  level: config.logLevel, name: 'stash-operator',
+  destination: pino.destination({ dest: 1, sync: false, minLength: 4096 }) as unknown as NodeJS.WritableStream,
+});
 process.on('unhandledRejection', (err) => {
   log.fatal({ err: errorMessage(err) }, 'unhandled rejection');
+  log.flush();
   process.exit(1);
 });
 
@@ -48,6 +54,7 @@ async function shutdown(sig: string): Promise<void> {
   await leading.catch(() => undefined);
   await app.close();
   await metricsServer.close();
+  log.flush();
   await index.stop();
   kube.close();
   process.exit(0);

@@ -1,5 +1,6 @@
-// One bench target, run as its own process: `app` is our admission server (buildApp over HTTPS, logging to a file
-// as in production), `bare` is a fastify HTTPS handler that decodes the review and answers allowed. Prints the port.
+// One bench target, run as its own process: `app` is our admission server (buildApp over HTTPS, its access log
+// written to a file through pino's asynchronous destination, the setting suggested for main.ts), `bare` is a fastify
+// HTTPS handler that decodes the review and answers allowed. Prints the port; SIGUSR2 prints the CPU time so far.
 //   node bench/webhook/server.ts app|bare CERT KEY LOGFILE
 import { readFileSync } from 'node:fs';
 import fastify from 'fastify';

@@ -1,11 +1,13 @@
-// One thin client over the Kubernetes REST API. It uses @kubernetes/client-node only to load kubeconfig
-// and credentials, and speaks HTTP itself so that every call can choose its patch content type, target
-// the status subresource, and stream watches with the same connection pool.
+// One thin client over the Kubernetes REST API. It speaks HTTP itself so that every call can choose its
+// patch content type, target the status subresource, and stream watches with the same connection pool;
+// @kubernetes/client-node is loaded only by the few callers that need it (pods/exec).
 import https from 'node:https';
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../errors.ts';
+import { loadConnection, type Connection } from './kubeconfig.ts';
 import { resourceFor, resourcePath, type ResourceInfo } from './resources.ts';
 
 export interface KubeObject {
@@ -63,36 +65,41 @@ export interface ListOptions {
 }
 
 export class Kube {
-  readonly kubeConfig: KubeConfig;
+  readonly connection: Connection;
   readonly server: URL;
   readonly fieldManager: string;
-  #base: https.RequestOptions | undefined;
   #agent: http.Agent;
+  #clientNode: Promise<KubeConfig> | undefined;
 
-  constructor(kc: KubeConfig, fieldManager = 'stash-ts') {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new KubeError('kubeconfig has no current cluster', undefined);
-    this.kubeConfig = kc;
-    this.server = new URL(cluster.server);
+  constructor(connection: Connection, fieldManager = 'stash-ts') {
+    this.connection = connection;
+    this.server = new URL(connection.server);
     this.fieldManager = fieldManager;
-    this.#agent = this.server.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true });
+    this.#agent = this.server.protocol === 'https:'
+      ? new https.Agent({ keepAlive: true, maxSockets: 64, ca: connection.ca, cert: connection.cert, key: connection.key, rejectUnauthorized: !connection.insecureSkipTlsVerify })
+      : new http.Agent({ keepAlive: true });
   }
 
-  /** From an explicit kubeconfig file, else $KUBECONFIG / ~/.kube/config, else the in-cluster service account. */
+  /** From an explicit kubeconfig file, else $KUBECONFIG, else the in-cluster service account, else ~/.kube/config. */
   static load(kubeconfigPath?: string, fieldManager?: string): Kube {
-    const kc = new KubeConfig();
-    if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
-    else kc.loadFromDefault();
-    return new Kube(kc, fieldManager);
+    return new Kube(loadConnection(kubeconfigPath), fieldManager);
   }
 
-  async #options(): Promise<https.RequestOptions> {
-    if (!this.#base) {
-      const opts: https.RequestOptions = {};
-      await this.kubeConfig.applyToHTTPSOptions(opts);
-      this.#base = opts;
-    }
-    return this.#base;
+  /** The same connection as a @kubernetes/client-node KubeConfig, for its Exec; the library loads on first use. */
+  async clientNodeConfig(): Promise<KubeConfig> {
+    this.#clientNode ??= import('@kubernetes/client-node').then(({ KubeConfig: Config }) => {
+      const kc = new Config();
+      if (this.connection.source.kind === 'file') kc.loadFromFile(this.connection.source.path);
+      else kc.loadFromCluster();
+      return kc;
+    });
+    return await this.#clientNode;
+  }
+
+  #headers(): Record<string, string> {
+    const { token, tokenFile } = this.connection;
+    const bearer = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : token;
+    return bearer ? { authorization: `Bearer ${bearer}` } : {};
   }
 
   #url(path: string, query?: RequestOptions['query']): URL {
@@ -102,17 +109,16 @@ export class Kube {
   }
 
   async #send(o: RequestOptions): Promise<http.IncomingMessage> {
-    const base = await this.#options();
     const url = this.#url(o.path, o.query);
     const payload = o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
-    const headers: Record<string, string> = { accept: 'application/json', ...(base.headers as Record<string, string> | undefined) };
+    const headers: Record<string, string> = { accept: 'application/json', ...this.#headers() };
     if (payload !== undefined) {
       headers['content-type'] = o.contentType ?? CONTENT.json;
       headers['content-length'] = String(Buffer.byteLength(payload));
     }
     const mod = url.protocol === 'https:' ? https : http;
     return await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = mod.request(url, { ...base, method: o.method ?? 'GET', headers, agent: this.#agent, signal: o.signal }, resolve);
+      const req = mod.request(url, { method: o.method ?? 'GET', headers, agent: this.#agent, signal: o.signal }, resolve);
       if (o.timeoutMs) req.setTimeout(o.timeoutMs, () => req.destroy(new Error(`timed out after ${o.timeoutMs} ms`)));
       req.on('error', (err) => reject(new KubeError(`${o.method ?? 'GET'} ${o.path}: ${err.message}`, undefined, { cause: err })));
       if (payload !== undefined) req.write(payload);

@@ -95,6 +95,7 @@ t.test('pod runner plays the kubelet for the probe image', async (t) => {
   t.same(side.files['/data'], ['site.txt=wordpress'], 'PVC volume mapped to its directory at the mount path');
   t.same(side.files['/etc/creds'].sort(), ['config.txt=hello', 'password=s3cret'], 'Secret volume files');
   t.equal(side.namespaceFile, namespace, 'service-account namespace file as a kubelet mounts it');
+  t.equal(side.hostname, pod.metadata?.name, 'the container sees its pod name as hostname, as in a pod');
 
   // Deleting the Deployment: GC deletes the pod, the runner stops the process (SIGTERM) and finalizes the delete.
   await kube.delete('apps/v1', 'Deployment', namespace, 'web');

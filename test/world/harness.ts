@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { Kube } from '../../shared/kube/client.ts';
 import { REPO_ROOT } from './bins.ts';
 import { isHealthy, readState, startControlPlane, type ControlPlaneState } from './controlplane.ts';
@@ -13,7 +12,6 @@ import { isHealthy, readState, startControlPlane, type ControlPlaneState } from 
 export const TEST_WORLD_DIR = process.env.STASH_TS_TEST_WORLD ?? join(REPO_ROOT, '.cluster', 'test');
 
 export interface ClusterHandle {
-  kc: KubeConfig;
   kube: Kube;
   kubeconfigPath: string;
   namespace: string;
@@ -67,5 +65,5 @@ export async function useCluster(t: TapLike): Promise<ClusterHandle> {
     await kube.delete('v1', 'Namespace', undefined, namespace).catch(() => undefined);
     kube.close();
   });
-  return { kc: kube.kubeConfig, kube, kubeconfigPath: state.kubeconfig, namespace, kubectl: state.kubectl, state };
+  return { kube, kubeconfigPath: state.kubeconfig, namespace, kubectl: state.kubectl, state };
 }

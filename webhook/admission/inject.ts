@@ -196,11 +196,21 @@ export function stableStringify(v: unknown): string {
  * apiserver adds defaults to what we inject (probe timeouts, hostPath type); those must not count as drift.
  */
 export function covers(have: unknown, want: unknown): boolean {
+  // Plain loops rather than every() with closures: this runs on every UPDATE of an injected workload.
   if (Array.isArray(want)) {
-    return Array.isArray(have) && have.length === want.length && want.every((w, i) => covers(have[i], w));
+    if (!Array.isArray(have) || have.length !== want.length) return false;
+    for (let i = 0; i < want.length; i++) if (!covers(have[i], want[i])) return false;
+    return true;
   }
   if (isRecord(want)) {
-    return isRecord(have) && Object.keys(want).every((k) => want[k] === undefined || covers(have[k], want[k]));
+    if (!isRecord(have)) return false;
+    const keys = Object.keys(want);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const w = want[k];
+      if (w !== undefined && !covers(have[k], w)) return false;
+    }
+    return true;
   }
   return have === want;
 }

@@ -9,6 +9,7 @@ import {
   buildRestoreInit, buildSidecar, covers, injectionHash, isHelperVolume, localBackendVolume, tmpDirVolume,
   type AgentContext, type InjectOptions,
 } from './inject.ts';
+import { immutableValue } from './patch.ts';
 import type {
   BackupInvoker, BackupMember, Obj, Repository, RestoreInvoker, RestoreMember, TargetRef, WorkloadRef,
 } from './types.ts';
@@ -234,6 +235,10 @@ function plan(role: Role, invoker: AnyInvoker, member: BackupMember | RestoreMem
     hash: injectionHash({ container, volumes }),
     lastApplied: lastAppliedInvoker(invoker),
   };
+  // A plan is shared by every later admission of this workload, so its parts are frozen; that also lets the
+  // admission patch reuse their JSON text (patch.ts).
+  immutableValue(container);
+  for (const v of volumes) immutableValue(v);
   byWorkload.set(key, p);
   return p;
 }
@@ -262,7 +267,7 @@ function roleAbsent(meta: Obj, templateMeta: unknown, podSpec: Obj, role: Role, 
     && !containerList(podSpec, role.listKey).some((c) => isRecord(c) && c.name === role.containerName && c.image === opts.image);
 }
 
-function inject(t: Target, p: Plan): void {
+function inject(t: Target, p: Plan, share: boolean): void {
   const role = p.role;
   const templateAnn = isRecord(t.templateMeta.annotations) ? t.templateMeta.annotations : undefined;
   const list = containerList(t.podSpec, role.listKey);
@@ -270,8 +275,9 @@ function inject(t: Target, p: Plan): void {
   // Same hash means the invoker side did not change, so what differs from our build is apiserver defaulting.
   const sameHash = templateAnn?.[role.hashAnnotation] === p.hash;
   const unchanged = at !== -1 && sameHash && covers(list[at], p.container);
-  // Plans are cached and shared: the copy gets its own container and volumes.
-  const wanted = unchanged ? list[at]! : structuredClone(p.container);
+  // Plans are cached and shared: a deep copy gets its own container and volumes; a shared result (only ever
+  // diffed, see mutateWorkloadShared) may point at the plan's, since the diff copies what it adds.
+  const wanted = unchanged ? list[at]! : share ? p.container : structuredClone(p.container);
   const rest = list.filter((c) => !(isRecord(c) && c.name === role.containerName));
   if (role === RESTORE) {
     // Restore must run before anything else in the pod, so `stash-init` is always first.
@@ -282,7 +288,7 @@ function inject(t: Target, p: Plan): void {
     list[at] = wanted;
     t.podSpec.containers = list.filter((c, i) => i === at || !(isRecord(c) && c.name === role.containerName));
   }
-  for (const v of p.volumes) upsertVolume(t.podSpec, structuredClone(v), sameHash);
+  for (const v of p.volumes) upsertVolume(t.podSpec, share ? v : structuredClone(v), sameHash);
 
   ensureRecord(t.templateMeta, 'annotations')[role.hashAnnotation] = p.hash;
   const ann = ensureRecord(t.meta, 'annotations');
@@ -342,11 +348,54 @@ function pruneHelperVolumes(podSpec: Obj): void {
 }
 
 /**
+ * Copies only the objects and arrays the edits below write to (metadata and its annotations, spec, the template,
+ * its metadata and annotations, the pod spec and its container and volume lists); everything else stays shared
+ * with `workload`. Every edit in this file assigns into one of these or replaces an element of one of these lists,
+ * never writes inside a container, volume or other nested value, which is what makes the sharing safe.
+ */
+function spineCopy(workload: Obj): Obj {
+  const copy: Obj = { ...workload };
+  const meta: Obj = { ...(workload.metadata as Obj) };
+  copy.metadata = meta;
+  if (isRecord(meta.annotations)) meta.annotations = { ...meta.annotations };
+  const spec: Obj = { ...(workload.spec as Obj) };
+  copy.spec = spec;
+  const template: Obj = { ...(spec.template as Obj) };
+  spec.template = template;
+  if (isRecord(template.metadata)) {
+    const tm: Obj = { ...template.metadata };
+    template.metadata = tm;
+    if (isRecord(tm.annotations)) tm.annotations = { ...tm.annotations };
+  }
+  const podSpec: Obj = { ...(template.spec as Obj) };
+  template.spec = podSpec;
+  for (const key of ['containers', 'initContainers', 'volumes'] as const) {
+    const list = podSpec[key];
+    if (Array.isArray(list)) podSpec[key] = [...(list as unknown[])];
+  }
+  return copy;
+}
+
+/**
  * Decides what a Deployment/StatefulSet/DaemonSet (or DeploymentConfig) should look like. Pure: the input is not
  * modified; `mutated` is a deep copy. Restore is handled before backup, as upstream does. `request.namespace` is
  * the admission request's namespace, used when the object does not carry one.
  */
 export function mutateWorkload(workload: unknown, invokers: Invokers, opts: InjectOptions, request: { namespace?: string } = {}): MutateResult {
+  return decide(workload, invokers, opts, request, false);
+}
+
+/**
+ * The same decision as mutateWorkload, for callers that only diff the result against the input (the admission
+ * handler): `mutated` shares every unchanged subtree with `workload` (and may share values with the cached plans),
+ * so it must be treated as read-only. Sharing makes the diff cheap too: fast-json-patch's compare skips identical
+ * references, and a shared subtree is equal to itself exactly as a deep copy would be, so the patch is the same.
+ */
+export function mutateWorkloadShared(workload: unknown, invokers: Invokers, opts: InjectOptions, request: { namespace?: string } = {}): MutateResult {
+  return decide(workload, invokers, opts, request, true);
+}
+
+function decide(workload: unknown, invokers: Invokers, opts: InjectOptions, request: { namespace?: string }, share: boolean): MutateResult {
   if (!isRecord(workload)) return { skip: 'object is not a JSON object' };
   const kind = typeof workload.kind === 'string' ? workload.kind : '';
   if (!(kind in INJECTABLE)) return { skip: `kind ${kind || '(none)'} is not an injectable workload` };
@@ -378,20 +427,20 @@ export function mutateWorkload(workload: unknown, invokers: Invokers, opts: Inje
     return { skip: restorePlan || backupPlan ? 'already up to date' : 'no invoker targets this workload' };
   }
 
-  const copy = structuredClone(workload);
+  const copy = share ? spineCopy(workload) : structuredClone(workload);
   const cspec = copy.spec as Obj;
   const ctemplate = cspec.template as Obj;
   const t: Target = { meta: copy.metadata as Obj, spec: cspec, templateMeta: ensureRecord(ctemplate, 'metadata'), podSpec: ctemplate.spec as Obj };
   const actions: string[] = [];
 
   if (restorePlan && restore) {
-    inject(t, restorePlan);
+    inject(t, restorePlan, share);
     actions.push(`restore:${restore.invoker.kind}/${restore.invoker.metadata.name}`);
   } else if (remove(t, RESTORE, opts)) {
     actions.push('restore:removed');
   }
   if (backupPlan && backup) {
-    inject(t, backupPlan);
+    inject(t, backupPlan, share);
     actions.push(`backup:${backup.invoker.kind}/${backup.invoker.metadata.name}`);
   } else if (remove(t, BACKUP, opts)) {
     actions.push('backup:removed');

@@ -95,6 +95,16 @@ export function allow(uid: string, patch?: Operation[], warnings?: string[]): Ad
   return { apiVersion: REVIEW_API_VERSION, kind: 'AdmissionReview', response };
 }
 
+/** allow() for a patch already written as JSON text (patch.ts); the same answer allow() gives for its operations. */
+export function allowJsonPatch(uid: string, patch: { json: string; count: number }): AdmissionReviewOut {
+  const response: AdmissionResponse = { uid, allowed: true };
+  if (patch.count > 0) {
+    response.patchType = 'JSONPatch';
+    response.patch = Buffer.from(patch.json, 'utf8').toString('base64');
+  }
+  return { apiVersion: REVIEW_API_VERSION, kind: 'AdmissionReview', response };
+}
+
 export function deny(uid: string, code: number, message: string, reason?: string): AdmissionReviewOut {
   const status: AdmissionStatus = { code, message };
   if (reason) status.reason = reason;

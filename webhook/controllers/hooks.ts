@@ -6,7 +6,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { Writable } from 'node:stream';
-import { Exec } from '@kubernetes/client-node';
+// client-node is heavy to load; only an exec hook needs it, so it is imported then.
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import { errorMessage } from '../../shared/errors.ts';
 
@@ -163,7 +163,8 @@ async function execCall(ctx: HookContext, command: string[], containerName: stri
   const argv = command.map((c) => renderTemplate(c, ctx.summary));
   const out = new Collect();
   const err = new Collect();
-  const exec = new Exec(ctx.kube.kubeConfig);
+  const { Exec } = await import('@kubernetes/client-node');
+  const exec = new Exec(await ctx.kube.clientNodeConfig());
   let socket: { close(): void } | undefined;
   try {
     return await withTimeout(`exec in ${namespace}/${name}`, ctx.timeoutMs, () => new Promise<string>((resolve, reject) => {

@@ -1,5 +1,5 @@
-// Starts one container as a local process that sees its volumes at their mount paths: it runs in a
-// private mount namespace (unshare) where each volume directory is bind-mounted onto its mountPath. The
+// Starts one container as a local process that sees its volumes at their mount paths and its pod's
+// hostname: it runs in private mount and UTS namespaces (unshare) where each volume directory is bind-mounted onto its mountPath. The
 // mount points themselves have to exist on this machine's filesystem, so missing ones are created and
 // removed again when the last container using them stops.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -8,6 +8,8 @@ import { dirname } from 'node:path';
 import type { Mount } from './volumes.ts';
 
 export interface LaunchSpec {
+  /** The pod's hostname, as in a real pod (its own UTS namespace): restic records it in its locks. */
+  hostname: string;
   argv: string[];
   env: Record<string, string>;
   mounts: Mount[];
@@ -56,6 +58,7 @@ export function launchContainer(spec: LaunchSpec): ChildProcess {
   const claimed = spec.mounts.flatMap((m) => claimMountPoint(m.target));
   const script = [
     'set -e',
+    `hostname ${q(spec.hostname)}`,
     ...spec.mounts.flatMap((m) => [
       `mount --bind ${q(m.source)} ${q(m.target)}`,
       ...(m.readOnly ? [`mount -o remount,bind,ro ${q(m.target)}`] : []),
@@ -64,7 +67,7 @@ export function launchContainer(spec: LaunchSpec): ChildProcess {
   ].join('\n');
   mkdirSync(dirname(spec.logFile), { recursive: true });
   const out = openSync(spec.logFile, 'a');
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'container', ...spec.argv], {
+  const child = spawn('unshare', ['--mount', '--uts', '--propagation', 'private', '--', 'sh', '-c', script, 'container', ...spec.argv], {
     cwd: spec.cwd, env: spec.env, stdio: ['ignore', out, out], detached: true,
   });
   closeSync(out);

@@ -270,7 +270,7 @@ export class PodRunner {
     }
     const logFile = join(this.#o.worldDir, 'logs', 'pods', `${pod.metadata?.namespace}_${pod.metadata?.name}_${c.name}.log`);
     const child = launchContainer({
-      argv, mounts, cwd: this.#o.workdir, logFile,
+      hostname: pod.metadata?.name ?? 'pod', argv, mounts, cwd: this.#o.workdir, logFile,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', HOSTNAME: pod.metadata?.name ?? '', ...recipe.env, KUBECONFIG: this.#o.kubeconfig, ...env },
     });
     run.procs.set(c.name, child);

@@ -2,6 +2,7 @@
 // into $PROBE_OUT/<name>.json, then exits with --exit=N or, with --sleep, runs until SIGTERM.
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 
 const args = process.argv.slice(2);
 const name = process.env.PROBE_NAME ?? 'probe';
@@ -12,6 +13,7 @@ const report = {
   env: Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(POD_|NODE_|MY_|KUBECONFIG|HOSTNAME)/.test(k))),
   files: Object.fromEntries(look.map((p) => [p, existsSync(p) ? readdirSync(p).map((f) => `${f}=${readFileSync(join(p, f), 'utf8').trim()}`) : null])),
   namespaceFile: existsSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace') ? readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8') : null,
+  hostname: hostname(),
   at: Date.now(),
 };
 writeFileSync(join(out, `${name}.json`), JSON.stringify(report));

@@ -1,0 +1,118 @@
+// Pieces both agent modes share: the context a pod gives the agent, loading invokers and the Repository
+// with its Secret through the API, and event-driven waiting on an object's status.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { apiVersionOf } from '../shared/api/index.ts';
+import type { TargetRef } from '../shared/api/index.ts';
+import type { Kube, KubeObject } from '../shared/kube/client.ts';
+import { StashError, errorMessage } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import type { Repository, Secret } from './types.ts';
+
+export interface AgentContext {
+  kube: Kube;
+  log: Logger;
+  namespace: string;
+  podName: string;
+  nodeName: string;
+  podOrdinal: string | undefined;
+  invokerKind: string;
+  invokerName: string;
+  targetKind: string;
+  targetName: string;
+  targetNamespace: string;
+  /** --host: overrides the §12 host name. */
+  hostOverride: string | undefined;
+  enableCache: boolean;
+  maxConnections: number;
+  resticBinary: string;
+  /** Directory for the restic cache and scratch files (/stash-tmp in a pod). */
+  tmpDir: string;
+  /** Dev/test only: run restic in its own UTS namespace whose hostname is POD_NAME, as in a real pod. */
+  isolateHostname: boolean;
+  /** How long to wait for a live lock holder before failing with its name. */
+  lockWaitMs: number;
+  /** Bound on reaching the backend (TCP) before restic is started; restic itself retries for many minutes. */
+  backendTimeoutMs: number;
+}
+
+export class AgentError extends StashError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('AGENT_FAILED', message, options);
+  }
+}
+
+/** Does the member's target ref name this agent's workload (kind, name, namespace)? */
+export function matchesTarget(ref: TargetRef | undefined, ctx: Pick<AgentContext, 'targetKind' | 'targetName' | 'targetNamespace'>, invokerNamespace: string): boolean {
+  if (!ref) return false;
+  return ref.kind === ctx.targetKind && ref.name === ctx.targetName && (ref.namespace || invokerNamespace) === ctx.targetNamespace;
+}
+
+export async function getInvoker<T extends KubeObject>(kube: Kube, kind: string, namespace: string, name: string): Promise<T> {
+  if (!['BackupConfiguration', 'BackupBatch', 'RestoreSession', 'RestoreBatch'].includes(kind)) {
+    throw new AgentError(`unknown invoker kind "${kind}"`);
+  }
+  return await kube.get<T>(apiVersionOf(kind as 'BackupBatch'), kind, namespace, name);
+}
+
+export interface LoadedRepository {
+  repository: Repository;
+  secretData: Record<string, string>;
+}
+
+/** The Repository and its storage Secret, read through the API (never mounted, never logged). */
+export async function loadRepository(kube: Kube, ref: { name: string; namespace?: string } | undefined, invokerNamespace: string): Promise<LoadedRepository> {
+  if (!ref?.name) throw new AgentError('the invoker names no spec.repository');
+  const ns = ref.namespace || invokerNamespace;
+  const repository = await kube.getOrNull<Repository>(apiVersionOf('Repository'), 'Repository', ns, ref.name);
+  if (!repository) throw new AgentError(`Repository ${ns}/${ref.name} not found: create it or fix spec.repository of the invoker`);
+  const secretName = repository.spec.backend.storageSecretName;
+  const secretData: Record<string, string> = {};
+  if (secretName) {
+    const secret = await kube.getOrNull<Secret>('v1', 'Secret', ns, secretName);
+    if (!secret) throw new AgentError(`storage Secret ${ns}/${secretName} of Repository ${ref.name} not found`);
+    for (const [k, v] of Object.entries(secret.data ?? {})) secretData[k] = Buffer.from(v, 'base64').toString('utf8');
+    for (const [k, v] of Object.entries(secret.stringData ?? {})) secretData[k] = v;
+  }
+  return { repository, secretData };
+}
+
+/**
+ * Resolves with the first value `check` returns that is not undefined. `check` runs at once, whenever
+ * `subscribe` reports a change (event-driven), and every `pollMs` as a safety net for a missed event.
+ */
+export async function waitUntil<R>(
+  check: () => Promise<R | undefined> | R | undefined,
+  opts: { subscribe?: (wake: () => void) => () => void; pollMs?: number; timeoutMs: number; what: string; signal?: AbortSignal; log?: Logger },
+): Promise<R> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let wake: (() => void) | undefined;
+  const unsubscribe = opts.subscribe?.(() => wake?.());
+  try {
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      try {
+        const r = await check();
+        if (r !== undefined) return r;
+      } catch (err) {
+        opts.log?.warn({ err: errorMessage(err), what: opts.what }, 'check failed; retrying');
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new AgentError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${opts.what}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(opts.pollMs ?? 5000, left));
+        function done() {
+          clearTimeout(timer);
+          wake = undefined;
+          opts.signal?.removeEventListener('abort', done);
+          resolve();
+        }
+        wake = done;
+        opts.signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  } finally {
+    unsubscribe?.();
+  }
+}
+
+export { sleep };

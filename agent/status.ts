@@ -1,0 +1,73 @@
+// Status writes of the agent: read-modify-write on the status subresource with conflict retry (Kube.update),
+// merged by key and with phases recomputed in the same write (shared/status), plus Events on the session.
+import { randomBytes } from 'node:crypto';
+import { apiVersionOf } from '../shared/api/index.ts';
+import type { BackupSession, RestoreBatch, RestoreSession } from './types.ts';
+import type { Kube, KubeObject } from '../shared/kube/client.ts';
+import {
+  mergeBackupSessionStatus,
+  mergeRestoreBatchStatus,
+  mergeRestoreSessionStatus,
+  type BackupSessionPatch,
+  type MemberPatch,
+  type RestoreSessionPatch,
+} from '../shared/status/index.ts';
+import { errorMessage } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+
+const ATTEMPTS = 20;
+
+export async function patchBackupSession(kube: Kube, namespace: string, name: string, patch: BackupSessionPatch): Promise<BackupSession | null> {
+  return await kube.update<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', namespace, name, (cur) => {
+    cur.status = mergeBackupSessionStatus(cur.status, patch, { namespace, creationTimestamp: cur.metadata?.creationTimestamp as string | undefined });
+    return cur;
+  }, { subresource: 'status', attempts: ATTEMPTS });
+}
+
+export async function patchRestoreSession(kube: Kube, namespace: string, name: string, patch: RestoreSessionPatch): Promise<RestoreSession | null> {
+  return await kube.update<RestoreSession>(apiVersionOf('RestoreSession'), 'RestoreSession', namespace, name, (cur) => {
+    cur.status = mergeRestoreSessionStatus(cur.status, patch, { creationTimestamp: cur.metadata?.creationTimestamp as string | undefined });
+    return cur;
+  }, { subresource: 'status', attempts: ATTEMPTS });
+}
+
+export async function patchRestoreBatchMember(kube: Kube, namespace: string, name: string, member: MemberPatch): Promise<RestoreBatch | null> {
+  return await kube.update<RestoreBatch>(apiVersionOf('RestoreBatch'), 'RestoreBatch', namespace, name, (cur) => {
+    cur.status = mergeRestoreBatchStatus(cur.status, { members: [member] }, { namespace, creationTimestamp: cur.metadata?.creationTimestamp as string | undefined });
+    return cur;
+  }, { subresource: 'status', attempts: ATTEMPTS });
+}
+
+export interface EventInput {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/** A core/v1 Event about `obj`; a failure to record it is logged, never fatal. */
+export async function emitEvent(kube: Kube, obj: KubeObject, ev: EventInput, component: string, host: string, log?: Logger): Promise<void> {
+  const ns = obj.metadata?.namespace ?? 'default';
+  const now = new Date().toISOString();
+  try {
+    await kube.create({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: `${obj.metadata?.name ?? 'stash'}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`, namespace: ns },
+      involvedObject: {
+        apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata?.name, namespace: ns,
+        uid: obj.metadata?.uid, resourceVersion: obj.metadata?.resourceVersion,
+      },
+      type: ev.type,
+      reason: ev.reason,
+      message: ev.message.slice(0, 1024),
+      source: { component, host },
+      reportingComponent: component,
+      reportingInstance: host,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    });
+  } catch (err) {
+    log?.warn({ err: errorMessage(err), reason: ev.reason }, 'could not record event');
+  }
+}

@@ -1,0 +1,220 @@
+// Agent overhead benchmark (DESIGN §6): the same data through plain restic and through the agent, in one run.
+//   backup   : `restic backup` vs the sidecar's share of a BackupSession, from the operator's initiation write
+//              to this host's stats in the session status (the sidecar process is already running, as in a pod)
+//   restore  : `restic restore` vs the whole `restore` init-container process (start to exit, status written)
+//   rebackup : the unchanged data again, both ways
+// Each ratio is agent time / restic time; the last line is `agent: backup=<x> restore=<y> rebackup=<z>`.
+// The control plane is the test world's (test/world); the dataset (≥ 500 MiB, mixed sizes) lives in a temp
+// dir that is removed at the end.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { apiVersionOf } from '../../shared/api/index.ts';
+import { Kube } from '../../shared/kube/client.ts';
+import { ensureTestWorld } from '../../test/world/harness.ts';
+import { resticBin } from '../../test/backends/bins.ts';
+import type { BackupSession, Repository } from '../../agent/types.ts';
+import { mergeBackupSessionStatus } from '../../shared/status/index.ts';
+import { AGENT, NODE, createSession, makeBackupConfiguration, makeRepository, sidecarArgs, startAgent } from '../../test/integration/agent-world.ts';
+
+const MiB = 1024 * 1024;
+const RESTIC = resticBin();
+if (!RESTIC) throw new Error('restic not found: run hack/build-bins.sh restic');
+const log = (m: string) => process.stdout.write(`${m}\n`);
+
+async function dataset(dir: string): Promise<number> {
+  // Mixed sizes: a few large files, many medium, lots of small ones, in nested directories.
+  const plan: Array<[count: number, size: number]> = [[5, 64 * MiB], [180, MiB], [1500, 32 * 1024], [4000, 2 * 1024]];
+  let total = 0;
+  let i = 0;
+  for (const [count, size] of plan) {
+    for (let k = 0; k < count; k++, i++) {
+      const sub = join(dir, `d${i % 23}`, `e${i % 7}`);
+      await mkdir(sub, { recursive: true });
+      await writeFile(join(sub, `f${i}.bin`), randomBytes(size));
+      total += size;
+    }
+  }
+  return total;
+}
+
+function run(bin: string, args: string[], env: Record<string, string>, onLine?: (l: string) => void): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    if (onLine) p.stdout.on('data', (b: Buffer) => b.toString().split('\n').filter(Boolean).forEach((l) => onLine(`${Math.round(performance.now() - t0)}ms ${l.slice(0, 300)}`)));
+    else p.stdout.resume();
+    p.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
+    p.once('exit', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${bin} ${args.join(' ')} exited ${code}: ${err}`))));
+  });
+}
+
+async function main(): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'stash-bench-agent-'));
+  const state = await ensureTestWorld(log);
+  const kube = Kube.load(state.kubeconfig, 'stash-bench');
+  const ns = `bench-agent-${randomBytes(3).toString('hex')}`;
+  await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  let sidecar: ReturnType<typeof startAgent> | undefined;
+  try {
+    const data = join(root, 'data');
+    const bytes = await dataset(data);
+    log(`dataset: ${(bytes / MiB).toFixed(0)} MiB in ${data}`);
+    const password = randomBytes(12).toString('hex');
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: root, TMPDIR: root, RESTIC_PASSWORD: password, RESTIC_PROGRESS_FPS: String(1 / 60) };
+    // A first backup needs an empty repository: every repetition gets fresh ones (initialised, untimed).
+    let rep = 0;
+    let plainRepo = '';
+    let agentRepo = '';
+    const freshRepos = async () => {
+      rep++;
+      plainRepo = join(root, `repo-plain-${rep}`);
+      agentRepo = join(root, `repo-agent-${rep}`);
+      for (const r of [plainRepo, agentRepo]) await run(RESTIC!, ['init', '-r', r], env);
+    };
+    await freshRepos();
+
+    // The same flags the agent passes (cache with cleanup, JSON output, stable host).
+    const plainBackup = () => run(RESTIC!, ['--json', '--cache-dir', join(root, 'cache-plain'), '--cleanup-cache', '-r', plainRepo, 'backup', '--host', 'bench', '--', data], env);
+    // Restores compare like with like: the same snapshot of the same repository, the same cache, into the
+    // same (emptied) place; only the agent's own work differs.
+    const plainRestore = async () => {
+      await rm(data, { recursive: true, force: true });
+      execFileSync('sync');
+      return run(RESTIC!, ['--json', '--cache-dir', join(root, 'agent-tmp', 'restic-cache'), '--cleanup-cache', '-r', agentRepo, 'restore', 'latest', '--target', '/', '--host', 'bench', '--path', data], env);
+    };
+
+    await makeRepository(kube, ns, 'repo', { local: { mountPath: agentRepo, hostPath: { path: agentRepo } } }, { RESTIC_PASSWORD: password });
+    await makeBackupConfiguration(kube, ns, 'bench', { repo: 'repo', targetName: 'bench', alias: 'bench', paths: [data] });
+    sidecar = startAgent(
+      sidecarArgs({ invokerKind: 'BackupConfiguration', invokerName: 'bench', targetKind: 'Deployment', targetName: 'bench', namespace: ns, scratch: join(root, 'agent-tmp') })
+        .filter((a) => a !== '--restic-hostname-isolation'),
+      { podName: 'bench-6d5f-abcde', namespace: ns, kubeconfig: state.kubeconfig, extra: { STASH_LOG_LEVEL: 'warn' } },
+    );
+    const s = sidecar;
+    const deadline = Date.now() + 60_000;
+    while (!(await kube.getOrNull('coordination.k8s.io/v1', 'Lease', ns, 'lock-deployment-bench-backup'))) {
+      if (Date.now() > deadline) throw new Error(`sidecar did not start:\n${s.output()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 1000)); // informer synced
+
+    const results: Record<string, { restic: number; agent: number }> = {};
+    let n = 0;
+    const agentBackup = async () => {
+      const name = `bench-${++n}`;
+      await createSession(kube, ns, name, 'BackupConfiguration', 'bench');
+      const watch = kube.watch<BackupSession>(`/apis/${apiVersionOf('BackupSession')}/namespaces/${ns}/backupsessions`, { fieldSelector: `metadata.name=${name}` });
+      const first = watch.next();
+      await first;
+      const t0 = performance.now();
+      // The operator's initiation write (§14.3 step 6) starts the clock.
+      await kube.update<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ns, name, (x) => {
+        x.status = mergeBackupSessionStatus(x.status, { targets: [{ ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'bench' }, totalHosts: 1, preBackupActions: ['InitializeBackendRepository'] }] }, { namespace: ns });
+        return x;
+      }, { subresource: 'status' });
+      for await (const ev of watch) {
+        const st = ev.object.status?.targets?.[0]?.stats?.[0];
+        if (st) {
+          const ms = performance.now() - t0;
+          await watch.return(undefined);
+          if (st.phase !== 'Succeeded') throw new Error(`agent backup failed: ${st.error}`);
+          return ms;
+        }
+      }
+      throw new Error('watch ended');
+    };
+    const agentRestore = async () => {
+      const name = `bench-restore-${++n}`;
+      await kube.create({
+        apiVersion: apiVersionOf('RestoreSession'), kind: 'RestoreSession', metadata: { name, namespace: ns },
+        spec: { repository: { name: 'repo' }, target: { alias: 'bench', ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'bench' }, rules: [{ paths: [data] }] } },
+      });
+      // The pod's volume starts empty.
+      await rm(data, { recursive: true, force: true });
+      execFileSync('sync');
+      const args = [AGENT, 'restore', '--invoker-kind=RestoreSession', `--invoker-name=${name}`, '--target-name=bench', `--target-namespace=${ns}`, '--target-kind=Deployment',
+        '--enable-cache=true', '--max-connections=0', '--scratch-dir', join(root, 'agent-tmp')];
+      return run(NODE, args, {
+        PATH: process.env.PATH ?? '/usr/bin:/bin', POD_NAME: 'bench-6d5f-fghij', NODE_NAME: 'node-1', POD_NAMESPACE: ns, KUBECONFIG: state.kubeconfig,
+        STASH_RESTIC_BINARY: RESTIC!, STASH_LOG_LEVEL: process.env.BENCH_AGENT_LOG ?? 'warn',
+      }, process.env.BENCH_AGENT_LOG ? (line) => log(`  agent: ${line}`) : undefined);
+    };
+
+    // Each measured run starts with no dirty pages left by the previous one: writeback throttling would
+    // otherwise charge one side for the other's writes.
+    const settled = async (f: () => Promise<number>) => {
+      execFileSync('sync');
+      return await f();
+    };
+    const pair = async (label: string, plainRaw: () => Promise<number>, agentRaw: () => Promise<number>, reps: number) => {
+      const plain = () => settled(plainRaw);
+      const agent = () => settled(agentRaw);
+      let p = Infinity;
+      let a = Infinity;
+      for (let i = 0; i < reps; i++) {
+        // Alternate the order so neither side always runs on a warmer machine.
+        if (i % 2 === 0) {
+          p = Math.min(p, await plain());
+          a = Math.min(a, await agent());
+        } else {
+          a = Math.min(a, await agent());
+          p = Math.min(p, await plain());
+        }
+      }
+      results[label] = { restic: p, agent: a };
+      log(`${label}: restic ${(p / 1000).toFixed(3)} s, agent ${(a / 1000).toFixed(3)} s, ratio ${(a / p).toFixed(3)}`);
+    };
+
+    const useAgentRepo = async () => {
+      await kube.update<Repository>(apiVersionOf('Repository'), 'Repository', ns, 'repo', (r) => {
+        r.spec.backend = { storageSecretName: 'repo-secret', local: { mountPath: agentRepo, hostPath: { path: agentRepo } } } as Repository['spec']['backend'];
+        return r;
+      });
+    };
+    const only = process.env.BENCH_AGENT_ONLY;
+    if (only === 'restore') {
+      await plainBackup();
+      await agentBackup();
+    } else {
+      const reps = Number(process.env.BENCH_AGENT_REPS ?? 3);
+      const firstPlain: number[] = [];
+      const firstAgent: number[] = [];
+      for (let i = 0; i < reps; i++) {
+        if (i > 0) {
+          await freshRepos();
+          await useAgentRepo();
+        }
+        execFileSync('sync');
+        if (i % 2 === 0) {
+          firstPlain.push(await plainBackup());
+          execFileSync('sync');
+          firstAgent.push(await agentBackup());
+        } else {
+          firstAgent.push(await agentBackup());
+          execFileSync('sync');
+          firstPlain.push(await plainBackup());
+        }
+      }
+      const p = Math.min(...firstPlain);
+      const a = Math.min(...firstAgent);
+      results.backup = { restic: p, agent: a };
+      log(`backup: restic ${(p / 1000).toFixed(3)} s, agent ${(a / 1000).toFixed(3)} s, ratio ${(a / p).toFixed(3)} (best of ${reps}, fresh repositories)`);
+      await pair('rebackup', plainBackup, agentBackup, 5);
+    }
+    await pair('restore', plainRestore, agentRestore, 3);
+    const r = (k: string) => ((results[k]?.agent ?? NaN) / (results[k]?.restic ?? NaN)).toFixed(3);
+    log(`agent: backup=${r('backup')} restore=${r('restore')} rebackup=${r('rebackup')}`);
+  } finally {
+    await sidecar?.stop();
+    await kube.delete('v1', 'Namespace', undefined, ns).catch(() => undefined);
+    kube.close();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+await main();
