@@ -1,7 +1,7 @@
 // Pieces both agent modes share: the context a pod gives the agent, loading invokers and the Repository
 // with its Secret through the API, and event-driven waiting on an object's status.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { apiVersionOf } from '../shared/api/index.ts';
+import { apiVersionOf } from '../shared/api/constants.ts';
 import type { TargetRef } from '../shared/api/index.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import { StashError, errorMessage } from '../shared/errors.ts';

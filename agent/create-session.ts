@@ -1,6 +1,6 @@
 // `create-backupsession` (§14.2): what the trigger CronJob runs. Builds a BackupSession named and labelled as
 // in §6, owned by its invoker (so it is garbage-collected with it), with retryLeft = retryConfig.maxRetry.
-import { GROUP, LABEL, LABEL_VALUE, apiVersionOf } from '../shared/api/index.ts';
+import { GROUP, LABEL, LABEL_VALUE, apiVersionOf } from '../shared/api/constants.ts';
 import type { BackupBatch, BackupConfiguration, BackupSession } from './types.ts';
 import type { Kube } from '../shared/kube/client.ts';
 import { ValidationError } from '../shared/errors.ts';

@@ -15,7 +15,7 @@ import { runRestore } from './restore.ts';
 import { openRepo } from './restic.ts';
 import { Sidecar, sidecarHost } from './sidecar.ts';
 import type { BackupInvoker } from './types.ts';
-import { apiVersionOf } from '../shared/api/index.ts';
+import { apiVersionOf } from '../shared/api/constants.ts';
 import { parseGoDuration } from '../shared/status/duration.ts';
 
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';

@@ -2,7 +2,7 @@
 // 0 when this host is restored (or nothing is left to do), non-zero on failure so the kubelet retries and
 // the pod stays in Init where a person will see it.
 import { performance } from 'node:perf_hooks';
-import { CONDITION, REASON, apiVersionOf, leaseName } from '../shared/api/index.ts';
+import { CONDITION, REASON, apiVersionOf, leaseName } from '../shared/api/constants.ts';
 import type { Condition, HostRestoreStats, RestoreTargetSpec, Rule, TargetRef } from '../shared/api/index.ts';
 import { LeaseLock } from '../shared/kube/lease.ts';
 import { errorMessage } from '../shared/errors.ts';

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { CONDITION, LABEL, POST_BACKUP_ACTIONS, REASON, apiVersionOf, leaseName } from '../shared/api/index.ts';
+import { CONDITION, LABEL, POST_BACKUP_ACTIONS, REASON, apiVersionOf, leaseName } from '../shared/api/constants.ts';
 import type { BackupConfigurationTemplateSpec, Condition, HostBackupStats, SnapshotStats, TargetRef } from '../shared/api/index.ts';
 import { Informer } from '../shared/kube/informer.ts';
 import { LeaseLock, runLeaderElection } from '../shared/kube/lease.ts';

@@ -1,7 +1,7 @@
 // Status writes of the agent: read-modify-write on the status subresource with conflict retry (Kube.update),
 // merged by key and with phases recomputed in the same write (shared/status), plus Events on the session.
 import { randomBytes } from 'node:crypto';
-import { apiVersionOf } from '../shared/api/index.ts';
+import { apiVersionOf } from '../shared/api/constants.ts';
 import type { BackupSession, RestoreBatch, RestoreSession } from './types.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import {

@@ -83,3 +83,7 @@ export const POST_BACKUP_ACTIONS = ['ApplyRetentionPolicy', 'VerifyRepositoryInt
 export function leaseName(kind: string, name: string, purpose: 'backup' | 'restore'): string {
   return `lock-${kind}-${name}-${purpose}`.toLowerCase();
 }
+
+// The condition catalogue (§10) is plain data too; re-exported here so light callers (the agent) need not load
+// the TypeBox schemas behind shared/api/index.ts.
+export { CONDITION, REASON } from './schema/conditions.ts';

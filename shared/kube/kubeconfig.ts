@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { homedir } from 'node:os';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { ConfigError } from '../errors.ts';
 
 export interface Connection {
@@ -40,8 +40,18 @@ function fileOrData(base: string, file: string | undefined, data: string | undef
   return undefined;
 }
 
+/** JSON is valid YAML and parses for free; the YAML parser is loaded only for a YAML file. */
+function parseConfig(text: string): RawConfig {
+  try {
+    return JSON.parse(text) as RawConfig;
+  } catch {
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+    return parse(text) as RawConfig;
+  }
+}
+
 export function loadKubeconfigFile(path: string): Connection {
-  const raw = parseYaml(readFileSync(path, 'utf8')) as RawConfig;
+  const raw = parseConfig(readFileSync(path, 'utf8'));
   const base = dirname(path);
   const ctxName = raw['current-context'];
   const ctx = raw.contexts?.find((c) => c.name === ctxName)?.context;

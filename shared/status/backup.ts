@@ -1,7 +1,7 @@
 // BackupSession status: phase derivation (§14.7) and the merge helpers every writer uses (§15 last paragraph).
 // Writers never set a phase themselves: they merge their piece and call recomputeBackupSession in the same
 // write, so the phase can never disagree with the data it is derived from.
-import { CONDITION } from '../api/index.ts';
+import { CONDITION } from '../api/constants.ts';
 import type {
   BackupSessionPhase,
   BackupTargetPhase,

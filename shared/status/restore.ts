@@ -3,7 +3,7 @@
 // One deliberate reading of §16.4: a batch (or session) becomes final only once MetricsPushed is set, for
 // Failed and Unknown as well as Succeeded. The operator stops reconciling at a final phase (§16.1 step 1), so
 // a phase that went final before the metrics step would never get its global post hook or metrics.
-import { CONDITION } from '../api/index.ts';
+import { CONDITION } from '../api/constants.ts';
 import type {
   Condition,
   HostRestoreStats,

@@ -127,16 +127,17 @@ async function waitApiServer(state: ControlPlaneState): Promise<void> {
   await waitFor('kube-apiserver', async () => (await probe(`https://127.0.0.1:${state.ports.api}/readyz`, pki)) === 200, 120_000, join(state.dir, 'logs', 'kube-apiserver.log'));
 }
 
+/** Written as JSON (which kubectl and every kubeconfig reader accept as YAML) so agents parse it cheaply. */
 function writeKubeconfig(state: ControlPlaneState, pki: Pki): void {
   const b64 = (f: string) => readFileSync(f).toString('base64');
-  const yaml = [
-    'apiVersion: v1', 'kind: Config',
-    'clusters:', '- name: stash-ts-local', '  cluster:', `    server: https://127.0.0.1:${state.ports.api}`, `    certificate-authority-data: ${b64(pki.caCert)}`,
-    'users:', '- name: admin', '  user:', `    client-certificate-data: ${b64(pki.adminCert)}`, `    client-key-data: ${b64(pki.adminKey)}`,
-    'contexts:', '- name: stash-ts-local', '  context:', '    cluster: stash-ts-local', '    user: admin',
-    'current-context: stash-ts-local', '',
-  ].join('\n');
-  writeFileSync(state.kubeconfig, yaml, { mode: 0o600 });
+  const config = {
+    apiVersion: 'v1', kind: 'Config',
+    clusters: [{ name: 'stash-ts-local', cluster: { server: `https://127.0.0.1:${state.ports.api}`, 'certificate-authority-data': b64(pki.caCert) } }],
+    users: [{ name: 'admin', user: { 'client-certificate-data': b64(pki.adminCert), 'client-key-data': b64(pki.adminKey) } }],
+    contexts: [{ name: 'stash-ts-local', context: { cluster: 'stash-ts-local', user: 'admin' } }],
+    'current-context': 'stash-ts-local',
+  };
+  writeFileSync(state.kubeconfig, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
 }
 
 /** Applies every YAML document of a file with server-side apply. */
