@@ -42,7 +42,9 @@ const metricsServer = await serveMetrics({ host: config.host, port: config.metri
 const stop = new AbortController();
 const leading = config.leaderElection
   ? runLeaderElection(
-    new LeaseLock(kube, { namespace: config.namespace, name: config.leaseName, identity: config.identity, log }),
+    // A 10 s lease (renewed every 2 s, given up after 7 s without renewal) lets a standby take over within
+    // about 12 s of the leader's death.
+    new LeaseLock(kube, { namespace: config.namespace, name: config.leaseName, identity: config.identity, log, leaseDurationMs: 10_000, renewDeadlineMs: 7_000, retryPeriodMs: 2_000 }),
     { onStartedLeading: async (lost) => { await index.waitForSync(); await startControllers({ kube, log, config, index, inject }, lost); } },
     stop.signal,
   )

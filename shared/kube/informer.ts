@@ -23,6 +23,15 @@ export interface InformerOptions {
   log?: Logger;
 }
 
+/**
+ * What the cache keeps of an object: everything but metadata.managedFields, which no controller reads and
+ * which is often the largest part of an object written by several managers (as our patched workloads are).
+ */
+function trim<T extends KubeObject>(obj: T): T {
+  if (obj.metadata && 'managedFields' in obj.metadata) delete obj.metadata.managedFields;
+  return obj;
+}
+
 export function keyOf(obj: KubeObject): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 }
@@ -113,7 +122,7 @@ export class Informer<T extends KubeObject> {
       });
       for (const item of page.items) {
         // List items come without apiVersion/kind; handlers expect whole objects.
-        const obj = { apiVersion: this.#opts.apiVersion, kind: this.#opts.kind, ...item } as T;
+        const obj = trim({ apiVersion: this.#opts.apiVersion, kind: this.#opts.kind, ...item } as T);
         fresh.set(keyOf(obj), obj);
       }
       cont = page.metadata.continue || undefined;
@@ -155,7 +164,7 @@ export class Informer<T extends KubeObject> {
             if (status.code === 410) return 'relist';
             throw new KubeError(`watch ${this.#opts.kind}: ${status.message ?? 'error event'}`, status.code);
           }
-          const obj = { apiVersion: this.#opts.apiVersion, kind: this.#opts.kind, ...ev.object } as T;
+          const obj = trim({ apiVersion: this.#opts.apiVersion, kind: this.#opts.kind, ...ev.object } as T);
           resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
           if (ev.type === 'BOOKMARK') continue;
           const key = keyOf(obj);

@@ -1,9 +1,8 @@
 // Starts one container as a local process that sees its volumes at their mount paths and its pod's
-// hostname: it runs in private mount and UTS namespaces (unshare) where each volume directory is bind-mounted onto its mountPath. The
-// mount points themselves have to exist on this machine's filesystem, so missing ones are created and
-// removed again when the last container using them stops.
+// hostname: it runs in private mount and UTS namespaces (unshare) where each volume directory is
+// bind-mounted onto its mountPath.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Mount } from './volumes.ts';
 
@@ -17,45 +16,21 @@ export interface LaunchSpec {
   logFile: string;
 }
 
-const created = new Map<string, number>();
-
 function q(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
- * Creates a missing mount point (and parents) and takes a reference on every directory of its path that we
- * created, now or for an earlier container. Returns those directories, deepest first.
+ * Mount points must exist on this machine's filesystem. Missing ones are created and deliberately left in
+ * place afterwards: several pod runners (parallel test worlds) share them, and removing one under another
+ * runner's starting container breaks its mounts. They are empty directories; the data lives elsewhere.
  */
-function claimMountPoint(target: string): string[] {
-  const missing: string[] = [];
-  for (let d = target; !existsSync(d); d = dirname(d)) missing.unshift(d);
-  for (const d of missing) mkdirSync(d);
-  const ours: string[] = [];
-  for (let d = target; created.has(d) || missing.includes(d); d = dirname(d)) ours.push(d);
-  for (const d of ours) created.set(d, (created.get(d) ?? 0) + 1);
-  return ours;
-}
-
-/** Drops the references; a directory nobody uses any more is removed (only if empty). */
-function releaseMountPoints(dirs: string[]): void {
-  for (const d of dirs) {
-    const n = (created.get(d) ?? 1) - 1;
-    if (n > 0) {
-      created.set(d, n);
-      continue;
-    }
-    created.delete(d);
-    try {
-      rmdirSync(d);
-    } catch {
-      // not empty, or still a mount point elsewhere: leave it
-    }
-  }
+function ensureMountPoint(target: string): void {
+  mkdirSync(target, { recursive: true });
 }
 
 export function launchContainer(spec: LaunchSpec): ChildProcess {
-  const claimed = spec.mounts.flatMap((m) => claimMountPoint(m.target));
+  for (const m of spec.mounts) ensureMountPoint(m.target);
   const script = [
     'set -e',
     `hostname ${q(spec.hostname)}`,
@@ -71,7 +46,6 @@ export function launchContainer(spec: LaunchSpec): ChildProcess {
     cwd: spec.cwd, env: spec.env, stdio: ['ignore', out, out], detached: true,
   });
   closeSync(out);
-  child.once('exit', () => releaseMountPoints(claimed));
   return child;
 }
 
