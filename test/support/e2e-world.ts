@@ -5,7 +5,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, type Dirent } from 'node:fs';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,7 +18,7 @@ import { REPO_ROOT } from '../world/bins.ts';
 import type { ControlPlaneState } from '../world/controlplane.ts';
 import { freePort } from '../world/controlplane.ts';
 import { AGENT_IMAGE, OPERATOR_ENTRYPOINT } from '../world/entrypoints.ts';
-import { OPERATOR_NAMESPACE } from '../world/operator.ts';
+import { OPERATOR_NAMESPACE, operatorReady } from '../world/operator.ts';
 import { alive, killGroup, launchDetached, readPidFile } from '../world/procs.ts';
 import { pvcDir } from '../world/pod-runner/volumes.ts';
 import { worldDown, worldUp } from '../world/world.ts';
@@ -226,16 +225,6 @@ function psRows(): Array<{ pid: number; pgid: number; args: string }> {
     .map((m) => ({ pid: Number(m[1]), pgid: Number(m[2]), args: m[3]! }));
 }
 
-async function readyz(port: number, ca: Buffer): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const req = https.get({ host: '127.0.0.1', port, path: '/readyz', ca, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => req.destroy());
-  });
-}
 
 export interface ExtraOperator {
   identity: string;
@@ -269,7 +258,7 @@ export async function startExtraOperator(t: Teardown, w: E2EWorld, identity: str
   const logFile = join(w.dir, 'logs', `${logName}.log`);
   await until(`operator ${identity} ready`, async () => {
     if (!alive(pid)) throw new Error(`operator ${identity} exited; log:\n${readFileSync(logFile, 'utf8').slice(-3000)}`);
-    return await readyz(port, ca);
+    return await operatorReady(port, ca);
   }, 60_000, 150);
   return { identity, pid, port, logFile, stop };
 }

@@ -21,7 +21,8 @@ export interface OperatorState {
   caFile: string;
 }
 
-async function ready(port: number, ca: Buffer): Promise<boolean> {
+/** True when the operator on 127.0.0.1:port answers /readyz with 200 over TLS signed by `ca`. */
+export async function operatorReady(port: number, ca: Buffer): Promise<boolean> {
   return await new Promise((resolve) => {
     const req = https.get({ host: '127.0.0.1', port, path: '/readyz', ca, timeout: 2000 }, (res) => {
       res.resume();
@@ -58,7 +59,7 @@ export async function startOperator(cp: ControlPlaneState, log: (m: string) => v
   writePidFile(join(cp.dir, 'operator.json'), state);
   const ca = readFileSync(certs.caFile);
   const end = Date.now() + 60_000;
-  while (!(await ready(port, ca))) {
+  while (!(await operatorReady(port, ca))) {
     if (!alive(state.pid) || Date.now() > end) {
       const tail = readFileSync(join(cp.dir, 'logs', 'operator.log'), 'utf8').split('\n').slice(-20).join('\n');
       throw new Error(`operator did not become ready; last log lines:\n${tail}`);

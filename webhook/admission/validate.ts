@@ -336,6 +336,22 @@ function checkRepositoryRef(c: Checker, spec: Obj, ns: string, ctx: ValidationCo
   // condition reports that case.
 }
 
+/** A batch's members: present, each an object checked by `check`, no target named twice. */
+function checkMembers(c: Checker, spec: Obj, ns: string, check: (m: Obj, path: string) => Obj | undefined): unknown[] | undefined {
+  const members = c.list(spec, 'members', 'spec');
+  if (!members || members.length === 0) {
+    c.add('spec.members', 'must list at least one member');
+    return undefined;
+  }
+  const refs = members.map((m, i) => {
+    if (isRecord(m)) return check(m, `spec.members[${i}]`);
+    c.add(`spec.members[${i}]`, 'must be an object');
+    return undefined;
+  });
+  uniqueRefs(c, refs, ns, (i) => `spec.members[${i}]`);
+  return members;
+}
+
 function uniqueRefs(c: Checker, refs: Array<Obj | undefined>, ns: string, memberPath: (i: number) => string): void {
   const seen = new Map<string, number>();
   refs.forEach((ref, i) => {
@@ -426,19 +442,8 @@ function validateBackupInvoker(c: Checker, kind: string, spec: Obj, ns: string, 
   if (kind === KINDS.BackupBatch.kind) {
     c.oneOf(spec, 'executionOrder', 'spec', ORDERS);
     checkHooks(c, spec, 'spec', 'preBackup', 'postBackup', BACKUP_POLICIES);
-    const members = c.list(spec, 'members', 'spec');
-    if (!members || members.length === 0) {
-      c.add('spec.members', 'must list at least one member');
-      return;
-    }
-    const refs = members.map((m, i) => {
-      if (!isRecord(m)) {
-        c.add(`spec.members[${i}]`, 'must be an object');
-        return undefined;
-      }
-      return checkBackupMember(c, m, `spec.members[${i}]`, ns, true);
-    });
-    uniqueRefs(c, refs, ns, (i) => `spec.members[${i}]`);
+    const members = checkMembers(c, spec, ns, (m, path) => checkBackupMember(c, m, path, ns, true));
+    if (!members) return;
     if (wasReady && oldSpec && Array.isArray(oldSpec.members)) {
       members.forEach((m, i) => {
         const before = (oldSpec.members as unknown[])[i];
@@ -461,19 +466,7 @@ function validateRestoreInvoker(c: Checker, kind: string, spec: Obj, ns: string,
   if (kind === KINDS.RestoreBatch.kind) {
     c.oneOf(spec, 'executionOrder', 'spec', ORDERS);
     checkHooks(c, spec, 'spec', 'preRestore', 'postRestore', RESTORE_POLICIES);
-    const members = c.list(spec, 'members', 'spec');
-    if (!members || members.length === 0) {
-      c.add('spec.members', 'must list at least one member');
-      return;
-    }
-    const refs = members.map((m, i) => {
-      if (!isRecord(m)) {
-        c.add(`spec.members[${i}]`, 'must be an object');
-        return undefined;
-      }
-      return checkRestoreMember(c, m, `spec.members[${i}]`, ns);
-    });
-    uniqueRefs(c, refs, ns, (i) => `spec.members[${i}]`);
+    if (!checkMembers(c, spec, ns, (m, path) => checkRestoreMember(c, m, path, ns))) return;
   } else {
     checkRestoreMember(c, spec, 'spec', ns);
     const rules = c.list(spec, 'rules', 'spec');

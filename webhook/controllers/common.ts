@@ -346,3 +346,15 @@ export class MissingSince {
     for (const k of this.#since.keys()) if (k.startsWith(prefix)) this.#since.delete(k);
   }
 }
+
+/** Drops our finalizer from an invoker, the last step of its deletion; an invoker already gone is fine. */
+export async function removeFinalizer(kube: Kube, inv: LooseInvoker, finalizer: string): Promise<void> {
+  await kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', inv.metadata?.namespace, inv.metadata?.name ?? '', (cur) => {
+    const f = cur.metadata?.finalizers ?? [];
+    if (!f.includes(finalizer)) return null;
+    cur.metadata!.finalizers = f.filter((x) => x !== finalizer);
+    return cur;
+  }).catch((err: unknown) => {
+    if ((err as { status?: number }).status !== 404) throw err;
+  });
+}

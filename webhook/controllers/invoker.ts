@@ -11,6 +11,7 @@ import { isFalse, isTrue, mergeConditions } from '../../shared/status/index.ts';
 import {
   checkRepository, cond, eventsForTransitions, executionModel, getTarget, invokerApiVersion, invokerKey, isBatch,
   isUnknownOrFalse, membersOf, ownerRef, parseKey, recordEvent, setRepositoryReference, type LooseInvoker,
+  removeFinalizer,
 } from './common.ts';
 import { WorkQueue } from './queue.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
@@ -126,14 +127,7 @@ async function finalizeBackupInvoker(d: ResolvedDeps, inv: LooseInvoker): Promis
   await d.kube.delete('rbac.authorization.k8s.io/v1', 'RoleBinding', inv.metadata?.namespace, name);
   await d.kube.delete('v1', 'ServiceAccount', inv.metadata?.namespace, name);
   await setRepositoryReference(d.kube, inv, false);
-  await d.kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', inv.metadata?.namespace, inv.metadata?.name ?? '', (cur) => {
-    const f = cur.metadata?.finalizers ?? [];
-    if (!f.includes(FINALIZER)) return null;
-    cur.metadata!.finalizers = f.filter((x) => x !== FINALIZER);
-    return cur;
-  }).catch((err: unknown) => {
-    if ((err as { status?: number }).status !== 404) throw err;
-  });
+  await removeFinalizer(d.kube, inv, FINALIZER);
   await recordEvent(d.events, inv, 'Normal', 'InvokerDeleted', `Removed the stash sidecar from targeted workloads, the trigger CronJob and the Repository reference of ${inv.kind} ${inv.metadata?.name}.`);
 }
 

@@ -14,6 +14,7 @@ import {
 import {
   MissingSince, aliasOf, checkRepository, cond, executionModel, getTarget, invokerApiVersion, invokerKey, membersOf, missingHosts,
   parseKey, recordEvent, totalHostsOf, type LooseInvoker, type Member, type Workload,
+  removeFinalizer,
 } from './common.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
@@ -339,14 +340,7 @@ export class RestoreLoop {
       if (!m.ref.name || executionModel(inv, m).model !== 'workload') continue;
       await syncWorkload(this.d.workloads, m.ref, { excludeUid: inv.metadata?.uid });
     }
-    await this.d.kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', inv.metadata?.namespace, inv.metadata?.name ?? '', (cur) => {
-      const f = cur.metadata?.finalizers ?? [];
-      if (!f.includes(FINALIZER)) return null;
-      cur.metadata!.finalizers = f.filter((x) => x !== FINALIZER);
-      return cur;
-    }).catch((err: unknown) => {
-      if ((err as { status?: number }).status !== 404) throw err;
-    });
+    await removeFinalizer(this.d.kube, inv, FINALIZER);
     void recordEvent(this.d.events, inv, 'Normal', 'InvokerDeleted', `Removed the stash-init container of ${inv.kind} ${inv.metadata?.name} from targeted workloads.`);
   }
 }
