@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { restServerBin } from './bins.ts';
 import { freePort, httpOk, startServer, type ServerProcess } from './proc.ts';
-import { makeTlsFiles, type TlsFiles } from './tls.ts';
+import { generateCerts, type GeneratedCerts } from '../../certs/certs.ts';
 
 export interface RestServerOptions {
   /** Require basic auth with these credentials (an htpasswd file is written); default: --no-auth. */
@@ -47,9 +47,10 @@ export async function startRestServer(opts: RestServerOptions = {}): Promise<Res
   } else {
     args.push('--no-auth');
   }
-  let tls: TlsFiles | undefined;
+  let tls: GeneratedCerts | undefined;
   if (opts.tls) {
-    tls = await makeTlsFiles(join(root, 'tls'));
+    // The same CA + serving-certificate maker the webhook uses; its SANs cover 127.0.0.1.
+    tls = await generateCerts({ dir: join(root, 'tls'), days: 2 });
     args.push('--tls', '--tls-cert', tls.certFile, '--tls-key', tls.keyFile);
   }
   const scheme = tls ? 'https' : 'http';
