@@ -20,6 +20,8 @@ export interface AgentContext {
   targetKind: string;
   targetName: string;
   targetNamespace: string;
+  /** --member-index: the member a restore Job serves (members restoring into volumeClaimTemplates have no ref). */
+  memberIndex?: number | undefined;
   /** --host: overrides the §12 host name. */
   hostOverride: string | undefined;
   enableCache: boolean;

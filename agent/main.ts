@@ -19,7 +19,7 @@ import { apiVersionOf } from '../shared/api/constants.ts';
 import { parseGoDuration } from '../shared/status/duration.ts';
 
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
-const USAGE = `usage: agent <run-backup|restore|create-backupsession> --invoker-kind=K --invoker-name=N [--target-kind=K --target-name=N --target-namespace=NS] [--host=H] [--kubeconfig=F] [--enable-cache=true] [--max-connections=N] [--restore-model=init-container|job]`;
+const USAGE = `usage: agent <run-backup|restore|create-backupsession> --invoker-kind=K --invoker-name=N [--target-kind=K --target-name=N --target-namespace=NS] [--host=H] [--kubeconfig=F] [--enable-cache=true] [--max-connections=N] [--restore-model=init-container|job] [--backupsession=S (backup Job)] [--member-index=N (restore Job)]`;
 
 function durationFlag(v: string | undefined, fallback: number): number {
   if (!v) return fallback;
@@ -72,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
       targetName: flags.get('target-name') ?? '',
       targetNamespace: flags.get('target-namespace') || namespace,
       hostOverride: flags.get('host') || undefined,
+      memberIndex: flags.has('member-index') ? flagInt(flags, 'member-index', -1) : undefined,
       enableCache: flagBool(flags, 'enable-cache', true),
       maxConnections: flagInt(flags, 'max-connections', 0),
       resticBinary: env.resticBinary,
@@ -80,6 +81,11 @@ export async function main(argv: string[]): Promise<number> {
       lockWaitMs: durationFlag(flags.get('lock-wait'), 5 * 60_000),
       backendTimeoutMs: durationFlag(flags.get('backend-timeout'), 30_000),
     };
+    if (command === 'run-backup' && flags.get('backupsession')) {
+      // Job model (§12): one session's share for a volume or database, then exit with its outcome.
+      const { runBackupJob } = await import('./job.ts');
+      return await runBackupJob(ctx, openRepo, flags.get('backupsession') ?? '', stop.signal);
+    }
     if (command === 'run-backup') {
       const invoker = await kube.get<BackupInvoker>(apiVersionOf(invokerKind as 'BackupBatch'), invokerKind, namespace, invokerName);
       const host = sidecarHost(ctx, invoker);

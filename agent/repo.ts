@@ -4,6 +4,7 @@
 import type { BackupResult, Snapshot } from '../shared/restic/output.ts';
 import type { SnapshotStats } from '../shared/restic/format.ts';
 import type { RetentionPolicy } from '../shared/restic/retention.ts';
+import type { Restic } from '../shared/restic/command.ts';
 
 export interface BackupOptions {
   host: string;
@@ -55,6 +56,11 @@ export interface RepoOps {
   forget(policy: RetentionPolicy): Promise<ForgetOutcome>;
   check(): Promise<{ ok: boolean; errors: string[] }>;
   stats(): Promise<RepoStats>;
+  /**
+   * Runs `fn` with the repository's restic wrapper under the same holder-aware lock recovery as the other
+   * commands: for stream backups and restores (database dumps) whose producer/consumer the caller owns.
+   */
+  withRestic<T>(fn: (restic: Restic) => Promise<T>): Promise<T>;
   /** Deletes the scratch files derived from the Secret. */
   close(): Promise<void>;
 }

@@ -181,6 +181,9 @@ export async function openRepo(loaded: LoadedRepository, ctx: AgentContext, isHo
       const snaps = await restic.snapshots();
       return { totalSize: s.totalSize, snapshotCount: snaps.length };
     },
+    async withRestic(fn) {
+      return await guarded(false, () => fn(restic));
+    },
     async close() {
       await rm(scratch, { recursive: true, force: true });
     },

@@ -13,6 +13,7 @@ import {
 import { formatMs } from '../shared/status/duration.ts';
 import { AgentError, loadRepository, matchesTarget, waitUntil, type AgentContext, type LoadedRepository } from './common.ts';
 import { postHookSkipReason, runHook, type HookSummary } from './hooks.ts';
+import { isDatabaseTarget, restoreDatabaseTarget } from './database.ts';
 import { holderChecker } from './locks.ts';
 import { actionable } from './messages.ts';
 import type { RepoOps } from './repo.ts';
@@ -85,7 +86,9 @@ export async function runRestore(ctx: AgentContext, openRepo: OpenRepo, o: Resto
   const get = () => ctx.kube.get<RestoreInvoker>(apiVersionOf(kind), kind, ns, ctx.invokerName);
   let invoker = await get();
   const members = membersOf(invoker, kind);
-  const index = members.findIndex((m) => matchesTarget(m.target?.ref, ctx, ns) || (!m.target?.ref && members.length === 1));
+  const index = ctx.memberIndex !== undefined && ctx.memberIndex < members.length
+    ? ctx.memberIndex
+    : members.findIndex((m) => matchesTarget(m.target?.ref, ctx, ns) || (!m.target?.ref && members.length === 1));
   const spec = members[index];
   if (index < 0 || !spec) throw new AgentError(`${kind} ${ns}/${ctx.invokerName} has no member for ${ctx.targetKind}/${ctx.targetName}`);
   const member: Member = { index, spec, ref: spec.target?.ref };
@@ -185,10 +188,15 @@ export async function runRestore(ctx: AgentContext, openRepo: OpenRepo, o: Resto
         loaded = await loadRepository(ctx.kube, invoker.spec.repository, ns);
         repo = await openRepo(loaded, ctx, holderChecker({ kube: ctx.kube, namespace: ctx.targetNamespace, ownHostname: ownResticHostname(ctx), log }));
         await repo.preflight();
-        const steps = await planRestore(rule, host, repo);
-        for (const step of steps) {
-          await repo.restore({ ...step, include: rule.include, exclude: rule.exclude, target: '/', signal: o.signal });
-          log.info(step, 'restored');
+        if (isDatabaseTarget(member.ref)) {
+          await restoreDatabaseTarget({ kube: ctx.kube, repo, ref: member.ref!, namespace: ns, task: spec.task, rule, host, tmpDir: ctx.tmpDir, signal: o.signal });
+          log.info('database restored');
+        } else {
+          const steps = await planRestore(rule, host, repo);
+          for (const step of steps) {
+            await repo.restore({ ...step, include: rule.include, exclude: rule.exclude, target: '/', signal: o.signal });
+            log.info(step, 'restored');
+          }
         }
       }
     } catch (err) {

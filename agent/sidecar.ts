@@ -22,6 +22,7 @@ import { actionable } from './messages.ts';
 import type { LockInfo } from '../shared/restic/output.ts';
 import { RepositoryMissingError } from '../shared/restic/errors.ts';
 import type { RepoOps } from './repo.ts';
+import { backupDatabaseTarget, isDatabaseTarget } from './database.ts';
 import { emitEvent, patchBackupSession } from './status.ts';
 import type { BackupBatch, BackupConfiguration, BackupInvoker, BackupSession, Repository } from './types.ts';
 import type { LoadedRepository } from './common.ts';
@@ -34,7 +35,7 @@ export function everyPodParticipates(kind: string): boolean {
   return kind === 'StatefulSet' || kind === 'DaemonSet';
 }
 
-interface Member {
+export interface Member {
   index: number;
   spec: BackupConfigurationTemplateSpec;
   ref: TargetRef;
@@ -215,6 +216,18 @@ export class Sidecar {
     this.#done.add(name);
   }
 
+  /** Job model: one session's share with the Job's own stop signal (no session watch, no leader election). */
+  async runOnce(session: BackupSession, invoker: BackupInvoker, member: Member, signal: AbortSignal): Promise<void> {
+    const stop = () => this.#stopped.abort();
+    if (signal.aborted) stop();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      await this.backupOnce(session, invoker, member);
+    } finally {
+      signal.removeEventListener('abort', stop);
+    }
+  }
+
   /** One host's complete share of one session. Never throws for backup failures: they go to status. */
   async backupOnce(session: BackupSession, invoker: BackupInvoker, member: Member): Promise<void> {
     const t0 = performance.now();
@@ -303,21 +316,33 @@ export class Sidecar {
               }
               if (exists !== undefined) await settleInit(true, 'Repository exist in the backend.');
             }
-            if (!paths.length) throw new PathError('target.paths is empty: nothing to back up');
-            for (const path of paths) {
-              await assertPath(path);
-              let out;
+            // A repository that turned out missing is created once, then the step runs again.
+            const attempt = async <T>(fn: () => Promise<T>): Promise<T> => {
               try {
-                out = await backup(path);
+                return await fn();
               } catch (err) {
                 if (!(initPending && err instanceof RepositoryMissingError)) throw err;
-                await repo.ensureInitialized();
+                await repo!.ensureInitialized();
                 log.info('repository initialised');
-                out = await backup(path);
+                return await fn();
               }
+            };
+            if (isDatabaseTarget(member.ref)) {
+              const out = await attempt(() => backupDatabaseTarget({
+                kube: ctx.kube, repo: repo!, ref: member.ref, namespace: invoker.metadata?.namespace ?? ns, task: member.spec.task, host, tmpDir: ctx.tmpDir, signal: this.#stopped.signal,
+              }));
               await settleInit(true, 'Repository exist in the backend.');
               snapshots.push(out.stats);
-              log.info({ path, snapshot: out.stats.name }, 'snapshot taken');
+              log.info({ snapshot: out.stats.name }, 'database dump backed up');
+            } else {
+              if (!paths.length) throw new PathError('target.paths is empty: nothing to back up');
+              for (const path of paths) {
+                await assertPath(path);
+                const out = await attempt(() => backup(path));
+                await settleInit(true, 'Repository exist in the backend.');
+                snapshots.push(out.stats);
+                log.info({ path, snapshot: out.stats.name }, 'snapshot taken');
+              }
             }
           } catch (err) {
             error = err instanceof PathError ? err.message : `backup failed: ${actionable(err, where)}`;

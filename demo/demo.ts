@@ -1,7 +1,9 @@
 // `make demo`: the seed's story on a real local control plane. An application of two co-related parts
 // (WordPress and its MySQL database, each with data on a volume) is backed up together by ONE BackupBatch
 // — on its schedule and on demand — then damaged and restored together by ONE RestoreBatch, and checked
-// byte for byte. Env: BACKEND=local|rest|s3, KEEP=1 to leave the world running, DEMO_QUIET=1 for the e2e test.
+// byte for byte. Env: BACKEND=local|rest|s3, DB=mariadb (the database is a real MariaDB server backed up by
+// a Job through an AppBinding instead of a Deployment's data files), KEEP=1 to leave the world running,
+// DEMO_QUIET=1 for the e2e test.
 import { cp, mkdtemp, rm, symlink, truncate, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -17,10 +19,13 @@ import { pvcDir } from '../test/world/pod-runner/volumes.ts';
 import { diffTrees } from '../test/backends/tree.ts';
 import { startRestServer, type RestServer } from '../test/backends/rest-server.ts';
 import { startS3Server, type S3Server } from '../test/backends/s3-server.ts';
+import { startMariaDb, type MariaDb } from '../test/backends/mariadb.ts';
 
 const NS = 'demo';
 const BACKEND = (process.env.BACKEND ?? 'local') as 'local' | 'rest' | 's3';
 const KEEP = process.env.KEEP === '1';
+const DB = process.env.DB ?? '';
+if (DB !== '' && DB !== 'mariadb') throw new Error(`DB=${DB}: only DB=mariadb (or unset) is known`);
 const QUIET = process.env.DEMO_QUIET === '1';
 const WORLD = process.env.DEMO_WORLD_DIR ?? DEV_WORLD_DIR;
 const MANIFESTS = join(REPO_ROOT, 'demo', 'manifests');
@@ -39,7 +44,9 @@ interface Session extends KubeObject {
 }
 
 function load(file: string): KubeObject[] {
-  return parseAllDocuments(readFileSync(join(MANIFESTS, file), 'utf8')).map((d) => d.toJSON() as KubeObject).filter((o) => o?.kind);
+  // DB=mariadb has its own batch manifests (and the database's AppBinding) in demo/manifests/mariadb/.
+  const dir = DB && ['00-database.yaml', '20-backupbatch.yaml', '30-restorebatch.yaml'].includes(file) ? join(MANIFESTS, DB) : MANIFESTS;
+  return parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => d.toJSON() as KubeObject).filter((o) => o?.kind);
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, ms: number, onTick?: () => Promise<void>): Promise<T> {
@@ -56,6 +63,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | null | f
 /** Generated application data: WordPress files and MySQL data files, with odd modes, links and empty dirs. */
 async function seedData(): Promise<{ wordpress: string; mysql: string }> {
   const wordpress = pvcDir(WORLD, NS, 'wordpress-data');
+  // With DB=mariadb the mysql claim stays empty: the database lives in the MariaDB server.
   const mysql = pvcDir(WORLD, NS, 'mysql-data');
   for (const d of [wordpress, mysql]) await rm(d, { recursive: true, force: true });
   const files: Array<[string, string, Buffer, number]> = [
@@ -70,6 +78,7 @@ async function seedData(): Promise<{ wordpress: string; mysql: string }> {
     [mysql, 'binlog.000001', randomBytes(256 * 1024), 0o640],
   ];
   for (const [root, rel, content, mode] of files) {
+    if (DB && root === mysql) continue;
     const p = join(root, rel);
     await mkdir(join(p, '..'), { recursive: true });
     await writeFile(p, content, { mode });
@@ -78,6 +87,20 @@ async function seedData(): Promise<{ wordpress: string; mysql: string }> {
   await symlink('wp-content/uploads', join(wordpress, 'uploads'));
   await mkdir(join(mysql, 'tmp'), { recursive: true });
   return { wordpress, mysql };
+}
+
+/** DB=mariadb: WordPress's tables with some thousands of rows, non-ASCII text and binary data. */
+async function seedDatabase(db: MariaDb): Promise<void> {
+  const posts = Array.from({ length: 2000 }, (_, i) => `(${i + 1}, 'Post ${i + 1} — café ✓', '${'lorem ipsum '.repeat(20)}', UNHEX('${randomBytes(16).toString('hex')}'))`);
+  await db.sql(`CREATE DATABASE wordpress;
+    CREATE TABLE wordpress.wp_posts (ID BIGINT PRIMARY KEY, post_title TEXT, post_content LONGTEXT, guid_hash VARBINARY(16)) ENGINE=InnoDB;
+    INSERT INTO wordpress.wp_posts VALUES ${posts.join(',')};
+    CREATE TABLE wordpress.wp_options (option_id BIGINT PRIMARY KEY, option_name VARCHAR(191), option_value LONGTEXT) ENGINE=InnoDB;
+    INSERT INTO wordpress.wp_options VALUES (1,'siteurl','http://demo.local'),(2,'blogname','stash-ts demo'),(3,'template','twentyfour');`);
+}
+
+async function databaseRows(db: MariaDb): Promise<string> {
+  return `${await db.rows('wordpress', 'wp_posts')}\n${await db.rows('wordpress', 'wp_options')}`;
 }
 
 async function backendFor(): Promise<{ backend: object; secret: Record<string, string>; stop: () => Promise<void> }> {
@@ -126,6 +149,7 @@ async function main(): Promise<boolean> {
   const state = await worldUp(WORLD, { log: say });
   const kube = Kube.load(state.kubeconfig, 'stash-ts-demo');
   const backend = await backendFor();
+  let db: MariaDb | undefined;
   let ok = false;
   try {
     if (await kube.getOrNull('v1', 'Namespace', undefined, NS)) {
@@ -135,10 +159,23 @@ async function main(): Promise<boolean> {
     }
     await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
 
-    step('The application: WordPress and MySQL, each with its data on a volume');
+    step(DB ? 'The application: WordPress with its files on a volume, and a real MariaDB server as its database'
+      : 'The application: WordPress and MySQL, each with its data on a volume');
     const data = await seedData();
-    for (const o of load('00-app.yaml')) await kube.create(o);
-    say(`  wordpress-data -> ${data.wordpress}\n  mysql-data     -> ${data.mysql}`);
+    // DB=mariadb: the database is the MariaDB server, not a Deployment with data files.
+    for (const o of load('00-app.yaml')) if (!DB || !['mysql', 'mysql-data'].includes(o.metadata?.name ?? '')) await kube.create(o);
+    let pristineRows = '';
+    if (DB) {
+      db = await startMariaDb();
+      await seedDatabase(db);
+      pristineRows = await databaseRows(db);
+      const [secret, binding] = load('00-database.yaml');
+      await kube.create({ ...secret!, stringData: { username: db.user, password: db.password } });
+      await kube.create({ ...binding!, spec: { ...(binding!.spec as object), clientConfig: { url: `mysql://127.0.0.1:${db.port}/` } } });
+      say(`  wordpress-data -> ${data.wordpress}\n  MariaDB        -> 127.0.0.1:${db.port} (database wordpress, ${pristineRows.split('\n').length} rows), AppBinding demo/mysql`);
+    } else {
+      say(`  wordpress-data -> ${data.wordpress}\n  mysql-data     -> ${data.mysql}`);
+    }
     const pristine = await mkdtemp(join(tmpdir(), 'stash-demo-pristine-'));
     await cp(data.wordpress, join(pristine, 'wordpress'), { recursive: true, verbatimSymlinks: true });
     await cp(data.mysql, join(pristine, 'mysql'), { recursive: true, verbatimSymlinks: true });
@@ -151,9 +188,10 @@ async function main(): Promise<boolean> {
     await until('sidecars injected and pods running', async () => {
       const pods = await kube.list<KubeObject & { spec?: { containers?: Array<{ name: string }> }; status?: { phase?: string } }>('v1', 'Pod', NS);
       const ready = pods.items.filter((p) => p.status?.phase === 'Running' && p.spec?.containers?.some((c) => c.name === 'stash') && !p.metadata?.deletionTimestamp);
-      return ready.length >= 2;
+      return ready.length >= (DB ? 1 : 2);
     }, 120_000);
-    say('  both Deployments now run the `stash` backup sidecar (injected by the admission webhook)');
+    say(DB ? '  WordPress now runs the `stash` backup sidecar (injected by the admission webhook); the database is backed up by a Job'
+      : '  both Deployments now run the `stash` backup sidecar (injected by the admission webhook)');
 
     step('Waiting for the schedule: the CronJob creates a BackupSession at the next minute');
     const scheduled = await until('a scheduled BackupSession', async () => {
@@ -174,12 +212,17 @@ async function main(): Promise<boolean> {
     await kube.patch(`${GROUP}/v1beta1`, 'BackupBatch', NS, 'wordpress-backup', { spec: { paused: true } });
     say('  backups paused (spec.paused: true) so the restore works on a quiet application');
 
-    step('Disaster: files deleted, an upload overwritten, the database file truncated');
+    step(DB ? 'Disaster: files deleted, an upload overwritten, a table dropped and rows deleted'
+      : 'Disaster: files deleted, an upload overwritten, the database file truncated');
     await unlink(join(data.wordpress, 'wp-config.php'));
     await writeFile(join(data.wordpress, 'wp-content/uploads/2026/11/logo.png'), 'corrupted');
-    await truncate(join(data.mysql, 'ibdata1'), 1024);
-    await rm(join(data.mysql, 'wordpress'), { recursive: true });
-    say(`  differences now: ${(await diffTrees(join(pristine, 'wordpress'), data.wordpress)).length + (await diffTrees(join(pristine, 'mysql'), data.mysql)).length}`);
+    if (db) {
+      await db.sql('DROP TABLE wordpress.wp_posts; DELETE FROM wordpress.wp_options WHERE option_id > 1;');
+    } else {
+      await truncate(join(data.mysql, 'ibdata1'), 1024);
+      await rm(join(data.mysql, 'wordpress'), { recursive: true });
+    }
+    say(`  differences now: ${(await diffTrees(join(pristine, 'wordpress'), data.wordpress)).length + (await diffTrees(join(pristine, 'mysql'), data.mysql)).length} file(s)${db ? ', the wp_posts table gone' : ''}`);
 
     step('ONE RestoreBatch puts both components back (Sequential: the database first)');
     for (const o of load('30-restorebatch.yaml')) await kube.create(o);
@@ -190,10 +233,16 @@ async function main(): Promise<boolean> {
     const diffs = [...(await diffTrees(join(pristine, 'wordpress'), data.wordpress)), ...(await diffTrees(join(pristine, 'mysql'), data.mysql))];
     for (const d of diffs.slice(0, 20)) console.log(`  differs: ${d}`);
     ok = diffs.length === 0;
+    if (db) {
+      const rowsOk = (await databaseRows(db).catch((err: unknown) => `unreadable: ${String(err)}`)) === pristineRows;
+      say(`  database rows ${rowsOk ? 'identical' : 'DIFFER'} (wp_posts and wp_options, compared row by row)`);
+      ok &&= rowsOk;
+    }
     await rm(pristine, { recursive: true, force: true });
   } finally {
     kube.close();
     if (!KEEP) {
+      await db?.stop();
       await backend.stop();
       await worldDown(WORLD);
     }
@@ -207,6 +256,6 @@ try {
 } catch (err) {
   console.error(`\n${err instanceof Error ? err.message : String(err)}`);
 }
-console.log(`\n${ok ? 'PASS' : 'FAIL'}: batch backup and restore of WordPress + MySQL on the ${BACKEND} backend (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
+console.log(`\n${ok ? 'PASS' : 'FAIL'}: batch backup and restore of WordPress + ${DB ? 'MariaDB' : 'MySQL'} on the ${BACKEND} backend (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
 if (KEEP) console.log(`The world is still running. kubectl: ${join(WORLD, 'bin', 'kubectl')} --kubeconfig ${join(WORLD, 'kubeconfig')}; stop it with: make dev-down`);
 process.exit(ok ? 0 : 1);

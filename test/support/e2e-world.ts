@@ -34,6 +34,8 @@ export const FIRST_OPERATOR_IDENTITY = 'stash-ts-operator-local';
 // files in parallel) keep separate counts, so a shared path like /data could vanish under another world's agent.
 const MOUNT_ROOT = `/stash-e2e-${randomBytes(4).toString('hex')}`;
 export const DATA_PATH = `${MOUNT_ROOT}/data`;
+/** Where job-model members mount a stand-alone PVC. */
+export const VOLUME_PATH = `${MOUNT_ROOT}/volume`;
 const REPO_MOUNT = `${MOUNT_ROOT}/repository`;
 
 export interface E2EWorld {

@@ -12,12 +12,13 @@ import {
   refKey, rfc3339, type BackupSessionPatch, type TargetPatch,
 } from '../../shared/status/index.ts';
 import {
-  MissingSince, aliasOf, cond, executionModel, invokerApiVersion, isBatch, membersOf, missingHosts, ownerRef, recordEvent,
+  MissingSince, aliasOf, cond, executionModel, getTarget, invokerApiVersion, isBatch, membersOf, missingHosts, ownerRef, recordEvent,
   totalHostsOf, type LooseInvoker, type Member, type Workload,
 } from './common.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
+import { ensureBackupJob, missingJobHosts } from './jobs.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
 
 export interface SessionObj extends KubeObject {
@@ -207,24 +208,35 @@ export class BackupSessionLoop {
   }
 
   /** Ensures the executor of one target and states what it must do (§14.3 step 6). */
-  async #ensureExecutor(inv: LooseInvoker, m: Member, count: number): Promise<TargetPatch> {
+  async #ensureExecutor(s: SessionObj, inv: LooseInvoker, m: Member, count: number): Promise<TargetPatch> {
     const model = executionModel(inv, m);
     const what = `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}`;
-    if (model.model !== 'workload') return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Cannot back up ${what}: ${model.reason}.`)] };
+    const actions = (p: TargetPatch): TargetPatch => {
+      if (m.index === 0) p.preBackupActions = [...PRE_BACKUP_ACTIONS];
+      if (m.index === count - 1) p.postBackupActions = [...POST_BACKUP_ACTIONS];
+      return p;
+    };
+    if (model.model === 'unsupported') return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Cannot back up ${what}: ${model.reason}.`)] };
+    if (model.model === 'job') {
+      try {
+        if (!(await getTarget(this.d.kube, m.ref))) return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Target ${what} does not exist.`)] };
+        const job = await ensureBackupJob({ kube: this.d.kube, inject: this.d.inject }, inv, m, s);
+        return actions({ ref: m.ref, totalHosts: 1, conditions: [cond('BackupExecutorEnsured', 'True', `Backup Job ${job.name} for ${what} is in place.`)] });
+      } catch (err) {
+        return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Could not create the backup Job for ${what}: ${errorMessage(err)}`)] };
+      }
+    }
     try {
       const r = await syncWorkload(this.d.workloads, m.ref);
       if (!r.found) return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Target ${what} does not exist.`)] };
       if (!injectedFor(r.object, 'backup', inv)) {
         return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `The stash sidecar of ${what} belongs to another backup invoker.`)] };
       }
-      const p: TargetPatch = {
+      return actions({
         ref: m.ref,
         totalHosts: totalHostsOf(r.object as Workload),
         conditions: [cond('BackupExecutorEnsured', 'True', `The stash sidecar of ${what} is in place.`)],
-      };
-      if (m.index === 0) p.preBackupActions = [...PRE_BACKUP_ACTIONS];
-      if (m.index === count - 1) p.postBackupActions = [...POST_BACKUP_ACTIONS];
-      return p;
+      });
     } catch (err) {
       return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Could not ensure the stash sidecar of ${what}: ${errorMessage(err)}`)] };
     }
@@ -245,7 +257,7 @@ export class BackupSessionLoop {
         }
         continue;
       }
-      const p = await this.#ensureExecutor(inv, m, members.length);
+      const p = await this.#ensureExecutor(s, inv, m, members.length);
       patches.push(p);
       working = mergeBackupSessionStatus(working, { targets: [p] }, { namespace: ns });
     }
@@ -273,10 +285,13 @@ export class BackupSessionLoop {
     const pods = this.pods.list();
     for (const m of members) {
       const t = findTarget(s.status, m.ref, ns);
-      if (!t || t.phase !== 'Running' || t.totalHosts === undefined || executionModel(inv, m).model !== 'workload') continue;
+      const model = executionModel(inv, m).model;
+      if (!t || t.phase !== 'Running' || t.totalHosts === undefined || model === 'unsupported') continue;
       const reported = new Set((t.stats ?? []).map((x) => x.hostname ?? ""));
       const prefix = `${key}|${refKey(m.ref, ns)}|`;
-      const { missing, unknownHosts } = await missingHosts(this.d.kube, m.ref, aliasOf(m), t.totalHosts, reported, pods);
+      const { missing, unknownHosts } = model === 'workload'
+        ? await missingHosts(this.d.kube, m.ref, aliasOf(m), t.totalHosts, reported, pods)
+        : { missing: await missingJobHosts(this.d.kube, 'backup', inv, m, s.metadata?.name ?? '', reported, pods), unknownHosts: 0 };
       const still = new Set<string>();
       const failed: HostBackupStats[] = [];
       const reasons: string[] = [];

@@ -121,15 +121,21 @@ export function aliasOf(m: Member): string | undefined {
 /** Workload kinds this operator can inject into (DeploymentConfig needs OpenShift, absent here). */
 const INJECTABLE_HERE = new Set<string>(WORKLOAD_KINDS.filter((k) => k !== 'DeploymentConfig'));
 
-/** §12: sidecar / init-container model, or why the member cannot be served by this operator yet. */
-export function executionModel(inv: LooseInvoker, m: Member): { model: 'workload' } | { model: 'unsupported'; reason: string } {
+/** Targets that are not workloads: backed up and restored by a Job (§12, §16.3). */
+export const JOB_TARGET_KINDS: ReadonlySet<string> = new Set(['PersistentVolumeClaim', 'AppBinding']);
+
+export type ExecutionModel = { model: 'workload' } | { model: 'job' } | { model: 'unsupported'; reason: string };
+
+/** §12: sidecar / init-container model for workloads, a Job for volumes, databases and volumeClaimTemplates. */
+export function executionModel(inv: LooseInvoker, m: Member): ExecutionModel {
   const driver = inv.spec?.driver || 'Restic';
-  const task = (m.member.task as { name?: string } | undefined)?.name;
   const kind = m.ref.kind ?? '';
-  if (driver !== 'Restic') return { model: 'unsupported', reason: `driver ${driver} (job model) is not supported yet` };
-  if (task) return { model: 'unsupported', reason: `job-model target ${kind} ${m.ref.name} (task ${task}) is not supported yet` };
+  if (driver !== 'Restic') return { model: 'unsupported', reason: `driver ${driver} (VolumeSnapshotter job) is not supported by this operator` };
   if (INJECTABLE_HERE.has(kind)) return { model: 'workload' };
-  return { model: 'unsupported', reason: `job-model target kind ${kind || '(none)'} (${m.ref.name}) is not supported yet` };
+  if (JOB_TARGET_KINDS.has(kind)) return { model: 'job' };
+  const templates = (m.member.target as { volumeClaimTemplates?: unknown[] } | undefined)?.volumeClaimTemplates;
+  if (!m.ref.name && Array.isArray(templates) && templates.length > 0) return { model: 'job' };
+  return { model: 'unsupported', reason: `target kind ${kind || '(none)'} (${m.ref.name ?? ''}) cannot be backed up or restored: use a workload, a PersistentVolumeClaim or an AppBinding` };
 }
 
 export function invokerKey(kind: string, namespace: string | undefined, name: string | undefined): string {
@@ -253,13 +259,15 @@ export interface Workload extends KubeObject {
   status?: { desiredNumberScheduled?: number };
 }
 
+export const APPBINDING_API = 'appcatalog.appscode.com/v1alpha1';
+
 export function workloadApiVersion(ref: TargetRef): string {
   return ref.apiVersion || (ref.kind === 'DeploymentConfig' ? 'apps.openshift.io/v1' : 'apps/v1');
 }
 
 /** The target object, or null when it does not exist. Unknown kinds throw. */
 export async function getTarget(kube: Kube, ref: TargetRef): Promise<KubeObject | null> {
-  const apiVersion = ref.apiVersion || (ref.kind === 'PersistentVolumeClaim' ? 'v1' : workloadApiVersion(ref));
+  const apiVersion = ref.apiVersion || (ref.kind === 'PersistentVolumeClaim' ? 'v1' : ref.kind === 'AppBinding' ? APPBINDING_API : workloadApiVersion(ref));
   resourceFor(apiVersion, ref.kind ?? '');
   return await kube.getOrNull(apiVersion, ref.kind ?? '', ref.namespace, ref.name ?? '');
 }

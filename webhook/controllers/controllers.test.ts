@@ -75,9 +75,15 @@ t.test('trigger CronJob per §14.2', async (t) => {
 t.test('members and execution model (§12)', async (t) => {
   const ms = membersOf(batch);
   t.same(ms.map((m) => m.ref.namespace), ['shop', 'shop', 'other'], 'namespace defaults to the invoker');
-  t.same(ms.map((m) => executionModel(batch, m).model), ['workload', 'unsupported', 'workload']);
+  t.same(ms.map((m) => executionModel(batch, m).model), ['workload', 'job', 'workload']);
   const vs = executionModel({ ...batch, spec: { ...batch.spec, driver: 'VolumeSnapshotter' } }, ms[0]!);
-  t.match(vs, { model: 'unsupported', reason: /not supported yet/ });
+  t.match(vs, { model: 'unsupported', reason: /VolumeSnapshotter/ });
+  const db: LooseInvoker = { kind: 'RestoreBatch', metadata: { name: 'r', namespace: 'shop' }, spec: { members: [
+    { target: { ref: { apiVersion: 'appcatalog.appscode.com/v1alpha1', kind: 'AppBinding', name: 'mysql' } } },
+    { target: { volumeClaimTemplates: [{ metadata: { name: 'data-${POD_ORDINAL}' }, spec: {} }] } },
+    { target: { ref: { kind: 'Service', name: 'x' } } },
+  ] } };
+  t.same(membersOf(db).map((m) => executionModel(db, m).model), ['job', 'job', 'unsupported'], 'databases and volumeClaimTemplates run in Jobs');
 });
 
 t.test('label selectors', async (t) => {

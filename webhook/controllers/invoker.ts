@@ -41,7 +41,7 @@ export function invokerLabels(inv: LooseInvoker, component: string): Record<stri
   return { ...(inv.metadata?.labels ?? {}), [LABEL.component]: component, [LABEL.managedBy]: LABEL_VALUE.managedBy };
 }
 
-const POD_SETTINGS = [
+export const POD_SETTINGS = [
   'nodeSelector', 'nodeName', 'affinity', 'tolerations', 'securityContext', 'imagePullSecrets', 'priorityClassName', 'priority',
   'schedulerName', 'runtimeClassName', 'readinessGates', 'enableServiceLinks', 'automountServiceAccountToken', 'topologySpreadConstraints',
 ] as const;

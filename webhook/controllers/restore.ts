@@ -20,6 +20,7 @@ import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDe
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { ensureFinalizer } from './invoker.ts';
 import { WorkQueue } from './queue.ts';
+import { ensureRestoreJobs, missingJobHosts } from './jobs.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
 
 export const RESTORE_KINDS = ['RestoreSession', 'RestoreBatch'] as const;
@@ -181,23 +182,30 @@ export class RestoreLoop {
   }
 
   async #ensureExecutor(inv: LooseInvoker, m: Member): Promise<MemberPatch> {
-    const what = `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}`;
+    const what = m.ref.name ? `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}` : 'new volumes (volumeClaimTemplates)';
     const model = executionModel(inv, m);
+    let found: Condition;
     if (!m.ref.name) {
-      return { ref: m.ref, conditions: [
-        cond('RestoreTargetFound', 'True', 'No target ref: the member restores into volumeClaimTemplates.'),
-        cond('RestoreExecutorEnsured', 'False', 'Restoring into volumeClaimTemplates (job model) is not supported yet.'),
-      ] };
+      found = cond('RestoreTargetFound', 'True', 'No target ref: the member restores into new PVCs from volumeClaimTemplates.');
+    } else {
+      let target: KubeObject | null;
+      try {
+        target = await getTarget(this.d.kube, m.ref);
+      } catch (err) {
+        return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'Unknown', `Could not check target ${what}: ${errorMessage(err)}`)] };
+      }
+      if (!target) return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'False', `Target ${what} does not exist.`)] };
+      found = cond('RestoreTargetFound', 'True', `Target ${what} exists.`);
     }
-    let target: KubeObject | null;
-    try {
-      target = await getTarget(this.d.kube, m.ref);
-    } catch (err) {
-      return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'Unknown', `Could not check target ${what}: ${errorMessage(err)}`)] };
+    if (model.model === 'unsupported') return { ref: m.ref, conditions: [found, cond('RestoreExecutorEnsured', 'False', `Cannot restore ${what}: ${model.reason}.`)] };
+    if (model.model === 'job') {
+      try {
+        const jobs = await ensureRestoreJobs({ kube: this.d.kube, inject: this.d.inject }, inv, m);
+        return { ref: m.ref, totalHosts: jobs.totalHosts, conditions: [found, cond('RestoreExecutorEnsured', 'True', `Restore Job(s) ${jobs.names.join(', ')} for ${what} are in place.`)] };
+      } catch (err) {
+        return { ref: m.ref, conditions: [found, cond('RestoreExecutorEnsured', 'False', `Could not create the restore Job for ${what}: ${errorMessage(err)}`)] };
+      }
     }
-    if (!target) return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'False', `Target ${what} does not exist.`)] };
-    const found = cond('RestoreTargetFound', 'True', `Target ${what} exists.`);
-    if (model.model !== 'workload') return { ref: m.ref, conditions: [found, cond('RestoreExecutorEnsured', 'False', `Cannot restore ${what}: ${model.reason}.`)] };
     try {
       const r = await syncWorkload(this.d.workloads, m.ref);
       if (!r.found) return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'False', `Target ${what} does not exist.`)] };
@@ -262,10 +270,13 @@ export class RestoreLoop {
     let next: number | undefined;
     const pods = this.pods.list();
     for (const { m, st } of memberViews(inv, members)) {
-      if (!st || (st.phase ?? restoreMemberPhase(st)) !== 'Running' || st.totalHosts === undefined || executionModel(inv, m).model !== 'workload') continue;
+      const model = executionModel(inv, m).model;
+      if (!st || (st.phase ?? restoreMemberPhase(st)) !== 'Running' || st.totalHosts === undefined || model === 'unsupported') continue;
       const reported = new Set((st.stats ?? []).filter((x) => x.phase !== 'Running').map((x) => x.hostname ?? ''));
       const prefix = `${key}|${refKey(m.ref, ns)}|`;
-      const { missing } = await missingHosts(this.d.kube, m.ref, aliasOf(m), st.totalHosts, reported, pods);
+      const { missing } = model === 'workload'
+        ? await missingHosts(this.d.kube, m.ref, aliasOf(m), st.totalHosts, reported, pods)
+        : { missing: await missingJobHosts(this.d.kube, 'restore', inv, m, '', reported, pods) };
       const still = new Set<string>();
       const failed: HostRestoreStats[] = [];
       for (const h of missing) {

@@ -1,0 +1,276 @@
+// Job-model executors (stash-api.md §12, §14.3 step 6, §16.1 step 6, §16.3): volumes (PersistentVolumeClaim),
+// databases (AppBinding) and restores into new PVCs (volumeClaimTemplates) have no pod of their own to carry a
+// sidecar, so the operator runs the agent in a Job per target (per ordinal for volumeClaimTemplates). The Job
+// runs the same agent code as the sidecar/init-container with one more flag that makes it do one session's
+// share and exit; its exit code is the outcome, its per-host status is written like any other host's.
+import { createHash } from 'node:crypto';
+import { LABEL, LABEL_VALUE, apiVersionOf } from '../../shared/api/index.ts';
+import type { TargetRef } from '../../shared/api/index.ts';
+import type { Kube, KubeObject } from '../../shared/kube/client.ts';
+import {
+  backupArgs, buildRestoreInit, buildSidecar, localBackendVolume, restoreArgs, tmpDirVolume, type InjectOptions,
+} from '../admission/inject.ts';
+import type { BackupMember, Obj, Repository, RestoreMember } from '../admission/types.ts';
+import { restoreHostForTemplates } from '../../shared/restic/host.ts';
+import { ownerRef, type LooseInvoker, type Member } from './common.ts';
+import { POD_SETTINGS, invokerLabels } from './invoker.ts';
+
+export const JOB_CONTAINER = 'stash';
+export const ORDINAL_PLACEHOLDER = '${POD_ORDINAL}';
+
+/** A DNS label (Job names end up in the pods' `job-name` label): readable prefix, hash when too long. */
+export function jobName(parts: string[]): string {
+  const full = parts.join('-').toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  if (full.length <= 63) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
+  return `${full.slice(0, 54).replace(/-+$/, '')}-${hash}`;
+}
+
+export function backupJobName(session: string, index: number): string {
+  return jobName(['stash-backup', session, String(index)]);
+}
+
+export function restoreJobName(invoker: string, index: number, ordinal?: number): string {
+  return jobName(['stash-restore', invoker, String(index), ...(ordinal === undefined ? [] : [String(ordinal)])]);
+}
+
+/** The service account a job-model agent runs under: the member's (or invoker's) choice, else one per invoker. */
+export function jobServiceAccount(inv: LooseInvoker, member: Record<string, unknown>, purpose: 'backup' | 'restore'): { name: string; ours: boolean } {
+  const pick = (rs: unknown) => ((rs as { pod?: { serviceAccountName?: string } } | undefined)?.pod?.serviceAccountName) || undefined;
+  const chosen = pick(member.runtimeSettings) ?? pick(inv.spec?.runtimeSettings);
+  if (chosen) return { name: chosen, ours: false };
+  return { name: jobName([`stash-${purpose}-job`, inv.metadata?.name ?? '']), ours: true };
+}
+
+interface PvcTemplate {
+  metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: Record<string, unknown>;
+}
+
+/** §16.3: PVC name for an ordinal (`${POD_ORDINAL}` substituted, else `-<ordinal>` appended) and its volume name. */
+export function claimForOrdinal(template: PvcTemplate, ordinal: number): { claim: string; volume: string } {
+  const raw = template.metadata?.name ?? '';
+  const claim = raw.includes(ORDINAL_PLACEHOLDER) ? raw.split(ORDINAL_PLACEHOLDER).join(String(ordinal)) : `${raw}-${ordinal}`;
+  const suffix = `-${ordinal}`;
+  return { claim, volume: claim.endsWith(suffix) ? claim.slice(0, -suffix.length) : claim };
+}
+
+export interface JobInput {
+  purpose: 'backup' | 'restore';
+  inv: LooseInvoker;
+  m: Member;
+  name: string;
+  owner: KubeObject;
+  repository: Repository | undefined;
+  inject: InjectOptions;
+  serviceAccountName: string;
+  /** Extra agent flags: --backupsession, --restore-model=job, --member-index. */
+  extraArgs: string[];
+  /** Pod volumes beyond the helper volumes (the target's data). */
+  dataVolumes: Obj[];
+  ordinal?: number;
+}
+
+/** The Job object; pure so the shape is unit-tested. */
+export function buildJob(j: JobInput): KubeObject {
+  const member = j.m.member as unknown as BackupMember & RestoreMember;
+  const ref = j.m.ref;
+  const workload = { apiVersion: ref.apiVersion ?? '', kind: ref.kind ?? '', name: ref.name ?? '', namespace: ref.namespace ?? j.inv.metadata?.namespace ?? '' };
+  const ctx = { invokerKind: j.inv.kind ?? '', invokerName: j.inv.metadata?.name ?? '', workload, member, repository: j.repository };
+  const local = localBackendVolume(j.repository);
+  const container = j.purpose === 'backup' ? buildSidecar(ctx, j.inject, local?.mount) : buildRestoreInit(ctx, j.inject, local?.mount);
+  container.name = JOB_CONTAINER;
+  container.args = [...(j.purpose === 'backup' ? backupArgs(ctx, j.inject) : restoreArgs(ctx, j.inject)), ...j.extraArgs];
+  if (j.ordinal !== undefined) (container.env as Obj[]).push({ name: 'POD_ORDINAL', value: String(j.ordinal) });
+  const rs = (member.runtimeSettings ?? {}) as { pod?: Record<string, unknown> };
+  const pod = rs.pod ?? {};
+  const labels = {
+    ...invokerLabels(j.inv, j.purpose === 'backup' ? LABEL_VALUE.componentBackup : LABEL_VALUE.componentRestore),
+    [LABEL.invokerType]: j.inv.kind ?? '',
+    [LABEL.invokerName]: j.inv.metadata?.name ?? '',
+    ...(ref.kind ? { [LABEL.targetKind]: ref.kind } : {}),
+    ...(ref.name ? { [LABEL.targetName]: ref.name, [LABEL.targetNamespace]: workload.namespace } : {}),
+  };
+  const podSpec: Obj = {
+    restartPolicy: 'Never',
+    serviceAccountName: j.serviceAccountName,
+    containers: [container],
+    volumes: [tmpDirVolume(member.tempDir), ...(local ? [local.volume] : []), ...j.dataVolumes],
+  };
+  for (const k of POD_SETTINGS) if (pod[k] !== undefined) podSpec[k] = structuredClone(pod[k]);
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: j.name, namespace: j.inv.metadata?.namespace, labels, ownerReferences: [ownerRef(j.owner)] },
+    spec: {
+      backoffLimit: 0,
+      template: {
+        metadata: {
+          labels: { ...labels, ...((pod.podLabels as Record<string, string> | undefined) ?? {}) },
+          ...(pod.podAnnotations ? { annotations: structuredClone(pod.podAnnotations) } : {}),
+        },
+        spec: podSpec,
+      },
+    },
+  };
+}
+
+/** Pod volumes that carry a PVC target: every volume name the member mounts refers to that claim. */
+export function pvcVolumes(m: Member): Obj[] {
+  if (m.ref.kind !== 'PersistentVolumeClaim' || !m.ref.name) return [];
+  const mounts = ((m.member.target as { volumeMounts?: Array<{ name?: string }> } | undefined)?.volumeMounts ?? []);
+  const names = [...new Set(mounts.map((v) => v.name).filter((n): n is string => typeof n === 'string' && n !== ''))];
+  return names.map((name) => ({ name, persistentVolumeClaim: { claimName: m.ref.name } }));
+}
+
+/** Creates the object unless it exists; an existing one (a repeated reconcile) is left as it is. */
+async function createOnce(kube: Kube, obj: KubeObject): Promise<boolean> {
+  try {
+    await kube.create(obj);
+    return true;
+  } catch (err) {
+    if ((err as { status?: number }).status === 409) return false;
+    throw err;
+  }
+}
+
+export interface JobEnsureDeps {
+  kube: Kube;
+  inject: InjectOptions;
+}
+
+async function ensureServiceAccount(d: JobEnsureDeps, inv: LooseInvoker, member: Record<string, unknown>, purpose: 'backup' | 'restore'): Promise<string> {
+  const sa = jobServiceAccount(inv, member, purpose);
+  if (!sa.ours) return sa.name;
+  const meta = {
+    name: sa.name, namespace: inv.metadata?.namespace,
+    labels: invokerLabels(inv, purpose === 'backup' ? LABEL_VALUE.componentBackup : LABEL_VALUE.componentRestore),
+    ownerReferences: [ownerRef(inv)],
+  };
+  await d.kube.apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta });
+  await d.kube.apply({
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta,
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `stash-${purpose}-job` },
+    subjects: [{ kind: 'ServiceAccount', name: sa.name, namespace: inv.metadata?.namespace }],
+  });
+  return sa.name;
+}
+
+async function repositoryOf(kube: Kube, inv: LooseInvoker): Promise<Repository | undefined> {
+  const ref = inv.spec?.repository;
+  if (!ref?.name) return undefined;
+  const repo = await kube.getOrNull(apiVersionOf('Repository'), 'Repository', ref.namespace || inv.metadata?.namespace, ref.name);
+  return (repo as unknown as Repository | null) ?? undefined;
+}
+
+/** §14.3 step 6: the backup Job of one job-model target of a session (owned by the session). */
+export async function ensureBackupJob(d: JobEnsureDeps, inv: LooseInvoker, m: Member, session: KubeObject): Promise<{ name: string; created: boolean }> {
+  const name = backupJobName(session.metadata?.name ?? '', m.index);
+  const job = buildJob({
+    purpose: 'backup', inv, m, name, owner: session,
+    repository: await repositoryOf(d.kube, inv),
+    inject: d.inject,
+    serviceAccountName: await ensureServiceAccount(d, inv, m.member, 'backup'),
+    extraArgs: [`--backupsession=${session.metadata?.name ?? ''}`],
+    dataVolumes: pvcVolumes(m),
+  });
+  return { name, created: await createOnce(d.kube, job) };
+}
+
+/**
+ * §16.1 step 6 / §16.3: restore Job(s) of one job-model member, owned by the invoker. With volumeClaimTemplates,
+ * the PVCs of each ordinal are created first and the Job of that ordinal mounts them. Returns the host count.
+ */
+export async function ensureRestoreJobs(d: JobEnsureDeps, inv: LooseInvoker, m: Member): Promise<{ names: string[]; totalHosts: number }> {
+  const target = (m.member.target ?? {}) as { volumeClaimTemplates?: PvcTemplate[]; replicas?: number };
+  const templates = target.volumeClaimTemplates ?? [];
+  const repository = await repositoryOf(d.kube, inv);
+  const serviceAccountName = await ensureServiceAccount(d, inv, m.member, 'restore');
+  const base = { purpose: 'restore' as const, inv, m, owner: inv, repository, inject: d.inject, serviceAccountName };
+  const extraArgs = ['--restore-model=job', `--member-index=${m.index}`];
+  if (templates.length === 0) {
+    const name = restoreJobName(inv.metadata?.name ?? '', m.index);
+    await createOnce(d.kube, buildJob({ ...base, name, extraArgs, dataVolumes: pvcVolumes(m) }));
+    return { names: [name], totalHosts: 1 };
+  }
+  const ordinals = Math.max(1, target.replicas ?? 1);
+  const names: string[] = [];
+  for (let ordinal = 0; ordinal < ordinals; ordinal++) {
+    const volumes: Obj[] = [];
+    for (const t of templates) {
+      const { claim, volume } = claimForOrdinal(t, ordinal);
+      await createOnce(d.kube, {
+        apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+        metadata: {
+          name: claim, namespace: inv.metadata?.namespace,
+          labels: { ...(t.metadata?.labels ?? {}), [LABEL.managedBy]: LABEL_VALUE.managedBy },
+          ...(t.metadata?.annotations ? { annotations: t.metadata.annotations } : {}),
+        },
+        spec: structuredClone(t.spec ?? {}),
+      });
+      volumes.push({ name: volume, persistentVolumeClaim: { claimName: claim } });
+    }
+    const name = restoreJobName(inv.metadata?.name ?? '', m.index, ordinal);
+    await createOnce(d.kube, buildJob({ ...base, name, extraArgs, dataVolumes: volumes, ordinal }));
+    names.push(name);
+  }
+  return { names, totalHosts: ordinals };
+}
+
+/** Job names of a member, in the order of memberJobHosts, for the crashed-host rule. */
+export function memberJobNames(purpose: 'backup' | 'restore', inv: LooseInvoker, m: Member, sessionName: string): string[] {
+  if (purpose === 'backup') return [backupJobName(sessionName, m.index)];
+  const target = (m.member.target ?? {}) as { volumeClaimTemplates?: unknown[]; replicas?: number };
+  if (!target.volumeClaimTemplates?.length) return [restoreJobName(inv.metadata?.name ?? '', m.index)];
+  return Array.from({ length: Math.max(1, target.replicas ?? 1) }, (_, o) => restoreJobName(inv.metadata?.name ?? '', m.index, o));
+}
+
+interface JobObj extends KubeObject {
+  status?: { failed?: number; succeeded?: number; conditions?: Array<{ type?: string; status?: string; message?: string; reason?: string }> };
+}
+
+/** The hosts a member's Jobs report (§12): one per Job; `<alias>-<ordinal>` for volumeClaimTemplates with replicas. */
+export function memberJobHosts(purpose: 'backup' | 'restore', m: Member): string[] {
+  const target = (m.member.target ?? {}) as { alias?: string; volumeClaimTemplates?: unknown[]; replicas?: number };
+  if (purpose === 'restore' && target.volumeClaimTemplates?.length) {
+    return Array.from({ length: Math.max(1, target.replicas ?? 1) }, (_, o) => restoreHostForTemplates(target.alias, o, target.replicas !== undefined));
+  }
+  return [target.alias?.trim() || 'host-0'];
+}
+
+/** Hosts of a job-model member that have not reported and whose Job can no longer report them. */
+export async function missingJobHosts(kube: Kube, purpose: 'backup' | 'restore', inv: LooseInvoker, m: Member, sessionName: string, reported: ReadonlySet<string>, pods: readonly KubeObject[]): Promise<Array<{ host: string; reason: string }>> {
+  const hosts = memberJobHosts(purpose, m);
+  const names = memberJobNames(purpose, inv, m, sessionName);
+  const out: Array<{ host: string; reason: string }> = [];
+  for (const [i, host] of hosts.entries()) {
+    const name = names[i];
+    if (reported.has(host) || !name) continue;
+    const why = await jobGone(kube, inv.metadata?.namespace ?? '', name, pods);
+    if (why) out.push({ host, reason: why });
+  }
+  return out;
+}
+
+function jobOfPod(p: KubeObject): string | undefined {
+  const l = p.metadata?.labels ?? {};
+  return l['batch.kubernetes.io/job-name'] ?? l['job-name'];
+}
+
+/**
+ * Why a Job can no longer report (deleted, failed, or done without its agent writing stats), or undefined while
+ * it may still report. Its pod terminating counts at once: the Job's own status follows a moment later.
+ */
+export async function jobGone(kube: Kube, namespace: string, name: string, pods: readonly KubeObject[]): Promise<string | undefined> {
+  const job = await kube.getOrNull<JobObj>('batch/v1', 'Job', namespace, name);
+  if (!job || job.metadata?.deletionTimestamp) return `Job ${name} was deleted before its host reported`;
+  const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
+  if (failed) return `Job ${name} failed (${[failed.reason, failed.message].filter(Boolean).join(': ')}) before its host reported`;
+  if (job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True')) return `Job ${name} completed without its host reporting`;
+  const pod = pods.find((p) => p.metadata?.namespace === namespace && jobOfPod(p) === name
+    && ['Failed', 'Succeeded'].includes((p as { status?: { phase?: string } }).status?.phase ?? ''));
+  if (pod) return `pod ${pod.metadata?.name} of Job ${name} ended (${(pod as { status?: { phase?: string } }).status?.phase}) before its host reported`;
+  return undefined;
+}
+
+export type { TargetRef };
