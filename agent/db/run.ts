@@ -67,3 +67,20 @@ export async function backupDatabase(restic: Restic, conn: DatabaseConnection, o
     }
   });
 }
+
+/**
+ * Streams the snapshot's dump into the engine's client. MySQL/MariaDB stop at the first failing statement;
+ * PostgreSQL's psql runs under a guard that fails on any error a full dump does not always meet (an
+ * existing bootstrap role). Returns the number of dump bytes applied.
+ */
+export async function restoreDatabase(restic: Restic, conn: DatabaseConnection, o: DatabaseRestoreOptions): Promise<{ bytes: number }> {
+  const redact = makeRedactor([conn.password]);
+  return withCommand(prepareRestore(conn, commandOptions(o)), async ({ command }) => {
+    try {
+      return await restic.dumpToCommand(o.snapshot, `/${DUMP_FILENAME}`, command, { host: o.host, signal: o.signal, timeoutMs: o.timeoutMs });
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new DatabaseError('DATABASE_RESTORE_FAILED', redact(`restore of ${describe(conn)} from snapshot ${o.snapshot} failed: ${msg}`), { cause: err });
+    }
+  });
+}
