@@ -109,7 +109,7 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
       return out.split('\n').filter((d) => d && !SYSTEM_DATABASES.has(d)).sort();
     },
     async holdWriteLock(database, table) {
-      const child = spawn('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--skip-column-names'], {
+      const child = spawn('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--skip-column-names', '--unbuffered'], {
         env, stdio: ['pipe', 'pipe', 'pipe'],
       });
       let out = '';
@@ -117,15 +117,20 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
       child.stdin.write(`LOCK TABLES \`${database}\`.\`${table}\` WRITE;\nSELECT 'locked';\n`);
       const deadline = Date.now() + 10_000;
       while (!out.includes('locked')) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`could not lock ${database}.${table}`);
+        if (Date.now() > deadline || child.exitCode !== null) {
+          child.kill('SIGKILL');
+          throw new Error(`could not lock ${database}.${table}`);
+        }
         await sleep(20);
       }
       return {
         async release() {
           if (child.exitCode !== null) return;
           const exited = new Promise((r) => child.once('exit', r));
+          const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
           child.stdin.end('UNLOCK TABLES;\n');
           await exited;
+          clearTimeout(timer);
         },
       };
     },

@@ -122,15 +122,20 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       child.stdin.write(`BEGIN;\nLOCK TABLE public."${table}" IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n`);
       const deadline = Date.now() + 10_000;
       while (!out.includes('locked')) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`could not lock ${database}.${table}`);
+        if (Date.now() > deadline || child.exitCode !== null) {
+          child.kill('SIGKILL');
+          throw new Error(`could not lock ${database}.${table}`);
+        }
         await sleep(20);
       }
       return {
         async release() {
           if (child.exitCode !== null) return;
           const exited = new Promise((r) => child.once('exit', r));
+          const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
           child.stdin.end('ROLLBACK;\n');
           await exited;
+          clearTimeout(timer);
         },
       };
     },
