@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the project needs beyond the machine's base image. Idempotent and quiet when all
 # are present, so `make test` can call it every time.
+# The database servers are only for the tests of database members (test/backends/mariadb.ts, postgres.ts):
+# those start throwaway servers of their own in temporary directories and never use the system's instance,
+# so a service the packages may start on a machine with an init system is not needed (and may be disabled).
 set -euo pipefail
 need=()
-for pkg in openssl restic util-linux; do
+for pkg in openssl restic util-linux mariadb-server mariadb-client postgresql-15 postgresql-client-15; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

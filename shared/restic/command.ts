@@ -11,12 +11,13 @@ import { createInterface } from 'node:readline';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
-import type { Readable } from 'node:stream';
+import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { StashError, ValidationError } from '../errors.ts';
 import type { ResolvedRepository } from './backend.ts';
 import { classify } from './classify.ts';
-import { CancelledError, PartialBackupError, RepositoryMissingError, ResticFailedError, RetentionPolicyError, type ResticError } from './errors.ts';
+import { CancelledError, ConsumerFailedError, PartialBackupError, RepositoryMissingError, ResticFailedError, RetentionPolicyError, type ResticError } from './errors.ts';
 import {
   checkFoundErrors, cleanLine, parseCheck, parseConfig, parseForget, parseIdList, parseInit, parseLock, parseMessage, parseRestore,
   parseSnapshots, parseStats, parseVersionText,
@@ -24,6 +25,7 @@ import {
   type RestoreSummary, type Snapshot, type Stats,
 } from './output.ts';
 import { directLockRemover } from './locks.ts';
+import { makeRedactor } from './redact.ts';
 import { keepsOnlyByTag, retentionFlags, type RetentionPolicy } from './retention.ts';
 import { parseVersion, type ResticVersion } from './version.ts';
 
@@ -68,6 +70,12 @@ export interface RunOptions extends CallOptions {
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Exit codes that are not failures for this command (e.g. 3 for backup). */
   okExitCodes?: number[];
+  /**
+   * Raw stdout goes into this stream (with backpressure) instead of being read as lines: `dump`.
+   * It is never ended here; when it breaks, or the run is stopped, restic's further output is discarded
+   * so restic cannot block on a full pipe.
+   */
+  stdoutSink?: Writable;
   /** Keep only stdout lines this returns true for (backup drops its status lines). */
   keepStdout?: (line: string) => boolean;
   /**
@@ -94,6 +102,8 @@ export interface RunResult {
   /** The failure, if any (also set for allowed exit codes' siblings); see `okExitCodes`. */
   error: ResticError | undefined;
   producerError: unknown;
+  /** Bytes restic wrote to `stdoutSink` (sink runs only). */
+  stdoutBytes?: number;
 }
 
 export interface BackupOptions extends CallOptions {
@@ -130,6 +140,18 @@ export interface RestoreOptions extends CallOptions {
   onProgress?: (line: Record<string, unknown>) => void;
 }
 
+/** A process run without a shell; `env` is its whole environment (default: only PATH). */
+export interface ConsumerCommand {
+  file: string;
+  args: string[];
+  env?: Record<string, string>;
+}
+
+export interface DumpOptions extends CallOptions {
+  /** Snapshot host for `latest` (ignored for explicit ids, which are unambiguous). */
+  host?: string;
+}
+
 export interface ForgetOptions extends CallOptions {
   host?: string;
   paths?: string[];
@@ -152,6 +174,10 @@ const SIGNAL_CLEANUP = /signal \w+ received, cleaning up/;
 /** Retried by 0.17+ for 15 minutes, yet permanent: the bucket is not there (init would create it). */
 const PERMANENT_MISSING = /The specified bucket does not exist|NoSuchBucket/;
 const HOUR = 3_600_000;
+/** Between SIGTERM and SIGKILL for processes we feed or read (database clients exit at once on TERM). */
+const CHILD_GRACE_MS = 10_000;
+/** Consumer env values under such names are masked in its stderr tail (PGPASSWORD, MYSQL_PWD…). */
+const SECRET_ENV_NAME = /PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL|AUTH/i;
 
 /** Env keys we never take from `extraEnv`: they belong to the repository or would change restic's meaning. */
 const RESERVED_ENV = /^(RESTIC_|AWS_|AZURE_|GOOGLE_|B2_|OS_|ST_)|^(PATH|HOME|TMPDIR)$/;
@@ -254,6 +280,11 @@ export class Restic {
       cleanup: true,
     });
 
+    let stdoutBytes = 0;
+    const discardStdout = () => {
+      sub.stdout?.unpipe();
+      sub.stdout?.resume();
+    };
     let stoppedBy: RunResult['stoppedBy'];
     let producerError: unknown;
     let stdinEnded = false;
@@ -268,6 +299,7 @@ export class Restic {
       stoppedBy = why;
       this.log?.info({ command, reason: why }, 'restic stop');
       if (o.stdin) o.stdin.source.unpipe();
+      if (o.stdoutSink) discardStdout();
       sub.kill('SIGINT');
       // A stdin backup blocks in read(): EOF lets it notice the cancelled context. EOF must come
       // AFTER restic handled the signal, or it could still write a snapshot of the truncated stream.
@@ -300,7 +332,20 @@ export class Restic {
         }
       });
     };
-    read(sub.stdout, 'stdout');
+    if (o.stdoutSink && sub.stdout) {
+      const out = sub.stdout;
+      readers.push(new Promise((resolve) => {
+        out.once('end', resolve);
+        out.once('close', resolve);
+      }));
+      out.on('data', (chunk: Buffer) => {
+        stdoutBytes += chunk.length;
+      });
+      o.stdoutSink.on('error', discardStdout);
+      out.pipe(o.stdoutSink, { end: false });
+    } else {
+      read(sub.stdout, 'stdout');
+    }
     read(sub.stderr, 'stderr');
 
     const timeoutMs = o.timeoutMs ?? this.opts.defaultTimeoutMs ?? 6 * HOUR;
@@ -347,6 +392,7 @@ export class Restic {
       durationMs: Date.now() - started,
       stoppedBy,
       producerError,
+      ...(o.stdoutSink ? { stdoutBytes } : {}),
     };
     if (result.failed && out.exitCode === undefined && out.signal === undefined) {
       // spawn failure (binary missing, EACCES)
@@ -602,6 +648,132 @@ export class Restic {
     return parseRestore(r.stdout);
   }
 
+  /**
+   * Streams one file of a snapshot (a stdin backup's dump) into a process's stdin: `restic dump`'s raw
+   * stdout is piped, with backpressure, into `cmd` (no shell; its env is exactly `cmd.env`). The consumer's
+   * stdin is closed only after restic exited successfully, so it never sees a clean end of a truncated
+   * stream (psql would commit it); when restic fails the consumer is terminated instead. When the
+   * consumer exits or stops reading first, restic is interrupted. The consumer runs in its own process
+   * group so that `sh -c` wrappers are terminated with what they started.
+   */
+  async dumpToCommand(snapshot: string, file: string, cmd: ConsumerCommand, o: DumpOptions = {}): Promise<{ bytes: number }> {
+    if (!/^([0-9a-f]{4,64}|latest)$/.test(snapshot)) throw new ValidationError('snapshot', `not a snapshot id: ${JSON.stringify(snapshot)}`);
+    if (!file || file.includes('\0')) throw new ValidationError('file', 'the file inside the snapshot is required');
+    if (!cmd.file) throw new ValidationError('cmd.file', 'consumer command is required');
+    // Stdin backups live at /<filename>; a leading slash also keeps the path from ever reading as a flag.
+    const path = file.startsWith('/') ? file : `/${file}`;
+    const args = ['dump'];
+    if (o.host && snapshot === 'latest') args.push('--host', o.host);
+    args.push(snapshot, path);
+    const none = { exitCode: undefined, signal: undefined, stderrLines: [] };
+    if (o.signal?.aborted) throw new CancelledError('restic dump cancelled before it started', details('dump', none), 'aborted');
+
+    const secretValues = Object.entries(cmd.env ?? {}).filter(([k]) => SECRET_ENV_NAME.test(k)).map(([, v]) => v);
+    const maskEnv = makeRedactor(secretValues);
+    const mask = (line: string) => this.repo.redact(maskEnv(cleanLine(line)));
+    const consumer = spawn(cmd.file, cmd.args, {
+      env: cmd.env ?? { PATH: this.buildEnv().PATH ?? '' },
+      stdio: ['pipe', 'ignore', 'pipe'],
+      detached: true,
+    });
+    const errTail = new ByteTail(16 * 1024);
+    consumer.stderr.on('data', (c: Buffer) => errTail.push(c));
+    const stderrClosed = new Promise<void>((resolve) => consumer.stderr.once('close', resolve));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      consumer.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    const spawnError = await new Promise<Error | undefined>((resolve) => {
+      consumer.once('spawn', () => resolve(undefined));
+      consumer.on('error', resolve);
+    });
+    if (spawnError) {
+      throw new ConsumerFailedError(`cannot run ${cmd.file}: ${mask(spawnError.message)}`, { file: cmd.file, exitCode: undefined, signal: undefined, stderrTail: [] }, { cause: spawnError });
+    }
+    this.log?.debug({ command: 'dump', consumer: cmd.file }, 'restic dump into consumer');
+
+    let streaming = true;
+    let consumerExited = false;
+    /** The consumer exited or refused its input while restic was still streaming. */
+    let consumerEarly = false;
+    let terminated = false;
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const ac = new AbortController();
+    const signalGroup = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-consumer.pid!, sig);
+      } catch {
+        consumer.kill(sig);
+      }
+    };
+    const terminate = () => {
+      if (terminated || consumerExited) return;
+      terminated = true;
+      signalGroup('SIGTERM');
+      killTimer = setTimeout(() => signalGroup('SIGKILL'), CHILD_GRACE_MS);
+    };
+    void exited.then(() => {
+      consumerExited = true;
+      if (streaming && !terminated) {
+        consumerEarly = true;
+        ac.abort();
+      }
+    });
+    consumer.stdin.on('error', () => {
+      // EPIPE: the consumer closed its stdin (or died). restic must not keep streaming into nothing.
+      if (streaming && !terminated) {
+        consumerEarly = true;
+        ac.abort();
+        terminate();
+      }
+    });
+    const onAbort = () => {
+      ac.abort();
+      terminate();
+    };
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const timeoutMs = o.timeoutMs ?? this.opts.defaultTimeoutMs ?? 6 * HOUR;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+      terminate();
+    }, timeoutMs);
+
+    let r: RunResult;
+    try {
+      r = await this.exec(args, { signal: ac.signal, timeoutMs, stdoutSink: consumer.stdin });
+    } finally {
+      streaming = false;
+    }
+    if (!r.error && !consumerEarly && !consumerExited) consumer.stdin.end();
+    else terminate();
+    const ex = await exited;
+    await Promise.race([stderrClosed, new Promise((resolve) => setTimeout(resolve, 1000))]);
+    clearTimeout(deadline);
+    clearTimeout(killTimer);
+    o.signal?.removeEventListener('abort', onAbort);
+    consumer.stdin.destroy();
+    consumer.stderr.destroy();
+
+    const tail = errTail.text().split('\n').map(mask).filter((l) => l.trim() !== '').slice(-20);
+    const d = { file: cmd.file, exitCode: ex.code ?? undefined, signal: ex.signal ?? undefined, stderrTail: tail };
+    const how = ex.code !== null ? `exit code ${ex.code}` : `signal ${ex.signal ?? '?'}`;
+    const said = tail.length > 0 ? `: ${tail.slice(-3).join(' | ')}` : '';
+    if (o.signal?.aborted) {
+      throw r.error instanceof CancelledError ? r.error : new CancelledError(`restic dump into ${cmd.file} cancelled`, details('dump', r, this.repo.redact), 'aborted');
+    }
+    if (timedOut || (r.error instanceof CancelledError && r.error.reason === 'timeout')) {
+      throw new CancelledError(`restic dump into ${cmd.file} timed out after ${timeoutMs} ms`, details('dump', r, this.repo.redact), 'timeout');
+    }
+    if (consumerEarly) {
+      const what = ex.code === 0 ? `exited before the end of the stream (${r.stdoutBytes ?? 0} bytes streamed)` : `failed (${how})`;
+      throw new ConsumerFailedError(`${cmd.file} ${what}${said}`, d, { cause: r.error });
+    }
+    if (r.error) throw r.error;
+    if (ex.code !== 0) throw new ConsumerFailedError(`${cmd.file} failed (${how})${said}`, d);
+    return { bytes: r.stdoutBytes ?? 0 };
+  }
+
   // ------------------------------------------------------------ retention
 
   /**
@@ -681,6 +853,27 @@ export class Restic {
    */
   async unlockStale(opts: CallOptions = {}): Promise<void> {
     await this.run(['unlock'], { ...opts, timeoutMs: opts.timeoutMs ?? 5 * 60_000 });
+  }
+}
+
+/** The last `max` bytes of a stream, for error tails that must not grow with a chatty process. */
+class ByteTail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private readonly max: number;
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  push(c: Buffer): void {
+    this.chunks.push(c);
+    this.size += c.length;
+    while (this.size - (this.chunks[0]?.length ?? 0) >= this.max) this.size -= this.chunks.shift()!.length;
+  }
+
+  text(): string {
+    const b = Buffer.concat(this.chunks);
+    return b.subarray(Math.max(0, b.length - this.max)).toString('utf8');
   }
 }
 

@@ -91,6 +91,25 @@ export class ResticFailedError extends ResticError {
   }
 }
 
+/**
+ * The process a dump was streamed into (`dumpToCommand`) failed: non-zero exit, a signal we did not
+ * send, refusing its input, or exiting before the end of the stream. `stderrTail` is the end of its
+ * stderr with secret values masked; its environment is never part of the error.
+ */
+export class ConsumerFailedError extends StashError {
+  readonly file: string;
+  readonly exitCode: number | undefined;
+  readonly signal: string | undefined;
+  readonly stderrTail: string[];
+  constructor(message: string, d: { file: string; exitCode: number | undefined; signal: string | undefined; stderrTail: string[] }, options?: { cause?: unknown }) {
+    super('RESTIC_CONSUMER_FAILED', message, options);
+    this.file = d.file;
+    this.exitCode = d.exitCode;
+    this.signal = d.signal;
+    this.stderrTail = d.stderrTail;
+  }
+}
+
 /** A retention policy that must not reach `restic forget` (no rule, bad counts, would remove everything). */
 export class RetentionPolicyError extends StashError {
   constructor(message: string) {

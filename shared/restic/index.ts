@@ -1,5 +1,5 @@
 // The restic wrapper's public surface (see command.ts for the rules it enforces, locks.ts for locks).
-export { Restic, type ResticOptions, type BackupOptions, type StdinBackupOptions, type StdinFeed, type RestoreOptions, type ForgetOptions, type ForgetResult, type SnapshotFilter, type CallOptions, type RunResult } from './command.ts';
+export { Restic, type ResticOptions, type BackupOptions, type StdinBackupOptions, type StdinFeed, type ConsumerCommand, type DumpOptions, type RestoreOptions, type ForgetOptions, type ForgetResult, type SnapshotFilter, type CallOptions, type RunResult } from './command.ts';
 export { resolveRepository, backendKindOf, ResolvedRepository, type BackendSpec, type BackendKind, type SecretData, type DirectAccess } from './backend.ts';
 export * from './errors.ts';
 export { classify } from './classify.ts';

@@ -1,0 +1,32 @@
+import t from 'tap';
+import { databaseTask, requireDatabaseTask } from './tasks.ts';
+
+t.test('upstream task names select engine and action', async (t) => {
+  const cases: Array<[string, ReturnType<typeof databaseTask>]> = [
+    ['mysql-backup-8.0.21', { engine: 'mysql', action: 'backup', version: '8.0.21' }],
+    ['mysql-restore-8.0.21', { engine: 'mysql', action: 'restore', version: '8.0.21' }],
+    ['mysql-backup-8.0.14', { engine: 'mysql', action: 'backup', version: '8.0.14' }],
+    ['mariadb-backup-10.5.8', { engine: 'mysql', action: 'backup', version: '10.5.8' }],
+    ['mariadb-restore-10.5.8', { engine: 'mysql', action: 'restore', version: '10.5.8' }],
+    ['postgres-backup-16.1', { engine: 'postgres', action: 'backup', version: '16.1' }],
+    ['postgres-restore-11.9', { engine: 'postgres', action: 'restore', version: '11.9' }],
+    ['pg-backup-10.2', { engine: 'postgres', action: 'backup', version: '10.2' }],
+    ['pg-restore', { engine: 'postgres', action: 'restore', version: undefined }],
+    ['postgres-backup-13.13-v2', { engine: 'postgres', action: 'backup', version: '13.13-v2' }],
+    ['MySQL-Backup-8.0.21', { engine: 'mysql', action: 'backup', version: '8.0.21' }],
+    ['mysql-backup', { engine: 'mysql', action: 'backup', version: undefined }],
+  ];
+  for (const [name, want] of cases) t.same(databaseTask(name), want, name);
+});
+
+t.test('other names are not database tasks', async (t) => {
+  for (const name of ['', 'pvc-backup', 'pvc-restore', 'mongodb-backup-4.2.3', 'elasticsearch-backup-7.3.2', 'mysql-dump-8.0', 'mysql-backup-latest', 'mysql-backup-8.0.21;rm', 'backup-mysql']) {
+    t.equal(databaseTask(name), undefined, JSON.stringify(name));
+  }
+});
+
+t.test('requireDatabaseTask explains what it accepts', async (t) => {
+  t.throws(() => requireDatabaseTask('mongodb-backup-4.2.3'), { code: 'VALIDATION_FAILED', message: /task\.name: unknown database task "mongodb-backup-4\.2\.3".*mysql, mariadb, postgres/ });
+  t.throws(() => requireDatabaseTask('mysql-restore-8.0.21', 'backup'), { message: /is a restore task, but this member needs a backup task/ });
+  t.same(requireDatabaseTask('postgres-backup-16.1', 'backup'), { engine: 'postgres', action: 'backup', version: '16.1' });
+});
