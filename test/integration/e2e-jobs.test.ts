@@ -26,7 +26,10 @@ t.setTimeout(480_000);
 if (!mariadbAvailable()) throw new Error('MariaDB is not installed: run hack/install-system-packages.sh');
 const w = await e2eWorld(t, 'e2e-jobs');
 const db: MariaDb = await startMariaDb();
-t.teardown(() => db.stop());
+let stopping = false;
+t.teardown(() => { stopping = true; return db.stop(); });
+// A database that dies under the test is a test-setup failure worth seeing in full.
+void db.server.exited.then(() => { if (!stopping) console.error(`MariaDB exited during the test:\n${db.server.output()}`); });
 
 async function seedDatabase(name: string, rows: number): Promise<void> {
   const values = Array.from({ length: rows }, (_, i) => `(${i}, 'item ${i} ✓', UNHEX('${randomBytes(24).toString('hex')}'))`).join(',');
@@ -196,7 +199,7 @@ t.test('restore into new PVCs from volumeClaimTemplates', async (t) => {
   await w.kube.create({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'uploads', namespace: ns }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
   await w.kube.create({
     apiVersion: BB, kind: 'BackupBatch', metadata: { name: 'vol', namespace: ns },
-    spec: { repository: { name: 'repo' }, schedule: '0 0 1 1 *', retentionPolicy: { name: 'keep-5', keepLast: 5 }, members: [
+    spec: { repository: { name: 'repo' }, schedule: '0 0 1 1 *', retentionPolicy: { name: 'keep-5', keepLast: 5, prune: true }, members: [
       { task: { name: 'pvc-backup' }, target: { alias: 'uploads', ref: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'uploads' }, paths: [VOLUME_PATH], volumeMounts: [{ name: 'uploads', mountPath: VOLUME_PATH }] } },
     ] },
   });
