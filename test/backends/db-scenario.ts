@@ -162,7 +162,7 @@ export async function databaseScenario(
     const wrong = { ...conn, password: `${db.password}-wrong` };
     const denied = await restoreDatabase(restic, wrong, { snapshot: 'latest', host }).then(() => undefined, (err: unknown) => err as Error);
     t.ok(denied, 'a restore with a wrong password fails');
-    t.match(denied?.message, /^restore of .* from snapshot latest failed: .*(denied|authentication failed)/i, `readable: ${denied?.message}`);
+    t.match(denied?.message, /^restore of .* from snapshot latest failed: (mysql|psql) failed .*(denied|authentication failed)/i, `readable: ${denied?.message}`);
     t.notMatch(denied?.message ?? '', db.password, 'no password in the message');
   } finally {
     sampled = await sampler.stop();
