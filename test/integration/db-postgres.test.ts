@@ -6,6 +6,7 @@ import t from 'tap';
 import { resticBinaries } from '../backends/bins.ts';
 import { databaseScenario, type DatabaseUnderTest } from '../backends/db-scenario.ts';
 import { postgresBinDir, startPostgres } from '../backends/postgres.ts';
+import { backupDatabase, restoreDatabase } from '../../agent/db/run.ts';
 import { useCluster } from '../world/harness.ts';
 
 const bins = resticBinaries();
@@ -32,6 +33,9 @@ CREATE VIEW big_orders AS SELECT * FROM orders WHERE amount > 1000;`,
 CREATE TABLE t (id int PRIMARY KEY, v text);
 INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 2000) g;`,
 };
+
+// The engine specifics (task args, restoring over existing data) do not depend on restic: newest only.
+const newest = [...bins.keys()].sort((a, b) => b.localeCompare(a, undefined, { numeric: true }))[0];
 
 for (const [version, bin] of bins) {
   t.test(`PostgreSQL member, restic ${version}`, async (t) => {
@@ -70,6 +74,18 @@ for (const [version, bin] of bins) {
       clients: /^(pg_dumpall|pg_dump|psql)$/,
       lostSession: /pg_dumpall failed .*(terminating connection|server closed the connection|pg_dump failed)/i,
       keys: { user: 'POSTGRES_USER', password: 'POSTGRES_PASSWORD' },
+      more: version !== newest ? undefined : async (t, { restic, conn, host, original }) => {
+        // A plain pg_dumpall dump does not overwrite: restoring it over existing tables fails and says why.
+        const over = await restoreDatabase(restic, conn, { snapshot: 'latest', host }).then(() => undefined, (err: unknown) => err as Error);
+        t.match(over?.message, /psql failed \(exit code 3\): .*statement\(s\) of the dump failed, first: relation ".+" already exists/, `restore over existing data: ${over?.message.slice(-160)}`);
+        // With the task's args (`--clean --if-exists`, as a user would set them) it replaces what is there.
+        const clean = await backupDatabase(restic, conn, { host, params: [{ name: 'args', value: '--clean --if-exists' }] });
+        await pg.sql("UPDATE posts SET title = 'changed' WHERE id < 100; INSERT INTO posts (id) VALUES (99999)", 'blog');
+        await pg.sql('DELETE FROM orders WHERE id > 10', 'shop');
+        await restoreDatabase(restic, conn, { snapshot: clean.snapshotId!, host });
+        const now = await db.tables();
+        for (const key of Object.keys(original)) t.ok(now[key] === original[key], `${key}: replaced by the --clean dump`);
+      },
     });
   });
 }
