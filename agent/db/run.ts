@@ -79,7 +79,9 @@ export async function restoreDatabase(restic: Restic, conn: DatabaseConnection, 
     try {
       return await restic.dumpToCommand(o.snapshot, `/${DUMP_FILENAME}`, command, { host: o.host, signal: o.signal, timeoutMs: o.timeoutMs });
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
+      // The PostgreSQL client runs under node (the guard): name psql, not the node binary.
+      const raw = err instanceof Error ? err.message : String(err);
+      const msg = command.file === 'mysql' ? raw : raw.split(command.file).join('psql');
       throw new DatabaseError('DATABASE_RESTORE_FAILED', redact(`restore of ${describe(conn)} from snapshot ${o.snapshot} failed: ${msg}`), { cause: err });
     }
   });

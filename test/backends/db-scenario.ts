@@ -8,7 +8,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import type { Test } from 'tap';
 import { requireDatabaseTask } from '../../agent/db/tasks.ts';
-import { connectionFromAppBinding, type AppBinding } from '../../agent/db/connection.ts';
+import { connectionFromAppBinding, type AppBinding, type DatabaseConnection } from '../../agent/db/connection.ts';
+import type { Restic } from '../../shared/restic/command.ts';
 import { backupDatabase, restoreDatabase } from '../../agent/db/run.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { makeLocalBackend } from './local.ts';
@@ -44,6 +45,8 @@ export interface ScenarioOptions {
   lostSession: RegExp;
   /** Secret keys for username and password. */
   keys?: { user: string; password: string };
+  /** Engine-specific checks after the common ones (task params, restoring over existing data). */
+  more?: (t: Test, x: { restic: Restic; conn: DatabaseConnection; host: string; original: Record<string, string> }) => Promise<void>;
 }
 
 /** Samples /proc/<pid>/cmdline of every process until stop(); reports processes whose argv holds `needle`. */
@@ -162,8 +165,10 @@ export async function databaseScenario(
     const wrong = { ...conn, password: `${db.password}-wrong` };
     const denied = await restoreDatabase(restic, wrong, { snapshot: 'latest', host }).then(() => undefined, (err: unknown) => err as Error);
     t.ok(denied, 'a restore with a wrong password fails');
-    t.match(denied?.message, /^restore of .* from snapshot latest failed: .*(denied|authentication failed)/i, `readable: ${denied?.message}`);
+    t.match(denied?.message, /^restore of .* from snapshot latest failed: (mysql|psql) failed .*(denied|authentication failed)/i, `readable: ${denied?.message}`);
     t.notMatch(denied?.message ?? '', db.password, 'no password in the message');
+
+    if (o.more) await t.test('engine specifics', (tt) => o.more!(tt, { restic, conn, host, original }));
   } finally {
     sampled = await sampler.stop();
   }
