@@ -13,7 +13,7 @@ import type { KubeObject } from '../../shared/kube/client.ts';
 import { pvcDir } from '../world/pod-runner/volumes.ts';
 import { mariadbAvailable, startMariaDb, type MariaDb } from '../backends/mariadb.ts';
 import {
-  DATA_PATH, VOLUME_PATH, backupSession, createApp, e2eWorld, fillClaim, finished, namespaceWithRepo, readTree, sidecarsRunning, until,
+  DATA_PATH, VOLUME_PATH, agentPids, backupSession, createApp, e2eWorld, fillClaim, finished, namespaceWithRepo, readTree, sidecarsRunning, until,
   type RestoreBatchObj, type SessionObj,
 } from '../support/e2e-world.ts';
 
@@ -189,6 +189,34 @@ t.test('a dump that breaks halfway fails its target with a reason; earlier snaps
   const rb = await finished<RestoreBatchObj>(w, RB, 'RestoreBatch', ns, 'restore', 120_000);
   t.equal(rb.status?.phase, 'Succeeded', 'restoring the earlier snapshot succeeds', { status: rb.status });
   t.equal(await dbSnapshot(database), pristine, 'with every row');
+});
+
+t.test('a backup Job whose agent dies mid-dump: the host is marked Failed with a reason, the session ends', async (t) => {
+  const ns = 'e2e-jobs-kill';
+  const database = 'shop_kill';
+  await namespaceWithRepo(w, ns);
+  await seedDatabase(database, 500);
+  await appBinding(ns, 'mysql', database);
+  await w.kube.create({
+    apiVersion: BB, kind: 'BackupBatch', metadata: { name: 'db', namespace: ns },
+    spec: { repository: { name: 'repo' }, schedule: '0 0 1 1 *', retentionPolicy: { name: 'keep-5', keepLast: 5, prune: true }, members: [members(database)[2]] },
+  });
+  await until('BackupBatch Ready', async () => (await w.kube.get<KubeObject & { status?: { phase?: string } }>(BB, 'BackupBatch', ns, 'db')).status?.phase === 'Ready', 60_000);
+  // The dump blocks on a locked table, so the agent is certainly mid-backup when its container dies.
+  const lock = await db.holdWriteLock(database, 'orders');
+  t.teardown(() => lock.release());
+  await w.kube.create(backupSession(ns, 'db-1', 'db'));
+  await until('the dump waiting on the lock', async () => (await db.sql(`SELECT COUNT(*) FROM information_schema.processlist WHERE user='${db.user}' AND state LIKE 'Waiting for table%'`)).trim() !== '0', 60_000);
+  const pids = agentPids(ns, 'mysql');
+  t.equal(pids.length, 1, 'one agent runs the backup Job');
+  process.kill(-pids[0]!, 'SIGKILL'); // the whole container, as when a node or the OOM killer takes it
+  await lock.release();
+  const s = await finished<SessionObj>(w, BS, 'BackupSession', ns, 'db-1', 90_000);
+  t.equal(s.status?.phase, 'Failed', 'the session ended instead of staying Running');
+  const host = s.status?.targets?.[0]?.stats?.[0];
+  t.equal(host?.hostname, 'mysql');
+  t.equal(host?.phase, 'Failed');
+  t.match(host?.error, /Job stash-backup-db-1-0 .*before its host reported/, 'the reason names the Job', { host });
 });
 
 t.test('restore into new PVCs from volumeClaimTemplates', async (t) => {

@@ -18,7 +18,7 @@ import {
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
-import { ensureBackupJob, missingJobHosts } from './jobs.ts';
+import { JOB_REPORT_GRACE_MS, ensureBackupJob, missingJobHosts } from './jobs.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
 
 export interface SessionObj extends KubeObject {
@@ -289,6 +289,8 @@ export class BackupSessionLoop {
       if (!t || t.phase !== 'Running' || t.totalHosts === undefined || model === 'unsupported') continue;
       const reported = new Set((t.stats ?? []).map((x) => x.hostname ?? ""));
       const prefix = `${key}|${refKey(m.ref, ns)}|`;
+      // An ended Job never comes back, unlike a pod being replaced: its grace only covers the agent's last write.
+      const hostGrace = model === 'workload' ? grace : Math.min(grace, JOB_REPORT_GRACE_MS);
       const { missing, unknownHosts } = model === 'workload'
         ? await missingHosts(this.d.kube, m.ref, aliasOf(m), t.totalHosts, reported, pods)
         : { missing: await missingJobHosts(this.d.kube, 'backup', inv, m, s.metadata?.name ?? '', reported, pods), unknownHosts: 0 };
@@ -298,10 +300,10 @@ export class BackupSessionLoop {
       for (const h of missing) {
         still.add(prefix + h.host);
         const since = this.#missing.seen(prefix + h.host);
-        if (since >= grace) {
+        if (since >= hostGrace) {
           failed.push({ hostname: h.host, phase: 'Failed', error: h.reason });
           reasons.push(h.reason);
-        } else next = Math.min(next ?? grace, grace - since);
+        } else next = Math.min(next ?? hostGrace, hostGrace - since);
       }
       if (unknownHosts > 0) {
         still.add(`${prefix}*`);

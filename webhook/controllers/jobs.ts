@@ -16,6 +16,8 @@ import { ownerRef, type LooseInvoker, type Member } from './common.ts';
 import { POD_SETTINGS, invokerLabels } from './invoker.ts';
 
 export const JOB_CONTAINER = 'stash';
+/** How long a host whose Job ended may still take to show its stats (the agent writes them before it exits). */
+export const JOB_REPORT_GRACE_MS = 3_000;
 export const ORDINAL_PLACEHOLDER = '${POD_ORDINAL}';
 
 /** A DNS label (Job names end up in the pods' `job-name` label): readable prefix, hash when too long. */

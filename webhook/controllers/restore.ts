@@ -20,7 +20,7 @@ import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDe
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { ensureFinalizer } from './invoker.ts';
 import { WorkQueue } from './queue.ts';
-import { ensureRestoreJobs, missingJobHosts } from './jobs.ts';
+import { JOB_REPORT_GRACE_MS, ensureRestoreJobs, missingJobHosts } from './jobs.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
 
 export const RESTORE_KINDS = ['RestoreSession', 'RestoreBatch'] as const;
@@ -274,6 +274,8 @@ export class RestoreLoop {
       if (!st || (st.phase ?? restoreMemberPhase(st)) !== 'Running' || st.totalHosts === undefined || model === 'unsupported') continue;
       const reported = new Set((st.stats ?? []).filter((x) => x.phase !== 'Running').map((x) => x.hostname ?? ''));
       const prefix = `${key}|${refKey(m.ref, ns)}|`;
+      // An ended Job never comes back, unlike a pod being replaced: its grace only covers the agent's last write.
+      const hostGrace = model === 'workload' ? grace : Math.min(grace, JOB_REPORT_GRACE_MS);
       const { missing } = model === 'workload'
         ? await missingHosts(this.d.kube, m.ref, aliasOf(m), st.totalHosts, reported, pods)
         : { missing: await missingJobHosts(this.d.kube, 'restore', inv, m, '', reported, pods) };
@@ -282,8 +284,8 @@ export class RestoreLoop {
       for (const h of missing) {
         still.add(prefix + h.host);
         const since = this.#missing.seen(prefix + h.host);
-        if (since >= grace) failed.push({ hostname: h.host, phase: 'Failed', error: h.reason });
-        else next = Math.min(next ?? grace, grace - since);
+        if (since >= hostGrace) failed.push({ hostname: h.host, phase: 'Failed', error: h.reason });
+        else next = Math.min(next ?? hostGrace, hostGrace - since);
       }
       this.#missing.retain(prefix, still);
       if (failed.length > 0) patches.push({ ref: m.ref, stats: failed });
