@@ -62,7 +62,7 @@ t.test('a failing global pre-hook fails the session and no member is initiated',
   t.match(await metrics.text(), /stash_hook_failures_total\{[^}]*invoker_name="hook",hook="preBackup"\} 1/, 'hook failure counted');
 });
 
-t.test('a failing member fails the session while the others finish; a job-model member is refused', async (t) => {
+t.test('a failing member fails the session while the others finish; a job-model member gets its backup Job', async (t) => {
   for (const m of ['mix-a', 'mix-b']) await createDeployment(kube, ns, m);
   await kube.create({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'mix-pvc', namespace: ns }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
   const bb = backupBatch(ns, 'mix', ['mix-a', 'mix-b'], { retryConfig: { maxRetry: 1, delay: '1s' } });
@@ -73,9 +73,15 @@ t.test('a failing member fails the session while the others finish; a job-model 
   const pvcRef = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'mix-pvc', namespace: ns };
   let s = await sessions.until('mix-1', 'initiated', (o) => (o.status?.targets?.length ?? 0) === 3);
   const pvc = findTarget(s.status, pvcRef, ns);
-  t.equal(pvc?.phase, 'Failed', 'job-model member fails at once');
-  t.match(findCondition(pvc?.conditions, 'BackupExecutorEnsured')?.message, /not supported yet/);
+  t.equal(pvc?.phase, 'Running', 'the job-model member runs');
+  t.match(findCondition(pvc?.conditions, 'BackupExecutorEnsured')?.message, /Backup Job stash-backup-mix-1-2 /);
+  const job = await kube.get<KubeObject & { spec?: { backoffLimit?: number; template?: { spec?: { containers?: Array<{ args?: string[] }>; volumes?: Array<{ name: string }> } } } }>('batch/v1', 'Job', ns, 'stash-backup-mix-1-2');
+  t.equal(job.spec?.backoffLimit, 0);
+  t.ok(job.spec?.template?.spec?.containers?.[0]?.args?.includes('--backupsession=mix-1'), 'the Job runs the agent for this session');
+  t.equal(job.metadata?.ownerReferences?.[0]?.name, 'mix-1', 'owned by the session');
   t.equal(s.status?.phase, 'Running', 'the others keep running');
+  // Plays the Job's agent (no kubelet runs its pod here).
+  await agentReportsBackup(kube, ns, 'mix-1', pvcRef, 'vol', 'Succeeded');
   // Plays the two sidecars: one host fails, one succeeds.
   await agentReportsBackup(kube, ns, 'mix-1', deploymentRef(ns, 'mix-a'), 'mix-a', 'Failed', 'restic exited with code 1: read-only file system');
   s = await sessions.until('mix-1', 'still running', (o) => findTarget(o.status, deploymentRef(ns, 'mix-a'), ns)?.phase === 'Failed');

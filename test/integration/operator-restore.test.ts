@@ -1,6 +1,6 @@
 // The operator's restore loop against a real kube-apiserver + kube-controller-manager: a RestoreBatch of three
 // members in Sequential order with global pre/post hooks served by a loopback HTTP server, and a job-model
-// RestoreSession that is refused (not supported yet).
+// RestoreSession served by a restore Job.
 // No agent runs here (no kubelet): where the stash-init container would write host stats, the test writes them
 // exactly as §16.2 step 7 describes (agentReportsRestore) and says so.
 import t from 'tap';
@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
-import { findCondition, sameRef } from '../../shared/status/index.ts';
+import { findCondition, mergeRestoreSessionStatus, sameRef } from '../../shared/status/index.ts';
 import { useCluster } from '../world/harness.ts';
 import {
   Watcher, agentReportsRestore, createDeployment, createRepository, deploymentRef, podTemplateContainers, startOperator, until,
@@ -96,15 +96,24 @@ t.test('RestoreBatch: global pre hook, three members in Sequential order, global
   }
 });
 
-t.test('RestoreSession of a PVC (job model) fails with a clear reason', async (t) => {
+t.test('RestoreSession of a PVC (job model) gets a restore Job and finishes on its report', async (t) => {
   await kube.create({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace: ns }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
   await kube.create({
     apiVersion: RS, kind: 'RestoreSession', metadata: { name: 'pvc-restore', namespace: ns },
-    spec: { repository: { name: 'repo' }, task: { name: 'pvc-restore' }, target: { ref: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'data' }, rules: [{ snapshots: ['latest'] }] } },
+    spec: { repository: { name: 'repo' }, task: { name: 'pvc-restore' }, target: { ref: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'data' }, volumeMounts: [{ name: 'data', mountPath: '/data' }], rules: [{ snapshots: ['latest'] }] } },
   });
-  const rs = await sessions.until('pvc-restore', 'Failed', (o) => o.status?.phase === 'Failed');
-  const c = findCondition(rs.status?.conditions, 'RestoreExecutorEnsured');
-  t.equal(c?.reason, 'FailedToEnsureRestoreExecutor');
-  t.match(c?.message, /not supported yet/);
-  t.equal(findCondition(rs.status?.conditions, 'MetricsPushed')?.status, 'True', 'final only after MetricsPushed');
+  const rs = await sessions.until('pvc-restore', 'executor ensured', (o) => findCondition(o.status?.conditions, 'RestoreExecutorEnsured')?.status === 'True');
+  t.equal(rs.status?.phase, 'Running');
+  t.equal((rs.status as { totalHosts?: number }).totalHosts, 1);
+  type JobObj = KubeObject & { spec?: { template?: { spec?: { containers?: Array<{ args?: string[] }>; volumes?: Array<{ name: string; persistentVolumeClaim?: { claimName: string } }> } } } };
+  const job = await kube.get<JobObj>('batch/v1', 'Job', ns, 'stash-restore-pvc-restore-0');
+  t.ok(job.spec?.template?.spec?.containers?.[0]?.args?.includes('--restore-model=job'), 'the Job runs the restore agent');
+  t.same(job.spec?.template?.spec?.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim, { claimName: 'data' }, 'with the target claim mounted');
+  // Plays the Job's agent (no kubelet runs its pod here), as §16.2 step 7 describes.
+  await kube.update<KubeObject & { status?: Record<string, unknown> }>(RS, 'RestoreSession', ns, 'pvc-restore', (cur) => {
+    cur.status = mergeRestoreSessionStatus(cur.status as never, { stats: [{ hostname: 'host-0', phase: 'Succeeded', duration: '1s' }] }, { creationTimestamp: cur.metadata?.creationTimestamp }) as never;
+    return cur;
+  }, { subresource: 'status' });
+  const done = await sessions.until('pvc-restore', 'Succeeded', (o) => o.status?.phase === 'Succeeded');
+  t.equal(findCondition(done.status?.conditions, 'MetricsPushed')?.status, 'True', 'final only after MetricsPushed');
 });
