@@ -61,16 +61,57 @@ export interface LoadedRepository {
   secretData: Record<string, string>;
 }
 
+type RepoRef = { name: string; namespace?: string } | undefined;
+
+/**
+ * Reads of the Repository and its Secret started before the caller has re-read the invoker that names
+ * them, so they overlap that read instead of following it. `loadRepository` uses them only when the fresh
+ * invoker names the same Repository (and that the same Secret) and they are recent; otherwise it reads again.
+ */
+export interface RepositoryPrefetch {
+  key: string;
+  startedAt: number;
+  repository: Promise<Repository | null>;
+  /** The Secret, read by a name known in advance or as soon as the Repository names it. */
+  secret: Promise<{ name: string; secret: Secret | null } | undefined>;
+}
+
+/** Prefetched reads older than this are not used: a lease wait may have come between. */
+const PREFETCH_MAX_AGE_MS = 5_000;
+
+function repoKey(ref: RepoRef, invokerNamespace: string): string {
+  return `${ref?.namespace || invokerNamespace}/${ref?.name ?? ''}`;
+}
+
+/** Starts the reads; failures surface only if `loadRepository` uses them. `secretName` is a guess from an earlier run. */
+export function prefetchRepository(kube: Kube, ref: RepoRef, invokerNamespace: string, secretName?: string): RepositoryPrefetch | undefined {
+  if (!ref?.name) return undefined;
+  const ns = ref.namespace || invokerNamespace;
+  const repository = kube.getOrNull<Repository>(apiVersionOf('Repository'), 'Repository', ns, ref.name);
+  const readSecret = (name: string) => kube.getOrNull<Secret>('v1', 'Secret', ns, name).then((secret) => ({ name, secret }));
+  const secret = secretName
+    ? readSecret(secretName)
+    : repository.then((r) => {
+      const name = r?.spec.backend.storageSecretName;
+      return name ? readSecret(name) : undefined;
+    });
+  repository.catch(() => undefined);
+  secret.catch(() => undefined);
+  return { key: repoKey(ref, invokerNamespace), startedAt: Date.now(), repository, secret };
+}
+
 /** The Repository and its storage Secret, read through the API (never mounted, never logged). */
-export async function loadRepository(kube: Kube, ref: { name: string; namespace?: string } | undefined, invokerNamespace: string): Promise<LoadedRepository> {
+export async function loadRepository(kube: Kube, ref: RepoRef, invokerNamespace: string, prefetch?: RepositoryPrefetch): Promise<LoadedRepository> {
   if (!ref?.name) throw new AgentError('the invoker names no spec.repository');
   const ns = ref.namespace || invokerNamespace;
-  const repository = await kube.getOrNull<Repository>(apiVersionOf('Repository'), 'Repository', ns, ref.name);
+  const usable = prefetch && prefetch.key === repoKey(ref, invokerNamespace) && Date.now() - prefetch.startedAt <= PREFETCH_MAX_AGE_MS ? prefetch : undefined;
+  const repository = await (usable?.repository ?? kube.getOrNull<Repository>(apiVersionOf('Repository'), 'Repository', ns, ref.name));
   if (!repository) throw new AgentError(`Repository ${ns}/${ref.name} not found: create it or fix spec.repository of the invoker`);
   const secretName = repository.spec.backend.storageSecretName;
   const secretData: Record<string, string> = {};
   if (secretName) {
-    const secret = await kube.getOrNull<Secret>('v1', 'Secret', ns, secretName);
+    const early = usable ? await usable.secret : undefined;
+    const secret = early?.name === secretName ? early.secret : await kube.getOrNull<Secret>('v1', 'Secret', ns, secretName);
     if (!secret) throw new AgentError(`storage Secret ${ns}/${secretName} of Repository ${ref.name} not found`);
     for (const [k, v] of Object.entries(secret.data ?? {})) secretData[k] = Buffer.from(v, 'base64').toString('utf8');
     for (const [k, v] of Object.entries(secret.stringData ?? {})) secretData[k] = v;

@@ -4,8 +4,9 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
-import http from 'node:http';
-import https from 'node:https';
+// CommonJS module objects: see shared/kube/client.ts on ESM imports of node:http.
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
 // client-node is heavy to load; only an exec hook needs it, so it is imported then.
 import type { Handler, HookExecutionPolicy } from '../shared/api/index.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';

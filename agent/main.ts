@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentEnv } from '../shared/config.ts';
 import { Kube } from '../shared/kube/client.ts';
-import { createLogger } from '../shared/log.ts';
+import { createAgentLogger } from './log.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { flagBool, flagInt, parseArgs } from './args.ts';
 import { AgentError, type AgentContext } from './common.ts';
@@ -41,7 +41,7 @@ function podNamespace(flag: string | undefined, env: string | undefined): string
 export async function main(argv: string[]): Promise<number> {
   const { command, flags } = parseArgs(argv);
   const env = agentEnv();
-  const log = createLogger({ level: flags.get('v') === '5' ? 'debug' : env.logLevel, name: 'stash-agent' });
+  const log = createAgentLogger({ level: flags.get('v') === '5' ? 'debug' : env.logLevel, name: 'stash-agent' });
   if (!command || flags.has('help')) {
     process.stdout.write(`${USAGE}\n`);
     return command ? 0 : 2;
@@ -90,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
       const invoker = await kube.get<BackupInvoker>(apiVersionOf(invokerKind as 'BackupBatch'), invokerKind, namespace, invokerName);
       const host = sidecarHost(ctx, invoker);
       log.info({ invoker: `${invokerKind}/${invokerName}`, target: `${ctx.targetKind}/${ctx.targetName}`, host }, 'backup sidecar starting');
-      await new Sidecar(ctx, openRepo, host).run(stop.signal);
+      await new Sidecar(ctx, openRepo, host, invoker).run(stop.signal);
       return 0;
     }
     if (command === 'restore') {

@@ -2,8 +2,6 @@
 // child's environment only, cache under the agent's tmp dir, and (dev/test world only) restic started in
 // its own UTS namespace named after the pod, so its locks carry the pod name exactly as in a real pod.
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -13,6 +11,10 @@ import {
 import { encodeSegment, signV4 } from '../shared/restic/s3sign.ts';
 import type { AgentContext, LoadedRepository } from './common.ts';
 import type { RepoOps } from './repo.ts';
+
+// CommonJS module objects: see shared/kube/client.ts on ESM imports of node:http.
+const httpRequest = process.getBuiltinModule('node:http').request;
+const httpsRequest = process.getBuiltinModule('node:https').request;
 
 export function commandPrefix(ctx: Pick<AgentContext, 'isolateHostname' | 'podName'>): string[] | undefined {
   if (!ctx.isolateHostname) return undefined;

@@ -11,7 +11,9 @@ import {
   findCondition, hasCondition, isFalse, isFinalMemberPhase, isFinalRestorePhase, rfc3339, restoreMemberPhase, sameRef,
 } from '../shared/status/index.ts';
 import { formatMs } from '../shared/status/duration.ts';
-import { AgentError, loadRepository, matchesTarget, waitUntil, type AgentContext, type LoadedRepository } from './common.ts';
+import {
+  AgentError, loadRepository, matchesTarget, prefetchRepository, waitUntil, type AgentContext, type LoadedRepository, type RepositoryPrefetch,
+} from './common.ts';
 import { postHookSkipReason, runHook, type HookSummary } from './hooks.ts';
 import { isDatabaseTarget, restoreDatabaseTarget } from './database.ts';
 import { holderChecker } from './locks.ts';
@@ -137,15 +139,26 @@ export async function runRestore(ctx: AgentContext, openRepo: OpenRepo, o: Resto
     if (nothingToDo(invoker)) return 0;
   }
 
+  // The Repository and Secret reads overlap the lease and the re-read under it (used only if still recent).
+  let prefetch: RepositoryPrefetch | undefined;
+  if (selectRule(target?.rules, host)) prefetch = prefetchRepository(ctx.kube, invoker.spec.repository, ns);
+  // Events are recorded while the lease is released; the process waits for them before it exits.
+  const pending: Array<Promise<void>> = [];
+
   const body = async (): Promise<number> => {
     invoker = await get();
     if (nothingToDo(invoker)) return 0;
     const again = hostStat(invoker);
     if (again?.phase === 'Succeeded') return 0;
 
+    // The object just read saves each status write its own read unless someone wrote in between.
+    let latest: RestoreInvoker = invoker;
     const write = async (patch: { stats?: HostRestoreStats[]; conditions?: Condition[] }) => {
-      if (kind === 'RestoreSession') return await patchRestoreSession(ctx.kube, ns, ctx.invokerName, patch);
-      return await patchRestoreBatchMember(ctx.kube, ns, ctx.invokerName, { ref: statusRef, ...patch });
+      const written = kind === 'RestoreSession'
+        ? await patchRestoreSession(ctx.kube, ns, ctx.invokerName, patch, latest as RestoreSession)
+        : await patchRestoreBatchMember(ctx.kube, ns, ctx.invokerName, { ref: statusRef, ...patch }, latest as RestoreBatch);
+      if (written) latest = written;
+      return written;
     };
     const cond = (type: string, ok: boolean, t: string, f: string, message: string): Condition => ({
       type, status: ok ? 'True' : 'False', reason: ok ? t : f, message, lastTransitionTime: rfc3339(new Date()), ...(ok ? {} : { severity: 'Error' }),
@@ -185,7 +198,7 @@ export async function runRestore(ctx: AgentContext, openRepo: OpenRepo, o: Resto
       if (!rule) {
         log.info('no rule matches this host: nothing to restore');
       } else {
-        loaded = await loadRepository(ctx.kube, invoker.spec.repository, ns);
+        loaded = await loadRepository(ctx.kube, invoker.spec.repository, ns, prefetch);
         repo = await openRepo(loaded, ctx, holderChecker({ kube: ctx.kube, namespace: ctx.targetNamespace, ownHostname: ownResticHostname(ctx), log }));
         await repo.preflight();
         if (isDatabaseTarget(member.ref)) {
@@ -212,10 +225,10 @@ export async function runRestore(ctx: AgentContext, openRepo: OpenRepo, o: Resto
     const stats: HostRestoreStats = error ? { hostname: host, phase: 'Failed', duration, error } : { hostname: host, phase: 'Succeeded', duration };
     const written = await write({ stats: [stats] });
     log.info({ phase: stats.phase, duration, error }, 'restore finished');
-    await emitEvent(ctx.kube, written ?? invoker, error
+    pending.push(emitEvent(ctx.kube, written ?? invoker, error
       ? { type: 'Warning', reason: 'HostRestoreFailed', message: `Failed to restore host "${host}": ${error}` }
       : { type: 'Normal', reason: 'HostRestoreSucceeded', message: `Restore for host "${host}" succeeded.` },
-    o.model === 'job' ? 'stash-restore-job' : 'stash-restore-init-container', ctx.podName, log);
+    o.model === 'job' ? 'stash-restore-job' : 'stash-restore-init-container', ctx.podName, log));
 
     const post = hooks?.postRestore;
     const after = written ? memberView(written as RestoreInvoker, kind, member.ref, ns) : view;
@@ -239,7 +252,11 @@ export async function runRestore(ctx: AgentContext, openRepo: OpenRepo, o: Resto
     return error ? 1 : 0;
   };
 
-  if (o.model === 'job') return await body();
-  const lease = new LeaseLock(ctx.kube, { namespace: ctx.targetNamespace, name: leaseName(ctx.targetKind, ctx.targetName, 'restore'), identity: ctx.podName, log });
-  return await lease.withLease(body, o.signal);
+  try {
+    if (o.model === 'job') return await body();
+    const lease = new LeaseLock(ctx.kube, { namespace: ctx.targetNamespace, name: leaseName(ctx.targetKind, ctx.targetName, 'restore'), identity: ctx.podName, log });
+    return await lease.withLease(body, o.signal);
+  } finally {
+    await Promise.all(pending);
+  }
 }

@@ -15,7 +15,9 @@ import {
   backupTargetPhase, findCondition, findTarget, hasCondition, isFalse, isFinalSessionPhase, rfc3339, sameRef,
 } from '../shared/status/index.ts';
 import { formatMs } from '../shared/status/duration.ts';
-import { AgentError, loadRepository, matchesTarget, waitUntil, type AgentContext } from './common.ts';
+import {
+  AgentError, loadRepository, matchesTarget, prefetchRepository, waitUntil, type AgentContext, type RepositoryPrefetch,
+} from './common.ts';
 import { postHookSkipReason, runHook, type HookSummary } from './hooks.ts';
 import { holderChecker } from './locks.ts';
 import { actionable } from './messages.ts';
@@ -98,11 +100,15 @@ export class Sidecar {
   #stopped = new AbortController();
   /** Resolves when a session run ends; tests and the bench wait on it. */
   readonly runs: Array<Promise<void>> = [];
+  /** What the last read said names the Repository and its Secret: lets the next run read all of them at once. */
+  #lastInvoker: BackupInvoker | undefined;
+  #lastSecretName: string | undefined;
 
-  constructor(ctx: AgentContext, openRepo: OpenRepo, host: string) {
+  constructor(ctx: AgentContext, openRepo: OpenRepo, host: string, invoker?: BackupInvoker) {
     this.ctx = ctx;
     this.openRepo = openRepo;
     this.host = host;
+    this.#lastInvoker = invoker;
     this.#changes.setMaxListeners(0);
     this.#lease = new LeaseLock(ctx.kube, {
       namespace: ctx.targetNamespace, name: leaseName(ctx.targetKind, ctx.targetName, 'backup'), identity: ctx.podName, log: ctx.log,
@@ -112,6 +118,10 @@ export class Sidecar {
   /** Runs until the signal aborts; then lets in-flight runs stop restic cleanly (it removes its lock on SIGINT). */
   async run(signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', () => this.#stopped.abort(), { once: true });
+    // Learn the Secret's name now, so that the first session reads it together with everything else.
+    this.#prefetch()?.secret.then((s) => {
+      this.#lastSecretName ??= s?.name;
+    }, () => undefined);
     try {
       await this.#serve(signal);
     } finally {
@@ -168,7 +178,7 @@ export class Sidecar {
     const target = s.status?.targets?.find((t) => t.ref?.kind === this.ctx.targetKind && t.ref?.name === this.ctx.targetName);
     if (!target || target.totalHosts === undefined || target.stats?.some((x) => x.hostname === this.host)) return;
     this.#inFlight.add(name);
-    const p = this.#runSession(name)
+    const p = this.#runSession(s)
       .catch((err: unknown) => this.ctx.log.error({ err: errorMessage(err), session: name }, 'session run failed'))
       .finally(() => this.#inFlight.delete(name));
     this.runs.push(p);
@@ -189,12 +199,25 @@ export class Sidecar {
     return await this.ctx.kube.get<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', this.ctx.namespace, name);
   }
 
-  async #runSession(name: string): Promise<void> {
-    const session = await this.#getSession(name);
-    const inv = session.spec.invoker;
+  #prefetch(): RepositoryPrefetch | undefined {
+    const inv = this.#lastInvoker;
+    if (!inv) return undefined;
+    return prefetchRepository(this.ctx.kube, inv.spec.repository, inv.metadata?.namespace ?? this.ctx.namespace, this.#lastSecretName);
+  }
+
+  /** `cached` is the informer's copy; the run re-reads the session, its invoker, Repository and Secret together. */
+  async #runSession(cached: BackupSession): Promise<void> {
+    const name = cached.metadata?.name ?? '';
+    // spec.invoker never changes, so the cached copy can name the invoker while the session is re-read.
+    const inv = cached.spec.invoker;
     if (!inv) return;
     const kind = inv.kind;
-    const invoker = await this.ctx.kube.get<BackupInvoker>(apiVersionOf(kind as 'BackupBatch'), kind, this.ctx.namespace, inv.name);
+    const prefetch = everyPodParticipates(this.ctx.targetKind) ? undefined : this.#prefetch();
+    const [session, invoker] = await Promise.all([
+      this.#getSession(name),
+      this.ctx.kube.get<BackupInvoker>(apiVersionOf(kind as 'BackupBatch'), kind, this.ctx.namespace, inv.name),
+    ]);
+    this.#lastInvoker = invoker;
     const member = findMember(invoker, kind, this.ctx);
     if (!member) return;
     const r = readiness(session, invoker, member, this.host, this.ctx.namespace);
@@ -206,12 +229,13 @@ export class Sidecar {
     if (everyPodParticipates(this.ctx.targetKind)) {
       await this.#lease.withLease(async () => {
         // Another pod of this workload may have finished meanwhile; re-read under the lease.
+        const early = this.#prefetch();
         const fresh = await this.#getSession(name);
         const again = readiness(fresh, invoker, member, this.host, this.ctx.namespace);
-        if (again.run) await this.backupOnce(fresh, invoker, member);
+        if (again.run) await this.backupOnce(fresh, invoker, member, early);
       }, this.#stopped.signal);
     } else {
-      await this.backupOnce(session, invoker, member);
+      await this.backupOnce(session, invoker, member, prefetch);
     }
     this.#done.add(name);
   }
@@ -229,7 +253,7 @@ export class Sidecar {
   }
 
   /** One host's complete share of one session. Never throws for backup failures: they go to status. */
-  async backupOnce(session: BackupSession, invoker: BackupInvoker, member: Member): Promise<void> {
+  async backupOnce(session: BackupSession, invoker: BackupInvoker, member: Member, prefetch?: RepositoryPrefetch): Promise<void> {
     const t0 = performance.now();
     const { ctx, host } = this;
     const name = session.metadata?.name ?? '';
@@ -264,7 +288,8 @@ export class Sidecar {
     let loaded: LoadedRepository | undefined;
     if (!error) {
       try {
-        loaded = await loadRepository(ctx.kube, invoker.spec.repository, invoker.metadata?.namespace ?? ns);
+        loaded = await loadRepository(ctx.kube, invoker.spec.repository, invoker.metadata?.namespace ?? ns, prefetch);
+        this.#lastSecretName = loaded.repository.spec.backend.storageSecretName;
         repo = await this.openRepo(loaded, ctx, holderChecker({ kube: ctx.kube, namespace: ctx.targetNamespace, ownHostname: ownResticHostname(ctx), log }));
       } catch (err) {
         error = `cannot prepare the repository: ${errorMessage(err)}`;
@@ -377,9 +402,10 @@ export class Sidecar {
     const stats: HostBackupStats = error
       ? { hostname: host, phase: 'Failed', duration, error }
       : { hostname: host, phase: 'Succeeded', snapshots, duration };
-    const written = await patchBackupSession(ctx.kube, ns, name, { conditions: sessionConditions, targets: [{ ref: statusRef, stats: [stats] }] });
+    const written = await patchBackupSession(ctx.kube, ns, name, { conditions: sessionConditions, targets: [{ ref: statusRef, stats: [stats] }] }, this.#newest(session));
     log.info({ phase: stats.phase, duration, error }, 'backup finished');
-    await emitEvent(ctx.kube, written ?? session, error
+    // Recorded while the postBackup hook runs; the run ends only after both.
+    const event = emitEvent(ctx.kube, written ?? session, error
       ? { type: 'Warning', reason: 'HostBackupFailed', message: `Failed to backup host "${host}" of ${member.ref.kind}/${member.ref.name}: ${error}` }
       : { type: 'Normal', reason: 'HostBackupSucceeded', message: `Backup for host "${host}" of ${member.ref.kind}/${member.ref.name} succeeded (${snapshots.length} snapshot(s)).` },
     'stash-backup-sidecar', ctx.podName, log);
@@ -401,9 +427,21 @@ export class Sidecar {
             c = cond(CONDITION.PostBackupHookExecutionSucceeded, false, reasons, `postBackup hook failed: ${errorMessage(err)}`);
           }
         }
-        await patchBackupSession(ctx.kube, ns, name, { targets: [{ ref: statusRef, conditions: [c] }] });
+        await patchBackupSession(ctx.kube, ns, name, { targets: [{ ref: statusRef, conditions: [c] }] }, this.#newest(current));
       }
     }
+    await event;
+  }
+
+  /**
+   * The most recent copy of a session we have: ours, or the informer's when a later event brought one.
+   * Only a starting point for a status write (a stale one costs a 409 and a re-read, nothing else), which
+   * is why comparing resourceVersions as numbers is acceptable here.
+   */
+  #newest(mine: BackupSession): BackupSession {
+    const cached = this.#informer?.get(mine.metadata?.namespace, mine.metadata?.name ?? '');
+    const rv = (o: BackupSession | undefined) => Number(o?.metadata?.resourceVersion ?? NaN);
+    return cached && !(rv(cached) < rv(mine)) ? cached : mine;
   }
 
   async #postBackupActions(

@@ -2,16 +2,10 @@
 // is redacted here, once, rather than trusted to each call site.
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
-export const REDACT_PATHS = [
-  'password', '*.password', 'token', '*.token', 'authorization', '*.authorization',
-  'headers.authorization', 'req.headers.authorization', 'req.headers.cookie',
-  'env', '*.env', 'secret', '*.secret', 'data', 'stringData', '*.data', '*.stringData',
-  'RESTIC_PASSWORD', '*.RESTIC_PASSWORD', 'AWS_SECRET_ACCESS_KEY', '*.AWS_SECRET_ACCESS_KEY',
-  'AWS_ACCESS_KEY_ID', '*.AWS_ACCESS_KEY_ID', 'AZURE_ACCOUNT_KEY', '*.AZURE_ACCOUNT_KEY',
-  'B2_ACCOUNT_KEY', '*.B2_ACCOUNT_KEY', 'GOOGLE_SERVICE_ACCOUNT_JSON_KEY', '*.GOOGLE_SERVICE_ACCOUNT_JSON_KEY',
-  'REST_SERVER_PASSWORD', '*.REST_SERVER_PASSWORD', 'OS_PASSWORD', '*.OS_PASSWORD', 'ST_KEY', '*.ST_KEY',
-  'keyData', '*.keyData', 'certData', '*.certData', 'privateKey', '*.privateKey',
-];
+// The paths live in their own module so the agent's pino-free logger (agent/log.ts) shares them.
+import { REDACT_PATHS } from './log-redact.ts';
+
+export { REDACT_PATHS };
 
 export interface LogOptions {
   level?: string;

@@ -6,16 +6,16 @@
 // - stdin is closed except for stdin backups, so a missing password fails instead of hanging;
 // - cancellation sends SIGINT (the only signal 0.14 cleans up on) and SIGKILL only after a long grace,
 //   so restic can remove its lock; whatever restic then exits with, the run counts as cancelled.
-import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
-import { spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { StashError, ValidationError } from '../errors.ts';
 import type { ResolvedRepository } from './backend.ts';
+import { startChild } from './child.ts';
 import { classify } from './classify.ts';
 import { CancelledError, ConsumerFailedError, PartialBackupError, RepositoryMissingError, ResticFailedError, RetentionPolicyError, type ResticError } from './errors.ts';
 import {
@@ -267,18 +267,10 @@ export class Restic {
     const grace = this.opts.graceMs ?? 90_000;
     this.log?.debug({ command, argv }, 'restic start');
 
-    const sub: ResultPromise = execa(file, fileArgs, {
-      env: this.buildEnv(),
-      extendEnv: false,
-      stdin: o.stdin ? 'pipe' : 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      reject: false,
-      killSignal: 'SIGINT',
-      forceKillAfterDelay: grace,
-      cleanup: true,
+    const child = startChild({
+      file, args: fileArgs, env: this.buildEnv(), stdin: o.stdin ? 'pipe' : 'ignore', stdout: 'pipe', stderr: 'pipe', exitSignal: 'SIGINT',
     });
+    const sub = child.proc;
 
     let stdoutBytes = 0;
     const discardStdout = () => {
@@ -300,7 +292,7 @@ export class Restic {
       this.log?.info({ command, reason: why }, 'restic stop');
       if (o.stdin) o.stdin.source.unpipe();
       if (o.stdoutSink) discardStdout();
-      sub.kill('SIGINT');
+      child.kill('SIGINT', grace);
       // A stdin backup blocks in read(): EOF lets it notice the cancelled context. EOF must come
       // AFTER restic handled the signal, or it could still write a snapshot of the truncated stream.
       if (o.stdin && sawCleanup) endStdin();
@@ -379,7 +371,7 @@ export class Restic {
       );
     }
 
-    const result = await sub;
+    const result = await child.done;
     await Promise.all(readers);
     clearTimeout(timer);
     o.signal?.removeEventListener('abort', onAbort);
@@ -394,9 +386,9 @@ export class Restic {
       producerError,
       ...(o.stdoutSink ? { stdoutBytes } : {}),
     };
-    if (result.failed && out.exitCode === undefined && out.signal === undefined) {
-      // spawn failure (binary missing, EACCES)
-      const msg = this.repo.redact(result.message ?? 'spawn failed');
+    if (result.spawnError) {
+      // binary missing, EACCES
+      const msg = this.repo.redact(result.spawnError.message);
       return { ...out, error: new ResticFailedError(`cannot run restic ${command}: ${msg}`, details(command, out)) };
     }
     const interrupted = (stoppedBy !== undefined && stoppedBy !== 'fail-fast') || out.signal !== undefined || out.exitCode === 130;
@@ -513,34 +505,28 @@ export class Restic {
 
   /** Starts `file args` (no shell) and backs up its stdout; a non-zero exit fails the backup. */
   async backupCommand(cmd: { file: string; args: string[]; env?: Record<string, string> }, o: StdinBackupOptions): Promise<BackupResult> {
-    const producer = execa(cmd.file, cmd.args, {
-      env: cmd.env ?? { PATH: this.buildEnv().PATH ?? '' },
-      extendEnv: false,
-      stdin: 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: { stdout: false, stderr: true },
-      reject: true,
-      cancelSignal: o.signal,
-      killSignal: 'SIGTERM',
-      forceKillAfterDelay: 10_000,
-      stripFinalNewline: true,
-      maxBuffer: { stderr: 64 * 1024 },
+    const producer = startChild({
+      file: cmd.file, args: cmd.args, env: cmd.env ?? { PATH: this.buildEnv().PATH ?? '' },
+      stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', exitSignal: 'SIGTERM',
     });
-    if (!producer.stdout) throw new StashError('RESTIC_PRODUCER', 'producer has no stdout');
-    let finished = false;
-    const done = producer.finally(() => {
-      finished = true;
-    }).then(() => undefined, (err: unknown) => {
-      const e = err as { exitCode?: number; signal?: string; stderr?: string; shortMessage?: string };
-      const tail = typeof e.stderr === 'string' ? e.stderr.split('\n').slice(-3).join(' | ') : '';
+    const { stdout, stderr } = producer.proc;
+    if (!stdout || !stderr) throw new StashError('RESTIC_PRODUCER', 'producer has no stdout');
+    const errTail = new ByteTail(64 * 1024);
+    stderr.on('data', (c: Buffer) => errTail.push(c));
+    const onAbort = () => producer.kill('SIGTERM', CHILD_GRACE_MS);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const done = producer.done.then((r) => {
+      o.signal?.removeEventListener('abort', onAbort);
+      if (r.spawnError) throw new StashError('RESTIC_PRODUCER_FAILED', `cannot run ${cmd.file}: ${r.spawnError.message}`, { cause: r.spawnError });
+      if (r.exitCode === 0) return undefined;
+      const tail = errTail.text().replace(/\n$/, '').split('\n').slice(-3).join(' | ');
       throw new StashError('RESTIC_PRODUCER_FAILED',
-        `${cmd.file} failed (${e.exitCode !== undefined ? `exit code ${e.exitCode}` : `signal ${e.signal ?? '?'}`})${tail ? `: ${tail}` : ''}`, { cause: err });
+        `${cmd.file} failed (${r.exitCode !== undefined ? `exit code ${r.exitCode}` : `signal ${r.signal ?? '?'}`})${tail ? `: ${tail}` : ''}`);
     });
     try {
-      return await this.backupStdin({ source: producer.stdout, done }, o);
+      return await this.backupStdin({ source: stdout, done }, o);
     } finally {
-      if (!finished) producer.kill('SIGTERM');
+      if (!producer.exited) producer.kill('SIGTERM', CHILD_GRACE_MS);
       await done.catch(() => undefined);
     }
   }
@@ -671,20 +657,21 @@ export class Restic {
     const secretValues = Object.entries(cmd.env ?? {}).filter(([k]) => SECRET_ENV_NAME.test(k)).map(([, v]) => v);
     const maskEnv = makeRedactor(secretValues);
     const mask = (line: string) => this.repo.redact(maskEnv(cleanLine(line)));
-    const consumer = spawn(cmd.file, cmd.args, {
-      env: cmd.env ?? { PATH: this.buildEnv().PATH ?? '' },
-      stdio: ['pipe', 'ignore', 'pipe'],
-      detached: true,
+    const child = startChild({
+      file: cmd.file, args: cmd.args, env: cmd.env ?? { PATH: this.buildEnv().PATH ?? '' },
+      stdin: 'pipe', stdout: 'ignore', stderr: 'pipe', group: true, exitSignal: 'SIGTERM',
     });
+    const consumer = child.proc as ChildProcessByStdio<Writable, null, Readable>;
     const errTail = new ByteTail(16 * 1024);
     consumer.stderr.on('data', (c: Buffer) => errTail.push(c));
     const stderrClosed = new Promise<void>((resolve) => consumer.stderr.once('close', resolve));
+    // The leader's exit, not the group's: a grandchild that escaped the group must not keep us waiting.
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
       consumer.once('exit', (code, signal) => resolve({ code, signal }));
     });
     const spawnError = await new Promise<Error | undefined>((resolve) => {
       consumer.once('spawn', () => resolve(undefined));
-      consumer.on('error', resolve);
+      consumer.once('error', resolve);
     });
     if (spawnError) {
       throw new ConsumerFailedError(`cannot run ${cmd.file}: ${mask(spawnError.message)}`, { file: cmd.file, exitCode: undefined, signal: undefined, stderrTail: [] }, { cause: spawnError });
@@ -697,20 +684,11 @@ export class Restic {
     let consumerEarly = false;
     let terminated = false;
     let timedOut = false;
-    let killTimer: NodeJS.Timeout | undefined;
     const ac = new AbortController();
-    const signalGroup = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(-consumer.pid!, sig);
-      } catch {
-        consumer.kill(sig);
-      }
-    };
     const terminate = () => {
-      if (terminated || consumerExited) return;
+      if (terminated) return;
       terminated = true;
-      signalGroup('SIGTERM');
-      killTimer = setTimeout(() => signalGroup('SIGKILL'), CHILD_GRACE_MS);
+      child.kill('SIGTERM', CHILD_GRACE_MS);
     };
     void exited.then(() => {
       consumerExited = true;
@@ -750,7 +728,6 @@ export class Restic {
     const ex = await exited;
     await Promise.race([stderrClosed, new Promise((resolve) => setTimeout(resolve, 1000))]);
     clearTimeout(deadline);
-    clearTimeout(killTimer);
     o.signal?.removeEventListener('abort', onAbort);
     consumer.stdin.destroy();
     consumer.stderr.destroy();

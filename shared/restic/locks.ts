@@ -26,8 +26,7 @@
 //   unlock` once it is older than restic's 30-minute limit; before that we wait, and then fail naming
 //   the holder.
 import { unlink } from 'node:fs/promises';
-import { request as httpRequest, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { RequestOptions } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { StashError } from '../errors.ts';
@@ -36,6 +35,10 @@ import type { Restic } from './command.ts';
 import { LockedError } from './errors.ts';
 import type { LockHolder, LockInfo } from './output.ts';
 import { encodeSegment, signV4 } from './s3sign.ts';
+
+// CommonJS module objects: see shared/kube/client.ts on ESM imports of node:http.
+const httpRequest = process.getBuiltinModule('node:http').request;
+const httpsRequest = process.getBuiltinModule('node:https').request;
 
 /**
  * For locks written under OUR hostname: is the holder pid alive in this PID namespace? undefined for

@@ -1,0 +1,71 @@
+// The process layer under the wrapper: stop signal then SIGKILL after the grace, whole-group kills for
+// `sh -c` wrappers, spawn failures as outcomes, and no child left running when its parent exits.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startChild } from './child.ts';
+
+const PATH = process.env.PATH ?? '/usr/bin:/bin';
+const dir = await mkdtemp(join(tmpdir(), 'stash-ts-child-'));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+
+t.test('exit code, signal and a child that cannot start', async (t) => {
+  const ok = await startChild({ file: 'sh', args: ['-c', 'exit 7'], env: { PATH }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', exitSignal: 'SIGTERM' }).done;
+  t.same(ok, { exitCode: 7, signal: undefined, spawnError: undefined });
+  const missing = await startChild({ file: join(dir, 'nope'), args: [], env: { PATH }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', exitSignal: 'SIGTERM' }).done;
+  t.match(missing.spawnError?.message, /ENOENT/, 'spawn failure reported, not thrown');
+});
+
+t.test('the environment is exactly the one given', async (t) => {
+  const c = startChild({ file: 'sh', args: ['-c', 'env -0'], env: { PATH, ONLY: 'this' }, stdin: 'ignore', stdout: 'pipe', stderr: 'ignore', exitSignal: 'SIGTERM' });
+  let out = '';
+  c.proc.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  await c.done;
+  const keys = out.split('\0').filter(Boolean).map((l) => l.split('=')[0]).filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_')
+    // tap's process-info plugin wraps spawn in tests and adds its own variables
+    .filter((k) => k !== undefined && !k.startsWith('_TAPJS_') && k !== 'NODE_OPTIONS');
+  t.same(keys.sort(), ['ONLY', 'PATH']);
+});
+
+t.test('a child ignoring the stop signal is killed after the grace, not before', async (t) => {
+  const c = startChild({ file: 'sh', args: ['-c', "trap '' TERM; sleep 20"], env: { PATH }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', group: true, exitSignal: 'SIGTERM' });
+  await sleep(200);
+  const t0 = Date.now();
+  c.kill('SIGTERM', 800);
+  const r = await c.done;
+  const ms = Date.now() - t0;
+  t.equal(r.signal, 'SIGKILL');
+  t.ok(ms >= 750 && ms < 5000, `after the grace (${ms} ms)`);
+});
+
+t.test('a group kill takes the wrapper\'s children too, so their pipes close', async (t) => {
+  const c = startChild({ file: 'sh', args: ['-c', 'sleep 30 & wait'], env: { PATH }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', group: true, exitSignal: 'SIGTERM' });
+  c.proc.stdout?.resume();
+  c.proc.stderr?.resume();
+  await sleep(200);
+  const t0 = Date.now();
+  c.kill('SIGTERM', 10_000);
+  await c.done;
+  t.ok(Date.now() - t0 < 3000, 'done without waiting for the grandchild');
+});
+
+t.test('children do not outlive a parent that exits', async (t) => {
+  const marker = join(dir, 'got-signal');
+  const script = `
+    import { startChild } from ${JSON.stringify(join(import.meta.dirname, 'child.ts'))};
+    startChild({ file: 'sh', args: ['-c', 'trap "echo int > \\"$0\\"; exit 0" INT; while :; do sleep 0.05; done', ${JSON.stringify(marker)}],
+      env: { PATH: ${JSON.stringify(PATH)} }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', exitSignal: 'SIGINT' });
+    setTimeout(() => process.exit(0), 300);
+  `;
+  const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
+  await new Promise((resolve) => parent.once('exit', resolve));
+  let got = '';
+  for (let i = 0; i < 50 && !got; i++) {
+    await sleep(100);
+    got = await readFile(marker, 'utf8').catch(() => '');
+  }
+  t.equal(got.trim(), 'int', 'the child got its stop signal (SIGINT for restic) when the parent exited');
+});
