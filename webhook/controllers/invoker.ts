@@ -161,11 +161,13 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
   const conds: Condition[] = [];
   let requeue = false;
   if (driver === 'Restic') {
-    const rc = await checkRepository(d.kube, inv);
+    // A Repository used by many invokers lists them all in its status, so reading it on every reconcile is the
+    // costliest call there is; the index's informer copy answers both whether it exists and whether our
+    // reference is already there (a cache miss still reads the API).
+    const repos = d.index.informers.get('Repository');
+    const rc = await checkRepository(d.kube, inv, (ns, name) => repos?.get(ns, name));
     conds.push(...rc.conditions);
-    // A Repository used by many invokers lists them all, so reading it back on every resync only to find our
-    // reference there is the costliest call of a reconcile; the cached copy tells whether a write is needed.
-    if (rc.repository && !referencedBy(d.index.informers.get('Repository')?.get(repoNamespaceOf(inv), inv.spec?.repository?.name ?? ''), inv)) {
+    if (rc.repository && !referencedBy(repos?.get(repoNamespaceOf(inv), inv.spec?.repository?.name ?? ''), inv)) {
       await setRepositoryReference(d.kube, inv, true);
     }
     if (!rc.ready) requeue = true;
