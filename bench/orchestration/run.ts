@@ -8,11 +8,12 @@
 //              (mean over the 9 hand-offs of each of 2 sessions)
 //   rss1000  : operator VmRSS after it reconciled 1,000 BackupBatches × 3 members (all Ready, CPU quiet)
 // Last line: `orchestration: start20=<ms>ms handoff=<ms>ms rss1000=<MiB>MiB`. Targets: ≤ 1,000 ms, ≤ 250 ms, ≤ 200 MiB.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseAllDocuments } from 'yaml';
 import { generateCerts } from '../../certs/certs.ts';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
@@ -95,6 +96,44 @@ async function statusKiB(pid: number, key: string): Promise<number> {
   return m ? Number(m[1]) : NaN;
 }
 
+/** NODE_OPTIONS of the operator container in manifests/webhook/operator.yaml, '' when it sets none. */
+async function operatorNodeOptions(): Promise<string> {
+  const docs = parseAllDocuments(await readFile(join(REPO_ROOT, 'manifests', 'webhook', 'operator.yaml'), 'utf8')).map((d) => d.toJSON() as { kind?: string; spec?: any });
+  const containers = (docs.find((d) => d?.kind === 'Deployment')?.spec?.template?.spec?.containers ?? []) as Array<{ env?: Array<{ name: string; value?: string }> }>;
+  return containers[0]?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+}
+
+/** Asks the operator for a heap snapshot (it was started with --heapsnapshot-signal) and waits until it is written. */
+async function heapSnapshot(pid: number, dir: string): Promise<void> {
+  const count = async () => (await readdir(dir)).filter((f) => f.endsWith('.heapsnapshot')).length;
+  const before = await count();
+  process.kill(pid, 'SIGUSR2');
+  await until('the heap snapshot', async () => (await count()) > before, 120_000, 500);
+  // The file appears when writing starts; wait for its size to settle.
+  let last = -1;
+  await until('the heap snapshot to be complete', async () => {
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.heapsnapshot')).sort();
+    const size = (await stat(join(dir, files.at(-1)!))).size;
+    const done = size === last && size > 0;
+    last = size;
+    return done;
+  }, 300_000, 2_000);
+  out(`heap snapshot written to ${dir}`);
+}
+
+/** The operator's latest memstats line, in MiB: what of the RSS is V8 heap (used of committed, per space) and what is not. */
+async function memBreakdown(file: string): Promise<string> {
+  const lines = (await readFile(file, 'utf8')).trim().split('\n');
+  const m = JSON.parse(lines.at(-1)!) as {
+    rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number; spaces: Record<string, { used: number; size: number }>;
+    gc?: { scavenges: number; scavengeMs: number; majors: number; majorMs: number; otherMs: number };
+  };
+  const mib = (x: number) => (x / 1048576).toFixed(0);
+  const spaces = Object.entries(m.spaces).filter(([, s]) => s.size > 1048576).map(([k, s]) => `${k} ${mib(s.used)}/${mib(s.size)}`).join(', ');
+  return `rss ${mib(m.rss)}, heap used ${mib(m.heapUsed)} of ${mib(m.heapTotal)} committed (${spaces}), external ${mib(m.external)}, arrayBuffers ${mib(m.arrayBuffers)}, outside the V8 heap ${mib(m.rss - m.heapTotal)}`
+    + (m.gc ? `; GC so far: ${m.gc.scavenges} scavenges ${m.gc.scavengeMs.toFixed(0)} ms, ${m.gc.majors} mark-compacts ${m.gc.majorMs.toFixed(0)} ms, other ${m.gc.otherMs.toFixed(0)} ms` : '');
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
@@ -113,11 +152,20 @@ async function main(): Promise<string> {
 
     const certs = await generateCerts({ dir: join(dir, 'certs'), serviceName: 'stash-ts-operator', namespace: 'stash-system', days: 1 });
     const [, script] = OPERATOR_ENTRYPOINT;
-    operatorPid = launchDetached(join(dir, 'logs'), 'operator', join(REPO_ROOT, 'node_modules', '.bin', 'node'), [script], {
+    // The operator runs with the Node options its Deployment gives it (manifests/webhook/operator.yaml).
+    const nodeOptions = await operatorNodeOptions();
+    out(`operator NODE_OPTIONS from its Deployment: ${nodeOptions || '(none)'}`);
+    // BENCH_HEAP_DIR=<dir>: the operator writes a V8 heap snapshot there on SIGUSR2, which the bench sends after
+    // each measurement (never before one), to see where the memory goes.
+    const heapDir = process.env.BENCH_HEAP_DIR;
+    const diag = heapDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir}`, '--import', join(import.meta.dirname, 'memstats.ts')] : [];
+    operatorPid = launchDetached(join(dir, 'logs'), 'operator', join(REPO_ROOT, 'node_modules', '.bin', 'node'), [...diag, script], {
       cwd: REPO_ROOT,
       env: {
+        ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
         STASH_KUBECONFIG: cp.kubeconfig, POD_NAMESPACE: 'stash-system', POD_NAME: 'stash-bench-operator',
         STASH_WEBHOOK_HOST: '127.0.0.1', STASH_WEBHOOK_PORT: String(await freePort()), STASH_METRICS_PORT: String(await freePort()),
+        ...(heapDir ? { BENCH_MEMSTATS_FILE: join(heapDir, `memstats-${process.pid}.jsonl`) } : {}),
         STASH_TLS_CERT_FILE: certs.certFile, STASH_TLS_KEY_FILE: certs.keyFile, STASH_AGENT_IMAGE: AGENT_IMAGE,
       },
     });
@@ -144,9 +192,11 @@ async function main(): Promise<string> {
         reportedAt.set(key, -1);
         void agentReportsBackup(kube!, NS, name, { apiVersion: 'apps/v1', kind: 'Deployment', name: tg.ref!.name, namespace: NS }, tg.ref!.name, 'Succeeded')
           .then(() => reportedAt.set(key, performance.now()), (err: unknown) => {
-            // 20 agents racing on one status: a write that ran out of conflict retries goes again on the next update.
+            // 20 agents racing on one status: a write that ran out of conflict retries goes again shortly (the
+            // next update event may already have passed, and a session waiting for it would never finish).
             reportedAt.delete(key);
             if (!/409/.test(String(err))) out(`agent write failed: ${String(err)}`);
+            setTimeout(() => { const cur = inf.get(NS, name); if (cur) seen(cur); }, 50);
           });
       }
     };
@@ -199,7 +249,8 @@ async function main(): Promise<string> {
       await pool(chunk, 16, (b) => kube!.create(batch(b, [`${b}-db`, `${b}-web`, `${b}-cache`], 'Parallel')));
       out(`  created ${c + chunk.length} BackupBatches (${((performance.now() - t0) / 1000).toFixed(0)} s), operator RSS ${(await statusKiB(operatorPid, 'VmRSS') / 1024).toFixed(0)} MiB`);
     }
-    await allReady(kube, names, 600_000);
+    // Generous: on a shared machine the reconcile of 3,000 workloads can take many minutes; the figure is the RSS.
+    await allReady(kube, names, 1_800_000);
     out(`all ${N} BackupBatches Ready after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     // Settled: the operator used under 5% of a core over the last 3 s.
     let prev = await cpuTicks(operatorPid);
@@ -213,6 +264,10 @@ async function main(): Promise<string> {
     const rss = (await statusKiB(operatorPid, 'VmRSS')) / 1024;
     const hwm = (await statusKiB(operatorPid, 'VmHWM')) / 1024;
     out(`rss1000: VmRSS ${rss.toFixed(0)} MiB (peak VmHWM ${hwm.toFixed(0)} MiB) with ${N} BackupBatches × 3 members reconciled`);
+    if (heapDir) {
+      out(`memory breakdown (MiB): ${await memBreakdown(join(heapDir, `memstats-${process.pid}.jsonl`))}`);
+      await heapSnapshot(operatorPid, heapDir);
+    }
     return `orchestration: start20=${start20.toFixed(0)}ms handoff=${handoff.toFixed(0)}ms rss1000=${rss.toFixed(0)}MiB`;
   } finally {
     for (const i of informers) await i.stop();

@@ -133,9 +133,11 @@ export class Kube {
   /** One request; resolves with the decoded body, throws KubeError carrying the HTTP status. */
   async request<T = unknown>(o: RequestOptions): Promise<T> {
     const res = await this.#send({ timeoutMs: 30_000, ...o });
-    const chunks: Buffer[] = [];
-    for await (const c of res) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
+    // Decoded as it arrives into a V8 string: a large body (a list, a Repository naming a thousand invokers)
+    // then never needs a second, contiguous native buffer, which the allocator would keep after it is freed.
+    res.setEncoding('utf8');
+    let text = '';
+    for await (const c of res) text += c as string;
     const status = res.statusCode ?? 0;
     if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
     let message = text;

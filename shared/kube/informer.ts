@@ -10,7 +10,7 @@ import type { Kube, KubeObject, ObjectList } from './client.ts';
 export type InformerEvent = 'add' | 'update' | 'delete';
 export type Handler<T> = (obj: T, old?: T) => void | Promise<void>;
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   apiVersion: string;
   kind: string;
   namespace?: string;
@@ -21,6 +21,13 @@ export interface InformerOptions {
   backoffInitialMs?: number;
   backoffMaxMs?: number;
   log?: Logger;
+  /**
+   * What the cache keeps of each object, applied once on arrival (list item or watch event) before handlers
+   * see it: a controller that reads a few fields of a kind it watches in bulk keeps only those, and the rest
+   * of each object becomes garbage at once. Gets a fresh object it may change or replace; must keep
+   * metadata.name, namespace and resourceVersion.
+   */
+  transform?: (obj: T) => T;
 }
 
 /**
@@ -38,7 +45,7 @@ export function keyOf(obj: KubeObject): string {
 
 export class Informer<T extends KubeObject> {
   readonly #kube: Kube;
-  readonly #opts: Required<Omit<InformerOptions, 'namespace' | 'labelSelector' | 'fieldSelector' | 'log'>> & InformerOptions;
+  readonly #opts: Required<Omit<InformerOptions<T>, 'namespace' | 'labelSelector' | 'fieldSelector' | 'log' | 'transform'>> & InformerOptions<T>;
   readonly #cache = new Map<string, T>();
   readonly #handlers: Record<InformerEvent, Array<Handler<T>>> = { add: [], update: [], delete: [] };
   #stop = new AbortController();
@@ -49,7 +56,7 @@ export class Informer<T extends KubeObject> {
   /** Counts (re)lists, useful to tests and metrics. */
   lists = 0;
 
-  constructor(kube: Kube, opts: InformerOptions) {
+  constructor(kube: Kube, opts: InformerOptions<T>) {
     this.#kube = kube;
     this.#opts = { relistMs: 5 * 60_000, backoffInitialMs: 200, backoffMaxMs: 15_000, ...opts };
   }
@@ -96,6 +103,12 @@ export class Informer<T extends KubeObject> {
     this.#running = undefined;
   }
 
+  /** An object as it arrived, made whole (list items come without apiVersion/kind) and cut to what is kept. */
+  #keep(item: T): T {
+    const obj = trim({ apiVersion: this.#opts.apiVersion, kind: this.#opts.kind, ...item } as T);
+    return this.#opts.transform ? this.#opts.transform(obj) : obj;
+  }
+
   #path(): string {
     return resourcePath(resourceFor(this.#opts.apiVersion, this.#opts.kind), this.#opts.namespace);
   }
@@ -121,8 +134,7 @@ export class Informer<T extends KubeObject> {
         signal: this.#stop.signal,
       });
       for (const item of page.items) {
-        // List items come without apiVersion/kind; handlers expect whole objects.
-        const obj = trim({ apiVersion: this.#opts.apiVersion, kind: this.#opts.kind, ...item } as T);
+        const obj = this.#keep(item);
         fresh.set(keyOf(obj), obj);
       }
       cont = page.metadata.continue || undefined;
@@ -164,9 +176,12 @@ export class Informer<T extends KubeObject> {
             if (status.code === 410) return 'relist';
             throw new KubeError(`watch ${this.#opts.kind}: ${status.message ?? 'error event'}`, status.code);
           }
-          const obj = trim({ apiVersion: this.#opts.apiVersion, kind: this.#opts.kind, ...ev.object } as T);
+          if (ev.type === 'BOOKMARK') {
+            resourceVersion = ev.object.metadata?.resourceVersion ?? resourceVersion;
+            continue;
+          }
+          const obj = this.#keep(ev.object);
           resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
-          if (ev.type === 'BOOKMARK') continue;
           const key = keyOf(obj);
           const prev = this.#cache.get(key);
           if (ev.type === 'DELETED') {

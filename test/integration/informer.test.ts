@@ -70,3 +70,40 @@ t.test('informer relists on its interval and repairs its cache', async (t) => {
   t.ok(inf.lists >= first + 2, `relisted periodically (${inf.lists - first} times in 1.8s)`);
   t.ok(inf.get(undefined, 'default'), 'cache still has namespace default');
 });
+
+t.test('a transform decides what the cache keeps, for listed and watched objects alike', async (t) => {
+  const state = await startControlPlane(dir, { withControllerManager: false, installCrds: false });
+  const kube = Kube.load(state.kubeconfig);
+  t.teardown(() => kube.close());
+  const ns = 'informer-transform';
+  await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  type CM = KubeObject & { data?: Record<string, string> };
+  const cm = (name: string, keep: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns, labels: { l: 'x' } }, data: { keep, big: 'b'.repeat(10_000) } });
+  await kube.create(cm('listed', '1'));
+
+  const handed: CM[] = [];
+  const inf = new Informer<CM>(kube, {
+    apiVersion: 'v1', kind: 'ConfigMap', namespace: ns,
+    transform: (o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace, resourceVersion: o.metadata?.resourceVersion }, data: { keep: o.data?.keep ?? '' } }),
+  });
+  const record = (o: CM) => { handed.push(o); };
+  inf.on('add', record).on('update', record).on('delete', record);
+  inf.start();
+  t.teardown(() => inf.stop());
+  await inf.waitForSync();
+  await kube.create(cm('watched', '2'));
+  await kube.patch('v1', 'ConfigMap', ns, 'listed', { data: { keep: '3' } });
+  await until('the watched add and the update', () => inf.get(ns, 'watched') !== undefined && inf.get(ns, 'listed')?.data?.keep === '3');
+  await kube.delete('v1', 'ConfigMap', ns, 'watched');
+  await until('the delete', () => inf.get(ns, 'watched') === undefined);
+
+  for (const name of ['listed']) {
+    const o = inf.get(ns, name)!;
+    t.same(o.data, { keep: '3' }, `${name}: only the kept field is cached`);
+    t.equal(o.metadata?.labels, undefined, `${name}: labels were not kept`);
+    t.equal(o.kind, 'ConfigMap', `${name}: list items get their kind before the transform sees them`);
+  }
+  t.ok(handed.length >= 4, `handlers saw the add (list), add (watch), update and delete (${handed.length} events)`);
+  t.ok(handed.every((o) => o.data?.big === undefined && o.metadata?.labels === undefined), 'handlers get the transformed objects only');
+  t.ok(handed.every((o) => !!o.metadata?.resourceVersion), 'resourceVersion survives, so relists can diff');
+});

@@ -185,14 +185,15 @@ export function selectorMatches(sel: LabelSelector | undefined, labels: Record<s
 }
 
 /** RepositoryFound, BackendSecretFound, ValidationPassed (usage policy) for an invoker. */
-export async function checkRepository(kube: Kube, inv: LooseInvoker): Promise<RepositoryCheck> {
+export async function checkRepository(kube: Kube, inv: LooseInvoker, cached?: (namespace: string, name: string) => KubeObject | undefined): Promise<RepositoryCheck> {
   const ns = inv.metadata?.namespace ?? '';
   const ref = inv.spec?.repository ?? {};
   const repoNs = ref.namespace || ns;
   const conditions: Condition[] = [];
   let repo: Repository | null = null;
   try {
-    repo = ref.name ? await kube.getOrNull<Repository & KubeObject>(apiVersionOf('Repository'), 'Repository', repoNs, ref.name) : null;
+    // `cached`: an informer's copy, so a Repository listing many invokers is not read again per reconcile.
+    repo = ref.name ? (cached?.(repoNs, ref.name) as (Repository & KubeObject) | undefined) ?? await kube.getOrNull<Repository & KubeObject>(apiVersionOf('Repository'), 'Repository', repoNs, ref.name) : null;
     conditions.push(repo
       ? cond('RepositoryFound', 'True', `Repository ${repoNs}/${ref.name} exists.`)
       : cond('RepositoryFound', 'False', `Repository ${repoNs}/${ref.name ?? ''} does not exist; create it or fix spec.repository.`));

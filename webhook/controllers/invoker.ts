@@ -14,7 +14,7 @@ import {
   removeFinalizer,
 } from './common.ts';
 import { WorkQueue } from './queue.ts';
-import { injectedFor, syncWorkload } from './workload.ts';
+import { injectedFor, syncWorkload, type WorkloadSyncResult } from './workload.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 
 export const BACKUP_INVOKER_KINDS = ['BackupConfiguration', 'BackupBatch'] as const;
@@ -161,9 +161,15 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
   const conds: Condition[] = [];
   let requeue = false;
   if (driver === 'Restic') {
-    const rc = await checkRepository(d.kube, inv);
+    // A Repository used by many invokers lists them all in its status, so reading it on every reconcile is the
+    // costliest call there is; the index's informer copy answers both whether it exists and whether our
+    // reference is already there (a cache miss still reads the API).
+    const repos = d.index.informers.get('Repository');
+    const rc = await checkRepository(d.kube, inv, (ns, name) => repos?.get(ns, name));
     conds.push(...rc.conditions);
-    if (rc.repository) await setRepositoryReference(d.kube, inv, true);
+    if (rc.repository && !referencedBy(repos?.get(repoNamespaceOf(inv), inv.spec?.repository?.name ?? ''), inv)) {
+      await setRepositoryReference(d.kube, inv, true);
+    }
     if (!rc.ready) requeue = true;
   } else {
     conds.push(cond('ValidationPassed', 'True', 'The invoker passed validation.'));
@@ -173,23 +179,35 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
   for (const m of membersOf(inv)) {
     const c: Condition[] = [];
     const what = `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}`;
+    const workload = executionModel(inv, m).model === 'workload';
+    // For a workload the sync reads the target anyway (and answers whether it exists); a separate read is
+    // needed only for other kinds, or to tell "missing" from "could not patch" when the sync failed.
+    let synced: WorkloadSyncResult | undefined;
+    let syncError: unknown;
+    if (workload) {
+      try {
+        synced = await syncWorkload(d.workloads, m.ref);
+      } catch (err) {
+        syncError = err;
+      }
+    }
     let exists = false;
     try {
-      exists = (await getTarget(d.kube, m.ref)) !== null;
+      exists = synced ? synced.found : (await getTarget(d.kube, m.ref)) !== null;
       c.push(exists ? cond('BackupTargetFound', 'True', `Target ${what} exists.`) : cond('BackupTargetFound', 'False', `Target ${what} does not exist.`));
       if (!exists) requeue = true;
     } catch (err) {
       c.push(cond('BackupTargetFound', 'Unknown', `Could not check target ${what}: ${errorMessage(err)}`));
       requeue = true;
     }
-    if (exists && executionModel(inv, m).model === 'workload') {
+    if (exists && workload) {
       try {
-        const r = await syncWorkload(d.workloads, m.ref);
-        const mine = r.found && injectedFor(r.object, 'backup', inv);
+        if (!synced) throw syncError;
+        const mine = synced.found && injectedFor(synced.object, 'backup', inv);
         c.push(mine
           ? cond('StashSidecarInjected', 'True', `The stash sidecar is in the pod template of ${what}.`)
-          : cond('StashSidecarInjected', 'False', r.found ? `A newer backup invoker owns the sidecar of ${what}.` : `Target ${what} disappeared.`));
-        if (mine) await ensureSidecarRbac(d, inv, m.ref);
+          : cond('StashSidecarInjected', 'False', `A newer backup invoker owns the sidecar of ${what}.`));
+        if (mine && synced.found) await ensureSidecarRbac(d, inv, m.ref, synced.object);
       } catch (err) {
         c.push(cond('StashSidecarInjected', 'False', `Could not inject the stash sidecar into ${what}: ${errorMessage(err)}`));
         requeue = true;
@@ -245,11 +263,20 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
   return requeue ? { requeueMs: d.tuning.requeueMs } : {};
 }
 
-/** §11: the sidecar runs under the workload's service account, bound to ClusterRole stash-sidecar. */
-async function ensureSidecarRbac(d: ResolvedDeps, inv: LooseInvoker, ref: { kind?: string; name?: string; namespace?: string }): Promise<void> {
-  const w = await d.kube.getOrNull<KubeObject & { spec?: { template?: { spec?: { serviceAccountName?: string } } } }>('apps/v1', ref.kind ?? '', ref.namespace, ref.name ?? '');
-  if (!w) return;
-  const sa = w.spec?.template?.spec?.serviceAccountName || 'default';
+/** The namespace of the Repository an invoker names (its own when the reference leaves it out). */
+function repoNamespaceOf(inv: LooseInvoker): string {
+  return inv.spec?.repository?.namespace || inv.metadata?.namespace || '';
+}
+
+/** True when the Repository's status.references already lists this invoker. */
+export function referencedBy(repo: KubeObject | undefined, inv: LooseInvoker): boolean {
+  const refs = (repo?.status as { references?: Array<{ kind?: string; namespace?: string; name?: string }> } | undefined)?.references ?? [];
+  return refs.some((r) => r.kind === inv.kind && r.namespace === inv.metadata?.namespace && r.name === inv.metadata?.name);
+}
+
+/** §11: the sidecar runs under the workload's service account (`w`, just read), bound to ClusterRole stash-sidecar. */
+async function ensureSidecarRbac(d: ResolvedDeps, inv: LooseInvoker, ref: { kind?: string; name?: string; namespace?: string }, w: KubeObject): Promise<void> {
+  const sa = (w as { spec?: { template?: { spec?: { serviceAccountName?: string } } } }).spec?.template?.spec?.serviceAccountName || 'default';
   await d.kube.apply({
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
@@ -262,6 +289,14 @@ async function ensureSidecarRbac(d: ResolvedDeps, inv: LooseInvoker, ref: { kind
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'stash-sidecar' },
     subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ref.namespace }],
   });
+}
+
+/** True when `after` equals `before`, or is `before` plus our finalizer (the one change reconcile makes itself). */
+export function sameOrOurFinalizerAdded(before: readonly string[] | undefined, after: readonly string[] | undefined): boolean {
+  const b = before ?? [];
+  const a = after ?? [];
+  if (a.length === b.length) return a.every((f, i) => f === b[i]);
+  return a.length === b.length + 1 && !b.includes(FINALIZER) && a.filter((f) => f !== FINALIZER).every((f, i) => f === b[i]);
 }
 
 export async function runBackupInvokers(deps: ControllerDeps, signal: AbortSignal): Promise<void> {
@@ -278,15 +313,20 @@ export async function runBackupInvokers(deps: ControllerDeps, signal: AbortSigna
     };
     inf.on('add', poke);
     inf.on('update', (o, old) => {
-      // Status-only writes (our own) change neither generation nor metadata we react to.
-      if (old && o.metadata?.generation === old.metadata?.generation && !o.metadata?.deletionTimestamp && (o.metadata?.finalizers ?? []).length === (old.metadata?.finalizers ?? []).length
+      // Status-only writes (our own) change neither generation nor metadata we react to; nor does the finalizer
+      // we add at the start of a reconcile that then carries on with the updated object.
+      if (old && o.metadata?.generation === old.metadata?.generation && !o.metadata?.deletionTimestamp
+        && sameOrOurFinalizerAdded(old.metadata?.finalizers, o.metadata?.finalizers)
         && JSON.stringify(o.metadata?.labels) === JSON.stringify(old.metadata?.labels)) return;
       poke(o);
     });
     for (const o of inf.list()) poke(o);
   }
   // A Repository or Secret appearing later is seen through the 5 s requeue; a Repository change is immediate.
-  d.index.informers.get('Repository')?.on('update', (repo) => {
+  // Only a change of its spec (or its deletion) counts: its status is where every invoker writes its reference,
+  // and waking all its invokers on each of those writes made N invokers cost N² reconciles.
+  d.index.informers.get('Repository')?.on('update', (repo, old) => {
+    if (old && repo.metadata?.generation === old.metadata?.generation && !repo.metadata?.deletionTimestamp) return;
     for (const kind of BACKUP_INVOKER_KINDS) {
       for (const o of d.index.informers.get(kind)?.list() ?? []) {
         const r = (o as LooseInvoker).spec?.repository;

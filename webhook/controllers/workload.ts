@@ -92,6 +92,31 @@ export function injectedFor(obj: KubeObject, role: 'backup' | 'restore', inv: Ku
   return i !== undefined && i.kind === inv.kind && i.name === inv.metadata?.name;
 }
 
+/**
+ * What the workload informers keep of a Deployment, StatefulSet or DaemonSet: the workload queue decides from
+ * the name, generation, our annotations and the names of the pod template's containers, and syncWorkload
+ * always reads the full object from the API before it writes. Everything else (the rest of the pod template,
+ * status, other annotations and labels) would only be held, thousands of times over, for nobody.
+ */
+export function slimWorkload(obj: KubeObject): KubeObject {
+  const m = obj.metadata ?? {};
+  const ours = Object.entries(m.annotations ?? {}).filter(([k]) => k.startsWith(STASH_ANNOTATION_PREFIX));
+  const names = (list: unknown) => Array.isArray(list) ? list.map((c: { name?: string }) => ({ name: c?.name })) : undefined;
+  const podSpec = (obj as { spec?: { template?: { spec?: { containers?: unknown; initContainers?: unknown } } } }).spec?.template?.spec;
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: {
+      name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, generation: m.generation,
+      ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
+      ...(ours.length > 0 ? { annotations: Object.fromEntries(ours) } : {}),
+    },
+    spec: { template: { spec: { containers: names(podSpec?.containers) ?? [], ...(podSpec?.initContainers ? { initContainers: names(podSpec.initContainers) } : {}) } } },
+  };
+}
+
+const STASH_ANNOTATION_PREFIX = 'stash.appscode.com/';
+
 function carriesOurMarks(obj: KubeObject): boolean {
   const ann = obj.metadata?.annotations ?? {};
   return Object.values(ANNOTATION).some((k) => k in ann) || hasAgentContainer(obj, 'backup') || hasAgentContainer(obj, 'restore');
@@ -104,7 +129,7 @@ export function startWorkloadWatch(deps: WorkloadSyncDeps, signal: AbortSignal, 
     await syncWorkload(deps, { apiVersion: 'apps/v1', kind, namespace, name });
   }, { name: 'workload', log: deps.log, signal, concurrency: 4 });
   const informers = WATCHED_WORKLOADS.map((kind) => {
-    const inf = new Informer<KubeObject>(deps.kube, { apiVersion: 'apps/v1', kind, namespace: opts.namespace, log: deps.log });
+    const inf = new Informer<KubeObject>(deps.kube, { apiVersion: 'apps/v1', kind, namespace: opts.namespace, log: deps.log, transform: slimWorkload });
     const poke = (o: KubeObject): void => {
       const w: WorkloadRef = { apiVersion: 'apps/v1', kind, name: o.metadata?.name ?? '', namespace: o.metadata?.namespace ?? '' };
       const targeted = deps.index.backupInvokersFor(w).length > 0 || deps.index.restoreInvokersFor(w).length > 0;
@@ -112,7 +137,7 @@ export function startWorkloadWatch(deps: WorkloadSyncDeps, signal: AbortSignal, 
     };
     inf.on('add', poke);
     inf.on('update', (o, old) => {
-      // Status churn (replica counts) cannot undo an injection; a spec or annotation change can.
+      // Status churn (replica counts) cannot undo an injection; a spec change or one of our annotations can.
       if (old && o.metadata?.generation === old.metadata?.generation
         && JSON.stringify(o.metadata?.annotations ?? {}) === JSON.stringify(old.metadata?.annotations ?? {})) return;
       poke(o);
