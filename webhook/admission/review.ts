@@ -95,14 +95,19 @@ export function allow(uid: string, patch?: Operation[], warnings?: string[]): Ad
   return { apiVersion: REVIEW_API_VERSION, kind: 'AdmissionReview', response };
 }
 
-/** allow() for a patch already written as JSON text (patch.ts); the same answer allow() gives for its operations. */
-export function allowJsonPatch(uid: string, patch: { json: string; count: number }): AdmissionReviewOut {
-  const response: AdmissionResponse = { uid, allowed: true };
-  if (patch.count > 0) {
-    response.patchType = 'JSONPatch';
-    response.patch = Buffer.from(patch.json, 'utf8').toString('base64');
-  }
-  return { apiVersion: REVIEW_API_VERSION, kind: 'AdmissionReview', response };
+// The allowing answers of the workload hot path, written as text: the same JSON that JSON.stringify(allow(...))
+// gives, without building the object and walking it again (for a patch, the long base64 string above all).
+const ALLOW_HEAD = `{"apiVersion":"${REVIEW_API_VERSION}","kind":"AdmissionReview","response":{"uid":`;
+
+/** JSON.stringify(allow(uid)), given JSON.stringify(uid). */
+export function allowText(uidJson: string): string {
+  return `${ALLOW_HEAD}${uidJson},"allowed":true}}`;
+}
+
+/** JSON.stringify(allow(uid, ops)) for a non-empty patch already written as JSON text (patch.ts). */
+export function allowPatchText(uidJson: string, patchJson: string): string {
+  // Base64 needs no JSON escaping.
+  return `${ALLOW_HEAD}${uidJson},"allowed":true,"patchType":"JSONPatch","patch":"${Buffer.from(patchJson, 'utf8').toString('base64')}"}}`;
 }
 
 export function deny(uid: string, code: number, message: string, reason?: string): AdmissionReviewOut {
