@@ -73,24 +73,26 @@ const DRY_RUN_KEY = ',"dryRun":';
  * JSON.parse(text), except that for handlers that never read request.oldObject (workload mutation) the decoded
  * review may lack it: on an UPDATE it is a second full copy of the workload, and building it was a third of the
  * decoding. The cut is taken only for the apiserver's shape of body, checked by decoding the two other parts:
- * the text before the last `,"oldObject":`, closed with `}}`, must decode to a review whose request has an object
+ * the text before the first `,"oldObject":`, closed with `}}`, must decode to a review whose request has an object
  * (so the key belongs to request itself); the text from the last `,"dryRun":` to the review's closing brace must
  * decode as the rest of request (so it too sits at request level, and the body is complete: a truncated body fails
- * here); the value in between must open as an object or null; and no `"object":` key may follow the cut (a later
- * duplicate would have won). Anything else, including every body that is not JSON, is decoded whole, so errors
- * read as before. What the cut path does not check is the inside of oldObject's value; handlers that read it
- * must not ask for the cut. Throws what JSON.parse throws.
+ * here); and the value in between must open as an object or null. Anything else, including every body that is not
+ * JSON, is decoded whole, so errors read as before. What the cut path does not look at is the inside of
+ * oldObject's value: it is not checked, and a duplicate request key hidden there (which JSON leaves undefined and
+ * the apiserver never writes) is not seen. Handlers that read oldObject must not ask for the cut.
+ * Throws what JSON.parse throws.
  */
 export function decodeReview(text: string, withOldObject: boolean): unknown {
   if (!withOldObject) {
-    const at = text.lastIndexOf(OLD_OBJECT_KEY);
+    // Forward for oldObject (a skipping search, and the key sits right after object), backward for dryRun (a
+    // few dozen bytes from the end); a first match that is not request's own fails the checks below.
+    const at = text.indexOf(OLD_OBJECT_KEY);
     const dry = text.lastIndexOf(DRY_RUN_KEY);
     if (at !== -1 && dry > at) {
       const value = text.charCodeAt(at + OLD_OBJECT_KEY.length);
       let end = text.length - 1;
       while (end > dry && isJsonSpace(text.charCodeAt(end))) end--;
-      if ((value === 0x7b /* { */ || value === 0x6e /* n */) && text.charCodeAt(end) === 0x7d /* } */
-        && text.indexOf('"object":', at) === -1) {
+      if ((value === 0x7b /* { */ || value === 0x6e /* n */) && text.charCodeAt(end) === 0x7d /* } */) {
         try {
           // `{` + `"dryRun":…,"options":{…}}`: one object exactly when dryRun is a key of request.
           const rest: unknown = JSON.parse(`{${text.slice(dry + 1, end)}`);
