@@ -19,7 +19,8 @@ function sink(): { stream: Writable; text: () => string } {
   return { stream: new Writable({ write(c, _e, cb) { chunks.push(String(c)); cb(); } }), text: () => chunks.join('') };
 }
 
-const ODD = ['plain', 'quote " and \\ backslash', 'tab\tnew\nline\u0001', 'é 😀 \u2028', 'x'.repeat(200)];
+// The last two: a line of many multi-byte characters, and one longer than the access buffer holds.
+const ODD = ['plain', 'quote " and \\ backslash', 'tab\tnew\nline\u0001', 'é 😀 \u2028', 'x'.repeat(200), 'é'.repeat(6000), 'y'.repeat(20_000)];
 
 function bodies(): Obj[] {
   const out: Obj[] = [review('u-inject', deployment()), review('u-plain', deployment('web'))];

@@ -61,16 +61,20 @@ interface LineSink { write(line: string): unknown; flushSync?: () => void }
 
 /**
  * Holds access lines and hands them to the logger's stream in large writes: at most MAX_DELAY_MS after the first
- * held line, or at once past MAX_BYTES. Under load the stream's own flushes (a file or pipe write for every few KiB
- * with pino's asynchronous destination) cost more than formatting the lines, so fewer, larger writes are a real
- * saving per admission. Lines keep their order and their timestamps (taken when logged); other log lines, written
- * straight to the stream, can land up to MAX_DELAY_MS before access lines of the same moment. Held lines are written
- * on close and, as a last resort, on process exit, so a clean or fatal exit loses none.
+ * held line, or at once when MAX_BYTES are full. Under load the stream's own flushes (a file or pipe write for every
+ * few KiB with pino's asynchronous destination) cost more than formatting the lines, so fewer, larger writes are a
+ * real saving per admission. Lines are copied as UTF-8 into one buffer outside the JavaScript heap as they come:
+ * a held line kept as a string (a tree of concatenated pieces) would be copied by every young-generation collection
+ * it lived through, which measured as much as the writes saved. Lines keep their order and their timestamps (taken
+ * when logged); other log lines, written straight to the stream, can land up to MAX_DELAY_MS before access lines of
+ * the same moment. Held lines are written on close and, as a last resort, on process exit, so a clean or fatal
+ * exit loses none.
  */
 class AccessBuffer {
   private static readonly MAX_BYTES = 32 * 1024;
   private static readonly MAX_DELAY_MS = 100;
-  private text = '';
+  private readonly bytes = Buffer.allocUnsafe(AccessBuffer.MAX_BYTES);
+  private used = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly target: LineSink;
   private readonly flushBound = () => this.flush();
@@ -80,9 +84,13 @@ class AccessBuffer {
   }
 
   write(line: string): void {
-    this.text += line;
-    if (this.text.length >= AccessBuffer.MAX_BYTES) this.flush();
-    else if (!this.timer) {
+    // A UTF-16 unit takes at most 3 bytes in UTF-8 (a surrogate pair, two units, takes 4).
+    if (this.used + line.length * 3 > AccessBuffer.MAX_BYTES) {
+      this.flush();
+      if (line.length * 3 > AccessBuffer.MAX_BYTES) return this.send(line);
+    }
+    this.used += this.bytes.write(line, this.used, 'utf8');
+    if (!this.timer) {
       this.timer = setTimeout(this.flushBound, AccessBuffer.MAX_DELAY_MS);
       // Idle buffers must not keep a finished process (a test, a drained operator) alive.
       this.timer.unref();
@@ -94,9 +102,13 @@ class AccessBuffer {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     liveBuffers.delete(this);
-    if (this.text === '') return;
-    const text = this.text;
-    this.text = '';
+    if (this.used === 0) return;
+    const text = this.bytes.toString('utf8', 0, this.used);
+    this.used = 0;
+    this.send(text);
+  }
+
+  private send(text: string): void {
     try {
       this.target.write(text);
     } catch {
