@@ -20,7 +20,8 @@ function rand(): number {
 }
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 const KEYS = ['a', 'b', 'c', 'a/b', 'x~y', '~1', '0', '1', '__proto__', 'metadata', 'spec', ''];
-const ATOMS: unknown[] = [null, true, false, 0, -0, 1, 2.5, '', 'x', 'é😀', '"quoted"\n', 'a/b~c'];
+// The long strings take patch.ts's remembered-text path for strings.
+const ATOMS: unknown[] = [null, true, false, 0, -0, 1, 2.5, '', 'x', 'é😀', '"quoted"\n', 'a/b~c', '{"k": "v\\"}, '.repeat(12), 'é😀\u2028'.repeat(30)];
 
 function value(depth: number): unknown {
   if (depth <= 0 || rand() < 0.35) return pick(ATOMS);

@@ -16,13 +16,13 @@ const update = review('u-1', deployment(), { operation: 'UPDATE', oldObject: dep
 const create = review('c-1', deployment());
 
 t.test('apiserver-shaped bodies: oldObject left out, everything else as decoded', async (t) => {
-  for (const body of [update, create]) {
-    const text = JSON.stringify(body);
-    t.same(decodeReview(text, false), withoutOld(body));
-    t.same(decodeReview(text, true), body, 'decoded whole when asked for oldObject');
-    t.same(decodeReview(`${text}\n  `, false), withoutOld(body), 'trailing white space');
-    t.same(decodeReview(JSON.stringify(body, null, 2), true), body);
-  }
+  const text = JSON.stringify(update);
+  t.same(decodeReview(text, false), withoutOld(update));
+  t.same(decodeReview(text, true), update, 'decoded whole when asked for oldObject');
+  t.same(decodeReview(`${text}\n  `, false), withoutOld(update), 'trailing white space');
+  t.same(decodeReview(JSON.stringify(update, null, 2), true), update);
+  // A CREATE's null oldObject costs nothing to decode: the body is decoded whole.
+  t.same(decodeReview(JSON.stringify(create), false), create, 'null oldObject kept');
   // A key named oldObject inside request's oldObject is never reached.
   const nestedOld = structuredClone(update);
   (((nestedOld.request as Obj).oldObject as Obj).metadata as Obj).oldObject = { x: 1 };

@@ -76,7 +76,7 @@ const DRY_RUN_KEY = ',"dryRun":';
  * the text before the first `,"oldObject":`, closed with `}}`, must decode to a review whose request has an object
  * (so the key belongs to request itself); the text from the last `,"dryRun":` to the review's closing brace must
  * decode as the rest of request (so it too sits at request level, and the body is complete: a truncated body fails
- * here); and the value in between must open as an object or null. Anything else, including every body that is not
+ * here); and the value in between must open as an object. Anything else, including every body that is not
  * JSON, is decoded whole, so errors read as before. What the cut path does not look at is the inside of
  * oldObject's value: it is not checked, and a duplicate request key hidden there (which JSON leaves undefined and
  * the apiserver never writes) is not seen. Handlers that read oldObject must not ask for the cut.
@@ -89,10 +89,10 @@ export function decodeReview(text: string, withOldObject: boolean): unknown {
     const at = text.indexOf(OLD_OBJECT_KEY);
     const dry = text.lastIndexOf(DRY_RUN_KEY);
     if (at !== -1 && dry > at) {
-      const value = text.charCodeAt(at + OLD_OBJECT_KEY.length);
       let end = text.length - 1;
       while (end > dry && isJsonSpace(text.charCodeAt(end))) end--;
-      if ((value === 0x7b /* { */ || value === 0x6e /* n */) && text.charCodeAt(end) === 0x7d /* } */) {
+      // Only an object is worth cutting out (a CREATE's null is not), and only an object or null may be there.
+      if (text.charCodeAt(at + OLD_OBJECT_KEY.length) === 0x7b /* { */ && text.charCodeAt(end) === 0x7d /* } */) {
         try {
           // `{` + `"dryRun":…,"options":{…}}`: one object exactly when dryRun is a key of request.
           const rest: unknown = JSON.parse(`{${text.slice(dry + 1, end)}`);
