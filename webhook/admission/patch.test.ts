@@ -6,8 +6,8 @@ import fastJsonPatch from 'fast-json-patch';
 import {
   backupBatch, backupConfiguration, daemonSet, deployment, localRepository, repository, restoreBatch, statefulSet,
 } from '../../test/fixtures/reviews/fixtures.ts';
-import type { InjectOptions } from './inject.ts';
 import { mutateWorkload, mutateWorkloadShared, type Invokers } from './mutate.ts';
+import { compileCovers, covers, type InjectOptions } from './inject.ts';
 import { immutableValue, patchJson } from './patch.ts';
 import type { BackupInvoker, Obj, Repository, RestoreInvoker } from './types.ts';
 
@@ -133,4 +133,19 @@ t.test('mutateWorkloadShared: same decision and same patch as mutateWorkload, in
     }
   }
   t.ok(patched > 20, `many cases produce a patch (${patched})`);
+});
+
+t.test('covers: the check built once for a frozen value agrees with the walk', async (t) => {
+  let disagree = 0;
+  let covered = 0;
+  for (let i = 0; i < 3000; i++) {
+    const want = object(4);
+    const have = rand() < 0.3 ? structuredClone(want) : variant(want);
+    const walked = covers(have, want);
+    const frozen = immutableValue(structuredClone(want));
+    if (compileCovers(want)(have) !== walked || covers(have, frozen) !== walked) disagree++;
+    if (walked) covered++;
+  }
+  t.equal(disagree, 0);
+  t.ok(covered > 500 && covered < 2900, `both outcomes met (${covered} covered)`);
 });
