@@ -4,7 +4,7 @@ import t from 'tap';
 import { Writable } from 'node:stream';
 import { createLogger } from '../shared/log.ts';
 import { backupBatch, deployment, repository, review } from '../test/fixtures/reviews/fixtures.ts';
-import { buildApp, ROUTES } from './app.ts';
+import { buildApp, msText, ROUTES } from './app.ts';
 import type { BackupInvoker, InvokerIndex, Obj, Repository } from './admission/types.ts';
 
 const INJECT = { image: 'stash-ts/agent:0.1.0', pushgatewayUrl: 'http://pgw:56789', useKubeapiserverFqdnForAks: false };
@@ -19,7 +19,8 @@ function sink(): { stream: Writable; text: () => string } {
   return { stream: new Writable({ write(c, _e, cb) { chunks.push(String(c)); cb(); } }), text: () => chunks.join('') };
 }
 
-const ODD = ['plain', 'quote " and \\ backslash', 'tab\tnew\nline\u0001', 'é 😀 \u2028', 'x'.repeat(200)];
+// The last two: a line of many multi-byte characters, and one longer than the access buffer holds.
+const ODD = ['plain', 'quote " and \\ backslash', 'tab\tnew\nline\u0001', 'é 😀 \u2028', 'x'.repeat(200), 'é'.repeat(6000), 'y'.repeat(20_000)];
 
 function bodies(): Obj[] {
   const out: Obj[] = [review('u-inject', deployment()), review('u-plain', deployment('web'))];
@@ -66,4 +67,11 @@ t.test('access lines obey the root level', async (t) => {
   await a.close();
   const uids = out.text().split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as Obj).uid);
   t.same(uids, ['loud']);
+});
+
+t.test('the ms field is written as JavaScript writes us / 1000', async (t) => {
+  const values = [0, 1, 9, 10, 99, 100, 101, 120, 999, 1000, 1001, 1010, 1100, 12345, 5_000_000, 999_999_999_999, 1e12, 2 ** 53 - 1];
+  for (let us = 0; us < 3000; us += 7) values.push(us);
+  const wrong = values.filter((us) => msText(us) !== String(us / 1000));
+  t.same(wrong, []);
 });

@@ -34,10 +34,27 @@ class ListedIndex implements InvokerIndex {
   }
   async refresh(): Promise<void> {
     for (const kind of ['Repository', 'BackupConfiguration', 'BackupBatch', 'RestoreSession', 'RestoreBatch'] as const) {
-      const list = await this.kube.list<KubeObject>(apiVersionOf(kind), kind, this.ns);
+      const list = await this.listSoon(kind);
       this.objects.set(kind, list.items.map((o) => ({ ...o, apiVersion: apiVersionOf(kind), kind }) as Obj));
     }
   }
+  /**
+   * A list, retried while the apiserver answers 429 "storage is (re)initializing": right after the test world
+   * (re)applies the CRDs, a kind's storage can take a few seconds to come back on a loaded machine, as it does
+   * for an informer's relist in the operator.
+   */
+  private async listSoon(kind: StashKind): Promise<{ items: KubeObject[] }> {
+    const until = Date.now() + 30_000;
+    for (;;) {
+      try {
+        return await this.kube.list<KubeObject>(apiVersionOf(kind), kind, this.ns);
+      } catch (err) {
+        if ((err as { status?: number }).status !== 429 || Date.now() > until) throw err;
+        await sleep(250);
+      }
+    }
+  }
+
   backupInvokersFor(): BackupInvoker[] {
     return [...(this.objects.get('BackupConfiguration') ?? []), ...(this.objects.get('BackupBatch') ?? [])] as unknown as BackupInvoker[];
   }

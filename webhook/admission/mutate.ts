@@ -328,11 +328,17 @@ function agentMounts(podSpec: Obj): Set<string> {
 
 /** Read-only: every helper volume present is still mounted by a stash container. */
 function helperVolumesInUse(podSpec: Obj): boolean {
-  if (!Array.isArray(podSpec.volumes)) return true;
-  const helpers = podSpec.volumes.filter((v) => isRecord(v) && isHelperVolume(v.name));
-  if (helpers.length === 0) return true;
-  const used = agentMounts(podSpec);
-  return helpers.every((v) => used.has(String((v as Obj).name)));
+  const volumes = podSpec.volumes;
+  if (!Array.isArray(volumes)) return true;
+  // A plain scan first: nearly every admission has no helper volume, and then nothing is allocated.
+  let used: Set<string> | undefined;
+  for (let i = 0; i < volumes.length; i++) {
+    const v: unknown = volumes[i];
+    if (!isRecord(v) || !isHelperVolume(v.name)) continue;
+    used ??= agentMounts(podSpec);
+    if (!used.has(String(v.name))) return false;
+  }
+  return true;
 }
 
 /** Drops helper volumes no stash container mounts any more. */
@@ -413,8 +419,9 @@ function decide(workload: unknown, invokers: Invokers, opts: InjectOptions, requ
     // The apiserver fills the namespace in before admission; the request's is the fallback for objects without one.
     namespace: typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : (request.namespace ?? ''),
   };
-  const restore = pickRestore(invokers.restore, w);
-  const backup = pickBackup(invokers.backup, w);
+  // Most workloads no invoker targets: no candidate lists to build and sort for them.
+  const restore = invokers.restore.length > 0 ? pickRestore(invokers.restore, w) : undefined;
+  const backup = invokers.backup.length > 0 ? pickBackup(invokers.backup, w) : undefined;
   const template = spec.template;
   const podSpec0 = template.spec as Obj;
   const restorePlan = restore ? plan(RESTORE, restore.invoker, restore.member, w, invokers, opts) : undefined;

@@ -6,8 +6,8 @@ import fastJsonPatch from 'fast-json-patch';
 import {
   backupBatch, backupConfiguration, daemonSet, deployment, localRepository, repository, restoreBatch, statefulSet,
 } from '../../test/fixtures/reviews/fixtures.ts';
-import type { InjectOptions } from './inject.ts';
 import { mutateWorkload, mutateWorkloadShared, type Invokers } from './mutate.ts';
+import { compileCovers, covers, type InjectOptions } from './inject.ts';
 import { immutableValue, patchJson } from './patch.ts';
 import type { BackupInvoker, Obj, Repository, RestoreInvoker } from './types.ts';
 
@@ -20,7 +20,8 @@ function rand(): number {
 }
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 const KEYS = ['a', 'b', 'c', 'a/b', 'x~y', '~1', '0', '1', '__proto__', 'metadata', 'spec', ''];
-const ATOMS: unknown[] = [null, true, false, 0, -0, 1, 2.5, '', 'x', 'é😀', '"quoted"\n', 'a/b~c'];
+// The long strings take patch.ts's remembered-text path for strings.
+const ATOMS: unknown[] = [null, true, false, 0, -0, 1, 2.5, '', 'x', 'é😀', '"quoted"\n', 'a/b~c', '{"k": "v\\"}, '.repeat(12), 'é😀\u2028'.repeat(30)];
 
 function value(depth: number): unknown {
   if (depth <= 0 || rand() < 0.35) return pick(ATOMS);
@@ -132,4 +133,19 @@ t.test('mutateWorkloadShared: same decision and same patch as mutateWorkload, in
     }
   }
   t.ok(patched > 20, `many cases produce a patch (${patched})`);
+});
+
+t.test('covers: the check built once for a frozen value agrees with the walk', async (t) => {
+  let disagree = 0;
+  let covered = 0;
+  for (let i = 0; i < 3000; i++) {
+    const want = object(4);
+    const have = rand() < 0.3 ? structuredClone(want) : variant(want);
+    const walked = covers(have, want);
+    const frozen = immutableValue(structuredClone(want));
+    if (compileCovers(want)(have) !== walked || covers(have, frozen) !== walked) disagree++;
+    if (walked) covered++;
+  }
+  t.equal(disagree, 0);
+  t.ok(covered > 500 && covered < 2900, `both outcomes met (${covered} covered)`);
 });

@@ -39,9 +39,27 @@ export function immutableValue<T extends object>(v: T): T {
   return v;
 }
 
+// JSON text of long strings a patch adds or replaces: above all the last-applied invoker annotation, a few KiB
+// with a quote to escape every few characters, which is the same string (from mutate.ts's cached plan) on every
+// injection for that invoker. Bounded, since it is keyed by content; past the bound it starts over.
+const LONG_STRING = 64;
+const stringText = new Map<string, string>();
+
+function stringJson(s: string): string {
+  if (s.length < LONG_STRING) return JSON.stringify(s);
+  let text = stringText.get(s);
+  if (text === undefined) {
+    if (stringText.size >= 256) stringText.clear();
+    text = JSON.stringify(s);
+    stringText.set(s, text);
+  }
+  return text;
+}
+
 // compare() deep-copies values with a JSON round trip, turning a bare undefined into null; the text is the same.
 function valueText(v: unknown): string {
   if (v === undefined) return 'null';
+  if (typeof v === 'string') return stringJson(v);
   if (typeof v === 'object' && v !== null) {
     const known = frozenText.get(v);
     if (known !== undefined) return known;
