@@ -63,8 +63,12 @@ t.test('BackupBatch reconcile: finalizer, conditions, CronJob, sidecars, referen
   t.equal(cj.metadata?.ownerReferences?.[0]?.uid, inv.metadata?.uid, 'CronJob is owned by the BackupBatch');
   const repo = await kube.get<KubeObject & { status?: { references?: Array<{ kind: string; name: string }> } }>(apiVersionOf('Repository'), 'Repository', ns, 'repo');
   t.ok(repo.status?.references?.some((r) => r.kind === 'BackupBatch' && r.name === 'rc'), 'Repository.status.references names the batch');
-  const events = await kube.list<KubeObject & { reason?: string; involvedObject?: { name?: string } }>('v1', 'Event', ns);
-  t.ok(events.items.some((e) => e.involvedObject?.name === 'rc' && e.reason === 'CronJobCreationSucceeded'), 'an Event records the CronJob creation');
+  // Events follow the status write that made the batch Ready, so wait for them rather than read once.
+  const cronEvent = await until('the CronJob creation Event', async () => {
+    const events = await kube.list<KubeObject & { reason?: string; involvedObject?: { name?: string } }>('v1', 'Event', ns);
+    return events.items.some((e) => e.involvedObject?.name === 'rc' && e.reason === 'CronJobCreationSucceeded');
+  }).catch(() => false);
+  t.ok(cronEvent, 'an Event records the CronJob creation');
 
   // paused suspends the CronJob and does not touch the pod template
   const before = await kube.get('apps/v1', 'Deployment', ns, 'rc-web');

@@ -12,7 +12,7 @@ import {
   refKey, rfc3339, type BackupSessionPatch, type TargetPatch,
 } from '../../shared/status/index.ts';
 import {
-  MissingSince, aliasOf, cond, executionModel, getTarget, invokerApiVersion, isBatch, membersOf, missingHosts, ownerRef, recordEvent,
+  MissingSince, aliasOf, slimPod, cond, executionModel, getTarget, invokerApiVersion, isBatch, membersOf, missingHosts, ownerRef, recordEvent,
   totalHostsOf, type LooseInvoker, type Member, type Workload,
 } from './common.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
@@ -67,7 +67,7 @@ export class BackupSessionLoop {
   constructor(d: ResolvedDeps, signal: AbortSignal) {
     this.d = d;
     this.sessions = new Informer<SessionObj>(d.kube, { apiVersion: SESSION_API, kind: 'BackupSession', namespace: d.namespace, log: d.log });
-    this.pods = new Informer<KubeObject>(d.kube, { apiVersion: 'v1', kind: 'Pod', namespace: d.namespace, log: d.log });
+    this.pods = new Informer<KubeObject>(d.kube, { apiVersion: 'v1', kind: 'Pod', namespace: d.namespace, log: d.log, transform: slimPod });
     this.queue = new WorkQueue((key) => this.reconcile(key), { name: 'backup-session', log: d.log, signal });
     const poke = (o: SessionObj): void => {
       if (!scoped(d, o)) return;

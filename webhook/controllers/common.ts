@@ -285,6 +285,26 @@ export interface MissingHost {
   reason: string;
 }
 
+/**
+ * What the session loops keep of a Pod: enough to tell which workload or Job it belongs to, where it runs and
+ * whether it is still alive. Pods are the most numerous objects a cluster has; their specs stay out of memory.
+ */
+export function slimPod(p: KubeObject): KubeObject {
+  const m = p.metadata ?? {};
+  const spec = (p as { spec?: { nodeName?: string } }).spec;
+  const status = (p as { status?: { phase?: string } }).status;
+  return {
+    apiVersion: p.apiVersion, kind: p.kind,
+    metadata: {
+      name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion,
+      ...(m.labels ? { labels: m.labels } : {}),
+      ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
+    },
+    spec: spec?.nodeName ? { nodeName: spec.nodeName } : {},
+    status: status?.phase ? { phase: status.phase } : {},
+  } as KubeObject;
+}
+
 function podLive(p: KubeObject & { status?: { phase?: string } }): boolean {
   return !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded';
 }

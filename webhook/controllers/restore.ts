@@ -12,7 +12,7 @@ import {
   parseGoDuration, refKey, restoreMemberPhase, rfc3339, sameRef, type MemberPatch,
 } from '../../shared/status/index.ts';
 import {
-  MissingSince, aliasOf, checkRepository, cond, executionModel, getTarget, invokerApiVersion, invokerKey, membersOf, missingHosts,
+  MissingSince, aliasOf, slimPod, checkRepository, cond, executionModel, getTarget, invokerApiVersion, invokerKey, membersOf, missingHosts,
   parseKey, recordEvent, totalHostsOf, type LooseInvoker, type Member, type Workload,
   removeFinalizer,
 } from './common.ts';
@@ -55,7 +55,7 @@ export class RestoreLoop {
 
   constructor(d: ResolvedDeps, signal: AbortSignal) {
     this.d = d;
-    this.pods = new Informer<KubeObject>(d.kube, { apiVersion: 'v1', kind: 'Pod', namespace: d.namespace, log: d.log });
+    this.pods = new Informer<KubeObject>(d.kube, { apiVersion: 'v1', kind: 'Pod', namespace: d.namespace, log: d.log, transform: slimPod });
     this.queue = new WorkQueue((key) => this.reconcile(key), { name: 'restore', log: d.log, signal });
     for (const kind of RESTORE_KINDS) {
       const inf = d.index.informers.get(kind);
