@@ -7,12 +7,13 @@
 //
 // SQL always travels on the client's stdin, never in argv, so a password in a statement stays out of
 // /proc/<pid>/cmdline (tests sample that for the canary password).
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startServer, type ServerProcess } from './proc.ts';
 import { onPath } from './bins.ts';
+import { endBlockedSession, holdInSession } from './sql-session.ts';
 
 export interface MariaDbOptions {
   user?: string;
@@ -108,44 +109,16 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
       const out = await sql('SHOW DATABASES');
       return out.split('\n').filter((d) => d && !SYSTEM_DATABASES.has(d)).sort();
     },
-    async holdWriteLock(database, table) {
-      const child = spawn('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--skip-column-names', '--unbuffered'], {
-        env, stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let out = '';
-      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-      child.stdin.write(`LOCK TABLES \`${database}\`.\`${table}\` WRITE;\nSELECT 'locked';\n`);
-      const deadline = Date.now() + 10_000;
-      while (!out.includes('locked')) {
-        if (Date.now() > deadline || child.exitCode !== null) {
-          child.kill('SIGKILL');
-          throw new Error(`could not lock ${database}.${table}`);
-        }
-        await sleep(20);
-      }
-      return {
-        async release() {
-          if (child.exitCode !== null) return;
-          const exited = new Promise((r) => child.once('exit', r));
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-          child.stdin.end('UNLOCK TABLES;\n');
-          await exited;
-          clearTimeout(timer);
-        },
-      };
+    holdWriteLock(database, table) {
+      return holdInSession('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--skip-column-names', '--unbuffered'], env,
+        `LOCK TABLES \`${database}\`.\`${table}\` WRITE;\nSELECT 'locked';\n`, 'UNLOCK TABLES;\n', `${database}.${table}`);
     },
-    async killBlockedSession(who, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
+    killBlockedSession(who, timeoutMs = 20_000) {
+      return endBlockedSession(async () => {
         const out = await sql(`SELECT id, info FROM information_schema.processlist WHERE user='${who}' AND state LIKE 'Waiting for table%' LIMIT 1`);
         const [id, ...info] = out.trim().split('\t');
-        if (id) {
-          await sql(`KILL ${Number(id)}`);
-          return info.join('\t');
-        }
-        if (Date.now() > deadline) throw new Error(`no session of ${who} waited for a table lock within ${timeoutMs} ms`);
-        await sleep(20);
-      }
+        return id ? { id, query: info.join('\t') } : undefined;
+      }, (id) => sql(`KILL ${Number(id)}`), who, timeoutMs);
     },
     async stop() {
       await server.stop(5000);
@@ -154,9 +127,6 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
   };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function run(file: string, args: string[], o: { env: NodeJS.ProcessEnv; input?: string }): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -8,7 +8,7 @@
 //
 // SQL always travels on psql's stdin, never in argv, so a password in a statement stays out of
 // /proc/<pid>/cmdline (tests sample that for the canary password).
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { userInfo, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startServer, type ServerProcess } from './proc.ts';
 import { onPath } from './bins.ts';
+import { endBlockedSession, holdInSession } from './sql-session.ts';
 
 export interface PostgresOptions {
   user?: string;
@@ -115,42 +116,16 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       const out = await sql("SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1");
       return out.split('\n').filter(Boolean);
     },
-    async holdExclusiveLock(database, table) {
-      const child = spawn(join(bin, 'psql'), psqlArgs(database), { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-      child.stdin.write(`BEGIN;\nLOCK TABLE public."${table}" IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n`);
-      const deadline = Date.now() + 10_000;
-      while (!out.includes('locked')) {
-        if (Date.now() > deadline || child.exitCode !== null) {
-          child.kill('SIGKILL');
-          throw new Error(`could not lock ${database}.${table}`);
-        }
-        await sleep(20);
-      }
-      return {
-        async release() {
-          if (child.exitCode !== null) return;
-          const exited = new Promise((r) => child.once('exit', r));
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-          child.stdin.end('ROLLBACK;\n');
-          await exited;
-          clearTimeout(timer);
-        },
-      };
+    holdExclusiveLock(database, table) {
+      return holdInSession(join(bin, 'psql'), psqlArgs(database), env,
+        `BEGIN;\nLOCK TABLE public."${table}" IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n`, 'ROLLBACK;\n', `${database}.${table}`);
     },
-    async terminateBlockedSession(who, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
+    terminateBlockedSession(who, timeoutMs = 20_000) {
+      return endBlockedSession(async () => {
         const out = await sql(`SELECT pid, query FROM pg_stat_activity WHERE usename=${literal(who)} AND wait_event_type='Lock' LIMIT 1`);
         const [pid, ...query] = out.trim().split('|');
-        if (pid) {
-          await sql(`SELECT pg_terminate_backend(${Number(pid)})`);
-          return query.join('|');
-        }
-        if (Date.now() > deadline) throw new Error(`no session of ${who} waited for a lock within ${timeoutMs} ms`);
-        await sleep(20);
-      }
+        return pid ? { id: pid, query: query.join('|') } : undefined;
+      }, (pid) => sql(`SELECT pg_terminate_backend(${Number(pid)})`), who, timeoutMs);
     },
     async stop() {
       // SIGINT is PostgreSQL's fast shutdown (SIGTERM waits for clients); the group kill follows anyway.
@@ -179,9 +154,6 @@ async function osIds(name: string): Promise<{ uid: number; gid: number }> {
   return { uid, gid };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function run(file: string, args: string[], o: { env: NodeJS.ProcessEnv; input?: string }): Promise<string> {
   return new Promise((resolve, reject) => {
