@@ -113,10 +113,17 @@ export async function loadRepository(kube: Kube, ref: RepoRef, invokerNamespace:
     const early = usable ? await usable.secret : undefined;
     const secret = early?.name === secretName ? early.secret : await kube.getOrNull<Secret>('v1', 'Secret', ns, secretName);
     if (!secret) throw new AgentError(`storage Secret ${ns}/${secretName} of Repository ${ref.name} not found`);
-    for (const [k, v] of Object.entries(secret.data ?? {})) secretData[k] = Buffer.from(v, 'base64').toString('utf8');
-    for (const [k, v] of Object.entries(secret.stringData ?? {})) secretData[k] = v;
+    Object.assign(secretData, secretValues(secret));
   }
   return { repository, secretData };
+}
+
+/** A Secret's values, decoded (`stringData` as an unapplied manifest or a fake may carry it wins). */
+export function secretValues(secret: Secret): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+  for (const [k, v] of Object.entries(secret.stringData ?? {})) out[k] = v;
+  return out;
 }
 
 /**

@@ -3,15 +3,15 @@
 // postgres-restore-16.1), and stream a dump into restic's stdin or a snapshot's dump back into the database
 // client. The engine-specific commands live in ./db; credentials reach the client through its env/option
 // file only.
+import { APPBINDING_API_VERSION } from '../shared/api/constants.ts';
 import type { Rule, TargetRef } from '../shared/api/index.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import { snapshotStats, type SnapshotStats } from '../shared/restic/format.ts';
 import type { BackupResult } from '../shared/restic/output.ts';
-import { AgentError } from './common.ts';
+import { AgentError, secretValues } from './common.ts';
+import type { Secret } from './types.ts';
 import { DUMP_FILENAME, backupDatabase, connectionFromAppBinding, databaseTask, restoreDatabase, type AppBinding, type Engine } from './db/index.ts';
 import type { RepoOps } from './repo.ts';
-
-export const APPBINDING_API = 'appcatalog.appscode.com/v1alpha1';
 
 export function isDatabaseTarget(ref: TargetRef | undefined): boolean {
   return ref?.kind === 'AppBinding';
@@ -24,16 +24,13 @@ interface TaskLike {
 
 async function connection(kube: Kube, ref: TargetRef, namespace: string, engine: Engine | undefined) {
   const ns = ref.namespace || namespace;
-  const ab = await kube.getOrNull<AppBinding & KubeObject>(ref.apiVersion || APPBINDING_API, 'AppBinding', ns, ref.name);
+  const ab = await kube.getOrNull<AppBinding & KubeObject>(ref.apiVersion || APPBINDING_API_VERSION, 'AppBinding', ns, ref.name);
   if (!ab) throw new AgentError(`AppBinding ${ns}/${ref.name} not found: create it or fix target.ref`);
   const secretName = ab.spec?.secret?.name;
   if (!secretName) throw new AgentError(`AppBinding ${ns}/${ref.name} has no spec.secret.name: the database credentials are needed`);
-  const secret = await kube.getOrNull<KubeObject & { data?: Record<string, string>; stringData?: Record<string, string> }>('v1', 'Secret', ns, secretName);
+  const secret = await kube.getOrNull<Secret>('v1', 'Secret', ns, secretName);
   if (!secret) throw new AgentError(`Secret ${ns}/${secretName} named by AppBinding ${ref.name} not found`);
-  const data: Record<string, string> = {};
-  for (const [k, v] of Object.entries(secret.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
-  for (const [k, v] of Object.entries(secret.stringData ?? {})) data[k] = v;
-  return connectionFromAppBinding(ab, data, engine ? { engine } : {});
+  return connectionFromAppBinding(ab, secretValues(secret), engine ? { engine } : {});
 }
 
 function taskFor(task: TaskLike | undefined, action: 'backup' | 'restore') {

@@ -2,6 +2,8 @@
 // labels and tooling keep working. Everything else in the code refers to these, never to literals.
 
 export const GROUP = 'stash.appscode.com';
+/** Where database members live (AppBinding, appcatalog.appscode.com). */
+export const APPBINDING_API_VERSION = 'appcatalog.appscode.com/v1alpha1';
 export const V1ALPHA1 = 'v1alpha1';
 export const V1BETA1 = 'v1beta1';
 

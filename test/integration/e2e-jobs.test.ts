@@ -43,13 +43,12 @@ async function dbSnapshot(name: string): Promise<string> {
 }
 
 /** Secret + AppBinding pointing at the loopback MariaDB (clientConfig.url; a Service would be dialled by IP). */
-async function appBinding(ns: string, name: string, database: string): Promise<void> {
+async function appBinding(ns: string, name: string): Promise<void> {
   await w.kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${name}-auth`, namespace: ns }, stringData: { username: db.user, password: db.password } });
   await w.kube.create({
     apiVersion: APPBINDING, kind: 'AppBinding', metadata: { name, namespace: ns },
     spec: { type: 'kubedb.com/mariadb', clientConfig: { url: `mysql://127.0.0.1:${db.port}/` }, secret: { name: `${name}-auth` } },
   });
-  void database;
 }
 
 function members(database: string): Array<Record<string, unknown>> {
@@ -66,7 +65,7 @@ async function mixedApp(ns: string, database: string): Promise<{ web: string; up
   const uploads = fillClaim(w, ns, 'uploads', { '2026/11/cat.jpg': randomBytes(300 * 1024), 'README': 'uploads\n', 'nested/a/b.txt': 'b' });
   await w.kube.create({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'uploads', namespace: ns }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } });
   await seedDatabase(database, 3000);
-  await appBinding(ns, 'mysql', database);
+  await appBinding(ns, 'mysql');
   return { web, uploads };
 }
 
@@ -152,7 +151,7 @@ t.test('a dump that breaks halfway fails its target with a reason; earlier snaps
   const database = 'shop_fail';
   await namespaceWithRepo(w, ns);
   await seedDatabase(database, 2000);
-  await appBinding(ns, 'mysql', database);
+  await appBinding(ns, 'mysql');
   const bb = (name: string) => ({
     apiVersion: BB, kind: 'BackupBatch', metadata: { name, namespace: ns },
     spec: { repository: { name: 'repo' }, schedule: '0 0 1 1 *', retentionPolicy: { name: 'keep-5', keepLast: 5, prune: true }, members: [members(database)[2]] },
@@ -196,7 +195,7 @@ t.test('a backup Job whose agent dies mid-dump: the host is marked Failed with a
   const database = 'shop_kill';
   await namespaceWithRepo(w, ns);
   await seedDatabase(database, 500);
-  await appBinding(ns, 'mysql', database);
+  await appBinding(ns, 'mysql');
   await w.kube.create({
     apiVersion: BB, kind: 'BackupBatch', metadata: { name: 'db', namespace: ns },
     spec: { repository: { name: 'repo' }, schedule: '0 0 1 1 *', retentionPolicy: { name: 'keep-5', keepLast: 5, prune: true }, members: [members(database)[2]] },

@@ -3,7 +3,7 @@
 // the liveness of the pods that are supposed to report a host (DESIGN §4: a crashed agent never leaves a
 // session Running forever).
 import type { Logger } from 'pino';
-import { CONDITION_REASONS, GROUP, KINDS, WORKLOAD_KINDS, apiVersionOf, type StashKind } from '../../shared/api/index.ts';
+import { APPBINDING_API_VERSION, CONDITION_REASONS, GROUP, KINDS, WORKLOAD_KINDS, apiVersionOf, type StashKind } from '../../shared/api/index.ts';
 import type { Condition, ConditionType, Repository, TargetRef } from '../../shared/api/index.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
@@ -260,15 +260,13 @@ export interface Workload extends KubeObject {
   status?: { desiredNumberScheduled?: number };
 }
 
-export const APPBINDING_API = 'appcatalog.appscode.com/v1alpha1';
-
 export function workloadApiVersion(ref: TargetRef): string {
   return ref.apiVersion || (ref.kind === 'DeploymentConfig' ? 'apps.openshift.io/v1' : 'apps/v1');
 }
 
 /** The target object, or null when it does not exist. Unknown kinds throw. */
 export async function getTarget(kube: Kube, ref: TargetRef): Promise<KubeObject | null> {
-  const apiVersion = ref.apiVersion || (ref.kind === 'PersistentVolumeClaim' ? 'v1' : ref.kind === 'AppBinding' ? APPBINDING_API : workloadApiVersion(ref));
+  const apiVersion = ref.apiVersion || (ref.kind === 'PersistentVolumeClaim' ? 'v1' : ref.kind === 'AppBinding' ? APPBINDING_API_VERSION : workloadApiVersion(ref));
   resourceFor(apiVersion, ref.kind ?? '');
   return await kube.getOrNull(apiVersion, ref.kind ?? '', ref.namespace, ref.name ?? '');
 }

@@ -5,7 +5,6 @@
 // share and exit; its exit code is the outcome, its per-host status is written like any other host's.
 import { createHash } from 'node:crypto';
 import { LABEL, LABEL_VALUE, apiVersionOf } from '../../shared/api/index.ts';
-import type { TargetRef } from '../../shared/api/index.ts';
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import {
   backupArgs, buildRestoreInit, buildSidecar, localBackendVolume, restoreArgs, tmpDirVolume, type InjectOptions,
@@ -275,4 +274,3 @@ export async function jobGone(kube: Kube, namespace: string, name: string, pods:
   return undefined;
 }
 
-export type { TargetRef };
