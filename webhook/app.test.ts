@@ -76,6 +76,34 @@ t.test('untargeted workloads, other kinds and DELETE are allowed untouched', asy
   await a.close();
 });
 
+t.test('untargeted workloads are answered from the envelope only when nothing of ours can be in the objects', async (t) => {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const idx = index([backupBatch()]);
+  const a = app({ logger: createLogger({ destination: sink }) }, idx);
+  const send = async (text: string) => {
+    const res = await a.inject({ method: 'POST', url: ROUTES.mutateWorkload, headers: { 'content-type': 'application/json' }, payload: text });
+    return res.json() as AdmissionReviewOut;
+  };
+  // Injected while wordpress-backup targeted "wordpress"; renamed to "blog", nothing targets it any more.
+  const injected = fastJsonPatch.applyPatch(deployment(), decodePatch((await post(a, ROUTES.mutateWorkload, review('i', deployment()))).review.response), true, false).newDocument as Obj;
+  const blog = structuredClone(injected);
+  (blog.metadata as Obj).name = 'blog';
+  const plain = await send(JSON.stringify(review('plain', deployment('blog'), { operation: 'UPDATE', oldObject: deployment('blog') })));
+  t.same(plain.response, { uid: 'plain', allowed: true });
+  const removed = await send(JSON.stringify(review('left', blog, { operation: 'UPDATE', oldObject: blog })));
+  t.ok(decodePatch(removed.response).some((op) => op.op === 'remove'), 'leftovers removed');
+  // The same, with "stash" spelled with a \u escape wherever it appears: still found and removed.
+  const escaped = JSON.stringify(review('escaped', blog, { operation: 'UPDATE', oldObject: blog })).replaceAll('stash', 'st\\u0061sh');
+  t.notOk(escaped.includes('stash'));
+  const removedEscaped = await send(escaped);
+  t.same(decodePatch(removedEscaped.response), decodePatch(removed.response), 'same patch as for the plain text');
+  await a.close();
+  const notes = lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Obj)
+    .filter((l) => l.msg === 'admission').map((l) => [l.uid, l.note]);
+  t.same(notes.slice(1), [['plain', 'no invoker targets this workload'], ['left', 'backup:removed'], ['escaped', 'backup:removed']]);
+});
+
 t.test('a failing invoker index admits the workload with a warning', async (t) => {
   const broken: InvokerIndex = {
     backupInvokersFor() { throw new Error('cache exploded'); },

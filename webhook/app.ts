@@ -4,6 +4,8 @@
 // Every admission answer is a well-formed AdmissionReview echoing the request's uid; when a body has no uid to
 // echo, the answer is an HTTP 400 with a JSON body. A failure inside workload mutation admits the workload unchanged
 // (with a warning): workloads are failurePolicy Ignore by design, and the operator's reconcile path heals them later.
+// First: it must run before the modules below have queued ticks through a full collection (see the module).
+import '../shared/tick-shape.ts';
 import { performance } from 'node:perf_hooks';
 import fastifyFactory, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import fastJsonPatch from 'fast-json-patch';
@@ -12,9 +14,9 @@ import { GROUP, KINDS } from '../shared/api/constants.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/log.ts';
 import type { InjectOptions } from './admission/inject.ts';
-import { INJECTABLE, migrateRestoreRules, mutateWorkloadShared } from './admission/mutate.ts';
+import { INJECTABLE, mayHoldStashParts, migrateRestoreRules, mutateWorkloadShared, UNTARGETED } from './admission/mutate.ts';
 import {
-  allow, allowPatchText, allowText, decodeReview, deny, parseReview, type AdmissionRequest, type AdmissionReviewOut,
+  allow, allowPatchText, allowText, decodeReview, deny, parseReview, reviewShell, type AdmissionRequest, type AdmissionReviewOut,
 } from './admission/review.ts';
 import type { InvokerIndex, WorkloadRef } from './admission/types.ts';
 import { patchJson } from './admission/patch.ts';
@@ -301,6 +303,24 @@ export function buildApp(deps: AppDeps): AnyApp {
     }
   }
 
+  /**
+   * The answer for a workload that no invoker targets and whose objects' text holds nothing of ours (most workload
+   * admissions in a cluster): the decision mutateWorkloadReview would reach, from the envelope alone. Undefined
+   * when the objects have to be decoded. The apiserver fills request.name and request.namespace from the object.
+   */
+  function untargetedWorkload(r: AdmissionRequest, uidJson: string, objectsText: string): Answer | undefined {
+    if ((r.operation !== 'CREATE' && r.operation !== 'UPDATE') || INJECTABLE[r.kind.kind] !== r.kind.group) return undefined;
+    if (!r.name || !r.namespace) return undefined;
+    const w: WorkloadRef = { apiVersion: `${r.kind.group}/${r.kind.version}`, kind: r.kind.kind, name: r.name, namespace: r.namespace };
+    try {
+      if (invokers.backupInvokersFor(w).length > 0 || invokers.restoreInvokersFor(w).length > 0) return undefined;
+    } catch {
+      return undefined; // the full path answers this, with the warning
+    }
+    if (mayHoldStashParts(objectsText)) return undefined;
+    return allowedText(uidJson, UNTARGETED);
+  }
+
   function mutateStashReview(r: AdmissionRequest): Answer {
     if (r.kind.group !== GROUP || (r.operation !== 'CREATE' && r.operation !== 'UPDATE') || !isRecord(r.object)) {
       return answer(allow(r.uid), 'not ours');
@@ -330,26 +350,45 @@ export function buildApp(deps: AppDeps): AnyApp {
     }
   }
 
-  /** `withOldObject: false` lets the body decoder leave request.oldObject out (see decodeReview). */
-  function admissionRoute(path: string, handle: (r: AdmissionRequest, uidJson: string) => Answer, withOldObject: boolean): void {
+  /**
+   * `withOldObject: false` lets the body decoder leave request.oldObject out (see decodeReview). `early`, tried on
+   * the review less its objects when the body has the apiserver's shape (reviewShell), may answer without them.
+   */
+  function admissionRoute(
+    path: string, handle: (r: AdmissionRequest, uidJson: string) => Answer, withOldObject: boolean,
+    early?: (r: AdmissionRequest, uidJson: string, objectsText: string) => Answer | undefined,
+  ): void {
     const pathJson = JSON.stringify(path);
     app.post(path, (request, reply) => {
       const start = performance.now();
-      let body: unknown;
-      try {
-        body = typeof request.body === 'string' && request.body !== '' ? decodeReview(request.body, withOldObject) : undefined;
-      } catch (err) {
-        return badRequest(reply, `body is not valid JSON: ${errorMessage(err)}`);
+      const text = typeof request.body === 'string' && request.body !== '' ? request.body : undefined;
+      let done: { r: AdmissionRequest; uidJson: string; a: Answer } | undefined;
+      const shell = early && text !== undefined ? reviewShell(text) : undefined;
+      if (shell) {
+        const parsed = parseReview(shell.review);
+        if (parsed.ok) {
+          const uidJson = JSON.stringify(parsed.request.uid);
+          const a = early!(parsed.request, uidJson, shell.objectsText);
+          if (a) done = { r: parsed.request, uidJson, a };
+        }
       }
-      const parsed = parseReview(body);
-      if (!parsed.ok) {
-        if (parsed.uid === undefined) return badRequest(reply, parsed.message);
-        log.warn({ uid: parsed.uid, path, reason: parsed.message }, 'malformed admission review');
-        return void reply.send(deny(parsed.uid, 400, `malformed AdmissionReview: ${parsed.message}`, 'BadRequest'));
+      if (!done) {
+        let body: unknown;
+        try {
+          body = text !== undefined ? decodeReview(text, withOldObject) : undefined;
+        } catch (err) {
+          return badRequest(reply, `body is not valid JSON: ${errorMessage(err)}`);
+        }
+        const parsed = parseReview(body);
+        if (!parsed.ok) {
+          if (parsed.uid === undefined) return badRequest(reply, parsed.message);
+          log.warn({ uid: parsed.uid, path, reason: parsed.message }, 'malformed admission review');
+          return void reply.send(deny(parsed.uid, 400, `malformed AdmissionReview: ${parsed.message}`, 'BadRequest'));
+        }
+        const uidJson = JSON.stringify(parsed.request.uid);
+        done = { r: parsed.request, uidJson, a: handle(parsed.request, uidJson) };
       }
-      const r = parsed.request;
-      const uidJson = JSON.stringify(r.uid);
-      const a = handle(r, uidJson);
+      const { r, uidJson, a } = done;
       accessLog.write({
         uid: r.uid, uidJson, path, pathJson, op: r.operation, kind: r.kind.kind, ns: r.namespace, name: r.name,
         allowed: a.allowed, patched: a.patched, note: a.note, us: Math.round((performance.now() - start) * 1000),
@@ -365,7 +404,7 @@ export function buildApp(deps: AppDeps): AnyApp {
 
   // Workload mutation decides from the new object alone; validation compares with the old one (BackupSession
   // spec immutability), and /mutate-stash is rare enough not to matter.
-  admissionRoute(ROUTES.mutateWorkload, mutateWorkloadReview, false);
+  admissionRoute(ROUTES.mutateWorkload, mutateWorkloadReview, false, untargetedWorkload);
   admissionRoute(ROUTES.mutateStash, mutateStashReview, true);
   admissionRoute(ROUTES.validateStash, validateStashReview, true);
 

@@ -1,4 +1,6 @@
 // The operator process: admission webhook on every replica, control loops on the Lease holder only.
+// First, before the module graph below runs its first full collections (see the module).
+import '../shared/tick-shape.ts';
 import { pino } from 'pino';
 import { createLogger } from '../shared/log.ts';
 import { operatorConfig } from '../shared/config.ts';

@@ -32,6 +32,22 @@ export const INJECTABLE: Readonly<Record<string, string>> = {
   DeploymentConfig: 'apps.openshift.io',
 };
 
+/** The decision for a workload no invoker targets and that carries nothing of ours. */
+export const UNTARGETED = 'no invoker targets this workload';
+
+// JSON escapes that decode to a letter of "stash" (a, h, s, t); hex digits are all decimal here, so no case variants.
+const ESCAPED_STASH_LETTER = /\\u00(?:61|68|73|74)/;
+
+/**
+ * False only when a workload's JSON text cannot hold anything this file adds, keeps or removes: every annotation,
+ * container and volume of ours has "stash" in its name (ANNOTATION, CONTAINER, VOLUME, HELPER_VOLUMES), and a
+ * decoded string contains "stash" only if the text does, or spells one of its letters as a \u escape. With no
+ * invoker targeting the workload either, the decision is then 'no invoker targets this workload' without decoding it.
+ */
+export function mayHoldStashParts(json: string): boolean {
+  return json.includes('stash') || ESCAPED_STASH_LETTER.test(json);
+}
+
 function isRecord(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -431,7 +447,7 @@ function decide(workload: unknown, invokers: Invokers, opts: InjectOptions, requ
   const restoreOk = restorePlan ? planApplied(meta, template.metadata, podSpec0, restorePlan) : roleAbsent(meta, template.metadata, podSpec0, RESTORE, opts);
   const backupOk = backupPlan ? planApplied(meta, template.metadata, podSpec0, backupPlan) : roleAbsent(meta, template.metadata, podSpec0, BACKUP, opts);
   if (restoreOk && backupOk && helperVolumesInUse(podSpec0) && (!(restorePlan || backupPlan) || !needsRollingUpdate(kind, spec))) {
-    return { skip: restorePlan || backupPlan ? 'already up to date' : 'no invoker targets this workload' };
+    return { skip: restorePlan || backupPlan ? 'already up to date' : UNTARGETED };
   }
 
   const copy = share ? spineCopy(workload) : structuredClone(workload);

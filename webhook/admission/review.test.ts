@@ -2,7 +2,7 @@
 // must then give exactly what a full decode gives, less oldObject, and must never accept a truncated body.
 import t from 'tap';
 import { deployment, review } from '../../test/fixtures/reviews/fixtures.ts';
-import { allow, allowPatchText, allowText, decodeReview } from './review.ts';
+import { allow, allowPatchText, allowText, decodeReview, reviewShell } from './review.ts';
 import type { Obj } from './types.ts';
 
 /** What the cut decodes to: the review less request.oldObject. */
@@ -94,4 +94,50 @@ t.test('the one part the cut path does not check: the inside of oldObject', asyn
   const text = JSON.stringify(update).replace(/,"oldObject":\{/, ',"oldObject":{not json at all,');
   t.throws(() => decodeReview(text, true), SyntaxError, 'decoded whole: rejected');
   t.same(decodeReview(text, false), withoutOld(update), 'cut: the rest decodes, oldObject is never looked at');
+});
+
+/** What the shell decodes to: the review less request.object and request.oldObject. */
+function withoutObjects(body: Obj): Obj {
+  const copy = withoutOld(body);
+  delete (copy.request as Obj).object;
+  return copy;
+}
+
+t.test('reviewShell: the envelope of apiserver-shaped bodies, and the objects as text', async (t) => {
+  for (const [name, body] of [['update', update], ['create', create]] as const) {
+    const text = JSON.stringify(body);
+    const shell = reviewShell(text);
+    t.ok(shell, name);
+    t.same(shell!.review, withoutObjects(body), `${name}: everything but the objects, as decoded`);
+    const req = body.request as Obj;
+    t.equal(shell!.objectsText, `${JSON.stringify(req.object)},"oldObject":${JSON.stringify(req.oldObject)}`, `${name}: objects text`);
+  }
+  const spaced = reviewShell(`${JSON.stringify(update)} \n`);
+  t.same(spaced?.review, withoutObjects(update), 'trailing white space');
+});
+
+t.test('reviewShell: any other shape gets no shell', async (t) => {
+  const req = update.request as Obj;
+  const cases: Array<[string, string]> = [];
+  const { object, oldObject, dryRun, options, ...envelope } = req;
+  t.ok(object && oldObject && dryRun === false && options);
+  // A key named object inside userInfo, before request's own: the first match is not request's.
+  const extra = { ...update, request: { ...envelope, userInfo: { username: 'u', extra: { a: ['b'], object: ['c'] } }, object, oldObject, dryRun, options } };
+  cases.push(['object key inside userInfo.extra', JSON.stringify(extra)]);
+  cases.push(['object before the envelope ends', JSON.stringify({ ...update, request: { object, ...envelope, oldObject, dryRun, options } })]);
+  cases.push(['object null (DELETE)', JSON.stringify({ ...update, request: { ...envelope, object: null, oldObject, dryRun, options } })]);
+  cases.push(['object a string', JSON.stringify({ ...update, request: { ...envelope, object: 'x', oldObject, dryRun, options } })]);
+  cases.push(['no dryRun', JSON.stringify({ ...update, request: { ...envelope, object, oldObject } })]);
+  cases.push(['dryRun only inside oldObject', JSON.stringify({ ...update, request: { ...envelope, object, oldObject: { dryRun: true, options } } })]);
+  cases.push(['object key again after dryRun', JSON.stringify({ ...update, request: { ...envelope, object, oldObject, dryRun, options, object2: 1 } }).replace('"object2"', '"object"')]);
+  cases.push(['review nested', JSON.stringify({ wrapper: update, request: { uid: 'w' } })]);
+  cases.push(['request not last', JSON.stringify({ request: update.request, apiVersion: update.apiVersion, kind: update.kind })]);
+  cases.push(['not JSON', '{nope']);
+  cases.push(['empty', '']);
+  for (const [name, text] of cases) t.equal(reviewShell(text), undefined, name);
+  // Every truncation from the objects on: the envelope or the rest fails to decode, or the shape checks fail.
+  const text = JSON.stringify(update);
+  let shells = 0;
+  for (let n = text.indexOf(',"object":') + 1; n < text.length; n++) if (reviewShell(text.slice(0, n))) shells++;
+  t.equal(shells, 0, 'no truncated body gets a shell');
 });

@@ -110,6 +110,45 @@ export function decodeReview(text: string, withOldObject: boolean): unknown {
   return JSON.parse(text);
 }
 
+const OBJECT_KEY = ',"object":';
+
+/** A review decoded except for request.object and request.oldObject (see reviewShell). */
+export interface ReviewShell {
+  /** The review with request.object and request.oldObject left out. */
+  review: Record<string, unknown>;
+  /** The JSON text from request.object's value to the end of request.oldObject's, neither decoded nor checked. */
+  objectsText: string;
+}
+
+/**
+ * The review around its objects, for a handler that can often answer from the envelope and a search of the objects'
+ * text (workload mutation of a workload nobody targets). Taken only for the apiserver's shape of body, checked as in
+ * decodeReview: the text before the first `,"object":`, closed with `}}`, must decode to a review whose request
+ * has neither object nor oldObject yet (so the key is request's own), and the text from the last `,"dryRun":` must
+ * decode as the rest of request; object's value must open as an object. Undefined for anything else. The objects'
+ * text is not checked: a caller that needs request.object decodes the body with decodeReview.
+ */
+export function reviewShell(text: string): ReviewShell | undefined {
+  const at = text.indexOf(OBJECT_KEY);
+  const dry = text.lastIndexOf(DRY_RUN_KEY);
+  if (at === -1 || dry < at || text.charCodeAt(at + OBJECT_KEY.length) !== 0x7b /* { */) return undefined;
+  let end = text.length - 1;
+  while (end > dry && isJsonSpace(text.charCodeAt(end))) end--;
+  if (text.charCodeAt(end) !== 0x7d /* } */) return undefined;
+  try {
+    const head: unknown = JSON.parse(`${text.slice(0, at)}}}`);
+    const rest: unknown = JSON.parse(`{${text.slice(dry + 1, end)}`);
+    if (!isRecord(head) || !isRecord(head.request) || !isRecord(rest)) return undefined;
+    for (const key of ['object', 'oldObject']) {
+      if (Object.hasOwn(head.request, key) || Object.hasOwn(rest, key)) return undefined;
+    }
+    Object.assign(head.request, rest);
+    return { review: head, objectsText: text.slice(at + OBJECT_KEY.length, dry) };
+  } catch {
+    return undefined;
+  }
+}
+
 function isJsonSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
