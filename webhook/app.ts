@@ -225,6 +225,12 @@ function accessLogger(log: Logger): { write: (r: AccessRecord) => void; flush: (
   };
 }
 
+/** An answer some reviews can get from their envelope, when their objects' text is `wanted` (see reviewShell). */
+interface EarlyAnswer {
+  wanted: (objectsText: string) => boolean;
+  answer: (r: AdmissionRequest, uidJson: string) => Answer | undefined;
+}
+
 /** What an admission handler answers: the review as JSON text, and what the access line says about it. */
 interface Answer {
   text: string;
@@ -307,8 +313,14 @@ export function buildApp(deps: AppDeps): AnyApp {
    * The answer for a workload that no invoker targets and whose objects' text holds nothing of ours (most workload
    * admissions in a cluster): the decision mutateWorkloadReview would reach, from the envelope alone. Undefined
    * when the objects have to be decoded. The apiserver fills request.name and request.namespace from the object.
+   * The objects' text is searched before the envelope is decoded (see admissionRoute).
    */
-  function untargetedWorkload(r: AdmissionRequest, uidJson: string, objectsText: string): Answer | undefined {
+  const untargetedWorkload: EarlyAnswer = {
+    wanted: (objectsText) => !mayHoldStashParts(objectsText),
+    answer: untargetedWorkloadAnswer,
+  };
+
+  function untargetedWorkloadAnswer(r: AdmissionRequest, uidJson: string): Answer | undefined {
     if ((r.operation !== 'CREATE' && r.operation !== 'UPDATE') || INJECTABLE[r.kind.kind] !== r.kind.group) return undefined;
     if (!r.name || !r.namespace) return undefined;
     const w: WorkloadRef = { apiVersion: `${r.kind.group}/${r.kind.version}`, kind: r.kind.kind, name: r.name, namespace: r.namespace };
@@ -317,7 +329,6 @@ export function buildApp(deps: AppDeps): AnyApp {
     } catch {
       return undefined; // the full path answers this, with the warning
     }
-    if (mayHoldStashParts(objectsText)) return undefined;
     return allowedText(uidJson, UNTARGETED);
   }
 
@@ -352,23 +363,23 @@ export function buildApp(deps: AppDeps): AnyApp {
 
   /**
    * `withOldObject: false` lets the body decoder leave request.oldObject out (see decodeReview). `early`, tried on
-   * the review less its objects when the body has the apiserver's shape (reviewShell), may answer without them.
+   * the review less its objects when the body has the apiserver's shape and its objects' text is `wanted`
+   * (reviewShell), may answer without them.
    */
   function admissionRoute(
-    path: string, handle: (r: AdmissionRequest, uidJson: string) => Answer, withOldObject: boolean,
-    early?: (r: AdmissionRequest, uidJson: string, objectsText: string) => Answer | undefined,
+    path: string, handle: (r: AdmissionRequest, uidJson: string) => Answer, withOldObject: boolean, early?: EarlyAnswer,
   ): void {
     const pathJson = JSON.stringify(path);
     app.post(path, (request, reply) => {
       const start = performance.now();
       const text = typeof request.body === 'string' && request.body !== '' ? request.body : undefined;
       let done: { r: AdmissionRequest; uidJson: string; a: Answer } | undefined;
-      const shell = early && text !== undefined ? reviewShell(text) : undefined;
+      const shell = early && text !== undefined ? reviewShell(text, early.wanted) : undefined;
       if (shell) {
         const parsed = parseReview(shell.review);
         if (parsed.ok) {
           const uidJson = JSON.stringify(parsed.request.uid);
-          const a = early!(parsed.request, uidJson, shell.objectsText);
+          const a = early!.answer(parsed.request, uidJson);
           if (a) done = { r: parsed.request, uidJson, a };
         }
       }

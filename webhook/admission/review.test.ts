@@ -112,6 +112,9 @@ t.test('reviewShell: the envelope of apiserver-shaped bodies, and the objects as
     const req = body.request as Obj;
     t.equal(shell!.objectsText, `${JSON.stringify(req.object)},"oldObject":${JSON.stringify(req.oldObject)}`, `${name}: objects text`);
   }
+  const seen: string[] = [];
+  t.equal(reviewShell(JSON.stringify(update), (text) => (seen.push(text), false)), undefined, 'objects not wanted: no shell');
+  t.same(seen, [reviewShell(JSON.stringify(update))!.objectsText], 'the objects text is what `wanted` sees');
   const spaced = reviewShell(`${JSON.stringify(update)} \n`);
   t.same(spaced?.review, withoutObjects(update), 'trailing white space');
 });

@@ -125,16 +125,19 @@ export interface ReviewShell {
  * text (workload mutation of a workload nobody targets). Taken only for the apiserver's shape of body, checked as in
  * decodeReview: the text before the first `,"object":`, closed with `}}`, must decode to a review whose request
  * has neither object nor oldObject yet (so the key is request's own), and the text from the last `,"dryRun":` must
- * decode as the rest of request; object's value must open as an object. Undefined for anything else. The objects'
- * text is not checked: a caller that needs request.object decodes the body with decodeReview.
+ * decode as the rest of request; object's value must open as an object. Undefined for anything else, and (before
+ * any decoding) when `wanted` rejects the objects' text. That text is not checked: a caller that needs
+ * request.object decodes the body with decodeReview.
  */
-export function reviewShell(text: string): ReviewShell | undefined {
+export function reviewShell(text: string, wanted: (objectsText: string) => boolean = () => true): ReviewShell | undefined {
   const at = text.indexOf(OBJECT_KEY);
   const dry = text.lastIndexOf(DRY_RUN_KEY);
   if (at === -1 || dry < at || text.charCodeAt(at + OBJECT_KEY.length) !== 0x7b /* { */) return undefined;
   let end = text.length - 1;
   while (end > dry && isJsonSpace(text.charCodeAt(end))) end--;
   if (text.charCodeAt(end) !== 0x7d /* } */) return undefined;
+  const objectsText = text.slice(at + OBJECT_KEY.length, dry);
+  if (!wanted(objectsText)) return undefined;
   try {
     const head: unknown = JSON.parse(`${text.slice(0, at)}}}`);
     const rest: unknown = JSON.parse(`{${text.slice(dry + 1, end)}`);
@@ -143,7 +146,7 @@ export function reviewShell(text: string): ReviewShell | undefined {
       if (Object.hasOwn(head.request, key) || Object.hasOwn(rest, key)) return undefined;
     }
     Object.assign(head.request, rest);
-    return { review: head, objectsText: text.slice(at + OBJECT_KEY.length, dry) };
+    return { review: head, objectsText };
   } catch {
     return undefined;
   }
