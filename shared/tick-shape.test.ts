@@ -27,7 +27,10 @@ function childProgram(hold: boolean): string {
 
 /** The states of nextTick's literal-definition feedback slots after the collections. */
 function literalSlots(hold: boolean): string[] {
-  const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--expose-gc', '--no-concurrent-recompilation', '--input-type=module', '-e', childProgram(hold)], { encoding: 'utf8' });
+  // A plain process, as the operator runs. tap adds its coverage loader to every node it sees spawned (through
+  // NODE_OPTIONS), and V8's coverage mode keeps feedback and maps its own way, so node is started through env(1).
+  const node = [process.execPath, '--allow-natives-syntax', '--expose-gc', '--no-concurrent-recompilation', '--input-type=module', '-e', childProgram(hold)];
+  const out = execFileSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE', ...node], { encoding: 'utf8' });
   return [...out.matchAll(/DefineKeyedOwnPropertyInLiteral (\w+)/g)].map((m) => m[1]!);
 }
 
