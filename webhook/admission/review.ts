@@ -84,30 +84,52 @@ const DRY_RUN_KEY = ',"dryRun":';
  */
 export function decodeReview(text: string, withOldObject: boolean): unknown {
   if (!withOldObject) {
-    // Forward for oldObject (a skipping search, and the key sits right after object), backward for dryRun (a
-    // few dozen bytes from the end); a first match that is not request's own fails the checks below.
-    const at = text.indexOf(OLD_OBJECT_KEY);
-    const dry = text.lastIndexOf(DRY_RUN_KEY);
-    if (at !== -1 && dry > at) {
-      let end = text.length - 1;
-      while (end > dry && isJsonSpace(text.charCodeAt(end))) end--;
-      // Only an object is worth cutting out (a CREATE's null is not), and only an object or null may be there.
-      if (text.charCodeAt(at + OLD_OBJECT_KEY.length) === 0x7b /* { */ && text.charCodeAt(end) === 0x7d /* } */) {
-        try {
-          // `{` + `"dryRun":…,"options":{…}}`: one object exactly when dryRun is a key of request.
-          const rest: unknown = JSON.parse(`{${text.slice(dry + 1, end)}`);
-          const head: unknown = JSON.parse(`${text.slice(0, at)}}}`);
-          if (isRecord(rest) && isRecord(head) && isRecord(head.request) && Object.hasOwn(head.request, 'object')) {
-            Object.assign(head.request, rest);
-            return head;
-          }
-        } catch {
-          // Not the apiserver's shape after all: the whole decode below says what is wrong.
-        }
-      }
-    }
+    // Only an object is worth cutting out (a CREATE's null is not), and only an object or null may be there.
+    const cut = findCut(text, OLD_OBJECT_KEY);
+    const review = cut && decodeAround(text, cut, (request) => Object.hasOwn(request, 'object'));
+    if (review) return review;
   }
   return JSON.parse(text);
+}
+
+/** Where a body may be cut: `key` (its value opens an object), request's `,"dryRun":`, and the review's last brace. */
+interface Cut {
+  at: number;
+  dry: number;
+  end: number;
+}
+
+/**
+ * Forward for `key` (a skipping search), backward for dryRun (a few dozen bytes from the end); undefined unless the
+ * key comes first, its value opens as an object and the text ends with a brace. A first match that is not
+ * request's own key fails decodeAround.
+ */
+function findCut(text: string, key: string): Cut | undefined {
+  const at = text.indexOf(key);
+  const dry = text.lastIndexOf(DRY_RUN_KEY);
+  if (at === -1 || dry < at || text.charCodeAt(at + key.length) !== 0x7b /* { */) return undefined;
+  let end = text.length - 1;
+  while (end > dry && isJsonSpace(text.charCodeAt(end))) end--;
+  return text.charCodeAt(end) === 0x7d /* } */ ? { at, dry, end } : undefined;
+}
+
+/**
+ * The review from the text before the cut, closed with `}}`, with the rest of request (`{` + `"dryRun":…,
+ * "options":{…}}`, one object exactly when dryRun is a key of request) added to its request; undefined when either
+ * part does not decode, or `accept` rejects what they decode to.
+ */
+function decodeAround(
+  text: string, cut: Cut, accept: (request: Record<string, unknown>, rest: Record<string, unknown>) => boolean,
+): Record<string, unknown> | undefined {
+  try {
+    const rest: unknown = JSON.parse(`{${text.slice(cut.dry + 1, cut.end)}`);
+    const head: unknown = JSON.parse(`${text.slice(0, cut.at)}}}`);
+    if (!isRecord(rest) || !isRecord(head) || !isRecord(head.request) || !accept(head.request, rest)) return undefined;
+    Object.assign(head.request, rest);
+    return head;
+  } catch {
+    return undefined; // not the apiserver's shape after all
+  }
 }
 
 const OBJECT_KEY = ',"object":';
@@ -130,27 +152,16 @@ export interface ReviewShell {
  * request.object decodes the body with decodeReview.
  */
 export function reviewShell(text: string, wanted: (objectsText: string) => boolean = () => true): ReviewShell | undefined {
-  const at = text.indexOf(OBJECT_KEY);
-  const dry = text.lastIndexOf(DRY_RUN_KEY);
-  if (at === -1 || dry < at || text.charCodeAt(at + OBJECT_KEY.length) !== 0x7b /* { */) return undefined;
-  let end = text.length - 1;
-  while (end > dry && isJsonSpace(text.charCodeAt(end))) end--;
-  if (text.charCodeAt(end) !== 0x7d /* } */) return undefined;
-  const objectsText = text.slice(at + OBJECT_KEY.length, dry);
+  const cut = findCut(text, OBJECT_KEY);
+  if (!cut) return undefined;
+  const objectsText = text.slice(cut.at + OBJECT_KEY.length, cut.dry);
   if (!wanted(objectsText)) return undefined;
-  try {
-    const head: unknown = JSON.parse(`${text.slice(0, at)}}}`);
-    const rest: unknown = JSON.parse(`{${text.slice(dry + 1, end)}`);
-    if (!isRecord(head) || !isRecord(head.request) || !isRecord(rest)) return undefined;
-    for (const key of ['object', 'oldObject']) {
-      if (Object.hasOwn(head.request, key) || Object.hasOwn(rest, key)) return undefined;
-    }
-    Object.assign(head.request, rest);
-    return { review: head, objectsText };
-  } catch {
-    return undefined;
-  }
+  const review = decodeAround(text, cut, (request, rest) =>
+    !OBJECT_KEYS.some((key) => Object.hasOwn(request, key) || Object.hasOwn(rest, key)));
+  return review && { review, objectsText };
 }
+
+const OBJECT_KEYS = ['object', 'oldObject'];
 
 function isJsonSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
