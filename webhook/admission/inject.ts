@@ -177,6 +177,16 @@ export function buildRestoreInit(ctx: AgentContext, opts: InjectOptions, local: 
 }
 
 /** Stable hash of what was injected; its change on the pod template is what rolls the pods. */
+/**
+ * The agent container and the pod volumes it needs (its temp dir, a local backend's volume): the same parts for
+ * an injected sidecar or init-container and for a job-model Job, so both run the agent identically.
+ */
+export function agentParts(purpose: 'backup' | 'restore', ctx: AgentContext, opts: InjectOptions): { container: Obj; volumes: Obj[] } {
+  const local = localBackendVolume(ctx.repository);
+  const container = purpose === 'backup' ? buildSidecar(ctx, opts, local?.mount) : buildRestoreInit(ctx, opts, local?.mount);
+  return { container, volumes: [tmpDirVolume(ctx.member.tempDir), ...(local ? [local.volume] : [])] };
+}
+
 export function injectionHash(parts: unknown): string {
   return createHash('sha256').update(stableStringify(parts)).digest('hex').slice(0, 16);
 }

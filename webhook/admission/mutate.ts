@@ -6,8 +6,7 @@
 // an update that dropped the sidecar (kubectl replace of the original manifest) gets it back.
 import { ANNOTATION, CONTAINER, KINDS } from '../../shared/api/constants.ts';
 import {
-  buildRestoreInit, buildSidecar, covers, injectionHash, isHelperVolume, localBackendVolume, tmpDirVolume,
-  type AgentContext, type InjectOptions,
+  agentParts, covers, injectionHash, isHelperVolume, type AgentContext, type InjectOptions,
 } from './inject.ts';
 import { immutableValue } from './patch.ts';
 import type {
@@ -243,9 +242,7 @@ function plan(role: Role, invoker: AnyInvoker, member: BackupMember | RestoreMem
   if (hit && hit.repository === repository) return hit;
 
   const ctx: AgentContext = { invokerKind: invoker.kind, invokerName: String(invoker.metadata.name ?? ''), workload: w, member, repository };
-  const local = localBackendVolume(repository);
-  const container = role === BACKUP ? buildSidecar(ctx, opts, local?.mount) : buildRestoreInit(ctx, opts, local?.mount);
-  const volumes = [tmpDirVolume(member.tempDir), ...(local ? [local.volume] : [])];
+  const { container, volumes } = agentParts(role === BACKUP ? 'backup' : 'restore', ctx, opts);
   const p: Plan = {
     role, invokerKind: invoker.kind, repository, container, volumes,
     hash: injectionHash({ container, volumes }),

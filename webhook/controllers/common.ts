@@ -3,7 +3,9 @@
 // the liveness of the pods that are supposed to report a host (DESIGN §4: a crashed agent never leaves a
 // session Running forever).
 import type { Logger } from 'pino';
-import { APPBINDING_API_VERSION, CONDITION_REASONS, GROUP, KINDS, WORKLOAD_KINDS, apiVersionOf, type StashKind } from '../../shared/api/index.ts';
+import {
+  APPBINDING_API_VERSION, CONDITION_REASONS, GROUP, KINDS, LABEL, LABEL_VALUE, WORKLOAD_KINDS, apiVersionOf, type StashKind,
+} from '../../shared/api/index.ts';
 import type { Condition, ConditionType, Repository, TargetRef } from '../../shared/api/index.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
@@ -122,7 +124,7 @@ export function aliasOf(m: Member): string | undefined {
 const INJECTABLE_HERE = new Set<string>(WORKLOAD_KINDS.filter((k) => k !== 'DeploymentConfig'));
 
 /** Targets that are not workloads: backed up and restored by a Job (§12, §16.3). */
-export const JOB_TARGET_KINDS: ReadonlySet<string> = new Set(['PersistentVolumeClaim', 'AppBinding']);
+const JOB_TARGET_KINDS: ReadonlySet<string> = new Set(['PersistentVolumeClaim', 'AppBinding']);
 
 export type ExecutionModel = { model: 'workload' } | { model: 'job' } | { model: 'unsupported'; reason: string };
 
@@ -384,4 +386,20 @@ export async function removeFinalizer(kube: Kube, inv: LooseInvoker, finalizer: 
   }).catch((err: unknown) => {
     if ((err as { status?: number }).status !== 404) throw err;
   });
+}
+
+/** Labels of the objects an invoker makes (CronJob, Jobs, service accounts): the invoker's own, plus ours. */
+export function invokerLabels(inv: LooseInvoker, component: string): Record<string, string> {
+  return { ...(inv.metadata?.labels ?? {}), [LABEL.component]: component, [LABEL.managedBy]: LABEL_VALUE.managedBy };
+}
+
+/** runtimeSettings.pod fields that go into the pod spec as they are. */
+const POD_SETTINGS = [
+  'nodeSelector', 'nodeName', 'affinity', 'tolerations', 'securityContext', 'imagePullSecrets', 'priorityClassName', 'priority',
+  'schedulerName', 'runtimeClassName', 'readinessGates', 'enableServiceLinks', 'automountServiceAccountToken', 'topologySpreadConstraints',
+] as const;
+
+/** Copies the runtimeSettings.pod fields that a pod spec takes as they are (copies, so the invoker stays untouched). */
+export function copyPodSettings(pod: Record<string, unknown>, podSpec: Record<string, unknown>): void {
+  for (const k of POD_SETTINGS) if (pod[k] !== undefined) podSpec[k] = structuredClone(pod[k]);
 }

@@ -9,9 +9,9 @@ import { errorMessage } from '../../shared/errors.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { isFalse, isTrue, mergeConditions } from '../../shared/status/index.ts';
 import {
-  checkRepository, cond, eventsForTransitions, executionModel, getTarget, invokerApiVersion, invokerKey, isBatch,
-  isUnknownOrFalse, membersOf, ownerRef, parseKey, recordEvent, setRepositoryReference, type LooseInvoker,
-  removeFinalizer,
+  checkRepository, cond, copyPodSettings, eventsForTransitions, executionModel, getTarget, invokerApiVersion, invokerKey,
+  invokerLabels, isBatch, isUnknownOrFalse, membersOf, ownerRef, parseKey, recordEvent, setRepositoryReference,
+  type LooseInvoker, removeFinalizer,
 } from './common.ts';
 import { WorkQueue } from './queue.ts';
 import { injectedFor, syncWorkload, type WorkloadSyncResult } from './workload.ts';
@@ -37,15 +37,6 @@ export function cronJobName(inv: LooseInvoker): string {
 }
 
 /** Labels of everything created for an invoker (§11): its own labels plus component and managed-by. */
-export function invokerLabels(inv: LooseInvoker, component: string): Record<string, string> {
-  return { ...(inv.metadata?.labels ?? {}), [LABEL.component]: component, [LABEL.managedBy]: LABEL_VALUE.managedBy };
-}
-
-export const POD_SETTINGS = [
-  'nodeSelector', 'nodeName', 'affinity', 'tolerations', 'securityContext', 'imagePullSecrets', 'priorityClassName', 'priority',
-  'schedulerName', 'runtimeClassName', 'readinessGates', 'enableServiceLinks', 'automountServiceAccountToken', 'topologySpreadConstraints',
-] as const;
-
 /** §14.2: the CronJob that creates a BackupSession at each slot. */
 export function buildTriggerCronJob(inv: LooseInvoker, image: string): KubeObject {
   const name = cronJobName(inv);
@@ -63,7 +54,7 @@ export function buildTriggerCronJob(inv: LooseInvoker, image: string): KubeObjec
     serviceAccountName: (pod.serviceAccountName as string | undefined) || name,
     containers: [container],
   };
-  for (const k of POD_SETTINGS) if (pod[k] !== undefined) podSpec[k] = pod[k];
+  copyPodSettings(pod, podSpec);
   const own = inv.metadata?.labels ?? {};
   return {
     apiVersion: 'batch/v1',

@@ -4,20 +4,16 @@
 // runs the same agent code as the sidecar/init-container with one more flag that makes it do one session's
 // share and exit; its exit code is the outcome, its per-host status is written like any other host's.
 import { createHash } from 'node:crypto';
-import { LABEL, LABEL_VALUE, apiVersionOf } from '../../shared/api/index.ts';
-import type { Kube, KubeObject } from '../../shared/kube/client.ts';
-import {
-  backupArgs, buildRestoreInit, buildSidecar, localBackendVolume, restoreArgs, tmpDirVolume, type InjectOptions,
-} from '../admission/inject.ts';
+import { CONTAINER, LABEL, LABEL_VALUE, apiVersionOf } from '../../shared/api/index.ts';
+import { isConflict, type Kube, type KubeObject } from '../../shared/kube/client.ts';
+import { agentParts, type InjectOptions } from '../admission/inject.ts';
 import type { BackupMember, Obj, Repository, RestoreMember } from '../admission/types.ts';
 import { restoreHostForTemplates } from '../../shared/restic/host.ts';
-import { ownerRef, type LooseInvoker, type Member } from './common.ts';
-import { POD_SETTINGS, invokerLabels } from './invoker.ts';
+import { copyPodSettings, invokerLabels, ownerRef, type LooseInvoker, type Member } from './common.ts';
 
-export const JOB_CONTAINER = 'stash';
 /** How long a host whose Job ended may still take to show its stats (the agent writes them before it exits). */
 export const JOB_REPORT_GRACE_MS = 3_000;
-export const ORDINAL_PLACEHOLDER = '${POD_ORDINAL}';
+const ORDINAL_PLACEHOLDER = '${POD_ORDINAL}';
 
 /** A DNS label (Job names end up in the pods' `job-name` label): readable prefix, hash when too long. */
 export function jobName(parts: string[]): string {
@@ -31,7 +27,7 @@ export function backupJobName(session: string, index: number): string {
   return jobName(['stash-backup', session, String(index)]);
 }
 
-export function restoreJobName(invoker: string, index: number, ordinal?: number): string {
+function restoreJobName(invoker: string, index: number, ordinal?: number): string {
   return jobName(['stash-restore', invoker, String(index), ...(ordinal === undefined ? [] : [String(ordinal)])]);
 }
 
@@ -56,7 +52,7 @@ export function claimForOrdinal(template: PvcTemplate, ordinal: number): { claim
   return { claim, volume: claim.endsWith(suffix) ? claim.slice(0, -suffix.length) : claim };
 }
 
-export interface JobInput {
+interface JobInput {
   purpose: 'backup' | 'restore';
   inv: LooseInvoker;
   m: Member;
@@ -78,10 +74,10 @@ export function buildJob(j: JobInput): KubeObject {
   const ref = j.m.ref;
   const workload = { apiVersion: ref.apiVersion ?? '', kind: ref.kind ?? '', name: ref.name ?? '', namespace: ref.namespace ?? j.inv.metadata?.namespace ?? '' };
   const ctx = { invokerKind: j.inv.kind ?? '', invokerName: j.inv.metadata?.name ?? '', workload, member, repository: j.repository };
-  const local = localBackendVolume(j.repository);
-  const container = j.purpose === 'backup' ? buildSidecar(ctx, j.inject, local?.mount) : buildRestoreInit(ctx, j.inject, local?.mount);
-  container.name = JOB_CONTAINER;
-  container.args = [...(j.purpose === 'backup' ? backupArgs(ctx, j.inject) : restoreArgs(ctx, j.inject)), ...j.extraArgs];
+  const { container, volumes } = agentParts(j.purpose, ctx, j.inject);
+  // One container whatever the purpose; the extra flags make the agent do one session's share and exit.
+  container.name = CONTAINER.sidecar;
+  container.args = [...(container.args as string[]), ...j.extraArgs];
   if (j.ordinal !== undefined) (container.env as Obj[]).push({ name: 'POD_ORDINAL', value: String(j.ordinal) });
   const rs = (member.runtimeSettings ?? {}) as { pod?: Record<string, unknown> };
   const pod = rs.pod ?? {};
@@ -96,9 +92,9 @@ export function buildJob(j: JobInput): KubeObject {
     restartPolicy: 'Never',
     serviceAccountName: j.serviceAccountName,
     containers: [container],
-    volumes: [tmpDirVolume(member.tempDir), ...(local ? [local.volume] : []), ...j.dataVolumes],
+    volumes: [...volumes, ...j.dataVolumes],
   };
-  for (const k of POD_SETTINGS) if (pod[k] !== undefined) podSpec[k] = structuredClone(pod[k]);
+  copyPodSettings(pod, podSpec);
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -130,12 +126,12 @@ async function createOnce(kube: Kube, obj: KubeObject): Promise<boolean> {
     await kube.create(obj);
     return true;
   } catch (err) {
-    if ((err as { status?: number }).status === 409) return false;
+    if (isConflict(err)) return false;
     throw err;
   }
 }
 
-export interface JobEnsureDeps {
+interface JobEnsureDeps {
   kube: Kube;
   inject: InjectOptions;
 }
@@ -262,7 +258,7 @@ function jobOfPod(p: KubeObject): string | undefined {
  * Why a Job can no longer report (deleted, failed, or done without its agent writing stats), or undefined while
  * it may still report. Its pod terminating counts at once: the Job's own status follows a moment later.
  */
-export async function jobGone(kube: Kube, namespace: string, name: string, pods: readonly KubeObject[]): Promise<string | undefined> {
+async function jobGone(kube: Kube, namespace: string, name: string, pods: readonly KubeObject[]): Promise<string | undefined> {
   const job = await kube.getOrNull<JobObj>('batch/v1', 'Job', namespace, name);
   if (!job || job.metadata?.deletionTimestamp) return `Job ${name} was deleted before its host reported`;
   const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');

@@ -4,7 +4,7 @@
 // failurePolicy is Ignore) gets its sidecar or init-container as soon as the operator sees it.
 import fjp from 'fast-json-patch';
 import type { Logger } from 'pino';
-import { ANNOTATION, CONTAINER } from '../../shared/api/index.ts';
+import { ANNOTATION, CONTAINER, GROUP } from '../../shared/api/index.ts';
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
 import { mutateWorkload } from '../admission/mutate.ts';
@@ -115,7 +115,7 @@ export function slimWorkload(obj: KubeObject): KubeObject {
   };
 }
 
-const STASH_ANNOTATION_PREFIX = 'stash.appscode.com/';
+const STASH_ANNOTATION_PREFIX = `${GROUP}/`;
 
 function carriesOurMarks(obj: KubeObject): boolean {
   const ann = obj.metadata?.annotations ?? {};
