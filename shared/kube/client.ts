@@ -8,11 +8,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../errors.ts';
 import { loadConnection, type Connection } from './kubeconfig.ts';
 import { resourceFor, resourcePath, type ResourceInfo } from './resources.ts';
-
-// An ESM import of node:http evaluates all its exports, lazy ones included, which loads the bundled
-// fetch/WebSocket client (~35 ms CPU at every agent start); the CommonJS module object does not.
-const https = process.getBuiltinModule('node:https');
-const http = process.getBuiltinModule('node:http');
+import { http, https } from '../node-http.ts';
 
 export interface KubeObject {
   apiVersion?: string;
