@@ -74,6 +74,8 @@ export interface RepositoryPrefetch {
   repository: Promise<Repository | null>;
   /** The Secret, read by a name known in advance or as soon as the Repository names it. */
   secret: Promise<{ name: string; secret: Secret | null } | undefined>;
+  /** The name known in advance, if any: a read by another name than the Repository's is of no use, failed or not. */
+  guessedSecret?: string | undefined;
 }
 
 /** Prefetched reads older than this are not used: a lease wait may have come between. */
@@ -97,7 +99,7 @@ export function prefetchRepository(kube: Kube, ref: RepoRef, invokerNamespace: s
     });
   repository.catch(() => undefined);
   secret.catch(() => undefined);
-  return { key: repoKey(ref, invokerNamespace), startedAt: Date.now(), repository, secret };
+  return { key: repoKey(ref, invokerNamespace), startedAt: Date.now(), repository, secret, guessedSecret: secretName };
 }
 
 /** The Repository and its storage Secret, read through the API (never mounted, never logged). */
@@ -105,12 +107,14 @@ export async function loadRepository(kube: Kube, ref: RepoRef, invokerNamespace:
   if (!ref?.name) throw new AgentError('the invoker names no spec.repository');
   const ns = ref.namespace || invokerNamespace;
   const usable = prefetch && prefetch.key === repoKey(ref, invokerNamespace) && Date.now() - prefetch.startedAt <= PREFETCH_MAX_AGE_MS ? prefetch : undefined;
-  const repository = await (usable?.repository ?? kube.getOrNull<Repository>(apiVersionOf('Repository'), 'Repository', ns, ref.name));
+  // Without a usable prefetch the same reads start now: the Secret's as soon as the Repository names it.
+  const reads = usable ?? prefetchRepository(kube, ref, invokerNamespace)!;
+  const repository = await reads.repository;
   if (!repository) throw new AgentError(`Repository ${ns}/${ref.name} not found: create it or fix spec.repository of the invoker`);
   const secretName = repository.spec.backend.storageSecretName;
   const secretData: Record<string, string> = {};
   if (secretName) {
-    const early = usable ? await usable.secret : undefined;
+    const early = (reads.guessedSecret ?? secretName) === secretName ? await reads.secret : undefined;
     const secret = early?.name === secretName ? early.secret : await kube.getOrNull<Secret>('v1', 'Secret', ns, secretName);
     if (!secret) throw new AgentError(`storage Secret ${ns}/${secretName} of Repository ${ref.name} not found`);
     Object.assign(secretData, secretValues(secret));

@@ -61,9 +61,8 @@ export async function backupDatabaseTarget(i: DatabaseBackupInput): Promise<{ re
   return { result, stats: snapshotStats(result, `/${DUMP_FILENAME}`) };
 }
 
-export interface DatabaseRestoreInput extends Omit<DatabaseBackupInput, 'host'> {
+export interface DatabaseRestoreInput extends DatabaseBackupInput {
   rule: Rule;
-  host: string;
 }
 
 /** §16.2 for a database: the rule's snapshot (or the source host's latest dump) streamed into the client. */
@@ -71,6 +70,6 @@ export async function restoreDatabaseTarget(i: DatabaseRestoreInput): Promise<vo
   const engine = i.task?.name ? taskFor(i.task, 'restore').engine : undefined;
   const conn = await connection(i.kube, i.ref, i.namespace, engine);
   const snapshot = i.rule.snapshots?.[0] ?? 'latest';
-  const host = snapshot === 'latest' ? (i.rule.sourceHost || i.host) : undefined;
-  await i.repo.withRestic((restic) => restoreDatabase(restic, conn, { snapshot, host: host ?? i.host, params: i.task?.params, signal: i.signal, tmpDir: i.tmpDir }));
+  const host = snapshot === 'latest' ? (i.rule.sourceHost || i.host) : i.host;
+  await i.repo.withRestic((restic) => restoreDatabase(restic, conn, { snapshot, host, params: i.task?.params, signal: i.signal, tmpDir: i.tmpDir }));
 }

@@ -4,13 +4,11 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
-// CommonJS module objects: see shared/kube/client.ts on ESM imports of node:http.
-const http = process.getBuiltinModule('node:http');
-const https = process.getBuiltinModule('node:https');
 // client-node is heavy to load; only an exec hook needs it, so it is imported then.
 import type { Handler, HookExecutionPolicy } from '../shared/api/index.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import { errorMessage } from '../shared/errors.ts';
+import { http, https } from '../shared/node-http.ts';
 
 /** What hook templates see (§2.10), with Go field names. */
 export interface HookSummary {

@@ -5,8 +5,8 @@
 import { apiVersionOf } from '../shared/api/constants.ts';
 import { hostFor } from '../shared/restic/host.ts';
 import { findTarget } from '../shared/status/index.ts';
-import { AgentError, getInvoker, waitUntil, type AgentContext } from './common.ts';
-import { Sidecar, findMember, readiness, type OpenRepo } from './sidecar.ts';
+import { getInvoker, waitUntil, type AgentContext } from './common.ts';
+import { Sidecar, readiness, requireMember, type OpenRepo } from './sidecar.ts';
 import type { BackupInvoker, BackupSession } from './types.ts';
 
 const WAIT_MS = 30 * 60_000;
@@ -17,8 +17,8 @@ export async function runBackupJob(ctx: AgentContext, openRepo: OpenRepo, sessio
   const first = await getSession();
   const kind = first.spec.invoker?.kind ?? ctx.invokerKind;
   const invoker = await getInvoker<BackupInvoker>(ctx.kube, kind, ns, first.spec.invoker?.name ?? ctx.invokerName);
-  const member = findMember(invoker, kind, ctx);
-  if (!member) throw new AgentError(`${kind} ${ns}/${invoker.metadata?.name} has no target ${ctx.targetKind}/${ctx.targetName} in namespace ${ctx.targetNamespace}`);
+  const member = requireMember(invoker, kind, invoker.metadata?.name, ctx);
+  // Not sidecarHost: this Job's pod and node are not the workload's, and a volume or database has one host.
   const host = ctx.hostOverride ?? hostFor({ targetKind: ctx.targetKind, alias: member.spec.target.alias });
   const log = ctx.log.child({ session: sessionName, host });
 

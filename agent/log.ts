@@ -14,7 +14,7 @@ type Fields = Record<string, unknown>;
 type Sink = (line: string) => void;
 
 /** A copy of `obj` with every value at one of `paths` censored ('*' matches any key at its level). */
-export function redactFields(obj: Fields, paths: string[][] = PATHS): Fields {
+function redactFields(obj: Fields, paths: string[][] = PATHS): Fields {
   const out: Fields = {};
   for (const [k, v] of Object.entries(obj)) {
     const here = paths.filter((p) => p[0] === k || p[0] === '*');
@@ -101,10 +101,6 @@ class AgentLogger {
 
   fatal(a: unknown, b?: unknown): void {
     this.#write(60, a, b);
-  }
-
-  isLevelEnabled(level: string): boolean {
-    return (LEVELS[level] ?? Infinity) >= this.#min;
   }
 
   child(bindings: Fields): AgentLogger {

@@ -9,12 +9,9 @@ import {
   type BackendSpec, type DirectAccess, type LockInfo,
 } from '../shared/restic/index.ts';
 import { encodeSegment, signV4 } from '../shared/restic/s3sign.ts';
+import { http, https } from '../shared/node-http.ts';
 import type { AgentContext, LoadedRepository } from './common.ts';
 import type { RepoOps } from './repo.ts';
-
-// CommonJS module objects: see shared/kube/client.ts on ESM imports of node:http.
-const httpRequest = process.getBuiltinModule('node:http').request;
-const httpsRequest = process.getBuiltinModule('node:https').request;
 
 export function commandPrefix(ctx: Pick<AgentContext, 'isolateHostname' | 'podName'>): string[] | undefined {
   if (!ctx.isolateHostname) return undefined;
@@ -59,7 +56,7 @@ function tcpReachable(host: string, port: number, timeoutMs: number): Promise<st
 function head(url: URL, headers: Record<string, string>, caPem: string | undefined, insecure: boolean, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const opts = { method: 'HEAD', hostname: url.hostname, port: url.port || undefined, path: url.pathname + url.search, headers, timeout: timeoutMs };
-    const req = url.protocol === 'https:' ? httpsRequest({ ...opts, ca: caPem, rejectUnauthorized: !insecure }) : httpRequest(opts);
+    const req = url.protocol === 'https:' ? https.request({ ...opts, ca: caPem, rejectUnauthorized: !insecure }) : http.request(opts);
     req.once('response', (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);

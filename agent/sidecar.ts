@@ -58,6 +58,13 @@ export function findMember(invoker: BackupInvoker, kind: string, ctx: AgentConte
   return { index, spec, ref: spec.target.ref };
 }
 
+/** findMember for a run that cannot go on without its member: `invokerName` is only for the error. */
+export function requireMember(invoker: BackupInvoker, kind: string, invokerName: string | undefined, ctx: AgentContext): Member {
+  const member = findMember(invoker, kind, ctx);
+  if (!member) throw new AgentError(`${kind} ${ctx.namespace}/${invokerName} has no target ${ctx.targetKind}/${ctx.targetName} in namespace ${ctx.targetNamespace}`);
+  return member;
+}
+
 /** §15.3: labels name our invoker, or the target labels name our workload. */
 export function sessionConcernsUs(s: BackupSession, ctx: AgentContext): boolean {
   const l = s.metadata?.labels ?? {};
@@ -555,8 +562,7 @@ export function ownResticHostname(ctx: AgentContext): string {
 import { hostname as osHostname } from 'node:os';
 
 export function sidecarHost(ctx: AgentContext, invoker: BackupInvoker): string {
-  const member = findMember(invoker, ctx.invokerKind, ctx);
-  if (!member) throw new AgentError(`${ctx.invokerKind} ${ctx.namespace}/${ctx.invokerName} has no target ${ctx.targetKind}/${ctx.targetName} in namespace ${ctx.targetNamespace}`);
+  const member = requireMember(invoker, ctx.invokerKind, ctx.invokerName, ctx);
   if (ctx.hostOverride) return ctx.hostOverride;
   return hostFor({ targetKind: ctx.targetKind, alias: member.spec.target.alias, podName: ctx.podName, nodeName: ctx.nodeName });
 }

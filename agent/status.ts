@@ -3,8 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { apiVersionOf } from '../shared/api/constants.ts';
 import type { BackupSession, RestoreBatch, RestoreSession } from './types.ts';
-import { isConflict, type Kube, type KubeObject } from '../shared/kube/client.ts';
-import { resourcePath } from '../shared/kube/resources.ts';
+import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import {
   mergeBackupSessionStatus,
   mergeRestoreBatchStatus,
@@ -18,46 +17,25 @@ import type { Logger } from '../shared/log.ts';
 
 const ATTEMPTS = 20;
 
-/**
- * Read-modify-write of the status subresource. With `known` (an object of this name read moments ago) the
- * first attempt skips the read: the PUT carries its resourceVersion, so a write by anyone since is a 409
- * and then the usual read-modify-write with conflict retry takes over. Nothing can be lost either way.
- */
-async function writeStatus<T extends KubeObject>(
-  kube: Kube, apiVersion: string, kind: string, namespace: string, name: string, mutate: (cur: T) => T, known: T | undefined,
-): Promise<T | null> {
-  if (known?.metadata?.resourceVersion && known.metadata.name === name && known.metadata.namespace === namespace) {
-    try {
-      return await kube.request<T>({
-        method: 'PUT', path: resourcePath(kube.info(apiVersion, kind), namespace, name, 'status'),
-        body: mutate(structuredClone(known)), query: { fieldManager: kube.fieldManager },
-      });
-    } catch (err) {
-      if (!isConflict(err)) throw err;
-    }
-  }
-  return await kube.update<T>(apiVersion, kind, namespace, name, mutate, { subresource: 'status', attempts: ATTEMPTS });
-}
-
 export async function patchBackupSession(kube: Kube, namespace: string, name: string, patch: BackupSessionPatch, known?: BackupSession): Promise<BackupSession | null> {
-  return await writeStatus<BackupSession>(kube, apiVersionOf('BackupSession'), 'BackupSession', namespace, name, (cur) => {
+  return await kube.update<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', namespace, name, (cur) => {
     cur.status = mergeBackupSessionStatus(cur.status, patch, { namespace, creationTimestamp: cur.metadata?.creationTimestamp as string | undefined });
     return cur;
-  }, known);
+  }, { subresource: 'status', attempts: ATTEMPTS, current: known });
 }
 
 export async function patchRestoreSession(kube: Kube, namespace: string, name: string, patch: RestoreSessionPatch, known?: RestoreSession): Promise<RestoreSession | null> {
-  return await writeStatus<RestoreSession>(kube, apiVersionOf('RestoreSession'), 'RestoreSession', namespace, name, (cur) => {
+  return await kube.update<RestoreSession>(apiVersionOf('RestoreSession'), 'RestoreSession', namespace, name, (cur) => {
     cur.status = mergeRestoreSessionStatus(cur.status, patch, { creationTimestamp: cur.metadata?.creationTimestamp as string | undefined });
     return cur;
-  }, known);
+  }, { subresource: 'status', attempts: ATTEMPTS, current: known });
 }
 
 export async function patchRestoreBatchMember(kube: Kube, namespace: string, name: string, member: MemberPatch, known?: RestoreBatch): Promise<RestoreBatch | null> {
-  return await writeStatus<RestoreBatch>(kube, apiVersionOf('RestoreBatch'), 'RestoreBatch', namespace, name, (cur) => {
+  return await kube.update<RestoreBatch>(apiVersionOf('RestoreBatch'), 'RestoreBatch', namespace, name, (cur) => {
     cur.status = mergeRestoreBatchStatus(cur.status, { members: [member] }, { namespace, creationTimestamp: cur.metadata?.creationTimestamp as string | undefined });
     return cur;
-  }, known);
+  }, { subresource: 'status', attempts: ATTEMPTS, current: known });
 }
 
 export interface EventInput {

@@ -5,8 +5,6 @@ import { pino, type Logger, type LoggerOptions } from 'pino';
 // The paths live in their own module so the agent's pino-free logger (agent/log.ts) shares them.
 import { REDACT_PATHS } from './log-redact.ts';
 
-export { REDACT_PATHS };
-
 export interface LogOptions {
   level?: string;
   name?: string;

@@ -8,11 +8,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../errors.ts';
 import { loadConnection, type Connection } from './kubeconfig.ts';
 import { resourceFor, resourcePath, type ResourceInfo } from './resources.ts';
-
-// An ESM import of node:http evaluates all its exports, lazy ones included, which loads the bundled
-// fetch/WebSocket client (~35 ms CPU at every agent start); the CommonJS module object does not.
-const https = process.getBuiltinModule('node:https');
-const http = process.getBuiltinModule('node:http');
+import { http, https } from '../node-http.ts';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -240,13 +236,18 @@ export class Kube {
 
   /**
    * Read-modify-write with optimistic concurrency: `mutate` gets the fresh object and returns the new one
-   * (or null to do nothing); a 409 re-reads and tries again.
+   * (or null to do nothing); a 409 re-reads and tries again. With `current` (this object as read moments
+   * ago) the first attempt skips the read: the PUT carries its resourceVersion, so a write by anyone since
+   * is a 409 and the re-reads take over. Nothing can be lost either way, and the read it saves does not
+   * count against `attempts`.
    */
-  async update<T extends KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string, mutate: (current: T) => T | null | Promise<T | null>, opts: { subresource?: 'status'; attempts?: number } = {}): Promise<T | null> {
+  async update<T extends KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string, mutate: (current: T) => T | null | Promise<T | null>, opts: { subresource?: 'status'; attempts?: number; current?: T } = {}): Promise<T | null> {
     const info = resourceFor(apiVersion, kind);
-    const attempts = opts.attempts ?? 10;
+    const c = opts.current;
+    const known = c?.metadata?.resourceVersion && c.metadata.name === name && c.metadata.namespace === namespace ? c : undefined;
+    const attempts = (opts.attempts ?? 10) + (known ? 1 : 0);
     for (let i = 0; ; i++) {
-      const current = await this.request<T>({ path: resourcePath(info, namespace, name) });
+      const current = i === 0 && known ? known : await this.request<T>({ path: resourcePath(info, namespace, name) });
       const next = await mutate(structuredClone(current));
       if (next === null) return current;
       try {

@@ -35,10 +35,7 @@ import type { Restic } from './command.ts';
 import { LockedError } from './errors.ts';
 import type { LockHolder, LockInfo } from './output.ts';
 import { encodeSegment, signV4 } from './s3sign.ts';
-
-// CommonJS module objects: see shared/kube/client.ts on ESM imports of node:http.
-const httpRequest = process.getBuiltinModule('node:http').request;
-const httpsRequest = process.getBuiltinModule('node:https').request;
+import { http, https } from '../node-http.ts';
 
 /**
  * For locks written under OUR hostname: is the holder pid alive in this PID namespace? undefined for
@@ -131,8 +128,8 @@ function send(method: string, url: URL, headers: Record<string, string>, caPem: 
       method, hostname: url.hostname, port: url.port || undefined, path: url.pathname, headers, timeout: 30_000,
     };
     const req = url.protocol === 'https:'
-      ? httpsRequest({ ...opts, ca: caPem, rejectUnauthorized: !insecure })
-      : httpRequest(opts);
+      ? https.request({ ...opts, ca: caPem, rejectUnauthorized: !insecure })
+      : http.request(opts);
     req.once('response', (res) => {
       res.resume();
       res.once('end', () => resolve(res.statusCode ?? 0));
