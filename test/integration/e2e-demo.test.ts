@@ -9,6 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../world/bins.ts';
 
+// Two whole demos in one file, each waiting up to a minute for its schedule slot: together they can pass the
+// 120 s per-file default (a run measured 76 s + 61 s), so the file gets the room its two subtests have.
+t.setTimeout(1_200_000);
+
 async function runDemo(env: Record<string, string>): Promise<{ code: number; out: string }> {
   const world = mkdtempSync(join(tmpdir(), 'stash-ts-e2e-'));
   try {
