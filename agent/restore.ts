@@ -9,18 +9,18 @@ import { LeaseLock } from '../shared/kube/lease.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { hostFor, restoreHostForTemplates } from '../shared/restic/host.ts';
 import {
-  findCondition, hasCondition, isFalse, isFinalMemberPhase, isFinalRestorePhase, rfc3339, restoreMemberPhase, sameRef,
+  findCondition, hasCondition, isFalse, isFinalMemberPhase, isFinalRestorePhase, restoreMemberPhase, sameRef,
 } from '../shared/status/index.ts';
 import { formatMs } from '../shared/status/duration.ts';
 import {
   AgentError, loadRepository, matchesTarget, prefetchRepository, sessionKube, waitUntil, type AgentContext, type LoadedRepository, type RepositoryPrefetch,
 } from './common.ts';
-import { postHookSkipReason, runHook, type HookSummary } from './hooks.ts';
+import { runHook, type HookSummary } from './hooks.ts';
 import { isDatabaseTarget, restoreDatabaseTarget } from './database.ts';
 import { holderChecker } from './locks.ts';
 import { actionable } from './messages.ts';
 import type { RepoOps } from './repo.ts';
-import { emitEvent, hostCondition, patchRestoreBatchMember, patchRestoreSession } from './status.ts';
+import { emitEvent, hostCondition, patchRestoreBatchMember, patchRestoreSession, postHookCondition } from './status.ts';
 import { withHeartbeat } from './heartbeat.ts';
 import { ownResticHostname, type OpenRepo } from './host-backup.ts';
 import type { RestoreBatch, RestoreInvoker, RestoreSession } from './types.ts';
@@ -319,18 +319,10 @@ class HostRestore {
   async #postRestoreHook(after: MemberView, error: string | undefined, duration: string): Promise<boolean> {
     const post = this.#member.spec.hooks?.postRestore;
     if (!post || hasCondition(after.conditions, CONDITION.PostRestoreHookExecutionSucceeded)) return false;
-    const reasons = { true: REASON.SuccessfullyExecutedPostRestoreHook, false: REASON.FailedToExecutePostRestoreHook };
-    const skip = postHookSkipReason(post.executionPolicy, !error, 0);
-    let c: Condition;
-    if (skip) c = hostCondition(CONDITION.PostRestoreHookExecutionSucceeded, true, reasons, skip);
-    else {
-      try {
-        await runHook(post, this.#hookCtx({ Phase: error ? 'Failed' : 'Succeeded', Duration: duration, Error: error }));
-        c = hostCondition(CONDITION.PostRestoreHookExecutionSucceeded, true, reasons, 'Successfully executed postRestore hook.');
-      } catch (err) {
-        c = hostCondition(CONDITION.PostRestoreHookExecutionSucceeded, false, reasons, `postRestore hook failed: ${errorMessage(err)}`);
-      }
-    }
+    const c = await postHookCondition(post, {
+      type: CONDITION.PostRestoreHookExecutionSucceeded, name: 'postRestore', error, retryLeft: 0,
+      reasons: { true: REASON.SuccessfullyExecutedPostRestoreHook, false: REASON.FailedToExecutePostRestoreHook },
+    }, (status) => runHook(post, this.#hookCtx(status)), duration);
     await this.#write({ conditions: [c] });
     return c.status === 'False';
   }
