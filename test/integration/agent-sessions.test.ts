@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apiVersionOf } from '../../shared/api/index.ts';
+import { mergeBackupSessionStatus } from '../../shared/status/index.ts';
 import { HEARTBEAT, heartbeatLeaseName } from '../../shared/api/heartbeat.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { useCluster } from '../world/harness.ts';
@@ -50,6 +51,8 @@ async function hookServer(t: Test) {
   };
 }
 
+t.setTimeout(900_000);
+
 t.test('the sidecar takes sessions up and sees them through', async (t) => {
   const { kube, namespace: ns, kubeconfigPath } = await useCluster(t);
   const backend = await makeLocalBackend();
@@ -88,10 +91,19 @@ t.test('the sidecar takes sessions up and sees them through', async (t) => {
     return a;
   };
   const ref = (name: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', name });
-  const finalSession = (name: string, timeoutMs = 120_000) => waitFor(`${name} final`, async () => {
-    const s = await getSession(kube, ns, name);
-    return s.status?.phase === 'Succeeded' || s.status?.phase === 'Failed' ? s : undefined;
-  }, timeoutMs, 200);
+  /** Waits for the host's target to be final, then ends the session as the operator would (MetricsPushed). */
+  const finalSession = async (name: string, timeoutMs = 120_000) => {
+    await waitFor(`${name}: target final`, async () => {
+      const s = await getSession(kube, ns, name);
+      const phase = s.status?.targets?.[0]?.phase;
+      return phase === 'Succeeded' || phase === 'Failed' ? s : undefined;
+    }, timeoutMs, 200);
+    const metricsPushed = { type: 'MetricsPushed', status: 'True' as const, reason: 'SuccessfullyPushedMetrics', message: 'Successfully pushed metrics.', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') };
+    return (await kube.update<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ns, name, (s) => {
+      s.status = mergeBackupSessionStatus(s.status, { conditions: [metricsPushed] }, { namespace: ns });
+      return s;
+    }, { subresource: 'status' }))!;
+  };
   const lease = (session: string, host: string) => kube.getOrNull<Lease>('coordination.k8s.io/v1', 'Lease', ns, heartbeatLeaseName('BackupSession', session, host));
 
   await t.test('a session made by hand as in the instant-backup guide: only spec.invoker and the old label', async (t) => {
