@@ -91,6 +91,14 @@ t.test('the sidecar takes sessions up and sees them through', async (t) => {
     return a;
   };
   const ref = (name: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', name });
+  /** A session with nothing but spec.invoker, its target initiated as the operator would. */
+  const startSession = async (name: string, invoker: string) => {
+    await kube.create({
+      apiVersion: apiVersionOf('BackupSession'), kind: 'BackupSession', metadata: { name, namespace: ns },
+      spec: { invoker: { apiGroup: 'stash.appscode.com', kind: 'BackupConfiguration', name: invoker } },
+    });
+    await initiateTargets(kube, ns, name, [{ ref: ref(invoker), totalHosts: 1 }]);
+  };
   /** Waits for the host's target to be final, then ends the session as the operator would (MetricsPushed). */
   const finalSession = async (name: string, timeoutMs = 120_000) => {
     await waitFor(`${name}: target final`, async () => {
@@ -137,11 +145,7 @@ t.test('the sidecar takes sessions up and sees them through', async (t) => {
   await t.test('an apiserver restart while the host works: its status writes are retried and the session succeeds', async (t) => {
     await setUp('restart', { withHook: true });
     const a = sidecar('restart', 'restart-5c6d7-fghij');
-    await kube.create({
-      apiVersion: apiVersionOf('BackupSession'), kind: 'BackupSession', metadata: { name: 'restart-1', namespace: ns },
-      spec: { invoker: { apiGroup: 'stash.appscode.com', kind: 'BackupConfiguration', name: 'restart' } },
-    });
-    await initiateTargets(kube, ns, 'restart-1', [{ ref: ref('restart'), totalHosts: 1 }]);
+    await startSession('restart-1', 'restart');
     await hook.next();
     // The hook answers while the apiserver goes down: the condition write that follows meets no apiserver.
     const restarting = restartApiServer(TEST_WORLD_DIR);
@@ -162,11 +166,7 @@ t.test('the sidecar takes sessions up and sees them through', async (t) => {
     await waitFor('the sidecar watching', async () => (/watching backup sessions/.test(a.output()) ? true : undefined), 60_000);
     // The invoker disappears between the sidecar's start and the session (a 404: nothing to retry).
     await kube.delete(apiVersionOf('BackupConfiguration'), 'BackupConfiguration', ns, 'orphan');
-    await kube.create({
-      apiVersion: apiVersionOf('BackupSession'), kind: 'BackupSession', metadata: { name: 'orphan-1', namespace: ns },
-      spec: { invoker: { apiGroup: 'stash.appscode.com', kind: 'BackupConfiguration', name: 'orphan' } },
-    });
-    await initiateTargets(kube, ns, 'orphan-1', [{ ref: ref('orphan'), totalHosts: 1 }]);
+    await startSession('orphan-1', 'orphan');
     const s = await finalSession('orphan-1');
     t.equal(s.status?.phase, 'Failed');
     t.match(s.status?.targets?.[0]?.stats?.[0], { hostname: 'orphan', phase: 'Failed', error: /^session run failed: .*404/ });
@@ -181,11 +181,7 @@ t.test('the sidecar takes sessions up and sees them through', async (t) => {
   await t.test('a sidecar killed mid-run: restarted, it resumes the session and finishes it', async (t) => {
     await setUp('killed', { withHook: true });
     const first = sidecar('killed', 'killed-8e9f0-aaaaa');
-    await kube.create({
-      apiVersion: apiVersionOf('BackupSession'), kind: 'BackupSession', metadata: { name: 'killed-1', namespace: ns },
-      spec: { invoker: { apiGroup: 'stash.appscode.com', kind: 'BackupConfiguration', name: 'killed' } },
-    });
-    await initiateTargets(kube, ns, 'killed-1', [{ ref: ref('killed'), totalHosts: 1 }]);
+    await startSession('killed-1', 'killed');
     await hook.next();
     const beat = await waitFor('the first pod\'s heartbeat', async () => ((await lease('killed-1', 'killed'))?.spec?.holderIdentity === 'killed-8e9f0-aaaaa' ? true : undefined), 30_000);
     t.ok(beat);
