@@ -4,9 +4,6 @@ import type { BackupConfigurationTemplateSpec, TargetRef } from '../shared/api/i
 import { AgentError, matchesTarget, type AgentContext } from './common.ts';
 import type { BackupBatch, BackupConfiguration, BackupInvoker, BackupSession } from './types.ts';
 
-/** The old label of upstream's BackupConfiguration sessions (the instant-backup guide's hand-made session carries it). */
-export const LEGACY_INVOKER_LABEL = 'stash.appscode.com/backup-configuration';
-
 /**
  * The invoker a session runs: `spec.invoker` (kind + name) is enough; without it the invoker-type/name
  * labels, or the old `backup-configuration` label, name it.
@@ -18,7 +15,7 @@ export function sessionInvoker(s: BackupSession): { kind: string; name: string }
   const kind = l[LABEL.invokerType];
   const name = l[LABEL.invokerName];
   if (kind && name) return { kind, name };
-  const legacy = l[LEGACY_INVOKER_LABEL];
+  const legacy = l[LABEL.legacyBackupConfiguration];
   if (legacy) return { kind: 'BackupConfiguration', name: legacy };
   return undefined;
 }
