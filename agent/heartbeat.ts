@@ -6,7 +6,7 @@
 // removes it with the session (ownerReference). Deleting it would open a window in which an operator whose
 // cache does not show the host's final stats yet sees no Lease either, and fails a host that succeeded.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HEARTBEAT, heartbeatLeaseName, type HeartbeatSessionKind } from '../shared/api/heartbeat.ts';
+import { HEARTBEAT, heartbeatLeaseName, heartbeatSessionLabel, type HeartbeatSessionKind } from '../shared/api/heartbeat.ts';
 import { isNotFound, isConflict, type Kube, type KubeObject } from '../shared/kube/client.ts';
 import { errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
@@ -114,7 +114,7 @@ export class Heartbeat {
       metadata: {
         name: this.leaseName,
         namespace: s.metadata?.namespace,
-        labels: { [HEARTBEAT.label.session]: name, [HEARTBEAT.label.sessionKind]: this.#o.sessionKind },
+        labels: { [HEARTBEAT.label.session]: heartbeatSessionLabel(name), [HEARTBEAT.label.sessionKind]: this.#o.sessionKind },
         annotations: { [HEARTBEAT.hostAnnotation]: this.#o.host },
         ownerReferences: [{ apiVersion: s.apiVersion ?? '', kind: s.kind ?? this.#o.sessionKind, name, uid: s.metadata?.uid ?? '' }],
       },
