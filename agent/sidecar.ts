@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { CONDITION, LABEL, POST_BACKUP_ACTIONS, REASON, apiVersionOf, leaseName } from '../shared/api/constants.ts';
 import type { BackupConfigurationTemplateSpec, Condition, HostBackupStats, SnapshotStats, TargetRef } from '../shared/api/index.ts';
+import { withPvcDefaults } from '../shared/api/pvc-target.ts';
 import { Informer } from '../shared/kube/informer.ts';
 import { LeaseLock, runLeaderElection } from '../shared/kube/lease.ts';
 import { errorMessage } from '../shared/errors.ts';
@@ -44,9 +45,9 @@ export interface Member {
 }
 
 function membersOf(invoker: BackupInvoker, kind: string): BackupConfigurationTemplateSpec[] {
-  if (kind === 'BackupBatch') return (invoker as BackupBatch).spec.members ?? [];
+  if (kind === 'BackupBatch') return (invoker as BackupBatch).spec.members?.map((m) => ({ ...m, target: withPvcDefaults(m.target) })) ?? [];
   const s = (invoker as BackupConfiguration).spec;
-  return [{ target: s.target as BackupConfigurationTemplateSpec['target'], task: s.task, hooks: s.hooks, tempDir: s.tempDir, runtimeSettings: s.runtimeSettings }];
+  return [{ target: withPvcDefaults(s.target as BackupConfigurationTemplateSpec['target']), task: s.task, hooks: s.hooks, tempDir: s.tempDir, runtimeSettings: s.runtimeSettings }];
 }
 
 export function findMember(invoker: BackupInvoker, kind: string, ctx: AgentContext): Member | undefined {
