@@ -101,7 +101,7 @@ t.test('batch-backup/wordpress-backup: one BackupBatch, then a RestoreBatch for 
   await podsRunning(w, ns, 'wordpress-app', 1, { sidecar: true });
   const s = await nextScheduledBackup(w, ns, 'wordpress-backup');
   t.equal(s.status?.phase, 'Succeeded', 'the BackupSession Succeeded', { status: s.status });
-  t.equal(s.metadata?.labels?.['stash.appscode.com/invoker-type'], 'BackupBatch', 'INVOKER-TYPE BackupBatch');
+  t.equal((s.spec as { invoker?: { kind?: string } } | undefined)?.invoker?.kind, 'BackupBatch', 'INVOKER-TYPE BackupBatch');
   t.equal(await snapshotCount(w, ns, 'gcs-repo', 2), 2, 'SNAPSHOT-COUNT 2: the database dump and /var/www/html');
 
   await w.kube.patch(BB, 'BackupBatch', ns, 'wordpress-backup', { spec: { paused: true } });

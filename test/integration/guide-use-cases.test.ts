@@ -69,7 +69,7 @@ t.test('use-cases/instant-backup: a BackupSession made by hand is backed up at o
   await w.kube.create(handMadeSession(ns, 'deployment-backupsession', 'deployment-backup'));
   const s = await finished<SessionObj>(w, BS, 'BackupSession', ns, 'deployment-backupsession', 120_000);
   t.equal(s.status?.phase, 'Succeeded', 'the instant BackupSession Succeeded', { status: s.status });
-  t.match(s.metadata?.labels, { 'stash.appscode.com/invoker-type': 'BackupConfiguration', 'stash.appscode.com/invoker-name': 'deployment-backup' }, 'INVOKER-TYPE / INVOKER-NAME');
+  t.match(s.spec, { invoker: { kind: 'BackupConfiguration', name: 'deployment-backup' } }, 'INVOKER-TYPE BackupConfiguration, INVOKER-NAME deployment-backup');
   t.equal(await snapshotCount(w, ns, 'gcs-repo', 1), 1, 'SNAPSHOT-COUNT 1');
   await noSessionLeftRunning(t, w, ns);
 });

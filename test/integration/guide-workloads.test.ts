@@ -80,7 +80,7 @@ t.test('workloads/deployment: backup volumes of a Deployment, restore them into 
 
   const session = await nextScheduledBackup(w, ns, 'deployment-backup');
   t.equal(session.status?.phase, 'Succeeded', 'the BackupSession Succeeded', { status: session.status });
-  t.match(session.metadata?.labels, { 'stash.appscode.com/invoker-type': 'BackupConfiguration', 'stash.appscode.com/invoker-name': 'deployment-backup' }, 'INVOKER-TYPE / INVOKER-NAME');
+  t.match(session.spec, { invoker: { kind: 'BackupConfiguration', name: 'deployment-backup' } }, 'INVOKER-TYPE BackupConfiguration, INVOKER-NAME deployment-backup');
   t.same(session.status?.targets?.[0]?.stats?.map((s) => s.hostname), ['host-0'], 'one of the three replicas backed up, as host-0');
   t.equal(await snapshotCount(w, ns, 'gcs-repo', 1), 1, 'the Repository shows the snapshot');
 
