@@ -181,6 +181,7 @@ t.test('workloads/statefulset: every replica backed up; restored per ordinal, th
   // Customize restore: the guide creates a second RestoreSession of the same name; a RestoreSession's spec is
   // immutable, so the first one is deleted before (the guide leaves that step out).
   await w.kube.delete(RS, 'RestoreSession', ns, 'ss-restore');
+  t.ok(await until(async () => (await w.kube.getOrNull(RS, 'RestoreSession', ns, 'ss-restore')) === null, 60_000), 'the first ss-restore is gone (its finalizer removed its init-container)');
   await w.kube.create(headless('adv-headless', 'stash-recovered-adv'));
   await w.kube.create(statefulSet('stash-recovered-adv', 5, 'adv-headless', { command: ['sleep', '3600'] }));
   await w.kube.create({
