@@ -169,3 +169,47 @@ t.test('use-cases/clone-pvc: a Deployment\'s volumes backed up on its schedule a
   await noSessionLeftRunning(t, w, ns);
 });
 
+
+// Not a guide: issue #15's user who gave the Deployment guide's BackupConfiguration a wrong target and fixes it
+// with `kubectl apply` while it is Ready. The sidecar moves from the old workload to the new one.
+t.test('a wrong target fixed by kubectl apply while Ready: the sidecar moves to the new workload', async (t) => {
+  const ns = 'demo-retarget';
+  await namespace(w, ns);
+  const app = async (name: string, data: string): Promise<string> => {
+    const dir = await claimWithFiles(w, ns, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: `${name}-data` }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }, { 'data.txt': data });
+    await w.kube.create({
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { labels: { app: name }, name, namespace: ns },
+      spec: {
+        replicas: 1, selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: { containers: [{ args: ['sleep', '3600'], image: 'busybox', name: 'busybox', volumeMounts: [{ mountPath: '/source/data', name: 'source-data' }] }], volumes: [{ name: 'source-data', persistentVolumeClaim: { claimName: `${name}-data` } }] },
+        },
+      },
+    });
+    return dir;
+  };
+  await app('stash-demo-old', 'not this one\n');
+  await app('stash-demo', 'sample_data\n');
+  await guideRepository(w, ns, 'gcs-repo', 'gcs-secret');
+  const bc = (target: string): KubeObject => ({
+    apiVersion: BC, kind: 'BackupConfiguration', metadata: { name: 'deployment-backup', namespace: ns },
+    spec: {
+      repository: { name: 'gcs-repo' }, schedule: '*/5 * * * *',
+      target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: target }, volumeMounts: [{ name: 'source-data', mountPath: '/source/data' }], paths: ['/source/data'] },
+      retentionPolicy: { name: 'keep-last-5', keepLast: 5, prune: true },
+    },
+  });
+  await w.kube.create(bc('stash-demo-old'));
+  await phaseIs(w, BC, 'BackupConfiguration', ns, 'deployment-backup', 'Ready');
+  await podsRunning(w, ns, 'stash-demo-old', 1, { sidecar: true });
+  await w.kube.apply(bc('stash-demo'), { force: true });
+  await podsRunning(w, ns, 'stash-demo', 1, { sidecar: true });
+  await podsRunning(w, ns, 'stash-demo-old', 1, { sidecar: false });
+  const events = (await w.kube.list<KubeObject & { reason?: string; message?: string }>('v1', 'Event', ns)).items.filter((e) => e.reason === 'SidecarRemoved');
+  t.ok(events.some((e) => /stash-demo-old/.test(e.message ?? '')), 'an Event says the sidecar left stash-demo-old');
+  const s = await nextScheduledBackup(w, ns, 'deployment-backup');
+  t.equal(s.status?.phase, 'Succeeded', 'the next backup Succeeded', { status: s.status });
+  t.same(s.status?.targets?.map((x) => x.ref?.name), ['stash-demo'], 'and backed up the new target');
+  await noSessionLeftRunning(t, w, ns);
+});
