@@ -1,5 +1,6 @@
 // Which invoker a BackupSession runs, and which member of that invoker is this agent's target.
 import { LABEL } from '../shared/api/constants.ts';
+import { withPvcDefaults } from '../shared/api/pvc-target.ts';
 import type { BackupConfigurationTemplateSpec, TargetRef } from '../shared/api/index.ts';
 import { AgentError, matchesTarget, type AgentContext } from './common.ts';
 import type { BackupBatch, BackupConfiguration, BackupInvoker, BackupSession } from './types.ts';
@@ -27,9 +28,9 @@ export interface Member {
 }
 
 function membersOf(invoker: BackupInvoker, kind: string): BackupConfigurationTemplateSpec[] {
-  if (kind === 'BackupBatch') return (invoker as BackupBatch).spec.members ?? [];
+  if (kind === 'BackupBatch') return (invoker as BackupBatch).spec.members?.map((m) => ({ ...m, target: withPvcDefaults(m.target) })) ?? [];
   const s = (invoker as BackupConfiguration).spec;
-  return [{ target: s.target as BackupConfigurationTemplateSpec['target'], task: s.task, hooks: s.hooks, tempDir: s.tempDir, runtimeSettings: s.runtimeSettings }];
+  return [{ target: withPvcDefaults(s.target as BackupConfigurationTemplateSpec['target']), task: s.task, hooks: s.hooks, tempDir: s.tempDir, runtimeSettings: s.runtimeSettings }];
 }
 
 export function findMember(invoker: BackupInvoker, kind: string, ctx: AgentContext): Member | undefined {

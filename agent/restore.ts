@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { CONDITION, REASON, apiVersionOf, leaseName } from '../shared/api/constants.ts';
 import type { Condition, HostRestoreStats, RestoreTargetSpec, Rule, TargetRef } from '../shared/api/index.ts';
+import { withPvcDefaults } from '../shared/api/pvc-target.ts';
 import { LeaseLock } from '../shared/kube/lease.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { hostFor, restoreHostForTemplates } from '../shared/restic/host.ts';
@@ -65,10 +66,10 @@ export async function planRestore(rule: Rule, host: string, repo: Pick<RepoOps, 
 }
 
 function membersOf(invoker: RestoreInvoker, kind: string): RestoreTargetSpec[] {
-  if (kind === 'RestoreBatch') return (invoker as RestoreBatch).spec.members ?? [];
+  if (kind === 'RestoreBatch') return (invoker as RestoreBatch).spec.members?.map((m) => ({ ...m, target: withPvcDefaults(m.target) })) ?? [];
   const s = (invoker as RestoreSession).spec;
   const rules = s.target?.rules?.length ? s.target.rules : s.rules;
-  return [{ target: s.target ? { ...s.target, rules } : undefined, task: s.task, hooks: s.hooks, tempDir: s.tempDir, runtimeSettings: s.runtimeSettings }];
+  return [{ target: s.target ? withPvcDefaults({ ...s.target, rules }) : undefined, task: s.task, hooks: s.hooks, tempDir: s.tempDir, runtimeSettings: s.runtimeSettings }];
 }
 
 function memberView(invoker: RestoreInvoker, kind: string, ref: TargetRef | undefined, ns: string): MemberView {

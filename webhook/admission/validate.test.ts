@@ -60,7 +60,7 @@ t.test('immutability', async (t) => {
   const ready = { ...structuredClone(bc), status: { phase: 'Ready' } };
   const retarget = structuredClone(bc);
   (((retarget.spec as Obj).target as Obj).ref as Obj).name = 'other';
-  t.match(check(retarget, 'UPDATE', ready), [{ field: 'spec.target' }], 'target fixed while Ready');
+  t.same(check(retarget, 'UPDATE', ready), [], 'target may change while Ready (the invoker loop moves the sidecar)');
   t.same(check(retarget, 'UPDATE', bc), [], 'target may change while not Ready');
   const repaused = structuredClone(bc);
   (repaused.spec as Obj).paused = false;
@@ -70,7 +70,7 @@ t.test('immutability', async (t) => {
   const bbReady = { ...structuredClone(bb), status: { phase: 'Ready' } };
   const bbRetarget = structuredClone(bb);
   ((((bbRetarget.spec as Obj).members as Obj[])[1]!.target as Obj).ref as Obj).name = 'x';
-  t.match(check(bbRetarget, 'UPDATE', bbReady), [{ field: 'spec.members[1].target' }]);
+  t.same(check(bbRetarget, 'UPDATE', bbReady), [], 'a member target may change while Ready');
 });
 
 t.test('repository usage policy across namespaces', async (t) => {

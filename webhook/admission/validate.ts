@@ -417,7 +417,7 @@ function validateRepository(c: Checker, spec: Obj): void {
   }
 }
 
-function validateBackupInvoker(c: Checker, kind: string, spec: Obj, ns: string, ctx: ValidationContext, old: Obj | undefined): void {
+function validateBackupInvoker(c: Checker, kind: string, spec: Obj, ns: string, ctx: ValidationContext): void {
   c.oneOf(spec, 'driver', 'spec', DRIVERS);
   const restic = spec.driver === undefined || spec.driver === '' || spec.driver === 'Restic';
   checkRepositoryRef(c, spec, ns, ctx, restic);
@@ -437,24 +437,14 @@ function validateBackupInvoker(c: Checker, kind: string, spec: Obj, ns: string, 
     c.int(retry, 'maxRetry', 'spec.retryConfig');
     c.duration(retry, 'delay', 'spec.retryConfig');
   }
-  const oldSpec = old && isRecord(old.spec) ? old.spec : undefined;
-  const wasReady = old && isRecord(old.status) && old.status.phase === 'Ready';
+  // A target may change at any time (upstream refuses it while Ready; users fix a wrong target with `kubectl
+  // apply`): the invoker loop moves the sidecar from the old workload to the new one.
   if (kind === KINDS.BackupBatch.kind) {
     c.oneOf(spec, 'executionOrder', 'spec', ORDERS);
     checkHooks(c, spec, 'spec', 'preBackup', 'postBackup', BACKUP_POLICIES);
-    const members = checkMembers(c, spec, ns, (m, path) => checkBackupMember(c, m, path, ns, true));
-    if (!members) return;
-    if (wasReady && oldSpec && Array.isArray(oldSpec.members)) {
-      members.forEach((m, i) => {
-        const before = (oldSpec.members as unknown[])[i];
-        if (isRecord(before) && isRecord(m) && !sameJson(before.target, m.target)) {
-          c.add(`spec.members[${i}].target`, 'cannot change while the BackupBatch is Ready');
-        }
-      });
-    }
+    checkMembers(c, spec, ns, (m, path) => checkBackupMember(c, m, path, ns, true));
   } else {
     checkBackupMember(c, spec, 'spec', ns, false);
-    if (wasReady && oldSpec && !sameJson(oldSpec.target, spec.target)) c.add('spec.target', 'cannot change while the BackupConfiguration is Ready');
   }
 }
 
@@ -515,7 +505,7 @@ export function validateStash(input: ValidationInput, ctx: ValidationContext): P
   switch (input.kind) {
     case KINDS.Repository.kind: validateRepository(c, spec); break;
     case KINDS.BackupConfiguration.kind:
-    case KINDS.BackupBatch.kind: validateBackupInvoker(c, input.kind, spec, ns, ctx, old); break;
+    case KINDS.BackupBatch.kind: validateBackupInvoker(c, input.kind, spec, ns, ctx); break;
     case KINDS.RestoreSession.kind:
     case KINDS.RestoreBatch.kind: validateRestoreInvoker(c, input.kind, spec, ns, ctx); break;
     case KINDS.BackupSession.kind: validateBackupSession(c, spec); break;
