@@ -76,7 +76,7 @@ t.test('untargeted workloads, other kinds and DELETE are allowed untouched', asy
   await a.close();
 });
 
-t.test('untargeted workloads are answered from the envelope only when nothing of ours can be in the objects', async (t) => {
+t.test('leftovers of ours on an untargeted workload are removed, however its text spells them', async (t) => {
   const lines: string[] = [];
   const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
   const idx = index([backupBatch()]);

@@ -206,60 +206,7 @@ export function stableStringify(v: unknown): string {
  * apiserver adds defaults to what we inject (probe timeouts, hostPath type); those must not count as drift.
  */
 export function covers(have: unknown, want: unknown): boolean {
-  // The cached plans' containers and volumes are deep-frozen (mutate.ts): their check is built once.
-  if (typeof want === 'object' && want !== null && Object.isFrozen(want)) return frozenCheck(want)(have);
-  // Plain loops rather than every() with closures: this runs on every UPDATE of an injected workload.
-  if (Array.isArray(want)) {
-    if (!Array.isArray(have) || have.length !== want.length) return false;
-    for (let i = 0; i < want.length; i++) if (!covers(have[i], want[i])) return false;
-    return true;
-  }
-  if (isRecord(want)) {
-    if (!isRecord(have)) return false;
-    const keys = Object.keys(want);
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
-      const w = want[k];
-      if (w !== undefined && !covers(have[k], w)) return false;
-    }
-    return true;
-  }
+  if (Array.isArray(want)) return Array.isArray(have) && have.length === want.length && want.every((w, i) => covers(have[i], w));
+  if (isRecord(want)) return isRecord(have) && Object.entries(want).every(([k, w]) => w === undefined || covers(have[k], w));
   return have === want;
-}
-
-type Check = (have: unknown) => boolean;
-
-const frozenChecks = new WeakMap<object, Check>();
-
-function frozenCheck(want: object): Check {
-  let check = frozenChecks.get(want);
-  if (!check) frozenChecks.set(want, (check = compileCovers(want)));
-  return check;
-}
-
-/**
- * covers(have, want) as a function of `have` alone, for a `want` that never changes: its keys listed and its
- * nested checks built once, rather than walked again for every admission.
- */
-export function compileCovers(want: unknown): Check {
-  if (Array.isArray(want)) {
-    const items = want.map(compileCovers);
-    const n = items.length;
-    return (have) => {
-      if (!Array.isArray(have) || have.length !== n) return false;
-      for (let i = 0; i < n; i++) if (!items[i]!(have[i])) return false;
-      return true;
-    };
-  }
-  if (isRecord(want)) {
-    const keys = Object.keys(want).filter((k) => want[k] !== undefined);
-    const checks = keys.map((k) => compileCovers(want[k]));
-    const n = keys.length;
-    return (have) => {
-      if (!isRecord(have)) return false;
-      for (let i = 0; i < n; i++) if (!checks[i]!(have[keys[i]!])) return false;
-      return true;
-    };
-  }
-  return (have) => have === want;
 }
