@@ -4,6 +4,7 @@
 //
 // Every admission answer is a well-formed AdmissionReview echoing the request's uid; when a body has no uid to
 // echo (not JSON, not a review, too large), the answer is an HTTP 4xx with a JSON body.
+import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import fastifyFactory, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { errorMessage } from '../shared/errors.ts';
@@ -38,6 +39,22 @@ export interface AppDeps {
 }
 
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
+/** How long the rest of an oversized body is read (and dropped) before the 413 goes out regardless. */
+const TOO_LARGE_DRAIN_MS = 10_000;
+
+/** Resolves once `body` has been read to its end (its data dropped), or after `ms`. */
+function drained(body: IncomingMessage, ms: number): Promise<void> {
+  if (body.complete || body.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      body.off('end', done).off('close', done);
+      resolve();
+    }
+    body.on('end', done).on('close', done).resume();
+  });
+}
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const log = deps.logger ?? createLogger({ level: 'silent' });
@@ -60,19 +77,18 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((err: { statusCode?: number; message?: string }, request, reply) => {
+  app.setErrorHandler(async (err: { statusCode?: number; message?: string }, request, reply) => {
     const code = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     log.warn({ err: errorMessage(err), code, url: request.url }, 'request failed');
     if (code === 413) {
-      // The rest of an oversized body is not read: the connection closes after this answer, so the client reads
-      // the 413 instead of losing the connection while it is still sending.
-      void reply.header('connection', 'close');
-      request.raw.resume();
+      // fastify stops reading an oversized body. Answering and closing with the rest still on its way resets the
+      // connection, and a client still sending (the apiserver, curl) sees the reset, not the 413: read the rest
+      // first, discarding it, for a bounded time.
+      await drained(request.raw, TOO_LARGE_DRAIN_MS);
+      return reply.code(413).header('connection', 'close')
+        .send({ error: 'payload too large', message: `request body is larger than the limit of ${bodyLimit} bytes` });
     }
-    void reply.code(code).send({
-      error: code === 500 ? 'internal error' : code === 413 ? 'payload too large' : 'bad request',
-      message: code === 413 ? `body larger than the limit of ${bodyLimit} bytes` : (err.message ?? 'unknown error'),
-    });
+    return reply.code(code).send({ error: code === 500 ? 'internal error' : 'bad request', message: err.message ?? 'unknown error' });
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({ error: 'not found', message: `no route ${request.method} ${request.url}` });
