@@ -97,7 +97,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const handlerDeps: HandlerDeps = { invokers: deps.invokers, inject: deps.inject };
 
   // Each request gets a child of the root logger bound to its uid and route: it writes the one access line and
-  // whatever the handler logs, with the root's level and redaction.
+  // whatever the handler logs, with the root's level and redaction. The object's name is `object`, since the root
+  // logger may bind `name` (the process's).
   function admissionRoute(path: string, handle: Handler): void {
     app.post(path, (request, reply) => {
       const start = performance.now();
@@ -123,7 +124,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const out = reviewOf(uid, outcome);
       const r = parsed.ok ? parsed.request : undefined;
       reqLog.info({
-        op: r?.operation, kind: r?.kind.kind, ns: r?.namespace, name: r?.name, outcome: outcome.outcome,
+        op: r?.operation, kind: r?.kind.kind, ns: r?.namespace, object: r?.name, outcome: outcome.outcome,
         allowed: out.response.allowed, patched: out.response.patch !== undefined, note: outcome.note,
         ms: Math.round((performance.now() - start) * 1000) / 1000,
       }, 'admission');
