@@ -6,9 +6,13 @@
 // change: the webhook then returns an empty patch instead of a patch the apiserver silently undoes.
 import { createHash } from 'node:crypto';
 import { CONTAINER, VOLUME } from '../../shared/api/constants.ts';
-import type {
-  BackupMember, EnvVar, LocalBackend, Obj, Repository, RestoreMember, TempDir, VolumeMount, WorkloadRef,
-} from './types.ts';
+import type { Static } from '@sinclair/typebox';
+import type { EmptyDirSettings, LocalSpec } from '../../shared/api/types.ts';
+import type { EnvVar as EnvVarSchema, VolumeMount as VolumeMountSchema } from '../../shared/api/schema/core.ts';
+import type { BackupMember, Obj, Repository, RestoreMember, WorkloadRef } from './types.ts';
+
+type EnvVar = Static<typeof EnvVarSchema>;
+type VolumeMount = Static<typeof VolumeMountSchema>;
 
 export interface InjectOptions {
   /** Agent image, `<registry>/<image>:<tag>`. */
@@ -57,7 +61,7 @@ function maxConnections(repo: Repository | undefined): number {
 
 /** Flags shared by `run-backup` and `restore`, in upstream's order after the invoker flags. */
 function commonFlags(ctx: AgentContext, opts: InjectOptions): string[] {
-  const tempDir: TempDir = ctx.member.tempDir ?? {};
+  const tempDir: EmptyDirSettings = ctx.member.tempDir ?? {};
   return [
     `--target-name=${ctx.workload.name}`,
     `--target-namespace=${ctx.workload.namespace}`,
@@ -112,7 +116,7 @@ export function localVolumeName(repo: Repository): string {
 
 /** The local backend's VolumeSource as a pod volume plus its mount, or undefined for other backends. */
 export function localBackendVolume(repo: Repository | undefined): { volume: Obj; mount: VolumeMount } | undefined {
-  const local: LocalBackend | undefined = repo?.spec?.backend?.local;
+  const local: LocalSpec | undefined = repo?.spec?.backend?.local;
   if (!repo || !isRecord(local) || typeof local.mountPath !== 'string' || local.mountPath === '') return undefined;
   const { mountPath, subPath, ...source } = local;
   const name = localVolumeName(repo);
@@ -121,7 +125,7 @@ export function localBackendVolume(repo: Repository | undefined): { volume: Obj;
   return { volume: { name, ...structuredClone(source) }, mount };
 }
 
-export function tmpDirVolume(tempDir: TempDir | undefined): Obj {
+export function tmpDirVolume(tempDir: EmptyDirSettings | undefined): Obj {
   const emptyDir: Obj = {};
   if (tempDir?.medium) emptyDir.medium = tempDir.medium;
   if (tempDir?.sizeLimit !== undefined && tempDir.sizeLimit !== '') emptyDir.sizeLimit = tempDir.sizeLimit;

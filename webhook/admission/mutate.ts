@@ -55,10 +55,12 @@ type AnyInvoker = BackupInvoker | RestoreInvoker;
 function memberFor<M extends BackupMember | RestoreMember>(inv: AnyInvoker, w: WorkloadRef): M | undefined {
   const spec = inv.spec;
   if (!isRecord(spec) || !isRecord(inv.metadata) || inv.metadata.deletionTimestamp) return undefined;
-  if (spec.driver !== undefined && spec.driver !== '' && spec.driver !== 'Restic') return undefined;
+  const driver: string | undefined = spec.driver;
+  if (driver && driver !== 'Restic') return undefined;
   const ns = inv.metadata.namespace;
+  const members: unknown = 'members' in spec ? spec.members : undefined;
   const candidates: unknown[] = inv.kind === KINDS.BackupBatch.kind || inv.kind === KINDS.RestoreBatch.kind
-    ? (Array.isArray(spec.members) ? spec.members : [])
+    ? (Array.isArray(members) ? members : [])
     : [spec];
   for (const m of candidates) {
     if (!isRecord(m)) continue;

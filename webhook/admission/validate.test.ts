@@ -4,8 +4,8 @@ import { cronProblem, isGoDuration, validateStash, type ValidationContext } from
 import type { Obj, Repository } from './types.ts';
 
 const repos: Repository[] = [
-  { metadata: { name: 'shared', namespace: 'backups' }, spec: { backend: { gcs: { bucket: 'b' } }, usagePolicy: { allowedNamespaces: { from: 'All' } } } },
-  { metadata: { name: 'private', namespace: 'backups' }, spec: { backend: { gcs: { bucket: 'b' } } } },
+  { kind: 'Repository', metadata: { name: 'shared', namespace: 'backups' }, spec: { backend: { gcs: { bucket: 'b' } }, usagePolicy: { allowedNamespaces: { from: 'All' } } } },
+  { kind: 'Repository', metadata: { name: 'private', namespace: 'backups' }, spec: { backend: { gcs: { bucket: 'b' } } } },
 ];
 const ctx: ValidationContext = { repository: (ns, name) => repos.find((r) => r.metadata.namespace === ns && r.metadata.name === name) };
 
