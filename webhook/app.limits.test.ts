@@ -1,12 +1,9 @@
 // A body over the limit gets an HTTP 413 with a JSON body over real HTTPS, read by a client that sends its whole
 // body before it looks at the answer (as curl and the apiserver's client do), not a reset connection.
 import t from 'tap';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { generateCerts } from '../certs/certs.ts';
-import { buildApp, ROUTES } from './app.ts';
+import { servedOverHttps } from '../test/support/webhook-https.ts';
+import { ROUTES } from './app.ts';
 
 const LIMIT = 64 * 1024;
 
@@ -46,18 +43,7 @@ function exchange(port: number, ca: string, size: number, chunked: boolean, clos
 }
 
 t.test('a body over the limit gets 413 with a JSON body over HTTPS', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'stash-limit-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const certs = await generateCerts({ dir });
-  const app = buildApp({
-    invokers: { backupInvokersFor: () => [], restoreInvokersFor: () => [], repository: () => undefined },
-    inject: { image: 'a:1', pushgatewayUrl: '', useKubeapiserverFqdnForAks: false },
-    tls: { certFile: certs.certFile, keyFile: certs.keyFile },
-    bodyLimit: LIMIT,
-  });
-  t.teardown(() => app.close());
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const port = (app.server.address() as { port: number }).port;
+  const { port, certs } = await servedOverHttps(t, { bodyLimit: LIMIT });
   // Sizes well past the socket buffers, so a server that closes before reading the rest resets the sender.
   for (const [size, chunked] of [[LIMIT + 1, false], [64 * LIMIT, false], [256 * LIMIT, false], [64 * LIMIT, true]] as const) {
     const name = `${size} bytes${chunked ? ', chunked' : ''}`;
