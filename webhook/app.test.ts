@@ -212,7 +212,7 @@ t.test('one access line per request, with its outcome, obeying the root level', 
     send(ROUTES.mutateWorkload, odd),
     send(ROUTES.validateStash, review('invalid', loadYaml('invalid.yaml')[0]!)),
     send(ROUTES.validateStash, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'broken', operation: 'CREATE' } }),
-    send(ROUTES.mutateWorkload, '{nope'),
+    send(ROUTES.mutateWorkload, '{"password": hunter2}'),
   ]);
   await a.close();
   const access = lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Obj).filter((l) => l.msg === 'admission');
@@ -224,4 +224,5 @@ t.test('one access line per request, with its outcome, obeying the root level', 
   t.match(byUid.get('invalid'), { path: ROUTES.validateStash, outcome: 'denied', allowed: false, note: /problem/ });
   t.match(byUid.get('broken'), { outcome: 'errored', allowed: false });
   t.match(access.find((l) => l.uid === undefined), { path: ROUTES.mutateWorkload, outcome: 'bad request', note: /not valid JSON/ });
+  t.notOk(lines.join('').includes('hunter2'), 'a bad body is not quoted in the log');
 });

@@ -96,9 +96,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   const handlerDeps: HandlerDeps = { invokers: deps.invokers, inject: deps.inject };
 
-  // Each request gets a child of the root logger bound to its uid and route: it writes the one access line and
-  // whatever the handler logs, with the root's level and redaction. The object's name is `object`, since the root
-  // logger may bind `name` (the process's).
+  // One access line per request. It carries only fields that are never secret (uid, route, kind, names, outcome),
+  // so it is written by a child without the root's redaction, which measured at ten times the cost of the line
+  // itself; the child is made per request so that it takes the root's level of the moment. Everything else is
+  // logged through the root, redacted. The object's name is `object`, since the root may bind `name` (the process's).
+  const accessLog = (bindings: { uid?: string; path: string }) => log.child(bindings, { redact: [] });
+
   function admissionRoute(path: string, handle: Handler): void {
     app.post(path, (request, reply) => {
       const start = performance.now();
@@ -107,23 +110,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       try {
         body = text === '' ? undefined : JSON.parse(text);
       } catch (err) {
-        return badRequest(reply, path, `body is not valid JSON: ${errorMessage(err)}`);
+        return badRequest(reply, path, 'body is not valid JSON', `body is not valid JSON: ${errorMessage(err)}`);
       }
       if (body === undefined) return badRequest(reply, path, 'body is empty');
       const parsed = parseReview(body);
       if (!parsed.ok && parsed.uid === undefined) return badRequest(reply, path, parsed.message);
       const uid = parsed.ok ? parsed.request.uid : parsed.uid!;
-      const reqLog = log.child({ uid, path });
       let outcome: Outcome;
       if (parsed.ok) {
-        outcome = handle(parsed.request, reqLog);
+        outcome = handle(parsed.request, log);
       } else {
-        reqLog.warn({ reason: parsed.message }, 'malformed admission review');
+        log.warn({ uid, path, reason: parsed.message }, 'malformed admission review');
         outcome = errored(400, `malformed AdmissionReview: ${parsed.message}`);
       }
       const out = reviewOf(uid, outcome);
       const r = parsed.ok ? parsed.request : undefined;
-      reqLog.info({
+      accessLog({ uid, path }).info({
         op: r?.operation, kind: r?.kind.kind, ns: r?.namespace, object: r?.name, outcome: outcome.outcome,
         allowed: out.response.allowed, patched: out.response.patch !== undefined, note: outcome.note,
         ms: Math.round((performance.now() - start) * 1000) / 1000,
@@ -132,8 +134,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     });
   }
 
-  function badRequest(reply: FastifyReply, path: string, message: string): void {
-    log.info({ path, outcome: 'bad request', note: message }, 'admission');
+  /** `note` is what the access line says: never the body's text, which JSON.parse's message may quote. */
+  function badRequest(reply: FastifyReply, path: string, note: string, message = note): void {
+    accessLog({ path }).info({ outcome: 'bad request', note }, 'admission');
     void reply.code(400).send({ error: 'bad request', message });
   }
 

@@ -42,7 +42,7 @@ export function reviewOf(uid: string, o: Outcome): AdmissionReviewOut {
   }
 }
 
-/** `log` is the request's logger (its lines carry the request's uid). */
+/** `log` is the root logger (redacted); a handler's lines name the request's uid. */
 export type Handler = (r: AdmissionRequest, log: Logger) => Outcome;
 
 export interface HandlerDeps {
@@ -83,7 +83,7 @@ export function workloadMutator({ invokers, inject }: HandlerDeps): Handler {
       if ('skip' in result) return allowed(result.skip);
       return patched(result.actions.join(','), fastJsonPatch.compare(object, result.mutated));
     } catch (err) {
-      log.error({ err: errorMessage(err) }, 'workload mutation failed');
+      log.error({ uid: r.uid, err: errorMessage(err) }, 'workload mutation failed');
       return allowed('error', [`stash: sidecar injection skipped: ${errorMessage(err)}`]);
     }
   };
@@ -117,7 +117,7 @@ export function stashValidator({ invokers }: HandlerDeps): Handler {
       const name = `${r.namespace ?? ''}/${typeof meta.name === 'string' ? meta.name : (r.name ?? '')}`;
       return denied(`${problems.length} problem(s)`, 422, 'Invalid', problemsMessage(r.kind.kind, name, problems));
     } catch (err) {
-      log.error({ err: errorMessage(err) }, 'validation failed');
+      log.error({ uid: r.uid, err: errorMessage(err) }, 'validation failed');
       return errored(500, `stash: validation failed: ${errorMessage(err)}`);
     }
   };
