@@ -180,7 +180,6 @@ export function buildRestoreInit(ctx: AgentContext, opts: InjectOptions, local: 
   return container;
 }
 
-/** Stable hash of what was injected; its change on the pod template is what rolls the pods. */
 /**
  * The agent container and the pod volumes it needs (its temp dir, a local backend's volume): the same parts for
  * an injected sidecar or init-container and for a job-model Job, so both run the agent identically.
@@ -191,6 +190,7 @@ export function agentParts(purpose: 'backup' | 'restore', ctx: AgentContext, opt
   return { container, volumes: [tmpDirVolume(ctx.member.tempDir), ...(local ? [local.volume] : [])] };
 }
 
+/** Stable hash of what was injected; its change on the pod template is what rolls the pods. */
 export function injectionHash(parts: unknown): string {
   return createHash('sha256').update(stableStringify(parts)).digest('hex').slice(0, 16);
 }
