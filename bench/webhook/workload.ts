@@ -59,6 +59,13 @@ function injected(w: Obj): Obj {
   return fastJsonPatch.applyPatch(structuredClone(w), fastJsonPatch.compare(w, r.mutated), false, false).newDocument as Obj;
 }
 
+function newImage(w: Obj): Obj {
+  const copy = structuredClone(w);
+  const app = (((copy.spec as Obj).template as Obj).spec as { containers: Obj[] }).containers[0]!;
+  app.image = `${String(app.image)}-next`;
+  return copy;
+}
+
 export interface BenchReview {
   body: string;
   /** Whether the answer carries a patch. */
@@ -82,7 +89,8 @@ export function benchReviews(): BenchReview[] {
   for (let i = 0; i < 2; i++) add('untargeted StatefulSet UPDATE', stored(statefulSet(`kafka-${i}`), 20 + i), true, false);
   return mix.map((m, i) => {
     const uid = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
-    const body = review(uid, m.object, m.update ? { operation: 'UPDATE', oldObject: m.object } : {});
+    // An UPDATE changes the application's image; oldObject is the object as stored before.
+    const body = m.update ? review(uid, newImage(m.object), { operation: 'UPDATE', oldObject: m.object }) : review(uid, m.object);
     return { body: JSON.stringify(body), patched: m.patched, what: m.what };
   });
 }
