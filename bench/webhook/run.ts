@@ -2,7 +2,7 @@
 // logging) in its own process, loaded by autocannon from this process with the review mix of workload.ts.
 // Bar: >= 3,000 reviews/s and p99 <= 10 ms on the project's 2-core machine. Last line:
 // `webhook: <n> reviews/s p99=<ms>ms`.
-// Knobs: BENCH_ROUNDS (5), BENCH_DURATION (20 s, split over the rounds), BENCH_WARMUP (3 s), BENCH_CONNECTIONS (8).
+// Knobs: BENCH_ROUNDS (7), BENCH_DURATION (21 s, split over the rounds), BENCH_WARMUP (5 s), BENCH_CONNECTIONS (8).
 // The machine is shared: the load average is printed with the figures, and each figure is the median of its rounds.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
@@ -20,9 +20,9 @@ import { benchReviews } from './workload.ts';
 // pool). Handshakes happen once per connection, in warm-up, so the rounds measure the steady state the apiserver
 // sees: TLS records, HTTP and the handler.
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const DURATION = Number(process.env.BENCH_DURATION ?? 20);
-const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const DURATION = Number(process.env.BENCH_DURATION ?? 21);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url));
 const BAR = { rps: 3000, p99: 10 };
 
