@@ -1,8 +1,9 @@
-// Checks on our own kinds (stash-api.md §18, plus the batch checks the open-source operator never had). The CRD
-// schemas already reject wrong types; these are the rules a schema cannot say. Every problem names the field path,
-// and all problems are reported at once so a user fixes a manifest in one round.
+// Checks on our own kinds (stash-api.md §18, plus the batch checks the open-source operator never had): the object
+// against its kind's schema (shared/api/schema, the source of the CRDs), then the rules a schema cannot say. Every
+// problem names the field path, and all problems are reported at once so a user fixes a manifest in one round.
 import { CronExpressionParser } from 'cron-parser';
-import { KINDS, WORKLOAD_KINDS } from '../../shared/api/constants.ts';
+import { KINDS, WORKLOAD_KINDS, type StashKind } from '../../shared/api/constants.ts';
+import { check as schemaCheck, SCHEMAS } from '../../shared/api/schema/index.ts';
 import { stableStringify } from './inject.ts';
 import type { Obj, Repository } from './types.ts';
 
@@ -480,6 +481,20 @@ function validateBackupSession(c: Checker, spec: Obj): void {
 const KNOWN = new Set<string>(Object.keys(KINDS));
 const IMMUTABLE_SPEC = new Set<string>([KINDS.BackupSession.kind, KINDS.RestoreSession.kind, KINDS.RestoreBatch.kind]);
 
+/**
+ * Where the object disagrees with its kind's schema, for the fields the rules below did not already report (their
+ * messages say more). The apiserver checks the schema before it calls a validating webhook; this check is for
+ * clients that skip it (dry runs against older CRDs, tests, tools) and makes the rules' input typed.
+ */
+function schemaProblems(c: Checker, kind: string, obj: Obj): void {
+  const reported = new Set(c.problems.map((p) => p.field));
+  for (const p of schemaCheck(SCHEMAS[kind as StashKind], obj)) {
+    if (reported.has(p.path)) continue;
+    reported.add(p.path);
+    c.add(p.path, p.message.startsWith(`${p.path}: `) ? p.message.slice(p.path.length + 2) : p.message);
+  }
+}
+
 /** All problems with a create or update of one of our kinds; empty means admit. */
 export function validateStash(input: ValidationInput, ctx: ValidationContext): Problem[] {
   const c = new Checker();
@@ -510,6 +525,7 @@ export function validateStash(input: ValidationInput, ctx: ValidationContext): P
     case KINDS.RestoreBatch.kind: validateRestoreInvoker(c, input.kind, spec, ns, ctx); break;
     case KINDS.BackupSession.kind: validateBackupSession(c, spec); break;
   }
+  schemaProblems(c, input.kind, obj);
   return c.problems;
 }
 
