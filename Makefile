@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 NODE := $(CURDIR)/node_modules/.bin/node
 TAP_INTEGRATION := tap --disable-coverage --before=test/world/tap-before.ts --after=test/world/tap-after.ts
 
-.PHONY: all setup deps bins system-packages typecheck test test-unit test-integration dev-up dev-down demo clean
+.PHONY: all setup deps bins system-packages typecheck test test-unit test-integration test-kubelet dev-up dev-down demo clean
 
 all: test
 
@@ -38,6 +38,11 @@ test: setup typecheck
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-integration
 
+# The real-kubelet world's tier (test/kubelet/): one world per machine, so its files run one at a time.
+test-kubelet: setup
+	tap --disable-coverage --jobs=1 --timeout=900 'test/kubelet/**/*.test.ts'
+
+# The real-kubelet world where the machine can run it, else the pod-runner world (cli.ts says which).
 dev-up: setup
 	$(NODE) test/world/cli.ts up
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pinnedVersions, resticBin } from '../../backends/bins.ts';
 import { REPO_ROOT } from '../bins.ts';
 import { AGENT_IMAGE, OPERATOR_IMAGE } from '../entrypoints.ts';
-import { imagesCache, layerFromDir, sha256, writeArchive, type ImageArchive, type Layer } from './archive.ts';
+import { imagesCache, layerFromDir, sha256, writeArchive, type ImageArchive, type ImageConfig, type Layer } from './archive.ts';
 import { parseDockerfile, type ImagePlan } from './dockerfile.ts';
 
 export const PAUSE_IMAGE = 'stash-ts/pause:3.10';
@@ -194,11 +194,16 @@ export async function buildFromDockerfile(file: string, ref: string, log: Log = 
     }
   }
   await flushCopies();
-  const env = { PATH: NODE_BASE_PATH, NODE_VERSION: node.version.replace(/^v/, ''), ...plan.env };
-  return writeArchive(ref, layers, {
+  return writeArchive(ref, layers, imageConfigFor(plan, node.version));
+}
+
+/** The image config a Dockerfile's final stage declares, on the node:24 base's environment. */
+export function imageConfigFor(plan: ImagePlan, nodeVersion: string): ImageConfig {
+  const env = { PATH: NODE_BASE_PATH, NODE_VERSION: nodeVersion.replace(/^v/, ''), ...plan.env };
+  return {
     user: plan.user, workingDir: plan.workdir, entrypoint: plan.entrypoint, exposedPorts: plan.expose,
     env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-  });
+  };
 }
 
 async function buildPause(): Promise<ImageArchive> {

@@ -3,6 +3,7 @@
 // configurations rendered by `certs/cli.ts render` (clientConfig.service: the apiserver reaches the operator
 // through its Service, inside the world's namespace). Nothing here knows more about the product than a user does.
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT } from '../bins.ts';
@@ -33,7 +34,8 @@ export async function installProduct(t: InstallTarget, log: (m: string) => void 
   kubectl(t, ['wait', '--for=condition=Established', '--timeout=60s', '-f', 'manifests/crds/']);
   kubectl(t, ['apply', '-f', 'manifests/webhook/operator.yaml', '-f', 'manifests/webhook/rbac.yaml', '-f', 'manifests/webhook/agent-rbac.yaml']);
   const certDir = join(t.dir, 'webhook-certs');
-  execFileSync(NODE, ['certs/cli.ts', 'generate', '--dir', certDir], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  // A second install into the same world keeps its CA (the running operator and webhooks already trust it).
+  if (!existsSync(join(certDir, 'tls.key'))) execFileSync(NODE, ['certs/cli.ts', 'generate', '--dir', certDir], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   const secret = kubectl(t, ['-n', OPERATOR_NAMESPACE, 'create', 'secret', 'tls', 'stash-ts-operator-tls', `--cert=${join(certDir, 'tls.crt')}`, `--key=${join(certDir, 'tls.key')}`, '--dry-run=client', '-o', 'yaml']);
   kubectl(t, ['apply', '-f', '-'], secret);
   const webhooks = execFileSync(NODE, ['certs/cli.ts', 'render', '--dir', certDir], { cwd: REPO_ROOT, encoding: 'utf8' });
