@@ -5,7 +5,7 @@
 // socket (one listens on root loopback, one dials the namespace's loopback).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { binary } from '../bins.ts';
 import { freePort, probe, waitFor, writeKubeconfigFile } from '../controlplane.ts';
 import { createPki, issueCert, type Pki } from '../pki.ts';
@@ -71,7 +71,7 @@ export function nodeWorldUnsupported(): string | undefined {
 }
 
 export function readNodeState(dir: string): NodeWorldState | null {
-  const f = layout(dir).stateFile;
+  const f = layout(resolve(dir)).stateFile;
   if (!existsSync(f)) return null;
   try {
     return JSON.parse(readFileSync(f, 'utf8')) as NodeWorldState;
@@ -100,7 +100,8 @@ export async function isNodeWorldHealthy(s: NodeWorldState): Promise<boolean> {
 }
 
 /** Stops every process of the world in `dir` and removes what it made on the host. */
-export async function stopNodeWorld(dir: string): Promise<void> {
+export async function stopNodeWorld(dirIn: string): Promise<void> {
+  const dir = resolve(dirIn);
   const l = layout(dir);
   const s = readNodeState(dir);
   const owner = existsSync(OWNER_FILE) ? readFileSync(OWNER_FILE, 'utf8').trim() : '';
@@ -129,7 +130,8 @@ async function importImages(l: NodeLayout, names: ImageName[], log: (m: string) 
   }
 }
 
-export async function startNodeWorld(dir: string, opts: NodeWorldOptions = {}): Promise<NodeWorldState> {
+export async function startNodeWorld(dirIn: string, opts: NodeWorldOptions = {}): Promise<NodeWorldState> {
+  const dir = resolve(dirIn);
   const log = opts.log ?? (() => undefined);
   const t0 = Date.now();
   const timings: Record<string, number> = {};
