@@ -6,6 +6,7 @@
 // - pause (the pod sandbox), app (busybox: writes and serves files) and mariadb (Debian's server).
 // Every expensive part is cached by the content of its inputs under ~/.cache/stash-ts/images.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pinnedVersions, resticBin } from '../../backends/bins.ts';
@@ -115,6 +116,18 @@ function prodNodeModules(log: Log): string {
   return join(dir, 'node_modules');
 }
 
+/** Names, sizes, modes and mtimes of every entry under `path`: changes whenever a COPY source's content may have. */
+function treeFingerprint(path: string): string {
+  const h = createHash('sha256');
+  const walk = (p: string, rel: string) => {
+    const st = lstatSync(p);
+    h.update(`${rel}\0${st.mode}\0${st.size}\0${st.mtimeMs}\n`);
+    if (st.isDirectory()) for (const e of readdirSync(p).sort()) walk(join(p, e), `${rel}/${e}`);
+  };
+  walk(path, '.');
+  return h.digest('hex');
+}
+
 /** The file a build stage's output path stands for here. */
 function stageOutput(plan: ImagePlan, stage: string, src: string, log: Log): string {
   const s = plan.stages.find((x) => x.name === stage);
@@ -174,15 +187,20 @@ export async function buildFromDockerfile(file: string, ref: string, log: Log = 
   let pending: Array<{ src: string; dst: string }> = [];
   const flushCopies = async () => {
     if (!pending.length) return;
-    const d = scratch('copy');
-    for (const c of pending) {
-      const dst = join(d, c.dst);
-      mkdirSync(join(dst, '..'), { recursive: true });
-      cpSync(c.src, dst, { recursive: true, dereference: false, verbatimSymlinks: true });
-    }
-    layers.push(await layerFromDir(d, { rootOwned: true }));
-    rmSync(d, { recursive: true, force: true });
+    const copies = pending;
     pending = [];
+    const key = sha256(JSON.stringify(copies.map((c) => [c.dst, treeFingerprint(c.src)]))).slice(0, 24);
+    layers.push(await cachedLayer(`copy-${key}`, async () => {
+      const d = scratch('copy');
+      for (const c of copies) {
+        const dst = join(d, c.dst);
+        mkdirSync(join(dst, '..'), { recursive: true });
+        cpSync(c.src, dst, { recursive: true, dereference: false, verbatimSymlinks: true });
+      }
+      const l = await layerFromDir(d, { rootOwned: true });
+      rmSync(d, { recursive: true, force: true });
+      return l;
+    }));
   };
   for (const step of plan.steps) {
     if (step.kind === 'copy') {

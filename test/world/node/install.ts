@@ -51,7 +51,10 @@ export async function installProduct(t: InstallTarget, log: (m: string) => void 
  * pods are Ready: a dry-run of an invalid object is rejected by our validating webhook once the path works.
  */
 async function waitWebhookServing(t: InstallTarget): Promise<void> {
-  const probe = JSON.stringify({ apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupConfiguration', metadata: { name: 'webhook-probe', namespace: 'default' }, spec: { schedule: 'not a schedule' } });
+  const probe = JSON.stringify({ apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupConfiguration', metadata: { name: 'webhook-probe', namespace: 'default' }, spec: {
+    schedule: 'not a schedule', repository: { name: 'probe' }, target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'probe' } },
+    retentionPolicy: { name: 'probe', keepLast: 1, prune: true },
+  } });
   const end = Date.now() + 60_000;
   let last = '';
   while (Date.now() < end) {

@@ -4,7 +4,7 @@
 // then be invisible to containerd and runc).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { BRIDGE, NETNS, NODE_IP, POD_CIDR } from './layout.ts';
+import { BRIDGE, NETNS, NODE_IP, POD_CIDR, SERVICE_CIDR } from './layout.ts';
 
 const ip = (args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
 
@@ -20,6 +20,10 @@ export function createNetns(name = NETNS): void {
   ip(['-n', name, 'link', 'add', BRIDGE, 'type', 'bridge']);
   ip(['-n', name, 'addr', 'add', `${NODE_IP}/${POD_CIDR.split('/')[1]}`, 'dev', BRIDGE]);
   ip(['-n', name, 'link', 'set', BRIDGE, 'up']);
+  // Service IPs need a route for the apiserver's own connections (webhooks through their Service) to reach
+  // kube-proxy's DNAT at all: without one, connect() fails with ENETUNREACH before netfilter sees the packet.
+  // The bridge only leads to pods, so this adds no way off the machine.
+  ip(['-n', name, 'route', 'add', SERVICE_CIDR, 'dev', BRIDGE]);
 }
 
 export function deleteNetns(name = NETNS): void {
