@@ -37,6 +37,8 @@ export interface TarOptions {
   rootOwned?: boolean;
   /** Patterns GNU tar excludes. */
   exclude?: string[];
+  /** `paths` are single entries: directories named are not descended into. */
+  noRecursion?: boolean;
 }
 
 /** A layer tarball of `dir` (reproducible), stored in the cache under its digest. */
@@ -47,6 +49,7 @@ export async function layerFromDir(dir: string, opts: TarOptions = {}): Promise<
   const args = ['--sort=name', '--mtime=@1', '--numeric-owner', '--format=gnu', '-C', dir, '-cf', tmp];
   if (opts.rootOwned) args.push('--owner=0', '--group=0');
   for (const e of opts.exclude ?? []) args.push(`--exclude=${e}`);
+  if (opts.noRecursion) args.push('--no-recursion');
   args.push(...(opts.paths ?? ['.']));
   execFileSync('tar', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const digest = await sha256File(tmp);

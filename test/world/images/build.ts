@@ -148,7 +148,7 @@ function stageOutput(plan: ImagePlan, stage: string, src: string, log: Log): str
 
 /** Runs a build-time RUN step in a chroot of the image so far; returns the layer of what it added. */
 async function runStep(rootfsDir: string, layers: Layer[], command: string, env: Record<string, string>, workdir: string): Promise<Layer> {
-  const key = sha256(JSON.stringify({ layers: layers.map((l) => l.digest), command, env, workdir })).slice(0, 24);
+  const key = sha256(JSON.stringify({ layers: layers.map((l) => l.digest), command, env, workdir, entries: 'with-dirs' })).slice(0, 24);
   return await cachedLayer(`run-${key}`, async () => {
     const root = scratch('run');
     const before = join(root, 'root');
@@ -161,10 +161,11 @@ async function runStep(rootfsDir: string, layers: Layer[], command: string, env:
     execFileSync('chroot', [before, '/bin/sh', '-c', `cd ${workdir} && ${command}`], {
       stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: NODE_BASE_PATH, HOME: '/root', ...env },
     });
-    // What the step wrote: files newer than the marker.
-    const added = execFileSync('find', ['.', '-newer', marker, '-not', '-type', 'd', '-o', '-newer', marker, '-type', 'd', '-empty'], { cwd: before, encoding: 'utf8' })
-      .split('\n').filter((p) => p && !p.startsWith('./proc') && !p.startsWith('./dev') && !p.startsWith('./tmp'));
-    const l = await layerFromDir(before, { paths: added.length ? added : ['./etc/os-release'], rootOwned: true });
+    // What the step wrote: entries newer than the marker (directories as entries only: their other content is
+    // in earlier layers already).
+    const added = execFileSync('find', ['.', '-newer', marker], { cwd: before, encoding: 'utf8' })
+      .split('\n').filter((p) => p && p !== '.' && !/^\.\/(proc|dev|tmp|sys|run)(\/|$)/.test(p));
+    const l = await layerFromDir(before, { paths: added.length ? added : ['./etc/os-release'], rootOwned: true, noRecursion: true });
     rmSync(root, { recursive: true, force: true });
     return l;
   });
