@@ -3,7 +3,8 @@
 // kube-scheduler, kube-proxy, containerd + runc and kubelet; pods on a CNI bridge inside the namespace. Clients
 // in the root namespace reach the apiserver on 127.0.0.1 only, through two socat processes joined by a unix
 // socket (one listens on root loopback, one dials the namespace's loopback).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { binary } from '../bins.ts';
@@ -17,6 +18,8 @@ import { cleanupNodeHost } from './cleanup.ts';
 import { writeNodeConfigs } from './config.ts';
 import { API_SERVICE_IP, CGROUP_ROOT, NETNS, NODE_IP, NODE_NAME, PORTS, SERVICE_CIDR, layout, type NodeLayout } from './layout.ts';
 import { createNetns, inNetns, netnsExists } from './netns.ts';
+
+const execFileAsync = promisify(execFile);
 
 /** Order matters: started in this order, stopped in the reverse one. */
 const PROCESSES = ['containerd', 'etcd', 'socat-netns', 'socat-root', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubelet'] as const;
@@ -119,15 +122,17 @@ async function importImages(l: NodeLayout, names: ImageName[], log: (m: string) 
   const ctr = ['--address', l.containerdSock, '-n', 'k8s.io'];
   const marks = join(l.node, 'containerd', 'imported');
   mkdirSync(marks, { recursive: true });
-  for (const n of names) {
-    const a = await buildImage(n, log);
+  const archives = [];
+  for (const n of names) archives.push(await buildImage(n, log));
+  // Asynchronous and side by side: the control plane comes up meanwhile (the agent image alone takes 30-60 s).
+  await Promise.all(archives.map(async (a) => {
     const mark = join(marks, a.ref.replace(/[/:]/g, '_'));
-    if (existsSync(mark) && readFileSync(mark, 'utf8') === a.id) continue;
+    if (existsSync(mark) && readFileSync(mark, 'utf8') === a.id) return;
     const t0 = Date.now();
-    execFileSync('ctr', [...ctr, 'images', 'import', a.file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await execFileAsync('ctr', [...ctr, 'images', 'import', a.file]);
     writeFileSync(mark, a.id);
     log(`imported ${a.ref} into containerd in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
-  }
+  }));
 }
 
 export async function startNodeWorld(dirIn: string, opts: NodeWorldOptions = {}): Promise<NodeWorldState> {
