@@ -111,7 +111,10 @@ export async function stopNodeWorld(dirIn: string): Promise<void> {
   // The namespace, cgroup root and host paths are machine-wide: never touch another directory's world.
   if (!s && owner !== dir) return;
   if (s) {
-    for (const p of [...PROCESSES].reverse()) await killGroup(s.pids[p], p === 'kubelet' || p === 'containerd' ? 5_000 : 10_000);
+    // kubelet first (nothing restarts containers after it), then the rest together: their shutdowns are independent
+    // and the cleanup below kills what is left of the containers anyway.
+    await killGroup(s.pids.kubelet, 5_000);
+    await Promise.all(PROCESSES.filter((p) => p !== 'kubelet').map((p) => killGroup(s.pids[p], 5_000)));
   }
   await cleanupNodeHost(l);
   rmSync(l.stateFile, { force: true });
