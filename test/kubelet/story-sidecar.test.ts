@@ -5,7 +5,6 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
 import { REPO_ROOT } from '../world/bins.ts';
@@ -13,6 +12,7 @@ import { AGENT_IMAGE } from '../world/entrypoints.ts';
 import { APP_IMAGE } from '../world/images/build.ts';
 import { installProduct } from '../world/node/install.ts';
 import { startNodeWorld } from '../world/node/world.ts';
+import { until } from '../support/e2e-world.ts';
 
 t.setTimeout(600_000);
 const DIR = process.env.STASH_TS_KUBELET_WORLD ?? join(REPO_ROOT, '.cluster', 'kubelet-test');
@@ -21,21 +21,6 @@ const NS = `story-sidecar-${Date.now().toString(36)}`;
 type Pod = KubeObject & { spec?: { containers?: Array<{ name: string; image: string }> }; status?: { phase?: string; containerStatuses?: Array<{ name: string; ready?: boolean; restartCount?: number; containerID?: string }> } };
 type Session = KubeObject & { status?: { phase?: string; targets?: Array<{ phase?: string; stats?: Array<{ hostname?: string; phase?: string; error?: string; snapshots?: Array<{ fileStats?: { totalFiles?: number } }> }> }> } };
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000}s waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(500);
-  }
-}
-
 const s = await startNodeWorld(DIR, { log: (m) => t.comment(m), images: ['operator', 'agent', 'app'] });
 await installProduct(s, (m) => t.comment(m));
 const kube = Kube.load(s.kubeconfig, 'stash-ts-kubelet-story');
@@ -43,6 +28,9 @@ t.teardown(async () => {
   await kube.delete('v1', 'Namespace', undefined, NS).catch(() => undefined);
   kube.close();
 });
+type Restore = KubeObject & { status?: { phase?: string; stats?: Array<{ hostname?: string; phase?: string; error?: string }> } };
+let backedUp: { pod: string; sums: string } | undefined;
+const sums = (pod: string) => kubectl('-n', NS, 'exec', pod, '-c', 'app', '--', 'sh', '-c', 'cd /data && sha256sum pages/* uploads/*');
 const kubectl = (...args: string[]) => execFileSync(s.kubectl, ['--kubeconfig', s.kubeconfig, ...args], { encoding: 'utf8' });
 
 // The repository is a directory of this machine mounted into the sidecar by hostPath (the node's filesystem is ours).
@@ -69,7 +57,7 @@ t.test('the sidecar is injected into a running Deployment and backs up its volum
           terminationGracePeriodSeconds: 2,
           containers: [{
             name: 'app', image: APP_IMAGE, imagePullPolicy: 'IfNotPresent',
-            command: ['sh', '-c', 'mkdir -p /data/pages /data/uploads; for i in 1 2 3 4 5; do echo page $i > /data/pages/p$i.html; done; head -c 65536 /dev/urandom > /data/uploads/blob.bin; httpd -p 8080 -h /data; while true; do date >> /data/access.log; sleep 1; done'],
+            command: ['sh', '-c', '[ -d /data/pages ] || { mkdir -p /data/pages /data/uploads; for i in 1 2 3 4 5; do echo page $i > /data/pages/p$i.html; done; head -c 65536 /dev/urandom > /data/uploads/blob.bin; }; ls -R /data > /tmp/at-start; httpd -p 8080 -h /data; while true; do date >> /data/access.log; sleep 1; done'],
             volumeMounts: [{ name: 'data', mountPath: '/data' }],
           }],
           volumes: [{ name: 'data', emptyDir: {} }],
@@ -115,4 +103,25 @@ t.test('the sidecar is injected into a running Deployment and backs up its volum
   t.equal(after?.containerID, appBefore?.containerID, 'the application container kept running through the backup');
   t.equal(after?.restartCount, 0);
   t.match(kubectl('-n', NS, 'exec', pod.metadata!.name!, '-c', 'app', '--', 'wget', '-qO-', 'http://127.0.0.1:8080/pages/p3.html'), /page 3/, 'and still serves its files');
+  backedUp = { pod: pod.metadata!.name!, sums: sums(pod.metadata!.name!) };
+});
+
+t.test('a RestoreSession: stash-init restores into the new pod before the app container starts, byte for byte', async (t) => {
+  if (!backedUp) return t.fail('needs the backup of the previous test');
+  await kube.create({
+    apiVersion: apiVersionOf('RestoreSession'), kind: 'RestoreSession', metadata: { name: 'web-restore', namespace: NS },
+    spec: { repository: { name: 'repo' }, target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' }, volumeMounts: [{ name: 'data', mountPath: '/data' }], rules: [{ paths: ['/data'] }] } },
+  });
+  const restore = await until('RestoreSession to finish', async () => {
+    const o = await kube.get<Restore>(apiVersionOf('RestoreSession'), 'RestoreSession', NS, 'web-restore');
+    return o.status?.phase === 'Succeeded' || o.status?.phase === 'Failed' ? o : undefined;
+  }, 240_000);
+  t.equal(restore.status?.phase, 'Succeeded', 'the restore succeeded', { status: restore.status });
+  const pod = await until('the restored pod Running', async () => {
+    const pods = (await kube.list<Pod & { spec?: { initContainers?: Array<{ name: string }> } }>('v1', 'Pod', NS, { labelSelector: 'app=web' })).items.filter((p) => !p.metadata?.deletionTimestamp);
+    return pods.find((p) => p.metadata?.name !== backedUp!.pod && p.spec?.initContainers?.some((c) => c.name === 'stash-init') && p.status?.phase === 'Running' && p.status.containerStatuses?.every((c) => c.ready));
+  }, 180_000);
+  // The app's volume is a fresh emptyDir in the new pod: at its start it already held the restored tree.
+  t.match(kubectl('-n', NS, 'exec', pod.metadata!.name!, '-c', 'app', '--', 'cat', '/tmp/at-start'), /blob\.bin/, 'the app container started on the restored files');
+  t.equal(sums(pod.metadata!.name!), backedUp.sums, 'files byte-identical to the backed-up ones');
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT } from '../bins.ts';
 import { OPERATOR_NAMESPACE } from '../operator.ts';
+import { buildImage } from '../images/build.ts';
 
 const NODE = join(REPO_ROOT, 'node_modules', '.bin', 'node');
 export const OPERATOR_DEPLOYMENT = 'stash-ts-operator';
@@ -41,6 +42,13 @@ export async function installProduct(t: InstallTarget, log: (m: string) => void 
   const webhooks = execFileSync(NODE, ['certs/cli.ts', 'render', '--dir', certDir], { cwd: REPO_ROOT, encoding: 'utf8' });
   kubectl(t, ['apply', '-f', '-'], webhooks);
   log('manifests applied (CRDs, operator, RBAC, agent RBAC, TLS Secret, webhook configurations)');
+  // The image keeps its tag when its content changes: roll the pods onto a rebuilt one, as a user would.
+  const image = await buildImage('operator');
+  const ann = 'stash-ts.test/operator-image-id';
+  const current = kubectl(t, ['-n', OPERATOR_NAMESPACE, 'get', `deployment/${OPERATOR_DEPLOYMENT}`, '-o', `jsonpath={.spec.template.metadata.annotations.stash-ts\\.test/operator-image-id}`]).trim();
+  if (current !== image.id) {
+    kubectl(t, ['-n', OPERATOR_NAMESPACE, 'patch', `deployment/${OPERATOR_DEPLOYMENT}`, '-p', JSON.stringify({ spec: { template: { metadata: { annotations: { [ann]: image.id } } } } })]);
+  }
   kubectl(t, ['-n', OPERATOR_NAMESPACE, 'rollout', 'status', `deployment/${OPERATOR_DEPLOYMENT}`, '--timeout=180s']);
   log(`operator Deployment available (2 replicas) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   await waitWebhookServing(t);
