@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 NODE := $(CURDIR)/node_modules/.bin/node
 TAP_INTEGRATION := tap --disable-coverage --before=test/world/tap-before.ts --after=test/world/tap-after.ts
 
-.PHONY: all setup deps bins system-packages typecheck test test-unit test-integration dev-up dev-down demo clean
+.PHONY: all setup deps bins system-packages typecheck test test-unit test-integration test-kubelet dev-up dev-down demo clean
 
 all: test
 
@@ -20,7 +20,7 @@ system-packages:
 	@hack/install-system-packages.sh
 
 bins: system-packages
-	@hack/build-bins.sh etcd k8s restic rest-server minio
+	@hack/build-bins.sh etcd k8s k8s-node restic rest-server minio
 
 setup: deps bins
 
@@ -37,7 +37,15 @@ test: setup typecheck
 	$(NODE) hack/gen-crds.ts --check
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-integration
+	$(MAKE) --no-print-directory test-kubelet
 
+# The real-kubelet world's tier (test/kubelet/): one world per machine, so its files run one at a time.
+test-kubelet: setup
+	@reason=$$($(NODE) -e "import('./test/world/node/world.ts').then((m) => console.log(m.nodeWorldUnsupported() ?? ''))"); \
+	if [ -n "$$reason" ]; then echo "[test-kubelet] SKIPPED: this machine cannot run the real-kubelet world: $$reason"; \
+	else tap --disable-coverage --jobs=1 --timeout=900 'test/kubelet/**/*.test.ts'; fi
+
+# The real-kubelet world where the machine can run it, else the pod-runner world (cli.ts says which).
 dev-up: setup
 	$(NODE) test/world/cli.ts up
 

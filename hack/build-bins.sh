@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go binaries the local world needs (control plane, restic, backends) from Go modules,
 # once per version, into a cache outside the repository. Safe to run again: a cached version is reused.
-# Usage: hack/build-bins.sh [all|k8s|etcd|restic|rest-server|minio]...
+# Usage: hack/build-bins.sh [all|k8s|k8s-node|etcd|restic|rest-server|minio]...
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,18 +15,23 @@ log() { printf '[build-bins %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # done_or_build DIR NAME... : true when every NAME already exists in DIR
 have() { local d=$1; shift; for b in "$@"; do [ -x "$d/$b" ] || return 1; done; }
 
-build_k8s() {
-  local out="$CACHE/bins/k8s-$K8S_VERSION"
-  have "$out" kube-apiserver kube-controller-manager kubectl && return 0
+# k8s_build DIR BINARY... : the named commands of k8s.io/kubernetes at $K8S_VERSION through the wrapper module
+# hack/bins/k8s (its go.mod pins the staging modules), into $CACHE/bins/DIR-$K8S_VERSION.
+k8s_build() {
+  local out="$CACHE/bins/$1-$K8S_VERSION"; shift
+  have "$out" "$@" && return 0
   local minor; minor=$(echo "$K8S_VERSION" | cut -d. -f2)
   local ldf="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-  log "building kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kubectl): slow when cold"
+  log "building kubernetes $K8S_VERSION ($*): slow when cold"
+  local pkgs=(); for b in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
   mkdir -p "$out.tmp"
-  (cd "$here/bins/k8s" && go build -trimpath -ldflags "$ldf" -o "$out.tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
+  (cd "$here/bins/k8s" && go build -trimpath -ldflags "$ldf" -o "$out.tmp/" "${pkgs[@]}")
   rm -rf "$out"; mv "$out.tmp" "$out"
-  log "kubernetes $K8S_VERSION done"
+  log "kubernetes $K8S_VERSION ($*) done"
 }
+build_k8s() { k8s_build k8s kube-apiserver kube-controller-manager kubectl; }
+# The node side of the real-kubelet world (test/world/node/): kubelet, kube-proxy and the scheduler.
+build_k8s_node() { k8s_build k8s-node kubelet kube-proxy kube-scheduler; }
 
 build_etcd() {
   local out="$CACHE/bins/etcd-$ETCD_VERSION"
@@ -62,8 +67,8 @@ locked() { mkdir -p "$CACHE/bins"; ( flock 9; "$@" ) 9>"$CACHE/bins/.lock-$1"; }
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case "$t" in
-    all) locked build_etcd; locked build_restic; locked build_rest_server; locked build_k8s; locked build_minio ;;
-    k8s) locked build_k8s ;; etcd) locked build_etcd ;; restic) locked build_restic ;;
+    all) locked build_etcd; locked build_restic; locked build_rest_server; locked build_k8s; locked build_k8s_node; locked build_minio ;;
+    k8s) locked build_k8s ;; k8s-node) locked build_k8s_node ;; etcd) locked build_etcd ;; restic) locked build_restic ;;
     rest-server) locked build_rest_server ;; minio) locked build_minio ;;
     *) echo "unknown target: $t" >&2; exit 2 ;;
   esac

@@ -37,7 +37,7 @@ function launch(dir: string, name: string, cmd: string, args: string[], env: Nod
   return launchDetached(join(dir, 'logs'), name, cmd, args, { env });
 }
 
-async function probe(url: string, pki?: Pki): Promise<number> {
+export async function probe(url: string, pki?: Pki): Promise<number> {
   return await new Promise((resolve) => {
     const mod = url.startsWith('https') ? https : http;
     const opts = pki ? { ca: readFileSync(pki.caCert), cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey), timeout: 2000 } : { timeout: 2000 };
@@ -50,7 +50,7 @@ async function probe(url: string, pki?: Pki): Promise<number> {
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, logFile?: string): Promise<void> {
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, logFile?: string): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await check()) return;
@@ -129,15 +129,20 @@ async function waitApiServer(state: ControlPlaneState): Promise<void> {
 
 /** Written as JSON (which kubectl and every kubeconfig reader accept as YAML) so agents parse it cheaply. */
 function writeKubeconfig(state: ControlPlaneState, pki: Pki): void {
+  writeKubeconfigFile(state.kubeconfig, `https://127.0.0.1:${state.ports.api}`, pki.caCert, pki.adminCert, pki.adminKey);
+}
+
+/** A kubeconfig for `server` authenticating with a client certificate (files read now, embedded as data). */
+export function writeKubeconfigFile(path: string, server: string, caFile: string, certFile: string, keyFile: string, user = 'admin'): void {
   const b64 = (f: string) => readFileSync(f).toString('base64');
   const config = {
     apiVersion: 'v1', kind: 'Config',
-    clusters: [{ name: 'stash-ts-local', cluster: { server: `https://127.0.0.1:${state.ports.api}`, 'certificate-authority-data': b64(pki.caCert) } }],
-    users: [{ name: 'admin', user: { 'client-certificate-data': b64(pki.adminCert), 'client-key-data': b64(pki.adminKey) } }],
-    contexts: [{ name: 'stash-ts-local', context: { cluster: 'stash-ts-local', user: 'admin' } }],
+    clusters: [{ name: 'stash-ts-local', cluster: { server, 'certificate-authority-data': b64(caFile) } }],
+    users: [{ name: user, user: { 'client-certificate-data': b64(certFile), 'client-key-data': b64(keyFile) } }],
+    contexts: [{ name: 'stash-ts-local', context: { cluster: 'stash-ts-local', user } }],
     'current-context': 'stash-ts-local',
   };
-  writeFileSync(state.kubeconfig, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
 }
 
 /** Applies every YAML document of a file with server-side apply. */

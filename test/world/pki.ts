@@ -42,3 +42,17 @@ export function createPki(dir: string): Pki {
   openssl(dir, ['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
   return pki;
 }
+
+/**
+ * Issues `<name>.crt`/`<name>.key` in the PKI's directory, signed by its CA, unless they exist. `ext` is the
+ * openssl extension text (SANs, key usage) — the real-kubelet world adds its node and kubelet certificates this way.
+ */
+export function issueCert(pki: Pki, name: string, subject: string, ext: string): { cert: string; key: string } {
+  const out = { cert: join(pki.dir, `${name}.crt`), key: join(pki.dir, `${name}.key`) };
+  if (existsSync(out.cert) && existsSync(out.key)) return out;
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  writeFileSync(join(pki.dir, `${name}.ext`), ext);
+  openssl(pki.dir, ['req', '-new', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject]);
+  openssl(pki.dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '365', '-out', `${name}.crt`, '-extfile', `${name}.ext`]);
+  return out;
+}

@@ -288,19 +288,22 @@ export function referencedBy(repo: KubeObject | undefined, inv: LooseInvoker): b
   return refs.some((r) => r.kind === inv.kind && r.namespace === inv.metadata?.namespace && r.name === inv.metadata?.name);
 }
 
-/** §11: the sidecar runs under the workload's service account (`w`, just read), bound to ClusterRole stash-sidecar. */
-async function ensureSidecarRbac(d: ResolvedDeps, inv: LooseInvoker, ref: { kind?: string; name?: string; namespace?: string }, w: KubeObject): Promise<void> {
+/**
+ * §11: the sidecar (ClusterRole stash-sidecar) and the restore init-container (stash-restore-init-container) run
+ * under the workload's service account (`w`, just read); this binds the role to it in the workload's namespace.
+ */
+export async function ensureSidecarRbac(d: Pick<ResolvedDeps, 'kube'>, inv: LooseInvoker, ref: { kind?: string; name?: string; namespace?: string }, w: KubeObject, role: 'stash-sidecar' | 'stash-restore-init-container' = 'stash-sidecar'): Promise<void> {
   const sa = (w as { spec?: { template?: { spec?: { serviceAccountName?: string } } } }).spec?.template?.spec?.serviceAccountName || 'default';
   await d.kube.apply({
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
     metadata: {
-      name: `stash-sidecar-${(ref.kind ?? '').toLowerCase()}-${ref.name}`.slice(0, 253),
+      name: `${role}-${(ref.kind ?? '').toLowerCase()}-${ref.name}`.slice(0, 253),
       namespace: ref.namespace,
-      labels: invokerLabels(inv, LABEL_VALUE.componentBackup),
+      labels: invokerLabels(inv, role === 'stash-sidecar' ? LABEL_VALUE.componentBackup : LABEL_VALUE.componentRestore),
       ownerReferences: [{ ...ownerRef(w), controller: false, blockOwnerDeletion: false }],
     },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'stash-sidecar' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
     subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ref.namespace }],
   });
 }

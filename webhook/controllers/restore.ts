@@ -18,7 +18,7 @@ import {
 } from './common.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
-import { ensureFinalizer } from './invoker.ts';
+import { ensureFinalizer, ensureSidecarRbac } from './invoker.ts';
 import { WorkQueue } from './queue.ts';
 import { JOB_REPORT_GRACE_MS, ensureRestoreJobs, missingJobHosts } from './jobs.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
@@ -213,6 +213,8 @@ export class RestoreLoop {
         const msg = `The stash-init container of ${what} belongs to another restore invoker.`;
         return { ref: m.ref, conditions: [found, cond('StashInitContainerInjected', 'False', msg), cond('RestoreExecutorEnsured', 'False', msg)] };
       }
+      // Found on real pods: stash-init reads its RestoreSession with the workload's own token.
+      await ensureSidecarRbac(this.d, inv, m.ref, r.object, 'stash-restore-init-container');
       return {
         ref: m.ref,
         totalHosts: totalHostsOf(r.object as Workload),

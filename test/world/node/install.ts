@@ -1,0 +1,79 @@
+// Installs stash-ts into the real-kubelet world the way README.md tells a user to: `kubectl apply` of the
+// manifests, the serving certificate from certs/ stored as the Secret the operator mounts, and the webhook
+// configurations rendered by `certs/cli.ts render` (clientConfig.service: the apiserver reaches the operator
+// through its Service, inside the world's namespace). Nothing here knows more about the product than a user does.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { REPO_ROOT } from '../bins.ts';
+import { OPERATOR_NAMESPACE } from '../operator.ts';
+import { buildImage } from '../images/build.ts';
+
+const NODE = join(REPO_ROOT, 'node_modules', '.bin', 'node');
+export const OPERATOR_DEPLOYMENT = 'stash-ts-operator';
+
+export interface InstallTarget {
+  dir: string;
+  kubeconfig: string;
+  kubectl: string;
+}
+
+function kubectl(t: InstallTarget, args: string[], input?: string): string {
+  try {
+    return execFileSync(t.kubectl, ['--kubeconfig', t.kubeconfig, ...args], { cwd: REPO_ROOT, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`kubectl ${args.join(' ')}: ${err.stderr?.trim() || err.message}`);
+  }
+}
+
+export async function installProduct(t: InstallTarget, log: (m: string) => void = () => undefined): Promise<void> {
+  const t0 = Date.now();
+  // CRDs carry long schemas: server-side apply keeps them out of the last-applied annotation's size limit.
+  kubectl(t, ['apply', '--server-side', '--force-conflicts', '-f', 'manifests/crds/']);
+  kubectl(t, ['wait', '--for=condition=Established', '--timeout=60s', '-f', 'manifests/crds/']);
+  kubectl(t, ['apply', '-f', 'manifests/webhook/operator.yaml', '-f', 'manifests/webhook/rbac.yaml', '-f', 'manifests/webhook/agent-rbac.yaml']);
+  const certDir = join(t.dir, 'webhook-certs');
+  // A second install into the same world keeps its CA (the running operator and webhooks already trust it).
+  if (!existsSync(join(certDir, 'tls.key'))) execFileSync(NODE, ['certs/cli.ts', 'generate', '--dir', certDir], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const secret = kubectl(t, ['-n', OPERATOR_NAMESPACE, 'create', 'secret', 'tls', 'stash-ts-operator-tls', `--cert=${join(certDir, 'tls.crt')}`, `--key=${join(certDir, 'tls.key')}`, '--dry-run=client', '-o', 'yaml']);
+  kubectl(t, ['apply', '-f', '-'], secret);
+  const webhooks = execFileSync(NODE, ['certs/cli.ts', 'render', '--dir', certDir], { cwd: REPO_ROOT, encoding: 'utf8' });
+  kubectl(t, ['apply', '-f', '-'], webhooks);
+  log('manifests applied (CRDs, operator, RBAC, agent RBAC, TLS Secret, webhook configurations)');
+  // The image keeps its tag when its content changes: roll the pods onto a rebuilt one, as a user would.
+  const image = await buildImage('operator');
+  const ann = 'stash-ts.test/operator-image-id';
+  const current = kubectl(t, ['-n', OPERATOR_NAMESPACE, 'get', `deployment/${OPERATOR_DEPLOYMENT}`, '-o', `jsonpath={.spec.template.metadata.annotations.stash-ts\\.test/operator-image-id}`]).trim();
+  if (current !== image.id) {
+    kubectl(t, ['-n', OPERATOR_NAMESPACE, 'patch', `deployment/${OPERATOR_DEPLOYMENT}`, '-p', JSON.stringify({ spec: { template: { metadata: { annotations: { [ann]: image.id } } } } })]);
+  }
+  kubectl(t, ['-n', OPERATOR_NAMESPACE, 'rollout', 'status', `deployment/${OPERATOR_DEPLOYMENT}`, '--timeout=180s']);
+  log(`operator Deployment available (2 replicas) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  await waitWebhookServing(t);
+}
+
+/**
+ * The apiserver sees new webhook configurations through an informer, and the Service's endpoints only once the
+ * pods are Ready: a dry-run of an invalid object is rejected by our validating webhook once the path works.
+ */
+async function waitWebhookServing(t: InstallTarget): Promise<void> {
+  const probe = JSON.stringify({ apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupConfiguration', metadata: { name: 'webhook-probe', namespace: 'default' }, spec: {
+    schedule: 'not a schedule', repository: { name: 'probe' }, target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'probe' } },
+    retentionPolicy: { name: 'probe', keepLast: 1, prune: true },
+  } });
+  const end = Date.now() + 60_000;
+  let last = '';
+  while (Date.now() < end) {
+    try {
+      kubectl(t, ['create', '--dry-run=server', '-f', '-'], probe);
+      last = 'dry-run accepted';
+    } catch (e) {
+      last = (e as Error).message;
+      if (/admission webhook "validate\.stash\.appscode\.com" denied/.test(last)) return;
+    }
+    await sleep(500);
+  }
+  throw new Error(`the validating webhook is not reached through its Service: ${last}`);
+}
