@@ -1,6 +1,6 @@
-// `run-backup`: the sidecar in a workload pod (§15). It watches BackupSessions of its namespace and runs
+// `run-backup`: the sidecar in a workload pod (docs/api.md §15). It watches BackupSessions of its namespace and runs
 // this pod's share of each: hooks, repository initialisation or waiting for it, one restic snapshot per
-// path under a stable --host (§12), post-backup actions when this target carries them, and its host stats.
+// path under a stable --host (docs/api.md §12), post-backup actions when this target carries them, and its host stats.
 // Deployments elect one leader pod (Lease); StatefulSet/DaemonSet pods all take part, one at a time.
 import { EventEmitter } from 'node:events';
 import { stat } from 'node:fs/promises';
@@ -65,7 +65,7 @@ export function requireMember(invoker: BackupInvoker, kind: string, invokerName:
   return member;
 }
 
-/** §15.3: labels name our invoker, or the target labels name our workload. */
+/** docs/api.md §15.3: labels name our invoker, or the target labels name our workload. */
 export function sessionConcernsUs(s: BackupSession, ctx: AgentContext): boolean {
   const l = s.metadata?.labels ?? {};
   if (l[LABEL.invokerType] === ctx.invokerKind && l[LABEL.invokerName] === ctx.invokerName) return true;
@@ -74,7 +74,7 @@ export function sessionConcernsUs(s: BackupSession, ctx: AgentContext): boolean 
 
 export type Readiness = { run: true } | { run: false; why: string; final?: boolean };
 
-/** §15.4: whether this host should back up for the session now, from the session and invoker alone. */
+/** docs/api.md §15.4: whether this host should back up for the session now, from the session and invoker alone. */
 export function readiness(session: BackupSession, invoker: BackupInvoker, member: Member, host: string, namespace: string): Readiness {
   const st = session.status;
   if (isFinalSessionPhase(st?.phase)) return { run: false, why: `session is ${st?.phase}`, final: true };

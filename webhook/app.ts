@@ -1,4 +1,4 @@
-// The operator's HTTPS admission server (DESIGN.md §2, stash-api.md §13, §18). buildApp() returns the fastify
+// The operator's HTTPS admission server (docs/architecture.md §2, docs/api.md §13, §18). buildApp() returns the fastify
 // instance without listening, so tests drive it with inject() and main.ts decides where it listens.
 //
 // Every admission answer is a well-formed AdmissionReview echoing the request's uid; when a body has no uid to

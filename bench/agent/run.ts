@@ -1,4 +1,4 @@
-// Agent overhead benchmark (DESIGN §6): the same data through plain restic and through the agent, in one run.
+// Agent overhead benchmark (docs/architecture.md §6): the same data through plain restic and through the agent, in one run.
 //   backup   : `restic backup` vs the sidecar's share of a BackupSession, from the operator's initiation write
 //              to this host's stats in the session status (the sidecar process is already running, as in a pod)
 //   restore  : `restic restore` vs the whole `restore` init-container process (start to exit, status written)
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
       const first = watch.next();
       await first;
       const t0 = performance.now();
-      // The operator's initiation write (§14.3 step 6) starts the clock.
+      // The operator's initiation write (docs/api.md §14.3 step 6) starts the clock.
       await kube.update<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ns, name, (x) => {
         x.status = mergeBackupSessionStatus(x.status, { targets: [{ ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'bench' }, totalHosts: 1, preBackupActions: ['InitializeBackendRepository'] }] }, { namespace: ns });
         return x;

@@ -2,7 +2,7 @@
 // costs in memory, measured in one run against a private control plane (real etcd + kube-apiserver, no
 // kube-controller-manager, so Deployments stay objects and no pods churn) with the operator as a process —
 // the image's entrypoint, leader election on — and THIS PROCESS PLAYING THE AGENTS: it writes a host's stats
-// (§15 step 7) as soon as it sees the host's target initiated, so the figures are orchestration, not restic.
+// (docs/api.md §15 step 7) as soon as it sees the host's target initiated, so the figures are orchestration, not restic.
 //   start20  : BackupSession creation → all 20 targets of a Parallel batch Running (median of 3 sessions)
 //   handoff  : Sequential batch of 10: from the agent's final status write for member i to member i+1 initiated
 //              (mean over the 9 hand-offs of each of 2 sessions)

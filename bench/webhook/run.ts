@@ -1,5 +1,5 @@
 // npm run bench:webhook — our admission server vs a bare fastify HTTPS handler, each in its own process, loaded by
-// autocannon from this process with realistic Deployment reviews. Targets (DESIGN.md §6): >= 5,000 reviews/s,
+// autocannon from this process with realistic Deployment reviews. Targets (docs/architecture.md §6): >= 5,000 reviews/s,
 // p99 <= 5 ms, >= 0.8 of the bare handler's throughput. Last line: `webhook: <n> reviews/s p99=<ms>ms ratio=<x>`.
 // Knobs: BENCH_ROUNDS (7), BENCH_DURATION (28 s per server, split over the rounds), BENCH_WARMUP (3 s per server),
 // BENCH_CONNECTIONS (8). The server CPU per review is steadier than throughput on a busy machine; both are printed.

@@ -108,7 +108,7 @@ t.test('3-member BackupBatch: per-target, per-host stats from three sidecar proc
     const target = done.status?.targets?.find((x) => x.ref?.name === m.name);
     const st = target?.stats?.[0];
     t.equal(target?.stats?.length, 1, `${m.name}: one host`);
-    t.equal(st?.hostname, m.host, `${m.name}: host per §12`);
+    t.equal(st?.hostname, m.host, `${m.name}: host per docs/api.md §12`);
     t.equal(st?.phase, 'Succeeded', `${m.name}: ${st?.error ?? ''}`);
     t.equal(target?.phase, 'Succeeded');
     t.match(st?.duration, /^\d+(\.\d+)?(ms|s)$|^\d+m/);
@@ -142,7 +142,7 @@ t.test('3-member BackupBatch: per-target, per-host stats from three sidecar proc
   t.match(repo.status?.totalSize, /^\d+(\.\d{3} [KMG]iB| B)$/);
   t.equal(repo.status?.lastBackupTime, done.metadata?.creationTimestamp);
 
-  // restic agrees: one snapshot per host, with the §12 host names.
+  // restic agrees: one snapshot per host, with the docs/api.md §12 host names.
   const snaps = JSON.parse(execFileSync(restic(), ['snapshots', '--json', '--no-lock', '-r', backend.dir], { env: { RESTIC_PASSWORD: canary, PATH: '/usr/bin:/bin', HOME: work } }).toString()) as Array<{ hostname: string }>;
   t.same(snaps.map((s) => s.hostname).sort(), ['db-0', 'node-a', 'wp']);
 

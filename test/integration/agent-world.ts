@@ -97,7 +97,7 @@ export async function runAgent(args: string[], pod: PodEnv, timeoutMs = 90_000):
 }
 
 export function sidecarArgs(o: { invokerKind: string; invokerName: string; targetKind: string; targetName: string; namespace: string; scratch: string }): string[] {
-  // The args the mutating webhook injects (§13.2), plus our dev-only hostname isolation.
+  // The args the mutating webhook injects (docs/api.md §13.2), plus our dev-only hostname isolation.
   return [
     'run-backup', `--invoker-name=${o.invokerName}`, `--invoker-kind=${o.invokerKind}`, `--target-name=${o.targetName}`,
     `--target-namespace=${o.namespace}`, `--target-kind=${o.targetKind}`, '--enable-cache=true', '--max-connections=0',
@@ -135,7 +135,7 @@ export async function getSession(kube: Kube, ns: string, name: string): Promise<
 }
 
 /**
- * The operator's §14.3 step 6, done by the test because no operator exists yet: write each target's ref and
+ * The operator's docs/api.md §14.3 step 6, done by the test because no operator exists yet: write each target's ref and
  * totalHosts, InitializeBackendRepository on the first, the post-backup actions on the last.
  */
 export async function initiateTargets(kube: Kube, ns: string, session: string, targets: Array<{ ref: TargetPatch['ref']; totalHosts: number }>): Promise<void> {

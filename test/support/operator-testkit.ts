@@ -1,6 +1,6 @@
 // Test support for the operator's integration tests (test/integration/operator*.test.ts): an in-process
 // operator scoped to one namespace, fixtures, and the agent's part played by the test (host stats written into
-// status exactly as §15 describes). Not imported by production code.
+// status exactly as docs/api.md §15 describes). Not imported by production code.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { BackupSessionStatus, RestoreBatchStatus, TargetRef } from '../../shared/api/index.ts';
@@ -138,7 +138,7 @@ export type SessionObj = KubeObject & { status?: BackupSessionStatus };
 export type RestoreBatchObj = KubeObject & { status?: RestoreBatchStatus };
 
 /**
- * The sidecar agent's status write (§15 step 7): upsert this host's stats into its target, phases recomputed in
+ * The sidecar agent's status write (docs/api.md §15 step 7): upsert this host's stats into its target, phases recomputed in
  * the same read-modify-write with conflict retry. The test plays the agent because none runs here (no kubelet).
  */
 export async function agentReportsBackup(kube: Kube, namespace: string, session: string, ref: TargetRef, host: string, phase: 'Succeeded' | 'Failed', error?: string): Promise<void> {
@@ -150,7 +150,7 @@ export async function agentReportsBackup(kube: Kube, namespace: string, session:
   }, { subresource: 'status' });
 }
 
-/** The restore init-container's status write (§16.2 step 7), played by the test. */
+/** The restore init-container's status write (docs/api.md §16.2 step 7), played by the test. */
 export async function agentReportsRestore(kube: Kube, namespace: string, batch: string, ref: TargetRef, host: string, phase: 'Succeeded' | 'Failed'): Promise<void> {
   await kube.update<RestoreBatchObj>(apiVersionOf('RestoreBatch'), 'RestoreBatch', namespace, batch, (cur) => {
     cur.status = mergeRestoreBatchStatus(cur.status, { members: [{ ref, stats: [{ hostname: host, phase, duration: '2s' }] }] }, { namespace, creationTimestamp: cur.metadata?.creationTimestamp });

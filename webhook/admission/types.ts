@@ -1,4 +1,4 @@
-// The slices of the Stash kinds (stash-api.md §2–§8) and of core objects that admission reads. Admission sees
+// The slices of the Stash kinds (docs/api.md §2–§8) and of core objects that admission reads. Admission sees
 // whatever a client sent, so every field is optional here and every reader checks before trusting a value.
 // The full schemas live in shared/api; these structural types are kept deliberately loose and compatible with it.
 

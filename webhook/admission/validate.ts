@@ -1,4 +1,4 @@
-// Checks on our own kinds (stash-api.md §18, plus the batch checks the open-source operator never had). The CRD
+// Checks on our own kinds (docs/api.md §18, plus the batch checks the open-source operator never had). The CRD
 // schemas already reject wrong types; these are the rules a schema cannot say. Every problem names the field path,
 // and all problems are reported at once so a user fixes a manifest in one round.
 import { CronExpressionParser } from 'cron-parser';
@@ -274,7 +274,7 @@ function checkBackupMember(c: Checker, m: Obj, path: string, ns: string, refRequ
   return ref;
 }
 
-/** §2.3 rule constraints. */
+/** docs/api.md §2.3 rule constraints. */
 function checkRules(c: Checker, rules: unknown[], path: string): void {
   let fallback: number | undefined;
   const hostRule = new Map<string, number>();

@@ -1,4 +1,4 @@
-// Pure pieces of the control loops: invoker phase (§14.8), trigger CronJob (§14.2), hook helpers (§2.10),
+// Pure pieces of the control loops: invoker phase (docs/api.md §14.8), trigger CronJob (§14.2), hook helpers (§2.10),
 // label selectors, the work queue's ordering guarantees, and the /metrics endpoint.
 import t from 'tap';
 import http from 'node:http';
@@ -10,7 +10,7 @@ import { executeHook, postHookAllowed, renderTemplate } from './hooks.ts';
 import { backupInvokerPhase, buildTriggerCronJob, cronJobName } from './invoker.ts';
 import { WorkQueue } from './queue.ts';
 
-t.test('backupInvokerPhase follows §14.8', async (t) => {
+t.test('backupInvokerPhase follows docs/api.md §14.8', async (t) => {
   const T = (type: Parameters<typeof cond>[0]) => cond(type, 'True', '');
   const F = (type: Parameters<typeof cond>[0]) => cond(type, 'False', '');
   const U = (type: Parameters<typeof cond>[0]) => cond(type, 'Unknown', '');
@@ -28,7 +28,7 @@ t.test('backupInvokerPhase follows §14.8', async (t) => {
   for (const [name, conds, want, driver] of rows) t.equal(backupInvokerPhase(conds, driver), want, name);
 });
 
-t.test('cond picks the §10 reason for the status', async (t) => {
+t.test('cond picks the docs/api.md §10 reason for the status', async (t) => {
   t.equal(cond('RepositoryFound', 'True', '').reason, 'RepositoryAvailable');
   t.equal(cond('RepositoryFound', 'False', '').reason, 'RepositoryNotAvailable');
   t.equal(cond('RepositoryFound', 'Unknown', '').reason, 'UnableToCheckRepositoryAvailability');
@@ -50,7 +50,7 @@ const batch: LooseInvoker = {
   },
 };
 
-t.test('trigger CronJob per §14.2', async (t) => {
+t.test('trigger CronJob per docs/api.md §14.2', async (t) => {
   const cj = buildTriggerCronJob(batch, 'reg/agent:1') as any;
   t.equal(cj.metadata.name, 'stash-trigger-wp-prod', 'dots become dashes');
   t.same(cj.metadata.ownerReferences, [{ apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupBatch', name: 'wp.prod', uid: 'u-1', controller: true, blockOwnerDeletion: true }]);
@@ -72,7 +72,7 @@ t.test('trigger CronJob per §14.2', async (t) => {
   t.equal(cronJobName(bc), 'stash-trigger-b-m', 'target in another namespace is part of the name');
 });
 
-t.test('members and execution model (§12)', async (t) => {
+t.test('members and execution model (docs/api.md §12)', async (t) => {
   const ms = membersOf(batch);
   t.same(ms.map((m) => m.ref.namespace), ['shop', 'shop', 'other'], 'namespace defaults to the invoker');
   t.same(ms.map((m) => executionModel(batch, m).model), ['workload', 'job', 'workload']);

@@ -58,7 +58,7 @@ t.test('restore Job into volumeClaimTemplates', async (t) => {
   const m = membersOf(rb)[0]!;
   t.same(claimForOrdinal({ metadata: { name: 'data-db-${POD_ORDINAL}' } }, 2), { claim: 'data-db-2', volume: 'data-db' });
   t.same(claimForOrdinal({ metadata: { name: 'plain' } }, 1), { claim: 'plain-1', volume: 'plain' });
-  t.same(memberJobHosts('restore', m), ['db-0', 'db-1', 'db-2'], '§12: alias-ordinal when replicas is set');
+  t.same(memberJobHosts('restore', m), ['db-0', 'db-1', 'db-2'], 'docs/api.md §12: alias-ordinal when replicas is set');
   t.same(memberJobNames('restore', rb, m, ''), ['stash-restore-r-0-0', 'stash-restore-r-0-1', 'stash-restore-r-0-2']);
   const job = buildJob({
     purpose: 'restore', inv: rb, m, name: 'stash-restore-r-0-1', owner: rb, repository: undefined, inject, serviceAccountName: 'sa',

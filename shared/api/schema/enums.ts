@@ -1,4 +1,4 @@
-// Every enumerated string of the API (stash-api.md §9), as const tuples: the schemas build their `enum` from these
+// Every enumerated string of the API (docs/api.md §9), as const tuples: the schemas build their `enum` from these
 // and code compares against them, so a value can only be spelled one way.
 
 export const DRIVERS = ['Restic', 'VolumeSnapshotter'] as const;
