@@ -8,6 +8,7 @@ import { generateCa, generateCerts, generateServingCert } from '../certs/certs.t
 import { repository } from '../test/fixtures/reviews/fixtures.ts';
 import { buildApp, ROUTES } from './app.ts';
 import { CertificateReloader, loadKeyPair } from './tls.ts';
+import { until } from '../test/support/until.ts';
 
 function peerCert(port: number, ca: string): Promise<PeerCertificate> {
   return new Promise((resolve, reject) => {
@@ -18,15 +19,6 @@ function peerCert(port: number, ca: string): Promise<PeerCertificate> {
     });
     s.on('error', reject);
   });
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 t.test('new cert files reach new connections without a restart', async (t) => {
@@ -47,7 +39,7 @@ t.test('new cert files reach new connections without a restart', async (t) => {
   t.ok(res instanceof Error, 'an untrusted client is refused (the CA is ours)');
 
   await generateServingCert(dir, { certFile: certs.caFile, keyFile: certs.caKeyFile }, { dnsNames: ['localhost'] });
-  await waitFor('the rotated certificate', async () => (await peerCert(port, certs.caPem)).fingerprint256 !== first.fingerprint256);
+  await until('the rotated certificate', async () => (await peerCert(port, certs.caPem)).fingerprint256 !== first.fingerprint256, { timeoutMs: 5_000, everyMs: 25 });
   const second = await peerCert(port, certs.caPem);
   t.not(second.serialNumber, first.serialNumber, 'a new certificate is served');
   t.match(second.subjectaltname, /IP Address:127\.0\.0\.1/);

@@ -22,7 +22,7 @@ import { ensureTestWorld } from '../../test/world/harness.ts';
 import { resticBin } from '../../test/backends/bins.ts';
 import type { BackupSession, Repository } from '../../agent/types.ts';
 import { mergeBackupSessionStatus } from '../../shared/status/index.ts';
-import { AGENT, NODE, createSession, makeBackupConfiguration, makeRepository, sidecarArgs, startAgent } from '../../test/integration/agent-world.ts';
+import { AGENT, NODE, createSession, makeBackupConfiguration, makeRepository, sidecarArgs, startAgent } from '../../test/support/agent-world.ts';
 
 const MiB = 1024 * 1024;
 const RESTIC = resticBin();

@@ -24,6 +24,7 @@ import { freePort, startControlPlane, stopControlPlane } from '../../test/world/
 import { AGENT_IMAGE, OPERATOR_ENTRYPOINT } from '../../test/world/entrypoints.ts';
 import { alive, killGroup, launchDetached } from '../../test/world/procs.ts';
 import { agentReportsBackup, type SessionObj } from '../../test/support/operator-testkit.ts';
+import { until } from '../../test/support/until.ts';
 
 const NS = 'bench';
 const BB = apiVersionOf('BackupBatch');
@@ -66,16 +67,6 @@ async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<unknown>): P
   await Promise.all(Array.from({ length: n }, async () => {
     while (i < items.length) await fn(items[i++]!);
   }));
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, ms: number, every = 20): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(every);
-  }
 }
 
 async function allReady(kube: Kube, names: string[], ms: number): Promise<void> {
@@ -221,7 +212,7 @@ async function main(): Promise<string> {
       starts.push(Math.max(...par.map((m) => initiatedAt.get(`${name}/${m}`)!)) - t0);
       hold.delete(name);
       seen(inf.get(NS, name)!);
-      await until(`${name} Succeeded`, () => phaseOf(name) === 'Succeeded', 30_000);
+      await until(`${name} Succeeded`, () => phaseOf(name) === 'Succeeded', 30_000, 20);
     }
     const start20 = median(starts);
     out(`start20: ${starts.map((x) => x.toFixed(0)).join(', ')} ms → median ${start20.toFixed(0)} ms`);
@@ -235,7 +226,7 @@ async function main(): Promise<string> {
     for (let r = 0; r < 2; r++) {
       const name = `seq10-${r}`;
       await kube.create(session(name, 'seq10'));
-      await until(`${name} Succeeded`, () => phaseOf(name) === 'Succeeded', 60_000);
+      await until(`${name} Succeeded`, () => phaseOf(name) === 'Succeeded', 60_000, 20);
       for (let i = 0; i + 1 < seq.length; i++) handoffs.push(initiatedAt.get(`${name}/${seq[i + 1]}`)! - reportedAt.get(`${name}/${seq[i]}`)!);
     }
     const handoff = mean(handoffs);

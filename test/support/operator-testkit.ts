@@ -1,7 +1,6 @@
 // Test support for the operator's integration tests (test/integration/operator*.test.ts): an in-process
 // operator scoped to one namespace, fixtures, and the agent's part played by the test (host stats written into
 // status exactly as docs/api.md §15 describes). Not imported by production code.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { BackupSessionStatus, RestoreBatchStatus, TargetRef } from '../../shared/api/index.ts';
 import { operatorConfig } from '../../shared/config.ts';
@@ -13,6 +12,9 @@ import { InformerInvokerIndex } from '../../webhook/invoker-index.ts';
 import { StashMetrics } from '../../webhook/metrics.ts';
 import type { Tuning } from '../../webhook/controllers/deps.ts';
 import { startControllers } from '../../webhook/controllers/index.ts';
+import { until } from './until.ts';
+
+export { until };
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -77,16 +79,6 @@ export class Watcher<T extends KubeObject> {
     } finally {
       clearTimeout(timer);
     }
-  }
-}
-
-export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
   }
 }
 

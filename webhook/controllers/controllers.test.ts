@@ -9,6 +9,7 @@ import { cond, executionModel, membersOf, selectorMatches, type LooseInvoker } f
 import { executeHook, postHookAllowed, renderTemplate } from './hooks.ts';
 import { backupInvokerPhase, buildTriggerCronJob, cronJobName } from './invoker.ts';
 import { WorkQueue } from './queue.ts';
+import { until } from '../../test/support/until.ts';
 
 t.test('backupInvokerPhase follows docs/api.md §14.8', async (t) => {
   const T = (type: Parameters<typeof cond>[0]) => cond(type, 'True', '');
@@ -134,10 +135,6 @@ t.test('httpPost, httpGet and tcpSocket hooks against a loopback server', async 
   await t.rejects(executeHook({}, ctx), /none of exec/);
 });
 
-async function until3(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await sleep(10);
-}
-
 t.test('work queue: one run per key at a time, coalescing, timers', async (t) => {
   const ac = new AbortController();
   t.teardown(() => ac.abort());
@@ -172,7 +169,7 @@ t.test('work queue: one run per key at a time, coalescing, timers', async (t) =>
     if (fails++ < 2) throw new Error('boom');
   }, { name: 'retry', log, signal: ac.signal, backoffInitialMs: 10 });
   q2.add('x');
-  await until3(() => fails >= 3);
+  await until('three failed runs', () => fails >= 3, { timeoutMs: 2_000, everyMs: 10 });
   t.equal(fails, 3, 'a failing key is retried with backoff until it succeeds');
   t.ok(maxInFlight <= 2, 'distinct keys may run together, a key never twice');
 });
