@@ -32,7 +32,6 @@ export function apiVersionOf(kind: StashKind): string {
 }
 
 export const FINALIZER = 'stash.appscode.com';
-export const REPOSITORY_FINALIZER = 'stash';
 
 export const ANNOTATION = {
   lastAppliedBackupInvoker: 'stash.appscode.com/last-applied-backup-invoker',

@@ -75,8 +75,6 @@ export async function eventsForTransitions(sink: EventSink, obj: KubeObject, bef
 
 // ------------------------------------------------------------------------------------------------ invokers
 
-export type InvokerKind = 'BackupConfiguration' | 'BackupBatch' | 'RestoreSession' | 'RestoreBatch';
-
 /** A member (batch) or the inlined single target (BackupConfiguration/RestoreSession) with its defaulted ref. */
 export interface Member<M = Record<string, unknown>> {
   index: number;

@@ -40,7 +40,4 @@ export type NamespaceFrom = (typeof NAMESPACE_FROM)[number];
 export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
 export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
 
-/** kmodules condition severity; only meaningful when status is False. */
-export const CONDITION_SEVERITIES = ['Error', 'Warning', 'Info'] as const;
-
 export const EMPTY_DIR_MEDIA = ['', 'Memory'] as const;
