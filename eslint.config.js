@@ -22,6 +22,8 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // A variable a teardown closes over is declared before the teardown and assigned after it.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
   {

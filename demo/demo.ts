@@ -139,7 +139,7 @@ async function main(): Promise<boolean> {
   const kube = Kube.load(state.kubeconfig, 'stash-ts-demo');
   const backend = await backendFor();
   let db: MariaDb | undefined;
-  let ok = false;
+  let ok: boolean;
   try {
     if (await kube.getOrNull('v1', 'Namespace', undefined, NS)) {
       say('  removing the previous demo namespace');
@@ -239,12 +239,10 @@ async function main(): Promise<boolean> {
   return ok;
 }
 
-let ok = false;
-try {
-  ok = await main();
-} catch (err) {
+const ok = await main().catch((err: unknown) => {
   console.error(`\n${err instanceof Error ? err.message : String(err)}`);
-}
+  return false;
+});
 console.log(`\n${ok ? 'PASS' : 'FAIL'}: batch backup and restore of WordPress + ${DB ? 'MariaDB' : 'MySQL'} on the ${BACKEND} backend (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
 if (KEEP) console.log(`The world is still running. kubectl: ${join(WORLD, 'bin', 'kubectl')} --kubeconfig ${join(WORLD, 'kubeconfig')}; stop it with: make dev-down`);
 process.exit(ok ? 0 : 1);

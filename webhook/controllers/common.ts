@@ -190,7 +190,7 @@ export async function checkRepository(kube: Kube, inv: LooseInvoker, cached?: (n
   const ref = inv.spec?.repository ?? {};
   const repoNs = ref.namespace || ns;
   const conditions: Condition[] = [];
-  let repo: Repository | null = null;
+  let repo: Repository | null;
   try {
     // `cached`: an informer's copy, so a Repository listing many invokers is not read again per reconcile.
     repo = ref.name ? (cached?.(repoNs, ref.name) as (Repository & KubeObject) | undefined) ?? await kube.getOrNull<Repository & KubeObject>(apiVersionOf('Repository'), 'Repository', repoNs, ref.name) : null;

@@ -217,7 +217,7 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
   const batch = isBatch(inv.kind);
   const beforeConds = inv.status?.conditions;
   const beforeMembers = (inv.status?.memberConditions ?? []) as MemberConditions[];
-  let after: LooseInvoker | null = null;
+  let after: LooseInvoker | null;
   try {
     after = await d.kube.update<LooseInvoker>(apiVersion, kind, namespace, name, (cur) => {
       const status = { ...(cur.status ?? {}) } as Record<string, unknown> & { conditions?: Condition[]; memberConditions?: MemberConditions[] };
