@@ -76,7 +76,7 @@ t.test('untargeted workloads, other kinds and DELETE are allowed untouched', asy
   await a.close();
 });
 
-t.test('untargeted workloads are answered from the envelope only when nothing of ours can be in the objects', async (t) => {
+t.test('leftovers of ours on an untargeted workload are removed, however its text spells them', async (t) => {
   const lines: string[] = [];
   const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
   const idx = index([backupBatch()]);
@@ -194,4 +194,35 @@ t.test('one info line per admission, without the object', async (t) => {
   t.equal(admission.length, 1);
   t.match(admission[0], { uid: 'log-1', kind: 'Deployment', allowed: true, patched: true, level: 30 });
   t.notOk(lines.join('').includes('hunter2'), 'object content is not logged');
+});
+
+t.test('one access line per request, with its outcome, obeying the root level', async (t) => {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const log = createLogger({ destination: sink, level: 'warn', name: 'stash-operator' });
+  const a = app({ logger: log }, index([backupBatch()]));
+  const send = (url: string, body: unknown) => a.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+  await send(ROUTES.mutateWorkload, review('quiet', deployment()));
+  log.level = 'info';
+  const odd = review('odd', deployment('web'));
+  (odd.request as Obj).name = 'quote " and \\ é 😀 \u2028';
+  // All at once, so several lines are written in one event-loop turn.
+  await Promise.all([
+    send(ROUTES.mutateWorkload, review('inject', deployment())),
+    send(ROUTES.mutateWorkload, odd),
+    send(ROUTES.validateStash, review('invalid', loadYaml('invalid.yaml')[0]!)),
+    send(ROUTES.validateStash, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'broken', operation: 'CREATE' } }),
+    send(ROUTES.mutateWorkload, '{"password": hunter2}'),
+  ]);
+  await a.close();
+  const access = lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Obj).filter((l) => l.msg === 'admission');
+  t.equal(access.length, 5, 'one line per request after the level was raised, none before');
+  t.notOk(lines.join('').split('\n').some((l) => (l.match(/"name":/g) ?? []).length > 1), 'no key written twice');
+  const byUid = new Map(access.map((l) => [l.uid, l]));
+  t.match(byUid.get('inject'), { name: 'stash-operator', path: ROUTES.mutateWorkload, op: 'CREATE', kind: 'Deployment', ns: 'demo', object: 'wordpress', outcome: 'patched', allowed: true, patched: true, note: /^backup:BackupBatch\/wordpress-backup/, ms: Number });
+  t.match(byUid.get('odd'), { object: 'quote " and \\ é 😀 \u2028', outcome: 'allowed', patched: false, note: 'no invoker targets this workload' });
+  t.match(byUid.get('invalid'), { path: ROUTES.validateStash, outcome: 'denied', allowed: false, note: /problem/ });
+  t.match(byUid.get('broken'), { outcome: 'errored', allowed: false });
+  t.match(access.find((l) => l.uid === undefined), { path: ROUTES.mutateWorkload, outcome: 'bad request', note: /not valid JSON/ });
+  t.notOk(lines.join('').includes('hunter2'), 'a bad body is not quoted in the log');
 });

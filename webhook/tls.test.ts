@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { connect, type PeerCertificate } from 'node:tls';
 import { generateCa, generateCerts, generateServingCert } from '../certs/certs.ts';
 import { repository } from '../test/fixtures/reviews/fixtures.ts';
-import { buildApp, ROUTES } from './app.ts';
+import { servedOverHttps } from '../test/support/webhook-https.ts';
+import { ROUTES } from './app.ts';
 import { CertificateReloader, loadKeyPair } from './tls.ts';
 import { until } from '../test/support/until.ts';
 
@@ -22,17 +23,7 @@ function peerCert(port: number, ca: string): Promise<PeerCertificate> {
 }
 
 t.test('new cert files reach new connections without a restart', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'stash-tls-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const certs = await generateCerts({ dir });
-  const app = buildApp({
-    invokers: { backupInvokersFor: () => [], restoreInvokersFor: () => [], repository: () => undefined },
-    inject: { image: 'a:1', pushgatewayUrl: '', useKubeapiserverFqdnForAks: false },
-    tls: { certFile: certs.certFile, keyFile: certs.keyFile },
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  t.teardown(() => app.close());
-  const port = (app.server.address() as { port: number }).port;
+  const { app, port, certs, dir } = await servedOverHttps(t);
 
   const first = await peerCert(port, certs.caPem);
   const res = await fetch(`https://127.0.0.1:${port}${ROUTES.healthz}`).catch((e: unknown) => e);
@@ -72,17 +63,9 @@ t.test('a torn or mismatched pair is not loaded; the last good pair stays', asyn
 });
 
 t.test('serves HTTPS admission with the generated pair', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'stash-tls-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const certs = await generateCerts({ dir });
-  const app = buildApp({
+  const { port, certs } = await servedOverHttps(t, {
     invokers: { backupInvokersFor: () => [], restoreInvokersFor: () => [], repository: () => repository() as never },
-    inject: { image: 'a:1', pushgatewayUrl: '', useKubeapiserverFqdnForAks: false },
-    tls: { certFile: certs.certFile, keyFile: certs.keyFile },
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  t.teardown(() => app.close());
-  const port = (app.server.address() as { port: number }).port;
   const cert = await peerCert(port, certs.caPem);
   t.match(cert.subjectaltname, /DNS:stash-ts-operator\.stash-system\.svc/);
 });

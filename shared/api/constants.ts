@@ -51,6 +51,8 @@ export const LABEL = {
   component: 'app.kubernetes.io/component',
   managedBy: 'app.kubernetes.io/managed-by',
   deleteJobOnCompletion: 'stash.appscode.com/delete-job-on-completion',
+  /** Upstream's older label naming a session's BackupConfiguration (the instant-backup guide's session carries it). */
+  legacyBackupConfiguration: 'stash.appscode.com/backup-configuration',
 } as const;
 
 export const LABEL_VALUE = {

@@ -24,6 +24,15 @@ export type HeartbeatSessionKind = 'BackupSession' | 'RestoreSession' | 'Restore
 
 /** Deterministic Lease name for one host of one session: both sides compute it, nobody lists to find it. */
 export function heartbeatLeaseName(sessionKind: HeartbeatSessionKind, sessionName: string, host: string): string {
-  const digest = createHash('sha256').update(`${sessionKind}\0${sessionName}\0${host}`).digest('hex').slice(0, 20);
+  // JSON keeps the three parts apart whatever characters they hold ("a"+"b\0c" and "a\0b"+"c" differ).
+  const digest = createHash('sha256').update(JSON.stringify([sessionKind, sessionName, host])).digest('hex').slice(0, 20);
   return `stash-heartbeat-${digest}`;
+}
+
+/** The session label's value: the name itself when it is a valid label value, else a shortened, still unique form. */
+export function heartbeatSessionLabel(sessionName: string): string {
+  if (/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/.test(sessionName)) return sessionName;
+  const digest = createHash('sha256').update(sessionName).digest('hex').slice(0, 10);
+  const head = sessionName.slice(0, 52).replace(/[^-A-Za-z0-9_.]/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+  return head ? `${head}-${digest}` : digest;
 }

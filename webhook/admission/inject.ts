@@ -6,9 +6,13 @@
 // change: the webhook then returns an empty patch instead of a patch the apiserver silently undoes.
 import { createHash } from 'node:crypto';
 import { CONTAINER, VOLUME } from '../../shared/api/constants.ts';
-import type {
-  BackupMember, EnvVar, LocalBackend, Obj, Repository, RestoreMember, TempDir, VolumeMount, WorkloadRef,
-} from './types.ts';
+import type { Static } from '@sinclair/typebox';
+import type { EmptyDirSettings, LocalSpec } from '../../shared/api/types.ts';
+import type { EnvVar as EnvVarSchema, VolumeMount as VolumeMountSchema } from '../../shared/api/schema/core.ts';
+import type { BackupMember, Obj, Repository, RestoreMember, WorkloadRef } from './types.ts';
+
+type EnvVar = Static<typeof EnvVarSchema>;
+type VolumeMount = Static<typeof VolumeMountSchema>;
 
 export interface InjectOptions {
   /** Agent image, `<registry>/<image>:<tag>`. */
@@ -57,7 +61,7 @@ function maxConnections(repo: Repository | undefined): number {
 
 /** Flags shared by `run-backup` and `restore`, in upstream's order after the invoker flags. */
 function commonFlags(ctx: AgentContext, opts: InjectOptions): string[] {
-  const tempDir: TempDir = ctx.member.tempDir ?? {};
+  const tempDir: EmptyDirSettings = ctx.member.tempDir ?? {};
   return [
     `--target-name=${ctx.workload.name}`,
     `--target-namespace=${ctx.workload.namespace}`,
@@ -112,7 +116,7 @@ export function localVolumeName(repo: Repository): string {
 
 /** The local backend's VolumeSource as a pod volume plus its mount, or undefined for other backends. */
 export function localBackendVolume(repo: Repository | undefined): { volume: Obj; mount: VolumeMount } | undefined {
-  const local: LocalBackend | undefined = repo?.spec?.backend?.local;
+  const local: LocalSpec | undefined = repo?.spec?.backend?.local;
   if (!repo || !isRecord(local) || typeof local.mountPath !== 'string' || local.mountPath === '') return undefined;
   const { mountPath, subPath, ...source } = local;
   const name = localVolumeName(repo);
@@ -121,7 +125,7 @@ export function localBackendVolume(repo: Repository | undefined): { volume: Obj;
   return { volume: { name, ...structuredClone(source) }, mount };
 }
 
-export function tmpDirVolume(tempDir: TempDir | undefined): Obj {
+export function tmpDirVolume(tempDir: EmptyDirSettings | undefined): Obj {
   const emptyDir: Obj = {};
   if (tempDir?.medium) emptyDir.medium = tempDir.medium;
   if (tempDir?.sizeLimit !== undefined && tempDir.sizeLimit !== '') emptyDir.sizeLimit = tempDir.sizeLimit;
@@ -176,7 +180,6 @@ export function buildRestoreInit(ctx: AgentContext, opts: InjectOptions, local: 
   return container;
 }
 
-/** Stable hash of what was injected; its change on the pod template is what rolls the pods. */
 /**
  * The agent container and the pod volumes it needs (its temp dir, a local backend's volume): the same parts for
  * an injected sidecar or init-container and for a job-model Job, so both run the agent identically.
@@ -187,6 +190,7 @@ export function agentParts(purpose: 'backup' | 'restore', ctx: AgentContext, opt
   return { container, volumes: [tmpDirVolume(ctx.member.tempDir), ...(local ? [local.volume] : [])] };
 }
 
+/** Stable hash of what was injected; its change on the pod template is what rolls the pods. */
 export function injectionHash(parts: unknown): string {
   return createHash('sha256').update(stableStringify(parts)).digest('hex').slice(0, 16);
 }
@@ -206,60 +210,7 @@ export function stableStringify(v: unknown): string {
  * apiserver adds defaults to what we inject (probe timeouts, hostPath type); those must not count as drift.
  */
 export function covers(have: unknown, want: unknown): boolean {
-  // The cached plans' containers and volumes are deep-frozen (mutate.ts): their check is built once.
-  if (typeof want === 'object' && want !== null && Object.isFrozen(want)) return frozenCheck(want)(have);
-  // Plain loops rather than every() with closures: this runs on every UPDATE of an injected workload.
-  if (Array.isArray(want)) {
-    if (!Array.isArray(have) || have.length !== want.length) return false;
-    for (let i = 0; i < want.length; i++) if (!covers(have[i], want[i])) return false;
-    return true;
-  }
-  if (isRecord(want)) {
-    if (!isRecord(have)) return false;
-    const keys = Object.keys(want);
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
-      const w = want[k];
-      if (w !== undefined && !covers(have[k], w)) return false;
-    }
-    return true;
-  }
+  if (Array.isArray(want)) return Array.isArray(have) && have.length === want.length && want.every((w, i) => covers(have[i], w));
+  if (isRecord(want)) return isRecord(have) && Object.entries(want).every(([k, w]) => w === undefined || covers(have[k], w));
   return have === want;
-}
-
-type Check = (have: unknown) => boolean;
-
-const frozenChecks = new WeakMap<object, Check>();
-
-function frozenCheck(want: object): Check {
-  let check = frozenChecks.get(want);
-  if (!check) frozenChecks.set(want, (check = compileCovers(want)));
-  return check;
-}
-
-/**
- * covers(have, want) as a function of `have` alone, for a `want` that never changes: its keys listed and its
- * nested checks built once, rather than walked again for every admission.
- */
-export function compileCovers(want: unknown): Check {
-  if (Array.isArray(want)) {
-    const items = want.map(compileCovers);
-    const n = items.length;
-    return (have) => {
-      if (!Array.isArray(have) || have.length !== n) return false;
-      for (let i = 0; i < n; i++) if (!items[i]!(have[i])) return false;
-      return true;
-    };
-  }
-  if (isRecord(want)) {
-    const keys = Object.keys(want).filter((k) => want[k] !== undefined);
-    const checks = keys.map((k) => compileCovers(want[k]));
-    const n = keys.length;
-    return (have) => {
-      if (!isRecord(have)) return false;
-      for (let i = 0; i < n; i++) if (!checks[i]!(have[keys[i]!])) return false;
-      return true;
-    };
-  }
-  return (have) => have === want;
 }

@@ -8,7 +8,6 @@ import { ANNOTATION, CONTAINER, KINDS } from '../../shared/api/constants.ts';
 import {
   agentParts, covers, injectionHash, isHelperVolume, type AgentContext, type InjectOptions,
 } from './inject.ts';
-import { immutableValue } from './patch.ts';
 import type {
   BackupInvoker, BackupMember, Obj, Repository, RestoreInvoker, RestoreMember, TargetRef, WorkloadRef,
 } from './types.ts';
@@ -34,19 +33,6 @@ export const INJECTABLE: Readonly<Record<string, string>> = {
 /** The decision for a workload no invoker targets and that carries nothing of ours. */
 export const UNTARGETED = 'no invoker targets this workload';
 
-// JSON escapes that decode to a letter of "stash" (a, h, s, t); hex digits are all decimal here, so no case variants.
-const ESCAPED_STASH_LETTER = /\\u00(?:61|68|73|74)/;
-
-/**
- * False only when a workload's JSON text cannot hold anything this file adds, keeps or removes: every annotation,
- * container and volume of ours has "stash" in its name (ANNOTATION, CONTAINER, VOLUME, HELPER_VOLUMES), and a
- * decoded string contains "stash" only if the text does, or spells one of its letters as a \u escape. With no
- * invoker targeting the workload either, the decision is then 'no invoker targets this workload' without decoding it.
- */
-export function mayHoldStashParts(json: string): boolean {
-  return json.includes('stash') || ESCAPED_STASH_LETTER.test(json);
-}
-
 function isRecord(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -69,10 +55,12 @@ type AnyInvoker = BackupInvoker | RestoreInvoker;
 function memberFor<M extends BackupMember | RestoreMember>(inv: AnyInvoker, w: WorkloadRef): M | undefined {
   const spec = inv.spec;
   if (!isRecord(spec) || !isRecord(inv.metadata) || inv.metadata.deletionTimestamp) return undefined;
-  if (spec.driver !== undefined && spec.driver !== '' && spec.driver !== 'Restic') return undefined;
+  const driver: string | undefined = spec.driver;
+  if (driver && driver !== 'Restic') return undefined;
   const ns = inv.metadata.namespace;
+  const members: unknown = 'members' in spec ? spec.members : undefined;
   const candidates: unknown[] = inv.kind === KINDS.BackupBatch.kind || inv.kind === KINDS.RestoreBatch.kind
-    ? (Array.isArray(spec.members) ? spec.members : [])
+    ? (Array.isArray(members) ? members : [])
     : [spec];
   for (const m of candidates) {
     if (!isRecord(m)) continue;
@@ -248,10 +236,6 @@ function plan(role: Role, invoker: AnyInvoker, member: BackupMember | RestoreMem
     hash: injectionHash({ container, volumes }),
     lastApplied: lastAppliedInvoker(invoker),
   };
-  // A plan is shared by every later admission of this workload, so its parts are frozen; that also lets the
-  // admission patch reuse their JSON text (patch.ts).
-  immutableValue(container);
-  for (const v of volumes) immutableValue(v);
   byWorkload.set(key, p);
   return p;
 }
@@ -280,7 +264,7 @@ function roleAbsent(meta: Obj, templateMeta: unknown, podSpec: Obj, role: Role, 
     && !containerList(podSpec, role.listKey).some((c) => isRecord(c) && c.name === role.containerName && c.image === opts.image);
 }
 
-function inject(t: Target, p: Plan, share: boolean): void {
+function inject(t: Target, p: Plan): void {
   const role = p.role;
   const templateAnn = isRecord(t.templateMeta.annotations) ? t.templateMeta.annotations : undefined;
   const list = containerList(t.podSpec, role.listKey);
@@ -288,9 +272,8 @@ function inject(t: Target, p: Plan, share: boolean): void {
   // Same hash means the invoker side did not change, so what differs from our build is apiserver defaulting.
   const sameHash = templateAnn?.[role.hashAnnotation] === p.hash;
   const unchanged = at !== -1 && sameHash && covers(list[at], p.container);
-  // Plans are cached and shared: a deep copy gets its own container and volumes; a shared result (only ever
-  // diffed, see mutateWorkloadShared) may point at the plan's, since the diff copies what it adds.
-  const wanted = unchanged ? list[at]! : share ? p.container : structuredClone(p.container);
+  // Plans are cached and shared by later admissions: the copy gets its own container and volumes.
+  const wanted = unchanged ? list[at]! : structuredClone(p.container);
   const rest = list.filter((c) => !(isRecord(c) && c.name === role.containerName));
   if (role === RESTORE) {
     // Restore must run before anything else in the pod, so `stash-init` is always first.
@@ -301,7 +284,7 @@ function inject(t: Target, p: Plan, share: boolean): void {
     list[at] = wanted;
     t.podSpec.containers = list.filter((c, i) => i === at || !(isRecord(c) && c.name === role.containerName));
   }
-  for (const v of p.volumes) upsertVolume(t.podSpec, share ? v : structuredClone(v), sameHash);
+  for (const v of p.volumes) upsertVolume(t.podSpec, structuredClone(v), sameHash);
 
   ensureRecord(t.templateMeta, 'annotations')[role.hashAnnotation] = p.hash;
   const ann = ensureRecord(t.meta, 'annotations');
@@ -367,54 +350,11 @@ function pruneHelperVolumes(podSpec: Obj): void {
 }
 
 /**
- * Copies only the objects and arrays the edits below write to (metadata and its annotations, spec, the template,
- * its metadata and annotations, the pod spec and its container and volume lists); everything else stays shared
- * with `workload`. Every edit in this file assigns into one of these or replaces an element of one of these lists,
- * never writes inside a container, volume or other nested value, which is what makes the sharing safe.
- */
-function spineCopy(workload: Obj): Obj {
-  const copy: Obj = { ...workload };
-  const meta: Obj = { ...(workload.metadata as Obj) };
-  copy.metadata = meta;
-  if (isRecord(meta.annotations)) meta.annotations = { ...meta.annotations };
-  const spec: Obj = { ...(workload.spec as Obj) };
-  copy.spec = spec;
-  const template: Obj = { ...(spec.template as Obj) };
-  spec.template = template;
-  if (isRecord(template.metadata)) {
-    const tm: Obj = { ...template.metadata };
-    template.metadata = tm;
-    if (isRecord(tm.annotations)) tm.annotations = { ...tm.annotations };
-  }
-  const podSpec: Obj = { ...(template.spec as Obj) };
-  template.spec = podSpec;
-  for (const key of ['containers', 'initContainers', 'volumes'] as const) {
-    const list = podSpec[key];
-    if (Array.isArray(list)) podSpec[key] = [...(list as unknown[])];
-  }
-  return copy;
-}
-
-/**
  * Decides what a Deployment/StatefulSet/DaemonSet (or DeploymentConfig) should look like. Pure: the input is not
  * modified; `mutated` is a deep copy. Restore is handled before backup, as upstream does. `request.namespace` is
  * the admission request's namespace, used when the object does not carry one.
  */
 export function mutateWorkload(workload: unknown, invokers: Invokers, opts: InjectOptions, request: { namespace?: string } = {}): MutateResult {
-  return decide(workload, invokers, opts, request, false);
-}
-
-/**
- * The same decision as mutateWorkload, for callers that only diff the result against the input (the admission
- * handler): `mutated` shares every unchanged subtree with `workload` (and may share values with the cached plans),
- * so it must be treated as read-only. Sharing makes the diff cheap too: fast-json-patch's compare skips identical
- * references, and a shared subtree is equal to itself exactly as a deep copy would be, so the patch is the same.
- */
-export function mutateWorkloadShared(workload: unknown, invokers: Invokers, opts: InjectOptions, request: { namespace?: string } = {}): MutateResult {
-  return decide(workload, invokers, opts, request, true);
-}
-
-function decide(workload: unknown, invokers: Invokers, opts: InjectOptions, request: { namespace?: string }, share: boolean): MutateResult {
   if (!isRecord(workload)) return { skip: 'object is not a JSON object' };
   const kind = typeof workload.kind === 'string' ? workload.kind : '';
   if (!(kind in INJECTABLE)) return { skip: `kind ${kind || '(none)'} is not an injectable workload` };
@@ -447,20 +387,20 @@ function decide(workload: unknown, invokers: Invokers, opts: InjectOptions, requ
     return { skip: restorePlan || backupPlan ? 'already up to date' : UNTARGETED };
   }
 
-  const copy = share ? spineCopy(workload) : structuredClone(workload);
+  const copy = structuredClone(workload);
   const cspec = copy.spec as Obj;
   const ctemplate = cspec.template as Obj;
   const t: Target = { meta: copy.metadata as Obj, spec: cspec, templateMeta: ensureRecord(ctemplate, 'metadata'), podSpec: ctemplate.spec as Obj };
   const actions: string[] = [];
 
   if (restorePlan && restore) {
-    inject(t, restorePlan, share);
+    inject(t, restorePlan);
     actions.push(`restore:${restore.invoker.kind}/${restore.invoker.metadata.name}`);
   } else if (remove(t, RESTORE, opts)) {
     actions.push('restore:removed');
   }
   if (backupPlan && backup) {
-    inject(t, backupPlan, share);
+    inject(t, backupPlan);
     actions.push(`backup:${backup.invoker.kind}/${backup.invoker.metadata.name}`);
   } else if (remove(t, BACKUP, opts)) {
     actions.push('backup:removed');

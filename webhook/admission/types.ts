@@ -1,193 +1,29 @@
-// The slices of the Stash kinds (docs/api.md §2–§8) and of core objects that admission reads. Admission sees
-// whatever a client sent, so every field is optional here and every reader checks before trusting a value.
-// The full schemas live in shared/api; these structural types are kept deliberately loose and compatible with it.
+// The types admission reads: our kinds exactly as the schema types them (shared/api/types.ts, derived from the
+// TypeBox source of the CRDs), with metadata as the apiserver serves it; plus the identity of a workload and the
+// invoker index admission asks. Untyped input (a review's object) is checked against the schema before a rule
+// trusts it (validate.ts); invokers and repositories come from the informers, i.e. the apiserver already checked them.
+import type {
+  BackupBatch, BackupConfiguration, BackupConfigurationSpec, BackupConfigurationTemplateSpec, Repository as ApiRepository,
+  RestoreBatch, RestoreSession, RestoreSessionSpec, RestoreTargetSpec,
+} from '../../shared/api/types.ts';
+import type { KubeObject } from '../../shared/kube/client.ts';
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type { TargetRef } from '../../shared/api/types.ts';
+
 export type Obj = Record<string, unknown>;
 
-export interface ObjectMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: unknown[];
-  [key: string]: unknown;
-}
-
-export interface TargetRef {
-  apiVersion?: string;
-  kind?: string;
-  name?: string;
-  namespace?: string;
-}
-
-export interface VolumeMount {
-  name?: string;
-  mountPath?: string;
-  subPath?: string;
-  readOnly?: boolean;
-  [key: string]: unknown;
-}
-
-export interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: unknown;
-}
-
-export interface ContainerRuntimeSettings {
-  resources?: Obj;
-  livenessProbe?: Obj;
-  readinessProbe?: Obj;
-  lifecycle?: Obj;
-  securityContext?: Obj;
-  nice?: { adjustment?: number };
-  ionice?: { class?: number; classData?: number };
-  env?: EnvVar[];
-  envFrom?: unknown[];
-}
-
-export interface RuntimeSettings {
-  container?: ContainerRuntimeSettings;
-  pod?: Obj;
-}
-
-export interface TempDir {
-  medium?: string;
-  sizeLimit?: string | number;
-  disableCaching?: boolean;
-}
-
-export interface Handler {
-  exec?: { command?: string[] };
-  httpGet?: Obj;
-  httpPost?: Obj;
-  tcpSocket?: Obj;
-  containerName?: string;
-  executionPolicy?: string;
-}
-
-export interface BackupTarget {
-  alias?: string;
-  ref?: TargetRef;
-  paths?: string[];
-  exclude?: string[];
-  volumeMounts?: VolumeMount[];
-  replicas?: number;
-  snapshotClassName?: string;
-  args?: string[];
-}
-
-export interface RestoreRule {
-  targetHosts?: string[];
-  sourceHost?: string;
-  paths?: string[];
-  snapshots?: string[];
-  include?: string[];
-  exclude?: string[];
-}
-
-export interface RestoreTarget {
-  alias?: string;
-  ref?: TargetRef;
-  volumeMounts?: VolumeMount[];
-  replicas?: number;
-  volumeClaimTemplates?: unknown[];
-  rules?: RestoreRule[];
-  args?: string[];
-}
-
-export interface MemberCommon {
-  task?: { name?: string; params?: unknown[] };
-  runtimeSettings?: RuntimeSettings;
-  tempDir?: TempDir;
-  interimVolumeTemplate?: Obj;
-}
-
-export interface BackupMember extends MemberCommon {
-  target?: BackupTarget;
-  hooks?: { preBackup?: Handler; postBackup?: Handler };
-}
-
-export interface RestoreMember extends MemberCommon {
-  target?: RestoreTarget;
-  hooks?: { preRestore?: Handler; postRestore?: Handler };
-}
-
-export interface RepositoryRef {
-  name?: string;
-  namespace?: string;
-}
-
-export interface BackupInvokerSpec extends BackupMember {
-  members?: BackupMember[];
-  schedule?: string;
-  driver?: string;
-  repository?: RepositoryRef;
-  retentionPolicy?: Obj;
-  paused?: boolean;
-  backupHistoryLimit?: number;
-  executionOrder?: string;
-  timeOut?: string;
-  retryConfig?: { maxRetry?: number; delay?: string };
-}
-
-export interface RestoreInvokerSpec extends RestoreMember {
-  members?: RestoreMember[];
-  driver?: string;
-  repository?: RepositoryRef;
-  rules?: RestoreRule[];
-  executionOrder?: string;
-  timeOut?: string;
-}
+/** An object of our kinds as the apiserver serves it: kind and metadata always there, timestamps as strings. */
+type Served<T> = Omit<T, 'kind' | 'metadata'> & { kind: string; metadata: NonNullable<KubeObject['metadata']> };
 
 /** A BackupConfiguration or BackupBatch. */
-export interface BackupInvoker {
-  apiVersion?: string;
-  kind: string;
-  metadata: ObjectMeta;
-  spec?: BackupInvokerSpec;
-  status?: { phase?: string };
-}
-
+export type BackupInvoker = Served<BackupConfiguration> | Served<BackupBatch>;
 /** A RestoreSession or RestoreBatch. */
-export interface RestoreInvoker {
-  apiVersion?: string;
-  kind: string;
-  metadata: ObjectMeta;
-  spec?: RestoreInvokerSpec;
-  status?: { phase?: string };
-}
+export type RestoreInvoker = Served<RestoreSession> | Served<RestoreBatch>;
+export type Repository = Served<ApiRepository>;
 
-export interface LocalBackend {
-  mountPath?: string;
-  subPath?: string;
-  [volumeSource: string]: unknown;
-}
-
-export interface Repository {
-  apiVersion?: string;
-  kind?: string;
-  metadata: ObjectMeta;
-  spec?: {
-    backend?: {
-      storageSecretName?: string;
-      local?: LocalBackend;
-      s3?: Obj;
-      gcs?: Obj & { maxConnections?: number };
-      azure?: Obj & { maxConnections?: number };
-      swift?: Obj;
-      b2?: Obj & { maxConnections?: number };
-      rest?: Obj;
-    };
-    wipeOut?: boolean;
-    usagePolicy?: { allowedNamespaces?: { from?: string; selector?: Obj } };
-  };
-}
+/** What one target of an invoker says: a batch member, or a single-target invoker's own spec. */
+export type BackupMember = BackupConfigurationTemplateSpec | BackupConfigurationSpec;
+export type RestoreMember = RestoreTargetSpec | RestoreSessionSpec;
 
 /** The identity of a workload as admission sees it. */
 export interface WorkloadRef {
@@ -199,8 +35,7 @@ export interface WorkloadRef {
 
 /**
  * Invokers and repositories as the operator's informers hold them. Admission never calls the API: a webhook that
- * did would add an API round trip to every deploy and fail whenever the apiserver is slow. The loose types above
- * are used on purpose: informer caches hold whatever the apiserver stored, and admission checks before it trusts.
+ * did would add an API round trip to every deploy and fail whenever the apiserver is slow.
  */
 export interface InvokerIndex {
   /** BackupConfigurations and BackupBatches with a target or member that names this workload. */

@@ -1,8 +1,9 @@
-// Checks on our own kinds (docs/api.md §18, plus the batch checks the open-source operator never had). The CRD
-// schemas already reject wrong types; these are the rules a schema cannot say. Every problem names the field path,
-// and all problems are reported at once so a user fixes a manifest in one round.
+// Checks on our own kinds (docs/api.md §18, plus the batch checks the open-source operator never had): the object
+// against its kind's schema (shared/api/schema, the source of the CRDs), then the rules a schema cannot say. Every
+// problem names the field path, and all problems are reported at once so a user fixes a manifest in one round.
 import { CronExpressionParser } from 'cron-parser';
-import { KINDS, WORKLOAD_KINDS } from '../../shared/api/constants.ts';
+import { KINDS, WORKLOAD_KINDS, type StashKind } from '../../shared/api/constants.ts';
+import { check as schemaCheck, SCHEMAS } from '../../shared/api/schema/index.ts';
 import { stableStringify } from './inject.ts';
 import type { Obj, Repository } from './types.ts';
 
@@ -417,7 +418,7 @@ function validateRepository(c: Checker, spec: Obj): void {
   }
 }
 
-function validateBackupInvoker(c: Checker, kind: string, spec: Obj, ns: string, ctx: ValidationContext, old: Obj | undefined): void {
+function validateBackupInvoker(c: Checker, kind: string, spec: Obj, ns: string, ctx: ValidationContext): void {
   c.oneOf(spec, 'driver', 'spec', DRIVERS);
   const restic = spec.driver === undefined || spec.driver === '' || spec.driver === 'Restic';
   checkRepositoryRef(c, spec, ns, ctx, restic);
@@ -437,24 +438,14 @@ function validateBackupInvoker(c: Checker, kind: string, spec: Obj, ns: string, 
     c.int(retry, 'maxRetry', 'spec.retryConfig');
     c.duration(retry, 'delay', 'spec.retryConfig');
   }
-  const oldSpec = old && isRecord(old.spec) ? old.spec : undefined;
-  const wasReady = old && isRecord(old.status) && old.status.phase === 'Ready';
+  // A target may change at any time (upstream refuses it while Ready; users fix a wrong target with `kubectl
+  // apply`): the invoker loop moves the sidecar from the old workload to the new one.
   if (kind === KINDS.BackupBatch.kind) {
     c.oneOf(spec, 'executionOrder', 'spec', ORDERS);
     checkHooks(c, spec, 'spec', 'preBackup', 'postBackup', BACKUP_POLICIES);
-    const members = checkMembers(c, spec, ns, (m, path) => checkBackupMember(c, m, path, ns, true));
-    if (!members) return;
-    if (wasReady && oldSpec && Array.isArray(oldSpec.members)) {
-      members.forEach((m, i) => {
-        const before = (oldSpec.members as unknown[])[i];
-        if (isRecord(before) && isRecord(m) && !sameJson(before.target, m.target)) {
-          c.add(`spec.members[${i}].target`, 'cannot change while the BackupBatch is Ready');
-        }
-      });
-    }
+    checkMembers(c, spec, ns, (m, path) => checkBackupMember(c, m, path, ns, true));
   } else {
     checkBackupMember(c, spec, 'spec', ns, false);
-    if (wasReady && oldSpec && !sameJson(oldSpec.target, spec.target)) c.add('spec.target', 'cannot change while the BackupConfiguration is Ready');
   }
 }
 
@@ -490,6 +481,20 @@ function validateBackupSession(c: Checker, spec: Obj): void {
 const KNOWN = new Set<string>(Object.keys(KINDS));
 const IMMUTABLE_SPEC = new Set<string>([KINDS.BackupSession.kind, KINDS.RestoreSession.kind, KINDS.RestoreBatch.kind]);
 
+/**
+ * Where the object disagrees with its kind's schema, for the fields the rules below did not already report (their
+ * messages say more). The apiserver checks the schema before it calls a validating webhook; this check is for
+ * clients that skip it (dry runs against older CRDs, tests, tools) and makes the rules' input typed.
+ */
+function schemaProblems(c: Checker, kind: string, obj: Obj): void {
+  const reported = new Set(c.problems.map((p) => p.field));
+  for (const p of schemaCheck(SCHEMAS[kind as StashKind], obj)) {
+    if (reported.has(p.path)) continue;
+    reported.add(p.path);
+    c.add(p.path, p.message.startsWith(`${p.path}: `) ? p.message.slice(p.path.length + 2) : p.message);
+  }
+}
+
 /** All problems with a create or update of one of our kinds; empty means admit. */
 export function validateStash(input: ValidationInput, ctx: ValidationContext): Problem[] {
   const c = new Checker();
@@ -515,11 +520,12 @@ export function validateStash(input: ValidationInput, ctx: ValidationContext): P
   switch (input.kind) {
     case KINDS.Repository.kind: validateRepository(c, spec); break;
     case KINDS.BackupConfiguration.kind:
-    case KINDS.BackupBatch.kind: validateBackupInvoker(c, input.kind, spec, ns, ctx, old); break;
+    case KINDS.BackupBatch.kind: validateBackupInvoker(c, input.kind, spec, ns, ctx); break;
     case KINDS.RestoreSession.kind:
     case KINDS.RestoreBatch.kind: validateRestoreInvoker(c, input.kind, spec, ns, ctx); break;
     case KINDS.BackupSession.kind: validateBackupSession(c, spec); break;
   }
+  schemaProblems(c, input.kind, obj);
   return c.problems;
 }
 

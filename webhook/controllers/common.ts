@@ -7,6 +7,7 @@ import {
   APPBINDING_API_VERSION, CONDITION_REASONS, GROUP, KINDS, LABEL, LABEL_VALUE, WORKLOAD_KINDS, apiVersionOf, type StashKind,
 } from '../../shared/api/index.ts';
 import type { Condition, ConditionType, Repository, TargetRef } from '../../shared/api/index.ts';
+import { withPvcDefaults } from '../../shared/api/pvc-target.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import { resourceFor } from '../../shared/kube/resources.ts';
@@ -109,7 +110,7 @@ export function membersOf(inv: LooseInvoker): Array<Member> {
     const target = (member.target ?? {}) as { ref?: TargetRef };
     const ref: TargetRef = { ...(target.ref ?? { kind: '', name: '' }) } as TargetRef;
     if (!ref.namespace) ref.namespace = inv.metadata?.namespace;
-    return { index, member, ref };
+    return { index, member: member.target ? { ...member, target: withPvcDefaults(target) } : member, ref };
   });
 }
 

@@ -14,7 +14,7 @@ import {
   type LooseInvoker, removeFinalizer,
 } from './common.ts';
 import { WorkQueue } from './queue.ts';
-import { injectedFor, syncWorkload, type WorkloadSyncResult } from './workload.ts';
+import { WATCHED_WORKLOADS, injectedFor, syncWorkload, type WorkloadSyncResult } from './workload.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 
 export const BACKUP_INVOKER_KINDS = ['BackupConfiguration', 'BackupBatch'] as const;
@@ -122,6 +122,28 @@ async function finalizeBackupInvoker(d: ResolvedDeps, inv: LooseInvoker): Promis
   await recordEvent(d.events, inv, 'Normal', 'InvokerDeleted', `Removed the stash sidecar from targeted workloads, the trigger CronJob and the Repository reference of ${inv.kind} ${inv.metadata?.name}.`);
 }
 
+/**
+ * A target changed (`kubectl apply` fixing a wrong one): workloads of the invoker's namespace that still carry
+ * its sidecar but are no longer among its targets are synced, which removes the sidecar (the index no longer
+ * lists the invoker for them); the new target gets it from the member loop. Only when the spec changed since
+ * the last reconcile wrote status, so a resync lists nothing. Sidecar-model targets live in the invoker's
+ * namespace (admission rejects others).
+ */
+async function releaseFormerTargets(d: ResolvedDeps, inv: LooseInvoker): Promise<void> {
+  const seen = inv.status?.observedGeneration as number | undefined;
+  if (seen === undefined || seen === inv.metadata?.generation) return;
+  const ns = inv.metadata?.namespace;
+  const current = new Set(membersOf(inv).map((m) => `${m.ref.kind}/${m.ref.namespace}/${m.ref.name}`));
+  for (const kind of WATCHED_WORKLOADS) {
+    for (const w of (await d.kube.list('apps/v1', kind, ns)).items) {
+      const name = w.metadata?.name ?? '';
+      if (current.has(`${kind}/${ns}/${name}`) || !injectedFor(w, 'backup', inv)) continue;
+      await syncWorkload(d.workloads, { apiVersion: 'apps/v1', kind, name, namespace: ns });
+      await recordEvent(d.events, inv, 'Normal', 'SidecarRemoved', `${kind} ${ns}/${name} is no longer a target of ${inv.kind} ${inv.metadata?.name}: removed its stash sidecar.`);
+    }
+  }
+}
+
 /** Adds the finalizer when missing; returns the stored object. */
 export async function ensureFinalizer(d: ResolvedDeps, inv: LooseInvoker): Promise<LooseInvoker> {
   if ((inv.metadata?.finalizers ?? []).includes(FINALIZER)) return inv;
@@ -166,6 +188,7 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
     conds.push(cond('ValidationPassed', 'True', 'The invoker passed validation.'));
   }
 
+  await releaseFormerTargets(d, inv);
   const memberConds: MemberConditions[] = [];
   for (const m of membersOf(inv)) {
     const c: Condition[] = [];

@@ -56,8 +56,10 @@ t.test('restore Job into volumeClaimTemplates', async (t) => {
     { target: { alias: 'db', replicas: 3, volumeClaimTemplates: [{ metadata: { name: 'data-db-${POD_ORDINAL}' }, spec: {} }], volumeMounts: [{ name: 'data-db', mountPath: '/var/lib/db' }] } },
   ] } };
   const m = membersOf(rb)[0]!;
-  t.same(claimForOrdinal({ metadata: { name: 'data-db-${POD_ORDINAL}' } }, 2), { claim: 'data-db-2', volume: 'data-db' });
-  t.same(claimForOrdinal({ metadata: { name: 'plain' } }, 1), { claim: 'plain-1', volume: 'plain' });
+  t.same(claimForOrdinal({ metadata: { name: 'data-db-${POD_ORDINAL}' } }, 2, true), { claim: 'data-db-2', volume: 'data-db' });
+  t.same(claimForOrdinal({ metadata: { name: 'data-db-${POD_ORDINAL}' } }, 0, false), { claim: 'data-db-0', volume: 'data-db' });
+  t.same(claimForOrdinal({ metadata: { name: 'plain' } }, 1, true), { claim: 'plain-1', volume: 'plain' });
+  t.same(claimForOrdinal({ metadata: { name: 'restore-data' } }, 0, false), { claim: 'restore-data', volume: 'restore-data' }, 'no replicas, no ordinal: the name as written');
   t.same(memberJobHosts('restore', m), ['db-0', 'db-1', 'db-2'], 'docs/api.md §12: alias-ordinal when replicas is set');
   t.same(memberJobNames('restore', rb, m, ''), ['stash-restore-r-0-0', 'stash-restore-r-0-1', 'stash-restore-r-0-2']);
   const job = buildJob({

@@ -44,10 +44,14 @@ interface PvcTemplate {
   spec?: Record<string, unknown>;
 }
 
-/** docs/api.md §16.3: PVC name for an ordinal (`${POD_ORDINAL}` substituted, else `-<ordinal>` appended) and its volume name. */
-export function claimForOrdinal(template: PvcTemplate, ordinal: number): { claim: string; volume: string } {
+/**
+ * docs/api.md §16.3: PVC name for an ordinal and its volume name. `${POD_ORDINAL}` is substituted; a plain name gets
+ * `-<ordinal>` only when `replicas` asks for ordinals — without it (a Deployment's clone, as in the clone-PVC
+ * guide) the claim is named exactly as the template, so the recovered workload can mount it by that name.
+ */
+export function claimForOrdinal(template: PvcTemplate, ordinal: number, replicasSet: boolean): { claim: string; volume: string } {
   const raw = template.metadata?.name ?? '';
-  const claim = raw.includes(ORDINAL_PLACEHOLDER) ? raw.split(ORDINAL_PLACEHOLDER).join(String(ordinal)) : `${raw}-${ordinal}`;
+  const claim = raw.includes(ORDINAL_PLACEHOLDER) ? raw.split(ORDINAL_PLACEHOLDER).join(String(ordinal)) : replicasSet ? `${raw}-${ordinal}` : raw;
   const suffix = `-${ordinal}`;
   return { claim, volume: claim.endsWith(suffix) ? claim.slice(0, -suffix.length) : claim };
 }
@@ -195,7 +199,7 @@ export async function ensureRestoreJobs(d: JobEnsureDeps, inv: LooseInvoker, m: 
   for (let ordinal = 0; ordinal < ordinals; ordinal++) {
     const volumes: Obj[] = [];
     for (const t of templates) {
-      const { claim, volume } = claimForOrdinal(t, ordinal);
+      const { claim, volume } = claimForOrdinal(t, ordinal, target.replicas !== undefined);
       await createOnce(d.kube, {
         apiVersion: 'v1', kind: 'PersistentVolumeClaim',
         metadata: {

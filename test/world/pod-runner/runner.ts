@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../../shared/errors.ts';
-import { isNotFound, type Kube } from '../../../shared/kube/client.ts';
+import { isNotFound, type Kube, type KubeObject } from '../../../shared/kube/client.ts';
 import { Informer } from '../../../shared/kube/informer.ts';
 import { POD_IP, expand, resolveEnv } from './env.ts';
 import { launchContainer, stopContainer } from './process.ts';
@@ -57,6 +57,8 @@ interface Run {
 }
 
 const now = () => new Date().toISOString();
+/** Taints the node lifecycle controller keeps in step with the Node's conditions (lifted once Ready). */
+const CONDITION_TAINTS = new Set(['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable']);
 
 export class PodRunner {
   readonly nodeName: string;
@@ -103,9 +105,9 @@ export class PodRunner {
 
   async #ensureNode(): Promise<void> {
     const { kube } = this.#o;
-    if (!(await kube.getOrNull('v1', 'Node', undefined, this.nodeName))) {
-      await kube.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: this.nodeName, labels: { 'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } }, spec: {} });
-    }
+    type NodeObj = KubeObject & { spec?: { taints?: Array<{ key?: string; effect?: string }> } };
+    const node = (await kube.getOrNull<NodeObj>('v1', 'Node', undefined, this.nodeName))
+      ?? await kube.create<NodeObj>({ apiVersion: 'v1', kind: 'Node', metadata: { name: this.nodeName, labels: { 'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } }, spec: {} });
     const t = now();
     await kube.patch('v1', 'Node', undefined, this.nodeName, {
       status: {
@@ -116,6 +118,13 @@ export class PodRunner {
         nodeInfo: { kubeletVersion: 'stash-ts-pod-runner', operatingSystem: 'linux', architecture: 'amd64', containerRuntimeVersion: 'local-process://0', kernelVersion: '', osImage: '', kubeProxyVersion: '', machineID: '', systemUUID: '', bootID: '' },
       },
     }, { subresource: 'status' });
+    // The apiserver taints every new Node node.kubernetes.io/not-ready (TaintNodesByCondition); on a real cluster
+    // the node lifecycle controller lifts it once the kubelet reports Ready. That controller is off in this world
+    // (it would evict pods whenever a loaded machine delays a heartbeat), so the runner lifts it as the node
+    // becomes Ready — else DaemonSets get no pods.
+    const taints = node.spec?.taints ?? [];
+    const kept = taints.filter((taint) => !CONDITION_TAINTS.has(taint.key ?? ''));
+    if (kept.length !== taints.length) await kube.patch('v1', 'Node', undefined, this.nodeName, { spec: { taints: kept } });
   }
 
   async #sync(pod: Pod): Promise<void> {
