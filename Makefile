@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 NODE := $(CURDIR)/node_modules/.bin/node
 TAP_INTEGRATION := tap --disable-coverage --before=test/world/tap-before.ts --after=test/world/tap-after.ts
 
-.PHONY: all setup deps bins system-packages typecheck test test-unit test-integration test-kubelet dev-up dev-down demo clean
+.PHONY: all setup deps bins system-packages typecheck lint format test test-unit test-integration test-kubelet dev-up dev-down demo clean
 
 all: test
 
@@ -27,13 +27,24 @@ setup: deps bins
 typecheck: deps
 	tsc --noEmit -p tsconfig.json
 
+# Every check runs even when an earlier one fails, so one run lists everything to fix.
+LINT_STEPS := lint:eslint lint:format lint:cycles lint:refs
+lint: deps
+	@failed=""; for step in $(LINT_STEPS); do \
+	  echo "== $$step"; npm run --silent $$step || failed="$$failed $$step"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "lint failed:$$failed (formatting: hack/format.sh)"; exit 1; fi
+
+format: deps
+	hack/format.sh
+
 test-unit: deps
 	tap
 
 test-integration: setup
 	$(TAP_INTEGRATION) 'test/integration/**/*.test.ts'
 
-test: setup typecheck
+test: setup typecheck lint
 	$(NODE) hack/gen-crds.ts --check
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-integration

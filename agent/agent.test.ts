@@ -104,7 +104,7 @@ t.test('post hook execution policy', async (t) => {
   t.match(postHookSkipReason('OnFinalRetryFailure', true, 0), /succeeded/);
 });
 
-t.test('create-backupsession builds the session per §6', async (t) => {
+t.test('create-backupsession builds the session per docs/api.md §6', async (t) => {
   const now = new Date('2026-11-23T12:00:00Z');
   t.equal(sessionName('app', now), `app-${now.getTime() / 1000}`);
   const long = 'x'.repeat(80);
@@ -129,7 +129,7 @@ t.test('create-backupsession builds the session per §6', async (t) => {
   t.equal((buildBackupSession(bc, 'BackupConfiguration', now) as BackupSession).spec.retryLeft, 0, 'no retryConfig: 0');
 });
 
-t.test('restore rule selection (§2.3) and plan (§16.2)', async (t) => {
+t.test('restore rule selection (docs/api.md §2.3) and plan (§16.2)', async (t) => {
   const rules = [
     { targetHosts: ['db-1'], sourceHost: 'db-0', paths: ['/data'] },
     { snapshots: ['abcd1234'] },

@@ -22,7 +22,7 @@ export interface AgentContext {
   targetNamespace: string;
   /** --member-index: the member a restore Job serves (members restoring into volumeClaimTemplates have no ref). */
   memberIndex?: number | undefined;
-  /** --host: overrides the §12 host name. */
+  /** --host: overrides the docs/api.md §12 host name. */
   hostOverride: string | undefined;
   enableCache: boolean;
   maxConnections: number;

@@ -1,5 +1,5 @@
-// `create-backupsession` (§14.2): what the trigger CronJob runs. Builds a BackupSession named and labelled as
-// in §6, owned by its invoker (so it is garbage-collected with it), with retryLeft = retryConfig.maxRetry.
+// `create-backupsession` (docs/api.md §14.2): what the trigger CronJob runs. Builds a BackupSession named and labelled as
+// in docs/api.md §6, owned by its invoker (so it is garbage-collected with it), with retryLeft = retryConfig.maxRetry.
 import { GROUP, LABEL, LABEL_VALUE, apiVersionOf } from '../shared/api/constants.ts';
 import type { BackupBatch, BackupConfiguration, BackupSession } from './types.ts';
 import { isConflict, type Kube } from '../shared/kube/client.ts';
@@ -7,7 +7,7 @@ import { ValidationError } from '../shared/errors.ts';
 
 export const MAX_NAME = 63;
 
-/** `<invoker>-<unix seconds>`, truncated to 63 characters keeping the suffix (§6). */
+/** `<invoker>-<unix seconds>`, truncated to 63 characters keeping the suffix (docs/api.md §6). */
 export function sessionName(invokerName: string, now: Date = new Date()): string {
   const suffix = `-${Math.floor(now.getTime() / 1000)}`;
   return invokerName.slice(0, MAX_NAME - suffix.length).replace(/[-.]+$/, '') + suffix;

@@ -1,4 +1,4 @@
-// Database members (AppBinding targets, §12, §17) in the agent: read the AppBinding and its credentials Secret
+// Database members (AppBinding targets, docs/api.md §12, §17) in the agent: read the AppBinding and its credentials Secret
 // through the API, pick the engine from the member's task name (upstream names such as mysql-backup-8.0.21 or
 // postgres-restore-16.1), and stream a dump into restic's stdin or a snapshot's dump back into the database
 // client. The engine-specific commands live in ./db; credentials reach the client through its env/option
@@ -65,7 +65,7 @@ export interface DatabaseRestoreInput extends DatabaseBackupInput {
   rule: Rule;
 }
 
-/** §16.2 for a database: the rule's snapshot (or the source host's latest dump) streamed into the client. */
+/** docs/api.md §16.2 for a database: the rule's snapshot (or the source host's latest dump) streamed into the client. */
 export async function restoreDatabaseTarget(i: DatabaseRestoreInput): Promise<void> {
   const engine = i.task?.name ? taskFor(i.task, 'restore').engine : undefined;
   const conn = await connection(i.kube, i.ref, i.namespace, engine);

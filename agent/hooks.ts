@@ -1,4 +1,4 @@
-// Local hooks (§2.10, §17): run by the agent inside the workload pod. `exec` runs as a local process when it
+// Local hooks (docs/api.md §2.10, §17): run by the agent inside the workload pod. `exec` runs as a local process when it
 // targets the agent's own container, and through the pods/exec API otherwise; http and tcp probes default to
 // the pod's own network (loopback). Every action has a timeout so a hung hook cannot hold a session forever.
 import { spawn } from 'node:child_process';
@@ -10,7 +10,7 @@ import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { http, https } from '../shared/node-http.ts';
 
-/** What hook templates see (§2.10), with Go field names. */
+/** What hook templates see (docs/api.md §2.10), with Go field names. */
 export interface HookSummary {
   Name: string;
   Namespace: string;

@@ -35,7 +35,7 @@ const INIT_REASONS = { true: REASON.BackendRepositoryFound, false: REASON.Failed
 
 export type Readiness = { run: true } | { run: false; why: string; final?: boolean };
 
-/** §15.4: whether this host should back up for the session now, from the session and invoker alone. */
+/** docs/api.md §15.4: whether this host should back up for the session now, from the session and invoker alone. */
 export function readiness(session: BackupSession, invoker: BackupInvoker, member: Member, host: string, namespace: string): Readiness {
   const st = session.status;
   if (isFinalSessionPhase(st?.phase)) return { run: false, why: `session is ${st?.phase}`, final: true };

@@ -1,4 +1,4 @@
-// `run-backup --backupsession=<name>`: the job model of §12. A volume (PVC) or a database (AppBinding) has no
+// `run-backup --backupsession=<name>`: the job model of docs/api.md §12. A volume (PVC) or a database (AppBinding) has no
 // pod to carry a sidecar, so the operator starts this in a Job once it initiates the target: it does this
 // session's share exactly as a sidecar host would (HostBackup: hooks, repository init, snapshot, post-backup
 // actions, per-host stats, Events) and exits 0 only when its host succeeded, so the Job's outcome matches the status.

@@ -1,4 +1,4 @@
-// Who holds a restic lock, per the Kubernetes API (DESIGN §4 "holder-aware lock recovery").
+// Who holds a restic lock, per the Kubernetes API (docs/architecture.md §4 "holder-aware lock recovery").
 //
 // restic writes os.Hostname() into each lock. In a pod that is the pod name (the kubelet sets the UTS
 // hostname to it), so a lock maps to a pod of the namespace. A lock is the holder's to keep while that pod

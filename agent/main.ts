@@ -82,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
       backendTimeoutMs: durationFlag(flags.get('backend-timeout'), 30_000),
     };
     if (command === 'run-backup' && flags.get('backupsession')) {
-      // Job model (§12): one session's share for a volume or database, then exit with its outcome.
+      // Job model (docs/api.md §12): one session's share for a volume or database, then exit with its outcome.
       const { runBackupJob } = await import('./job.ts');
       return await runBackupJob(ctx, openRepo, flags.get('backupsession') ?? '', stop.signal);
     }

@@ -1,4 +1,4 @@
-// `restore`: the init-container (or, with --restore-model=job, a Job) of §16.2. Exit code is the result:
+// `restore`: the init-container (or, with --restore-model=job, a Job) of docs/api.md §16.2. Exit code is the result:
 // 0 when this host is restored (or nothing is left to do), non-zero on failure so the kubelet retries and
 // the pod stays in Init where a person will see it. A run that throws (the API unreachable past the
 // session's deadline) exits non-zero too, and the kubelet's restart is its retry.
@@ -40,7 +40,7 @@ interface MemberView {
   totalHosts?: number;
 }
 
-/** §2.3: the rule listing this host wins, else the rule without targetHosts, else none (restore nothing). */
+/** docs/api.md §2.3: the rule listing this host wins, else the rule without targetHosts, else none (restore nothing). */
 export function selectRule(rules: readonly Rule[] | undefined, host: string): Rule | undefined {
   if (!rules || rules.length === 0) return {};
   return rules.find((r) => r.targetHosts?.includes(host)) ?? rules.find((r) => !r.targetHosts || r.targetHosts.length === 0);
@@ -52,7 +52,7 @@ export interface ResticStep {
   path?: string;
 }
 
-/** §16.2 step 6: the restic restores a rule asks for. Paths/defaults resolve "latest" of the source host. */
+/** docs/api.md §16.2 step 6: the restic restores a rule asks for. Paths/defaults resolve "latest" of the source host. */
 export async function planRestore(rule: Rule, host: string, repo: Pick<RepoOps, 'snapshots'>): Promise<ResticStep[]> {
   const source = rule.sourceHost || host;
   if (rule.snapshots?.length) return rule.snapshots.map((s) => ({ snapshot: s }));

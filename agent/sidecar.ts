@@ -1,4 +1,4 @@
-// `run-backup`: the sidecar in a workload pod (§15). It watches BackupSessions of its namespace and runs
+// `run-backup`: the sidecar in a workload pod (docs/api.md §15). It watches BackupSessions of its namespace and runs
 // this pod's share of each through HostBackup (agent/host-backup.ts). Deployments elect one leader pod
 // (Lease); StatefulSet/DaemonSet pods all take part, one at a time. Every minute it looks again at each
 // session its host has not finished, so a run lost to an apiserver restart is taken up again; a run that
@@ -29,7 +29,7 @@ export function everyPodParticipates(kind: string): boolean {
   return kind === 'StatefulSet' || kind === 'DaemonSet';
 }
 
-/** §15.3: the session runs our invoker, or its target labels name our workload. */
+/** docs/api.md §15.3: the session runs our invoker, or its target labels name our workload. */
 export function sessionConcernsUs(s: BackupSession, ctx: AgentContext): boolean {
   const inv = sessionInvoker(s);
   if (inv?.kind === ctx.invokerKind && inv.name === ctx.invokerName) return true;

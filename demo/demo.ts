@@ -9,7 +9,6 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAllDocuments } from 'yaml';
 import { Kube, type KubeObject } from '../shared/kube/client.ts';
 import { GROUP, LABEL } from '../shared/api/constants.ts';
@@ -20,6 +19,7 @@ import { diffTrees } from '../test/backends/tree.ts';
 import { startRestServer, type RestServer } from '../test/backends/rest-server.ts';
 import { startS3Server, type S3Server } from '../test/backends/s3-server.ts';
 import { startMariaDb, type MariaDb } from '../test/backends/mariadb.ts';
+import { until } from '../test/support/until.ts';
 
 const NS = 'demo';
 const BACKEND = (process.env.BACKEND ?? 'local') as 'local' | 'rest' | 's3';
@@ -47,17 +47,6 @@ function load(file: string): KubeObject[] {
   // DB=mariadb has its own batch manifests (and the database's AppBinding) in demo/manifests/mariadb/.
   const dir = DB && ['00-database.yaml', '20-backupbatch.yaml', '30-restorebatch.yaml'].includes(file) ? join(MANIFESTS, DB) : MANIFESTS;
   return parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => d.toJSON() as KubeObject).filter((o) => o?.kind);
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, ms: number, onTick?: () => Promise<void>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (onTick) await onTick().catch(() => undefined);
-    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000}s waiting for ${what}`);
-    await sleep(500);
-  }
 }
 
 /** Generated application data: WordPress files and MySQL data files, with odd modes, links and empty dirs. */
@@ -150,7 +139,7 @@ async function main(): Promise<boolean> {
   const kube = Kube.load(state.kubeconfig, 'stash-ts-demo');
   const backend = await backendFor();
   let db: MariaDb | undefined;
-  let ok = false;
+  let ok: boolean;
   try {
     if (await kube.getOrNull('v1', 'Namespace', undefined, NS)) {
       say('  removing the previous demo namespace');
@@ -250,12 +239,10 @@ async function main(): Promise<boolean> {
   return ok;
 }
 
-let ok = false;
-try {
-  ok = await main();
-} catch (err) {
+const ok = await main().catch((err: unknown) => {
   console.error(`\n${err instanceof Error ? err.message : String(err)}`);
-}
+  return false;
+});
 console.log(`\n${ok ? 'PASS' : 'FAIL'}: batch backup and restore of WordPress + ${DB ? 'MariaDB' : 'MySQL'} on the ${BACKEND} backend (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
 if (KEEP) console.log(`The world is still running. kubectl: ${join(WORLD, 'bin', 'kubectl')} --kubeconfig ${join(WORLD, 'kubeconfig')}; stop it with: make dev-down`);
 process.exit(ok ? 0 : 1);

@@ -84,7 +84,7 @@ function optInt(env: Env, key: string, problems: string[]): number | undefined {
   return n;
 }
 
-/** What an agent container learns from its environment (downward API and runtime settings, §11). */
+/** What an agent container learns from its environment (downward API and runtime settings, docs/api.md §11). */
 export function agentEnv(env: Env = process.env): AgentEnv {
   const problems: string[] = [];
   const cfg: AgentEnv = {

@@ -1,4 +1,4 @@
-// The operator's HTTPS admission server (DESIGN.md §2, stash-api.md §13, §18): the HTTP wiring around the handlers
+// The operator's HTTPS admission server (docs/architecture.md §2, docs/api.md §13, §18): the HTTP wiring around the handlers
 // in admission/handlers.ts. buildApp() returns the fastify instance without listening, so tests drive it with
 // inject() and main.ts decides where it listens.
 //

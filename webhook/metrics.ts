@@ -1,4 +1,4 @@
-// Prometheus metrics derived from session status (DESIGN §4: no pushgateway). Session counts by phase are
+// Prometheus metrics derived from session status (docs/architecture.md §4: no pushgateway). Session counts by phase are
 // computed at scrape time from the operator's informer caches; last-success time and duration are recorded
 // by the session loops when they set MetricsPushed (the moment a session becomes final).
 import http from 'node:http';

@@ -9,6 +9,7 @@ import { repository } from '../test/fixtures/reviews/fixtures.ts';
 import { servedOverHttps } from '../test/support/webhook-https.ts';
 import { ROUTES } from './app.ts';
 import { CertificateReloader, loadKeyPair } from './tls.ts';
+import { until } from '../test/support/until.ts';
 
 function peerCert(port: number, ca: string): Promise<PeerCertificate> {
   return new Promise((resolve, reject) => {
@@ -21,15 +22,6 @@ function peerCert(port: number, ca: string): Promise<PeerCertificate> {
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 t.test('new cert files reach new connections without a restart', async (t) => {
   const { app, port, certs, dir } = await servedOverHttps(t);
 
@@ -38,7 +30,7 @@ t.test('new cert files reach new connections without a restart', async (t) => {
   t.ok(res instanceof Error, 'an untrusted client is refused (the CA is ours)');
 
   await generateServingCert(dir, { certFile: certs.caFile, keyFile: certs.caKeyFile }, { dnsNames: ['localhost'] });
-  await waitFor('the rotated certificate', async () => (await peerCert(port, certs.caPem)).fingerprint256 !== first.fingerprint256);
+  await until('the rotated certificate', async () => (await peerCert(port, certs.caPem)).fingerprint256 !== first.fingerprint256, { timeoutMs: 5_000, everyMs: 25 });
   const second = await peerCert(port, certs.caPem);
   t.not(second.serialNumber, first.serialNumber, 'a new certificate is served');
   t.match(second.subjectaltname, /IP Address:127\.0\.0\.1/);

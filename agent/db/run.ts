@@ -15,7 +15,7 @@ import type { DatabaseConnection } from './connection.ts';
 export const DUMP_FILENAME = 'dumpfile.sql';
 
 export interface DatabaseBackupOptions {
-  /** restic --host (stash-api.md §12: `<alias>` or `host-0` for a database). */
+  /** restic --host (docs/api.md §12: `<alias>` or `host-0` for a database). */
   host: string;
   params?: readonly TaskParam[];
   signal?: AbortSignal;

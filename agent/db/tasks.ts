@@ -1,4 +1,4 @@
-// Built-in database tasks, chosen by a member's `task.name` (stash-api.md §2.4). Upstream names carry the
+// Built-in database tasks, chosen by a member's `task.name` (docs/api.md §2.4). Upstream names carry the
 // engine, the action and the addon's version (`mysql-backup-8.0.21`, `mariadb-restore-10.5.8`,
 // `postgres-backup-16.1`; early addons used `pg-`); the version names the upstream addon image and does not
 // change what we run, since the dump and restore clients here talk to any server version they support.

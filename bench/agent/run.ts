@@ -1,4 +1,4 @@
-// Agent overhead benchmark (DESIGN §6): the same data through plain restic and through the agent, in one run.
+// Agent overhead benchmark (docs/architecture.md §6): the same data through plain restic and through the agent, in one run.
 //   backup   : `restic backup` vs the sidecar's share of a BackupSession, from the operator's initiation write
 //              to this host's stats in the session status (the sidecar process is already running, as in a pod)
 //   restore  : `restic restore` vs the whole `restore` init-container process (start to exit, status written)
@@ -12,7 +12,7 @@
 // show fixed costs), BENCH_AGENT_LOG=debug prints the agents' logs.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,7 +22,7 @@ import { ensureTestWorld } from '../../test/world/harness.ts';
 import { resticBin } from '../../test/backends/bins.ts';
 import type { BackupSession, Repository } from '../../agent/types.ts';
 import { mergeBackupSessionStatus } from '../../shared/status/index.ts';
-import { AGENT, NODE, createSession, makeBackupConfiguration, makeRepository, sidecarArgs, startAgent } from '../../test/integration/agent-world.ts';
+import { AGENT, NODE, createSession, makeBackupConfiguration, makeRepository, sidecarArgs, startAgent } from '../../test/support/agent-world.ts';
 
 const MiB = 1024 * 1024;
 const RESTIC = resticBin();
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
       const first = watch.next();
       await first;
       const t0 = performance.now();
-      // The operator's initiation write (§14.3 step 6) starts the clock.
+      // The operator's initiation write (docs/api.md §14.3 step 6) starts the clock.
       await kube.update<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ns, name, (x) => {
         x.status = mergeBackupSessionStatus(x.status, { targets: [{ ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'bench' }, totalHosts: 1, preBackupActions: ['InitializeBackendRepository'] }] }, { namespace: ns });
         return x;

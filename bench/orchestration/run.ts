@@ -2,7 +2,7 @@
 // costs in memory, measured in one run against a private control plane (real etcd + kube-apiserver, no
 // kube-controller-manager, so Deployments stay objects and no pods churn) with the operator as a process —
 // the image's entrypoint, leader election on — and THIS PROCESS PLAYING THE AGENTS: it writes a host's stats
-// (§15 step 7) as soon as it sees the host's target initiated, so the figures are orchestration, not restic.
+// (docs/api.md §15 step 7) as soon as it sees the host's target initiated, so the figures are orchestration, not restic.
 //   start20  : BackupSession creation → all 20 targets of a Parallel batch Running (median of 3 sessions)
 //   handoff  : Sequential batch of 10: from the agent's final status write for member i to member i+1 initiated
 //              (mean over the 9 hand-offs of each of 2 sessions)
@@ -24,6 +24,7 @@ import { freePort, startControlPlane, stopControlPlane } from '../../test/world/
 import { AGENT_IMAGE, OPERATOR_ENTRYPOINT } from '../../test/world/entrypoints.ts';
 import { alive, killGroup, launchDetached } from '../../test/world/procs.ts';
 import { agentReportsBackup, type SessionObj } from '../../test/support/operator-testkit.ts';
+import { until } from '../../test/support/until.ts';
 
 const NS = 'bench';
 const BB = apiVersionOf('BackupBatch');
@@ -66,16 +67,6 @@ async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<unknown>): P
   await Promise.all(Array.from({ length: n }, async () => {
     while (i < items.length) await fn(items[i++]!);
   }));
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, ms: number, every = 20): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(every);
-  }
 }
 
 async function allReady(kube: Kube, names: string[], ms: number): Promise<void> {
@@ -221,7 +212,7 @@ async function main(): Promise<string> {
       starts.push(Math.max(...par.map((m) => initiatedAt.get(`${name}/${m}`)!)) - t0);
       hold.delete(name);
       seen(inf.get(NS, name)!);
-      await until(`${name} Succeeded`, () => phaseOf(name) === 'Succeeded', 30_000);
+      await until(`${name} Succeeded`, () => phaseOf(name) === 'Succeeded', 30_000, 20);
     }
     const start20 = median(starts);
     out(`start20: ${starts.map((x) => x.toFixed(0)).join(', ')} ms → median ${start20.toFixed(0)} ms`);
@@ -235,7 +226,7 @@ async function main(): Promise<string> {
     for (let r = 0; r < 2; r++) {
       const name = `seq10-${r}`;
       await kube.create(session(name, 'seq10'));
-      await until(`${name} Succeeded`, () => phaseOf(name) === 'Succeeded', 60_000);
+      await until(`${name} Succeeded`, () => phaseOf(name) === 'Succeeded', 60_000, 20);
       for (let i = 0; i + 1 < seq.length; i++) handoffs.push(initiatedAt.get(`${name}/${seq[i + 1]}`)! - reportedAt.get(`${name}/${seq[i]}`)!);
     }
     const handoff = mean(handoffs);

@@ -1,4 +1,4 @@
-// Names that must match upstream Stash exactly (stash-api.md §1, §11) so a Stash user's manifests,
+// Names that must match upstream Stash exactly (docs/api.md §1, §11) so a Stash user's manifests,
 // labels and tooling keep working. Everything else in the code refers to these, never to literals.
 
 export const GROUP = 'stash.appscode.com';
@@ -32,7 +32,6 @@ export function apiVersionOf(kind: StashKind): string {
 }
 
 export const FINALIZER = 'stash.appscode.com';
-export const REPOSITORY_FINALIZER = 'stash';
 
 export const ANNOTATION = {
   lastAppliedBackupInvoker: 'stash.appscode.com/last-applied-backup-invoker',
@@ -83,11 +82,11 @@ export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Deploy
 export const PRE_BACKUP_ACTIONS = ['InitializeBackendRepository'] as const;
 export const POST_BACKUP_ACTIONS = ['ApplyRetentionPolicy', 'VerifyRepositoryIntegrity', 'SendRepositoryMetrics'] as const;
 
-/** Lease that elects the one backing-up (or restoring) pod of a workload, per §11. */
+/** Lease that elects the one backing-up (or restoring) pod of a workload, per docs/api.md §11. */
 export function leaseName(kind: string, name: string, purpose: 'backup' | 'restore'): string {
   return `lock-${kind}-${name}-${purpose}`.toLowerCase();
 }
 
-// The condition catalogue (§10) is plain data too; re-exported here so light callers (the agent) need not load
+// The condition catalogue (docs/api.md §10) is plain data too; re-exported here so light callers (the agent) need not load
 // the TypeBox schemas behind shared/api/index.ts.
 export { CONDITION, REASON } from './schema/conditions.ts';

@@ -98,7 +98,7 @@ t.test('names, scope, subresource and version come from KINDS', async (t) => {
   }
 });
 
-t.test('printer columns follow stash-api.md §1', async (t) => {
+t.test('printer columns follow docs/api.md §1', async (t) => {
   const columns = (kind: StashKind) =>
     ((buildCrd(kind)['spec'] as { versions: Array<{ additionalPrinterColumns: Array<{ name: string; type: string; jsonPath: string }> }> })
       .versions[0]!.additionalPrinterColumns.map((c) => `${c.name}|${c.type}|${c.jsonPath}`));

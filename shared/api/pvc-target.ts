@@ -1,4 +1,4 @@
-// Stand-alone PVC targets (stash-api.md §12): upstream's pvc-backup / pvc-restore Tasks mount the claim at
+// Stand-alone PVC targets (docs/api.md §12): upstream's pvc-backup / pvc-restore Tasks mount the claim at
 // /stash-data and, when the target names no paths, back up that mount. A user following the volumes guide writes
 // neither `volumeMounts` nor `paths`; both sides (the operator building the Job, the agent running it) read the
 // target through this one function so they agree on where the claim is and what is backed up.

@@ -106,7 +106,7 @@ t.test('enum constants are what the schemas enforce', async (t) => {
   t.same((SCHEMAS.BackupBatch.properties.spec.properties.executionOrder as unknown as { enum: string[] }).enum, [...EXECUTION_ORDERS]);
 });
 
-t.test('condition catalogue (§10)', async (t) => {
+t.test('condition catalogue (docs/api.md §10)', async (t) => {
   for (const [key, value] of Object.entries(CONDITION)) t.equal(key, value, 'CONDITION keys are their values');
   for (const [key, value] of Object.entries(REASON)) t.equal(key, value, 'REASON keys are their values');
   t.same(Object.keys(CONDITION_REASONS).sort(), Object.keys(CONDITION).sort(), 'every condition type has its reasons');

@@ -1,4 +1,4 @@
-// Repository string, env and flags for every backend (stash-api.md §3); secrets only in env, never in
+// Repository string, env and flags for every backend (docs/api.md §3); secrets only in env, never in
 // argv, logs or the object's JSON/inspect views.
 import t from 'tap';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';

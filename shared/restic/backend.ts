@@ -1,6 +1,6 @@
 // Repository `spec.backend` + the backend Secret's data → what restic needs: the repository string and
 // credentials as ENVIRONMENT (never argv: argv is world-readable in /proc), plus the few non-secret
-// global flags (--cacert, --insecure-tls, --option <backend>.connections=N). stash-api.md §3.
+// global flags (--cacert, --insecure-tls, --option <backend>.connections=N). docs/api.md §3.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { inspect } from 'node:util';
@@ -42,7 +42,7 @@ export interface ResolveOptions {
   connections?: number;
 }
 
-// Keys exported as-is when present, per backend (stash-api.md §3 "Backend Secret keys").
+// Keys exported as-is when present, per backend (docs/api.md §3 "Backend Secret keys").
 const SWIFT_KEYS = [
   'ST_AUTH', 'ST_USER', 'ST_KEY', 'OS_AUTH_URL', 'OS_REGION_NAME', 'OS_USERNAME', 'OS_PASSWORD', 'OS_TENANT_ID',
   'OS_TENANT_NAME', 'OS_USER_DOMAIN_NAME', 'OS_PROJECT_NAME', 'OS_PROJECT_DOMAIN_NAME', 'OS_APPLICATION_CREDENTIAL_ID',

@@ -87,6 +87,7 @@ for (const v of versions) {
     const unreachable = classify({ ...outcome(load(v, 'rest-unreachable')), redact: makeRedactor(['s3cret']) })!;
     t.notMatch(unreachable.message + unreachable.stderrTail.join('\n'), /s3cret/, 'no password in messages');
     t.match(unreachable.stderrTail.join('\n'), /user:\*\*\*@/, 'userinfo masked');
+    // eslint-disable-next-line no-control-regex -- asserts that no ESC survives
     t.notMatch(unreachable.stderrTail.join('\n'), /\x1b/, 'ANSI stripped');
   });
 }

@@ -20,7 +20,7 @@ export interface RunOutcome {
   redact?: (s: string) => string;
 }
 
-// Inner errors that mean "nothing there" (restic.md §2.2). The trailing "Is there a repository…" hint is
+// Inner errors that mean "nothing there" (docs/restic.md §2.2). The trailing "Is there a repository…" hint is
 // printed for network and auth failures too, so it is never used.
 const MISSING = new RegExp([
   'repository does not exist',

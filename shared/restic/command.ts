@@ -1,4 +1,4 @@
-// The one module that runs the restic binary. Rules it enforces (restic.md §8):
+// The one module that runs the restic binary. Rules it enforces (docs/restic.md §8):
 // - argv is an array, never a shell string, and never carries a secret: the repository string (which
 //   embeds REST credentials) and every credential travel in the environment;
 // - the environment is built from scratch (PATH, HOME, TMPDIR, progress rate, tuning knobs we set,
@@ -107,7 +107,7 @@ export interface RunResult {
 }
 
 export interface BackupOptions extends CallOptions {
-  /** Stable snapshot host (hostFor, stash-api.md §12). */
+  /** Stable snapshot host (hostFor, docs/api.md §12). */
   host: string;
   tags?: string[];
   excludes?: string[];
@@ -168,7 +168,7 @@ export interface ForgetResult {
   pruned: boolean;
 }
 
-/** Sub-commands that take a lock (restic.md §4.1) unless run with --no-lock. */
+/** Sub-commands that take a lock (docs/restic.md §4.1) unless run with --no-lock. */
 const LOCKING = new Set(['backup', 'restore', 'snapshots', 'stats', 'ls', 'find', 'diff', 'dump', 'cat', 'list', 'mount', 'copy', 'key', 'prune', 'forget', 'check', 'tag', 'migrate', 'rebuild-index', 'repair', 'rewrite', 'recover']);
 const SIGNAL_CLEANUP = /signal \w+ received, cleaning up/;
 /** Retried by 0.17+ for 15 minutes, yet permanent: the bucket is not there (init would create it). */
@@ -754,7 +754,7 @@ export class Restic {
   // ------------------------------------------------------------ retention
 
   /**
-   * Applies a retention policy (stash-api.md §2.8): validated first (no negative counts, at least one
+   * Applies a retention policy (docs/api.md §2.8): validated first (no negative counts, at least one
    * keep rule), and when only keepTags could keep anything, a dry run must show every group keeps a
    * snapshot. With `prune`, prune runs as its own command after a forget that removed something.
    */

@@ -1,4 +1,4 @@
-// Human formats used in BackupSession status (stash-api.md §6 SnapshotStats) and Repository.status
+// Human formats used in BackupSession status (docs/api.md §6 SnapshotStats) and Repository.status
 // totalSize: the same strings upstream Stash writes, so dashboards and `kubectl get` read the same.
 import type { BackupResult } from './output.ts';
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import { ValidationError } from '../errors.ts';
 import { hostFor, ordinalOf, restoreHostForTemplates } from './host.ts';
 
-t.test('hostFor follows stash-api.md §12 and never uses the pod name itself', async (t) => {
+t.test('hostFor follows docs/api.md §12 and never uses the pod name itself', async (t) => {
   const table: Array<[Parameters<typeof hostFor>, string]> = [
     [['Deployment', undefined, 'web-7d9f8-abcde'], 'host-0'],
     [['Deployment', 'web', 'web-7d9f8-abcde'], 'web'],

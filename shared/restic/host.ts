@@ -1,4 +1,4 @@
-// The restic `--host` of a target's snapshots (stash-api.md §12). It must not depend on the pod name:
+// The restic `--host` of a target's snapshots (docs/api.md §12). It must not depend on the pod name:
 // a Deployment rollout renames the pod, and a new host means no parent snapshot (a full re-read) and a
 // separate retention group.
 import { ValidationError } from '../errors.ts';
@@ -51,7 +51,7 @@ export function hostFor(
 }
 
 /**
- * Host for a restore into a StatefulSet's volumeClaimTemplates (§12): per ordinal when `replicas` is set,
+ * Host for a restore into a StatefulSet's volumeClaimTemplates (docs/api.md §12): per ordinal when `replicas` is set,
  * else the single host.
  */
 export function restoreHostForTemplates(alias: string | undefined, podOrdinal: number | undefined, replicasSet: boolean): string {

@@ -1,4 +1,4 @@
-// Holder-aware stale-lock recovery (DESIGN.md §4).
+// Holder-aware stale-lock recovery (docs/architecture.md §4).
 //
 // Why not restic's own rule: `restic unlock` calls a lock stale when it is older than 30 min, or when its
 // hostname equals OURS and its pid is dead here. In Kubernetes the holder is another pod: a lock left by

@@ -2,6 +2,7 @@
 // values out) so the recorded outputs in test/fixtures/restic/ can pin the behaviour of both versions.
 // Field names follow restic's JSON; missing numeric fields are 0 because restic marks them omitempty.
 
+// eslint-disable-next-line no-control-regex -- ESC is exactly what this strips
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
 /** Removes terminal control sequences (0.14 prefixes "signal interrupt received" with ESC[2K) and CRs. */

@@ -2,7 +2,7 @@ import t from 'tap';
 import { RetentionPolicyError } from './errors.ts';
 import { keepsOnlyByTag, retentionFlags, retentionProblems } from './retention.ts';
 
-t.test('policy → forget flags (§2.8); 0 means omitted', async (t) => {
+t.test('policy → forget flags (docs/api.md §2.8); 0 means omitted', async (t) => {
   t.same(retentionFlags({ name: 'p', keepLast: 5, keepHourly: 0, keepDaily: 7, keepWeekly: 4, keepMonthly: 12, keepYearly: 2, keepTags: ['keep', 'gold'], prune: true, dryRun: false }),
     ['--keep-last', '5', '--keep-daily', '7', '--keep-weekly', '4', '--keep-monthly', '12', '--keep-yearly', '2', '--keep-tag', 'keep', '--keep-tag', 'gold']);
   t.same(retentionFlags({ keepTags: ['x'] }), ['--keep-tag', 'x']);

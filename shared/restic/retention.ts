@@ -1,4 +1,4 @@
-// RetentionPolicy (stash-api.md §2.8) → `restic forget` flags, with the validation restic 0.14 lacks:
+// RetentionPolicy (docs/api.md §2.8) → `restic forget` flags, with the validation restic 0.14 lacks:
 // there, `--keep-last -1` removes every snapshot and an empty policy silently does nothing.
 import { RetentionPolicyError } from './errors.ts';
 

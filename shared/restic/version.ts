@@ -1,4 +1,4 @@
-// restic version detection and the feature gates the wrapper branches on (restic.md §0).
+// restic version detection and the feature gates the wrapper branches on (docs/restic.md §0).
 export interface ResticVersion {
   major: number;
   minor: number;

@@ -1,4 +1,4 @@
-// BackupSession status: phase derivation (§14.7) and the merge helpers every writer uses (§15 last paragraph).
+// BackupSession status: phase derivation (docs/api.md §14.7) and the merge helpers every writer uses (§15 last paragraph).
 // Writers never set a phase themselves: they merge their piece and call recomputeBackupSession in the same
 // write, so the phase can never disagree with the data it is derived from.
 import { CONDITION } from '../api/constants.ts';
@@ -17,7 +17,7 @@ import { formatRoundedSeconds } from './duration.ts';
 const FINAL_TARGET: readonly string[] = ['Succeeded', 'Failed'];
 export const FINAL_SESSION_PHASES: readonly BackupSessionPhase[] = ['Succeeded', 'Failed', 'Skipped', 'Unknown'];
 
-/** The identity of a target (§2.1): apiVersion, kind, namespace (defaulted) and name. */
+/** The identity of a target (docs/api.md §2.1): apiVersion, kind, namespace (defaulted) and name. */
 export function refKey(ref: TargetRef | undefined, defaultNamespace = ''): string {
   return [ref?.apiVersion ?? '', ref?.kind ?? '', ref?.namespace || defaultNamespace, ref?.name ?? ''].join('/');
 }
@@ -26,7 +26,7 @@ export function sameRef(a: TargetRef | undefined, b: TargetRef | undefined, defa
   return refKey(a, defaultNamespace) === refKey(b, defaultNamespace);
 }
 
-/** §14.7 target phase. */
+/** docs/api.md §14.7 target phase. */
 export function backupTargetPhase(t: BackupTargetStatus): BackupTargetPhase {
   const c = t.conditions;
   if (
@@ -43,7 +43,7 @@ export function backupTargetPhase(t: BackupTargetStatus): BackupTargetPhase {
   return 'Running';
 }
 
-/** §14.7 session phase, from conditions and (already derived) target phases. */
+/** docs/api.md §14.7 session phase, from conditions and (already derived) target phases. */
 export function backupSessionPhase(status: BackupSessionStatus): BackupSessionPhase {
   const c = status.conditions;
   if (isFalse(c, CONDITION.MetricsPushed)) return 'Failed';

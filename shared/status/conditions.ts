@@ -1,4 +1,4 @@
-// Condition helpers shared by every status writer. Conditions are keyed by type (§2.11); the transition time
+// Condition helpers shared by every status writer. Conditions are keyed by type (docs/api.md §2.11); the transition time
 // only moves when the status really changes, so watchers comparing timestamps see real transitions only.
 import type { Condition } from '../api/index.ts';
 

@@ -1,7 +1,7 @@
-// RestoreSession / RestoreBatch status: phase derivation (§16.4) and merge helpers.
+// RestoreSession / RestoreBatch status: phase derivation (docs/api.md §16.4) and merge helpers.
 //
-// One deliberate reading of §16.4: a batch (or session) becomes final only once MetricsPushed is set, for
-// Failed and Unknown as well as Succeeded. The operator stops reconciling at a final phase (§16.1 step 1), so
+// One deliberate reading of docs/api.md §16.4: a batch (or session) becomes final only once MetricsPushed is set, for
+// Failed and Unknown as well as Succeeded. The operator stops reconciling at a final phase (docs/api.md §16.1 step 1), so
 // a phase that went final before the metrics step would never get its global post hook or metrics.
 import { CONDITION } from '../api/constants.ts';
 import type {
@@ -35,7 +35,7 @@ interface MemberLike {
   stats?: HostRestoreStats[];
 }
 
-/** §16.4 member phase (also the target part of a RestoreSession). */
+/** docs/api.md §16.4 member phase (also the target part of a RestoreSession). */
 export function restoreMemberPhase(m: MemberLike): RestoreTargetPhase {
   const c = m.conditions;
   if (
@@ -74,12 +74,12 @@ function invokerPhase(conds: Condition[] | undefined, memberPhases: RestoreTarge
   return 'Running';
 }
 
-/** §16.4 RestoreBatch phase, from its conditions and (already derived) member phases. */
+/** docs/api.md §16.4 RestoreBatch phase, from its conditions and (already derived) member phases. */
 export function restoreBatchPhase(status: RestoreBatchStatus): RestorePhase {
   return invokerPhase(status.conditions, (status.members ?? []).map((m) => m.phase ?? restoreMemberPhase(m)));
 }
 
-/** §16.4 RestoreSession phase: one member whose conditions and stats live at the top level. */
+/** docs/api.md §16.4 RestoreSession phase: one member whose conditions and stats live at the top level. */
 export function restoreSessionPhase(status: RestoreSessionStatus): RestorePhase {
   const c = status.conditions;
   // Before the operator has looked at the target there is no member yet.

@@ -23,7 +23,7 @@ const c = (type: string, status: 'True' | 'False' | 'Unknown'): Condition => ({ 
 const ok = { hostname: 'a', phase: 'Succeeded' as const };
 const bad = { hostname: 'b', phase: 'Failed' as const, error: 'x' };
 
-t.test('backup target phase (§14.7)', async (t) => {
+t.test('backup target phase (docs/api.md §14.7)', async (t) => {
   const table: Array<[string, BackupTargetStatus, string]> = [
     ['bare entry', { ref: { kind: 'Deployment', name: 'x' } }, 'Pending'],
     ['executor failed', { conditions: [c('BackupExecutorEnsured', 'False')] }, 'Failed'],
@@ -41,7 +41,7 @@ t.test('backup target phase (§14.7)', async (t) => {
   for (const [name, target, want] of table) t.equal(backupTargetPhase(target), want, name);
 });
 
-t.test('backup session phase (§14.7), in order', async (t) => {
+t.test('backup session phase (docs/api.md §14.7), in order', async (t) => {
   const done = (phase: 'Succeeded' | 'Failed'): BackupTargetStatus => ({ phase, totalHosts: 1 });
   const table: Array<[string, BackupSessionStatus, string]> = [
     ['empty', {}, 'Pending'],
@@ -113,7 +113,7 @@ t.test('conditions merge by type; lastTransitionTime moves only on status change
   t.equal(refKey({ kind: 'K', name: 'n' }, 'ns'), '/K/ns/n');
 });
 
-t.test('restore member phase (§16.4)', async (t) => {
+t.test('restore member phase (docs/api.md §16.4)', async (t) => {
   const found = c('RestoreTargetFound', 'True');
   const table: Array<[string, Parameters<typeof restoreMemberPhase>[0], string]> = [
     ['nothing', {}, 'Pending'],
@@ -132,7 +132,7 @@ t.test('restore member phase (§16.4)', async (t) => {
   for (const [name, m, want] of table) t.equal(restoreMemberPhase(m), want, name);
 });
 
-t.test('restore batch and session phase (§16.4)', async (t) => {
+t.test('restore batch and session phase (docs/api.md §16.4)', async (t) => {
   const repo = [c('RepositoryFound', 'True'), c('BackendSecretFound', 'True'), c('ValidationPassed', 'True')];
   const table: Array<[string, RestoreBatchStatus, string]> = [
     ['empty', {}, 'Pending'],

@@ -17,7 +17,7 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
 /** The pinned versions from hack/versions.env (KEY=VALUE lines). */
 export function pinnedVersions(): Record<string, string> {
   const out: Record<string, string> = {};
-  let text = '';
+  let text: string;
   try {
     text = readFileSync(join(REPO_ROOT, 'hack', 'versions.env'), 'utf8');
   } catch {
@@ -60,7 +60,7 @@ export function findCachedBin(dir: string, bin: string, versionKey: string, path
     const p = join(bins, `${dir}-${pinned}`, bin);
     if (isExecutable(p)) return p;
   }
-  let entries: string[] = [];
+  let entries: string[];
   try {
     entries = readdirSync(bins).filter((e) => e.startsWith(`${dir}-`) && !e.endsWith('.tmp')).sort().reverse();
   } catch {

@@ -10,6 +10,7 @@ import { recoverLocks, withLockRecovery } from '../../shared/restic/locks.ts';
 import type { LockInfo } from '../../shared/restic/output.ts';
 import { makeRestic } from './restic.ts';
 import type { Assert } from './roundtrip.ts';
+import { until } from '../support/until.ts';
 
 export interface Backend { backend: BackendSpec; secret: Record<string, string>; stop(): Promise<void> }
 
@@ -18,16 +19,6 @@ function foreignRestic(restic: Restic, bin: string, args: string[]) {
   const child = spawn(bin, restic.argv(args), { env: restic.buildEnv(), stdio: ['pipe', 'ignore', 'ignore'] });
   child.stdin.on('error', () => {});
   return child;
-}
-
-async function waitForLocks(restic: Restic, n: number): Promise<LockInfo[]> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const locks = await restic.locks();
-    if (locks.length >= n) return locks;
-    if (Date.now() > deadline) throw new Error(`no lock appeared (have ${locks.length})`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
 }
 
 export async function lockScenario(t: Assert, bin: string, start: () => Promise<Backend>): Promise<void> {
@@ -40,7 +31,7 @@ export async function lockScenario(t: Assert, bin: string, start: () => Promise<
     // 1. a backup killed with SIGKILL leaves its (shared) lock
     const victim = foreignRestic(restic, bin, ['backup', '--host', 'h', '--stdin', '--stdin-filename', 'x']);
     victim.stdin.write('data\n');
-    const [lock] = await waitForLocks(restic, 1);
+    const [lock] = await until('restic to hold a lock', async () => { const locks = await restic.locks(); return locks.length >= 1 && locks; }, { timeoutMs: 20_000, everyMs: 150 });
     t.ok(lock, 'the running backup holds a lock');
     t.equal(lock!.pid, victim.pid, 'the lock names the restic pid');
     t.equal(lock!.hostname, me, 'and this host (the pod name in Kubernetes)');
@@ -87,7 +78,7 @@ export async function lockScenario(t: Assert, bin: string, start: () => Promise<
 
     // 3. an exclusive holder blocks even shared commands until it is gone
     const excl = foreignRestic(restic, bin, ['key', 'passwd']); // waits for a new password on stdin, holding the lock
-    const [xlock] = await waitForLocks(restic, 1);
+    const [xlock] = await until('restic to hold a lock', async () => { const locks = await restic.locks(); return locks.length >= 1 && locks; }, { timeoutMs: 20_000, everyMs: 150 });
     t.equal(xlock!.exclusive, true, 'key passwd holds an exclusive lock');
     const blocked = await restic.backup([import.meta.dirname], { host: 'h' }).catch((e: unknown) => e);
     t.ok(blocked instanceof LockedError && blocked.holder?.exclusive === true, 'backup is blocked by the exclusive holder');

@@ -14,9 +14,9 @@ import { useCluster } from '../world/harness.ts';
 import { makeLocalBackend } from '../backends/local.ts';
 import type { BackupBatch, BackupSession, Repository } from '../../agent/types.ts';
 import {
-  eventsFor, getSession, initiateTargets, makeRepository, restic, runAgent, sampleCmdlines, seedTree, sidecarArgs, startAgent, waitFor,
-  type AgentProcess,
-} from './agent-world.ts';
+  eventsFor, getSession, initiateTargets, makeRepository, restic, runAgent, sampleCmdlines, seedTree, sidecarArgs, startAgent, type AgentProcess,
+} from '../support/agent-world.ts';
+import { until } from '../support/until.ts';
 
 t.test('3-member BackupBatch: per-target, per-host stats from three sidecar processes', async (t) => {
   const { kube, namespace: ns, kubeconfigPath } = await useCluster(t);
@@ -98,7 +98,7 @@ t.test('3-member BackupBatch: per-target, per-host stats from three sidecar proc
   t.notOk(before.status?.targets?.some((x) => x.stats?.length), 'nobody backs up before the operator initiates');
 
   await initiateTargets(kube, ns, name, members.map((m) => ({ ref: { apiVersion: 'apps/v1', kind: m.kind, name: m.name }, totalHosts: 1 })));
-  const done = await waitFor('all hosts to report', async () => {
+  const done = await until('all hosts to report', async () => {
     const s = await getSession(kube, ns, name);
     return s.status?.targets?.every((x) => (x.stats?.length ?? 0) >= 1) && s.status.conditions?.some((c) => c.type === 'RepositoryMetricsPushed') ? s : undefined;
   }, 90_000);
@@ -108,7 +108,7 @@ t.test('3-member BackupBatch: per-target, per-host stats from three sidecar proc
     const target = done.status?.targets?.find((x) => x.ref?.name === m.name);
     const st = target?.stats?.[0];
     t.equal(target?.stats?.length, 1, `${m.name}: one host`);
-    t.equal(st?.hostname, m.host, `${m.name}: host per §12`);
+    t.equal(st?.hostname, m.host, `${m.name}: host per docs/api.md §12`);
     t.equal(st?.phase, 'Succeeded', `${m.name}: ${st?.error ?? ''}`);
     t.equal(target?.phase, 'Succeeded');
     t.match(st?.duration, /^\d+(\.\d+)?(ms|s)$|^\d+m/);
@@ -129,7 +129,7 @@ t.test('3-member BackupBatch: per-target, per-host stats from three sidecar proc
 
   t.equal((await readFile(marker, 'utf8')).trim(), 'wordpress BackupBatch', 'preBackup exec hook ran with its template rendered');
   t.equal(done.status?.targets?.[0]?.conditions?.find((c) => c.type === 'PreBackupHookExecutionSucceeded')?.status, 'True');
-  const post = await waitFor('postBackup hook', async () => {
+  const post = await until('postBackup hook', async () => {
     const s = await getSession(kube, ns, name);
     return s.status?.targets?.[2]?.conditions?.find((c) => c.type === 'PostBackupHookExecutionSucceeded');
   });
@@ -142,11 +142,11 @@ t.test('3-member BackupBatch: per-target, per-host stats from three sidecar proc
   t.match(repo.status?.totalSize, /^\d+(\.\d{3} [KMG]iB| B)$/);
   t.equal(repo.status?.lastBackupTime, done.metadata?.creationTimestamp);
 
-  // restic agrees: one snapshot per host, with the §12 host names.
+  // restic agrees: one snapshot per host, with the docs/api.md §12 host names.
   const snaps = JSON.parse(execFileSync(restic(), ['snapshots', '--json', '--no-lock', '-r', backend.dir], { env: { RESTIC_PASSWORD: canary, PATH: '/usr/bin:/bin', HOME: work } }).toString()) as Array<{ hostname: string }>;
   t.same(snaps.map((s) => s.hostname).sort(), ['db-0', 'node-a', 'wp']);
 
-  const events = await waitFor('events', async () => {
+  const events = await until('events', async () => {
     const ev = await eventsFor(kube, ns, name);
     return ev.length >= 3 ? ev : undefined;
   });

@@ -12,7 +12,7 @@ import { freePort } from '../backends/proc.ts';
 import type { BackupConfiguration, Repository } from '../../agent/types.ts';
 import {
   eventsFor, makeBackupConfiguration, makeRepository, resticRun, runSession, sampleCmdlines, seedTree, sidecarArgs, startAgent,
-} from './agent-world.ts';
+} from '../support/agent-world.ts';
 
 t.test('wrong password, unreachable backend, missing path', async (t) => {
   const { kube, namespace: ns, kubeconfigPath } = await useCluster(t);

@@ -5,7 +5,8 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lockWorld, restic, resticRun, waitFor } from './agent-world.ts';
+import { lockWorld, restic, resticRun } from '../support/agent-world.ts';
+import { until } from '../support/until.ts';
 
 t.test('live holders are waited for and named; dead exclusive holders are recovered', async (t) => {
   const { kube, ns, b, env, work, appData, lockFiles, lockHosts, nextAppSession, killMidBackup } = await lockWorld(t, '2s');
@@ -13,7 +14,7 @@ t.test('live holders are waited for and named; dead exclusive holders are recove
   await t.test('a live holder is never removed', async (t) => {
     const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'live-holder', namespace: ns }, spec: { automountServiceAccountToken: false, containers: [{ name: 'app', image: 'example.invalid/app:1' }] } };
     // Pod admission wants the namespace's default ServiceAccount, which the controller manager creates shortly.
-    await waitFor('the pod to be admitted', async () => (await kube.create(pod)) ?? undefined, 30_000, 250);
+    await until('the pod to be admitted', async () => (await kube.create(pod)) ?? undefined, 30_000, 250);
     await killMidBackup('live-holder', 6);
     t.ok(lockHosts().includes('live-holder'), 'the killed pod left its lock');
     const s = await nextAppSession();
@@ -23,7 +24,7 @@ t.test('live holders are waited for and named; dead exclusive holders are recove
     t.match(c?.message, /locked.*live-holder/, 'names the holder');
     t.ok(lockHosts().includes('live-holder'), 'a live holder keeps its lock');
     await kube.delete('v1', 'Pod', ns, 'live-holder', { gracePeriodSeconds: 0 });
-    await waitFor('pod gone', async () => ((await kube.getOrNull('v1', 'Pod', ns, 'live-holder')) === null ? true : undefined));
+    await until('pod gone', async () => ((await kube.getOrNull('v1', 'Pod', ns, 'live-holder')) === null ? true : undefined));
     const after = await nextAppSession();
     t.equal(after.status?.conditions?.find((x) => x.type === 'RetentionPolicyApplied')?.status, 'True', 'recovered once the pod is gone');
     t.notOk(lockHosts().includes('live-holder'));
@@ -35,7 +36,7 @@ t.test('live holders are waited for and named; dead exclusive holders are recove
     const ghost = spawn('unshare', ['--uts', '/bin/sh', '-c', 'hostname ghost-pod && exec "$@"', 'sh', restic(), 'check', '--read-data', '--limit-download', '1', '-r', b.dir], {
       env: { ...env, PATH: '/usr/bin:/bin', HOME: work }, stdio: 'ignore',
     });
-    await waitFor('ghost lock', async () => (lockHosts().includes('ghost-pod') ? true : undefined), 30_000, 20);
+    await until('ghost lock', async () => (lockHosts().includes('ghost-pod') ? true : undefined), 30_000, 20);
     ghost.kill('SIGKILL');
     await new Promise((r) => ghost.once('exit', r));
     t.ok(lockHosts().includes('ghost-pod'));

@@ -6,7 +6,7 @@
 // No operator runs here; the test initiates targets itself. restic runs with the pod's hostname (UTS
 // namespace), as it would in a real pod.
 import t from 'tap';
-import { lockWorld, resticRun } from './agent-world.ts';
+import { lockWorld, resticRun } from '../support/agent-world.ts';
 
 t.test('SIGKILLed sidecars leave locks that the next backup recovers', async (t) => {
   const { b, env, lockFiles, lockHosts, survivor, nextAppSession, killMidBackup } = await lockWorld(t, '4s');

@@ -2,6 +2,6 @@
 // the test initiates the target itself.
 import t from 'tap';
 import { makeLocalBackend } from '../backends/local.ts';
-import { restoreRoundTrip } from './agent-world.ts';
+import { restoreRoundTrip } from '../support/agent-world.ts';
 
 t.test('backup then restore is byte-identical (local)', (t) => restoreRoundTrip(t, 'local', () => makeLocalBackend()));

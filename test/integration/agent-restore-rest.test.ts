@@ -2,6 +2,6 @@
 // the test initiates the target itself.
 import t from 'tap';
 import { startRestServer } from '../backends/rest-server.ts';
-import { restoreRoundTrip } from './agent-world.ts';
+import { restoreRoundTrip } from '../support/agent-world.ts';
 
 t.test('backup then restore is byte-identical (rest)', (t) => restoreRoundTrip(t, 'rest', () => startRestServer({ auth: { username: 'stash', password: 'rest-basic-auth-pw' } })));

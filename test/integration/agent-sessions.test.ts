@@ -19,8 +19,9 @@ import { restartApiServer } from '../world/controlplane.ts';
 import { makeLocalBackend } from '../backends/local.ts';
 import type { BackupConfiguration, BackupSession } from '../../agent/types.ts';
 import {
-  eventsFor, getSession, initiateTargets, makeRepository, seedTree, sidecarArgs, startAgent, waitFor, type AgentProcess,
-} from './agent-world.ts';
+  eventsFor, getSession, initiateTargets, makeRepository, seedTree, sidecarArgs, startAgent, type AgentProcess,
+} from '../support/agent-world.ts';
+import { until } from '../support/until.ts';
 
 interface Lease extends KubeObject {
   spec?: { holderIdentity?: string; renewTime?: string };
@@ -101,7 +102,7 @@ t.test('the sidecar takes sessions up and sees them through', async (t) => {
   };
   /** Waits for the host's target to be final, then ends the session as the operator would (MetricsPushed). */
   const finalSession = async (name: string, timeoutMs = 120_000) => {
-    await waitFor(`${name}: target final`, async () => {
+    await until(`${name}: target final`, async () => {
       const s = await getSession(kube, ns, name);
       const phase = s.status?.targets?.[0]?.phase;
       return phase === 'Succeeded' || phase === 'Failed' ? s : undefined;
@@ -163,14 +164,14 @@ t.test('the sidecar takes sessions up and sees them through', async (t) => {
   await t.test('a run that cannot go on records its host Failed with the reason', async (t) => {
     await setUp('orphan');
     const a = sidecar('orphan', 'orphan-1a2b3-klmno');
-    await waitFor('the sidecar watching', async () => (/watching backup sessions/.test(a.output()) ? true : undefined), 60_000);
+    await until('the sidecar watching', async () => (/watching backup sessions/.test(a.output()) ? true : undefined), 60_000);
     // The invoker disappears between the sidecar's start and the session (a 404: nothing to retry).
     await kube.delete(apiVersionOf('BackupConfiguration'), 'BackupConfiguration', ns, 'orphan');
     await startSession('orphan-1', 'orphan');
     const s = await finalSession('orphan-1');
     t.equal(s.status?.phase, 'Failed');
     t.match(s.status?.targets?.[0]?.stats?.[0], { hostname: 'orphan', phase: 'Failed', error: /^session run failed: .*404/ });
-    const events = await waitFor('HostBackupFailed event', async () => {
+    const events = await until('HostBackupFailed event', async () => {
       const e = (await eventsFor(kube, ns, 'orphan-1')).filter((x) => x.reason === 'HostBackupFailed');
       return e.length ? e : undefined;
     }, 30_000);
@@ -183,7 +184,7 @@ t.test('the sidecar takes sessions up and sees them through', async (t) => {
     const first = sidecar('killed', 'killed-8e9f0-aaaaa');
     await startSession('killed-1', 'killed');
     await hook.next();
-    const beat = await waitFor('the first pod\'s heartbeat', async () => ((await lease('killed-1', 'killed'))?.spec?.holderIdentity === 'killed-8e9f0-aaaaa' ? true : undefined), 30_000);
+    const beat = await until('the first pod\'s heartbeat', async () => ((await lease('killed-1', 'killed'))?.spec?.holderIdentity === 'killed-8e9f0-aaaaa' ? true : undefined), 30_000);
     t.ok(beat);
     await first.kill();
     hook.calls.splice(0).forEach((answer) => answer());

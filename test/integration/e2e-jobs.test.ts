@@ -1,4 +1,4 @@
-// The job model end to end (stash-api.md §12, §16.3): a BackupBatch whose members are a Deployment (sidecar), a
+// The job model end to end (docs/api.md §12, §16.3): a BackupBatch whose members are a Deployment (sidecar), a
 // stand-alone PersistentVolumeClaim and a real MariaDB behind an AppBinding (both run by Jobs the operator
 // creates), in Sequential and in Parallel order; ONE RestoreBatch puts all three back; a dump that breaks halfway
 // fails its target and leaves the earlier snapshots restorable; a restore into new PVCs from volumeClaimTemplates.

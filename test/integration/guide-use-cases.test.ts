@@ -12,7 +12,7 @@ import { resticBin } from '../backends/bins.ts';
 import { pvcDir } from '../world/pod-runner/volumes.ts';
 import { e2eWorld, finished, readTree, until, type SessionObj } from '../support/e2e-world.ts';
 import {
-  BC, BS, REPO, RS, claimWithFiles, guideRepository, namespace, nextScheduledBackup, noSessionLeftRunning, phaseIs, podsRunning, sessionsOf, snapshotCount,
+  BC, BS, REPO, RS, claimWithFiles, guideRepository, namespace, nextScheduledBackup, noSessionLeftRunning, phaseIs, podsRunning, snapshotCount,
 } from '../support/guide-world.ts';
 
 t.setTimeout(420_000);

@@ -12,6 +12,7 @@ import { e2eWorld, finished, readTree } from '../support/e2e-world.ts';
 import {
   BC, RS, claimWithFiles, guideRepository, namespace, nextScheduledBackup, noSessionLeftRunning, phaseIs, podsRunning, snapshotCount,
 } from '../support/guide-world.ts';
+import { until } from '../support/until.ts';
 
 t.setTimeout(420_000);
 const w = await e2eWorld(t, 'guide-workloads');
@@ -25,18 +26,9 @@ async function cronJob(ns: string, invoker: string): Promise<{ schedule?: string
 async function pause(t: Test, ns: string, invoker: string): Promise<void> {
   // kubectl patch backupconfiguration … --type=merge --patch='{"spec": {"paused": true}}'
   await w.kube.patch(BC, 'BackupConfiguration', ns, invoker, { spec: { paused: true } });
-  const cj = await until(async () => (await cronJob(ns, invoker)).suspend === true);
+  const cj = await until('the CronJob suspended', async () => (await cronJob(ns, invoker)).suspend === true, { everyMs: 250 });
   t.ok(cj, 'paused: the trigger CronJob is suspended');
   t.equal((await w.kube.get<KubeObject & { status?: { phase?: string } }>(BC, 'BackupConfiguration', ns, invoker)).status?.phase, 'Ready', 'PAUSED true, PHASE still Ready');
-}
-
-async function until(fn: () => Promise<boolean>, ms = 30_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fn().catch(() => false)) return true;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return false;
 }
 
 t.test('workloads/deployment: backup volumes of a Deployment, restore them into a new Deployment', async (t) => {
@@ -181,7 +173,7 @@ t.test('workloads/statefulset: every replica backed up; restored per ordinal, th
   // Customize restore: the guide creates a second RestoreSession of the same name; a RestoreSession's spec is
   // immutable, so the first one is deleted before (the guide leaves that step out).
   await w.kube.delete(RS, 'RestoreSession', ns, 'ss-restore');
-  t.ok(await until(async () => (await w.kube.getOrNull(RS, 'RestoreSession', ns, 'ss-restore')) === null, 60_000), 'the first ss-restore is gone (its finalizer removed its init-container)');
+  t.ok(await until('the first ss-restore gone', async () => (await w.kube.getOrNull(RS, 'RestoreSession', ns, 'ss-restore')) === null, 60_000, 250), 'the first ss-restore is gone (its finalizer removed its init-container)');
   await w.kube.create(headless('adv-headless', 'stash-recovered-adv'));
   await w.kube.create(statefulSet('stash-recovered-adv', 5, 'adv-headless', { command: ['sleep', '3600'] }));
   await w.kube.create({

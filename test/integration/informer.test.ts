@@ -8,20 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
 import { restartApiServer, startControlPlane, stopControlPlane } from '../world/controlplane.ts';
+import { until } from '../support/until.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'stash-ts-informer-'));
 t.teardown(async () => {
   await stopControlPlane(dir);
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 t.test('informer sees events after kube-apiserver restarts mid-watch', async (t) => {
   const state = await startControlPlane(dir, { withControllerManager: false, installCrds: false });

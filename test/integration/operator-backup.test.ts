@@ -2,7 +2,7 @@
 // (conditions, CronJob, injection, Repository references, deletion), Sequential hand-off latency, Parallel
 // initiation, and a workload that appears after its invoker (the webhook-outage heal path).
 // No agent runs here (no kubelet): where a sidecar would write host stats, the test writes them exactly as
-// §15 describes (agentReportsBackup) and says so.
+// docs/api.md §15 describes (agentReportsBackup) and says so.
 import t from 'tap';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
@@ -170,7 +170,7 @@ t.test('a workload created after its invoker (webhook down) gets its sidecar fro
   t.pass('BackupConfiguration reports the sidecar');
 });
 
-t.test('history cleanup keeps backupHistoryLimit finished sessions (§14.5)', async (t) => {
+t.test('history cleanup keeps backupHistoryLimit finished sessions (docs/api.md §14.5)', async (t) => {
   await createDeployment(kube, ns, 'hist-app');
   await kube.create({
     apiVersion: apiVersionOf('BackupConfiguration'), kind: 'BackupConfiguration', metadata: { name: 'hist', namespace: ns },

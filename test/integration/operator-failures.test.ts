@@ -2,7 +2,7 @@
 // a failing global pre-hook, a failing member next to finishing ones (plus a job-model member, not supported
 // yet), a host whose pod disappears, the timeOut deadline, retries, and the skip rule.
 // No agent runs here (no kubelet): where a sidecar would write host stats, the test writes them exactly as
-// §15 describes (agentReportsBackup) and says so.
+// docs/api.md §15 describes (agentReportsBackup) and says so.
 import t from 'tap';
 import net from 'node:net';
 import { apiVersionOf } from '../../shared/api/index.ts';
@@ -89,7 +89,7 @@ t.test('a failing member fails the session while the others finish; a job-model 
   await agentReportsBackup(kube, ns, 'mix-1', deploymentRef(ns, 'mix-b'), 'mix-b', 'Succeeded');
   s = await sessions.until('mix-1', 'Failed', (o) => o.status?.phase === 'Failed');
   t.equal(findTarget(s.status, deploymentRef(ns, 'mix-b'), ns)?.phase, 'Succeeded', 'the other member finished');
-  // §14.6: retryLeft 1 and delay 1s give one successor session.
+  // docs/api.md §14.6: retryLeft 1 and delay 1s give one successor session.
   const retried = await sessions.until('mix-1', 'retried', (o) => o.status?.retried === true, 15_000);
   t.ok(retried.status?.nextRetry, 'nextRetry recorded');
   const successor = sessions.inf.list().find((o) => o.metadata?.name !== 'mix-1' && (o.spec as { invoker?: { name?: string } } | undefined)?.invoker?.name === 'mix');
@@ -110,7 +110,7 @@ t.test('a host whose pod is gone ends the session Failed with a reason', async (
   const s = await sessions.until('crash-1', 'Failed', (o) => o.status?.phase === 'Failed', 20_000);
   const target = findTarget(s.status, deploymentRef(ns, 'crash-app'), ns);
   t.equal(findCondition(target?.conditions, 'BackupDisrupted')?.reason, 'FailedToCompleteDueToDisruption');
-  t.equal(target?.stats?.[0]?.hostname, 'host-0', 'host named as §12 (no alias)');
+  t.equal(target?.stats?.[0]?.hostname, 'host-0', 'host named as docs/api.md §12 (no alias)');
   t.equal(target?.stats?.[0]?.phase, 'Failed');
   t.match(target?.stats?.[0]?.error, /no live pod of Deployment/, 'the error says why');
 });

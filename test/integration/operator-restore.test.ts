@@ -2,7 +2,7 @@
 // members in Sequential order with global pre/post hooks served by a loopback HTTP server, and a job-model
 // RestoreSession served by a restore Job.
 // No agent runs here (no kubelet): where the stash-init container would write host stats, the test writes them
-// exactly as §16.2 step 7 describes (agentReportsRestore) and says so.
+// exactly as docs/api.md §16.2 step 7 describes (agentReportsRestore) and says so.
 import t from 'tap';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -109,7 +109,7 @@ t.test('RestoreSession of a PVC (job model) gets a restore Job and finishes on i
   const job = await kube.get<JobObj>('batch/v1', 'Job', ns, 'stash-restore-pvc-restore-0');
   t.ok(job.spec?.template?.spec?.containers?.[0]?.args?.includes('--restore-model=job'), 'the Job runs the restore agent');
   t.same(job.spec?.template?.spec?.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim, { claimName: 'data' }, 'with the target claim mounted');
-  // Plays the Job's agent (no kubelet runs its pod here), as §16.2 step 7 describes.
+  // Plays the Job's agent (no kubelet runs its pod here), as docs/api.md §16.2 step 7 describes.
   await kube.update<KubeObject & { status?: Record<string, unknown> }>(RS, 'RestoreSession', ns, 'pvc-restore', (cur) => {
     cur.status = mergeRestoreSessionStatus(cur.status as never, { stats: [{ hostname: 'host-0', phase: 'Succeeded', duration: '1s' }] }, { creationTimestamp: cur.metadata?.creationTimestamp }) as never;
     return cur;

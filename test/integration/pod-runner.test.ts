@@ -5,7 +5,6 @@ import t from 'tap';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../shared/log.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { REPO_ROOT } from '../world/bins.ts';
@@ -13,18 +12,9 @@ import { PodRunner } from '../world/pod-runner/runner.ts';
 import { pvcDir } from '../world/pod-runner/volumes.ts';
 import type { Pod } from '../world/pod-runner/types.ts';
 import { useCluster } from '../world/harness.ts';
+import { until } from '../support/until.ts';
 
 const PROBE = 'stash-ts/probe:test';
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 t.test('pod runner plays the kubelet for the probe image', async (t) => {
   const { kube, namespace, state } = await useCluster(t);

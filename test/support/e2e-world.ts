@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, type Dirent } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { BackupSessionStatus, RestoreBatchStatus } from '../../shared/api/index.ts';
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
@@ -22,6 +21,9 @@ import { OPERATOR_NAMESPACE, operatorReady } from '../world/operator.ts';
 import { alive, killGroup, launchDetached, readPidFile } from '../world/procs.ts';
 import { pvcDir } from '../world/pod-runner/volumes.ts';
 import { worldDown, worldUp } from '../world/world.ts';
+import { until } from './until.ts';
+
+export { until };
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -57,21 +59,6 @@ export async function e2eWorld(t: Teardown, name: string): Promise<E2EWorld> {
   const state = await worldUp(dir, { log: process.env.STASH_E2E_LOG ? (m) => console.error(`[e2e] ${m}`) : undefined });
   kube = Kube.load(state.kubeconfig, 'stash-ts-e2e');
   return { dir, state, kube };
-}
-
-export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, ms: number, everyMs = 250): Promise<T> {
-  const end = Date.now() + ms;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000}s waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
-    await sleep(everyMs);
-  }
 }
 
 /** A namespace with a local-directory Repository (hostPath under the world dir) and its password Secret. */

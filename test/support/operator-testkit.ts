@@ -1,7 +1,6 @@
 // Test support for the operator's integration tests (test/integration/operator*.test.ts): an in-process
 // operator scoped to one namespace, fixtures, and the agent's part played by the test (host stats written into
-// status exactly as §15 describes). Not imported by production code.
-import { setTimeout as sleep } from 'node:timers/promises';
+// status exactly as docs/api.md §15 describes). Not imported by production code.
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { BackupSessionStatus, RestoreBatchStatus, TargetRef } from '../../shared/api/index.ts';
 import { operatorConfig } from '../../shared/config.ts';
@@ -13,6 +12,9 @@ import { InformerInvokerIndex } from '../../webhook/invoker-index.ts';
 import { StashMetrics } from '../../webhook/metrics.ts';
 import type { Tuning } from '../../webhook/controllers/deps.ts';
 import { startControllers } from '../../webhook/controllers/index.ts';
+import { until } from './until.ts';
+
+export { until };
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -80,16 +82,6 @@ export class Watcher<T extends KubeObject> {
   }
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 export async function createRepository(kube: Kube, namespace: string, name = 'repo'): Promise<void> {
   await kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${name}-secret`, namespace }, stringData: { RESTIC_PASSWORD: 'not-a-real-password' } });
   await kube.create({
@@ -138,7 +130,7 @@ export type SessionObj = KubeObject & { status?: BackupSessionStatus };
 export type RestoreBatchObj = KubeObject & { status?: RestoreBatchStatus };
 
 /**
- * The sidecar agent's status write (§15 step 7): upsert this host's stats into its target, phases recomputed in
+ * The sidecar agent's status write (docs/api.md §15 step 7): upsert this host's stats into its target, phases recomputed in
  * the same read-modify-write with conflict retry. The test plays the agent because none runs here (no kubelet).
  */
 export async function agentReportsBackup(kube: Kube, namespace: string, session: string, ref: TargetRef, host: string, phase: 'Succeeded' | 'Failed', error?: string): Promise<void> {
@@ -150,7 +142,7 @@ export async function agentReportsBackup(kube: Kube, namespace: string, session:
   }, { subresource: 'status' });
 }
 
-/** The restore init-container's status write (§16.2 step 7), played by the test. */
+/** The restore init-container's status write (docs/api.md §16.2 step 7), played by the test. */
 export async function agentReportsRestore(kube: Kube, namespace: string, batch: string, ref: TargetRef, host: string, phase: 'Succeeded' | 'Failed'): Promise<void> {
   await kube.update<RestoreBatchObj>(apiVersionOf('RestoreBatch'), 'RestoreBatch', namespace, batch, (cur) => {
     cur.status = mergeRestoreBatchStatus(cur.status, { members: [{ ref, stats: [{ hostname: host, phase, duration: '2s' }] }] }, { namespace, creationTimestamp: cur.metadata?.creationTimestamp });

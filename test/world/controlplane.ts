@@ -5,7 +5,6 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync
 import https from 'node:https';
 import http from 'node:http';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { binary, REPO_ROOT } from './bins.ts';
 import { createPki, type Pki } from './pki.ts';
@@ -14,6 +13,7 @@ import { freePort } from '../backends/proc.ts';
 
 export { freePort };
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
+import { until } from '../support/until.ts';
 
 export interface ControlPlaneState {
   dir: string;
@@ -50,14 +50,9 @@ export async function probe(url: string, pki?: Pki): Promise<number> {
   });
 }
 
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, logFile?: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await sleep(150);
-  }
-  const tail = logFile && existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-25).join('\n') : '';
-  throw new Error(`${what} not ready after ${timeoutMs / 1000}s${tail ? `; last log lines:\n${tail}` : ''}`);
+/** The last lines of a component's log, for the error when it never became ready. */
+export function logTail(file: string): () => string {
+  return () => (existsSync(file) ? `last log lines of ${file}:\n${readFileSync(file, 'utf8').split('\n').slice(-25).join('\n')}` : '');
 }
 
 export function readState(dir: string): ControlPlaneState | null {
@@ -124,7 +119,7 @@ function launchApiServer(state: ControlPlaneState): number {
 
 async function waitApiServer(state: ControlPlaneState): Promise<void> {
   const pki = createPki(join(state.dir, 'pki'));
-  await waitFor('kube-apiserver', async () => (await probe(`https://127.0.0.1:${state.ports.api}/readyz`, pki)) === 200, 120_000, join(state.dir, 'logs', 'kube-apiserver.log'));
+  await until('kube-apiserver', async () => (await probe(`https://127.0.0.1:${state.ports.api}/readyz`, pki)) === 200, { timeoutMs: 120_000, everyMs: 150, detail: logTail(join(state.dir, 'logs', 'kube-apiserver.log')) });
 }
 
 /** Written as JSON (which kubectl and every kubeconfig reader accept as YAML) so agents parse it cheaply. */
@@ -172,7 +167,7 @@ export async function installCrds(kube: Kube, log: (m: string) => void = () => u
   const crds = await applyDir(kube, dir);
   for (const crd of crds) {
     const name = crd.metadata?.name ?? '';
-    await waitFor(`CRD ${name}`, async () => {
+    await until(`CRD ${name}`, async () => {
       const c = await kube.get<KubeObject & { status?: { conditions?: Array<{ type: string; status: string }> } }>('apiextensions.k8s.io/v1', 'CustomResourceDefinition', undefined, name);
       return !!c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
     }, 60_000);
@@ -187,7 +182,7 @@ export async function installCrds(kube: Kube, log: (m: string) => void = () => u
     }
   }
   for (const [gv, kinds] of kindsByGroupVersion) {
-    await waitFor(`OpenAPI v3 for ${gv}`, async () => {
+    await until(`OpenAPI v3 for ${gv}`, async () => {
       const doc = await kube.request({ path: `/openapi/v3/apis/${gv}` }).then((d) => JSON.stringify(d)).catch(() => '');
       return kinds.every((k) => doc.includes(`.${k}"`));
     }, 60_000);
@@ -234,7 +229,7 @@ export async function startControlPlane(dir: string, opts: StartOptions = {}): P
     '--unsafe-no-fsync=true', '--log-level=warn', '--quota-backend-bytes=4294967296',
   ], { GOMEMLIMIT: '512MiB' });
   save();
-  await waitFor('etcd', async () => (await probe(`http://127.0.0.1:${state.ports.etcd}/health`)) === 200, 60_000, join(dir, 'logs', 'etcd.log'));
+  await until('etcd', async () => (await probe(`http://127.0.0.1:${state.ports.etcd}/health`)) === 200, { timeoutMs: 60_000, everyMs: 150, detail: logTail(join(dir, 'logs', 'etcd.log')) });
   log(`etcd ready on 127.0.0.1:${state.ports.etcd}`);
 
   state.pids.apiserver = launchApiServer(state);
@@ -256,7 +251,7 @@ export async function startControlPlane(dir: string, opts: StartOptions = {}): P
     save();
   }
   const kube = Kube.load(state.kubeconfig);
-  await waitFor('namespace default', async () => !!(await kube.getOrNull('v1', 'Namespace', undefined, 'default')), 60_000);
+  await until('namespace default', async () => !!(await kube.getOrNull('v1', 'Namespace', undefined, 'default')), 60_000);
   if (opts.installCrds ?? true) await installCrds(kube, log);
   kube.close();
   return state;

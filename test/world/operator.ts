@@ -66,7 +66,7 @@ export async function startOperator(cp: ControlPlaneState, log: (m: string) => v
     }
     await sleep(150);
   }
-  // The ClusterRoles the operator binds for agents (§11); the local pod runner itself hands agents an admin kubeconfig.
+  // The ClusterRoles the operator binds for agents (docs/api.md §11); the local pod runner itself hands agents an admin kubeconfig.
   await applyFile(kube, join(REPO_ROOT, 'manifests', 'webhook', 'agent-rbac.yaml'));
   for (const cfg of renderWebhookConfigurations({ caPem: certs.caPem, url: { port } })) await kube.apply(cfg as KubeObject);
   kube.close();

@@ -1,4 +1,4 @@
-// Builders for what the operator adds to a workload's pod template (stash-api.md §13.2, §13.3): the `stash` sidecar,
+// Builders for what the operator adds to a workload's pod template (docs/api.md §13.2, §13.3): the `stash` sidecar,
 // the `stash-init` restore init-container and their helper volumes.
 //
 // Containers are built with the fields the apiserver would default spelled out (terminationMessagePath,
@@ -164,7 +164,7 @@ function baseContainer(name: string, args: string[], ctx: AgentContext, opts: In
   return container;
 }
 
-/** The `stash` backup sidecar (§13.2). */
+/** The `stash` backup sidecar (docs/api.md §13.2). */
 export function buildSidecar(ctx: AgentContext, opts: InjectOptions, local: VolumeMount | undefined): Obj {
   const container = baseContainer(CONTAINER.sidecar, backupArgs(ctx, opts), ctx, opts, local);
   const sc = ctx.member.runtimeSettings?.container?.securityContext;
@@ -172,7 +172,7 @@ export function buildSidecar(ctx: AgentContext, opts: InjectOptions, local: Volu
   return container;
 }
 
-/** The `stash-init` restore init-container (§13.3); root by default so restored files keep their owners. */
+/** The `stash-init` restore init-container (docs/api.md §13.3); root by default so restored files keep their owners. */
 export function buildRestoreInit(ctx: AgentContext, opts: InjectOptions, local: VolumeMount | undefined): Obj {
   const container = baseContainer(CONTAINER.initContainer, restoreArgs(ctx, opts), ctx, opts, local);
   const sc = ctx.member.runtimeSettings?.container?.securityContext;

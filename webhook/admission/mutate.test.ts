@@ -30,7 +30,7 @@ const tmplAnn = (w: Obj): Record<string, string> => (((w.spec as Obj).template a
 const ann = (w: Obj): Record<string, string> => (w.metadata as Obj).annotations as Record<string, string>;
 const byName = (list: Obj[] | undefined, name: string): Obj | undefined => list?.find((c) => c.name === name);
 
-t.test('sidecar injected into a Deployment per §13.2', async (t) => {
+t.test('sidecar injected into a Deployment per docs/api.md §13.2', async (t) => {
   const input = deployment();
   const before = structuredClone(input);
   const out = mutated(input, invokers([backupBatch()]));
@@ -136,7 +136,7 @@ t.test('an invoker change updates the sidecar and its hash', async (t) => {
   t.equal(pod(next).containers.filter((c) => c.name === 'stash').length, 1, 'replaced, not duplicated');
 });
 
-t.test('removal when no invoker targets the workload any more (§13.4)', async (t) => {
+t.test('removal when no invoker targets the workload any more (docs/api.md §13.4)', async (t) => {
   const original = deployment();
   const once = mutated(original, invokers([backupBatch()]));
   const r = mutateWorkload(once, invokers([]), OPTS);
@@ -175,7 +175,7 @@ t.test('newest backup invoker wins', async (t) => {
   t.match(byName(pod(out).containers, 'stash')!.args, ['run-backup', '--invoker-name=newer', '--invoker-kind=BackupConfiguration']);
 });
 
-t.test('restore init-container goes first, as root by default (§13.3)', async (t) => {
+t.test('restore init-container goes first, as root by default (docs/api.md §13.3)', async (t) => {
   const w = deployment();
   pod(w).initContainers = [{ name: 'setup', image: 'busybox' }];
   const rb = restoreBatch();

@@ -1,4 +1,4 @@
-// The pure injection decision (stash-api.md §13): given a workload and the invokers that target it, either a
+// The pure injection decision (docs/api.md §13): given a workload and the invokers that target it, either a
 // reason to leave it alone or a changed deep copy. The caller diffs the copy against the exact request object,
 // so this function only has to state the desired result; it never returns a patch itself.
 //
@@ -105,7 +105,7 @@ function pickRestore(list: RestoreInvoker[], w: WorkloadRef): { invoker: Restore
 
 const DROPPED_INVOKER_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
 
-/** The invoker as recorded in the workload's last-applied annotation (§11): trimmed metadata, spec, no status. */
+/** The invoker as recorded in the workload's last-applied annotation (docs/api.md §11): trimmed metadata, spec, no status. */
 export function lastAppliedInvoker(inv: AnyInvoker): string {
   const m = inv.metadata;
   const metadata: Obj = { name: m.name, namespace: m.namespace, uid: m.uid, generation: m.generation };
@@ -147,7 +147,7 @@ function deleteAnnotation(meta: Obj, key: string): boolean {
   return true;
 }
 
-/** §13.2: DaemonSets and StatefulSets must roll, or the injected container never reaches running pods. */
+/** docs/api.md §13.2: DaemonSets and StatefulSets must roll, or the injected container never reaches running pods. */
 function needsRollingUpdate(kind: string, spec: Obj): boolean {
   const s = spec.updateStrategy;
   if (kind === 'StatefulSet') return !isRecord(s) || s.type !== 'RollingUpdate';
@@ -292,7 +292,7 @@ function inject(t: Target, p: Plan): void {
   ann[role.kindAnnotation] = p.invokerKind;
 }
 
-/** §13.4: true when something of ours was there to remove. */
+/** docs/api.md §13.4: true when something of ours was there to remove. */
 function remove(t: Target, role: Role, opts: InjectOptions): boolean {
   const ann = isRecord(t.meta.annotations) ? t.meta.annotations : {};
   const templateAnn = isRecord(t.templateMeta.annotations) ? t.templateMeta.annotations : {};
@@ -414,7 +414,7 @@ export function mutateWorkload(workload: unknown, invokers: Invokers, opts: Inje
 }
 
 /**
- * §2.3: RestoreSession's deprecated top-level `spec.rules` belong in `spec.target.rules`. Returns the migrated copy,
+ * docs/api.md §2.3: RestoreSession's deprecated top-level `spec.rules` belong in `spec.target.rules`. Returns the migrated copy,
  * or undefined when there is nothing to move.
  */
 export function migrateRestoreRules(obj: unknown): Obj | undefined {

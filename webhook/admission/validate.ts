@@ -1,4 +1,4 @@
-// Checks on our own kinds (stash-api.md §18, plus the batch checks the open-source operator never had): the object
+// Checks on our own kinds (docs/api.md §18, plus the batch checks the open-source operator never had): the object
 // against its kind's schema (shared/api/schema, the source of the CRDs), then the rules a schema cannot say. Every
 // problem names the field path, and all problems are reported at once so a user fixes a manifest in one round.
 import { CronExpressionParser } from 'cron-parser';
@@ -275,7 +275,7 @@ function checkBackupMember(c: Checker, m: Obj, path: string, ns: string, refRequ
   return ref;
 }
 
-/** §2.3 rule constraints. */
+/** docs/api.md §2.3 rule constraints. */
 function checkRules(c: Checker, rules: unknown[], path: string): void {
   let fallback: number | undefined;
   const hostRule = new Map<string, number>();

@@ -1,6 +1,6 @@
-// BackupSession reconcile (§14.3–§14.6). Every step is driven by the session's own watch events: when an agent
+// BackupSession reconcile (docs/api.md §14.3–§14.6). Every step is driven by the session's own watch events: when an agent
 // writes a host's stats and a target becomes final, the same event handler initiates the next Sequential target,
-// so a hand-off costs one watch event plus a few API calls (DESIGN §4) instead of a polling interval. Timers
+// so a hand-off costs one watch event plus a few API calls (docs/architecture.md §4) instead of a polling interval. Timers
 // are used only for real deadlines: `timeOut`, retry delays and the grace given to a host whose pod vanished.
 import { CONDITION, LABEL, POST_BACKUP_ACTIONS, PRE_BACKUP_ACTIONS, apiVersionOf } from '../../shared/api/index.ts';
 import type { BackupSessionStatus, BackupTargetStatus, Condition, HostBackupStats } from '../../shared/api/index.ts';
@@ -37,7 +37,7 @@ function initiated(t: BackupTargetStatus | undefined): boolean {
   return t !== undefined && (hasCondition(t.conditions, CONDITION.BackupExecutorEnsured) || ['Running', 'Succeeded', 'Failed'].includes(t.phase ?? ''));
 }
 
-/** §14.3 step 2: every target has an entry and reached a final phase. */
+/** docs/api.md §14.3 step 2: every target has an entry and reached a final phase. */
 export function allTargetsFinal(status: BackupSessionStatus | undefined, members: readonly Member[], ns: string): boolean {
   return members.length > 0 && (status?.targets?.length ?? 0) >= members.length && members.every((m) => targetFinal(findTarget(status, m.ref, ns)));
 }
@@ -187,7 +187,7 @@ export class BackupSessionLoop {
   #skipReason(s: SessionObj, inv: LooseInvoker): string | undefined {
     const what = `${inv.kind} ${inv.metadata?.name}`;
     if (inv.status?.phase !== 'Ready') return `Skipped taking new backup: ${what} is not Ready (phase ${inv.status?.phase ?? 'unset'}).`;
-    // Upstream's docs say a paused invoker skips manual sessions too (§14.9); we follow the docs.
+    // Upstream's docs say a paused invoker skips manual sessions too (docs/api.md §14.9); we follow the docs.
     if (inv.spec?.paused) return `Skipped taking new backup: ${what} is paused.`;
     const other = this.sessions.list().find((o) => o.metadata?.namespace === s.metadata?.namespace && o.metadata?.name !== s.metadata?.name
       && o.spec?.invoker?.kind === inv.kind && o.spec?.invoker?.name === inv.metadata?.name && o.status?.phase === 'Running');
@@ -207,7 +207,7 @@ export class BackupSessionLoop {
     }
   }
 
-  /** Ensures the executor of one target and states what it must do (§14.3 step 6). */
+  /** Ensures the executor of one target and states what it must do (docs/api.md §14.3 step 6). */
   async #ensureExecutor(s: SessionObj, inv: LooseInvoker, m: Member, count: number): Promise<TargetPatch> {
     const model = executionModel(inv, m);
     const what = `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}`;
@@ -276,7 +276,7 @@ export class BackupSessionLoop {
     return out;
   }
 
-  /** Hosts whose pod is gone for longer than the grace are failed, so the session can finish (DESIGN §4). */
+  /** Hosts whose pod is gone for longer than the grace are failed, so the session can finish (docs/architecture.md §4). */
   async #checkHosts(key: string, s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<void> {
     const ns = s.metadata?.namespace ?? '';
     const grace = this.d.tuning.hostGoneGraceMs;
@@ -323,7 +323,7 @@ export class BackupSessionLoop {
     if (next !== undefined) this.queue.addAfter(key, next + 50);
   }
 
-  /** §14.3 step 2: local post hooks, global post hook, history, metrics — the last write makes the phase final. */
+  /** docs/api.md §14.3 step 2: local post hooks, global post hook, history, metrics — the last write makes the phase final. */
   async #finish(s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<void> {
     const ns = s.metadata?.namespace ?? '';
     const key = `${ns}/${s.metadata?.name}`;
@@ -377,7 +377,7 @@ export class BackupSessionLoop {
     }
   }
 
-  /** §14.5: keep `backupHistoryLimit` completed sessions, always the newest Succeeded-or-Failed one. */
+  /** docs/api.md §14.5: keep `backupHistoryLimit` completed sessions, always the newest Succeeded-or-Failed one. */
   async #cleanHistory(current: SessionObj, inv: LooseInvoker): Promise<Condition> {
     const limit = (inv.spec?.backupHistoryLimit as number | undefined) ?? 1;
     const mine = this.sessions.list()
@@ -403,7 +403,7 @@ export class BackupSessionLoop {
     }
   }
 
-  /** §14.6: a failed session with retries left gets a successor after retryConfig.delay. */
+  /** docs/api.md §14.6: a failed session with retries left gets a successor after retryConfig.delay. */
   async #retry(s: SessionObj, inv: LooseInvoker): Promise<void> {
     const left = s.spec?.retryLeft ?? 0;
     if (s.status?.phase !== 'Failed' || left <= 0 || s.status?.retried) return;

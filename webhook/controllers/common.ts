@@ -1,6 +1,6 @@
-// Helpers every control loop shares: conditions with §10 reasons, Events, invoker members and their
-// execution model (§12), repository/secret/usage-policy checks (§14.1 step 2, §16.1 step 4), host counts and
-// the liveness of the pods that are supposed to report a host (DESIGN §4: a crashed agent never leaves a
+// Helpers every control loop shares: conditions with docs/api.md §10 reasons, Events, invoker members and their
+// execution model (docs/api.md §12), repository/secret/usage-policy checks (§14.1 step 2, §16.1 step 4), host counts and
+// the liveness of the pods that are supposed to report a host (docs/architecture.md §4: a crashed agent never leaves a
 // session Running forever).
 import type { Logger } from 'pino';
 import {
@@ -15,7 +15,7 @@ import { rfc3339 } from '../../shared/status/index.ts';
 
 export type Status = 'True' | 'False' | 'Unknown';
 
-/** A condition with the §10 reason for its status; the message is what a person can act on. */
+/** A condition with the docs/api.md §10 reason for its status; the message is what a person can act on. */
 export function cond(type: ConditionType, status: Status, message: string, now: Date = new Date()): Condition {
   const reasons = CONDITION_REASONS[type];
   const reason = status === 'True' ? reasons.true : status === 'False' ? reasons.false : reasons.unknown;
@@ -76,8 +76,6 @@ export async function eventsForTransitions(sink: EventSink, obj: KubeObject, bef
 
 // ------------------------------------------------------------------------------------------------ invokers
 
-export type InvokerKind = 'BackupConfiguration' | 'BackupBatch' | 'RestoreSession' | 'RestoreBatch';
-
 /** A member (batch) or the inlined single target (BackupConfiguration/RestoreSession) with its defaulted ref. */
 export interface Member<M = Record<string, unknown>> {
   index: number;
@@ -124,12 +122,12 @@ export function aliasOf(m: Member): string | undefined {
 /** Workload kinds this operator can inject into (DeploymentConfig needs OpenShift, absent here). */
 const INJECTABLE_HERE = new Set<string>(WORKLOAD_KINDS.filter((k) => k !== 'DeploymentConfig'));
 
-/** Targets that are not workloads: backed up and restored by a Job (§12, §16.3). */
+/** Targets that are not workloads: backed up and restored by a Job (docs/api.md §12, §16.3). */
 const JOB_TARGET_KINDS: ReadonlySet<string> = new Set(['PersistentVolumeClaim', 'AppBinding']);
 
 export type ExecutionModel = { model: 'workload' } | { model: 'job' } | { model: 'unsupported'; reason: string };
 
-/** §12: sidecar / init-container model for workloads, a Job for volumes, databases and volumeClaimTemplates. */
+/** docs/api.md §12: sidecar / init-container model for workloads, a Job for volumes, databases and volumeClaimTemplates. */
 export function executionModel(inv: LooseInvoker, m: Member): ExecutionModel {
   const driver = inv.spec?.driver || 'Restic';
   const kind = m.ref.kind ?? '';
@@ -193,7 +191,7 @@ export async function checkRepository(kube: Kube, inv: LooseInvoker, cached?: (n
   const ref = inv.spec?.repository ?? {};
   const repoNs = ref.namespace || ns;
   const conditions: Condition[] = [];
-  let repo: Repository | null = null;
+  let repo: Repository | null;
   try {
     // `cached`: an informer's copy, so a Repository listing many invokers is not read again per reconcile.
     repo = ref.name ? (cached?.(repoNs, ref.name) as (Repository & KubeObject) | undefined) ?? await kube.getOrNull<Repository & KubeObject>(apiVersionOf('Repository'), 'Repository', repoNs, ref.name) : null;
@@ -235,7 +233,7 @@ export async function checkRepository(kube: Kube, inv: LooseInvoker, cached?: (n
   return { conditions, repository: repo, ready: secretOk && allowed };
 }
 
-/** Adds or removes an invoker in `Repository.status.references` (§3). */
+/** Adds or removes an invoker in `Repository.status.references` (docs/api.md §3). */
 export async function setRepositoryReference(kube: Kube, inv: LooseInvoker, present: boolean): Promise<void> {
   const ref = inv.spec?.repository ?? {};
   if (!ref.name) return;
@@ -274,7 +272,7 @@ export async function getTarget(kube: Kube, ref: TargetRef): Promise<KubeObject 
   return await kube.getOrNull(apiVersion, ref.kind ?? '', ref.namespace, ref.name ?? '');
 }
 
-/** §12: how many hosts report for a workload target. */
+/** docs/api.md §12: how many hosts report for a workload target. */
 export function totalHostsOf(w: Workload): number {
   if (w.kind === 'StatefulSet') return w.spec?.replicas ?? 1;
   if (w.kind === 'DaemonSet') return w.status?.desiredNumberScheduled ?? 0;

@@ -1,4 +1,4 @@
-// Pure pieces of the control loops: invoker phase (§14.8), trigger CronJob (§14.2), hook helpers (§2.10),
+// Pure pieces of the control loops: invoker phase (docs/api.md §14.8), trigger CronJob (§14.2), hook helpers (§2.10),
 // label selectors, the work queue's ordering guarantees, and the /metrics endpoint.
 import t from 'tap';
 import http from 'node:http';
@@ -9,8 +9,9 @@ import { cond, executionModel, membersOf, selectorMatches, type LooseInvoker } f
 import { executeHook, postHookAllowed, renderTemplate } from './hooks.ts';
 import { backupInvokerPhase, buildTriggerCronJob, cronJobName } from './invoker.ts';
 import { WorkQueue } from './queue.ts';
+import { until } from '../../test/support/until.ts';
 
-t.test('backupInvokerPhase follows §14.8', async (t) => {
+t.test('backupInvokerPhase follows docs/api.md §14.8', async (t) => {
   const T = (type: Parameters<typeof cond>[0]) => cond(type, 'True', '');
   const F = (type: Parameters<typeof cond>[0]) => cond(type, 'False', '');
   const U = (type: Parameters<typeof cond>[0]) => cond(type, 'Unknown', '');
@@ -28,7 +29,7 @@ t.test('backupInvokerPhase follows §14.8', async (t) => {
   for (const [name, conds, want, driver] of rows) t.equal(backupInvokerPhase(conds, driver), want, name);
 });
 
-t.test('cond picks the §10 reason for the status', async (t) => {
+t.test('cond picks the docs/api.md §10 reason for the status', async (t) => {
   t.equal(cond('RepositoryFound', 'True', '').reason, 'RepositoryAvailable');
   t.equal(cond('RepositoryFound', 'False', '').reason, 'RepositoryNotAvailable');
   t.equal(cond('RepositoryFound', 'Unknown', '').reason, 'UnableToCheckRepositoryAvailability');
@@ -50,7 +51,7 @@ const batch: LooseInvoker = {
   },
 };
 
-t.test('trigger CronJob per §14.2', async (t) => {
+t.test('trigger CronJob per docs/api.md §14.2', async (t) => {
   const cj = buildTriggerCronJob(batch, 'reg/agent:1') as any;
   t.equal(cj.metadata.name, 'stash-trigger-wp-prod', 'dots become dashes');
   t.same(cj.metadata.ownerReferences, [{ apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupBatch', name: 'wp.prod', uid: 'u-1', controller: true, blockOwnerDeletion: true }]);
@@ -72,7 +73,7 @@ t.test('trigger CronJob per §14.2', async (t) => {
   t.equal(cronJobName(bc), 'stash-trigger-b-m', 'target in another namespace is part of the name');
 });
 
-t.test('members and execution model (§12)', async (t) => {
+t.test('members and execution model (docs/api.md §12)', async (t) => {
   const ms = membersOf(batch);
   t.same(ms.map((m) => m.ref.namespace), ['shop', 'shop', 'other'], 'namespace defaults to the invoker');
   t.same(ms.map((m) => executionModel(batch, m).model), ['workload', 'job', 'workload']);
@@ -134,10 +135,6 @@ t.test('httpPost, httpGet and tcpSocket hooks against a loopback server', async 
   await t.rejects(executeHook({}, ctx), /none of exec/);
 });
 
-async function until3(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await sleep(10);
-}
-
 t.test('work queue: one run per key at a time, coalescing, timers', async (t) => {
   const ac = new AbortController();
   t.teardown(() => ac.abort());
@@ -172,7 +169,7 @@ t.test('work queue: one run per key at a time, coalescing, timers', async (t) =>
     if (fails++ < 2) throw new Error('boom');
   }, { name: 'retry', log, signal: ac.signal, backoffInitialMs: 10 });
   q2.add('x');
-  await until3(() => fails >= 3);
+  await until('three failed runs', () => fails >= 3, { timeoutMs: 2_000, everyMs: 10 });
   t.equal(fails, 3, 'a failing key is retried with backoff until it succeeds');
   t.ok(maxInFlight <= 2, 'distinct keys may run together, a key never twice');
 });

@@ -12,7 +12,7 @@ import type { WorkloadSyncDeps } from './workload.ts';
 export type { ControllerDeps };
 
 export interface Tuning {
-  /** Requeue while something the loop waits for is missing (Repository, Secret, target): §14.1 says 5 s. */
+  /** Requeue while something the loop waits for is missing (Repository, Secret, target): docs/api.md §14.1 says 5 s. */
   requeueMs: number;
   /** A host without a live pod for this long is marked Failed (a pod being replaced gets this much time). */
   hostGoneGraceMs: number;
@@ -37,7 +37,7 @@ export interface ResolvedDeps {
   tuning: Tuning;
   events: EventSink;
   workloads: WorkloadSyncDeps;
-  /** The operator's own pod: executor of global exec hooks (§17). */
+  /** The operator's own pod: executor of global exec hooks (docs/api.md §17). */
   executorPod: { namespace: string; name: string } | undefined;
 }
 

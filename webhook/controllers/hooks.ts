@@ -1,4 +1,4 @@
-// Global hooks run by the operator (§2.10, §17): exec into a pod through the Kubernetes API (pods/exec over a
+// Global hooks run by the operator (docs/api.md §2.10, §17): exec into a pod through the Kubernetes API (pods/exec over a
 // websocket), or an HTTP GET/POST, or a TCP connect — each bounded by a timeout so a hung endpoint cannot hold
 // a session forever. The "executor pod" of a global hook is the operator's own pod, so a missing host means
 // loopback.
@@ -22,7 +22,7 @@ export interface HookHandler {
   executionPolicy?: string;
 }
 
-/** The summary hook templates are rendered against (§2.10), with upstream's Go field names. */
+/** The summary hook templates are rendered against (docs/api.md §2.10), with upstream's Go field names. */
 export interface HookSummary {
   Name: string;
   Namespace: string;

@@ -1,4 +1,4 @@
-// BackupConfiguration / BackupBatch reconcile (§14.1, §14.2, §14.8, §13.4): finalizer, repository and secret
+// BackupConfiguration / BackupBatch reconcile (docs/api.md §14.1, §14.2, §14.8, §13.4): finalizer, repository and secret
 // checks, Repository references, per-target existence and injection (through the same mutateWorkload that
 // admission uses), the trigger CronJob, the derived phase, and Events for every condition that changes.
 // Deletion removes the sidecars, the CronJob and the Repository reference before the finalizer is dropped.
@@ -19,7 +19,7 @@ import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDe
 
 export const BACKUP_INVOKER_KINDS = ['BackupConfiguration', 'BackupBatch'] as const;
 
-/** §14.8: the invoker phase, from its own conditions only (batch member conditions are ignored). */
+/** docs/api.md §14.8: the invoker phase, from its own conditions only (batch member conditions are ignored). */
 export function backupInvokerPhase(conds: readonly Condition[] | undefined, driver = 'Restic'): 'Ready' | 'NotReady' | 'Invalid' {
   if (isUnknownOrFalse(conds, 'RepositoryFound') || isUnknownOrFalse(conds, 'BackendSecretFound')) return 'NotReady';
   if (isFalse(conds, 'ValidationPassed')) return 'Invalid';
@@ -28,7 +28,7 @@ export function backupInvokerPhase(conds: readonly Condition[] | undefined, driv
   return 'NotReady';
 }
 
-/** §11: `stash-trigger-<name>` (dots to dashes, at most 52 characters), prefixed by the target namespace when it differs. */
+/** docs/api.md §11: `stash-trigger-<name>` (dots to dashes, at most 52 characters), prefixed by the target namespace when it differs. */
 export function cronJobName(inv: LooseInvoker): string {
   const name = (inv.metadata?.name ?? '').replace(/\./g, '-');
   const targetNs = inv.spec?.target?.ref?.namespace;
@@ -36,8 +36,8 @@ export function cronJobName(inv: LooseInvoker): string {
   return base.slice(0, 52).replace(/-+$/, '');
 }
 
-/** Labels of everything created for an invoker (§11): its own labels plus component and managed-by. */
-/** §14.2: the CronJob that creates a BackupSession at each slot. */
+/** Labels of everything created for an invoker (docs/api.md §11): its own labels plus component and managed-by. */
+/** docs/api.md §14.2: the CronJob that creates a BackupSession at each slot. */
 export function buildTriggerCronJob(inv: LooseInvoker, image: string): KubeObject {
   const name = cronJobName(inv);
   const rs = (inv.spec?.runtimeSettings ?? {}) as { pod?: Record<string, unknown>; container?: Record<string, unknown> };
@@ -105,7 +105,7 @@ async function ensureCronJob(d: ResolvedDeps, inv: LooseInvoker): Promise<string
   return `CronJob ${ns}/${cj.metadata!.name} ${inv.spec.paused ? 'is suspended (paused)' : `runs on "${inv.spec.schedule}"`}.`;
 }
 
-/** §13.4 plus §14.1: what deleting an invoker must undo before its finalizer goes. */
+/** docs/api.md §13.4 plus §14.1: what deleting an invoker must undo before its finalizer goes. */
 async function finalizeBackupInvoker(d: ResolvedDeps, inv: LooseInvoker): Promise<void> {
   if (!(inv.metadata?.finalizers ?? []).includes(FINALIZER)) return;
   const uid = inv.metadata?.uid;
@@ -240,7 +240,7 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
   const batch = isBatch(inv.kind);
   const beforeConds = inv.status?.conditions;
   const beforeMembers = (inv.status?.memberConditions ?? []) as MemberConditions[];
-  let after: LooseInvoker | null = null;
+  let after: LooseInvoker | null;
   try {
     after = await d.kube.update<LooseInvoker>(apiVersion, kind, namespace, name, (cur) => {
       const status = { ...(cur.status ?? {}) } as Record<string, unknown> & { conditions?: Condition[]; memberConditions?: MemberConditions[] };

@@ -60,7 +60,7 @@ t.test('restore Job into volumeClaimTemplates', async (t) => {
   t.same(claimForOrdinal({ metadata: { name: 'data-db-${POD_ORDINAL}' } }, 0, false), { claim: 'data-db-0', volume: 'data-db' });
   t.same(claimForOrdinal({ metadata: { name: 'plain' } }, 1, true), { claim: 'plain-1', volume: 'plain' });
   t.same(claimForOrdinal({ metadata: { name: 'restore-data' } }, 0, false), { claim: 'restore-data', volume: 'restore-data' }, 'no replicas, no ordinal: the name as written');
-  t.same(memberJobHosts('restore', m), ['db-0', 'db-1', 'db-2'], '§12: alias-ordinal when replicas is set');
+  t.same(memberJobHosts('restore', m), ['db-0', 'db-1', 'db-2'], 'docs/api.md §12: alias-ordinal when replicas is set');
   t.same(memberJobNames('restore', rb, m, ''), ['stash-restore-r-0-0', 'stash-restore-r-0-1', 'stash-restore-r-0-2']);
   const job = buildJob({
     purpose: 'restore', inv: rb, m, name: 'stash-restore-r-0-1', owner: rb, repository: undefined, inject, serviceAccountName: 'sa',

@@ -1,4 +1,4 @@
-// Job-model executors (stash-api.md §12, §14.3 step 6, §16.1 step 6, §16.3): volumes (PersistentVolumeClaim),
+// Job-model executors (docs/api.md §12, §14.3 step 6, §16.1 step 6, §16.3): volumes (PersistentVolumeClaim),
 // databases (AppBinding) and restores into new PVCs (volumeClaimTemplates) have no pod of their own to carry a
 // sidecar, so the operator runs the agent in a Job per target (per ordinal for volumeClaimTemplates). The Job
 // runs the same agent code as the sidecar/init-container with one more flag that makes it do one session's
@@ -45,7 +45,7 @@ interface PvcTemplate {
 }
 
 /**
- * §16.3: PVC name for an ordinal and its volume name. `${POD_ORDINAL}` is substituted; a plain name gets
+ * docs/api.md §16.3: PVC name for an ordinal and its volume name. `${POD_ORDINAL}` is substituted; a plain name gets
  * `-<ordinal>` only when `replicas` asks for ordinals — without it (a Deployment's clone, as in the clone-PVC
  * guide) the claim is named exactly as the template, so the recovered workload can mount it by that name.
  */
@@ -164,7 +164,7 @@ async function repositoryOf(kube: Kube, inv: LooseInvoker): Promise<Repository |
   return (repo as unknown as Repository | null) ?? undefined;
 }
 
-/** §14.3 step 6: the backup Job of one job-model target of a session (owned by the session). */
+/** docs/api.md §14.3 step 6: the backup Job of one job-model target of a session (owned by the session). */
 export async function ensureBackupJob(d: JobEnsureDeps, inv: LooseInvoker, m: Member, session: KubeObject): Promise<{ name: string; created: boolean }> {
   const name = backupJobName(session.metadata?.name ?? '', m.index);
   const job = buildJob({
@@ -179,7 +179,7 @@ export async function ensureBackupJob(d: JobEnsureDeps, inv: LooseInvoker, m: Me
 }
 
 /**
- * §16.1 step 6 / §16.3: restore Job(s) of one job-model member, owned by the invoker. With volumeClaimTemplates,
+ * docs/api.md §16.1 step 6 / §16.3: restore Job(s) of one job-model member, owned by the invoker. With volumeClaimTemplates,
  * the PVCs of each ordinal are created first and the Job of that ordinal mounts them. Returns the host count.
  */
 export async function ensureRestoreJobs(d: JobEnsureDeps, inv: LooseInvoker, m: Member): Promise<{ names: string[]; totalHosts: number }> {
@@ -230,7 +230,7 @@ interface JobObj extends KubeObject {
   status?: { failed?: number; succeeded?: number; conditions?: Array<{ type?: string; status?: string; message?: string; reason?: string }> };
 }
 
-/** The hosts a member's Jobs report (§12): one per Job; `<alias>-<ordinal>` for volumeClaimTemplates with replicas. */
+/** The hosts a member's Jobs report (docs/api.md §12): one per Job; `<alias>-<ordinal>` for volumeClaimTemplates with replicas. */
 export function memberJobHosts(purpose: 'backup' | 'restore', m: Member): string[] {
   const target = (m.member.target ?? {}) as { alias?: string; volumeClaimTemplates?: unknown[]; replicas?: number };
   if (purpose === 'restore' && target.volumeClaimTemplates?.length) {

@@ -1,4 +1,4 @@
-// RestoreSession / RestoreBatch reconcile (§16.1, §16.4). Same shape as the backup session loop: event-driven
+// RestoreSession / RestoreBatch reconcile (docs/api.md §16.1, §16.4). Same shape as the backup session loop: event-driven
 // Sequential order (a member's final status write initiates the next member in the same handler), global
 // hooks run by the operator, the init-container injected through mutateWorkload, deadline timers, hosts whose
 // pod vanished marked Failed, and MetricsPushed as the last step that makes the phase final.

@@ -1,4 +1,4 @@
-// The controller half of injection (§13.1 b): patches a workload with the same pure decision admission makes
+// The controller half of injection (docs/api.md §13.1 b): patches a workload with the same pure decision admission makes
 // (mutateWorkload), so the result is identical whichever path ran. Invokers poke it when they are created,
 // changed or deleted; workload events poke it too, so a workload created while the webhook was down (its
 // failurePolicy is Ignore) gets its sidecar or init-container as soon as the operator sees it.
@@ -72,7 +72,7 @@ export function hasAgentContainer(obj: KubeObject, role: 'backup' | 'restore'): 
   return (list ?? []).some((c) => c.name === name);
 }
 
-/** Which invoker the workload's last-applied annotations say is injected (§11), if any. */
+/** Which invoker the workload's last-applied annotations say is injected (docs/api.md §11), if any. */
 export function injectedInvoker(obj: KubeObject, role: 'backup' | 'restore'): { kind: string; name: string } | undefined {
   const ann = obj.metadata?.annotations ?? {};
   const raw = ann[role === 'backup' ? ANNOTATION.lastAppliedBackupInvoker : ANNOTATION.lastAppliedRestoreInvoker];

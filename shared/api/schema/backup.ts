@@ -1,4 +1,4 @@
-// BackupConfiguration, BackupBatch and BackupSession, stash.appscode.com/v1beta1 (stash-api.md §4–§6).
+// BackupConfiguration, BackupBatch and BackupSession, stash.appscode.com/v1beta1 (docs/api.md §4–§6).
 
 import { BACKUP_INVOKER_PHASES, BACKUP_SESSION_PHASES, DRIVERS, EXECUTION_ORDERS } from './enums.ts';
 import { arr, bool, describe, duration, int32, int64, obj, req, str, strEnum, time } from './helpers.ts';
@@ -19,7 +19,7 @@ import {
   timeOut,
 } from './common.ts';
 
-/** Fields every backup invoker has (§4 "invoker part", §5). */
+/** Fields every backup invoker has (docs/api.md §4 "invoker part", §5). */
 const invokerProps = {
   schedule: str('Cron schedule (5 fields, e.g. "*/5 * * * *") at which the trigger CronJob creates a BackupSession.'),
   driver: strEnum(DRIVERS, 'How backups are taken: Restic (file-level, default) or VolumeSnapshotter (CSI VolumeSnapshots).', {

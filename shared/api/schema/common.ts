@@ -1,4 +1,4 @@
-// Nested types shared by several kinds (stash-api.md §2).
+// Nested types shared by several kinds (docs/api.md §2).
 
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { V1ObjectMeta } from '@kubernetes/client-node';
@@ -51,7 +51,7 @@ import {
   time,
 } from './helpers.ts';
 
-/** §2.11 */
+/** docs/api.md §2.11 */
 export const ConditionSchema = obj('Observed state of one aspect of the object; conditions are keyed by type.', {
   type: req(str('Condition type in CamelCase, e.g. RepositoryFound.')),
   status: req(strEnum(CONDITION_STATUSES, 'Status of the condition: True, False or Unknown.')),
@@ -64,7 +64,7 @@ export const ConditionSchema = obj('Observed state of one aspect of the object; 
 
 export const conditions = (description: string) => arr(description, ConditionSchema);
 
-/** §2.1 */
+/** docs/api.md §2.1 */
 export const TargetRefSchema = obj('Reference to the object a target stands for.', {
   apiVersion: str('API version of the referent, e.g. apps/v1, v1 or appcatalog.appscode.com/v1alpha1.'),
   kind: req(str('Kind of the referent: Deployment, StatefulSet, DaemonSet, DeploymentConfig, PersistentVolumeClaim, AppBinding, …')),
@@ -72,13 +72,13 @@ export const TargetRefSchema = obj('Reference to the object a target stands for.
   namespace: str("Namespace of the referent; defaults to the invoker's namespace."),
 });
 
-/** §2.12 */
+/** docs/api.md §2.12 */
 export const RepositoryRefSchema = obj('The Repository (backend) to use.', {
   name: req(str('Name of the Repository.')),
   namespace: str("Namespace of the Repository; defaults to the invoker's. Cross-namespace use must be allowed by the Repository's usagePolicy."),
 });
 
-/** §2.4 */
+/** docs/api.md §2.4 */
 export const TaskRefSchema = obj(
   'The Task that performs backup or restore in a job. Leave empty for workloads (sidecar / init-container model); required for PVC and database targets.',
   {
@@ -93,7 +93,7 @@ export const TaskRefSchema = obj(
   },
 );
 
-/** §2.5 */
+/** docs/api.md §2.5 */
 export const ContainerRuntimeSettingsSchema = obj('Settings for the Stash container (sidecar, init-container or job container).', {
   resources: ResourceRequirements,
   livenessProbe: describe(Probe, 'Liveness probe of the Stash container.'),
@@ -137,14 +137,14 @@ export const RuntimeSettingsSchema = obj('Resource and scheduling settings for w
   container: ContainerRuntimeSettingsSchema,
 });
 
-/** §2.6 */
+/** docs/api.md §2.6 */
 export const EmptyDirSettingsSchema = obj('The stash-tmp-dir emptyDir used for temporary files and the restic cache.', {
   medium: strEnum(EMPTY_DIR_MEDIA, 'Storage medium of the directory: "" (node default) or Memory.'),
   sizeLimit: quantity('Size limit of the directory, e.g. 1Gi.'),
   disableCaching: bool('Run restic without its local cache (--no-cache).', { default: false }),
 });
 
-/** §2.7 and RestoreTarget.volumeClaimTemplates */
+/** docs/api.md §2.7 and RestoreTarget.volumeClaimTemplates */
 export const PVCTemplateSchema = obj('A PersistentVolumeClaim template.', {
   metadata: PartialObjectMeta,
   spec: PersistentVolumeClaimSpec,
@@ -154,7 +154,7 @@ export const InterimVolumeTemplateSchema = describe(
   'PVC the operator creates (named <invoker>-<template name>) as scratch space at /stash-interim-volume for job-model targets that need it.',
 );
 
-/** §2.8 */
+/** docs/api.md §2.8 */
 export const RetentionPolicySchema = obj('Which snapshots to keep (restic forget), applied once per BackupSession to the whole repository.', {
   name: req(str('Name of the policy (free text).')),
   keepLast: int64('Keep the last N snapshots (--keep-last).'),
@@ -168,13 +168,13 @@ export const RetentionPolicySchema = obj('Which snapshots to keep (restic forget
   dryRun: bool('Only report what would be removed (--dry-run).'),
 });
 
-/** §2.9 */
+/** docs/api.md §2.9 */
 export const RetryConfigSchema = obj('Retry a failed BackupSession. Without it, failed sessions are not retried.', {
   maxRetry: int32('Maximum number of retries after a failed session.', { default: 1, minimum: 0 }),
   delay: duration('How long to wait before a retry, as a Go duration (30s, 10m, 1h30m); empty retries immediately.'),
 });
 
-/** §2.10 */
+/** docs/api.md §2.10 */
 const handlerProps = {
   exec: describe(ExecAction, 'Run a command in a container of the executor pod; exit 0 is success. Entries may use Go templates ({{ .Status.Phase }} …).'),
   httpGet: describe(HTTPGetAction, 'Send an HTTP GET; a 2xx/3xx response is success. A missing host means the executor pod IP.'),
@@ -223,7 +223,7 @@ export const RestoreHooksSchema = obj('Actions run before and after restore.', {
   postRestore: postRestoreHandler,
 });
 
-/** §2.2 */
+/** docs/api.md §2.2 */
 export const BackupTargetSchema = obj('What to back up and how.', {
   alias: str(
     "Identifier of this target's data in the repository; becomes the restic --host (with -<ordinal> or -<node> for StatefulSets and DaemonSets). Needed when several targets share a Repository.",
@@ -237,7 +237,7 @@ export const BackupTargetSchema = obj('What to back up and how.', {
   args: strs('Extra arguments appended verbatim to restic backup.'),
 });
 
-/** §2.3 */
+/** docs/api.md §2.3 */
 export const RuleSchema = obj('Which data a set of hosts restores.', {
   targetHosts: strs('Hosts this rule applies to; empty makes it the fallback rule for every host without a specific rule.'),
   sourceHost: str('Host whose backed-up data to restore; empty means the restoring host itself.'),
@@ -257,7 +257,7 @@ export const RestoreTargetSchema = obj('Where and what to restore.', {
   args: strs('Extra arguments appended to restic restore.'),
 });
 
-/** Template part shared by BackupConfiguration.spec (inlined) and BackupBatch.spec.members[] (§4, §5). */
+/** Template part shared by BackupConfiguration.spec (inlined) and BackupBatch.spec.members[] (docs/api.md §4, §5). */
 export const backupTemplateProps = {
   task: TaskRefSchema,
   runtimeSettings: RuntimeSettingsSchema,
@@ -271,7 +271,7 @@ export const BackupConfigurationTemplateSpecSchema = obj('One member of a batch:
   target: req(BackupTargetSchema),
 });
 
-/** RestoreSession.spec (inlined) and RestoreBatch.spec.members[] (§7, §8). */
+/** RestoreSession.spec (inlined) and RestoreBatch.spec.members[] (docs/api.md §7, §8). */
 export const restoreTargetProps = {
   task: TaskRefSchema,
   target: RestoreTargetSchema,
@@ -283,7 +283,7 @@ export const restoreTargetProps = {
 
 export const RestoreTargetSpecSchema = obj('One member of a restore batch: a target and how to restore it.', restoreTargetProps);
 
-/** §6 status */
+/** docs/api.md §6 status */
 export const SnapshotStatsSchema = obj('Result of one restic snapshot.', {
   name: str('Snapshot ID.'),
   path: str('Directory backed up (or the stdin file name).'),
@@ -316,7 +316,7 @@ export const BackupTargetStatusSchema = obj('Progress of one target in this sess
   conditions: conditions('Target-level conditions.'),
 });
 
-/** §7, §8 status */
+/** docs/api.md §7, §8 status */
 export const HostRestoreStatsSchema = obj("One host's share of a restore.", {
   hostname: str('restic host name this restore was done for.'),
   phase: strEnum(HOST_RESTORE_PHASES, 'Outcome for this host: Succeeded, Failed, Running or Unknown.'),

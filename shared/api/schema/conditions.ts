@@ -1,4 +1,4 @@
-// Condition types and reasons (stash-api.md §10). Upstream tooling and dashboards match these strings, so they
+// Condition types and reasons (docs/api.md §10). Upstream tooling and dashboards match these strings, so they
 // must stay byte-identical; code refers to CONDITION.x / REASON.y, never to literals.
 
 export const CONDITION = {
@@ -98,8 +98,8 @@ export const REASON = {
 export type ConditionReason = (typeof REASON)[keyof typeof REASON];
 
 /**
- * Which reasons belong to which condition type, per §10; `true`/`false`/`unknown` are the reasons for that status.
- * Used to keep writers honest (a test checks every REASON appears here exactly where §10 puts it).
+ * Which reasons belong to which condition type, per docs/api.md §10; `true`/`false`/`unknown` are the reasons for that status.
+ * Used to keep writers honest (a test checks every REASON appears here exactly where docs/api.md §10 puts it).
  */
 export const CONDITION_REASONS: Record<ConditionType, { true?: ConditionReason; false?: ConditionReason; unknown?: ConditionReason }> = {
   RepositoryFound: { true: REASON.RepositoryAvailable, false: REASON.RepositoryNotAvailable, unknown: REASON.UnableToCheckRepositoryAvailability },

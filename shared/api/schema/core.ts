@@ -188,7 +188,7 @@ export const PersistentVolumeClaimSpec = core<V1PersistentVolumeClaimSpec>('Desi
   volumeAttributesClassName: str('VolumeAttributesClass of the claim.'),
 });
 
-/** Inline core VolumeSource fields (stash-api.md §3 `local`); common ones typed fully, the rest kept opaque. */
+/** Inline core VolumeSource fields (docs/api.md §3 `local`); common ones typed fully, the rest kept opaque. */
 export const VolumeSourceProps = {
   hostPath: core<V1HostPathVolumeSource>('A directory on the node.', {
     path: req(str('Path of the directory on the host.')),

@@ -18,7 +18,7 @@ const phase: PrinterColumn = { name: 'Phase', type: 'string', jsonPath: '.status
 const duration: PrinterColumn = { name: 'Duration', type: 'string', jsonPath: '.status.sessionDuration' };
 const repository: PrinterColumn = { name: 'Repository', type: 'string', jsonPath: '.spec.repository.name' };
 
-/** `kubectl get` columns, exactly as upstream (stash-api.md §1). */
+/** `kubectl get` columns, exactly as upstream (docs/api.md §1). */
 export const PRINTER_COLUMNS: Record<StashKind, PrinterColumn[]> = {
   Repository: [
     { name: 'Integrity', type: 'boolean', jsonPath: '.status.integrity' },

@@ -1,4 +1,4 @@
-// Every enumerated string of the API (stash-api.md §9), as const tuples: the schemas build their `enum` from these
+// Every enumerated string of the API (docs/api.md §9), as const tuples: the schemas build their `enum` from these
 // and code compares against them, so a value can only be spelled one way.
 
 export const DRIVERS = ['Restic', 'VolumeSnapshotter'] as const;
@@ -39,8 +39,5 @@ export type NamespaceFrom = (typeof NAMESPACE_FROM)[number];
 
 export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
 export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
-
-/** kmodules condition severity; only meaningful when status is False. */
-export const CONDITION_SEVERITIES = ['Error', 'Warning', 'Info'] as const;
 
 export const EMPTY_DIR_MEDIA = ['', 'Memory'] as const;

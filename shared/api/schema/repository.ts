@@ -1,4 +1,4 @@
-// Repository, stash.appscode.com/v1alpha1 (stash-api.md §3).
+// Repository, stash.appscode.com/v1alpha1 (docs/api.md §3).
 
 import { LabelSelector, VolumeSourceProps } from './core.ts';
 import { NAMESPACE_FROM } from './enums.ts';

@@ -1,4 +1,4 @@
-// RestoreSession and RestoreBatch, stash.appscode.com/v1beta1 (stash-api.md §7, §8).
+// RestoreSession and RestoreBatch, stash.appscode.com/v1beta1 (docs/api.md §7, §8).
 
 import { DRIVERS, EXECUTION_ORDERS, RESTORE_PHASES } from './enums.ts';
 import { arr, describe, duration, int32, obj, strEnum } from './helpers.ts';

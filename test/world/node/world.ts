@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { binary } from '../bins.ts';
-import { freePort, probe, waitFor, writeKubeconfigFile } from '../controlplane.ts';
+import { freePort, logTail, probe, writeKubeconfigFile } from '../controlplane.ts';
+import { until } from '../../support/until.ts';
 import { createPki, issueCert, type Pki } from '../pki.ts';
 import { alive, killGroup, launchDetached } from '../procs.ts';
 import { Kube } from '../../../shared/kube/client.ts';
@@ -217,13 +218,13 @@ export async function startNodeWorld(dirIn: string, opts: NodeWorldOptions = {})
     `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
     '--allow-privileged=true', '--profiling=false', '--v=1',
   ], { GOMEMLIMIT: '1GiB' });
-  await waitFor('containerd', async () => {
+  await until('containerd', async () => {
     try { execFileSync('ctr', ['--address', l.containerdSock, 'version'], { stdio: 'ignore' }); return true; } catch { return false; }
-  }, 30_000, join(l.logs, 'containerd.log'));
+  }, { timeoutMs: 30_000, everyMs: 150, detail: logTail(join(l.logs, 'containerd.log')) });
   mark('containerd');
   // Images import while the control plane comes up.
   const imports = importImages(l, ['pause', ...(opts.images ?? [])], log);
-  await waitFor('kube-apiserver', async () => (await probe(`https://127.0.0.1:${apiPort}/readyz`, pki)) === 200, 120_000, join(l.logs, 'kube-apiserver.log'));
+  await until('kube-apiserver', async () => (await probe(`https://127.0.0.1:${apiPort}/readyz`, pki)) === 200, { timeoutMs: 120_000, everyMs: 150, detail: logTail(join(l.logs, 'kube-apiserver.log')) });
   mark('apiserver');
   log(`kube-apiserver ready (netns ${NETNS}, root loopback https://127.0.0.1:${apiPort})`);
   start('kube-controller-manager', binary('kube-controller-manager'), [
@@ -240,12 +241,12 @@ export async function startNodeWorld(dirIn: string, opts: NodeWorldOptions = {})
   start('kubelet', nodeBinary('kubelet'), [`--config=${files.kubelet}`, `--kubeconfig=${kubeletKubeconfig}`, `--root-dir=${l.kubeletRoot}`, `--hostname-override=${NODE_NAME}`, `--node-ip=${NODE_IP}`, '--v=1'], { GOMEMLIMIT: '512MiB' });
   const kube = Kube.load(state.kubeconfig);
   try {
-    await waitFor('node Ready without taints', async () => {
+    await until('node Ready without taints', async () => {
       const n = await kube.getOrNull<{ spec?: { taints?: unknown[] }; status?: { conditions?: Array<{ type: string; status: string }> } }>('v1', 'Node', undefined, NODE_NAME);
       return !!n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && !(n.spec?.taints?.length);
-    }, 120_000, join(l.logs, 'kubelet.log'));
+    }, { timeoutMs: 120_000, everyMs: 150, detail: logTail(join(l.logs, 'kubelet.log')) });
     mark('node-ready');
-    await waitFor('ServiceAccount default', async () => !!(await kube.getOrNull('v1', 'ServiceAccount', 'default', 'default')), 60_000);
+    await until('ServiceAccount default', async () => !!(await kube.getOrNull('v1', 'ServiceAccount', 'default', 'default')), 60_000);
   } finally {
     kube.close();
   }

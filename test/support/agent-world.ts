@@ -18,6 +18,7 @@ import { resticBin } from '../backends/bins.ts';
 import { REPO_ROOT } from '../world/bins.ts';
 import type { BackupSession, RestoreSession } from '../../agent/types.ts';
 import { mergeBackupSessionStatus, type TargetPatch } from '../../shared/status/index.ts';
+import { until } from './until.ts';
 
 export const NODE = join(REPO_ROOT, 'node_modules', '.bin', 'node');
 export const AGENT = join(REPO_ROOT, 'agent', 'main.ts');
@@ -97,28 +98,13 @@ export async function runAgent(args: string[], pod: PodEnv, timeoutMs = 90_000):
 }
 
 export function sidecarArgs(o: { invokerKind: string; invokerName: string; targetKind: string; targetName: string; namespace: string; scratch: string }): string[] {
-  // The args the mutating webhook injects (§13.2), plus our dev-only hostname isolation.
+  // The args the mutating webhook injects (docs/api.md §13.2), plus our dev-only hostname isolation.
   return [
     'run-backup', `--invoker-name=${o.invokerName}`, `--invoker-kind=${o.invokerKind}`, `--target-name=${o.targetName}`,
     `--target-namespace=${o.namespace}`, `--target-kind=${o.targetKind}`, '--enable-cache=true', '--max-connections=0',
     '--metrics-enabled=true', '--pushgateway-url=http://127.0.0.1:1', '--use-kubeapiserver-fqdn-for-aks=true', '--v=3',
     '--scratch-dir', o.scratch, '--restic-hostname-isolation',
   ];
-}
-
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
-    await sleep(everyMs);
-  }
 }
 
 /** Secret + Repository for a backend block. */
@@ -135,7 +121,7 @@ export async function getSession(kube: Kube, ns: string, name: string): Promise<
 }
 
 /**
- * The operator's §14.3 step 6, done by the test because no operator exists yet: write each target's ref and
+ * The operator's docs/api.md §14.3 step 6, done by the test because no operator exists yet: write each target's ref and
  * totalHosts, InitializeBackendRepository on the first, the post-backup actions on the last.
  */
 export async function initiateTargets(kube: Kube, ns: string, session: string, targets: Array<{ ref: TargetPatch['ref']; totalHosts: number }>): Promise<void> {
@@ -295,7 +281,7 @@ export async function runSession(kube: Kube, ns: string, sessionName: string, in
     }, { namespace: ns });
     return s;
   }, { subresource: 'status' });
-  return await waitFor(`host stats of ${sessionName}`, async () => {
+  return await until(`host stats of ${sessionName}`, async () => {
     const s = await getSession(kube, ns, sessionName);
     return s.status?.targets?.[0]?.stats?.length ? s : undefined;
   }, o.timeoutMs ?? 90_000, 100);
@@ -362,7 +348,7 @@ export async function lockWorld(t: Test, survivorLockWait: string) {
       s.status = mergeBackupSessionStatus(s.status, { targets: [{ ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: inv }, totalHosts: 1, preBackupActions: ['InitializeBackendRepository'] }] }, { namespace: ns });
       return s;
     }, { subresource: 'status' });
-    await waitFor('the victim restic to take its lock', async () => ((await lockFiles()).some((f) => !before.has(f)) ? true : undefined), 60_000, 10);
+    await until('the victim restic to take its lock', async () => ((await lockFiles()).some((f) => !before.has(f)) ? true : undefined), 60_000, 10);
     await victim.kill();
     const s = await getSession(kube, ns, `${inv}-1`);
     t.notOk(s.status?.targets?.[0]?.stats?.length, `${podName} died before reporting`);
@@ -436,7 +422,7 @@ export async function restoreRoundTrip(t: Test, label: string, start: () => Prom
     t.equal(got.status?.stats?.[0]?.hostname, 'app');
     t.equal(got.status?.stats?.[0]?.phase, 'Succeeded');
     t.match(got.status?.stats?.[0]?.duration, /s$/);
-    const ev = await waitFor('restore event', async () => {
+    const ev = await until('restore event', async () => {
       const e = await eventsFor(kube, ns, 'app-restore');
       return e.length ? e : undefined;
     });
