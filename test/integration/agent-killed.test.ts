@@ -14,14 +14,10 @@ import type { BackupSession } from '../../agent/types.ts';
 import { useCluster } from '../world/harness.ts';
 import { makeLocalBackend } from '../backends/local.ts';
 import {
-  createSession, descendants, getSession, makeBackupConfiguration, makeRepository, resticRun, runSession, sidecarArgs, startAgent, waitFor,
+  createSession, descendants, getSession, isRunning, makeBackupConfiguration, makeRepository, resticRun, runSession, sidecarArgs, startAgent, waitFor,
 } from './agent-world.ts';
 
 const comm = (pid: number) => readFile(`/proc/${pid}/comm`, 'utf8').then((s) => s.trim(), () => '');
-async function running(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  return stat !== '' && stat[stat.lastIndexOf(')') + 2] !== 'Z';
-}
 
 t.test('no restic outlives a SIGKILLed agent', async (t) => {
   const { kube, namespace: ns, kubeconfigPath } = await useCluster(t);
@@ -63,7 +59,7 @@ t.test('no restic outlives a SIGKILLed agent', async (t) => {
   let left = children;
   for (let i = 0; i < 50 && left.length > 0; i++) {
     await sleep(100);
-    left = (await Promise.all(children.map(async (p) => ((await running(p)) ? p : undefined)))).filter((p) => p !== undefined);
+    left = children.filter(isRunning);
   }
   t.same(left, [], 'every child of the killed agent is gone within 5 s (restic included)');
   const s1 = await getSession(kube, ns, 'app-backup-1');

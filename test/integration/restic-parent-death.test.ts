@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { resticBinaries } from '../backends/bins.ts';
 import { makeLocalBackend } from '../backends/local.ts';
 import { makeRestic } from '../backends/restic.ts';
-import { descendants } from './agent-world.ts';
+import { descendants, isRunning } from './agent-world.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const NODE = join(ROOT, 'node_modules', '.bin', 'node');
@@ -21,10 +21,6 @@ function commOf(pid: number): Promise<string> {
   return readFile(`/proc/${pid}/comm`, 'utf8').then((s) => s.trim(), () => '');
 }
 
-async function aliveNonZombie(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-}
 
 for (const [version, bin] of resticBinaries()) {
   t.test(`restic and the dump clients die with a SIGKILLed parent, restic ${version}`, async (t) => {
@@ -66,7 +62,7 @@ for (const [version, bin] of resticBinaries()) {
       let left = kids;
       for (let i = 0; i < 50 && left.length > 0; i++) {
         await sleep(100);
-        left = (await Promise.all(kids.map(async (k) => ((await aliveNonZombie(k.pid)) ? k : undefined)))).filter((k) => k !== undefined);
+        left = kids.filter((k) => isRunning(k.pid));
       }
       t.same(left, [], `${label}: no child outlives its SIGKILLed parent`);
     };
