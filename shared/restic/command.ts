@@ -15,8 +15,6 @@ import { StashError, ValidationError } from '../errors.ts';
 import type { ResolvedRepository } from './backend.ts';
 import { ByteTail, startChild } from './child.ts';
 import { runProcess, type StdinFeed } from './exec.ts';
-
-export type { StdinFeed };
 import { ACCESS_DENIED, classify } from './classify.ts';
 import { CancelledError, ConsumerFailedError, PartialBackupError, RepositoryMissingError, ResticFailedError, RetentionPolicyError, type ResticError } from './errors.ts';
 import {
@@ -29,6 +27,8 @@ import { directLockRemover } from './lock-remover.ts';
 import { makeRedactor } from './redact.ts';
 import { keepsOnlyByTag, retentionFlags, type RetentionPolicy } from './retention.ts';
 import { parseVersion, type ResticVersion } from './version.ts';
+
+export type { StdinFeed };
 
 export interface ResticOptions {
   repo: ResolvedRepository;
@@ -86,7 +86,6 @@ export interface RunOptions extends CallOptions {
    */
   failFast?: RegExp;
 }
-
 
 export interface RunResult {
   exitCode: number | undefined;
@@ -276,6 +275,7 @@ export class Restic {
       onLine: o.onLine,
       failFast: o.failFast ?? PERMANENT,
       onStop: (reason) => this.log?.info({ command, reason }, 'restic stop'),
+      onLineError: (err) => this.log?.warn({ err }, 'restic line handler failed'),
     });
     const { pid, spawnError, stdoutBytes, ...rest } = run;
     const out: Omit<RunResult, 'error'> = { ...rest, ...(o.stdoutSink ? { stdoutBytes } : {}) };

@@ -30,6 +30,8 @@ export interface ProcessSpec {
   /** Stop restic as soon as a stderr line matches. */
   failFast?: RegExp;
   onStop?: (why: StopReason) => void;
+  /** A throwing `onLine` must not break the run; it is reported here. */
+  onLineError?: (err: unknown) => void;
 }
 
 export interface ProcessRun {
@@ -111,8 +113,8 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessRun> {
       }
       try {
         spec.onLine?.(line, name);
-      } catch {
-        // a caller's line handler must not break the run
+      } catch (err) {
+        spec.onLineError?.(err);
       }
     });
   };
