@@ -9,6 +9,9 @@
 # apiserver, and mmdebstrap + busybox-static + gcc for the images it builds without a registry
 # (test/world/images/). The world runs containerd itself with a config of its own; a system containerd
 # service the package may start is not used.
+# util-linux provides setpriv, which the agent's process runner (shared/restic/child.ts) puts in front of
+# every child (`setpriv --pdeathsig KILL -- restic …`) so no restic or dump client outlives a killed agent,
+# and unshare, which gives restic the pod's hostname in the local world.
 set -euo pipefail
 base=(openssl restic util-linux mariadb-server mariadb-client postgresql-15 postgresql-client-15)
 world=(containerd runc containernetworking-plugins iptables conntrack socat mmdebstrap busybox-static gcc libc6-dev)

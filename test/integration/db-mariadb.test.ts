@@ -8,6 +8,10 @@ import { mariadbAvailable, startMariaDb } from '../backends/mariadb.ts';
 import { useCluster } from '../world/harness.ts';
 import { backupDatabase, restoreDatabase } from '../../agent/db/run.ts';
 
+// Two restic versions, each a full dump, restore and failure scenario with real database clients: on a loaded
+// two-core machine this file ran 100-120 s, at the runner's 120 s default.
+t.setTimeout(300_000);
+
 const bins = resticBinaries();
 if (bins.size === 0) t.fail('no restic binary found');
 if (!mariadbAvailable()) t.fail('MariaDB not installed: run hack/install-system-packages.sh');

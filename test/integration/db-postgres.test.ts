@@ -9,6 +9,10 @@ import { postgresBinDir, startPostgres } from '../backends/postgres.ts';
 import { backupDatabase, restoreDatabase } from '../../agent/db/run.ts';
 import { useCluster } from '../world/harness.ts';
 
+// Two restic versions, each a full dump, restore and failure scenario with real database clients: on a loaded
+// two-core machine this file ran 100-120 s, at the runner's 120 s default.
+t.setTimeout(300_000);
+
 const bins = resticBinaries();
 if (bins.size === 0) t.fail('no restic binary found');
 if (!postgresBinDir()) t.fail('PostgreSQL not installed: run hack/install-system-packages.sh');

@@ -190,6 +190,16 @@ export async function tree(dir: string): Promise<TreeEntry[]> {
 }
 
 /** Every descendant pid of `root` (by /proc ppid links). */
+/** The process exists and is not a zombie (an exited child its new parent has not reaped yet). */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 export function descendants(root: number): number[] {
   const parent = new Map<number, number>();
   for (const e of readdirSync('/proc')) {
