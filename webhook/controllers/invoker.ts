@@ -289,7 +289,7 @@ export function referencedBy(repo: KubeObject | undefined, inv: LooseInvoker): b
 }
 
 /**
- * §11: the sidecar (ClusterRole stash-sidecar) and the restore init-container (stash-restore-init-container) run
+ * docs/api.md §11: the sidecar (ClusterRole stash-sidecar) and the restore init-container (stash-restore-init-container) run
  * under the workload's service account (`w`, just read); this binds the role to it in the workload's namespace.
  */
 export async function ensureSidecarRbac(d: Pick<ResolvedDeps, 'kube'>, inv: LooseInvoker, ref: { kind?: string; name?: string; namespace?: string }, w: KubeObject, role: 'stash-sidecar' | 'stash-restore-init-container' = 'stash-sidecar'): Promise<void> {
