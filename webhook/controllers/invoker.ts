@@ -11,7 +11,7 @@ import { isFalse, isTrue, mergeConditions } from '../../shared/status/index.ts';
 import {
   checkRepository, cond, copyPodSettings, eventsForTransitions, executionModel, getTarget, invokerApiVersion, invokerKey,
   invokerLabels, isBatch, isUnknownOrFalse, membersOf, ownerRef, parseKey, recordEvent, setRepositoryReference,
-  type LooseInvoker, removeFinalizer,
+  type LooseInvoker, removeFinalizer, ensureFinalizer,
 } from './common.ts';
 import { WorkQueue } from './queue.ts';
 import { injectedFor, syncWorkload, type WorkloadSyncResult } from './workload.ts';
@@ -122,17 +122,6 @@ async function finalizeBackupInvoker(d: ResolvedDeps, inv: LooseInvoker): Promis
   await recordEvent(d.events, inv, 'Normal', 'InvokerDeleted', `Removed the stash sidecar from targeted workloads, the trigger CronJob and the Repository reference of ${inv.kind} ${inv.metadata?.name}.`);
 }
 
-/** Adds the finalizer when missing; returns the stored object. */
-export async function ensureFinalizer(d: ResolvedDeps, inv: LooseInvoker): Promise<LooseInvoker> {
-  if ((inv.metadata?.finalizers ?? []).includes(FINALIZER)) return inv;
-  const next = await d.kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', inv.metadata?.namespace, inv.metadata?.name ?? '', (cur) => {
-    if (cur.metadata?.deletionTimestamp || (cur.metadata?.finalizers ?? []).includes(FINALIZER)) return null;
-    cur.metadata!.finalizers = [...(cur.metadata?.finalizers ?? []), FINALIZER];
-    return cur;
-  });
-  return next ?? inv;
-}
-
 interface MemberConditions {
   target: { apiVersion?: string; kind?: string; name?: string; namespace?: string };
   conditions?: Condition[];
@@ -147,7 +136,7 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
     await finalizeBackupInvoker(d, inv);
     return { gone: true };
   }
-  inv = await ensureFinalizer(d, inv);
+  inv = await ensureFinalizer(d.kube, inv);
   const driver = inv.spec?.driver || 'Restic';
   const conds: Condition[] = [];
   let requeue = false;
