@@ -6,7 +6,8 @@ import { flagBool, flagInt, parseArgs } from './args.ts';
 import { postHookSkipReason, renderTemplate, runHook, type HookSummary } from './hooks.ts';
 import { buildBackupSession, sessionName } from './create-session.ts';
 import { planRestore, selectRule } from './restore.ts';
-import { readiness, sessionConcernsUs, findMember } from './sidecar.ts';
+import { afterRunFailure, readiness, sessionConcernsUs, sessionInvoker, findMember } from './sidecar.ts';
+import { KubeError } from '../shared/errors.ts';
 import { actionable } from './messages.ts';
 import { commandPrefix, endpointOf } from './restic.ts';
 import type { AgentContext } from './common.ts';
@@ -160,7 +161,17 @@ t.test('sidecar: which sessions, and when', async (t) => {
   const mk = (status: BackupSession['status'], labels: Record<string, string> = { 'stash.appscode.com/invoker-type': 'BackupBatch', 'stash.appscode.com/invoker-name': 'app' }) =>
     ({ metadata: { name: 's', labels }, spec: { invoker: { kind: 'BackupBatch', name: 'app' } }, status }) as BackupSession;
   t.ok(sessionConcernsUs(mk({}), ctx));
-  t.notOk(sessionConcernsUs(mk({}, { 'stash.appscode.com/invoker-type': 'BackupBatch', 'stash.appscode.com/invoker-name': 'other' }), ctx));
+  const other = (labels: Record<string, string>) => ({ ...mk({}, labels), spec: { invoker: { kind: 'BackupBatch', name: 'other' } } }) as BackupSession;
+  t.notOk(sessionConcernsUs(other({ 'stash.appscode.com/invoker-type': 'BackupBatch', 'stash.appscode.com/invoker-name': 'other' }), ctx));
+  // #15: spec.invoker alone names the invoker; labels matter only without it, the old one included.
+  t.ok(sessionConcernsUs(mk({}, {}), ctx), 'spec.invoker without labels');
+  t.notOk(sessionConcernsUs(other({}), ctx));
+  const noSpec = (labels: Record<string, string>) => ({ metadata: { name: 's', labels }, spec: {} }) as BackupSession;
+  t.ok(sessionConcernsUs(noSpec({ 'stash.appscode.com/invoker-type': 'BackupBatch', 'stash.appscode.com/invoker-name': 'app' }), ctx));
+  t.same(sessionInvoker(noSpec({ 'stash.appscode.com/backup-configuration': 'nightly' })), { kind: 'BackupConfiguration', name: 'nightly' });
+  t.ok(sessionConcernsUs(noSpec({ 'stash.appscode.com/backup-configuration': 'app' }), { ...ctx, invokerKind: 'BackupConfiguration' } as AgentContext), 'the old label');
+  t.notOk(sessionConcernsUs(noSpec({}), ctx));
+  t.same(sessionInvoker(other({ 'stash.appscode.com/backup-configuration': 'app' })), { kind: 'BackupBatch', name: 'other' }, 'spec.invoker wins over labels');
   t.ok(sessionConcernsUs(mk({}, { 'stash.appscode.com/target-kind': 'Deployment', 'stash.appscode.com/target-name': 'wp', 'stash.appscode.com/target-namespace': 'demo' }), ctx));
   const wpRef = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wp' };
   const dbRef = { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' };
@@ -170,6 +181,18 @@ t.test('sidecar: which sessions, and when', async (t) => {
   t.match(readiness(mk({ targets: [{ ref: wpRef, totalHosts: 1, stats: [{ hostname: 'wp', phase: 'Succeeded' }] }] }), batch, member!, 'wp', 'demo'), { run: false, final: true });
   t.match(readiness(mk({ phase: 'Failed' }), batch, member!, 'wp', 'demo'), { run: false, final: true });
   t.match(readiness(mk({ conditions: [{ type: 'GlobalPreBackupHookSucceeded', status: 'False', lastTransitionTime: '2026-01-01T00:00:00Z' }], targets: [{ ref: wpRef, totalHosts: 1 }] }), batch, member!, 'wp', 'demo'), { run: false, why: /global preBackup/ });
+});
+
+t.test('a session run that throws is retried or its host recorded Failed, never dropped', async (t) => {
+  const down = new KubeError('PUT /status: connect ECONNREFUSED', undefined);
+  const half = () => 0;
+  t.same(afterRunFailure(down, 1, false, half), { retryInMs: 2500 });
+  t.same(afterRunFailure(down, 2, false, half), { retryInMs: 5000 });
+  t.match(afterRunFailure(down, 3, false, half), { fail: /^session run failed \(attempt 3\): PUT \/status: connect ECONNREFUSED/ });
+  t.same(afterRunFailure(new KubeError('too many', 429), 1, false, () => 1), { retryInMs: 5000 });
+  t.match(afterRunFailure(new KubeError('forbidden', 403), 1, false), { fail: /^session run failed: forbidden/ }, 'a 4xx is final at once');
+  t.match(afterRunFailure(new Error('timed out after 1800s waiting for BackendRepositoryInitialized'), 1, false), { fail: /waiting for BackendRepositoryInitialized/ });
+  t.same(afterRunFailure(down, 1, true), { stop: true }, 'an agent that stops leaves the session to its restarted self');
 });
 
 t.test('actionable messages and restic plumbing', async (t) => {

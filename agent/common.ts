@@ -49,6 +49,19 @@ export function matchesTarget(ref: TargetRef | undefined, ctx: Pick<AgentContext
   return ref.kind === ctx.targetKind && ref.name === ctx.targetName && (ref.namespace || invokerNamespace) === ctx.targetNamespace;
 }
 
+/**
+ * Without a session deadline, how long one API call of a session run keeps retrying transient failures:
+ * a host's work may be long and a lost status write costs a re-run, while past ten minutes of outage the
+ * operator has long failed the host from its stale heartbeat.
+ */
+export const SESSION_RETRY_CAP_MS = 10 * 60_000;
+
+/** The client a session run uses: transient API failures retried until the session's deadline, else capped. */
+export function sessionKube(kube: Kube, sessionDeadline: string | undefined): Kube {
+  const deadline = sessionDeadline ? Date.parse(sessionDeadline) : NaN;
+  return Number.isFinite(deadline) ? kube.withRetry({ deadline }) : kube.withRetry({ capMs: SESSION_RETRY_CAP_MS, deadline: undefined });
+}
+
 export async function getInvoker<T extends KubeObject>(kube: Kube, kind: string, namespace: string, name: string): Promise<T> {
   if (!['BackupConfiguration', 'BackupBatch', 'RestoreSession', 'RestoreBatch'].includes(kind)) {
     throw new AgentError(`unknown invoker kind "${kind}"`);

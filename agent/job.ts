@@ -6,7 +6,7 @@ import { apiVersionOf } from '../shared/api/constants.ts';
 import { hostFor } from '../shared/restic/host.ts';
 import { findTarget } from '../shared/status/index.ts';
 import { getInvoker, waitUntil, type AgentContext } from './common.ts';
-import { Sidecar, readiness, requireMember, type OpenRepo } from './sidecar.ts';
+import { Sidecar, readiness, requireMember, sessionInvoker, type OpenRepo } from './sidecar.ts';
 import type { BackupInvoker, BackupSession } from './types.ts';
 
 const WAIT_MS = 30 * 60_000;
@@ -15,8 +15,9 @@ export async function runBackupJob(ctx: AgentContext, openRepo: OpenRepo, sessio
   const ns = ctx.namespace;
   const getSession = () => ctx.kube.get<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ns, sessionName);
   const first = await getSession();
-  const kind = first.spec.invoker?.kind ?? ctx.invokerKind;
-  const invoker = await getInvoker<BackupInvoker>(ctx.kube, kind, ns, first.spec.invoker?.name ?? ctx.invokerName);
+  const named = sessionInvoker(first);
+  const kind = named?.kind ?? ctx.invokerKind;
+  const invoker = await getInvoker<BackupInvoker>(ctx.kube, kind, ns, named?.name ?? ctx.invokerName);
   const member = requireMember(invoker, kind, invoker.metadata?.name, ctx);
   // Not sidecarHost: this Job's pod and node are not the workload's, and a volume or database has one host.
   const host = ctx.hostOverride ?? hostFor({ targetKind: ctx.targetKind, alias: member.spec.target.alias });

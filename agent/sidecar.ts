@@ -25,13 +25,31 @@ import type { LockInfo } from '../shared/restic/output.ts';
 import { RepositoryMissingError } from '../shared/restic/errors.ts';
 import type { RepoOps } from './repo.ts';
 import { backupDatabaseTarget, isDatabaseTarget } from './database.ts';
-import { emitEvent, patchBackupSession } from './status.ts';
+import { emitEvent, patchBackupSession, recordBackupHostFailure } from './status.ts';
+import { isTransient } from '../shared/kube/client.ts';
 import type { BackupBatch, BackupConfiguration, BackupInvoker, BackupSession, Repository } from './types.ts';
 import type { LoadedRepository } from './common.ts';
 
 export type OpenRepo = (loaded: LoadedRepository, ctx: AgentContext, isHolderAlive: (lock: LockInfo) => Promise<boolean>) => Promise<RepoOps>;
 
 const WAIT_MS = 30 * 60_000;
+/** How often every cached session is considered again, whatever its resourceVersion (a resync). */
+const RESYNC_MS = 60_000;
+/** Runs of one session that may end in a transient error before its host is recorded Failed. */
+const RUN_ATTEMPTS = 3;
+
+export type RunFailureOutcome = { retryInMs: number } | { fail: string } | { stop: true };
+
+/**
+ * What follows a session run that threw (attempt counts from 1): a stopping agent leaves the session to
+ * its restarted self; a transient API failure runs it again after a jittered backoff; anything else, or
+ * the last attempt, records this host Failed with the reason. Never: the session dropped.
+ */
+export function afterRunFailure(err: unknown, attempt: number, stopping: boolean, random = Math.random): RunFailureOutcome {
+  if (stopping) return { stop: true };
+  if (isTransient(err) && attempt < RUN_ATTEMPTS) return { retryInMs: Math.round(5_000 * 2 ** (attempt - 1) * (0.5 + random() / 2)) };
+  return { fail: `session run failed${attempt > 1 ? ` (attempt ${attempt})` : ''}: ${errorMessage(err)}` };
+}
 
 export function everyPodParticipates(kind: string): boolean {
   return kind === 'StatefulSet' || kind === 'DaemonSet';
@@ -65,10 +83,30 @@ export function requireMember(invoker: BackupInvoker, kind: string, invokerName:
   return member;
 }
 
-/** §15.3: labels name our invoker, or the target labels name our workload. */
-export function sessionConcernsUs(s: BackupSession, ctx: AgentContext): boolean {
+/** The old label of upstream's BackupConfiguration sessions (the instant-backup guide's hand-made session carries it). */
+export const LEGACY_INVOKER_LABEL = 'stash.appscode.com/backup-configuration';
+
+/**
+ * The invoker a session runs: `spec.invoker` (kind + name) is enough; without it the invoker-type/name
+ * labels, or the old `backup-configuration` label, name it.
+ */
+export function sessionInvoker(s: BackupSession): { kind: string; name: string } | undefined {
+  const inv = s.spec?.invoker;
+  if (inv?.kind && inv.name) return { kind: inv.kind, name: inv.name };
   const l = s.metadata?.labels ?? {};
-  if (l[LABEL.invokerType] === ctx.invokerKind && l[LABEL.invokerName] === ctx.invokerName) return true;
+  const kind = l[LABEL.invokerType];
+  const name = l[LABEL.invokerName];
+  if (kind && name) return { kind, name };
+  const legacy = l[LEGACY_INVOKER_LABEL];
+  if (legacy) return { kind: 'BackupConfiguration', name: legacy };
+  return undefined;
+}
+
+/** §15.3: the session runs our invoker, or its target labels name our workload. */
+export function sessionConcernsUs(s: BackupSession, ctx: AgentContext): boolean {
+  const inv = sessionInvoker(s);
+  if (inv?.kind === ctx.invokerKind && inv.name === ctx.invokerName) return true;
+  const l = s.metadata?.labels ?? {};
   return l[LABEL.targetKind] === ctx.targetKind && l[LABEL.targetName] === ctx.targetName && (l[LABEL.targetNamespace] ?? ctx.namespace) === ctx.targetNamespace;
 }
 
@@ -84,7 +122,7 @@ export function readiness(session: BackupSession, invoker: BackupInvoker, member
   if (target.stats?.some((s) => s.hostname === host)) return { run: false, why: 'this host already reported', final: true };
   const phase = backupTargetPhase(target);
   if (phase === 'Succeeded' || phase === 'Failed') return { run: false, why: `target is already ${phase}`, final: true };
-  if (session.spec.invoker?.kind === 'BackupBatch' && (invoker as BackupBatch).spec.executionOrder === 'Sequential') {
+  if (sessionInvoker(session)?.kind === 'BackupBatch' && (invoker as BackupBatch).spec.executionOrder === 'Sequential') {
     const members = (invoker as BackupBatch).spec.members ?? [];
     for (let i = 0; i < member.index; i++) {
       const earlier = findTarget(st, members[i]?.target?.ref as TargetRef, namespace);
@@ -102,6 +140,11 @@ export class Sidecar {
   readonly #changes = new EventEmitter();
   readonly #inFlight = new Set<string>();
   readonly #done = new Set<string>();
+  /** Sessions whose runs threw, with how many times. */
+  readonly #failedRuns = new Map<string, number>();
+  /** Host failures still to record, when that write itself failed: the next resync tries the write again. */
+  readonly #unrecorded = new Map<string, string>();
+  readonly #timers = new Set<NodeJS.Timeout>();
   #informer: Informer<BackupSession> | undefined;
   #lease: LeaseLock;
   #stopped = new AbortController();
@@ -165,16 +208,42 @@ export class Sidecar {
       this.#changes.emit(name, s);
       this.#consider(s);
     };
-    inf.on('add', onChange).on('update', onChange);
+    const onDelete = (s: BackupSession) => {
+      const name = s.metadata?.name ?? '';
+      this.#done.delete(name);
+      this.#failedRuns.delete(name);
+      this.#unrecorded.delete(name);
+    };
+    inf.on('add', onChange).on('update', onChange).on('delete', onDelete);
     this.#informer = inf;
     inf.start();
     await inf.waitForSync();
+    // A relist reports a session only when its resourceVersion changed: one whose run was lost (the
+    // apiserver restarted under it) would never be looked at again without this.
+    this.#every(RESYNC_MS, () => {
+      for (const s of inf.list()) this.#consider(s);
+    });
     this.ctx.log.info({ host: this.host }, 'watching backup sessions');
   }
 
   async #unwatch(): Promise<void> {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
     await this.#informer?.stop();
     this.#informer = undefined;
+  }
+
+  #every(ms: number, fn: () => void): void {
+    const timer = setInterval(fn, ms).unref();
+    this.#timers.add(timer);
+  }
+
+  #after(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      fn();
+    }, ms).unref();
+    this.#timers.add(timer);
   }
 
   #consider(s: BackupSession): void {
@@ -183,12 +252,52 @@ export class Sidecar {
     if (isFinalSessionPhase(s.status?.phase)) return;
     // Cheap pre-check on the cached object; the run re-reads everything fresh.
     const target = s.status?.targets?.find((t) => t.ref?.kind === this.ctx.targetKind && t.ref?.name === this.ctx.targetName);
-    if (!target || target.totalHosts === undefined || target.stats?.some((x) => x.hostname === this.host)) return;
+    const ref = target?.ref;
+    if (!target || !ref || target.totalHosts === undefined || target.stats?.some((x) => x.hostname === this.host)) return;
     this.#inFlight.add(name);
-    const p = this.#runSession(s)
+    const unrecorded = this.#unrecorded.get(name);
+    const run = unrecorded !== undefined
+      ? this.#recordFailure(s, ref, unrecorded)
+      : this.#runSession(s).then(() => void this.#failedRuns.delete(name), (err: unknown) => this.#runFailed(s, ref, err));
+    const p = run
       .catch((err: unknown) => this.ctx.log.error({ err: errorMessage(err), session: name }, 'session run failed'))
       .finally(() => this.#inFlight.delete(name));
     this.runs.push(p);
+  }
+
+  async #runFailed(s: BackupSession, ref: TargetRef, err: unknown): Promise<void> {
+    const name = s.metadata?.name ?? '';
+    const attempt = (this.#failedRuns.get(name) ?? 0) + 1;
+    this.#failedRuns.set(name, attempt);
+    const next = afterRunFailure(err, attempt, this.#stopped.signal.aborted);
+    if ('stop' in next) {
+      this.ctx.log.warn({ err: errorMessage(err), session: name }, 'session run stopped with the agent; a restarted agent resumes it');
+    } else if ('retryInMs' in next) {
+      this.ctx.log.warn({ err: errorMessage(err), session: name, attempt, retryInMs: next.retryInMs }, 'session run failed; retrying');
+      this.#after(next.retryInMs, () => {
+        const latest = this.#informer?.get(s.metadata?.namespace, name);
+        if (latest) this.#consider(latest);
+      });
+    } else {
+      this.ctx.log.error({ err: errorMessage(err), session: name, attempt }, 'session run failed; recording this host Failed');
+      await this.#recordFailure(s, ref, next.fail);
+    }
+  }
+
+  async #recordFailure(s: BackupSession, ref: TargetRef, error: string): Promise<void> {
+    const name = s.metadata?.name ?? '';
+    try {
+      const recorded = await recordBackupHostFailure(this.ctx.kube, this.ctx.namespace, name, ref, this.host, error);
+      this.#unrecorded.delete(name);
+      this.#done.add(name);
+      if (recorded) {
+        await emitEvent(this.ctx.kube, s, { type: 'Warning', reason: 'HostBackupFailed', message: `Failed to backup host "${this.host}" of ${ref.kind}/${ref.name}: ${error}` },
+          'stash-backup-sidecar', this.ctx.podName, this.ctx.log);
+      }
+    } catch (err) {
+      this.#unrecorded.set(name, error);
+      this.ctx.log.error({ err: errorMessage(err), session: name }, 'could not record the host failure; the next resync tries again');
+    }
   }
 
   /** Event-driven wait on this session's status (informer updates), with a slow poll as a safety net. */
@@ -216,7 +325,7 @@ export class Sidecar {
   async #runSession(cached: BackupSession): Promise<void> {
     const name = cached.metadata?.name ?? '';
     // spec.invoker never changes, so the cached copy can name the invoker while the session is re-read.
-    const inv = cached.spec.invoker;
+    const inv = sessionInvoker(cached);
     if (!inv) return;
     const kind = inv.kind;
     const prefetch = everyPodParticipates(this.ctx.targetKind) ? undefined : this.#prefetch();
@@ -226,7 +335,10 @@ export class Sidecar {
     ]);
     this.#lastInvoker = invoker;
     const member = findMember(invoker, kind, this.ctx);
-    if (!member) return;
+    if (!member) {
+      this.#done.add(name);
+      return;
+    }
     const r = readiness(session, invoker, member, this.host, this.ctx.namespace);
     if (!r.run) {
       if (r.final) this.#done.add(name);
@@ -535,7 +647,7 @@ export class Sidecar {
     const summary: HookSummary = {
       Name: session.metadata?.name ?? '',
       Namespace: this.ctx.namespace,
-      Invoker: { APIGroup: session.spec.invoker?.apiGroup, Kind: session.spec.invoker?.kind ?? '', Name: session.spec.invoker?.name ?? '' },
+      Invoker: { APIGroup: session.spec.invoker?.apiGroup, Kind: sessionInvoker(session)?.kind ?? '', Name: sessionInvoker(session)?.name ?? '' },
       Target: { APIVersion: member.ref.apiVersion, Kind: member.ref.kind, Name: member.ref.name, Namespace: member.ref.namespace || this.ctx.namespace },
       Status: status,
       RetryLeft: session.spec.retryLeft ?? 0,

@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { apiVersionOf } from '../shared/api/constants.ts';
 import type { BackupSession, RestoreBatch, RestoreSession } from './types.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
+import type { TargetRef } from '../shared/api/index.ts';
 import {
+  findTarget,
   mergeBackupSessionStatus,
   mergeRestoreBatchStatus,
   mergeRestoreSessionStatus,
@@ -22,6 +24,21 @@ export async function patchBackupSession(kube: Kube, namespace: string, name: st
     cur.status = mergeBackupSessionStatus(cur.status, patch, { namespace, creationTimestamp: cur.metadata?.creationTimestamp as string | undefined });
     return cur;
   }, { subresource: 'status', attempts: ATTEMPTS, current: known });
+}
+
+/**
+ * A host whose run could not finish, recorded Failed with the reason, unless it has stats already (what it
+ * wrote itself wins). Returns false when there was nothing to record.
+ */
+export async function recordBackupHostFailure(kube: Kube, namespace: string, name: string, ref: TargetRef, host: string, error: string): Promise<boolean> {
+  let recorded = false;
+  await kube.update<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', namespace, name, (cur) => {
+    if (findTarget(cur.status, ref, namespace)?.stats?.some((x) => x.hostname === host)) return null;
+    recorded = true;
+    cur.status = mergeBackupSessionStatus(cur.status, { targets: [{ ref, stats: [{ hostname: host, phase: 'Failed', error }] }] }, { namespace, creationTimestamp: cur.metadata?.creationTimestamp as string | undefined });
+    return cur;
+  }, { subresource: 'status', attempts: ATTEMPTS });
+  return recorded;
 }
 
 export async function patchRestoreSession(kube: Kube, namespace: string, name: string, patch: RestoreSessionPatch, known?: RestoreSession): Promise<RestoreSession | null> {

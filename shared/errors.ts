@@ -22,9 +22,12 @@ export class ConfigError extends StashError {
 /** A call to the Kubernetes API failed; `status` is the HTTP status when there was one. */
 export class KubeError extends StashError {
   readonly status: number | undefined;
-  constructor(message: string, status: number | undefined, options?: { cause?: unknown }) {
+  /** The server's Retry-After (429, 503), when it sent one. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, status: number | undefined, options?: { cause?: unknown; retryAfterMs?: number | undefined }) {
     super(status === undefined ? 'KUBE_UNREACHABLE' : `KUBE_${status}`, message, options);
     this.status = status;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 

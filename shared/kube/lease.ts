@@ -39,8 +39,10 @@ export class LeaseLock {
   #observedAt = 0;
 
   constructor(kube: Kube, opts: LeaseOptions) {
-    this.#kube = kube;
     this.opts = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...opts };
+    // A holder must know within its renew deadline that it could not renew: one attempt's calls retry
+    // transient errors for a retry period at most, and the loops below try again.
+    this.#kube = kube.withRetry({ capMs: this.opts.retryPeriodMs, deadline: undefined });
   }
 
   /** One attempt to take or renew the lease. True when we hold it afterwards. */
