@@ -1,12 +1,14 @@
 // `run-backup --backupsession=<name>`: the job model of §12. A volume (PVC) or a database (AppBinding) has no
 // pod to carry a sidecar, so the operator starts this in a Job once it initiates the target: it does this
-// session's share exactly as a sidecar host would (hooks, repository init, snapshot, post-backup actions,
-// per-host stats, Events) and exits 0 only when its host succeeded, so the Job's outcome matches the status.
+// session's share exactly as a sidecar host would (HostBackup: hooks, repository init, snapshot, post-backup
+// actions, per-host stats, Events) and exits 0 only when its host succeeded, so the Job's outcome matches the status.
 import { apiVersionOf } from '../shared/api/constants.ts';
 import { hostFor } from '../shared/restic/host.ts';
 import { findTarget } from '../shared/status/index.ts';
-import { getInvoker, waitUntil, type AgentContext } from './common.ts';
-import { Sidecar, readiness, requireMember, sessionInvoker, type OpenRepo } from './sidecar.ts';
+import { getInvoker, sessionKube, waitUntil, type AgentContext } from './common.ts';
+import { withHeartbeat } from './heartbeat.ts';
+import { HostBackup, readiness, type OpenRepo } from './host-backup.ts';
+import { requireMember, sessionInvoker } from './members.ts';
 import type { BackupInvoker, BackupSession } from './types.ts';
 
 const WAIT_MS = 30 * 60_000;
@@ -35,7 +37,10 @@ export async function runBackupJob(ctx: AgentContext, openRepo: OpenRepo, sessio
     log.info({ why: ready.why }, 'nothing to back up');
     return outcome(ready.session, member.ref, host, ns);
   }
-  await new Sidecar(ctx, openRepo, host).runOnce(ready.session, invoker, member, signal);
+  const session = ready.session;
+  const run: AgentContext = { ...ctx, kube: sessionKube(ctx.kube, session.status?.sessionDeadline) };
+  await withHeartbeat({ kube: run.kube, sessionKind: 'BackupSession', session, host, holder: ctx.podName, log }, () =>
+    new HostBackup({ ctx: run, openRepo, host, signal }, session, invoker, member).run());
   return outcome(await getSession(), member.ref, host, ns);
 }
 

@@ -20,7 +20,7 @@ import { holderChecker } from './locks.ts';
 import { actionable } from './messages.ts';
 import type { RepoOps } from './repo.ts';
 import { emitEvent, patchRestoreBatchMember, patchRestoreSession } from './status.ts';
-import { ownResticHostname, type OpenRepo } from './sidecar.ts';
+import { ownResticHostname, type OpenRepo } from './host-backup.ts';
 import type { RestoreBatch, RestoreInvoker, RestoreSession } from './types.ts';
 
 const WAIT_MS = 30 * 60_000;

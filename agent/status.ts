@@ -4,12 +4,13 @@ import { randomBytes } from 'node:crypto';
 import { apiVersionOf } from '../shared/api/constants.ts';
 import type { BackupSession, RestoreBatch, RestoreSession } from './types.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
-import type { TargetRef } from '../shared/api/index.ts';
+import type { Condition, TargetRef } from '../shared/api/index.ts';
 import {
   findTarget,
   mergeBackupSessionStatus,
   mergeRestoreBatchStatus,
   mergeRestoreSessionStatus,
+  rfc3339,
   type BackupSessionPatch,
   type MemberPatch,
   type RestoreSessionPatch,
@@ -53,6 +54,14 @@ export async function patchRestoreBatchMember(kube: Kube, namespace: string, nam
     cur.status = mergeRestoreBatchStatus(cur.status, { members: [member] }, { namespace, creationTimestamp: cur.metadata?.creationTimestamp as string | undefined });
     return cur;
   }, { subresource: 'status', attempts: ATTEMPTS, current: known });
+}
+
+/** A condition one host writes; a False one carries severity Error. */
+export function hostCondition(type: string, ok: boolean, reasons: { true: string; false: string }, message: string): Condition {
+  return {
+    type, status: ok ? 'True' : 'False', reason: ok ? reasons.true : reasons.false, message, lastTransitionTime: rfc3339(new Date()),
+    ...(ok ? {} : { severity: 'Error' }),
+  };
 }
 
 export interface EventInput {
