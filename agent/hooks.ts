@@ -1,7 +1,6 @@
 // Local hooks (§2.10, §17): run by the agent inside the workload pod. `exec` runs as a local process when it
 // targets the agent's own container, and through the pods/exec API otherwise; http and tcp probes default to
 // the pod's own network (loopback). Every action has a timeout so a hung hook cannot hold a session forever.
-import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 // client-node is heavy to load; only an exec hook needs it, so it is imported then.
@@ -78,25 +77,20 @@ function capped(buf: string, more: string): string {
 async function execLocal(command: string[], timeoutMs: number): Promise<HookResult> {
   const [file, ...args] = command;
   if (!file) throw new HookError('exec hook has an empty command');
-  return await new Promise<HookResult>((resolve, reject) => {
-    let output = '';
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new HookError(`exec hook "${command.join(' ')}" timed out after ${timeoutMs} ms`, output));
-    }, timeoutMs);
-    child.stdout.on('data', (d: Buffer) => (output = capped(output, d.toString())));
-    child.stderr.on('data', (d: Buffer) => (output = capped(output, d.toString())));
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new HookError(`exec hook "${file}" could not start: ${err.message}`, output, { cause: err }));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve({ output });
-      else reject(new HookError(`exec hook "${command.join(' ')}" exited with ${code ?? signal}: ${output.trim().slice(-500)}`, output));
-    });
-  });
+  // The process runner (execa) is loaded when a hook first runs, not by an idle sidecar.
+  const { startChild } = await import('../shared/restic/child.ts');
+  // A hook runs as a process of the agent's container would (kubelet exec): with the container's env.
+  const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
+  const stop = AbortSignal.timeout(timeoutMs);
+  const child = startChild({ file, args, env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', group: true, stopSignal: 'SIGKILL', graceMs: 1000, signal: stop });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output = capped(output, d.toString())));
+  child.stderr?.on('data', (d: Buffer) => (output = capped(output, d.toString())));
+  const r = await child.done;
+  if (r.spawnError) throw new HookError(`exec hook "${file}" could not start: ${r.spawnError.message}`, output, { cause: r.spawnError });
+  if (stop.aborted) throw new HookError(`exec hook "${command.join(' ')}" timed out after ${timeoutMs} ms`, output);
+  if (r.exitCode === 0) return { output };
+  throw new HookError(`exec hook "${command.join(' ')}" exited with ${r.exitCode ?? r.signal}: ${output.trim().slice(-500)}`, output);
 }
 
 async function execRemote(ctx: HookContext, container: string, command: string[], timeoutMs: number): Promise<HookResult> {

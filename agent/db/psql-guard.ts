@@ -4,8 +4,8 @@
 // `ERROR:` it prints is checked: the collisions a full dump always meets on a live server are expected;
 // anything else makes this exit 3 with the first such errors as the last lines of stderr.
 // Usage: node psql-guard.ts <psql> [psql args…]; stdin and the environment pass through unchanged.
-import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { startChild } from '../../shared/restic/child.ts';
 
 /** Errors a full dump meets on a server that already has its bootstrap roles and databases. */
 export const EXPECTED_ERRORS: RegExp[] = [
@@ -32,26 +32,30 @@ async function main(): Promise<number> {
     process.stderr.write('usage: psql-guard <psql> [args…]\n');
     return 2;
   }
-  const child = spawn(file, args, { stdio: ['inherit', 'ignore', 'pipe'], env: process.env });
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => child.kill(sig));
+  // Through the agent's process runner: psql dies with this guard even when the guard is SIGKILLed.
+  const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
+  const stop = new AbortController();
+  const child = startChild({ file, args, env, stdin: 'inherit', stdout: 'ignore', stderr: 'pipe', stopSignal: 'SIGTERM', graceMs: 10_000, signal: stop.signal });
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => stop.abort());
   const bad: string[] = [];
   let count = 0;
-  const rl = createInterface({ input: child.stderr, crlfDelay: Infinity });
-  rl.on('line', (line) => {
-    process.stderr.write(`${line}\n`);
-    const msg = errorOf(line);
-    if (msg !== undefined && unexpected(msg)) {
-      count++;
-      if (bad.length < 3) bad.push(msg);
-    }
-  });
-  const code = await new Promise<number>((resolve) => {
-    child.once('error', (err) => {
-      process.stderr.write(`cannot run ${file}: ${err.message}\n`);
-      resolve(127);
+  if (child.stderr) {
+    const rl = createInterface({ input: child.stderr, crlfDelay: Infinity });
+    rl.on('line', (line) => {
+      process.stderr.write(`${line}\n`);
+      const msg = errorOf(line);
+      if (msg !== undefined && unexpected(msg)) {
+        count++;
+        if (bad.length < 3) bad.push(msg);
+      }
     });
-    child.once('close', (c, signal) => resolve(c ?? (signal ? 128 + 15 : 1)));
-  });
+  }
+  const r = await child.done;
+  if (r.spawnError) {
+    process.stderr.write(`cannot run ${file}: ${r.spawnError.message}\n`);
+    return 127;
+  }
+  const code = r.exitCode ?? (r.signal ? 128 + 15 : 1);
   if (code !== 0) return code;
   if (count > 0) {
     process.stderr.write(`${count} statement(s) of the dump failed, first: ${bad.join(' | ')}\n`);

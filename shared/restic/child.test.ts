@@ -1,5 +1,6 @@
 // The process layer under the wrapper: stop signal then SIGKILL after the grace, whole-group kills for
-// `sh -c` wrappers, spawn failures as outcomes, and no child left running when its parent exits.
+// `sh -c` wrappers, spawn failures as outcomes, cancellation by AbortSignal, and no child left running
+// when its parent exits — or is SIGKILLed (setpriv --pdeathsig).
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -13,16 +14,16 @@ const dir = await mkdtemp(join(tmpdir(), 'stash-ts-child-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
 t.test('exit code, signal and a child that cannot start', async (t) => {
-  const ok = await startChild({ file: 'sh', args: ['-c', 'exit 7'], env: { PATH }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', exitSignal: 'SIGTERM' }).done;
+  const ok = await startChild({ file: 'sh', args: ['-c', 'exit 7'], env: { PATH }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', stopSignal: 'SIGTERM', graceMs: 10_000 }).done;
   t.same(ok, { exitCode: 7, signal: undefined, spawnError: undefined });
-  const missing = await startChild({ file: join(dir, 'nope'), args: [], env: { PATH }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', exitSignal: 'SIGTERM' }).done;
+  const missing = await startChild({ file: join(dir, 'nope'), args: [], env: { PATH }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', stopSignal: 'SIGTERM', graceMs: 10_000 }).done;
   t.match(missing.spawnError?.message, /ENOENT/, 'spawn failure reported, not thrown');
 });
 
 t.test('the environment is exactly the one given', async (t) => {
-  const c = startChild({ file: 'sh', args: ['-c', 'env -0'], env: { PATH, ONLY: 'this' }, stdin: 'ignore', stdout: 'pipe', stderr: 'ignore', exitSignal: 'SIGTERM' });
+  const c = startChild({ file: 'sh', args: ['-c', 'env -0'], env: { PATH, ONLY: 'this' }, stdin: 'ignore', stdout: 'pipe', stderr: 'ignore', stopSignal: 'SIGTERM', graceMs: 10_000 });
   let out = '';
-  c.proc.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  c.stdout?.on('data', (b: Buffer) => (out += b.toString()));
   await c.done;
   const keys = out.split('\0').filter(Boolean).map((l) => l.split('=')[0]).filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_')
     // tap's process-info plugin wraps spawn in tests and adds its own variables
@@ -31,10 +32,10 @@ t.test('the environment is exactly the one given', async (t) => {
 });
 
 t.test('a child ignoring the stop signal is killed after the grace, not before', async (t) => {
-  const c = startChild({ file: 'sh', args: ['-c', "trap '' TERM; sleep 20"], env: { PATH }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', group: true, exitSignal: 'SIGTERM' });
+  const c = startChild({ file: 'sh', args: ['-c', "trap '' TERM; sleep 20"], env: { PATH }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', group: true, stopSignal: 'SIGTERM', graceMs: 800 });
   await sleep(200);
   const t0 = Date.now();
-  c.kill('SIGTERM', 800);
+  c.stop();
   const r = await c.done;
   const ms = Date.now() - t0;
   t.equal(r.signal, 'SIGKILL');
@@ -42,12 +43,12 @@ t.test('a child ignoring the stop signal is killed after the grace, not before',
 });
 
 t.test('a group kill takes the wrapper\'s children too, so their pipes close', async (t) => {
-  const c = startChild({ file: 'sh', args: ['-c', 'sleep 30 & wait'], env: { PATH }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', group: true, exitSignal: 'SIGTERM' });
-  c.proc.stdout?.resume();
-  c.proc.stderr?.resume();
+  const c = startChild({ file: 'sh', args: ['-c', 'sleep 30 & wait'], env: { PATH }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', group: true, stopSignal: 'SIGTERM', graceMs: 10_000 });
+  c.stdout?.resume();
+  c.stderr?.resume();
   await sleep(200);
   const t0 = Date.now();
-  c.kill('SIGTERM', 10_000);
+  c.stop();
   await c.done;
   t.ok(Date.now() - t0 < 3000, 'done without waiting for the grandchild');
 });
@@ -57,7 +58,7 @@ t.test('children do not outlive a parent that exits', async (t) => {
   const script = `
     import { startChild } from ${JSON.stringify(join(import.meta.dirname, 'child.ts'))};
     startChild({ file: 'sh', args: ['-c', 'trap "echo int > \\"$0\\"; exit 0" INT; while :; do sleep 0.05; done', ${JSON.stringify(marker)}],
-      env: { PATH: ${JSON.stringify(PATH)} }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', exitSignal: 'SIGINT' });
+      env: { PATH: ${JSON.stringify(PATH)} }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', stopSignal: 'SIGINT', graceMs: 10_000 });
     setTimeout(() => process.exit(0), 300);
   `;
   const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
@@ -68,4 +69,42 @@ t.test('children do not outlive a parent that exits', async (t) => {
     got = await readFile(marker, 'utf8').catch(() => '');
   }
   t.equal(got.trim(), 'int', 'the child got its stop signal (SIGINT for restic) when the parent exited');
+});
+
+t.test('an aborted signal stops the child with its stop signal', async (t) => {
+  const ac = new AbortController();
+  const c = startChild({ file: 'sh', args: ['-c', 'trap "exit 42" INT; while :; do sleep 0.05; done'], env: { PATH }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', stopSignal: 'SIGINT', graceMs: 10_000, signal: ac.signal });
+  await sleep(200);
+  ac.abort();
+  t.same(await c.done, { exitCode: 42, signal: undefined, spawnError: undefined }, 'SIGINT reached it and it exited by itself');
+});
+
+t.test('children die with a parent that is SIGKILLed', async (t) => {
+  const pidFile = join(dir, 'child-pid');
+  const script = `
+    import { writeFileSync } from 'node:fs';
+    import { startChild } from ${JSON.stringify(join(import.meta.dirname, 'child.ts'))};
+    const c = startChild({ file: 'sleep', args: ['60'], env: { PATH: ${JSON.stringify(PATH)} }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', stopSignal: 'SIGINT', graceMs: 10_000 });
+    writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));
+    setInterval(() => {}, 1000);
+  `;
+  const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
+  let pid = 0;
+  for (let i = 0; i < 100 && !pid; i++) {
+    await sleep(100);
+    pid = Number(await readFile(pidFile, 'utf8').catch(() => '0'));
+  }
+  t.ok(pid > 0, 'the child started');
+  await sleep(200);
+  t.match(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''), /^sleep\0/, 'setpriv exec\'d the command in place (same pid)');
+  parent.kill('SIGKILL');
+  await new Promise((resolve) => parent.once('exit', resolve));
+  let alive = true;
+  for (let i = 0; i < 50 && alive; i++) {
+    await sleep(100);
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    // gone, or a zombie waiting for its new parent to reap it
+    alive = stat !== '' && !/^\d+ \([^)]*\) Z/.test(stat);
+  }
+  t.notOk(alive, 'no child outlives a SIGKILLed parent');
 });

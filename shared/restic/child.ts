@@ -1,8 +1,20 @@
-// Child processes of the wrapper (restic, dump producers and consumers) on node:child_process directly.
-// A general process library cost the agent ~100 ms of module loading on every start; the wrapper needs
-// only this: no shell, an explicit environment, chosen stdio, signal-then-SIGKILL with a grace period,
-// and children that do not outlive a process that exits normally.
-import { spawn, type ChildProcess } from 'node:child_process';
+// The one process runner of the agent: restic, dump producers and consumers, local exec hooks and the
+// psql guard's psql all start here, on execa. What every child gets:
+// - argv as data (no shell) and exactly the environment given (execa extendEnv: false);
+// - cancellation through an AbortSignal (execa cancelSignal): the stop signal, then SIGKILL after a
+//   grace (forceKillAfterDelay) — restic needs SIGINT and a long grace to remove its lock;
+// - whole-group signals when asked (killDescendants), so a `sh -c` wrapper's children go with it;
+// - no child outlives the agent: when the agent exits or is terminated, execa's cleanup sends the stop
+//   signal; when it is SIGKILLed (or OOM-killed) no code of ours runs, so every child is started through
+//   util-linux `setpriv --pdeathsig KILL`, which makes the kernel kill it when its parent dies.
+//   PR_SET_PDEATHSIG fires on the death of the parent THREAD: children are spawned by libuv on the
+//   thread that calls spawn, which for the agent is always its main thread (no worker threads spawn),
+//   and setpriv execs in place, so the child (restic itself) carries the setting across exec.
+//   A hard kill leaves restic's lock behind; the holder-aware lock recovery removes it (its pid is dead).
+import { execa, type ResultPromise } from 'execa';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 
 export interface ChildOutcome {
   exitCode: number | undefined;
@@ -13,95 +25,164 @@ export interface ChildOutcome {
 
 export interface ChildSpec {
   file: string;
-  args: string[];
+  args: readonly string[];
   /** The whole environment of the child; nothing is inherited. */
   env: Record<string, string>;
-  stdin: 'pipe' | 'ignore';
-  stdout: 'pipe' | 'ignore';
-  stderr: 'pipe' | 'ignore';
-  /**
-   * Start it as the leader of its own process group and signal the whole group: a `sh -c` wrapper's
-   * children then go with it instead of keeping pipes open.
-   */
+  stdin: 'pipe' | 'ignore' | 'inherit';
+  stdout: 'pipe' | 'ignore' | 'inherit';
+  stderr: 'pipe' | 'ignore' | 'inherit';
+  /** Start it as the leader of its own process group and signal the whole group (execa killDescendants). */
   group?: boolean;
-  /** Sent if this process exits while the child still runs (restic: SIGINT, so it removes its lock). */
-  exitSignal: NodeJS.Signals;
+  /**
+   * Sent on cancel and when this process exits while the child runs (restic: SIGINT, the only signal
+   * 0.14 cleans up on; database clients: SIGTERM).
+   */
+  stopSignal: NodeJS.Signals;
+  /** Between the stop signal and SIGKILL. */
+  graceMs: number;
+  /** Stops the child (stop signal, SIGKILL after the grace) when it aborts. */
+  signal?: AbortSignal;
+  /** Have the kernel kill the child when this process dies (default true; see the header). */
+  dieWithParent?: boolean;
 }
 
 export interface Child {
-  readonly proc: ChildProcess;
+  readonly pid: number | undefined;
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
   /** Settles (never rejects) when the child has exited and its stdio is closed, or could not start. */
   readonly done: Promise<ChildOutcome>;
-  readonly exited: boolean;
-  /** Sends `signal` now and SIGKILL after `graceMs` unless the child is gone by then. */
-  kill(signal: NodeJS.Signals, graceMs: number): void;
+  /** Resolves when the process itself exited (its stdio may still be open through a grandchild). */
+  readonly exited: Promise<ChildOutcome>;
+  readonly hasExited: boolean;
+  /** Sends the stop signal now and SIGKILL after the grace unless the child is gone by then. */
+  stop(): void;
 }
 
-const live = new Map<ChildProcess, () => void>();
-let exitHook = false;
+/** util-linux setpriv: sets PR_SET_PDEATHSIG and execs the command in place (same pid). */
+export const PDEATHSIG_PREFIX = ['setpriv', '--pdeathsig', 'KILL', '--'] as const;
 
-function onProcessExit(): void {
-  for (const stop of live.values()) stop();
+/** The argv a child really starts with: `file args` behind the parent-death prefix when asked. */
+export function launchArgv(spec: Pick<ChildSpec, 'file' | 'args' | 'dieWithParent'>): { file: string; args: string[] } {
+  if (spec.dieWithParent === false) return { file: spec.file, args: [...spec.args] };
+  const [file, ...rest] = PDEATHSIG_PREFIX;
+  return { file, args: [...rest, spec.file, ...spec.args] };
+}
+
+/**
+ * Behind setpriv a missing binary would be setpriv's exit 127; looking it up first keeps "cannot start"
+ * a spawn error, as without the prefix (the lookup follows execvp: a name with a slash is a path).
+ */
+function findExecutable(file: string, path: string | undefined): boolean {
+  const candidates = file.includes('/') ? [file] : (path ?? '').split(delimiter).filter((d) => isAbsolute(d)).map((d) => join(d, file));
+  return candidates.some((c) => {
+    try {
+      accessSync(c, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function notStarted(err: Error): Child {
+  const failed: ChildOutcome = { exitCode: undefined, signal: undefined, spawnError: err };
+  return {
+    pid: undefined, stdin: null, stdout: null, stderr: null, done: Promise.resolve(failed), exited: Promise.resolve(failed), hasExited: true,
+    stop() {},
+  };
 }
 
 export function startChild(spec: ChildSpec): Child {
-  const proc = spawn(spec.file, spec.args, {
-    env: spec.env,
-    stdio: [spec.stdin, spec.stdout, spec.stderr],
-    detached: spec.group === true,
-  });
-  let exited = false;
-  let leaderExited = false;
-  let forceTimer: NodeJS.Timeout | undefined;
-  proc.once('exit', () => {
-    leaderExited = true;
-  });
-  const signal = (sig: NodeJS.Signals) => {
-    // A group may outlive its leader (until its pipes close); a single process is done at exit.
-    if (exited || proc.pid === undefined || (leaderExited && !spec.group)) return;
-    try {
-      if (spec.group) process.kill(-proc.pid, sig);
-      else proc.kill(sig);
-    } catch {
-      // already gone (ESRCH); the exit event is on its way
-    }
-  };
-  const done = new Promise<ChildOutcome>((resolve) => {
-    let settled = false;
-    const finish = (o: ChildOutcome) => {
-      exited = true;
-      clearTimeout(forceTimer);
-      live.delete(proc);
-      if (!settled) {
-        settled = true;
-        resolve(o);
-      }
-    };
-    proc.once('close', (code: number | null, sig: NodeJS.Signals | null) => {
-      finish({ exitCode: code ?? undefined, signal: sig ?? undefined, spawnError: undefined });
-    });
-    proc.on('error', (err) => {
-      if (proc.pid === undefined) finish({ exitCode: undefined, signal: undefined, spawnError: err });
-    });
-  });
-  if (proc.pid !== undefined) {
-    live.set(proc, () => signal(spec.exitSignal));
-    if (!exitHook) {
-      exitHook = true;
-      process.on('exit', onProcessExit);
-    }
+  const { file, args } = launchArgv(spec);
+  if (file !== spec.file && !findExecutable(spec.file, spec.env.PATH)) {
+    return notStarted(Object.assign(new Error(`spawn ${spec.file} ENOENT`), { code: 'ENOENT' }));
   }
+  const local = new AbortController();
+  const onAbort = () => local.abort();
+  if (spec.signal?.aborted) local.abort();
+  else spec.signal?.addEventListener('abort', onAbort, { once: true });
+  let proc: ResultPromise;
+  try {
+    proc = execa(file, args, {
+      env: spec.env,
+      extendEnv: false,
+      stdin: spec.stdin,
+      stdout: spec.stdout,
+      stderr: spec.stderr,
+      buffer: false,
+      reject: false,
+      encoding: 'buffer',
+      stripFinalNewline: false,
+      cleanup: true,
+      killSignal: spec.stopSignal,
+      forceKillAfterDelay: spec.graceMs,
+      killDescendants: spec.group === true,
+      cancelSignal: local.signal,
+    });
+  } catch (err) {
+    spec.signal?.removeEventListener('abort', onAbort);
+    return notStarted(err as Error);
+  }
+  let hasExited = false;
+  const exited = new Promise<ChildOutcome>((resolve) => {
+    const node = proc.nodeChildProcess;
+    node.once('exit', (code, sig) => {
+      hasExited = true;
+      resolve({ exitCode: code ?? undefined, signal: sig ?? undefined, spawnError: undefined });
+    });
+    node.once('error', (err) => {
+      if (node.pid === undefined) resolve({ exitCode: undefined, signal: undefined, spawnError: err });
+    });
+  });
+  const done = proc.then((r) => {
+    hasExited = true;
+    spec.signal?.removeEventListener('abort', onAbort);
+    // With reject: false a spawn failure (ENOENT of the binary, or of setpriv) is a result without a pid.
+    if (proc.pid === undefined || (r.exitCode === undefined && r.signal === undefined)) {
+      const cause = r.cause instanceof Error ? r.cause : new Error(r.message);
+      const missingSetpriv = file === PDEATHSIG_PREFIX[0] && /ENOENT/.test(cause.message) && /setpriv/.test(cause.message);
+      return {
+        exitCode: undefined, signal: undefined,
+        spawnError: missingSetpriv ? new Error(`setpriv not found: install util-linux (children are started with setpriv --pdeathsig): ${cause.message}`, { cause }) : cause,
+      };
+    }
+    return { exitCode: r.exitCode, signal: r.signal, spawnError: undefined };
+  });
   return {
-    proc,
+    pid: proc.pid,
+    stdin: proc.stdin,
+    stdout: proc.stdout,
+    stderr: proc.stderr,
     done,
-    get exited() {
-      return exited;
+    exited,
+    get hasExited() {
+      return hasExited;
     },
-    kill(sig, graceMs) {
-      if (exited) return;
-      signal(sig);
-      forceTimer ??= setTimeout(() => signal('SIGKILL'), graceMs);
-      forceTimer.unref();
+    stop() {
+      local.abort();
     },
   };
+}
+
+/** The last `max` bytes of a stream, for error tails that must not grow with a chatty process. */
+export class ByteTail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private readonly max: number;
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  push(c: Buffer): void {
+    this.chunks.push(c);
+    this.size += c.length;
+    while (this.size - (this.chunks[0]?.length ?? 0) >= this.max) this.size -= this.chunks.shift()!.length;
+  }
+
+  text(): string {
+    const b = Buffer.concat(this.chunks);
+    return b.subarray(Math.max(0, b.length - this.max)).toString('utf8');
+  }
 }

@@ -6,16 +6,17 @@
 // - stdin is closed except for stdin backups, so a missing password fails instead of hanging;
 // - cancellation sends SIGINT (the only signal 0.14 cleans up on) and SIGKILL only after a long grace,
 //   so restic can remove its lock; whatever restic then exits with, the run counts as cancelled.
-import { createInterface } from 'node:readline';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
-import type { ChildProcessByStdio } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { StashError, ValidationError } from '../errors.ts';
 import type { ResolvedRepository } from './backend.ts';
-import { startChild } from './child.ts';
+import { ByteTail, startChild } from './child.ts';
+import { runProcess, type StdinFeed } from './exec.ts';
+
+export type { StdinFeed };
 import { classify } from './classify.ts';
 import { CancelledError, ConsumerFailedError, PartialBackupError, RepositoryMissingError, ResticFailedError, RetentionPolicyError, type ResticError } from './errors.ts';
 import {
@@ -86,11 +87,6 @@ export interface RunOptions extends CallOptions {
   failFast?: RegExp;
 }
 
-export interface StdinFeed {
-  source: Readable;
-  /** Settles when the producer has finished: resolves on success, rejects when it failed. */
-  done: Promise<unknown>;
-}
 
 export interface RunResult {
   exitCode: number | undefined;
@@ -170,7 +166,6 @@ export interface ForgetResult {
 
 /** Sub-commands that take a lock (restic.md §4.1) unless run with --no-lock. */
 const LOCKING = new Set(['backup', 'restore', 'snapshots', 'stats', 'ls', 'find', 'diff', 'dump', 'cat', 'list', 'mount', 'copy', 'key', 'prune', 'forget', 'check', 'tag', 'migrate', 'rebuild-index', 'repair', 'rewrite', 'recover']);
-const SIGNAL_CLEANUP = /signal \w+ received, cleaning up/;
 /** Retried by 0.17+ for 15 minutes, yet permanent: the bucket is not there (init would create it). */
 const PERMANENT_MISSING = /The specified bucket does not exist|NoSuchBucket/;
 const HOUR = 3_600_000;
@@ -250,155 +245,49 @@ export class Restic {
 
   /**
    * Runs restic with `args` and returns the outcome; never throws for restic failures (see `error`).
-   * This is the only place that spawns the binary.
+   * This is the only place that starts the binary: the process is run by exec.ts, its end is
+   * classified by classify.ts.
    */
   async exec(args: string[], o: RunOptions = {}): Promise<RunResult> {
     const command = args[0] ?? '';
     const argv = this.argv(args, o.noLock === true);
-    const started = Date.now();
     const base: Omit<RunResult, 'error'> = { exitCode: undefined, signal: undefined, stdout: '', stderrLines: [], durationMs: 0, stoppedBy: undefined, producerError: undefined };
     if (o.signal?.aborted) {
       return { ...base, stoppedBy: 'aborted', error: new CancelledError(`restic ${command} cancelled before it started`, details(command, base), 'aborted') };
     }
     const bin = this.opts.bin ?? 'restic';
     const prefix = this.opts.commandPrefix ?? [];
-    const file = prefix[0] ?? bin;
-    const fileArgs = prefix.length > 0 ? [...prefix.slice(1), bin, ...argv] : argv;
-    const grace = this.opts.graceMs ?? 90_000;
     this.log?.debug({ command, argv }, 'restic start');
-
-    const child = startChild({
-      file, args: fileArgs, env: this.buildEnv(), stdin: o.stdin ? 'pipe' : 'ignore', stdout: 'pipe', stderr: 'pipe', exitSignal: 'SIGINT',
+    const run = await runProcess({
+      file: prefix[0] ?? bin,
+      args: prefix.length > 0 ? [...prefix.slice(1), bin, ...argv] : argv,
+      env: this.buildEnv(),
+      graceMs: this.opts.graceMs ?? 90_000,
+      timeoutMs: o.timeoutMs ?? this.opts.defaultTimeoutMs ?? 6 * HOUR,
+      signal: o.signal,
+      stdin: o.stdin,
+      stdoutSink: o.stdoutSink,
+      keepStdout: o.keepStdout,
+      onLine: o.onLine,
+      failFast: o.failFast,
+      onStop: (reason) => this.log?.info({ command, reason }, 'restic stop'),
     });
-    const sub = child.proc;
-
-    let stdoutBytes = 0;
-    const discardStdout = () => {
-      sub.stdout?.unpipe();
-      sub.stdout?.resume();
-    };
-    let stoppedBy: RunResult['stoppedBy'];
-    let producerError: unknown;
-    let stdinEnded = false;
-    const endStdin = () => {
-      if (stdinEnded || !sub.stdin) return;
-      stdinEnded = true;
-      sub.stdin.end();
-    };
-    let sawCleanup = false;
-    const stop = (why: NonNullable<RunResult['stoppedBy']>) => {
-      if (stoppedBy) return;
-      stoppedBy = why;
-      this.log?.info({ command, reason: why }, 'restic stop');
-      if (o.stdin) o.stdin.source.unpipe();
-      if (o.stdoutSink) discardStdout();
-      child.kill('SIGINT', grace);
-      // A stdin backup blocks in read(): EOF lets it notice the cancelled context. EOF must come
-      // AFTER restic handled the signal, or it could still write a snapshot of the truncated stream.
-      if (o.stdin && sawCleanup) endStdin();
-    };
-
-    const stdoutParts: string[] = [];
-    const stderrLines: string[] = [];
-    const readers: Array<Promise<void>> = [];
-    const read = (stream: Readable | null, name: 'stdout' | 'stderr') => {
-      if (!stream) return;
-      const rl = createInterface({ input: stream, crlfDelay: Infinity });
-      readers.push(new Promise((resolve) => rl.once('close', resolve)));
-      rl.on('line', (line) => {
-        if (name === 'stdout') {
-          if (!o.keepStdout || o.keepStdout(line)) stdoutParts.push(line);
-        } else {
-          stderrLines.push(line);
-          if (stderrLines.length > 2000) stderrLines.splice(0, stderrLines.length - 1000);
-          if (o.failFast?.test(cleanLine(line))) stop('fail-fast');
-          if (SIGNAL_CLEANUP.test(cleanLine(line))) {
-            sawCleanup = true;
-            if (stoppedBy && o.stdin) endStdin();
-          }
-        }
-        try {
-          o.onLine?.(line, name);
-        } catch (err) {
-          this.log?.warn({ err }, 'restic line handler failed');
-        }
-      });
-    };
-    if (o.stdoutSink && sub.stdout) {
-      const out = sub.stdout;
-      readers.push(new Promise((resolve) => {
-        out.once('end', resolve);
-        out.once('close', resolve);
-      }));
-      out.on('data', (chunk: Buffer) => {
-        stdoutBytes += chunk.length;
-      });
-      o.stdoutSink.on('error', discardStdout);
-      out.pipe(o.stdoutSink, { end: false });
-    } else {
-      read(sub.stdout, 'stdout');
-    }
-    read(sub.stderr, 'stderr');
-
-    const timeoutMs = o.timeoutMs ?? this.opts.defaultTimeoutMs ?? 6 * HOUR;
-    const timer = setTimeout(() => stop('timeout'), timeoutMs);
-    const onAbort = () => stop('aborted');
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-
-    if (o.stdin && sub.stdin) {
-      const feed = o.stdin;
-      sub.stdin.on('error', () => {
-        // EPIPE when restic exits early; its exit status tells the story.
-      });
-      feed.source.once('error', (err) => {
-        producerError ??= err;
-        stop('producer-failed');
-      });
-      feed.source.pipe(sub.stdin, { end: false });
-      const sourceEnded = new Promise<void>((resolve) => {
-        feed.source.once('end', resolve);
-        feed.source.once('close', resolve);
-      });
-      // Only a producer that ended its stream AND reported success closes restic's stdin.
-      Promise.all([sourceEnded, feed.done]).then(
-        () => {
-          if (!stoppedBy) endStdin();
-        },
-        (err: unknown) => {
-          producerError ??= err;
-          stop('producer-failed');
-        },
-      );
-    }
-
-    const result = await child.done;
-    await Promise.all(readers);
-    clearTimeout(timer);
-    o.signal?.removeEventListener('abort', onAbort);
-
-    const out: Omit<RunResult, 'error'> = {
-      exitCode: typeof result.exitCode === 'number' ? result.exitCode : undefined,
-      signal: result.signal ?? undefined,
-      stdout: stdoutParts.join('\n'),
-      stderrLines,
-      durationMs: Date.now() - started,
-      stoppedBy,
-      producerError,
-      ...(o.stdoutSink ? { stdoutBytes } : {}),
-    };
-    if (result.spawnError) {
+    const { pid, spawnError, stdoutBytes, ...rest } = run;
+    const out: Omit<RunResult, 'error'> = { ...rest, ...(o.stdoutSink ? { stdoutBytes } : {}) };
+    if (spawnError) {
       // binary missing, EACCES
-      const msg = this.repo.redact(result.spawnError.message);
-      return { ...out, error: new ResticFailedError(`cannot run restic ${command}: ${msg}`, details(command, out)) };
+      return { ...out, error: new ResticFailedError(`cannot run restic ${command}: ${this.repo.redact(spawnError.message)}`, details(command, out)) };
     }
+    const { stoppedBy, producerError } = out;
     const interrupted = (stoppedBy !== undefined && stoppedBy !== 'fail-fast') || out.signal !== undefined || out.exitCode === 130;
-    if (interrupted && !o.noLock && sub.pid !== undefined && LOCKING.has(command)) await this.removeOwnLocks(sub.pid);
+    if (interrupted && !o.noLock && pid !== undefined && LOCKING.has(command)) await this.removeOwnLocks(pid);
     let error: ResticError | undefined;
     if (!(out.exitCode !== undefined && (o.okExitCodes ?? []).includes(out.exitCode) && !stoppedBy)) {
+      // fail-fast stops are classified from restic's output, not as cancelled
       const failFast = stoppedBy === 'fail-fast';
       error = classify({
-        command, exitCode: failFast ? undefined : out.exitCode, signal: failFast ? undefined : out.signal, stderrLines,
-        stoppedBy: stoppedBy === 'fail-fast' ? undefined : stoppedBy, redact: this.repo.redact,
+        command, exitCode: failFast ? undefined : out.exitCode, signal: failFast ? undefined : out.signal, stderrLines: out.stderrLines,
+        stoppedBy: failFast ? undefined : stoppedBy, redact: this.repo.redact,
       });
       if (error && stoppedBy === 'producer-failed' && producerError !== undefined) {
         error = new CancelledError(`restic ${command}: the data producer failed (${this.repo.redact(errText(producerError))}); no snapshot was kept`,
@@ -503,18 +392,24 @@ export class Restic {
     return this.runBackup(args, o, feed);
   }
 
-  /** Starts `file args` (no shell) and backs up its stdout; a non-zero exit fails the backup. */
+  /**
+   * Starts `file args` (no shell) and backs up its stdout; a non-zero exit fails the backup. The two
+   * processes are joined by piping the producer's stdout into restic's stdin — not with execa's
+   * `.pipe()`, which (like a shell) ends the destination's stdin when the source ends: restic 0.14 then
+   * writes a snapshot of a dump that failed half-way. Here restic's stdin ends only after the producer
+   * exited 0 (exec.ts).
+   */
   async backupCommand(cmd: { file: string; args: string[]; env?: Record<string, string> }, o: StdinBackupOptions): Promise<BackupResult> {
+    const stopProducer = new AbortController();
+    const onAbort = () => stopProducer.abort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
     const producer = startChild({
       file: cmd.file, args: cmd.args, env: cmd.env ?? { PATH: this.buildEnv().PATH ?? '' },
-      stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', exitSignal: 'SIGTERM',
+      stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', stopSignal: 'SIGTERM', graceMs: CHILD_GRACE_MS, signal: stopProducer.signal,
     });
-    const { stdout, stderr } = producer.proc;
-    if (!stdout || !stderr) throw new StashError('RESTIC_PRODUCER', 'producer has no stdout');
+    const { stdout, stderr } = producer;
     const errTail = new ByteTail(64 * 1024);
-    stderr.on('data', (c: Buffer) => errTail.push(c));
-    const onAbort = () => producer.kill('SIGTERM', CHILD_GRACE_MS);
-    o.signal?.addEventListener('abort', onAbort, { once: true });
+    stderr?.on('data', (c: Buffer) => errTail.push(c));
     const done = producer.done.then((r) => {
       o.signal?.removeEventListener('abort', onAbort);
       if (r.spawnError) throw new StashError('RESTIC_PRODUCER_FAILED', `cannot run ${cmd.file}: ${r.spawnError.message}`, { cause: r.spawnError });
@@ -524,9 +419,10 @@ export class Restic {
         `${cmd.file} failed (${r.exitCode !== undefined ? `exit code ${r.exitCode}` : `signal ${r.signal ?? '?'}`})${tail ? `: ${tail}` : ''}`);
     });
     try {
-      return await this.backupStdin({ source: stdout, done }, o);
+      // A producer that could not start has no stdout: an empty stream whose `done` rejects.
+      return await this.backupStdin({ source: stdout ?? Readable.from([]), done }, o);
     } finally {
-      if (!producer.exited) producer.kill('SIGTERM', CHILD_GRACE_MS);
+      if (!producer.hasExited) stopProducer.abort();
       await done.catch(() => undefined);
     }
   }
@@ -657,25 +553,22 @@ export class Restic {
     const secretValues = Object.entries(cmd.env ?? {}).filter(([k]) => SECRET_ENV_NAME.test(k)).map(([, v]) => v);
     const maskEnv = makeRedactor(secretValues);
     const mask = (line: string) => this.repo.redact(maskEnv(cleanLine(line)));
+    const stopConsumer = new AbortController();
     const child = startChild({
       file: cmd.file, args: cmd.args, env: cmd.env ?? { PATH: this.buildEnv().PATH ?? '' },
-      stdin: 'pipe', stdout: 'ignore', stderr: 'pipe', group: true, exitSignal: 'SIGTERM',
+      stdin: 'pipe', stdout: 'ignore', stderr: 'pipe', group: true, stopSignal: 'SIGTERM', graceMs: CHILD_GRACE_MS, signal: stopConsumer.signal,
     });
-    const consumer = child.proc as ChildProcessByStdio<Writable, null, Readable>;
+    if (child.pid === undefined || !child.stdin || !child.stderr) {
+      const { spawnError } = await child.done;
+      const msg = spawnError?.message ?? 'no pid';
+      throw new ConsumerFailedError(`cannot run ${cmd.file}: ${mask(msg)}`, { file: cmd.file, exitCode: undefined, signal: undefined, stderrTail: [] }, { cause: spawnError });
+    }
+    const consumer = { stdin: child.stdin, stderr: child.stderr };
     const errTail = new ByteTail(16 * 1024);
     consumer.stderr.on('data', (c: Buffer) => errTail.push(c));
     const stderrClosed = new Promise<void>((resolve) => consumer.stderr.once('close', resolve));
     // The leader's exit, not the group's: a grandchild that escaped the group must not keep us waiting.
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      consumer.once('exit', (code, signal) => resolve({ code, signal }));
-    });
-    const spawnError = await new Promise<Error | undefined>((resolve) => {
-      consumer.once('spawn', () => resolve(undefined));
-      consumer.once('error', resolve);
-    });
-    if (spawnError) {
-      throw new ConsumerFailedError(`cannot run ${cmd.file}: ${mask(spawnError.message)}`, { file: cmd.file, exitCode: undefined, signal: undefined, stderrTail: [] }, { cause: spawnError });
-    }
+    const exited = child.exited;
     this.log?.debug({ command: 'dump', consumer: cmd.file }, 'restic dump into consumer');
 
     let streaming = true;
@@ -688,7 +581,7 @@ export class Restic {
     const terminate = () => {
       if (terminated) return;
       terminated = true;
-      child.kill('SIGTERM', CHILD_GRACE_MS);
+      stopConsumer.abort();
     };
     void exited.then(() => {
       consumerExited = true;
@@ -733,8 +626,8 @@ export class Restic {
     consumer.stderr.destroy();
 
     const tail = errTail.text().split('\n').map(mask).filter((l) => l.trim() !== '').slice(-20);
-    const d = { file: cmd.file, exitCode: ex.code ?? undefined, signal: ex.signal ?? undefined, stderrTail: tail };
-    const how = ex.code !== null ? `exit code ${ex.code}` : `signal ${ex.signal ?? '?'}`;
+    const d = { file: cmd.file, exitCode: ex.exitCode, signal: ex.signal, stderrTail: tail };
+    const how = ex.exitCode !== undefined ? `exit code ${ex.exitCode}` : `signal ${ex.signal ?? '?'}`;
     const said = tail.length > 0 ? `: ${tail.slice(-3).join(' | ')}` : '';
     if (o.signal?.aborted) {
       throw r.error instanceof CancelledError ? r.error : new CancelledError(`restic dump into ${cmd.file} cancelled`, details('dump', r, this.repo.redact), 'aborted');
@@ -743,11 +636,11 @@ export class Restic {
       throw new CancelledError(`restic dump into ${cmd.file} timed out after ${timeoutMs} ms`, details('dump', r, this.repo.redact), 'timeout');
     }
     if (consumerEarly) {
-      const what = ex.code === 0 ? `exited before the end of the stream (${r.stdoutBytes ?? 0} bytes streamed)` : `failed (${how})`;
+      const what = ex.exitCode === 0 ? `exited before the end of the stream (${r.stdoutBytes ?? 0} bytes streamed)` : `failed (${how})`;
       throw new ConsumerFailedError(`${cmd.file} ${what}${said}`, d, { cause: r.error });
     }
     if (r.error) throw r.error;
-    if (ex.code !== 0) throw new ConsumerFailedError(`${cmd.file} failed (${how})${said}`, d);
+    if (ex.exitCode !== 0) throw new ConsumerFailedError(`${cmd.file} failed (${how})${said}`, d);
     return { bytes: r.stdoutBytes ?? 0 };
   }
 
@@ -830,27 +723,6 @@ export class Restic {
    */
   async unlockStale(opts: CallOptions = {}): Promise<void> {
     await this.run(['unlock'], { ...opts, timeoutMs: opts.timeoutMs ?? 5 * 60_000 });
-  }
-}
-
-/** The last `max` bytes of a stream, for error tails that must not grow with a chatty process. */
-class ByteTail {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  private readonly max: number;
-  constructor(max: number) {
-    this.max = max;
-  }
-
-  push(c: Buffer): void {
-    this.chunks.push(c);
-    this.size += c.length;
-    while (this.size - (this.chunks[0]?.length ?? 0) >= this.max) this.size -= this.chunks.shift()!.length;
-  }
-
-  text(): string {
-    const b = Buffer.concat(this.chunks);
-    return b.subarray(Math.max(0, b.length - this.max)).toString('utf8');
   }
 }
 
