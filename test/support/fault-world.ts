@@ -14,12 +14,16 @@ import { promisify } from 'node:util';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { minioBin, restServerBin } from '../backends/bins.ts';
+import type { Assert } from '../backends/roundtrip.ts';
 import { freePort, httpOk, startServer, type ServerProcess } from '../backends/proc.ts';
 import { binary } from '../world/bins.ts';
 import { readState, restartApiServer } from '../world/controlplane.ts';
 import { startOperator } from '../world/operator.ts';
 import { killGroup } from '../world/procs.ts';
-import { e2eWorld, firstOperatorPid, until, type E2EWorld, type SessionObj } from './e2e-world.ts';
+import { findTarget } from '../../shared/status/index.ts';
+import {
+  REPO_MOUNT, backupBatch, backupSession, createApp, e2eWorld, firstOperatorPid, namespaceWithRepo, sidecarsRunning, until, type E2EWorld, type SessionObj,
+} from './e2e-world.ts';
 
 const run = promisify(execFile);
 
@@ -217,7 +221,7 @@ export function procsNaming(needle: string): Array<{ pid: number; cmd: string }>
 }
 
 /** One figure line per fault, in the TAP output: `fault-figure <fault>: final after <s> s`. */
-export function figure(t: { comment(...m: unknown[]): void }, fault: string, ms: number, extra = ''): void {
+export function figure(t: Assert, fault: string, ms: number, extra = ''): void {
   t.comment(`fault-figure ${fault}: final after ${(ms / 1000).toFixed(1)} s${extra ? ` (${extra})` : ''}`);
 }
 
@@ -280,4 +284,70 @@ export async function restartableBackend(kind: 'rest' | 's3'): Promise<Restartab
     backend: kind === 'rest' ? { rest: { url: `http://127.0.0.1:${port}/repo/` } } : { s3: { endpoint: `http://127.0.0.1:${port}`, bucket: 'fault', prefix: 'repo', region: 'us-east-1' } },
     secret: kind === 'rest' ? { RESTIC_PASSWORD: password } : { RESTIC_PASSWORD: password, AWS_ACCESS_KEY_ID: access, AWS_SECRET_ACCESS_KEY: secretKey },
   };
+}
+
+// ------------------------------------------------------------------------------------------------ a Sequential batch
+
+/** The stages of a two-member Sequential BackupBatch at which a fault is injected. */
+export const BACKUP_STAGES = ['before member 1', 'during member 1 backup', 'during member 1 status write', 'between members', 'during member 2 backup', 'during the final write'] as const;
+export type BackupStage = typeof BACKUP_STAGES[number];
+
+/**
+ * Namespace `ns` with a local Repository and a Sequential BackupBatch `app` over two Deployments (`first`,
+ * `second`) of 24 MiB each, keeping every snapshot (so "earlier snapshots intact" is not confused with
+ * retention), sidecars running. Returns the repository directory.
+ */
+export async function sequentialBatch(w: E2EWorld, ns: string): Promise<string> {
+  const repoDir = await namespaceWithRepo(w, ns);
+  const apps = ['first', 'second'];
+  for (const a of apps) await createApp(w, ns, a, { 'blob.bin': randomBytes(24 * 1024 * 1024), 'small.txt': `${a}\n` });
+  await w.kube.create(backupBatch(ns, 'app', apps, { executionOrder: 'Sequential', retentionPolicy: { name: 'keep-all', keepLast: 100, prune: false } }));
+  await until('BackupBatch Ready', async () => (await w.kube.get<KubeObject & { status?: { phase?: string } }>(apiVersionOf('BackupBatch'), 'BackupBatch', ns, 'app')).status?.phase === 'Ready', 60_000);
+  await sidecarsRunning(w, ns, apps);
+  return repoDir;
+}
+
+/** Returns once session `name` of sequentialBatch's `app` has reached `stage` (watched through status and /proc). */
+export async function reachStage(w: E2EWorld, ns: string, name: string, stage: BackupStage): Promise<void> {
+  const ref = (app: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', name: app, namespace: ns });
+  const phase = async (app: string) => findTarget((await w.kube.getOrNull<SessionObj>(apiVersionOf('BackupSession'), 'BackupSession', ns, name))?.status, ref(app), ns)?.phase;
+  const final = async (app: string) => ['Succeeded', 'Failed'].includes((await phase(app)) ?? '');
+  // restic's command line names the repository's mount path, the same for every member; Sequential order says whose it is.
+  const backingUp = () => procsNaming(REPO_MOUNT).some((p) => / backup /.test(p.cmd));
+  switch (stage) {
+    case 'before member 1':
+      return;
+    case 'during member 1 backup':
+      await until('member 1 restic running', async () => (await phase('first')) === 'Running' && backingUp(), 60_000, 50);
+      return;
+    case 'during member 1 status write':
+      await until('member 1 restic running', async () => (await phase('first')) === 'Running' && backingUp(), 60_000, 50);
+      await until('member 1 restic done', async () => !backingUp(), 60_000, 20);
+      return;
+    case 'between members':
+      await until('member 1 final', () => final('first'), 90_000, 50);
+      return;
+    case 'during member 2 backup':
+      await until('member 2 restic running', async () => (await phase('second')) === 'Running' && backingUp(), 90_000, 50);
+      return;
+    case 'during the final write':
+      await until('member 2 final', () => final('second'), 90_000, 50);
+  }
+}
+
+/** How every fault case ends: a clean session succeeds, earlier snapshots are intact, `restic check` is clean, nothing open. */
+export async function endChecks(t: Assert, w: E2EWorld, ns: string, repoDir: string, invoker = 'app'): Promise<void> {
+  const repo = resticRepo(repoDir, await secretData(w, ns));
+  const before = await repo.snapshots();
+  await w.kube.create(backupSession(ns, `${invoker}-clean`, invoker));
+  t.equal((await finalPhase(w, ns, `${invoker}-clean`, Date.now())).s.status?.phase, 'Succeeded', 'the next session without a fault succeeds');
+  const after = await repo.snapshots();
+  t.ok(before.every((id) => after.includes(id)), `every earlier snapshot is intact (${before.length} before, ${after.length} after)`);
+  t.match(await repo.check(), /no errors were found/, 'restic check is clean');
+  t.same(await openSessions(w, ns), [], 'no session, member or host left Running or Pending');
+}
+
+/** "first=Succeeded, second=Failed (why)" for a figure line. */
+export function hostSummary(s: SessionObj): string {
+  return (s.status?.targets ?? []).flatMap((x) => (x.stats ?? []).map((h) => `${h.hostname}=${h.phase}${h.error ? ` (${h.error})` : ''}`)).join(', ');
 }
