@@ -2,7 +2,7 @@
 // in §6, owned by its invoker (so it is garbage-collected with it), with retryLeft = retryConfig.maxRetry.
 import { GROUP, LABEL, LABEL_VALUE, apiVersionOf } from '../shared/api/constants.ts';
 import type { BackupBatch, BackupConfiguration, BackupSession } from './types.ts';
-import type { Kube } from '../shared/kube/client.ts';
+import { isConflict, type Kube } from '../shared/kube/client.ts';
 import { ValidationError } from '../shared/errors.ts';
 
 export const MAX_NAME = 63;
@@ -55,5 +55,14 @@ export async function createBackupSession(kube: Kube, namespace: string, kind: s
     throw new ValidationError('--invoker-kind', `must be BackupConfiguration or BackupBatch, got "${kind}"`);
   }
   const invoker = await kube.get<BackupConfiguration | BackupBatch>(apiVersionOf(kind), kind, namespace, invokerName);
-  return await kube.create(buildBackupSession(invoker, kind, now));
+  const session = buildBackupSession(invoker, kind, now);
+  try {
+    return await kube.create(session);
+  } catch (err) {
+    // A create the client retried after a lost answer may have landed the first time: ours if the invoker owns it.
+    if (!isConflict(err)) throw err;
+    const existing = await kube.getOrNull<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', namespace, session.metadata?.name ?? '');
+    if (existing && existing.metadata?.ownerReferences?.some((o) => o.uid && o.uid === invoker.metadata?.uid)) return existing;
+    throw err;
+  }
 }

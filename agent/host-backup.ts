@@ -18,11 +18,11 @@ import {
   AgentError, loadRepository, waitUntil, type AgentContext, type LoadedRepository, type RepositoryPrefetch,
 } from './common.ts';
 import { backupDatabaseTarget, isDatabaseTarget } from './database.ts';
-import { postHookSkipReason, runHook, type HookSummary } from './hooks.ts';
+import { runHook, type HookSummary } from './hooks.ts';
 import { holderChecker } from './locks.ts';
 import { actionable } from './messages.ts';
 import type { RepoOps } from './repo.ts';
-import { emitEvent, hostCondition, patchBackupSession } from './status.ts';
+import { emitEvent, hostCondition, patchBackupSession, postHookCondition } from './status.ts';
 import type { BackupBatch, BackupInvoker, BackupSession, Repository } from './types.ts';
 import type { Member } from './members.ts';
 import { sessionInvoker } from './members.ts';
@@ -390,19 +390,10 @@ export class HostBackup {
   async #postBackupHook(current: BackupSession, duration: string): Promise<void> {
     const post = this.#member.spec.hooks?.postBackup;
     if (!post || hasCondition(findTarget(current.status, this.#member.ref, this.#ns)?.conditions, CONDITION.PostBackupHookExecutionSucceeded)) return;
-    const reasons = { true: REASON.SuccessfullyExecutedPostBackupHook, false: REASON.FailedToExecutePostBackupHook };
-    const error = this.#error;
-    const skip = postHookSkipReason(post.executionPolicy, !error, this.#session.spec.retryLeft ?? 0);
-    let c: Condition;
-    if (skip) c = hostCondition(CONDITION.PostBackupHookExecutionSucceeded, true, reasons, skip);
-    else {
-      try {
-        await runHook(post, this.#hookCtx({ Phase: error ? 'Failed' : 'Succeeded', Duration: duration, Error: error }));
-        c = hostCondition(CONDITION.PostBackupHookExecutionSucceeded, true, reasons, 'Successfully executed postBackup hook.');
-      } catch (err) {
-        c = hostCondition(CONDITION.PostBackupHookExecutionSucceeded, false, reasons, `postBackup hook failed: ${errorMessage(err)}`);
-      }
-    }
+    const c = await postHookCondition(post, {
+      type: CONDITION.PostBackupHookExecutionSucceeded, name: 'postBackup', error: this.#error, retryLeft: this.#session.spec.retryLeft ?? 0,
+      reasons: { true: REASON.SuccessfullyExecutedPostBackupHook, false: REASON.FailedToExecutePostBackupHook },
+    }, (status) => runHook(post, this.#hookCtx(status)), duration);
     await this.#writeTargetConditions([c], this.#newest(current));
   }
 

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { apiVersionOf } from '../shared/api/constants.ts';
 import type { BackupSession, RestoreBatch, RestoreSession } from './types.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
-import type { Condition, TargetRef } from '../shared/api/index.ts';
+import type { Condition, Handler, HookExecutionPolicy, TargetRef } from '../shared/api/index.ts';
+import { postHookSkipReason, type HookSummary } from './hooks.ts';
 import {
   findTarget,
   mergeBackupSessionStatus,
@@ -62,6 +63,24 @@ export function hostCondition(type: string, ok: boolean, reasons: { true: string
     type, status: ok ? 'True' : 'False', reason: ok ? reasons.true : reasons.false, message, lastTransitionTime: rfc3339(new Date()),
     ...(ok ? {} : { severity: 'Error' }),
   };
+}
+
+/**
+ * Runs a local post hook (postBackup/postRestore) unless its executionPolicy skips it for this outcome, and
+ * says how it went as the condition `type` (a skipped hook is True, with the skip as its message).
+ */
+export async function postHookCondition(
+  hook: Handler & { executionPolicy?: HookExecutionPolicy }, o: { type: string; reasons: { true: string; false: string }; name: string; retryLeft: number; error: string | undefined },
+  run: (status: HookSummary['Status']) => Promise<unknown>, duration: string,
+): Promise<Condition> {
+  const skip = postHookSkipReason(hook.executionPolicy, !o.error, o.retryLeft);
+  if (skip) return hostCondition(o.type, true, o.reasons, skip);
+  try {
+    await run({ Phase: o.error ? 'Failed' : 'Succeeded', Duration: duration, Error: o.error });
+    return hostCondition(o.type, true, o.reasons, `Successfully executed ${o.name} hook.`);
+  } catch (err) {
+    return hostCondition(o.type, false, o.reasons, `${o.name} hook failed: ${errorMessage(err)}`);
+  }
 }
 
 export interface EventInput {
