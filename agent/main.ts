@@ -12,11 +12,16 @@ import { flagBool, flagInt, parseArgs } from './args.ts';
 import { AgentError, type AgentContext } from './common.ts';
 import { createBackupSession } from './create-session.ts';
 import { runRestore } from './restore.ts';
-import { openRepo } from './restic.ts';
-import { Sidecar, sidecarHost } from './sidecar.ts';
+import { Sidecar, sidecarHost, type OpenRepo } from './sidecar.ts';
 import type { BackupInvoker } from './types.ts';
 import { apiVersionOf } from '../shared/api/constants.ts';
 import { parseGoDuration } from '../shared/status/duration.ts';
+
+/**
+ * The restic wrapper, execa and what a run needs are loaded when the first run starts: an idle sidecar
+ * (most of a backed-up pod's life) stays without them (~20 MiB less resident memory).
+ */
+const openRepo: OpenRepo = async (...a) => (await import('./restic.ts')).openRepo(...a);
 
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const USAGE = `usage: agent <run-backup|restore|create-backupsession> --invoker-kind=K --invoker-name=N [--target-kind=K --target-name=N --target-namespace=NS] [--host=H] [--kubeconfig=F] [--enable-cache=true] [--max-connections=N] [--restore-model=init-container|job] [--backupsession=S (backup Job)] [--member-index=N (restore Job)]`;

@@ -18,10 +18,11 @@ export function actionable(err: unknown, where: Where): string {
     return `wrong repository password: RESTIC_PASSWORD in ${secret} does not open the repository at ${where.repository}; restore the original password or point the Repository at a new location (${detail})`;
   }
   if (err instanceof BackendUnreachableError) {
-    return `backend unreachable: cannot connect to ${where.repository}; check the endpoint/URL in the Repository, the network path and TLS settings (${detail})`;
+    return `backend unreachable: cannot connect to ${where.repository}; check the endpoint/URL in the Repository (spec.backend), the network path and TLS settings (${detail})`;
   }
   if (err instanceof BackendAccessDeniedError) {
-    return `backend refused the credentials in ${secret} for ${where.repository}; check the access keys or username/password (${detail})`;
+    const keys = err.secretKeys.length > 0 ? err.secretKeys.join(' and ') : 'the access keys or username/password';
+    return `backend refused the credentials in ${secret} for ${where.repository}; check ${keys} in ${secret} (${detail})`;
   }
   if (err instanceof RepositoryMissingError) {
     return `no restic repository at ${where.repository}: it has not been initialised yet or the Repository points at the wrong place (${detail})`;

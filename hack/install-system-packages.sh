@@ -4,6 +4,9 @@
 # The database servers are only for the tests of database members (test/backends/mariadb.ts, postgres.ts):
 # those start throwaway servers of their own in temporary directories and never use the system's instance,
 # so a service the packages may start on a machine with an init system is not needed (and may be disabled).
+# util-linux provides setpriv, which the agent's process runner (shared/restic/child.ts) puts in front of
+# every child (`setpriv --pdeathsig KILL -- restic …`) so no restic or dump client outlives a killed agent,
+# and unshare, which gives restic the pod's hostname in the local world.
 set -euo pipefail
 need=()
 for pkg in openssl restic util-linux mariadb-server mariadb-client postgresql-15 postgresql-client-15; do

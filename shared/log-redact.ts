@@ -1,5 +1,5 @@
 // Log keys whose values are always censored, wherever a logger in this project writes them: pino's
-// redact paths (shared/log.ts), also applied by the agent's own logger (agent/log.ts).
+// redact paths of the operator's logger (shared/log.ts) and of the agent's (agent/log.ts).
 export const REDACT_PATHS = [
   'password', '*.password', 'token', '*.token', 'authorization', '*.authorization',
   'headers.authorization', 'req.headers.authorization', 'req.headers.cookie',

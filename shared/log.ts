@@ -2,7 +2,7 @@
 // is redacted here, once, rather than trusted to each call site.
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
-// The paths live in their own module so the agent's pino-free logger (agent/log.ts) shares them.
+// The paths live in their own module: the agent builds its own pino instance (agent/log.ts) with them.
 import { REDACT_PATHS } from './log-redact.ts';
 
 export interface LogOptions {

@@ -3,14 +3,17 @@
 //              to this host's stats in the session status (the sidecar process is already running, as in a pod)
 //   restore  : `restic restore` vs the whole `restore` init-container process (start to exit, status written)
 //   rebackup : the unchanged data again, both ways
-// Each ratio is agent time / restic time; the last line is `agent: backup=<x> restore=<y> rebackup=<z>`.
-// The control plane is the test world's (test/world); the dataset (≥ 500 MiB, mixed sizes) lives in a temp
-// dir that is removed at the end.
+//   idle_rss : the sidecar's VmRSS 60 s after its start, idle and watching its sessions, run with the image's
+//              Node options (Dockerfile.agent's NODE_OPTIONS) — what every backed-up pod pays
+// Each ratio is the median agent time / the median restic time over several alternating runs; the last line
+// is `agent: backup=<x> restore=<y> rebackup=<z> idle_rss=<n>MiB`. The control plane is the test world's
+// (test/world); the dataset (≥ 1 GiB, mixed sizes) lives in a temp dir that is removed at the end.
 // The agent runs as its image runs it: with NODE_COMPILE_CACHE pointing at a compile cache filled once before
 // any timing, as Dockerfile.agent fills it at build time (the start-up figures with and without it are printed).
 // Development knobs: BENCH_AGENT_SCALE=0.1 shrinks the dataset (figures are then NOT the issue's; they only
 // show fixed costs), BENCH_AGENT_LOG=debug prints the agents' logs.
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,10 +31,24 @@ const MiB = 1024 * 1024;
 const RESTIC = resticBin();
 if (!RESTIC) throw new Error('restic not found: run hack/build-bins.sh restic');
 const log = (m: string) => process.stdout.write(`${m}\n`);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+/** NODE_OPTIONS of the agent image, read from Dockerfile.agent (empty when it sets none). */
+function imageNodeOptions(): string {
+  const text = readFileSync(join(import.meta.dirname, '..', '..', 'Dockerfile.agent'), 'utf8');
+  return /NODE_OPTIONS="([^"]*)"/.exec(text)?.[1] ?? '';
+}
+function vmRssMiB(pid: number): number {
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+  return kb / 1024;
+}
 
 async function dataset(dir: string, scale: number): Promise<number> {
   // Mixed sizes: a few large files, many medium, lots of small ones, in nested directories.
-  const plan: Array<[count: number, size: number]> = ([[5, 64 * MiB], [180, MiB], [1500, 32 * 1024], [4000, 2 * 1024]] as Array<[number, number]>)
+  const plan: Array<[count: number, size: number]> = ([[10, 64 * MiB], [300, MiB], [3000, 32 * 1024], [6000, 2 * 1024]] as Array<[number, number]>)
     .map(([count, size]) => [Math.max(1, Math.round(count * scale)), size]);
   let total = 0;
   let i = 0;
@@ -78,6 +95,9 @@ async function main(): Promise<void> {
       return performance.now() - t0;
     };
     await agentStart(true);
+    // …and what a run loads on demand, as the image's build step does.
+    execFileSync(NODE, ['--input-type=module', '-e', `await import(${JSON.stringify(join(AGENT, '..', 'restic.ts'))}); await import(${JSON.stringify(join(AGENT, '..', 'restore.ts'))})`],
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_COMPILE_CACHE: compileCache }, stdio: 'ignore' });
     const starts = { cold: Infinity, cached: Infinity };
     for (let i = 0; i < 3; i++) {
       starts.cold = Math.min(starts.cold, await agentStart(false));
@@ -114,8 +134,12 @@ async function main(): Promise<void> {
     sidecar = startAgent(
       sidecarArgs({ invokerKind: 'BackupConfiguration', invokerName: 'bench', targetKind: 'Deployment', targetName: 'bench', namespace: ns, scratch: join(root, 'agent-tmp') })
         .filter((a) => a !== '--restic-hostname-isolation'),
-      { podName: 'bench-6d5f-abcde', namespace: ns, kubeconfig: state.kubeconfig, extra: { STASH_LOG_LEVEL: agentLog ?? 'warn', NODE_COMPILE_CACHE: compileCache } },
+      {
+        podName: 'bench-6d5f-abcde', namespace: ns, kubeconfig: state.kubeconfig,
+        extra: { STASH_LOG_LEVEL: agentLog ?? 'warn', NODE_COMPILE_CACHE: compileCache, NODE_ENV: 'production', NODE_OPTIONS: imageNodeOptions() },
+      },
     );
+    const sidecarStarted = performance.now();
     const s = sidecar;
     const deadline = Date.now() + 60_000;
     while (!(await kube.getOrNull('coordination.k8s.io/v1', 'Lease', ns, 'lock-deployment-bench-backup'))) {
@@ -123,6 +147,10 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
     await new Promise((r) => setTimeout(r, 1000)); // informer synced
+    // Idle: started, leader, watching its sessions, no session yet.
+    await new Promise((r) => setTimeout(r, Math.max(0, 60_000 - (performance.now() - sidecarStarted))));
+    const idleRss = vmRssMiB(s.pid);
+    log(`idle sidecar: VmRSS ${idleRss.toFixed(1)} MiB 60 s after start (NODE_OPTIONS="${imageNodeOptions()}")`);
 
     const results: Record<string, { restic: number; agent: number }> = {};
     let n = 0;
@@ -187,8 +215,8 @@ async function main(): Promise<void> {
           ps.push(await plain());
         }
       }
-      const p = Math.min(...ps);
-      const a = Math.min(...as);
+      const p = median(ps);
+      const a = median(as);
       log(`  ${label} runs (s): restic ${ps.map((x) => (x / 1000).toFixed(2)).join(' ')}, agent ${as.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
       results[label] = { restic: p, agent: a };
       log(`${label}: restic ${(p / 1000).toFixed(3)} s, agent ${(a / 1000).toFixed(3)} s, ratio ${(a / p).toFixed(3)}`);
@@ -224,20 +252,22 @@ async function main(): Promise<void> {
           firstPlain.push(await plainBackup());
         }
       }
-      const p = Math.min(...firstPlain);
-      const a = Math.min(...firstAgent);
+      const p = median(firstPlain);
+      const a = median(firstAgent);
       results.backup = { restic: p, agent: a };
-      log(`backup: restic ${(p / 1000).toFixed(3)} s, agent ${(a / 1000).toFixed(3)} s, ratio ${(a / p).toFixed(3)} (best of ${reps}, fresh repositories)`);
+      log(`  backup runs (s): restic ${firstPlain.map((x) => (x / 1000).toFixed(2)).join(' ')}, agent ${firstAgent.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
+      log(`backup: restic ${(p / 1000).toFixed(3)} s, agent ${(a / 1000).toFixed(3)} s, ratio ${(a / p).toFixed(3)} (median of ${reps}, fresh repositories)`);
       await pair('rebackup', plainBackup, agentBackup, 5);
     }
     // Every timed restore must follow a restore of the same data: the first one after the backups otherwise
-    // runs on a machine without the previous restore's 555 MiB of freshly written and deleted files, and
+    // runs on a machine without the previous restore's 1 GiB of freshly written and deleted files, and
     // in the alternating order that clean slot always went to plain restic. One untimed restore evens it.
     await settled(plainRestore);
     await pair('restore', plainRestore, agentRestore, 3);
     const r = (k: string) => ((results[k]?.agent ?? NaN) / (results[k]?.restic ?? NaN)).toFixed(3);
     if (agentLog) log(`sidecar log:\n${sidecar.output()}`);
-    log(`agent: backup=${r('backup')} restore=${r('restore')} rebackup=${r('rebackup')}`);
+    log(`load average: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+    log(`agent: backup=${r('backup')} restore=${r('restore')} rebackup=${r('rebackup')} idle_rss=${idleRss.toFixed(0)}MiB`);
   } finally {
     await sidecar?.stop();
     await kube.delete('v1', 'Namespace', undefined, ns).catch(() => undefined);

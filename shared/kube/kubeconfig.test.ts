@@ -32,6 +32,12 @@ t.test('reads the current context from YAML and JSON kubeconfigs', async (t) => 
 t.test('unsupported or broken configs fail with a clear message', async (t) => {
   writeFileSync(join(dir, 'exec.json'), JSON.stringify({ 'current-context': 'x', clusters: [{ name: 'x', cluster: { server: 'https://h' } }], users: [{ name: 'x', user: { exec: { command: 'aws' } } }], contexts: [{ name: 'x', context: { cluster: 'x', user: 'x' } }] }));
   t.throws(() => loadKubeconfigFile(join(dir, 'exec.json')), ConfigError);
+  t.throws(() => loadKubeconfigFile(join(dir, 'exec.json')), /user "x" uses an exec credential plugin, which is not supported/);
+  const withUser = (user: Record<string, unknown>) => JSON.stringify({ 'current-context': 'x', clusters: [{ name: 'x', cluster: { server: 'https://h' } }], users: [{ name: 'x', user }], contexts: [{ name: 'x', context: { cluster: 'x', user: 'x' } }] });
+  writeFileSync(join(dir, 'provider.json'), withUser({ 'auth-provider': { name: 'oidc', config: { 'id-token': 'x' } } }));
+  t.throws(() => loadKubeconfigFile(join(dir, 'provider.json')), /user "x" uses auth-provider "oidc", which is not supported/, 'auth-provider rejected, not ignored');
+  writeFileSync(join(dir, 'basic.json'), withUser({ username: 'admin', password: 'pw' }));
+  t.throws(() => loadKubeconfigFile(join(dir, 'basic.json')), /basic auth .* not supported/, 'basic auth rejected, not ignored');
   writeFileSync(join(dir, 'nocontext.json'), JSON.stringify({ 'current-context': 'missing' }));
   t.throws(() => loadKubeconfigFile(join(dir, 'nocontext.json')), /current-context "missing" not found/);
   t.throws(() => loadConnection(undefined, { HOME: dir }), /no such file|ENOENT/);

@@ -5,6 +5,7 @@ import {
   BackendAccessDeniedError, BackendUnreachableError, CancelledError, LockedError, RepositoryMissingError,
   ResticFailedError, WrongPasswordError, type ResticError, type ResticFailureDetails,
 } from './errors.ts';
+import type { BackendKind } from './backend.ts';
 import { cleanLine, parseLockHolder, parseMessage } from './output.ts';
 
 export interface RunOutcome {
@@ -18,6 +19,8 @@ export interface RunOutcome {
   /** (fail-fast stops are passed as not stopped: they are classified from their output) */
   /** Redacts secrets from any text that ends up in an error. */
   redact?: (s: string) => string;
+  /** The backend, to name the Secret keys an access-denied answer points at. */
+  backend?: BackendKind;
 }
 
 // Inner errors that mean "nothing there" (restic.md §2.2). The trailing "Is there a repository…" hint is
@@ -34,7 +37,21 @@ const MISSING = new RegExp([
   'NoSuchBucket',
 ].join('|'));
 
-const ACCESS_DENIED = /\((401|403)\)|\b401 Unauthorized\b|\b403 Forbidden\b|AccessDenied|Access Denied|InvalidAccessKeyId|SignatureDoesNotMatch|AuthorizationHeaderMalformed/;
+const WRONG_KEY_ID = /InvalidAccessKeyId|Access Key Id you provided does not exist/;
+const WRONG_SECRET = /SignatureDoesNotMatch|request signature we calculated does not match/;
+export const ACCESS_DENIED = new RegExp([
+  '\\((401|403)\\)', '\\b401 Unauthorized\\b', '\\b403 Forbidden\\b', 'AccessDenied', 'Access Denied', 'AuthorizationHeaderMalformed',
+  WRONG_KEY_ID.source, WRONG_SECRET.source,
+].join('|'));
+
+/** Which backend Secret keys an access-denied text points at. */
+export function secretKeysAtFault(text: string, backend: BackendKind | undefined): string[] {
+  if (backend === 'rest') return ['REST_SERVER_USERNAME', 'REST_SERVER_PASSWORD'];
+  if (backend !== 's3') return [];
+  if (WRONG_KEY_ID.test(text)) return ['AWS_ACCESS_KEY_ID'];
+  if (WRONG_SECRET.test(text)) return ['AWS_SECRET_ACCESS_KEY'];
+  return ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'];
+}
 
 const UNREACHABLE = /connection refused|no such host|network is unreachable|no route to host|i\/o timeout|TLS handshake|x509:|tls: |certificate signed by unknown authority|connection reset by peer|server misbehaving|context deadline exceeded|dial tcp|dial unix/;
 
@@ -107,7 +124,7 @@ export function classify(o: RunOutcome): ResticError | undefined {
     return new RepositoryMissingError(`${what}: repository does not exist: ${head}`, details);
   }
   if (ACCESS_DENIED.test(joined)) {
-    return new BackendAccessDeniedError(`${what}: backend refused the credentials: ${head}`, details);
+    return new BackendAccessDeniedError(`${what}: backend refused the credentials: ${head}`, details, secretKeysAtFault(joined, o.backend));
   }
   if (UNREACHABLE.test(joined)) {
     return new BackendUnreachableError(`${what}: backend unreachable: ${head}`, details);

@@ -17,7 +17,7 @@ import { ByteTail, startChild } from './child.ts';
 import { runProcess, type StdinFeed } from './exec.ts';
 
 export type { StdinFeed };
-import { classify } from './classify.ts';
+import { ACCESS_DENIED, classify } from './classify.ts';
 import { CancelledError, ConsumerFailedError, PartialBackupError, RepositoryMissingError, ResticFailedError, RetentionPolicyError, type ResticError } from './errors.ts';
 import {
   checkFoundErrors, cleanLine, parseCheck, parseConfig, parseForget, parseIdList, parseInit, parseLock, parseMessage, parseRestore,
@@ -25,7 +25,7 @@ import {
   type BackupFileError, type BackupResult, type BackupStatus, type BackupSummary, type CheckResult, type ForgetGroup, type LockInfo,
   type RestoreSummary, type Snapshot, type Stats,
 } from './output.ts';
-import { directLockRemover } from './locks.ts';
+import { directLockRemover } from './lock-remover.ts';
 import { makeRedactor } from './redact.ts';
 import { keepsOnlyByTag, retentionFlags, type RetentionPolicy } from './retention.ts';
 import { parseVersion, type ResticVersion } from './version.ts';
@@ -168,6 +168,11 @@ export interface ForgetResult {
 const LOCKING = new Set(['backup', 'restore', 'snapshots', 'stats', 'ls', 'find', 'diff', 'dump', 'cat', 'list', 'mount', 'copy', 'key', 'prune', 'forget', 'check', 'tag', 'migrate', 'rebuild-index', 'repair', 'rewrite', 'recover']);
 /** Retried by 0.17+ for 15 minutes, yet permanent: the bucket is not there (init would create it). */
 const PERMANENT_MISSING = /The specified bucket does not exist|NoSuchBucket/;
+/**
+ * Lines after which no retry can succeed: a missing bucket, or the backend refusing our credentials
+ * (0.17+ retries a wrong S3 secret for 15 minutes). Every run stops at them and is classified from them.
+ */
+const PERMANENT = new RegExp([PERMANENT_MISSING.source, ACCESS_DENIED.source].join('|'));
 const HOUR = 3_600_000;
 /** Between SIGTERM and SIGKILL for processes we feed or read (database clients exit at once on TERM). */
 const CHILD_GRACE_MS = 10_000;
@@ -269,7 +274,7 @@ export class Restic {
       stdoutSink: o.stdoutSink,
       keepStdout: o.keepStdout,
       onLine: o.onLine,
-      failFast: o.failFast,
+      failFast: o.failFast ?? PERMANENT,
       onStop: (reason) => this.log?.info({ command, reason }, 'restic stop'),
     });
     const { pid, spawnError, stdoutBytes, ...rest } = run;
@@ -287,7 +292,7 @@ export class Restic {
       const failFast = stoppedBy === 'fail-fast';
       error = classify({
         command, exitCode: failFast ? undefined : out.exitCode, signal: failFast ? undefined : out.signal, stderrLines: out.stderrLines,
-        stoppedBy: failFast ? undefined : stoppedBy, redact: this.repo.redact,
+        stoppedBy: failFast ? undefined : stoppedBy, redact: this.repo.redact, backend: this.repo.kind,
       });
       if (error && stoppedBy === 'producer-failed' && producerError !== undefined) {
         error = new CancelledError(`restic ${command}: the data producer failed (${this.repo.redact(errText(producerError))}); no snapshot was kept`,
@@ -337,7 +342,7 @@ export class Restic {
 
   /** True when the repository exists and opens with our password; false only on a confirmed "not exist". */
   async exists(opts: CallOptions = {}): Promise<boolean> {
-    const r = await this.exec(['cat', 'config'], { ...opts, noLock: true, timeoutMs: opts.timeoutMs ?? this.probeTimeout(), failFast: PERMANENT_MISSING });
+    const r = await this.exec(['cat', 'config'], { ...opts, noLock: true, timeoutMs: opts.timeoutMs ?? this.probeTimeout(), failFast: PERMANENT });
     if (!r.error) {
       if (!parseConfig(r.stdout)) throw new ResticFailedError('restic cat config printed no config', details('cat', r));
       return true;
@@ -446,7 +451,7 @@ export class Restic {
       okExitCodes: [3],
       // restic 0.18 retries a missing S3 bucket for ~15 minutes; a backup into a repository that is not
       // there yet must fail at once (as RepositoryMissing) so the caller can initialise it.
-      failFast: PERMANENT_MISSING,
+      failFast: PERMANENT,
       keepStdout: () => false,
       onLine: (line) => {
         const m = parseMessage(line);

@@ -70,8 +70,11 @@ export class BackendUnreachableError extends ResticError {
 
 /** The backend answered but refused our credentials (HTTP 401/403, S3 AccessDenied/InvalidAccessKeyId…). */
 export class BackendAccessDeniedError extends ResticError {
-  constructor(message: string, d: ResticFailureDetails) {
+  /** The backend Secret's keys to check (e.g. AWS_SECRET_ACCESS_KEY), when the answer tells. */
+  readonly secretKeys: string[];
+  constructor(message: string, d: ResticFailureDetails, secretKeys: string[] = []) {
     super('RESTIC_BACKEND_ACCESS_DENIED', message, d);
+    this.secretKeys = secretKeys;
   }
 }
 

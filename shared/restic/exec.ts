@@ -47,6 +47,7 @@ export interface ProcessRun {
 
 const SIGNAL_CLEANUP = /signal \w+ received, cleaning up/;
 const MAX_STDERR_LINES = 2000;
+const FILE_ERROR = /^\{"message_type":"error"/;
 
 /**
  * Runs restic once. Stopping sends SIGINT (then SIGKILL after the grace). For a stdin backup, restic's
@@ -101,7 +102,8 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessRun> {
         stderrLines.push(line);
         if (stderrLines.length > MAX_STDERR_LINES) stderrLines.splice(0, stderrLines.length - MAX_STDERR_LINES / 2);
         const clean = cleanLine(line);
-        if (spec.failFast?.test(clean)) stop('fail-fast');
+        // Per-file errors (JSON `error` lines naming an item) never stop a run: a file may be called anything.
+        if (spec.failFast?.test(clean) && !FILE_ERROR.test(clean)) stop('fail-fast');
         if (SIGNAL_CLEANUP.test(clean)) {
           sawCleanup = true;
           if (stoppedBy && spec.stdin) endStdin();

@@ -3,7 +3,8 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { describeLock, directLockRemover, holderOf, localHolderAlive, LockRemovalError } from './locks.ts';
+import { describeLock, holderOf, localHolderAlive } from './locks.ts';
+import { directLockRemover, LockRemovalError } from './lock-remover.ts';
 import type { LockInfo } from './output.ts';
 
 const lock: LockInfo = { id: 'ab'.repeat(32), time: '2026-11-23T23:11:47.7Z', exclusive: true, hostname: 'web-0', username: 'root', pid: 42, uid: 0, gid: 0 };

@@ -25,17 +25,12 @@
 // - gcs, azure, swift, b2: no direct client here. A dead holder's lock is removed by plain `restic
 //   unlock` once it is older than restic's 30-minute limit; before that we wait, and then fail naming
 //   the holder.
-import { unlink } from 'node:fs/promises';
-import type { RequestOptions } from 'node:http';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { StashError } from '../errors.ts';
-import type { DirectAccess } from './backend.ts';
 import type { Restic } from './command.ts';
 import { LockedError } from './errors.ts';
 import type { LockHolder, LockInfo } from './output.ts';
-import { encodeSegment, signV4 } from './s3sign.ts';
-import { http, https } from '../node-http.ts';
+import { directLockRemover, type LockRemover } from './lock-remover.ts';
 
 /**
  * For locks written under OUR hostname: is the holder pid alive in this PID namespace? undefined for
@@ -58,15 +53,6 @@ export function localHolderAlive(lock: Pick<LockInfo, 'hostname' | 'pid'>, ownHo
 /** restic's own staleness age (internal/restic/lock.go). */
 export const RESTIC_STALE_AFTER_MS = 30 * 60_000;
 
-export class LockRemovalError extends StashError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('RESTIC_LOCK_REMOVAL_FAILED', message, options);
-  }
-}
-
-/** Deletes exactly one lock file; resolves when it is gone (already gone counts as done). */
-export type LockRemover = (lock: LockInfo) => Promise<void>;
-
 export function describeLock(l: LockInfo): string {
   return `${l.exclusive ? 'exclusive' : 'shared'} lock ${l.id.slice(0, 8)} held by pid ${l.pid} on ${l.hostname || '?'} (user ${l.username || '?'}, since ${l.time || '?'})`;
 }
@@ -76,68 +62,6 @@ export function holderOf(l: LockInfo): LockHolder {
     pid: l.pid, hostname: l.hostname, username: l.username, uid: l.uid, gid: l.gid, exclusive: l.exclusive,
     createdAt: l.time, age: undefined, storageIdPrefix: l.id.slice(0, 8),
   };
-}
-
-/** A remover that talks to the backend directly, or undefined when the backend has no direct client. */
-export function directLockRemover(access: DirectAccess): LockRemover | undefined {
-  switch (access.kind) {
-    case 'local':
-      return async (lock) => {
-        assertId(lock.id);
-        await unlink(join(access.path, 'locks', lock.id)).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOENT') throw new LockRemovalError(`cannot delete lock ${lock.id.slice(0, 8)}: ${err.code ?? err.message}`, { cause: err });
-        });
-      };
-    case 'rest':
-      return async (lock) => {
-        assertId(lock.id);
-        const url = new URL(`locks/${lock.id}`, access.url.endsWith('/') ? access.url : `${access.url}/`);
-        const headers: Record<string, string> = {};
-        if (access.username !== undefined || access.password !== undefined) {
-          headers.authorization = `Basic ${Buffer.from(`${access.username ?? ''}:${access.password ?? ''}`).toString('base64')}`;
-        }
-        const status = await send('DELETE', url, headers, access.caPem, access.insecureTLS);
-        if (status === 403) throw new LockRemovalError(`REST server refused to delete lock ${lock.id.slice(0, 8)} (append-only mode?)`);
-        if (status !== 200 && status !== 204 && status !== 404) throw new LockRemovalError(`REST server answered ${status} deleting lock ${lock.id.slice(0, 8)}`);
-      };
-    case 's3':
-      return async (lock) => {
-        assertId(lock.id);
-        if (!access.accessKeyId || !access.secretAccessKey) {
-          throw new LockRemovalError('deleting a single S3 lock needs AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the backend Secret');
-        }
-        const key = [access.prefix, 'locks', lock.id].filter((s) => s !== '').join('/');
-        const base = access.endpoint.replace(/\/+$/, '');
-        const url = new URL(`${base}/${encodeSegment(access.bucket)}/${key.split('/').map(encodeSegment).join('/')}`);
-        const headers = signV4({ method: 'DELETE', url, region: access.region, accessKeyId: access.accessKeyId, secretAccessKey: access.secretAccessKey, sessionToken: access.sessionToken });
-        const status = await send('DELETE', url, headers, access.caPem, access.insecureTLS);
-        if (status !== 200 && status !== 204 && status !== 404) throw new LockRemovalError(`S3 answered ${status} deleting lock ${lock.id.slice(0, 8)}`);
-      };
-    case 'unsupported':
-      return undefined;
-  }
-}
-
-function assertId(id: string): void {
-  if (!/^[0-9a-f]{64}$/.test(id)) throw new LockRemovalError(`refusing to delete ${JSON.stringify(id)}: not a lock id`);
-}
-
-function send(method: string, url: URL, headers: Record<string, string>, caPem: string | undefined, insecure: boolean): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const opts: RequestOptions & { ca?: string; rejectUnauthorized?: boolean } = {
-      method, hostname: url.hostname, port: url.port || undefined, path: url.pathname, headers, timeout: 30_000,
-    };
-    const req = url.protocol === 'https:'
-      ? https.request({ ...opts, ca: caPem, rejectUnauthorized: !insecure })
-      : http.request(opts);
-    req.once('response', (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.once('timeout', () => req.destroy(new Error('timed out')));
-    req.once('error', (err) => reject(new LockRemovalError(`${method} ${url.host}: ${err.message}`, { cause: err })));
-    req.end();
-  });
 }
 
 export interface LockRecoveryOptions {
