@@ -73,7 +73,11 @@ for (const how of ['the agent alone', 'the agent with its restic'] as const) {
     const [agent] = agentPids(ns, 'big');
     t.ok(agent, 'found the sidecar agent process');
     await w.kube.create(backupSession(ns, 'big-1', 'big'));
-    const restic = await until('restic backup of this agent', async () => procsNaming(REPO_MOUNT).filter((p) => / backup /.test(p.cmd) && p.cmd.includes(DATA_PATH)), 60_000, 20);
+    const restic = await until('restic backup of this agent', async () => {
+      const found = procsNaming(REPO_MOUNT).filter((p) => / backup /.test(p.cmd) && p.cmd.includes(DATA_PATH));
+      return found.length > 0 ? found : undefined;
+    }, 60_000, 20);
+    t.ok(restic.length > 0, `the kill lands while restic runs (pids ${restic.map((r) => r.pid).join(', ')})`);
     const at = Date.now();
     process.kill(how === 'the agent alone' ? agent! : -agent!, 'SIGKILL');
     const left = await until('the killed agent\'s restic gone', async () => {
