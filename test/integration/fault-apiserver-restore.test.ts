@@ -6,7 +6,7 @@
 // write. Each RestoreBatch must end final within the liveness bound with the data back byte for byte;
 // afterwards a restore without a fault succeeds and `restic check` is clean.
 import t from 'tap';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiVersionOf } from '../../shared/api/index.ts';
@@ -24,6 +24,11 @@ const RB = apiVersionOf('RestoreBatch');
 t.setTimeout(600_000);
 const w = await faultWorld(t, 'fault-api-restore');
 
+/** The tree as file → sha256, so a failed comparison prints digests, not megabytes of data. */
+function digests(dir: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(readTree(dir)).map(([f, b64]) => [f, createHash('sha256').update(b64).digest('hex')]));
+}
+
 const STAGES = ['before member 1', 'during member 1 restore', 'between members', 'during member 2 restore', 'during the final write'] as const;
 
 t.test('kube-apiserver restarted at each stage of a Sequential RestoreBatch', async (t) => {
@@ -32,7 +37,7 @@ t.test('kube-apiserver restarted at each stage of a Sequential RestoreBatch', as
   const apps = ['first', 'second'];
   const dirs: Record<string, string> = {};
   for (const a of apps) dirs[a] = await createApp(w, ns, a, { 'blob.bin': randomBytes(16 * 1024 * 1024), 'conf/app.conf': `name=${a}\n` });
-  const pristine = Object.fromEntries(apps.map((a) => [a, readTree(dirs[a]!)]));
+  const pristine = Object.fromEntries(apps.map((a) => [a, digests(dirs[a]!)]));
   await w.kube.create(backupBatch(ns, 'app', apps, { executionOrder: 'Parallel', retentionPolicy: { name: 'keep-all', keepLast: 100, prune: false } }));
   await until('BackupBatch Ready', async () => (await w.kube.get<KubeObject & { status?: { phase?: string } }>(BB, 'BackupBatch', ns, 'app')).status?.phase === 'Ready', 60_000);
   await sidecarsRunning(w, ns, apps);
@@ -73,7 +78,7 @@ t.test('kube-apiserver restarted at each stage of a Sequential RestoreBatch', as
     const ms = Date.now() - at;
     figure(t, stage === 'no fault' ? 'no fault, for comparison (RestoreBatch)' : `apiserver restart ${stage} (RestoreBatch)`, ms, `restart took ${(took / 1000).toFixed(1)} s; ${rb.status?.phase}; ${JSON.stringify(rb.status?.members?.map((m) => [m.ref?.name, m.phase, m.stats?.[0]?.error]))}`);
     t.equal(rb.status?.phase, 'Succeeded', `${stage}: the RestoreBatch succeeds`, { status: rb.status });
-    for (const a of apps) t.same(readTree(dirs[a]!), pristine[a], `${stage}: ${a} restored byte for byte`);
+    for (const a of apps) t.same(digests(dirs[a]!), pristine[a], `${stage}: ${a} restored byte for byte`);
     // The next restore needs the init-containers of this one gone (one restore invoker per workload).
     await w.kube.delete(RB, 'RestoreBatch', ns, name);
     await until(`${name} deleted`, async () => !(await w.kube.getOrNull(RB, 'RestoreBatch', ns, name)), 60_000);

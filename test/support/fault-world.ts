@@ -32,7 +32,8 @@ interface Teardown {
 }
 
 /** The liveness bound the fault suite runs the operator with (STASH_HOST_LIVENESS_TIMEOUT). */
-export const FAULT_LIVENESS_MS = 30_000;
+// Above the time a restore member needs from its turn to a running stash-init (two pod rollouts under load).
+export const FAULT_LIVENESS_MS = 60_000;
 
 export interface FaultWorld extends E2EWorld {
   /** Present when agents reach the apiserver through the proxy. */
