@@ -2,6 +2,7 @@
 // whole, and handed down frozen. Every problem is reported together in one ConfigError.
 import { hostname } from 'node:os';
 import { ConfigError } from './errors.ts';
+import { parseGoDuration } from './status/duration.ts';
 
 export const DEFAULT_AGENT_IMAGE = 'stash-ts/agent:0.1.0';
 
@@ -18,6 +19,8 @@ export interface OperatorConfig {
   readonly logLevel: string;
   readonly leaderElection: boolean;
   readonly leaseName: string;
+  /** STASH_HOST_LIVENESS_TIMEOUT: how long a session host may go without a heartbeat; undefined = the contract's default. */
+  readonly hostLivenessMs: number | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -39,6 +42,18 @@ function bool(env: Env, key: string, fallback: boolean, problems: string[]): boo
   return fallback;
 }
 
+/** A Go duration ("90s", "2m") or a whole number of milliseconds; must be positive. */
+function duration(env: Env, key: string, problems: string[]): number | undefined {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return undefined;
+  const ms = /^\d+$/.test(raw) ? Number(raw) : parseGoDuration(raw);
+  if (ms === undefined || !(ms > 0)) {
+    problems.push(`${key} must be a positive Go duration (e.g. 90s, 2m) or milliseconds, got "${raw}"`);
+    return undefined;
+  }
+  return ms;
+}
+
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export function operatorConfig(env: Env = process.env): OperatorConfig {
@@ -58,6 +73,7 @@ export function operatorConfig(env: Env = process.env): OperatorConfig {
     logLevel,
     leaderElection: bool(env, 'STASH_LEADER_ELECTION', true, problems),
     leaseName: env.STASH_LEASE_NAME || 'stash-operator',
+    hostLivenessMs: duration(env, 'STASH_HOST_LIVENESS_TIMEOUT', problems),
   };
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze(cfg);

@@ -20,7 +20,7 @@ import { AGENT_IMAGE, OPERATOR_ENTRYPOINT } from '../world/entrypoints.ts';
 import { OPERATOR_NAMESPACE, operatorReady } from '../world/operator.ts';
 import { alive, killGroup, launchDetached, readPidFile } from '../world/procs.ts';
 import { pvcDir } from '../world/pod-runner/volumes.ts';
-import { worldDown, worldUp } from '../world/world.ts';
+import { worldDown, worldUp, type WorldOptions } from '../world/world.ts';
 import { until } from './until.ts';
 
 export { until };
@@ -38,7 +38,7 @@ const MOUNT_ROOT = `/stash-e2e-${randomBytes(4).toString('hex')}`;
 export const DATA_PATH = `${MOUNT_ROOT}/data`;
 /** Where job-model members mount a stand-alone PVC. */
 export const VOLUME_PATH = `${MOUNT_ROOT}/volume`;
-const REPO_MOUNT = `${MOUNT_ROOT}/repository`;
+export const REPO_MOUNT = `${MOUNT_ROOT}/repository`;
 
 export interface E2EWorld {
   dir: string;
@@ -47,7 +47,7 @@ export interface E2EWorld {
 }
 
 /** A private world in a temp dir, torn down (processes stopped, directory removed) when the test file ends. */
-export async function e2eWorld(t: Teardown, name: string): Promise<E2EWorld> {
+export async function e2eWorld(t: Teardown, name: string, opts: Pick<WorldOptions, 'operatorEnv' | 'agentKubeconfig'> = {}): Promise<E2EWorld> {
   const dir = mkdtempSync(join(tmpdir(), `stash-ts-${name}-`));
   let kube: Kube | undefined;
   t.teardown(async () => {
@@ -56,7 +56,7 @@ export async function e2eWorld(t: Teardown, name: string): Promise<E2EWorld> {
     // Restores and backups run as root in the pod runner; everything they wrote lives under the world dir.
     rmSync(dir, { recursive: true, force: true });
   });
-  const state = await worldUp(dir, { log: process.env.STASH_E2E_LOG ? (m) => console.error(`[e2e] ${m}`) : undefined });
+  const state = await worldUp(dir, { ...opts, log: process.env.STASH_E2E_LOG ? (m) => console.error(`[e2e] ${m}`) : undefined });
   kube = Kube.load(state.kubeconfig, 'stash-ts-e2e');
   return { dir, state, kube };
 }

@@ -2,6 +2,7 @@
 // operator scoped to one namespace, fixtures, and the agent's part played by the test (host stats written into
 // status exactly as docs/api.md §15 describes). Not imported by production code.
 import { apiVersionOf } from '../../shared/api/index.ts';
+import { HEARTBEAT, heartbeatLeaseName, type HeartbeatSessionKind } from '../../shared/api/heartbeat.ts';
 import type { BackupSessionStatus, RestoreBatchStatus, TargetRef } from '../../shared/api/index.ts';
 import { operatorConfig } from '../../shared/config.ts';
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
@@ -153,4 +154,27 @@ export async function agentReportsRestore(kube: Kube, namespace: string, batch: 
 export function podTemplateContainers(o: KubeObject | null, key: 'containers' | 'initContainers' = 'containers'): string[] {
   const spec = (o as { spec?: { template?: { spec?: Record<string, Array<{ name: string }> | undefined> } } } | null)?.spec;
   return (spec?.template?.spec?.[key] ?? []).map((c) => c.name);
+}
+
+/**
+ * One heartbeat renewal of a host, as a working agent writes it (shared/api/heartbeat.ts): the Lease named by
+ * heartbeatLeaseName, labelled with the session, the host in an annotation, owned by the session. Played by the
+ * test where no agent runs; `at` back-dates the renewal.
+ */
+export async function agentHeartbeat(kube: Kube, namespace: string, kind: HeartbeatSessionKind, session: KubeObject, host: string, at = new Date()): Promise<void> {
+  const name = heartbeatLeaseName(kind, session.metadata?.name ?? '', host);
+  const renewTime = at.toISOString().replace(/Z$/, '000Z');
+  const body = {
+    apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+    metadata: {
+      name, namespace,
+      labels: { [HEARTBEAT.label.session]: session.metadata?.name ?? '', [HEARTBEAT.label.sessionKind]: kind },
+      annotations: { [HEARTBEAT.hostAnnotation]: host },
+      ownerReferences: [{ apiVersion: session.apiVersion ?? '', kind, name: session.metadata?.name ?? '', uid: session.metadata?.uid ?? '' }],
+    },
+    spec: { holderIdentity: host, leaseDurationSeconds: HEARTBEAT.livenessBoundMs / 1000, renewTime },
+  };
+  const cur = await kube.getOrNull<KubeObject>('coordination.k8s.io/v1', 'Lease', namespace, name);
+  if (cur) await kube.replace({ ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion } });
+  else await kube.create(body);
 }

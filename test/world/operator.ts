@@ -37,7 +37,12 @@ export async function stopOperator(dir: string): Promise<void> {
   await stopPidFile(join(dir, 'operator.json'));
 }
 
-export async function startOperator(cp: ControlPlaneState, log: (m: string) => void = () => undefined): Promise<OperatorState> {
+export interface OperatorOptions {
+  /** Extra operator environment (tests shorten STASH_HOST_LIVENESS_TIMEOUT this way). */
+  env?: Record<string, string>;
+}
+
+export async function startOperator(cp: ControlPlaneState, log: (m: string) => void = () => undefined, opts: OperatorOptions = {}): Promise<OperatorState> {
   await stopOperator(cp.dir);
   const certDir = join(cp.dir, 'webhook-certs');
   const certs = await generateCerts({ dir: certDir, serviceName: 'stash-ts-operator', namespace: OPERATOR_NAMESPACE, days: 365 });
@@ -53,6 +58,7 @@ export async function startOperator(cp: ControlPlaneState, log: (m: string) => v
       STASH_KUBECONFIG: cp.kubeconfig, POD_NAMESPACE: OPERATOR_NAMESPACE, POD_NAME: 'stash-ts-operator-local',
       STASH_WEBHOOK_HOST: '127.0.0.1', STASH_WEBHOOK_PORT: String(port), STASH_METRICS_PORT: String(await freePort()),
       STASH_TLS_CERT_FILE: certs.certFile, STASH_TLS_KEY_FILE: certs.keyFile, STASH_AGENT_IMAGE: AGENT_IMAGE,
+      ...opts.env,
     },
   });
   const state: OperatorState = { pid, port, caFile: certs.caFile };

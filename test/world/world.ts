@@ -11,6 +11,10 @@ export const DEV_WORLD_DIR = join(REPO_ROOT, '.cluster');
 export interface WorldOptions {
   operator?: boolean;
   runner?: boolean;
+  /** Extra operator environment. */
+  operatorEnv?: Record<string, string>;
+  /** The kubeconfig the pod runner hands to agents instead of the world's own (a test's proxy in front of the apiserver). */
+  agentKubeconfig?: string;
   log?: (m: string) => void;
 }
 
@@ -18,9 +22,10 @@ function runnerPidFile(dir: string): string {
   return join(dir, 'pod-runner.json');
 }
 
-export async function startRunner(dir: string, log: (m: string) => void = () => undefined): Promise<void> {
+export async function startRunner(dir: string, log: (m: string) => void = () => undefined, opts: { agentKubeconfig?: string } = {}): Promise<void> {
   await stopPidFile(runnerPidFile(dir));
-  const pid = launchDetached(join(dir, 'logs'), 'pod-runner', join(REPO_ROOT, 'node_modules', '.bin', 'node'), ['test/world/pod-runner/main.ts', dir], { cwd: REPO_ROOT });
+  const env = opts.agentKubeconfig ? { STASH_POD_RUNNER_AGENT_KUBECONFIG: opts.agentKubeconfig } : {};
+  const pid = launchDetached(join(dir, 'logs'), 'pod-runner', join(REPO_ROOT, 'node_modules', '.bin', 'node'), ['test/world/pod-runner/main.ts', dir], { cwd: REPO_ROOT, env });
   writePidFile(runnerPidFile(dir), { pid });
   await sleep(500);
   if (!alive(pid)) throw new Error(`pod runner exited at start; see ${join(dir, 'logs', 'pod-runner.log')}`);
@@ -30,8 +35,8 @@ export async function startRunner(dir: string, log: (m: string) => void = () => 
 export async function worldUp(dir = DEV_WORLD_DIR, opts: WorldOptions = {}): Promise<ControlPlaneState> {
   const log = opts.log ?? (() => undefined);
   const s = await startControlPlane(dir, { log });
-  if (opts.operator ?? true) await startOperator(s, log);
-  if (opts.runner ?? true) await startRunner(dir, log);
+  if (opts.operator ?? true) await startOperator(s, log, { env: opts.operatorEnv });
+  if (opts.runner ?? true) await startRunner(dir, log, { agentKubeconfig: opts.agentKubeconfig });
   return s;
 }
 

@@ -12,13 +12,15 @@ import {
   refKey, rfc3339, type BackupSessionPatch, type TargetPatch,
 } from '../../shared/status/index.ts';
 import {
-  MissingSince, aliasOf, slimPod, cond, executionModel, getTarget, invokerApiVersion, isBatch, membersOf, missingHosts, ownerRef, recordEvent,
+  MissingSince, slimPod, cond, executionModel, getTarget, invokerApiVersion, isBatch, membersOf, ownerRef, recordEvent,
   totalHostsOf, type LooseInvoker, type Member, type Workload,
 } from './common.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
-import { JOB_REPORT_GRACE_MS, ensureBackupJob, missingJobHosts } from './jobs.ts';
+import { eligibleSince, expectedHostNames, heartbeatInformer, observeHosts } from './hosts.ts';
+import { JOB_REPORT_GRACE_MS, ensureBackupJob } from './jobs.ts';
+import { closeOutMember, deadlineFor, deadlineState, hostsToFail, invokerLabelsToAdd, mayStart, sessionInvoker, skipReason } from './rules.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
 
 export interface SessionObj extends KubeObject {
@@ -61,6 +63,8 @@ export class BackupSessionLoop {
   readonly d: ResolvedDeps;
   readonly sessions: Informer<SessionObj>;
   readonly pods: Informer<KubeObject>;
+  /** Heartbeat Leases of BackupSession hosts (shared/api/heartbeat.ts). */
+  readonly leases: Informer<KubeObject>;
   readonly queue: WorkQueue;
   readonly #missing = new MissingSince();
 
@@ -68,6 +72,7 @@ export class BackupSessionLoop {
     this.d = d;
     this.sessions = new Informer<SessionObj>(d.kube, { apiVersion: SESSION_API, kind: 'BackupSession', namespace: d.namespace, log: d.log });
     this.pods = new Informer<KubeObject>(d.kube, { apiVersion: 'v1', kind: 'Pod', namespace: d.namespace, log: d.log, transform: slimPod });
+    this.leases = heartbeatInformer(d.kube, d.namespace, ['BackupSession'], d.log);
     this.queue = new WorkQueue((key) => this.reconcile(key), { name: 'backup-session', log: d.log, signal });
     const poke = (o: SessionObj): void => {
       if (!scoped(d, o)) return;
@@ -97,17 +102,17 @@ export class BackupSessionLoop {
 
   async start(): Promise<void> {
     this.pods.start();
+    this.leases.start();
     this.sessions.start();
-    await Promise.all([this.pods.waitForSync(), this.sessions.waitForSync()]);
+    await Promise.all([this.pods.waitForSync(), this.leases.waitForSync(), this.sessions.waitForSync()]);
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.sessions.stop(), this.pods.stop()]);
+    await Promise.all([this.sessions.stop(), this.pods.stop(), this.leases.stop()]);
   }
 
   async #invoker(s: SessionObj): Promise<LooseInvoker | null> {
-    const kind = s.spec?.invoker?.kind ?? '';
-    const name = s.spec?.invoker?.name ?? '';
+    const { kind, name } = sessionInvoker(s) ?? { kind: '', name: '' };
     if (kind !== 'BackupConfiguration' && kind !== 'BackupBatch') return null;
     // The index's informer holds every invoker; its copy is at most one watch event old, which is enough for
     // reading spec and phase, and saves a round trip on the hand-off path.
@@ -134,6 +139,13 @@ export class BackupSessionLoop {
     if (!s || s.metadata?.deletionTimestamp) return;
     const inv = await this.#invoker(s);
     if (!inv) return; // an invoker that is gone takes its sessions with it (ownerReference)
+    // A session made by hand (an upstream guide's instant backup) may carry only spec.invoker or the older
+    // backup-configuration label; agents find their sessions by the invoker labels, so they are added here.
+    const labels = invokerLabelsToAdd(s);
+    if (labels && !isFinalSessionPhase(s.status?.phase)) {
+      s = await this.d.kube.patch<SessionObj>(SESSION_API, 'BackupSession', ns, name, { metadata: { labels } });
+      void recordEvent(this.d.events, s, 'Normal', 'InvokerLabelsAdded', `Added labels ${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(', ')} so that the agents of ${inv.kind} ${inv.metadata?.name} find this session.`);
+    }
     const members = membersOf(inv);
     if (isFinalSessionPhase(s.status?.phase)) {
       await this.#retry(s, inv);
@@ -144,16 +156,14 @@ export class BackupSessionLoop {
       await this.#finish(s, inv, members);
       return;
     }
-    if (s.status?.sessionDeadline) {
-      const left = Date.parse(s.status.sessionDeadline) - Date.now();
-      if (left <= 0) {
-        await this.write(s, { conditions: [cond('DeadlineExceeded', 'True', `Failed to complete backup within ${inv.spec?.timeOut ?? 'the session deadline'}.`)] });
-        void recordEvent(this.d.events, s, 'Warning', 'DeadlineExceeded', `BackupSession did not finish within ${inv.spec?.timeOut}.`);
-        this.queue.add(key);
-        return;
-      }
-      this.queue.addAfter(key, left);
+    const dl = deadlineState(s.status?.sessionDeadline, Date.now());
+    if (dl.passed) {
+      await this.write(s, { conditions: [cond('DeadlineExceeded', 'True', `Failed to complete backup within ${inv.spec?.timeOut ?? 'the session deadline'}.`)] });
+      void recordEvent(this.d.events, s, 'Warning', 'DeadlineExceeded', `BackupSession did not finish within ${inv.spec?.timeOut}.`);
+      this.queue.add(key);
+      return;
     }
+    if (dl.inMs !== undefined) this.queue.addAfter(key, dl.inMs);
     const started = (s.status?.targets?.length ?? 0) > 0 || hasCondition(conds, CONDITION.GlobalPreBackupHookSucceeded);
     if (!started) {
       let why = this.#skipReason(s, inv);
@@ -185,14 +195,16 @@ export class BackupSessionLoop {
   }
 
   #skipReason(s: SessionObj, inv: LooseInvoker): string | undefined {
-    const what = `${inv.kind} ${inv.metadata?.name}`;
-    if (inv.status?.phase !== 'Ready') return `Skipped taking new backup: ${what} is not Ready (phase ${inv.status?.phase ?? 'unset'}).`;
-    // Upstream's docs say a paused invoker skips manual sessions too (docs/api.md §14.9); we follow the docs.
-    if (inv.spec?.paused) return `Skipped taking new backup: ${what} is paused.`;
-    const other = this.sessions.list().find((o) => o.metadata?.namespace === s.metadata?.namespace && o.metadata?.name !== s.metadata?.name
-      && o.spec?.invoker?.kind === inv.kind && o.spec?.invoker?.name === inv.metadata?.name && o.status?.phase === 'Running');
-    if (other) return `Skipped taking new backup: BackupSession ${other.metadata?.name} of ${what} is still running.`;
-    return undefined;
+    const other = this.#sessionsOf(inv).find((o) => o.metadata?.name !== s.metadata?.name && o.status?.phase === 'Running');
+    return skipReason({ invoker: `${inv.kind} ${inv.metadata?.name}`, invokerPhase: inv.status?.phase, paused: inv.spec?.paused === true, otherRunning: other?.metadata?.name });
+  }
+
+  /** Sessions of one invoker in its namespace, recognised by spec.invoker (or the older label) as agents do. */
+  #sessionsOf(inv: LooseInvoker): SessionObj[] {
+    return this.sessions.list().filter((o) => {
+      const who = sessionInvoker(o);
+      return o.metadata?.namespace === inv.metadata?.namespace && who?.kind === inv.kind && who?.name === inv.metadata?.name;
+    });
   }
 
   async #runHook(s: SessionObj, inv: LooseInvoker, h: HookHandler, hook: string, type: 'GlobalPreBackupHookSucceeded' | 'GlobalPostBackupHookSucceeded', phase: string): Promise<Condition> {
@@ -244,13 +256,13 @@ export class BackupSessionLoop {
 
   async #initiate(s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<SessionObj> {
     const ns = s.metadata?.namespace ?? '';
-    const sequential = inv.spec?.executionOrder === 'Sequential';
     let working: BackupSessionStatus = structuredClone(s.status ?? {});
     const patches: TargetPatch[] = [];
+    const progress = () => members.map((x) => ({ initiated: initiated(findTarget(working, x.ref, ns)), final: targetFinal(findTarget(working, x.ref, ns)) }));
     for (const m of members) {
       const t = findTarget(working, m.ref, ns);
       if (initiated(t)) continue;
-      if (sequential && members.slice(0, m.index).some((prev) => !targetFinal(findTarget(working, prev.ref, ns)))) {
+      if (!mayStart(inv.spec?.executionOrder, progress(), m.index)) {
         if (!t) {
           patches.push({ ref: m.ref });
           working = mergeBackupSessionStatus(working, { targets: [{ ref: m.ref }] }, { namespace: ns });
@@ -262,10 +274,9 @@ export class BackupSessionLoop {
       working = mergeBackupSessionStatus(working, { targets: [p] }, { namespace: ns });
     }
     if (patches.length === 0) return s;
-    const timeOut = inv.spec?.timeOut ? parseGoDuration(inv.spec.timeOut) : undefined;
-    const created = Date.parse(s.metadata?.creationTimestamp ?? '') || Date.now();
+    const deadline = deadlineFor(Date.parse(s.metadata?.creationTimestamp ?? '') || Date.now(), inv.spec?.timeOut);
     const out = await this.write(s, { targets: patches }, (st) => {
-      if (timeOut !== undefined && timeOut > 0 && !st.sessionDeadline) st.sessionDeadline = rfc3339(new Date(created + timeOut));
+      if (deadline && !st.sessionDeadline) st.sessionDeadline = deadline;
     });
     if (out.status?.sessionDeadline) this.queue.addAfter(`${ns}/${s.metadata?.name}`, Math.max(0, Date.parse(out.status.sessionDeadline) - Date.now()));
     for (const p of patches) {
@@ -276,43 +287,39 @@ export class BackupSessionLoop {
     return out;
   }
 
-  /** Hosts whose pod is gone for longer than the grace are failed, so the session can finish (docs/architecture.md §4). */
+  /** Hosts that can no longer finish are failed (rules.ts hostsToFail), so the session always ends. */
   async #checkHosts(key: string, s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<void> {
     const ns = s.metadata?.namespace ?? '';
-    const grace = this.d.tuning.hostGoneGraceMs;
+    const { hostGoneGraceMs, hostLivenessMs } = this.d.tuning;
     const patches: TargetPatch[] = [];
     let next: number | undefined;
+    const soon = (ms: number) => { next = Math.min(next ?? ms, ms); };
     const pods = this.pods.list();
     for (const m of members) {
       const t = findTarget(s.status, m.ref, ns);
       const model = executionModel(inv, m).model;
       if (!t || t.phase !== 'Running' || t.totalHosts === undefined || model === 'unsupported') continue;
-      const reported = new Set((t.stats ?? []).map((x) => x.hostname ?? ""));
+      const reported = new Set((t.stats ?? []).map((x) => x.hostname ?? ''));
       const prefix = `${key}|${refKey(m.ref, ns)}|`;
-      // An ended Job never comes back, unlike a pod being replaced: its grace only covers the agent's last write.
-      const hostGrace = model === 'workload' ? grace : Math.min(grace, JOB_REPORT_GRACE_MS);
-      const { missing, unknownHosts } = model === 'workload'
-        ? await missingHosts(this.d.kube, m.ref, aliasOf(m), t.totalHosts, reported, pods)
-        : { missing: await missingJobHosts(this.d.kube, 'backup', inv, m, s.metadata?.name ?? '', reported, pods), unknownHosts: 0 };
-      const still = new Set<string>();
-      const failed: HostBackupStats[] = [];
-      const reasons: string[] = [];
-      for (const h of missing) {
-        still.add(prefix + h.host);
-        const since = this.#missing.seen(prefix + h.host);
-        if (since >= hostGrace) {
-          failed.push({ hostname: h.host, phase: 'Failed', error: h.reason });
-          reasons.push(h.reason);
-        } else next = Math.min(next ?? hostGrace, hostGrace - since);
-      }
+      const { hosts, unknownHosts } = await observeHosts({
+        kube: this.d.kube, purpose: 'backup', inv, m, model, heartbeatKind: 'BackupSession', session: s.metadata?.name ?? '', namespace: ns,
+        totalHosts: t.totalHosts, reported, pods, leases: this.leases, missing: this.#missing, prefix,
+      });
+      const verdict = hostsToFail({
+        now: Date.now(), eligibleSince: eligibleSince(t.conditions, CONDITION.BackupExecutorEnsured, s.metadata?.creationTimestamp), boundMs: hostLivenessMs,
+        // An ended Job never comes back, unlike a pod being replaced: its grace only covers the agent's last write.
+        goneGraceMs: model === 'workload' ? hostGoneGraceMs : Math.min(hostGoneGraceMs, JOB_REPORT_GRACE_MS),
+        target: `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}`, hosts,
+      });
+      if (verdict.recheckInMs !== undefined) soon(verdict.recheckInMs);
+      const reasons = verdict.failed.map((f) => f.reason);
       if (unknownHosts > 0) {
-        still.add(`${prefix}*`);
         const since = this.#missing.seen(`${prefix}*`);
-        if (since >= grace) reasons.push(`${unknownHosts} host(s) of ${m.ref.kind} ${m.ref.name} have no live pod`);
-        else next = Math.min(next ?? grace, grace - since);
+        if (since >= hostGoneGraceMs) reasons.push(`${unknownHosts} host(s) of ${m.ref.kind} ${m.ref.name} have no live pod`);
+        else soon(hostGoneGraceMs - since);
       }
-      this.#missing.retain(prefix, still);
       if (reasons.length > 0) {
+        const failed: HostBackupStats[] = verdict.failed.map((f) => ({ hostname: f.host, phase: 'Failed', error: f.reason }));
         patches.push({ ref: m.ref, stats: failed, conditions: [cond('BackupDisrupted', 'True', reasons.join('; '))] });
       }
     }
@@ -323,6 +330,38 @@ export class BackupSessionLoop {
     if (next !== undefined) this.queue.addAfter(key, next + 50);
   }
 
+  /**
+   * A session that ends before its members did (deadline, failed global pre-hook) leaves nothing open: every
+   * host without a final entry gets a Failed one and a member that never got its turn fails (rules.ts closeOutMember).
+   */
+  async #closeOut(s: SessionObj, inv: LooseInvoker, members: Member[], why: string): Promise<SessionObj> {
+    const ns = s.metadata?.namespace ?? '';
+    const patches: TargetPatch[] = [];
+    for (const m of members) {
+      const t = findTarget(s.status, m.ref, ns);
+      // Only what the status lists: a member never mentioned (a pre-hook failed first) stays unmentioned.
+      if (!t || targetFinal(t)) continue;
+      const total = t.totalHosts;
+      const initiated = total !== undefined && total !== null;
+      const reported = new Set((t.stats ?? []).map((x) => x.hostname ?? ''));
+      const model = executionModel(inv, m).model;
+      const names = initiated && model !== 'unsupported' ? expectedHostNames('backup', model, m, total) ?? [] : [];
+      const c = closeOutMember({ initiated, openHosts: names.filter((h) => !reported.has(h)), missingCount: initiated ? Math.max(0, total - reported.size) : 1 });
+      const what = `${m.ref.kind} ${m.ref.name}`;
+      const p: TargetPatch = { ref: m.ref, stats: c.failHosts.map((h) => ({ hostname: h, phase: 'Failed', error: `${why} before host ${h} of ${what} reported` })) };
+      if (c.failMember) {
+        p.conditions = [initiated
+          ? cond('BackupDisrupted', 'True', `${why} before every host of ${what} reported.`)
+          : cond('BackupExecutorEnsured', 'False', `Not started: ${why} before the turn of ${what}.`)];
+      }
+      patches.push(p);
+    }
+    if (patches.length === 0) return s;
+    const out = await this.write(s, { targets: patches });
+    void recordEvent(this.d.events, out, 'Warning', 'SessionEndedEarly', `${why}: ${patches.map((p) => `${p.ref.kind} ${p.ref.name}${p.stats?.length ? ` (hosts ${p.stats.map((x) => x.hostname).join(', ')})` : ''}`).join('; ')} marked Failed.`);
+    return out;
+  }
+
   /** docs/api.md §14.3 step 2: local post hooks, global post hook, history, metrics — the last write makes the phase final. */
   async #finish(s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<void> {
     const ns = s.metadata?.namespace ?? '';
@@ -330,6 +369,8 @@ export class BackupSessionLoop {
     const conds = s.status?.conditions;
     const preFailed = isFalse(conds, CONDITION.GlobalPreBackupHookSucceeded);
     const deadline = isTrue(conds, CONDITION.DeadlineExceeded);
+    if (deadline) s = await this.#closeOut(s, inv, members, `the session deadline (timeOut ${inv.spec?.timeOut ?? '?'}) passed`);
+    else if (preFailed) s = await this.#closeOut(s, inv, members, 'the global preBackup hook failed');
     if (!preFailed && !deadline) {
       const waiting = members.filter((m) => {
         const t = findTarget(s.status, m.ref, ns);
@@ -380,9 +421,7 @@ export class BackupSessionLoop {
   /** docs/api.md §14.5: keep `backupHistoryLimit` completed sessions, always the newest Succeeded-or-Failed one. */
   async #cleanHistory(current: SessionObj, inv: LooseInvoker): Promise<Condition> {
     const limit = (inv.spec?.backupHistoryLimit as number | undefined) ?? 1;
-    const mine = this.sessions.list()
-      .filter((o) => o.metadata?.namespace === current.metadata?.namespace && o.spec?.invoker?.kind === inv.kind && o.spec?.invoker?.name === inv.metadata?.name)
-      .filter((o) => o.metadata?.name !== current.metadata?.name);
+    const mine = this.#sessionsOf(inv).filter((o) => o.metadata?.name !== current.metadata?.name);
     const all = [current, ...mine].sort((a, b) => {
       const ta = a.metadata?.creationTimestamp ?? '';
       const tb = b.metadata?.creationTimestamp ?? '';

@@ -4,7 +4,7 @@
 // session Running forever).
 import type { Logger } from 'pino';
 import {
-  APPBINDING_API_VERSION, CONDITION_REASONS, GROUP, KINDS, LABEL, LABEL_VALUE, WORKLOAD_KINDS, apiVersionOf, type StashKind,
+  APPBINDING_API_VERSION, CONDITION_REASONS, FINALIZER, GROUP, KINDS, LABEL, LABEL_VALUE, WORKLOAD_KINDS, apiVersionOf, type StashKind,
 } from '../../shared/api/index.ts';
 import type { Condition, ConditionType, Repository, TargetRef } from '../../shared/api/index.ts';
 import { withPvcDefaults } from '../../shared/api/pvc-target.ts';
@@ -313,7 +313,7 @@ function podLive(p: KubeObject & { status?: { phase?: string } }): boolean {
  * terminating, or terminated). `unknownHosts` counts hosts that are missing but whose names cannot be derived
  * (DaemonSet nodes without a pod).
  */
-export async function missingHosts(kube: Kube, ref: TargetRef, alias: string | undefined, totalHosts: number, reported: ReadonlySet<string>, podsInNamespace?: readonly KubeObject[]): Promise<{ missing: MissingHost[]; unknownHosts: number }> {
+export async function missingHosts(kube: Kube, ref: TargetRef, alias: string | undefined, totalHosts: number, reported: ReadonlySet<string>, podsInNamespace?: readonly KubeObject[]): Promise<{ missing: MissingHost[]; unknownHosts: number; expected: string[] }> {
   const kind = ref.kind ?? '';
   const w = await kube.getOrNull<Workload>(workloadApiVersion(ref), kind, ref.namespace, ref.name ?? '');
   const where = `${kind} ${ref.namespace}/${ref.name}`;
@@ -322,7 +322,7 @@ export async function missingHosts(kube: Kube, ref: TargetRef, alias: string | u
     ? Array.from({ length: totalHosts }, (_, i) => hostFor(i))
     : kind === 'DaemonSet' ? [] : [alias ?? 'host-0'];
   if (!w) {
-    return { missing: expected.filter((h) => !reported.has(h)).map((host) => ({ host, reason: `${where} was deleted before host ${host} reported` })), unknownHosts: 0 };
+    return { missing: expected.filter((h) => !reported.has(h)).map((host) => ({ host, reason: `${where} was deleted before host ${host} reported` })), unknownHosts: 0, expected };
   }
   const labels = w.spec?.selector?.matchLabels ?? {};
   const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
@@ -339,16 +339,16 @@ export async function missingHosts(kube: Kube, ref: TargetRef, alias: string | u
       if (reported.has(host)) continue;
       if (!live.some((p) => p.metadata?.name === `${ref.name}-${i}`)) missing.push({ host, reason: `pod ${ref.name}-${i} of ${where} is gone or terminated before host ${host} reported` });
     }
-    return { missing, unknownHosts: 0 };
+    return { missing, unknownHosts: 0, expected };
   }
   if (kind === 'DaemonSet') {
     const liveUnreported = live.filter((p) => !reported.has(hostFor(p.spec?.nodeName ?? '')));
     const outstanding = Math.max(0, totalHosts - reported.size);
-    return { missing: [], unknownHosts: Math.max(0, outstanding - liveUnreported.length) };
+    return { missing: [], unknownHosts: Math.max(0, outstanding - liveUnreported.length), expected: liveUnreported.map((p) => hostFor(p.spec?.nodeName ?? '')) };
   }
   const host = alias ?? 'host-0';
-  if (reported.has(host) || live.length > 0) return { missing: [], unknownHosts: 0 };
-  return { missing: [{ host, reason: `no live pod of ${where} is left to back up host ${host} (pods gone or terminated)` }], unknownHosts: 0 };
+  if (reported.has(host) || live.length > 0) return { missing: [], unknownHosts: 0, expected };
+  return { missing: [{ host, reason: `no live pod of ${where} is left to back up host ${host} (pods gone or terminated)` }], unknownHosts: 0, expected };
 }
 
 /** Remembers since when a host has been seen without a pod, so a pod being replaced is not called crashed at once. */
@@ -373,6 +373,17 @@ export class MissingSince {
   clear(prefix: string): void {
     for (const k of this.#since.keys()) if (k.startsWith(prefix)) this.#since.delete(k);
   }
+}
+
+/** Adds the finalizer when missing; returns the stored object. */
+export async function ensureFinalizer(kube: Kube, inv: LooseInvoker): Promise<LooseInvoker> {
+  if ((inv.metadata?.finalizers ?? []).includes(FINALIZER)) return inv;
+  const next = await kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', inv.metadata?.namespace, inv.metadata?.name ?? '', (cur) => {
+    if (cur.metadata?.deletionTimestamp || (cur.metadata?.finalizers ?? []).includes(FINALIZER)) return null;
+    cur.metadata!.finalizers = [...(cur.metadata?.finalizers ?? []), FINALIZER];
+    return cur;
+  });
+  return next ?? inv;
 }
 
 /** Drops our finalizer from an invoker, the last step of its deletion; an invoker already gone is fine. */
@@ -401,4 +412,24 @@ const POD_SETTINGS = [
 /** Copies the runtimeSettings.pod fields that a pod spec takes as they are (copies, so the invoker stays untouched). */
 export function copyPodSettings(pod: Record<string, unknown>, podSpec: Record<string, unknown>): void {
   for (const k of POD_SETTINGS) if (pod[k] !== undefined) podSpec[k] = structuredClone(pod[k]);
+}
+
+/**
+ * docs/api.md §11: the sidecar (ClusterRole stash-sidecar) and the restore init-container (stash-restore-init-container) run
+ * under the workload's service account (`w`, just read); this binds the role to it in the workload's namespace.
+ */
+export async function ensureSidecarRbac(kube: Kube, inv: LooseInvoker, ref: { kind?: string; name?: string; namespace?: string }, w: KubeObject, role: 'stash-sidecar' | 'stash-restore-init-container' = 'stash-sidecar'): Promise<void> {
+  const sa = (w as { spec?: { template?: { spec?: { serviceAccountName?: string } } } }).spec?.template?.spec?.serviceAccountName || 'default';
+  await kube.apply({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: {
+      name: `${role}-${(ref.kind ?? '').toLowerCase()}-${ref.name}`.slice(0, 253),
+      namespace: ref.namespace,
+      labels: invokerLabels(inv, role === 'stash-sidecar' ? LABEL_VALUE.componentBackup : LABEL_VALUE.componentRestore),
+      ownerReferences: [{ ...ownerRef(w), controller: false, blockOwnerDeletion: false }],
+    },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+    subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ref.namespace }],
+  });
 }

@@ -11,7 +11,7 @@ import { isFalse, isTrue, mergeConditions } from '../../shared/status/index.ts';
 import {
   checkRepository, cond, copyPodSettings, eventsForTransitions, executionModel, getTarget, invokerApiVersion, invokerKey,
   invokerLabels, isBatch, isUnknownOrFalse, membersOf, ownerRef, parseKey, recordEvent, setRepositoryReference,
-  type LooseInvoker, removeFinalizer,
+  type LooseInvoker, removeFinalizer, ensureFinalizer, ensureSidecarRbac,
 } from './common.ts';
 import { WorkQueue } from './queue.ts';
 import { WATCHED_WORKLOADS, injectedFor, syncWorkload, type WorkloadSyncResult } from './workload.ts';
@@ -144,17 +144,6 @@ async function releaseFormerTargets(d: ResolvedDeps, inv: LooseInvoker): Promise
   }
 }
 
-/** Adds the finalizer when missing; returns the stored object. */
-export async function ensureFinalizer(d: ResolvedDeps, inv: LooseInvoker): Promise<LooseInvoker> {
-  if ((inv.metadata?.finalizers ?? []).includes(FINALIZER)) return inv;
-  const next = await d.kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', inv.metadata?.namespace, inv.metadata?.name ?? '', (cur) => {
-    if (cur.metadata?.deletionTimestamp || (cur.metadata?.finalizers ?? []).includes(FINALIZER)) return null;
-    cur.metadata!.finalizers = [...(cur.metadata?.finalizers ?? []), FINALIZER];
-    return cur;
-  });
-  return next ?? inv;
-}
-
 interface MemberConditions {
   target: { apiVersion?: string; kind?: string; name?: string; namespace?: string };
   conditions?: Condition[];
@@ -169,7 +158,7 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
     await finalizeBackupInvoker(d, inv);
     return { gone: true };
   }
-  inv = await ensureFinalizer(d, inv);
+  inv = await ensureFinalizer(d.kube, inv);
   const driver = inv.spec?.driver || 'Restic';
   const conds: Condition[] = [];
   let requeue = false;
@@ -221,7 +210,7 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
         c.push(mine
           ? cond('StashSidecarInjected', 'True', `The stash sidecar is in the pod template of ${what}.`)
           : cond('StashSidecarInjected', 'False', `A newer backup invoker owns the sidecar of ${what}.`));
-        if (mine && synced.found) await ensureSidecarRbac(d, inv, m.ref, synced.object);
+        if (mine && synced.found) await ensureSidecarRbac(d.kube, inv, m.ref, synced.object);
       } catch (err) {
         c.push(cond('StashSidecarInjected', 'False', `Could not inject the stash sidecar into ${what}: ${errorMessage(err)}`));
         requeue = true;
@@ -286,26 +275,6 @@ function repoNamespaceOf(inv: LooseInvoker): string {
 export function referencedBy(repo: KubeObject | undefined, inv: LooseInvoker): boolean {
   const refs = (repo?.status as { references?: Array<{ kind?: string; namespace?: string; name?: string }> } | undefined)?.references ?? [];
   return refs.some((r) => r.kind === inv.kind && r.namespace === inv.metadata?.namespace && r.name === inv.metadata?.name);
-}
-
-/**
- * docs/api.md §11: the sidecar (ClusterRole stash-sidecar) and the restore init-container (stash-restore-init-container) run
- * under the workload's service account (`w`, just read); this binds the role to it in the workload's namespace.
- */
-export async function ensureSidecarRbac(d: Pick<ResolvedDeps, 'kube'>, inv: LooseInvoker, ref: { kind?: string; name?: string; namespace?: string }, w: KubeObject, role: 'stash-sidecar' | 'stash-restore-init-container' = 'stash-sidecar'): Promise<void> {
-  const sa = (w as { spec?: { template?: { spec?: { serviceAccountName?: string } } } }).spec?.template?.spec?.serviceAccountName || 'default';
-  await d.kube.apply({
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: {
-      name: `${role}-${(ref.kind ?? '').toLowerCase()}-${ref.name}`.slice(0, 253),
-      namespace: ref.namespace,
-      labels: invokerLabels(inv, role === 'stash-sidecar' ? LABEL_VALUE.componentBackup : LABEL_VALUE.componentRestore),
-      ownerReferences: [{ ...ownerRef(w), controller: false, blockOwnerDeletion: false }],
-    },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-    subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ref.namespace }],
-  });
 }
 
 /** True when `after` equals `before`, or is `before` plus our finalizer (the one change reconcile makes itself). */

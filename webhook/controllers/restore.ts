@@ -12,15 +12,16 @@ import {
   parseGoDuration, refKey, restoreMemberPhase, rfc3339, sameRef, type MemberPatch,
 } from '../../shared/status/index.ts';
 import {
-  MissingSince, aliasOf, slimPod, checkRepository, cond, executionModel, getTarget, invokerApiVersion, invokerKey, membersOf, missingHosts,
+  MissingSince, slimPod, checkRepository, cond, executionModel, getTarget, invokerApiVersion, invokerKey, membersOf,
   parseKey, recordEvent, totalHostsOf, type LooseInvoker, type Member, type Workload,
-  removeFinalizer,
+  removeFinalizer, ensureFinalizer, ensureSidecarRbac,
 } from './common.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
-import { ensureFinalizer, ensureSidecarRbac } from './invoker.ts';
 import { WorkQueue } from './queue.ts';
-import { JOB_REPORT_GRACE_MS, ensureRestoreJobs, missingJobHosts } from './jobs.ts';
+import { eligibleSince, expectedHostNames, heartbeatInformer, observeHosts } from './hosts.ts';
+import { JOB_REPORT_GRACE_MS, ensureRestoreJobs } from './jobs.ts';
+import { closeOutMember, deadlineFor, deadlineState, hostsToFail, mayStart } from './rules.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
 
 export const RESTORE_KINDS = ['RestoreSession', 'RestoreBatch'] as const;
@@ -50,12 +51,15 @@ function memberFinal(st: RestoreMemberStatus | undefined): boolean {
 export class RestoreLoop {
   readonly d: ResolvedDeps;
   readonly pods: Informer<KubeObject>;
+  /** Heartbeat Leases of restore hosts (shared/api/heartbeat.ts). */
+  readonly leases: Informer<KubeObject>;
   readonly queue: WorkQueue;
   readonly #missing = new MissingSince();
 
   constructor(d: ResolvedDeps, signal: AbortSignal) {
     this.d = d;
     this.pods = new Informer<KubeObject>(d.kube, { apiVersion: 'v1', kind: 'Pod', namespace: d.namespace, log: d.log, transform: slimPod });
+    this.leases = heartbeatInformer(d.kube, d.namespace, RESTORE_KINDS, d.log);
     this.queue = new WorkQueue((key) => this.reconcile(key), { name: 'restore', log: d.log, signal });
     for (const kind of RESTORE_KINDS) {
       const inf = d.index.informers.get(kind);
@@ -88,7 +92,12 @@ export class RestoreLoop {
 
   async start(): Promise<void> {
     this.pods.start();
-    await this.pods.waitForSync();
+    this.leases.start();
+    await Promise.all([this.pods.waitForSync(), this.leases.waitForSync()]);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.pods.stop(), this.leases.stop()]);
   }
 
   /** Merges invoker-level conditions and member patches into the stored status and recomputes phases. */
@@ -120,7 +129,7 @@ export class RestoreLoop {
       await this.#finalize(inv);
       return;
     }
-    inv = await ensureFinalizer(this.d, inv);
+    inv = await ensureFinalizer(this.d.kube, inv);
     if (isFinalRestorePhase(inv.status?.phase)) return;
     const members = membersOf(inv);
     const conds = inv.status?.conditions;
@@ -130,17 +139,14 @@ export class RestoreLoop {
       await this.#finish(key, inv, views);
       return;
     }
-    const deadline = (inv.status as { sessionDeadline?: string } | undefined)?.sessionDeadline;
-    if (deadline) {
-      const left = Date.parse(deadline) - Date.now();
-      if (left <= 0) {
-        await this.write(inv, [cond('DeadlineExceeded', 'True', `Failed to complete restore within ${inv.spec?.timeOut ?? 'the session deadline'}.`)], []);
-        void recordEvent(this.d.events, inv, 'Warning', 'DeadlineExceeded', `${kind} did not finish within ${inv.spec?.timeOut}.`);
-        this.queue.add(key);
-        return;
-      }
-      this.queue.addAfter(key, left);
+    const dl = deadlineState((inv.status as { sessionDeadline?: string } | undefined)?.sessionDeadline, Date.now());
+    if (dl.passed) {
+      await this.write(inv, [cond('DeadlineExceeded', 'True', `Failed to complete restore within ${inv.spec?.timeOut ?? 'the session deadline'}.`)], []);
+      void recordEvent(this.d.events, inv, 'Warning', 'DeadlineExceeded', `${kind} did not finish within ${inv.spec?.timeOut}.`);
+      this.queue.add(key);
+      return;
     }
+    if (dl.inMs !== undefined) this.queue.addAfter(key, dl.inMs);
     if ((inv.spec?.driver || 'Restic') === 'Restic') {
       const rc = await checkRepository(this.d.kube, inv);
       const changed = rc.conditions.some((c) => conds?.find((x) => x.type === c.type)?.status !== c.status);
@@ -214,7 +220,7 @@ export class RestoreLoop {
         return { ref: m.ref, conditions: [found, cond('StashInitContainerInjected', 'False', msg), cond('RestoreExecutorEnsured', 'False', msg)] };
       }
       // Found on real pods: stash-init reads its RestoreSession with the workload's own token.
-      await ensureSidecarRbac(this.d, inv, m.ref, r.object, 'stash-restore-init-container');
+      await ensureSidecarRbac(this.d.kube, inv, m.ref, r.object, 'stash-restore-init-container');
       return {
         ref: m.ref,
         totalHosts: totalHostsOf(r.object as Workload),
@@ -231,7 +237,6 @@ export class RestoreLoop {
   }
 
   async #initiate(key: string, inv: LooseInvoker, members: Member[]): Promise<LooseInvoker> {
-    const sequential = inv.spec?.executionOrder === 'Sequential';
     const final = new Map<number, boolean>();
     const views = memberViews(inv, members);
     for (const v of views) final.set(v.m.index, memberFinal(v.st));
@@ -239,7 +244,8 @@ export class RestoreLoop {
     let waitTarget = false;
     for (const v of views) {
       if (hasCondition(v.st?.conditions, CONDITION.RestoreExecutorEnsured)) continue;
-      if (sequential && views.slice(0, v.m.index).some((p) => !final.get(p.m.index))) {
+      const progress = views.map((x) => ({ initiated: x === v ? false : hasCondition(x.st?.conditions, CONDITION.RestoreExecutorEnsured), final: final.get(x.m.index) ?? false }));
+      if (!mayStart(inv.spec?.executionOrder, progress, v.m.index)) {
         if (!v.st && inv.kind === 'RestoreBatch') patches.push({ ref: v.m.ref });
         continue;
       }
@@ -251,10 +257,9 @@ export class RestoreLoop {
     }
     if (waitTarget) this.queue.addAfter(key, this.d.tuning.requeueMs);
     if (patches.length === 0) return inv;
-    const timeOut = inv.spec?.timeOut ? parseGoDuration(inv.spec.timeOut) : undefined;
-    const created = Date.parse(inv.metadata?.creationTimestamp ?? '') || Date.now();
+    const deadline = deadlineFor(Date.parse(inv.metadata?.creationTimestamp ?? '') || Date.now(), inv.spec?.timeOut);
     const out = await this.write(inv, [], patches, (st) => {
-      if (timeOut !== undefined && timeOut > 0 && !st.sessionDeadline) st.sessionDeadline = rfc3339(new Date(created + timeOut));
+      if (deadline && !st.sessionDeadline) st.sessionDeadline = deadline;
     });
     const dl = (out.status as { sessionDeadline?: string } | undefined)?.sessionDeadline;
     if (dl) this.queue.addAfter(key, Math.max(0, Date.parse(dl) - Date.now()));
@@ -265,9 +270,10 @@ export class RestoreLoop {
     return out;
   }
 
+  /** Hosts that can no longer finish are failed (rules.ts hostsToFail), so the restore always ends. */
   async #checkHosts(key: string, inv: LooseInvoker, members: Member[]): Promise<void> {
     const ns = inv.metadata?.namespace ?? '';
-    const grace = this.d.tuning.hostGoneGraceMs;
+    const { hostGoneGraceMs, hostLivenessMs } = this.d.tuning;
     const patches: MemberPatch[] = [];
     let next: number | undefined;
     const pods = this.pods.list();
@@ -275,22 +281,18 @@ export class RestoreLoop {
       const model = executionModel(inv, m).model;
       if (!st || (st.phase ?? restoreMemberPhase(st)) !== 'Running' || st.totalHosts === undefined || model === 'unsupported') continue;
       const reported = new Set((st.stats ?? []).filter((x) => x.phase !== 'Running').map((x) => x.hostname ?? ''));
-      const prefix = `${key}|${refKey(m.ref, ns)}|`;
-      // An ended Job never comes back, unlike a pod being replaced: its grace only covers the agent's last write.
-      const hostGrace = model === 'workload' ? grace : Math.min(grace, JOB_REPORT_GRACE_MS);
-      const { missing } = model === 'workload'
-        ? await missingHosts(this.d.kube, m.ref, aliasOf(m), st.totalHosts, reported, pods)
-        : { missing: await missingJobHosts(this.d.kube, 'restore', inv, m, '', reported, pods) };
-      const still = new Set<string>();
-      const failed: HostRestoreStats[] = [];
-      for (const h of missing) {
-        still.add(prefix + h.host);
-        const since = this.#missing.seen(prefix + h.host);
-        if (since >= hostGrace) failed.push({ hostname: h.host, phase: 'Failed', error: h.reason });
-        else next = Math.min(next ?? hostGrace, hostGrace - since);
-      }
-      this.#missing.retain(prefix, still);
-      if (failed.length > 0) patches.push({ ref: m.ref, stats: failed });
+      const { hosts } = await observeHosts({
+        kube: this.d.kube, purpose: 'restore', inv, m, model, heartbeatKind: inv.kind as 'RestoreSession' | 'RestoreBatch', session: inv.metadata?.name ?? '',
+        namespace: ns, totalHosts: st.totalHosts, reported, pods, leases: this.leases, missing: this.#missing, prefix: `${key}|${refKey(m.ref, ns)}|`,
+      });
+      const verdict = hostsToFail({
+        now: Date.now(), eligibleSince: eligibleSince(st.conditions, CONDITION.RestoreExecutorEnsured, inv.metadata?.creationTimestamp), boundMs: hostLivenessMs,
+        // An ended Job never comes back, unlike a pod being replaced: its grace only covers the agent's last write.
+        goneGraceMs: model === 'workload' ? hostGoneGraceMs : Math.min(hostGoneGraceMs, JOB_REPORT_GRACE_MS),
+        target: m.ref.name ? `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}` : 'new volumes (volumeClaimTemplates)', hosts,
+      });
+      if (verdict.recheckInMs !== undefined) next = Math.min(next ?? verdict.recheckInMs, verdict.recheckInMs);
+      if (verdict.failed.length > 0) patches.push({ ref: m.ref, stats: verdict.failed.map((f): HostRestoreStats => ({ hostname: f.host, phase: 'Failed', error: f.reason })) });
     }
     if (patches.length > 0) {
       const out = await this.write(inv, [], patches);
@@ -299,10 +301,41 @@ export class RestoreLoop {
     if (next !== undefined) this.queue.addAfter(key, next + 50);
   }
 
+  /**
+   * A restore that ends before its members did (deadline, failed global pre-hook) leaves nothing open: every host
+   * without a final entry gets a Failed one and a member that cannot be closed by hosts fails (rules.ts closeOutMember).
+   */
+  async #closeOut(inv: LooseInvoker, views: MemberView[], why: string): Promise<LooseInvoker> {
+    const patches: MemberPatch[] = [];
+    for (const { m, st } of views) {
+      if (!st || memberFinal(st)) continue;
+      const total = st.totalHosts;
+      const initiated = total !== undefined && total !== null && isTrue(st.conditions, CONDITION.RestoreExecutorEnsured);
+      const reported = new Set((st.stats ?? []).filter((x) => x.phase !== 'Running').map((x) => x.hostname ?? ''));
+      const model = executionModel(inv, m).model;
+      const named = initiated && model !== 'unsupported' ? expectedHostNames('restore', model, m, total) ?? [] : [];
+      const running = (st.stats ?? []).filter((x) => x.phase === 'Running').map((x) => x.hostname ?? '');
+      const open = [...new Set([...named, ...running])].filter((h) => h && !reported.has(h));
+      const c = closeOutMember({ initiated, openHosts: open, missingCount: initiated ? Math.max(0, total - reported.size) : 1 });
+      const what = m.ref.name ? `${m.ref.kind} ${m.ref.name}` : 'new volumes';
+      const p: MemberPatch = { ref: m.ref, stats: c.failHosts.map((h): HostRestoreStats => ({ hostname: h, phase: 'Failed', error: `${why} before host ${h} of ${what} reported` })) };
+      if (c.failMember) p.conditions = [cond('RestoreExecutorEnsured', 'False', initiated ? `${why} before every host of ${what} reported.` : `Not started: ${why} before the turn of ${what}.`)];
+      patches.push(p);
+    }
+    if (patches.length === 0) return inv;
+    const out = await this.write(inv, [], patches);
+    void recordEvent(this.d.events, out, 'Warning', 'SessionEndedEarly', `${why}: ${patches.map((p) => `${p.ref.kind ?? 'member'} ${p.ref.name ?? ''}${p.stats?.length ? ` (hosts ${p.stats.map((x) => x.hostname).join(', ')})` : ''}`).join('; ')} marked Failed.`);
+    return out;
+  }
+
   async #finish(key: string, inv: LooseInvoker, views: MemberView[]): Promise<void> {
     const conds = inv.status?.conditions;
     const preFailed = isFalse(conds, CONDITION.GlobalPreRestoreHookSucceeded);
     const deadline = isTrue(conds, CONDITION.DeadlineExceeded);
+    if (deadline || preFailed) {
+      inv = await this.#closeOut(inv, views, deadline ? `the restore deadline (timeOut ${inv.spec?.timeOut ?? '?'}) passed` : 'the global preRestore hook failed');
+      views = memberViews(inv, views.map((v) => v.m));
+    }
     if (!preFailed && !deadline) {
       const waiting = views.filter(({ m, st }) => {
         const hook = (m.member.hooks as { postRestore?: unknown } | undefined)?.postRestore;
@@ -365,5 +398,5 @@ export async function runRestores(deps: ControllerDeps, signal: AbortSignal): Pr
   const loop = new RestoreLoop(d, signal);
   await loop.start();
   await waitForAbort(signal);
-  await loop.pods.stop();
+  await loop.stop();
 }

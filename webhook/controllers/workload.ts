@@ -149,8 +149,18 @@ export function startWorkloadWatch(deps: WorkloadSyncDeps, signal: AbortSignal, 
   return { informers, queue };
 }
 
+/** What the workloads loop takes of ControllerDeps (named here, so this module needs neither deps.ts nor index.ts). */
+export interface WorkloadLoopDeps {
+  kube: Kube;
+  log: Logger;
+  index: InformerInvokerIndex;
+  config: { agentImage: string };
+  namespace?: string;
+  inject?: InjectOptions;
+}
+
 /** The `workloads` control loop: heals workloads admitted while the webhook was unavailable. */
-export async function runWorkloads(deps: import('./index.ts').ControllerDeps, signal: AbortSignal): Promise<void> {
+export async function runWorkloads(deps: WorkloadLoopDeps, signal: AbortSignal): Promise<void> {
   const inject = deps.inject ?? { image: deps.config.agentImage, pushgatewayUrl: '', useKubeapiserverFqdnForAks: false };
   startWorkloadWatch({ kube: deps.kube, log: deps.log, index: deps.index, inject }, signal, { namespace: deps.namespace });
   if (signal.aborted) return;

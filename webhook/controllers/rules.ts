@@ -1,0 +1,185 @@
+// The orchestration rules of the session loops, as pure functions of what the loop observed. Both the
+// BackupSession loop and the restore loop (RestoreSession, RestoreBatch) decide with these, so a rule lives in
+// one place and is unit-tested by table (rules.test.ts): which member may start in Sequential order, which
+// hosts to fail (pod gone after a grace, heartbeat Lease stale, never taken up), why a session is skipped,
+// when a deadline has passed, and how a session that ends early leaves every member and host final.
+import { LABEL } from '../../shared/api/index.ts';
+import { formatMs, parseGoDuration, rfc3339 } from '../../shared/status/index.ts';
+
+// ------------------------------------------------------------------------------------------------ order
+
+export interface MemberProgress {
+  /** The operator has initiated it (executor ensured, or it already runs or ended). */
+  initiated: boolean;
+  /** It reached a final phase. */
+  final: boolean;
+}
+
+/**
+ * True when member `index` should be initiated now: it has not been yet, and in Sequential order every member
+ * before it is final (a Failed member hands over like a Succeeded one). Parallel members all start at once.
+ */
+export function mayStart(order: string | undefined, progress: readonly MemberProgress[], index: number): boolean {
+  const me = progress[index];
+  if (!me || me.initiated) return false;
+  if (order !== 'Sequential') return true;
+  return progress.slice(0, index).every((p) => p.final);
+}
+
+// ------------------------------------------------------------------------------------------------ sessions
+
+/** Upstream's older label on sessions of a BackupConfiguration (its guides still create sessions with it). */
+export const LEGACY_BACKUP_CONFIGURATION_LABEL = 'stash.appscode.com/backup-configuration';
+
+interface SessionLike {
+  metadata?: { labels?: Record<string, string> };
+  spec?: { invoker?: { kind?: string; name?: string } };
+}
+
+/** The invoker a BackupSession belongs to: spec.invoker, else the older backup-configuration label. */
+export function sessionInvoker(s: SessionLike): { kind: string; name: string } | undefined {
+  const inv = s.spec?.invoker;
+  if (inv?.kind && inv.name) return { kind: inv.kind, name: inv.name };
+  const legacy = s.metadata?.labels?.[LEGACY_BACKUP_CONFIGURATION_LABEL];
+  return legacy ? { kind: 'BackupConfiguration', name: legacy } : undefined;
+}
+
+/** The invoker-type/invoker-name labels a session lacks (agents select sessions by them), or undefined. */
+export function invokerLabelsToAdd(s: SessionLike): Record<string, string> | undefined {
+  const who = sessionInvoker(s);
+  if (!who) return undefined;
+  const have = s.metadata?.labels ?? {};
+  const want = { [LABEL.invokerType]: who.kind, [LABEL.invokerName]: who.name };
+  return Object.entries(want).every(([k, v]) => have[k] === v) ? undefined : want;
+}
+
+// ------------------------------------------------------------------------------------------------ skipping
+
+export interface SkipInput {
+  /** "BackupBatch app", for messages. */
+  invoker: string;
+  invokerPhase: string | undefined;
+  paused: boolean;
+  /** Name of another session of the same invoker that is still Running, if any. */
+  otherRunning: string | undefined;
+}
+
+/** Why a session that has not started must be skipped, or undefined when it may run. */
+export function skipReason(i: SkipInput): string | undefined {
+  if (i.invokerPhase !== 'Ready') return `Skipped taking new backup: ${i.invoker} is not Ready (phase ${i.invokerPhase ?? 'unset'}).`;
+  // Upstream's docs say a paused invoker skips manual sessions too; we follow the docs.
+  if (i.paused) return `Skipped taking new backup: ${i.invoker} is paused.`;
+  if (i.otherRunning) return `Skipped taking new backup: BackupSession ${i.otherRunning} of ${i.invoker} is still running.`;
+  return undefined;
+}
+
+// ------------------------------------------------------------------------------------------------ deadlines
+
+/** The session deadline (RFC 3339) for a `timeOut`, counted from the session's creation; undefined without one. */
+export function deadlineFor(createdAtMs: number, timeOut: string | undefined): string | undefined {
+  const ms = timeOut ? parseGoDuration(timeOut) : undefined;
+  return ms !== undefined && ms > 0 ? rfc3339(new Date(createdAtMs + ms)) : undefined;
+}
+
+/** `passed` once the deadline is reached; otherwise how long until it is (for a timer). */
+export function deadlineState(deadline: string | undefined, now: number): { passed: boolean; inMs?: number } {
+  if (!deadline) return { passed: false };
+  const left = Date.parse(deadline) - now;
+  return Number.isNaN(left) ? { passed: false } : left <= 0 ? { passed: true } : { passed: false, inMs: left };
+}
+
+// ------------------------------------------------------------------------------------------------ liveness
+
+export interface HostObservation {
+  host: string;
+  /** Its pod (or Job) can no longer report: why, and for how long this operator has seen it so. */
+  gone?: { reason: string; forMs: number };
+  /** Last renewal of its heartbeat Lease (epoch ms); undefined when it has no Lease. */
+  heartbeatAt?: number;
+}
+
+export interface LivenessInput {
+  now: number;
+  /**
+   * When this member's hosts were due to start working: when the operator initiated the member (its turn in
+   * Sequential order, the session's start in Parallel order).
+   */
+  eligibleSince: number;
+  /** Liveness bound: a Lease older than this, or no Lease this long after eligibleSince, fails the host. */
+  boundMs: number;
+  /** Grace for a host whose pod is gone (a pod being replaced is not a crash). */
+  goneGraceMs: number;
+  /** The target, for messages ("Deployment shop/web"). */
+  target: string;
+  /** Hosts that have not reported a final phase. */
+  hosts: readonly HostObservation[];
+}
+
+export interface HostFailure {
+  host: string;
+  reason: string;
+}
+
+/** Hosts to mark Failed now, and when to look again for the others (undefined: nothing to wait for). */
+export function hostsToFail(i: LivenessInput): { failed: HostFailure[]; recheckInMs?: number } {
+  const failed: HostFailure[] = [];
+  let recheck: number | undefined;
+  const later = (ms: number) => { recheck = Math.min(recheck ?? ms, Math.max(0, ms)); };
+  const bound = formatMs(i.boundMs);
+  for (const h of i.hosts) {
+    if (h.gone) {
+      if (h.gone.forMs >= i.goneGraceMs) failed.push({ host: h.host, reason: h.gone.reason });
+      else later(i.goneGraceMs - h.gone.forMs);
+      continue;
+    }
+    if (h.heartbeatAt !== undefined) {
+      const age = i.now - h.heartbeatAt;
+      if (age > i.boundMs) {
+        failed.push({
+          host: h.host,
+          reason: `host ${h.host} of ${i.target} stopped working on the session: its heartbeat Lease was last renewed ${formatMs(Math.round(age / 1000) * 1000)} ago `
+            + `(${new Date(h.heartbeatAt).toISOString()}), beyond the liveness bound of ${bound}; see the agent's log`,
+        });
+      } else later(i.boundMs - age + 1);
+      continue;
+    }
+    const waited = i.now - i.eligibleSince;
+    if (waited > i.boundMs) {
+      failed.push({
+        host: h.host,
+        reason: `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: `
+          + 'check that the stash container is injected into its pods and running (kubectl get pods, the workload\'s pod template), '
+          + 'and that the session carries the invoker-type/invoker-name labels',
+      });
+    } else later(i.boundMs - waited + 1);
+  }
+  return { failed, ...(recheck !== undefined ? { recheckInMs: recheck } : {}) };
+}
+
+// ------------------------------------------------------------------------------------------------ ending early
+
+export interface OpenMember {
+  /** The operator initiated it (its hosts were due to work); false: it never got its turn. */
+  initiated: boolean;
+  /** Hosts with no final phase yet (known names; may be fewer than expected for a DaemonSet). */
+  openHosts: readonly string[];
+  /** How many final host entries are still missing for the member to be final. */
+  missingCount: number;
+}
+
+export interface CloseOut {
+  /** Hosts to record as Failed with `reason`. */
+  failHosts: string[];
+  /** The member cannot be closed by host entries alone (unnamed hosts, or never started): fail it as a whole. */
+  failMember: boolean;
+}
+
+/**
+ * How a member still open when its session ends (deadline passed, pre-hook failed, lost hosts) is made final:
+ * every open host gets a Failed entry; a member that never started, or whose missing hosts cannot all be named,
+ * is failed as a whole. A session that ended never leaves a member or host Running or Pending.
+ */
+export function closeOutMember(m: OpenMember): CloseOut {
+  if (!m.initiated) return { failHosts: [], failMember: true };
+  return { failHosts: [...m.openHosts], failMember: m.openHosts.length < m.missingCount };
+}
