@@ -208,7 +208,7 @@ export function procsNaming(needle: string): Array<{ pid: number; cmd: string }>
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     let cmd: string;
-    let environ = '';
+    let environ: string;
     try {
       cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ');
       if (!/(^|\/)(restic|mysqldump|mariadb-dump|pg_dump)\b/.test(cmd)) continue;

@@ -9,7 +9,7 @@ import type { KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
 import {
   hasCondition, isFalse, isFinalMemberPhase, isFinalRestorePhase, isTrue, mergeRestoreBatchStatus, mergeRestoreSessionStatus,
-  parseGoDuration, refKey, restoreMemberPhase, rfc3339, sameRef, type MemberPatch,
+  parseGoDuration, refKey, restoreMemberPhase, sameRef, type MemberPatch,
 } from '../../shared/status/index.ts';
 import {
   MissingSince, slimPod, checkRepository, cond, executionModel, getTarget, invokerApiVersion, invokerKey, membersOf,

@@ -23,7 +23,7 @@ function cgroupDirs(): string[] {
 /** Every directory under `dir`, deepest first. */
 function walkDirs(dir: string): string[] {
   const out: string[] = [];
-  let entries: string[] = [];
+  let entries: string[];
   try {
     entries = readdirSync(dir);
   } catch {

@@ -24,7 +24,7 @@ function kubectl(t: InstallTarget, args: string[], input?: string): string {
     return execFileSync(t.kubectl, ['--kubeconfig', t.kubeconfig, ...args], { cwd: REPO_ROOT, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`kubectl ${args.join(' ')}: ${err.stderr?.trim() || err.message}`);
+    throw new Error(`kubectl ${args.join(' ')}: ${err.stderr?.trim() || err.message}`, { cause: e });
   }
 }
 
