@@ -8,8 +8,6 @@
 // Service IP this world has not); WordPress' files are written into its volume by the test (the pod runner, our
 // kubelet stand-in, runs only the agent image); Slack's webhook is a loopback HTTP server.
 import t from 'tap';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +16,7 @@ import type { KubeObject } from '../../shared/kube/client.ts';
 import { mariadbAvailable, startMariaDb, type MariaDb } from '../backends/mariadb.ts';
 import { e2eWorld, finished, readTree, until, type RestoreBatchObj } from '../support/e2e-world.ts';
 import {
-  RS, claimWithFiles, guideRepository, namespace, nextScheduledBackup, noSessionLeftRunning, phaseIs, podsRunning, snapshotCount,
+  RS, claimWithFiles, guideRepository, namespace, nextScheduledBackup, noSessionLeftRunning, phaseIs, podsRunning, slackWebhook, snapshotCount,
 } from '../support/guide-world.ts';
 
 const BB = apiVersionOf('BackupBatch');
@@ -143,24 +141,6 @@ t.test('batch-backup/wordpress-backup: one BackupBatch, then a RestoreBatch for 
   await noSessionLeftRunning(t, w, ns);
 });
 
-interface HookCall { path: string; body: string; contentType: string | undefined; at: number }
-
-async function slack(t: { teardown(fn: () => unknown): void }): Promise<{ port: number; calls: HookCall[]; fail: Set<string> }> {
-  const calls: HookCall[] = [];
-  const fail = new Set<string>();
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString('utf8'); });
-    req.on('end', () => {
-      calls.push({ path: req.url ?? '', body, contentType: req.headers['content-type'], at: Date.now() });
-      res.writeHead(fail.has(req.url ?? '') ? 500 : 200).end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
-  return { port: (server.address() as AddressInfo).port, calls, fail };
-}
-
 const SLACK_PATH = '/services/TXXXXX/BXXXXXXX/XXXXXXXXXXXXXXXXXXXXXXX';
 
 function hookedBatch(ns: string, port: number): KubeObject {
@@ -191,7 +171,7 @@ t.test('hooks/batch-backup: Slack is told before the members start and after the
   await namespace(w, ns);
   // The hooks guide's objects are named wordpress-mysql / wordpress-deployment and mount the volume as `web`.
   await wordpressSite(ns, 'wordpress_hooks', 'wordpress-mysql', 'wordpress-deployment', 'web');
-  const hooks = await slack(t);
+  const hooks = await slackWebhook(t);
   await w.kube.create(hookedBatch(ns, hooks.port));
   await phaseIs(w, BB, 'BackupBatch', ns, 'wordpress-backup', 'Ready');
   await podsRunning(w, ns, 'wordpress-deployment', 1, { sidecar: true });

@@ -11,33 +11,14 @@
 // bytes that are sent, and checks upstream's rendering as a TODO assertion until #18 lands (README, "Upstream
 // guides as tests").
 import t from 'tap';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { e2eWorld, readTree } from '../support/e2e-world.ts';
 import {
-  BC, claimWithFiles, guideRepository, namespace, nextScheduledBackup, noSessionLeftRunning, phaseIs, podsRunning,
+  BC, claimWithFiles, guideRepository, namespace, nextScheduledBackup, noSessionLeftRunning, phaseIs, podsRunning, slackWebhook,
 } from '../support/guide-world.ts';
 
 t.setTimeout(300_000);
 const w = await e2eWorld(t, 'guide-slack');
-
-interface Post { method: string; path: string; contentType: string | undefined; body: string }
-
-async function slackWebhook(): Promise<{ port: number; posts: Post[] }> {
-  const posts: Post[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString('utf8'); });
-    req.on('end', () => {
-      posts.push({ method: req.method ?? '', path: req.url ?? '', contentType: req.headers['content-type'], body });
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
-  return { port: (server.address() as AddressInfo).port, posts };
-}
 
 const SLACK_PATH = '/services/XX/XXX/XXXX';
 
@@ -92,7 +73,7 @@ function backupConfiguration(ns: string, port: number, policy: 'Always' | 'OnFai
 t.test('hooks/slack-notification: a notification after every backup, then only after a failed one', async (t) => {
   const ns = 'demo-slack';
   await namespace(w, ns);
-  const slack = await slackWebhook();
+  const slack = await slackWebhook(t);
   // kubectl exec … -- touch /source/data/file-{1,2,3}.txt
   const claim = await claimWithFiles(w, ns, {
     kind: 'PersistentVolumeClaim', apiVersion: 'v1', metadata: { name: 'stash-sample-data' },
@@ -123,8 +104,8 @@ t.test('hooks/slack-notification: a notification after every backup, then only a
   const ok = await nextScheduledBackup(w, ns, 'deployment-backup');
   t.equal(ok.status?.phase, 'Succeeded', 'kubectl get backupsession: Succeeded', { status: ok.status });
   t.equal(ok.status?.targets?.[0]?.stats?.[0]?.snapshots?.[0]?.fileStats?.totalFiles, 3, 'the three files backed up');
-  t.equal(slack.posts.length, 1, 'one notification in the channel');
-  const first = slack.posts[0];
+  t.equal(slack.calls.length, 1, 'one notification in the channel');
+  const first = slack.calls[0];
   t.match(first, { method: 'POST', path: SLACK_PATH, contentType: 'application/json' }, 'POSTed to the webhook path with the guide\'s Content-Type');
   t.equal(first?.body, ALL_BODY, 'sent today: the body as written (see the file comment)');
   t.equal(first?.body, upstreamRendering(`Backup completed for ${ns}/stash-demo Status: Succeeded.`), 'as Stash renders it: "Backup completed for demo/stash-demo Status: Succeeded."', { todo: TEMPLATES_TODO });
@@ -135,8 +116,8 @@ t.test('hooks/slack-notification: a notification after every backup, then only a
   t.equal(failed.status?.phase, 'Failed', 'kubectl get backupsession: Failed', { status: failed.status });
   const error = JSON.stringify(failed.status ?? {});
   t.match(error, /\/path\/does\/not\/exist/, 'the session says the path does not exist');
-  t.equal(slack.posts.length, 2, 'a new notification has been sent');
-  const second = slack.posts[1];
+  t.equal(slack.calls.length, 2, 'a new notification has been sent');
+  const second = slack.calls[1];
   t.match(second, { method: 'POST', path: SLACK_PATH, contentType: 'application/json' }, 'to the same webhook');
   t.equal(second?.body, FAILED_BODY, 'sent today: the body as written');
   t.match(second?.body ?? '', /":x: Backup failed for demo-slack\/stash-demo Reason: .*\/path\/does\/not\/exist/, 'as Stash renders it: ":x: Backup failed for demo/stash-demo Reason: …"', { todo: TEMPLATES_TODO });

@@ -6,9 +6,12 @@
 //    the files the guide's busybox command would write are written into the claim's directory by the test;
 //  - a guide that waits for its cron slot (`*/5 * * * *`) gets the slot now: the test starts a Job from the
 //    trigger CronJob's own jobTemplate (what `kubectl create job --from=cronjob/…` does), so the session is the
-//    one the schedule would create, by our real `create-backupsession` in a pod.
+//    one the schedule would create, by our real `create-backupsession` in a pod;
+//  - Slack's incoming webhook (HTTPS on hooks.slack.com) is a loopback HTTP server (`slackWebhook`).
 // Not imported by product code.
 import { mkdirSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
@@ -126,4 +129,26 @@ export async function noSessionLeftRunning(t: { same(a: unknown, b: unknown, msg
     open = await unfinished();
   }
   t.same(open, [], `no session of ${ns} is left unfinished`);
+}
+
+export interface HookCall { method: string; path: string; body: string; contentType: string | undefined; at: number }
+
+/**
+ * A loopback HTTP server standing in for Slack's incoming webhook (no Internet here): records every request and
+ * answers 200, or 500 for a path in `fail`. Closed when the test ends.
+ */
+export async function slackWebhook(t: { teardown(fn: () => unknown): void }): Promise<{ port: number; calls: HookCall[]; fail: Set<string> }> {
+  const calls: HookCall[] = [];
+  const fail = new Set<string>();
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => { body += c.toString('utf8'); });
+    req.on('end', () => {
+      calls.push({ method: req.method ?? '', path: req.url ?? '', body, contentType: req.headers['content-type'], at: Date.now() });
+      res.writeHead(fail.has(req.url ?? '') ? 500 : 200).end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  return { port: (server.address() as AddressInfo).port, calls, fail };
 }
