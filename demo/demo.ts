@@ -3,8 +3,13 @@
 // — on its schedule and on demand — then damaged and restored together by ONE RestoreBatch, and checked
 // byte for byte. Env: BACKEND=local|rest|s3, DB=mariadb (the database is a real MariaDB server backed up by
 // a Job through an AppBinding instead of a Deployment's data files), KEEP=1 to leave the world running,
-// DEMO_QUIET=1 for the e2e test.
-import { cp, mkdtemp, rm, symlink, truncate, unlink, writeFile, mkdir } from 'node:fs/promises';
+// DEMO_QUIET=1 for the e2e test, DEMO_POD_RUNNER=1 for the pod-runner world.
+// World: the real-kubelet world (test/world/node: kubelet + containerd, the application containers really run
+// the small app image, serving their volumes) where this machine can run it; else — and for DB=mariadb or
+// BACKEND=rest|s3, whose servers listen on this machine's loopback, which the node's own network namespace
+// cannot reach — the pod-runner world, a stand-in for a kubelet that runs no application containers.
+import { execFileSync } from 'node:child_process';
+import { chown, cp, mkdtemp, rm, symlink, truncate, unlink, writeFile, mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -15,6 +20,9 @@ import { GROUP, LABEL } from '../shared/api/constants.ts';
 import { REPO_ROOT } from '../test/world/bins.ts';
 import { DEV_WORLD_DIR, worldDown, worldUp } from '../test/world/world.ts';
 import { pvcDir } from '../test/world/pod-runner/volumes.ts';
+import { installProduct } from '../test/world/node/install.ts';
+import { nodeWorldUnsupported, startNodeWorld, stopNodeWorld } from '../test/world/node/world.ts';
+import { APP_IMAGE } from '../test/world/images/build.ts';
 import { diffTrees } from '../test/backends/tree.ts';
 import { startRestServer, type RestServer } from '../test/backends/rest-server.ts';
 import { startS3Server, type S3Server } from '../test/backends/s3-server.ts';
@@ -30,6 +38,16 @@ const QUIET = process.env.DEMO_QUIET === '1';
 const WORLD = process.env.DEMO_WORLD_DIR ?? DEV_WORLD_DIR;
 const MANIFESTS = join(REPO_ROOT, 'demo', 'manifests');
 const t0 = Date.now();
+/** Why this run cannot use the real-kubelet world (undefined: it can). */
+const NO_REAL_PODS = process.env.DEMO_POD_RUNNER === '1' ? 'asked for with DEMO_POD_RUNNER=1'
+  : DB ? "DB=mariadb: the MariaDB server listens on this machine's loopback, which the node's network namespace (no uplink) cannot reach"
+  : BACKEND !== 'local' ? `BACKEND=${BACKEND}: the ${BACKEND} server listens on this machine's loopback, which the node's network namespace (no uplink) cannot reach`
+  : nodeWorldUnsupported();
+const REAL = NO_REAL_PODS === undefined;
+/** The agent image's user: the sidecar reads the application's files as this uid. */
+const AGENT_UID = 65532;
+/** Real pods: the application containers run the app image and serve their volume over HTTP. */
+const APP_COMMAND = 'ls -R "$DATA" > /tmp/at-start; httpd -f -p 8080 -h "$DATA"';
 
 const say = (m: string) => { if (!QUIET) console.log(m); };
 const step = (m: string) => console.log(`\n\u25b6 ${m}  (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
@@ -46,7 +64,34 @@ interface Session extends KubeObject {
 function load(file: string): KubeObject[] {
   // DB=mariadb has its own batch manifests (and the database's AppBinding) in demo/manifests/mariadb/.
   const dir = DB && ['00-database.yaml', '20-backupbatch.yaml', '30-restorebatch.yaml'].includes(file) ? join(MANIFESTS, DB) : MANIFESTS;
-  return parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => d.toJSON() as KubeObject).filter((o) => o?.kind);
+  const objs = parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => d.toJSON() as KubeObject).filter((o) => o?.kind);
+  return REAL ? objs.filter((o) => o.kind !== 'PersistentVolumeClaim').map(onRealPods) : objs;
+}
+
+/**
+ * Real pods: the world has no volume provisioner, so each claim becomes the node's directory the pod runner would
+ * use for it (seeded and checked from this machine), and the application runs the locally built app image.
+ */
+function onRealPods(o: KubeObject): KubeObject {
+  if (o.kind !== 'Deployment') return o;
+  const d = structuredClone(o) as KubeObject & { spec: { template: { spec: { terminationGracePeriodSeconds?: number; containers: Array<Record<string, unknown> & { volumeMounts?: Array<{ mountPath: string }> }>; volumes: Array<{ name: string; persistentVolumeClaim?: { claimName: string }; hostPath?: object }> } } } };
+  const pod = d.spec.template.spec;
+  pod.terminationGracePeriodSeconds = 2;
+  for (const c of pod.containers) {
+    Object.assign(c, { image: APP_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', APP_COMMAND], env: [{ name: 'DATA', value: c.volumeMounts?.[0]?.mountPath ?? '/' }] });
+  }
+  pod.volumes = pod.volumes.map((v) => v.persistentVolumeClaim ? { name: v.name, hostPath: { path: pvcDir(WORLD, NS, v.persistentVolumeClaim.claimName), type: 'Directory' } } : v);
+  return d;
+}
+
+async function chownTree(dir: string, uid: number): Promise<void> {
+  const { readdir, lchown } = await import('node:fs/promises');
+  await chown(dir, uid, uid);
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await chownTree(p, uid);
+    else await lchown(p, uid, uid);
+  }
 }
 
 /** Generated application data: WordPress files and MySQL data files, with odd modes, links and empty dirs. */
@@ -75,6 +120,8 @@ async function seedData(): Promise<{ wordpress: string; mysql: string }> {
   await mkdir(join(wordpress, 'wp-content', 'upgrade'), { recursive: true });
   await symlink('wp-content/uploads', join(wordpress, 'uploads'));
   await mkdir(join(mysql, 'tmp'), { recursive: true });
+  // Real pods: the sidecar runs as the agent image's non-root user; the application's files are that user's.
+  if (REAL) for (const d of [wordpress, mysql]) await chownTree(d, AGENT_UID);
   return { wordpress, mysql };
 }
 
@@ -105,6 +152,7 @@ async function backendFor(): Promise<{ backend: object; secret: Record<string, s
   const dir = join(WORLD, 'demo-repository');
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
+  if (REAL) await chown(dir, AGENT_UID, AGENT_UID);
   return { backend: { local: { hostPath: { path: dir }, mountPath: '/safe/repository' } }, secret: { RESTIC_PASSWORD: password }, stop: async () => undefined };
 }
 
@@ -134,8 +182,19 @@ async function watchSession(kube: Kube, plural: 'backupsessions' | 'restorebatch
 }
 
 async function main(): Promise<boolean> {
-  step(`Starting the local world (real etcd + kube-apiserver + kube-controller-manager, the stash-ts operator, and the dev/test pod runner that stands in for a kubelet)`);
-  const state = await worldUp(WORLD, { log: say });
+  let state: { kubeconfig: string; kubectl: string };
+  if (REAL) {
+    step('Starting the REAL-KUBELET world (etcd + kube-apiserver + KCM + scheduler, a real kubelet + containerd in a network namespace of its own; the stash-ts operator installed by kubectl apply from manifests/)');
+    await worldDown(WORLD);
+    const s = await startNodeWorld(WORLD, { log: say, images: ['operator', 'agent', 'app'] });
+    await installProduct(s, say);
+    state = s;
+  } else {
+    step(`Starting the POD-RUNNER world (real etcd + kube-apiserver + kube-controller-manager, the stash-ts operator, and the dev/test pod runner that stands in for a kubelet: application containers do NOT run) — real pods not used: ${NO_REAL_PODS}`);
+    await stopNodeWorld(WORLD);
+    state = await worldUp(WORLD, { log: say });
+  }
+  const kubectl = (...args: string[]) => execFileSync(state.kubectl, ['--kubeconfig', state.kubeconfig, ...args], { encoding: 'utf8' });
   const kube = Kube.load(state.kubeconfig, 'stash-ts-demo');
   const backend = await backendFor();
   let db: MariaDb | undefined;
@@ -227,12 +286,24 @@ async function main(): Promise<boolean> {
       say(`  database rows ${rowsOk ? 'identical' : 'DIFFER'} (wp_posts and wp_options, compared row by row)`);
       ok &&= rowsOk;
     }
+    if (REAL) {
+      // The restored pods are new (stash-init ran before the application): the app serves the restored files.
+      const pod = await until('the restored wordpress pod serving', async () => {
+        const pods = await kube.list<KubeObject & { spec?: { initContainers?: Array<{ name: string }> }; status?: { phase?: string; containerStatuses?: Array<{ ready?: boolean }> } }>('v1', 'Pod', NS, { labelSelector: 'tier=frontend' });
+        return pods.items.find((p) => !p.metadata?.deletionTimestamp && p.spec?.initContainers?.some((c) => c.name === 'stash-init') && p.status?.phase === 'Running' && p.status.containerStatuses?.every((c) => c.ready));
+      }, 180_000);
+      const served = kubectl('-n', NS, 'exec', pod.metadata!.name!, '-c', 'wordpress', '--', 'wget', '-qO-', 'http://127.0.0.1:8080/wp-config.php');
+      const serving = served.includes('DB_HOST');
+      say(`  the restored WordPress pod (${pod.metadata!.name}, stash-init ran first) ${serving ? 'serves the restored wp-config.php' : 'does NOT serve the restored wp-config.php'}`);
+      ok &&= serving;
+    }
     await rm(pristine, { recursive: true, force: true });
   } finally {
     kube.close();
     if (!KEEP) {
       await db?.stop();
       await backend.stop();
+      if (REAL) await stopNodeWorld(WORLD);
       await worldDown(WORLD);
     }
   }
@@ -243,6 +314,6 @@ const ok = await main().catch((err: unknown) => {
   console.error(`\n${err instanceof Error ? err.message : String(err)}`);
   return false;
 });
-console.log(`\n${ok ? 'PASS' : 'FAIL'}: batch backup and restore of WordPress + ${DB ? 'MariaDB' : 'MySQL'} on the ${BACKEND} backend (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
+console.log(`\n${ok ? 'PASS' : 'FAIL'}: batch backup and restore of WordPress + ${DB ? 'MariaDB' : 'MySQL'} on the ${BACKEND} backend, ${REAL ? 'on real pods (kubelet + containerd)' : 'on the POD-RUNNER world (no application containers)'} (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
 if (KEEP) console.log(`The world is still running. kubectl: ${join(WORLD, 'bin', 'kubectl')} --kubeconfig ${join(WORLD, 'kubeconfig')}; stop it with: make dev-down`);
 process.exit(ok ? 0 : 1);

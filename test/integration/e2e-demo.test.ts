@@ -1,7 +1,9 @@
 // The demo's story end to end, without the narration: its own local world (control plane, operator, pod
 // runner), WordPress + MySQL backed up by one BackupBatch on schedule and on demand, damaged, restored by
 // one RestoreBatch, verified byte for byte; and with DB=mariadb, where the database is a real MariaDB server
-// backed up and restored by Jobs through an AppBinding. The demo exits 0 only on PASS.
+// backed up and restored by Jobs through an AppBinding. The demo exits 0 only on PASS. It runs on the pod-runner
+// world (DEMO_POD_RUNNER=1): the machine holds one real-kubelet world at a time and the kubelet tier
+// (test/kubelet/) owns it during make test; `make demo` itself runs on real pods.
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,7 +21,7 @@ async function runDemo(env: Record<string, string>): Promise<{ code: number; out
     return await new Promise<{ code: number; out: string }>((resolve) => {
       execFile(join(REPO_ROOT, 'node_modules', '.bin', 'node'), ['demo/demo.ts'], {
         cwd: REPO_ROOT, timeout: 580_000, maxBuffer: 16 * 1024 * 1024,
-        env: { ...process.env, DEMO_QUIET: '1', DEMO_WORLD_DIR: world, ...env },
+        env: { ...process.env, DEMO_QUIET: '1', DEMO_POD_RUNNER: '1', DEMO_WORLD_DIR: world, ...env },
       }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` }));
     });
   } finally {

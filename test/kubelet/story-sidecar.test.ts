@@ -2,108 +2,46 @@
 // through its Service) and rolls; the real sidecar, under the workload's own service-account token and the RBAC
 // we ship, backs up the application container's volume while the application keeps running and writing.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiVersionOf } from '../../shared/api/index.ts';
-import { Kube, type KubeObject } from '../../shared/kube/client.ts';
-import { REPO_ROOT } from '../world/bins.ts';
+import type { KubeObject } from '../../shared/kube/client.ts';
 import { AGENT_IMAGE } from '../world/entrypoints.ts';
-import { APP_IMAGE } from '../world/images/build.ts';
-import { installProduct } from '../world/node/install.ts';
-import { startNodeWorld } from '../world/node/world.ts';
 import { until } from '../support/e2e-world.ts';
+import { appWorkload, backupNow, configureBackup, finalPhase, openStory, podsWithSidecar, type Pod, type Session } from './story-kit.ts';
 
 t.setTimeout(600_000);
-const DIR = process.env.STASH_TS_KUBELET_WORLD ?? join(REPO_ROOT, '.cluster', 'kubelet-test');
-const NS = `story-sidecar-${Date.now().toString(36)}`;
-
-type Pod = KubeObject & { spec?: { containers?: Array<{ name: string; image: string }> }; status?: { phase?: string; containerStatuses?: Array<{ name: string; ready?: boolean; restartCount?: number; containerID?: string }> } };
-type Session = KubeObject & { status?: { phase?: string; targets?: Array<{ phase?: string; stats?: Array<{ hostname?: string; phase?: string; error?: string; snapshots?: Array<{ fileStats?: { totalFiles?: number } }> }> }> } };
-
-const s = await startNodeWorld(DIR, { log: (m) => t.comment(m), images: ['operator', 'agent', 'app'] });
-await installProduct(s, (m) => t.comment(m));
-const kube = Kube.load(s.kubeconfig, 'stash-ts-kubelet-story');
-t.teardown(async () => {
-  await kube.delete('v1', 'Namespace', undefined, NS).catch(() => undefined);
-  kube.close();
-});
+const st = await openStory(t, 'sidecar');
+const { kube, ns: NS, kubectl } = st;
 type Restore = KubeObject & { status?: { phase?: string; stats?: Array<{ hostname?: string; phase?: string; error?: string }> } };
 let backedUp: { pod: string; sums: string } | undefined;
 const sums = (pod: string) => kubectl('-n', NS, 'exec', pod, '-c', 'app', '--', 'sh', '-c', 'cd /data && sha256sum pages/* uploads/*');
-const kubectl = (...args: string[]) => execFileSync(s.kubectl, ['--kubeconfig', s.kubeconfig, ...args], { encoding: 'utf8' });
-
-// The repository is a directory of this machine mounted into the sidecar by hostPath (the node's filesystem is ours).
-const repoDir = join(DIR, 'repositories', NS);
-rmSync(repoDir, { recursive: true, force: true });
-mkdirSync(repoDir, { recursive: true });
-chmodSync(repoDir, 0o777);
 
 t.test('the sidecar is injected into a running Deployment and backs up its volume while the app writes', async (t) => {
-  await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
-  await kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'repo-secret', namespace: NS }, stringData: { RESTIC_PASSWORD: `story-${Date.now()}` } });
-  await kube.create({
-    apiVersion: apiVersionOf('Repository'), kind: 'Repository', metadata: { name: 'repo', namespace: NS },
-    spec: { backend: { storageSecretName: 'repo-secret', local: { mountPath: '/stash-repo', hostPath: { path: repoDir } } } },
-  });
   // The application: writes a small tree into its volume, then keeps appending while serving it over HTTP.
-  await kube.create({
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: NS, labels: { app: 'web' } },
-    spec: {
-      replicas: 1, selector: { matchLabels: { app: 'web' } },
-      template: {
-        metadata: { labels: { app: 'web' } },
-        spec: {
-          terminationGracePeriodSeconds: 2,
-          containers: [{
-            name: 'app', image: APP_IMAGE, imagePullPolicy: 'IfNotPresent',
-            command: ['sh', '-c', '[ -d /data/pages ] || { mkdir -p /data/pages /data/uploads; for i in 1 2 3 4 5; do echo page $i > /data/pages/p$i.html; done; head -c 65536 /dev/urandom > /data/uploads/blob.bin; }; ls -R /data > /tmp/at-start; httpd -p 8080 -h /data; while true; do date >> /data/access.log; sleep 1; done'],
-            volumeMounts: [{ name: 'data', mountPath: '/data' }],
-          }],
-          volumes: [{ name: 'data', emptyDir: {} }],
-        },
-      },
-    },
-  });
+  await kube.create(appWorkload('Deployment', NS, 'web', '[ -d /data/pages ] || { mkdir -p /data/pages /data/uploads; for i in 1 2 3 4 5; do echo page $i > /data/pages/p$i.html; done; head -c 65536 /dev/urandom > /data/uploads/blob.bin; }; ls -R /data > /tmp/at-start; httpd -p 8080 -h /data; while true; do date >> /data/access.log; sleep 1; done'));
   const appPod = await until('app pod Running', async () => (await kube.list<Pod>('v1', 'Pod', NS, { labelSelector: 'app=web' })).items.find((p) => p.status?.phase === 'Running'), 90_000);
   t.same(appPod.spec?.containers?.map((c) => c.name), ['app'], 'no sidecar before a backup is configured');
 
-  await kube.create({
-    apiVersion: apiVersionOf('BackupConfiguration'), kind: 'BackupConfiguration', metadata: { name: 'web-backup', namespace: NS },
-    spec: {
-      repository: { name: 'repo' }, schedule: '0 0 1 1 *',
-      target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' }, paths: ['/data'], volumeMounts: [{ name: 'data', mountPath: '/data' }] },
-      retentionPolicy: { name: 'keep-3', keepLast: 3, prune: true },
-    },
-  });
+  await configureBackup(st, 'web-backup', { kind: 'Deployment', name: 'web' });
   // The Deployment rolls: a new pod with the injected sidecar, both containers really running.
-  const pod = await until('a rolled pod with a ready stash sidecar', async () => {
-    const pods = (await kube.list<Pod>('v1', 'Pod', NS, { labelSelector: 'app=web' })).items.filter((p) => !p.metadata?.deletionTimestamp);
-    return pods.find((p) => p.status?.phase === 'Running' && p.status.containerStatuses?.length === 2 && p.status.containerStatuses.every((c) => c.ready));
-  }, 180_000);
-  t.not(pod.metadata?.name, appPod.metadata?.name, 'the Deployment rolled to a new pod');
-  t.equal(pod.spec?.containers?.find((c) => c.name === 'stash')?.image, AGENT_IMAGE, 'sidecar runs the locally built agent image');
-  const appBefore = pod.status?.containerStatuses?.find((c) => c.name === 'app');
+  const [pod] = await podsWithSidecar(st, 'web');
+  t.not(pod!.metadata?.name, appPod.metadata?.name, 'the Deployment rolled to a new pod');
+  t.equal(pod!.spec?.containers?.find((c) => c.name === 'stash')?.image, AGENT_IMAGE, 'sidecar runs the locally built agent image');
+  const appBefore = pod!.status?.containerStatuses?.find((c) => c.name === 'app');
 
-  await kube.create({
-    apiVersion: apiVersionOf('BackupSession'), kind: 'BackupSession',
-    metadata: { name: 'web-backup-1', namespace: NS, labels: { 'stash.appscode.com/invoker-type': 'BackupConfiguration', 'stash.appscode.com/invoker-name': 'web-backup' } },
-    spec: { invoker: { apiGroup: 'stash.appscode.com', kind: 'BackupConfiguration', name: 'web-backup' } },
-  });
-  const session = await until('BackupSession to finish', async () => {
-    const o = await kube.get<Session>(apiVersionOf('BackupSession'), 'BackupSession', NS, 'web-backup-1');
-    return o.status?.phase === 'Succeeded' || o.status?.phase === 'Failed' ? o : undefined;
-  }, 180_000);
-  const logs = (() => { try { return kubectl('-n', NS, 'logs', pod.metadata!.name!, '-c', 'stash', '--tail=30'); } catch (e) { return String(e); } })();
+  await backupNow(st, 'web-backup-1', { kind: 'BackupConfiguration', name: 'web-backup' });
+  const session = await finalPhase<Session>(st, 'BackupSession', 'web-backup-1', 180_000);
+  const logs = (() => { try { return kubectl('-n', NS, 'logs', pod!.metadata!.name!, '-c', 'stash', '--tail=30'); } catch (e) { return String(e); } })();
   t.equal(session.status?.phase, 'Succeeded', 'the session succeeded', { status: session.status, sidecarLogs: logs });
   const host = session.status?.targets?.[0]?.stats?.[0];
   t.ok((host?.snapshots?.[0]?.fileStats?.totalFiles ?? 0) >= 7, `the app's files were backed up (${host?.snapshots?.[0]?.fileStats?.totalFiles})`);
-  t.ok(existsSync(join(repoDir, 'snapshots')) && readdirSync(join(repoDir, 'snapshots')).length === 1, 'one snapshot in the repository on disk');
-  const after = (await kube.get<Pod>('v1', 'Pod', NS, pod.metadata!.name!)).status?.containerStatuses?.find((c) => c.name === 'app');
+  t.ok(existsSync(join(st.repoDir, 'snapshots')) && readdirSync(join(st.repoDir, 'snapshots')).length === 1, 'one snapshot in the repository on disk');
+  const after = (await kube.get<Pod>('v1', 'Pod', NS, pod!.metadata!.name!)).status?.containerStatuses?.find((c) => c.name === 'app');
   t.equal(after?.containerID, appBefore?.containerID, 'the application container kept running through the backup');
   t.equal(after?.restartCount, 0);
-  t.match(kubectl('-n', NS, 'exec', pod.metadata!.name!, '-c', 'app', '--', 'wget', '-qO-', 'http://127.0.0.1:8080/pages/p3.html'), /page 3/, 'and still serves its files');
-  backedUp = { pod: pod.metadata!.name!, sums: sums(pod.metadata!.name!) };
+  t.match(kubectl('-n', NS, 'exec', pod!.metadata!.name!, '-c', 'app', '--', 'wget', '-qO-', 'http://127.0.0.1:8080/pages/p3.html'), /page 3/, 'and still serves its files');
+  backedUp = { pod: pod!.metadata!.name!, sums: sums(pod!.metadata!.name!) };
 });
 
 t.test('a RestoreSession: stash-init restores into the new pod before the app container starts, byte for byte', async (t) => {
@@ -112,13 +50,10 @@ t.test('a RestoreSession: stash-init restores into the new pod before the app co
     apiVersion: apiVersionOf('RestoreSession'), kind: 'RestoreSession', metadata: { name: 'web-restore', namespace: NS },
     spec: { repository: { name: 'repo' }, target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' }, volumeMounts: [{ name: 'data', mountPath: '/data' }], rules: [{ paths: ['/data'] }] } },
   });
-  const restore = await until('RestoreSession to finish', async () => {
-    const o = await kube.get<Restore>(apiVersionOf('RestoreSession'), 'RestoreSession', NS, 'web-restore');
-    return o.status?.phase === 'Succeeded' || o.status?.phase === 'Failed' ? o : undefined;
-  }, 240_000);
+  const restore = await finalPhase<Restore>(st, 'RestoreSession', 'web-restore');
   t.equal(restore.status?.phase, 'Succeeded', 'the restore succeeded', { status: restore.status });
   const pod = await until('the restored pod Running', async () => {
-    const pods = (await kube.list<Pod & { spec?: { initContainers?: Array<{ name: string }> } }>('v1', 'Pod', NS, { labelSelector: 'app=web' })).items.filter((p) => !p.metadata?.deletionTimestamp);
+    const pods = (await kube.list<Pod>('v1', 'Pod', NS, { labelSelector: 'app=web' })).items.filter((p) => !p.metadata?.deletionTimestamp);
     return pods.find((p) => p.metadata?.name !== backedUp!.pod && p.spec?.initContainers?.some((c) => c.name === 'stash-init') && p.status?.phase === 'Running' && p.status.containerStatuses?.every((c) => c.ready));
   }, 180_000);
   // The app's volume is a fresh emptyDir in the new pod: at its start it already held the restored tree.

@@ -1,0 +1,124 @@
+// What every story of the kubelet tier sets up the same way: the one real-kubelet world (started, or reused when
+// it already runs) with the product installed, a namespace of its own removed at the end, a local-directory
+// Repository on this machine's disk (the node's filesystem is ours), and the small app image as the workload.
+import type { Test } from 'tap';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { apiVersionOf } from '../../shared/api/index.ts';
+import { Kube, type KubeObject } from '../../shared/kube/client.ts';
+import { REPO_ROOT, binary } from '../world/bins.ts';
+import { APP_IMAGE } from '../world/images/build.ts';
+import { installProduct } from '../world/node/install.ts';
+import { startNodeWorld, type NodeWorldState } from '../world/node/world.ts';
+import { until } from '../support/e2e-world.ts';
+
+export type Pod = KubeObject & {
+  spec?: { containers?: Array<{ name: string; image: string }>; initContainers?: Array<{ name: string }> };
+  status?: { phase?: string; containerStatuses?: Array<{ name: string; ready?: boolean; restartCount?: number; containerID?: string }> };
+};
+type Condition = { type: string; status: string; message?: string };
+export type Session = KubeObject & {
+  status?: {
+    phase?: string; conditions?: Condition[];
+    targets?: Array<{ phase?: string; totalHosts?: number; conditions?: Condition[]; stats?: Array<{ hostname?: string; phase?: string; error?: string; snapshots?: Array<{ fileStats?: { totalFiles?: number } }> }> }>;
+  };
+};
+
+export interface Story {
+  world: NodeWorldState;
+  kube: Kube;
+  ns: string;
+  /** The Repository `repo`'s directory on this machine. */
+  repoDir: string;
+  kubectl: (...args: string[]) => string;
+  /** restic against the repository, from this machine. */
+  restic: (...args: string[]) => string;
+}
+
+const DIR = process.env.STASH_TS_KUBELET_WORLD ?? join(REPO_ROOT, '.cluster', 'kubelet-test');
+
+/** The world, the story's namespace with the Secret `repo-secret` and the Repository `repo`; cleaned up at teardown. */
+export async function openStory(t: Test, name: string): Promise<Story> {
+  const world = await startNodeWorld(DIR, { log: (m) => t.comment(m), images: ['operator', 'agent', 'app'] });
+  await installProduct(world, (m) => t.comment(m));
+  const kube = Kube.load(world.kubeconfig, 'stash-ts-kubelet-story');
+  const ns = `story-${name}-${Date.now().toString(36)}`;
+  t.teardown(async () => {
+    await kube.delete('v1', 'Namespace', undefined, ns).catch(() => undefined);
+    kube.close();
+  });
+  const repoDir = join(DIR, 'repositories', ns);
+  rmSync(repoDir, { recursive: true, force: true });
+  mkdirSync(repoDir, { recursive: true });
+  // The agent runs as a non-root user; the directory is a hostPath into its pods.
+  chmodSync(repoDir, 0o777);
+  const password = `story-${Date.now()}`;
+  await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  await kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'repo-secret', namespace: ns }, stringData: { RESTIC_PASSWORD: password } });
+  await kube.create({
+    apiVersion: apiVersionOf('Repository'), kind: 'Repository', metadata: { name: 'repo', namespace: ns },
+    spec: { backend: { storageSecretName: 'repo-secret', local: { mountPath: '/stash-repo', hostPath: { path: repoDir } } } },
+  });
+  return {
+    world, kube, ns, repoDir,
+    kubectl: (...args) => execFileSync(world.kubectl, ['--kubeconfig', world.kubeconfig, ...args], { encoding: 'utf8' }),
+    restic: (...args) => execFileSync(binary('restic'), ['-r', repoDir, '--no-cache', ...args], { encoding: 'utf8', env: { ...process.env, RESTIC_PASSWORD: password } }),
+  };
+}
+
+/** A workload of one `app` container running the app image with `command`, its volume `data` (an emptyDir) at /data. */
+export function appWorkload(kind: 'Deployment' | 'StatefulSet', ns: string, name: string, command: string, spec: Record<string, unknown> = {}): KubeObject {
+  return {
+    apiVersion: 'apps/v1', kind, metadata: { name, namespace: ns, labels: { app: name } },
+    spec: {
+      replicas: 1, selector: { matchLabels: { app: name } }, ...spec,
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          terminationGracePeriodSeconds: 2,
+          containers: [{ name: 'app', image: APP_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', command], volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+          volumes: [{ name: 'data', emptyDir: {} }],
+        },
+      },
+    },
+  };
+}
+
+/** The workload's live pods once `count` of them run with every container ready, the stash sidecar included. */
+export async function podsWithSidecar(st: Story, app: string, count = 1, ms = 180_000): Promise<Pod[]> {
+  return await until(`${count} pod(s) of ${app} with a ready stash sidecar`, async () => {
+    const live = (await st.kube.list<Pod>('v1', 'Pod', st.ns, { labelSelector: `app=${app}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
+    const ready = live.filter((p) => p.status?.phase === 'Running' && p.status.containerStatuses?.some((c) => c.name === 'stash') && p.status.containerStatuses.every((c) => c.ready));
+    return ready.length === count ? ready : undefined;
+  }, ms);
+}
+
+/** An on-demand BackupSession for the invoker, labelled as Stash labels them. */
+export async function backupNow(st: Story, name: string, invoker: { kind: 'BackupConfiguration' | 'BackupBatch'; name: string }): Promise<void> {
+  await st.kube.create({
+    apiVersion: apiVersionOf('BackupSession'), kind: 'BackupSession',
+    metadata: { name, namespace: st.ns, labels: { 'stash.appscode.com/invoker-type': invoker.kind, 'stash.appscode.com/invoker-name': invoker.name } },
+    spec: { invoker: { apiGroup: 'stash.appscode.com', kind: invoker.kind, name: invoker.name } },
+  });
+}
+
+/** The session (BackupSession, RestoreSession, RestoreBatch) once its phase is final. */
+export async function finalPhase<T extends KubeObject & { status?: { phase?: string } }>(st: Story, kind: 'BackupSession' | 'RestoreSession' | 'RestoreBatch', name: string, ms = 240_000): Promise<T> {
+  return await until(`${kind} ${name} to finish`, async () => {
+    const o = await st.kube.get<T>(apiVersionOf(kind), kind, st.ns, name);
+    return o.status?.phase === 'Succeeded' || o.status?.phase === 'Failed' ? o : undefined;
+  }, ms);
+}
+
+/** A BackupConfiguration `name` over the app workload's /data (volume `data`), on demand only (a schedule of once a year). */
+export async function configureBackup(st: Story, name: string, target: { kind: 'Deployment' | 'StatefulSet'; name: string }): Promise<void> {
+  await st.kube.create({
+    apiVersion: apiVersionOf('BackupConfiguration'), kind: 'BackupConfiguration', metadata: { name, namespace: st.ns },
+    spec: {
+      repository: { name: 'repo' }, schedule: '0 0 1 1 *',
+      target: { ref: { apiVersion: 'apps/v1', ...target }, paths: ['/data'], volumeMounts: [{ name: 'data', mountPath: '/data' }] },
+      retentionPolicy: { name: 'keep-3', keepLast: 3, prune: true },
+    },
+  });
+}
