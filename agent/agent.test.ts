@@ -18,8 +18,21 @@ import type { BackupBatch, BackupConfiguration, BackupSession } from './types.ts
 import { WrongPasswordError, BackendUnreachableError, LockedError } from '../shared/restic/errors.ts';
 
 t.test('args: --flag=value, --flag value, booleans, unknown upstream flags', async (t) => {
-  const a = parseArgs(['run-backup', '--invoker-name=app', '--invoker-kind', 'BackupBatch', '--enable-cache=false', '--pushgateway-url=http://x:9091',
-    '--use-kubeapiserver-fqdn-for-aks=true', '--v=3', '--logtostderr', '--max-connections', '8', '--restic-hostname-isolation', 'extra']);
+  const a = parseArgs([
+    'run-backup',
+    '--invoker-name=app',
+    '--invoker-kind',
+    'BackupBatch',
+    '--enable-cache=false',
+    '--pushgateway-url=http://x:9091',
+    '--use-kubeapiserver-fqdn-for-aks=true',
+    '--v=3',
+    '--logtostderr',
+    '--max-connections',
+    '8',
+    '--restic-hostname-isolation',
+    'extra',
+  ]);
   t.equal(a.command, 'run-backup');
   t.equal(a.flags.get('invoker-name'), 'app');
   t.equal(a.flags.get('invoker-kind'), 'BackupBatch');
@@ -34,25 +47,45 @@ t.test('args: --flag=value, --flag value, booleans, unknown upstream flags', asy
 });
 
 const summary: HookSummary = {
-  Name: 'app-1700000000', Namespace: 'demo', Invoker: { Kind: 'BackupBatch', Name: 'app' },
-  Target: { Kind: 'Deployment', Name: 'wp' }, Status: { Phase: 'Failed', Error: 'boom' }, RetryLeft: 2,
+  Name: 'app-1700000000',
+  Namespace: 'demo',
+  Invoker: { Kind: 'BackupBatch', Name: 'app' },
+  Target: { Kind: 'Deployment', Name: 'wp' },
+  Status: { Phase: 'Failed', Error: 'boom' },
+  RetryLeft: 2,
 };
 
 t.test('hook templates render Go field references', async (t) => {
   t.equal(renderTemplate('plain', summary), 'plain');
   t.equal(renderTemplate('{{ .Status.Phase }}/{{.Target.Name}}/{{ .RetryLeft }}', summary), 'Failed/wp/2');
   t.equal(renderTemplate('{{ .Status.Duration }}|{{ .Nope.Deeper }}', summary), '|', 'missing keys render empty');
-  t.equal(renderTemplate('{"text":"{{ .Invoker.Kind }} {{ .Name }} in {{ .Namespace }}: {{ .Status.Error }}"}', summary), '{"text":"BackupBatch app-1700000000 in demo: boom"}');
+  t.equal(
+    renderTemplate('{"text":"{{ .Invoker.Kind }} {{ .Name }} in {{ .Namespace }}: {{ .Status.Error }}"}', summary),
+    '{"text":"BackupBatch app-1700000000 in demo: boom"}',
+  );
 });
 
 t.test('hook actions', async (t) => {
   const ctx = { namespace: 'demo', podName: 'pod', ownContainer: 'stash', summary, timeoutMs: 5000 };
-  t.match((await runHook({ exec: { command: ['/bin/sh', '-c', 'echo "$0"', '{{ .Status.Phase }}'] } }, ctx)).output, /^Failed/);
+  t.match(
+    (await runHook({ exec: { command: ['/bin/sh', '-c', 'echo "$0"', '{{ .Status.Phase }}'] } }, ctx)).output,
+    /^Failed/,
+  );
   t.match((await runHook({ exec: { command: ['/bin/echo', 'x'] }, containerName: 'stash' }, ctx)).output, /x/);
-  await t.rejects(runHook({ exec: { command: ['/bin/sh', '-c', 'echo nope >&2; exit 3'] } }, ctx), /exited with 3: nope/);
+  await t.rejects(
+    runHook({ exec: { command: ['/bin/sh', '-c', 'echo nope >&2; exit 3'] } }, ctx),
+    /exited with 3: nope/,
+  );
   await t.rejects(runHook({ exec: { command: ['/nonexistent/bin'] } }, ctx), /could not start/);
-  await t.rejects(runHook({ exec: { command: ['/bin/sleep', '5'] } }, { ...ctx, timeoutMs: 200 }), /timed out after 200 ms/);
-  await t.rejects(runHook({ exec: { command: ['true'] }, containerName: 'app' }, ctx), /needs the Kubernetes API/, 'other containers go through pods/exec');
+  await t.rejects(
+    runHook({ exec: { command: ['/bin/sleep', '5'] } }, { ...ctx, timeoutMs: 200 }),
+    /timed out after 200 ms/,
+  );
+  await t.rejects(
+    runHook({ exec: { command: ['true'] }, containerName: 'app' }, ctx),
+    /needs the Kubernetes API/,
+    'other containers go through pods/exec',
+  );
   await t.rejects(runHook({}, ctx), /none of exec/);
 
   const seen: Array<{ method?: string; url?: string; body: string; headers: http.IncomingHttpHeaders }> = [];
@@ -77,7 +110,19 @@ t.test('hook actions', async (t) => {
   t.equal(seen[1]?.method, 'POST');
   t.equal(seen[1]?.url, '/notify');
   t.equal(seen[1]?.body, '{"phase":"Failed"}');
-  await runHook({ httpPost: { port, path: '/form', form: [{ key: 'a', values: ['1', '2'] }, { key: 'b', values: ['x y'] }] } }, ctx);
+  await runHook(
+    {
+      httpPost: {
+        port,
+        path: '/form',
+        form: [
+          { key: 'a', values: ['1', '2'] },
+          { key: 'b', values: ['x y'] },
+        ],
+      },
+    },
+    ctx,
+  );
   t.equal(seen[2]?.body, 'a=1&a=2&b=x+y');
   t.equal(seen[2]?.headers['content-type'], 'application/x-www-form-urlencoded');
   await t.rejects(runHook({ httpGet: { port, path: '/fail' } }, ctx), /answered 500/);
@@ -113,36 +158,65 @@ t.test('create-backupsession builds the session per docs/api.md §6', async (t) 
   t.equal(n.length, 63);
   t.ok(n.endsWith(`-${now.getTime() / 1000}`));
   const batch = {
-    apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupBatch',
+    apiVersion: 'stash.appscode.com/v1beta1',
+    kind: 'BackupBatch',
     metadata: { name: 'app', namespace: 'demo', uid: 'u-1', labels: { team: 'a' } },
-    spec: { repository: { name: 'r' }, retentionPolicy: { name: 'k', keepLast: 1, prune: true }, retryConfig: { maxRetry: 3 },
-      members: [{ target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wp' } } }, { target: { ref: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', namespace: 'other' } } }] },
+    spec: {
+      repository: { name: 'r' },
+      retentionPolicy: { name: 'k', keepLast: 1, prune: true },
+      retryConfig: { maxRetry: 3 },
+      members: [
+        { target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wp' } } },
+        { target: { ref: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', namespace: 'other' } } },
+      ],
+    },
   } as unknown as BackupBatch;
   const s = buildBackupSession(batch, 'BackupBatch', now) as BackupSession;
   t.same(s.spec, { invoker: { apiGroup: 'stash.appscode.com', kind: 'BackupBatch', name: 'app' }, retryLeft: 3 });
   t.same(s.metadata?.labels, {
-    team: 'a', 'app.kubernetes.io/component': 'stash-backup', 'app.kubernetes.io/managed-by': 'stash.appscode.com',
-    'stash.appscode.com/invoker-type': 'BackupBatch', 'stash.appscode.com/invoker-name': 'app',
-    'stash.appscode.com/target-kind': 'Deployment', 'stash.appscode.com/target-name': 'wp', 'stash.appscode.com/target-namespace': 'demo',
+    team: 'a',
+    'app.kubernetes.io/component': 'stash-backup',
+    'app.kubernetes.io/managed-by': 'stash.appscode.com',
+    'stash.appscode.com/invoker-type': 'BackupBatch',
+    'stash.appscode.com/invoker-name': 'app',
+    'stash.appscode.com/target-kind': 'Deployment',
+    'stash.appscode.com/target-name': 'wp',
+    'stash.appscode.com/target-namespace': 'demo',
   });
-  t.same(s.metadata?.ownerReferences, [{ apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupBatch', name: 'app', uid: 'u-1', controller: true, blockOwnerDeletion: true }]);
-  const bc = { metadata: { name: 'one', namespace: 'demo', uid: 'u' }, spec: { repository: { name: 'r' }, retentionPolicy: { name: 'k', prune: false }, target: { ref: { kind: 'StatefulSet', name: 'db' } } } } as unknown as BackupConfiguration;
+  t.same(s.metadata?.ownerReferences, [
+    {
+      apiVersion: 'stash.appscode.com/v1beta1',
+      kind: 'BackupBatch',
+      name: 'app',
+      uid: 'u-1',
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ]);
+  const bc = {
+    metadata: { name: 'one', namespace: 'demo', uid: 'u' },
+    spec: {
+      repository: { name: 'r' },
+      retentionPolicy: { name: 'k', prune: false },
+      target: { ref: { kind: 'StatefulSet', name: 'db' } },
+    },
+  } as unknown as BackupConfiguration;
   t.equal((buildBackupSession(bc, 'BackupConfiguration', now) as BackupSession).spec.retryLeft, 0, 'no retryConfig: 0');
 });
 
 t.test('restore rule selection (docs/api.md §2.3) and plan (§16.2)', async (t) => {
-  const rules = [
-    { targetHosts: ['db-1'], sourceHost: 'db-0', paths: ['/data'] },
-    { snapshots: ['abcd1234'] },
-  ];
+  const rules = [{ targetHosts: ['db-1'], sourceHost: 'db-0', paths: ['/data'] }, { snapshots: ['abcd1234'] }];
   t.same(selectRule(rules, 'db-1'), rules[0]);
   t.same(selectRule(rules, 'db-2'), rules[1], 'fallback rule');
   t.equal(selectRule([{ targetHosts: ['a'] }], 'b'), undefined, 'no match: nothing to restore');
   t.same(selectRule(undefined, 'h'), {}, 'no rules at all: the host restores its own latest data');
   const repo = {
-    snapshots: async (f: { host?: string }) => [
-      { id: 'old', paths: ['/a'], hostname: f.host }, { id: 'new', paths: ['/a'], hostname: f.host }, { id: 'b1', paths: ['/b'], hostname: f.host },
-    ] as never,
+    snapshots: async (f: { host?: string }) =>
+      [
+        { id: 'old', paths: ['/a'], hostname: f.host },
+        { id: 'new', paths: ['/a'], hostname: f.host },
+        { id: 'b1', paths: ['/b'], hostname: f.host },
+      ] as never,
   };
   t.same(await planRestore(rules[0]!, 'db-1', repo), [{ snapshot: 'latest', host: 'db-0', path: '/data' }]);
   t.same(await planRestore(rules[1]!, 'db-2', repo), [{ snapshot: 'abcd1234' }]);
@@ -151,39 +225,147 @@ t.test('restore rule selection (docs/api.md §2.3) and plan (§16.2)', async (t)
 });
 
 t.test('sidecar: which sessions, and when', async (t) => {
-  const ctx = { targetKind: 'Deployment', targetName: 'wp', targetNamespace: 'demo', invokerKind: 'BackupBatch', invokerName: 'app', namespace: 'demo' } as AgentContext;
+  const ctx = {
+    targetKind: 'Deployment',
+    targetName: 'wp',
+    targetNamespace: 'demo',
+    invokerKind: 'BackupBatch',
+    invokerName: 'app',
+    namespace: 'demo',
+  } as AgentContext;
   const batch = {
     metadata: { name: 'app', namespace: 'demo' },
-    spec: { executionOrder: 'Sequential', members: [
-      { target: { ref: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' } } },
-      { target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wp' }, alias: 'wp' } },
-    ] },
+    spec: {
+      executionOrder: 'Sequential',
+      members: [
+        { target: { ref: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' } } },
+        { target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wp' }, alias: 'wp' } },
+      ],
+    },
   } as unknown as BackupBatch;
   const member = findMember(batch, 'BackupBatch', ctx);
   t.equal(member?.index, 1);
-  const mk = (status: BackupSession['status'], labels: Record<string, string> = { 'stash.appscode.com/invoker-type': 'BackupBatch', 'stash.appscode.com/invoker-name': 'app' }) =>
-    ({ metadata: { name: 's', labels }, spec: { invoker: { kind: 'BackupBatch', name: 'app' } }, status }) as BackupSession;
+  const mk = (
+    status: BackupSession['status'],
+    labels: Record<string, string> = {
+      'stash.appscode.com/invoker-type': 'BackupBatch',
+      'stash.appscode.com/invoker-name': 'app',
+    },
+  ) =>
+    ({
+      metadata: { name: 's', labels },
+      spec: { invoker: { kind: 'BackupBatch', name: 'app' } },
+      status,
+    }) as BackupSession;
   t.ok(sessionConcernsUs(mk({}), ctx));
-  const other = (labels: Record<string, string>) => ({ ...mk({}, labels), spec: { invoker: { kind: 'BackupBatch', name: 'other' } } }) as BackupSession;
-  t.notOk(sessionConcernsUs(other({ 'stash.appscode.com/invoker-type': 'BackupBatch', 'stash.appscode.com/invoker-name': 'other' }), ctx));
+  const other = (labels: Record<string, string>) =>
+    ({ ...mk({}, labels), spec: { invoker: { kind: 'BackupBatch', name: 'other' } } }) as BackupSession;
+  t.notOk(
+    sessionConcernsUs(
+      other({ 'stash.appscode.com/invoker-type': 'BackupBatch', 'stash.appscode.com/invoker-name': 'other' }),
+      ctx,
+    ),
+  );
   // #15: spec.invoker alone names the invoker; labels matter only without it, the old one included.
   t.ok(sessionConcernsUs(mk({}, {}), ctx), 'spec.invoker without labels');
   t.notOk(sessionConcernsUs(other({}), ctx));
   const noSpec = (labels: Record<string, string>) => ({ metadata: { name: 's', labels }, spec: {} }) as BackupSession;
-  t.ok(sessionConcernsUs(noSpec({ 'stash.appscode.com/invoker-type': 'BackupBatch', 'stash.appscode.com/invoker-name': 'app' }), ctx));
-  t.same(sessionInvoker(noSpec({ 'stash.appscode.com/backup-configuration': 'nightly' })), { kind: 'BackupConfiguration', name: 'nightly' });
-  t.ok(sessionConcernsUs(noSpec({ 'stash.appscode.com/backup-configuration': 'app' }), { ...ctx, invokerKind: 'BackupConfiguration' } as AgentContext), 'the old label');
+  t.ok(
+    sessionConcernsUs(
+      noSpec({ 'stash.appscode.com/invoker-type': 'BackupBatch', 'stash.appscode.com/invoker-name': 'app' }),
+      ctx,
+    ),
+  );
+  t.same(sessionInvoker(noSpec({ 'stash.appscode.com/backup-configuration': 'nightly' })), {
+    kind: 'BackupConfiguration',
+    name: 'nightly',
+  });
+  t.ok(
+    sessionConcernsUs(noSpec({ 'stash.appscode.com/backup-configuration': 'app' }), {
+      ...ctx,
+      invokerKind: 'BackupConfiguration',
+    } as AgentContext),
+    'the old label',
+  );
   t.notOk(sessionConcernsUs(noSpec({}), ctx));
-  t.same(sessionInvoker(other({ 'stash.appscode.com/backup-configuration': 'app' })), { kind: 'BackupBatch', name: 'other' }, 'spec.invoker wins over labels');
-  t.ok(sessionConcernsUs(mk({}, { 'stash.appscode.com/target-kind': 'Deployment', 'stash.appscode.com/target-name': 'wp', 'stash.appscode.com/target-namespace': 'demo' }), ctx));
+  t.same(
+    sessionInvoker(other({ 'stash.appscode.com/backup-configuration': 'app' })),
+    { kind: 'BackupBatch', name: 'other' },
+    'spec.invoker wins over labels',
+  );
+  t.ok(
+    sessionConcernsUs(
+      mk(
+        {},
+        {
+          'stash.appscode.com/target-kind': 'Deployment',
+          'stash.appscode.com/target-name': 'wp',
+          'stash.appscode.com/target-namespace': 'demo',
+        },
+      ),
+      ctx,
+    ),
+  );
   const wpRef = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wp' };
   const dbRef = { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' };
   t.match(readiness(mk({}), batch, member!, 'wp', 'demo'), { run: false, why: /not initiated/ });
-  t.match(readiness(mk({ targets: [{ ref: dbRef, totalHosts: 2 }, { ref: wpRef, totalHosts: 1 }] }), batch, member!, 'wp', 'demo'), { run: false, why: /member 0/ });
-  t.match(readiness(mk({ targets: [{ ref: dbRef, totalHosts: 1, stats: [{ hostname: 'host-0', phase: 'Failed' }] }, { ref: wpRef, totalHosts: 1 }] }), batch, member!, 'wp', 'demo'), { run: true }, 'a failed earlier member does not stop the chain');
-  t.match(readiness(mk({ targets: [{ ref: wpRef, totalHosts: 1, stats: [{ hostname: 'wp', phase: 'Succeeded' }] }] }), batch, member!, 'wp', 'demo'), { run: false, final: true });
+  t.match(
+    readiness(
+      mk({
+        targets: [
+          { ref: dbRef, totalHosts: 2 },
+          { ref: wpRef, totalHosts: 1 },
+        ],
+      }),
+      batch,
+      member!,
+      'wp',
+      'demo',
+    ),
+    { run: false, why: /member 0/ },
+  );
+  t.match(
+    readiness(
+      mk({
+        targets: [
+          { ref: dbRef, totalHosts: 1, stats: [{ hostname: 'host-0', phase: 'Failed' }] },
+          { ref: wpRef, totalHosts: 1 },
+        ],
+      }),
+      batch,
+      member!,
+      'wp',
+      'demo',
+    ),
+    { run: true },
+    'a failed earlier member does not stop the chain',
+  );
+  t.match(
+    readiness(
+      mk({ targets: [{ ref: wpRef, totalHosts: 1, stats: [{ hostname: 'wp', phase: 'Succeeded' }] }] }),
+      batch,
+      member!,
+      'wp',
+      'demo',
+    ),
+    { run: false, final: true },
+  );
   t.match(readiness(mk({ phase: 'Failed' }), batch, member!, 'wp', 'demo'), { run: false, final: true });
-  t.match(readiness(mk({ conditions: [{ type: 'GlobalPreBackupHookSucceeded', status: 'False', lastTransitionTime: '2026-01-01T00:00:00Z' }], targets: [{ ref: wpRef, totalHosts: 1 }] }), batch, member!, 'wp', 'demo'), { run: false, why: /global preBackup/ });
+  t.match(
+    readiness(
+      mk({
+        conditions: [
+          { type: 'GlobalPreBackupHookSucceeded', status: 'False', lastTransitionTime: '2026-01-01T00:00:00Z' },
+        ],
+        targets: [{ ref: wpRef, totalHosts: 1 }],
+      }),
+      batch,
+      member!,
+      'wp',
+      'demo',
+    ),
+    { run: false, why: /global preBackup/ },
+  );
 });
 
 t.test('a session run that throws is retried or its host recorded Failed, never dropped', async (t) => {
@@ -191,20 +373,81 @@ t.test('a session run that throws is retried or its host recorded Failed, never 
   const half = () => 0;
   t.same(afterRunFailure(down, 1, false, half), { retryInMs: 2500 });
   t.same(afterRunFailure(down, 2, false, half), { retryInMs: 5000 });
-  t.match(afterRunFailure(down, 3, false, half), { fail: /^session run failed \(attempt 3\): PUT \/status: connect ECONNREFUSED/ });
-  t.same(afterRunFailure(new KubeError('too many', 429), 1, false, () => 1), { retryInMs: 5000 });
-  t.match(afterRunFailure(new KubeError('forbidden', 403), 1, false), { fail: /^session run failed: forbidden/ }, 'a 4xx is final at once');
-  t.match(afterRunFailure(new Error('timed out after 1800s waiting for BackendRepositoryInitialized'), 1, false), { fail: /waiting for BackendRepositoryInitialized/ });
-  t.same(afterRunFailure(down, 1, true), { stop: true }, 'an agent that stops leaves the session to its restarted self');
+  t.match(afterRunFailure(down, 3, false, half), {
+    fail: /^session run failed \(attempt 3\): PUT \/status: connect ECONNREFUSED/,
+  });
+  t.same(
+    afterRunFailure(new KubeError('too many', 429), 1, false, () => 1),
+    { retryInMs: 5000 },
+  );
+  t.match(
+    afterRunFailure(new KubeError('forbidden', 403), 1, false),
+    { fail: /^session run failed: forbidden/ },
+    'a 4xx is final at once',
+  );
+  t.match(afterRunFailure(new Error('timed out after 1800s waiting for BackendRepositoryInitialized'), 1, false), {
+    fail: /waiting for BackendRepositoryInitialized/,
+  });
+  t.same(
+    afterRunFailure(down, 1, true),
+    { stop: true },
+    'an agent that stops leaves the session to its restarted self',
+  );
 });
 
 t.test('actionable messages and restic plumbing', async (t) => {
   const d = { command: 'backup', exitCode: 12, signal: undefined, stderrTail: [] };
-  t.match(actionable(new WrongPasswordError('wrong password or no key found', d), { repository: '/repo', secret: 'ns/s' }), /RESTIC_PASSWORD in Secret ns\/s/);
-  t.match(actionable(new BackendUnreachableError('dial tcp: connection refused', d), { repository: 'rest:http://h/' }), /backend unreachable: cannot connect to rest:http:\/\/h\//);
-  t.match(actionable(new LockedError('locked', d, { pid: 7, hostname: 'pod-a', username: 'root', uid: 0, gid: 0, exclusive: true, createdAt: undefined, age: undefined, storageIdPrefix: undefined }), { repository: 'r' }), /by PID 7 on pod-a/);
-  t.same(endpointOf({ kind: 'rest', url: 'http://127.0.0.1:8000/repo/', username: undefined, password: undefined, caPem: undefined, insecureTLS: false }), { host: '127.0.0.1', port: 8000 });
-  t.same(endpointOf({ kind: 's3', endpoint: 's3.amazonaws.com', bucket: 'b', prefix: '', region: 'us-east-1', accessKeyId: undefined, secretAccessKey: undefined, sessionToken: undefined, caPem: undefined, insecureTLS: false }), { host: 's3.amazonaws.com', port: 443 });
+  t.match(
+    actionable(new WrongPasswordError('wrong password or no key found', d), { repository: '/repo', secret: 'ns/s' }),
+    /RESTIC_PASSWORD in Secret ns\/s/,
+  );
+  t.match(
+    actionable(new BackendUnreachableError('dial tcp: connection refused', d), { repository: 'rest:http://h/' }),
+    /backend unreachable: cannot connect to rest:http:\/\/h\//,
+  );
+  t.match(
+    actionable(
+      new LockedError('locked', d, {
+        pid: 7,
+        hostname: 'pod-a',
+        username: 'root',
+        uid: 0,
+        gid: 0,
+        exclusive: true,
+        createdAt: undefined,
+        age: undefined,
+        storageIdPrefix: undefined,
+      }),
+      { repository: 'r' },
+    ),
+    /by PID 7 on pod-a/,
+  );
+  t.same(
+    endpointOf({
+      kind: 'rest',
+      url: 'http://127.0.0.1:8000/repo/',
+      username: undefined,
+      password: undefined,
+      caPem: undefined,
+      insecureTLS: false,
+    }),
+    { host: '127.0.0.1', port: 8000 },
+  );
+  t.same(
+    endpointOf({
+      kind: 's3',
+      endpoint: 's3.amazonaws.com',
+      bucket: 'b',
+      prefix: '',
+      region: 'us-east-1',
+      accessKeyId: undefined,
+      secretAccessKey: undefined,
+      sessionToken: undefined,
+      caPem: undefined,
+      insecureTLS: false,
+    }),
+    { host: 's3.amazonaws.com', port: 443 },
+  );
   t.equal(endpointOf({ kind: 'local', path: '/r' }), undefined);
   t.equal(commandPrefix({ isolateHostname: false, podName: 'p' }), undefined);
   t.same(commandPrefix({ isolateHostname: true, podName: 'p' })?.slice(0, 2), ['unshare', '--uts']);

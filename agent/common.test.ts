@@ -16,7 +16,10 @@ function fakeKube(objects: Record<string, unknown>, failing: string[] = []): { k
   return { kube, reads };
 }
 
-const repo = (secret: string) => ({ metadata: { name: 'r', namespace: 'ns' }, spec: { backend: { storageSecretName: secret } } });
+const repo = (secret: string) => ({
+  metadata: { name: 'r', namespace: 'ns' },
+  spec: { backend: { storageSecretName: secret } },
+});
 const secret = (password: string) => ({ data: { RESTIC_PASSWORD: Buffer.from(password).toString('base64') } });
 
 t.test('without a prefetch the Repository is read, then the Secret it names', async (t) => {
@@ -27,7 +30,9 @@ t.test('without a prefetch the Repository is read, then the Secret it names', as
 });
 
 t.test('a failed read of a guessed Secret the Repository no longer names is not used', async (t) => {
-  const { kube, reads } = fakeKube({ 'Repository ns/r': repo('new'), 'Secret ns/new': secret('pw') }, ['Secret ns/old']);
+  const { kube, reads } = fakeKube({ 'Repository ns/r': repo('new'), 'Secret ns/new': secret('pw') }, [
+    'Secret ns/old',
+  ]);
   const prefetch = prefetchRepository(kube, { name: 'r' }, 'ns', 'old');
   const loaded = await loadRepository(kube, { name: 'r' }, 'ns', prefetch);
   t.same(loaded.secretData, { RESTIC_PASSWORD: 'pw' });
@@ -36,16 +41,27 @@ t.test('a failed read of a guessed Secret the Repository no longer names is not 
 
 t.test('a failed read of the Secret the Repository names surfaces', async (t) => {
   const { kube, reads } = fakeKube({ 'Repository ns/r': repo('s') }, ['Secret ns/s']);
-  await t.rejects(loadRepository(kube, { name: 'r' }, 'ns', prefetchRepository(kube, { name: 'r' }, 'ns', 's')), /Secret ns\/s: forbidden/);
+  await t.rejects(
+    loadRepository(kube, { name: 'r' }, 'ns', prefetchRepository(kube, { name: 'r' }, 'ns', 's')),
+    /Secret ns\/s: forbidden/,
+  );
   t.same(reads.sort(), ['Repository ns/r', 'Secret ns/s'], 'not read a second time');
   const other = fakeKube({ 'Repository ns/r': repo('s') }, ['Secret ns/s']);
   await t.rejects(loadRepository(other.kube, { name: 'r' }, 'ns'), /Secret ns\/s: forbidden/);
 });
 
 t.test('a prefetch of another Repository is not used', async (t) => {
-  const { kube, reads } = fakeKube({ 'Repository ns/r': repo('s'), 'Secret ns/s': secret('pw'), 'Repository ns/q': repo('s') });
+  const { kube, reads } = fakeKube({
+    'Repository ns/r': repo('s'),
+    'Secret ns/s': secret('pw'),
+    'Repository ns/q': repo('s'),
+  });
   const loaded = await loadRepository(kube, { name: 'r' }, 'ns', prefetchRepository(kube, { name: 'q' }, 'ns'));
   t.same(loaded.secretData, { RESTIC_PASSWORD: 'pw' });
   await new Promise((resolve) => setImmediate(resolve));
-  t.same(reads.sort(), ['Repository ns/q', 'Repository ns/r', 'Secret ns/s', 'Secret ns/s'], 'the Repository and its Secret read again');
+  t.same(
+    reads.sort(),
+    ['Repository ns/q', 'Repository ns/r', 'Secret ns/s', 'Secret ns/s'],
+    'the Repository and its Secret read again',
+  );
 });

@@ -44,9 +44,17 @@ export class AgentError extends StashError {
 }
 
 /** Does the member's target ref name this agent's workload (kind, name, namespace)? */
-export function matchesTarget(ref: TargetRef | undefined, ctx: Pick<AgentContext, 'targetKind' | 'targetName' | 'targetNamespace'>, invokerNamespace: string): boolean {
+export function matchesTarget(
+  ref: TargetRef | undefined,
+  ctx: Pick<AgentContext, 'targetKind' | 'targetName' | 'targetNamespace'>,
+  invokerNamespace: string,
+): boolean {
   if (!ref) return false;
-  return ref.kind === ctx.targetKind && ref.name === ctx.targetName && (ref.namespace || invokerNamespace) === ctx.targetNamespace;
+  return (
+    ref.kind === ctx.targetKind &&
+    ref.name === ctx.targetName &&
+    (ref.namespace || invokerNamespace) === ctx.targetNamespace
+  );
 }
 
 /**
@@ -59,10 +67,17 @@ export const SESSION_RETRY_CAP_MS = 10 * 60_000;
 /** The client a session run uses: transient API failures retried until the session's deadline, else capped. */
 export function sessionKube(kube: Kube, sessionDeadline: string | undefined): Kube {
   const deadline = sessionDeadline ? Date.parse(sessionDeadline) : NaN;
-  return Number.isFinite(deadline) ? kube.withRetry({ deadline }) : kube.withRetry({ capMs: SESSION_RETRY_CAP_MS, deadline: undefined });
+  return Number.isFinite(deadline)
+    ? kube.withRetry({ deadline })
+    : kube.withRetry({ capMs: SESSION_RETRY_CAP_MS, deadline: undefined });
 }
 
-export async function getInvoker<T extends KubeObject>(kube: Kube, kind: string, namespace: string, name: string): Promise<T> {
+export async function getInvoker<T extends KubeObject>(
+  kube: Kube,
+  kind: string,
+  namespace: string,
+  name: string,
+): Promise<T> {
   if (!['BackupConfiguration', 'BackupBatch', 'RestoreSession', 'RestoreBatch'].includes(kind)) {
     throw new AgentError(`unknown invoker kind "${kind}"`);
   }
@@ -99,36 +114,54 @@ function repoKey(ref: RepoRef, invokerNamespace: string): string {
 }
 
 /** Starts the reads; failures surface only if `loadRepository` uses them. `secretName` is a guess from an earlier run. */
-export function prefetchRepository(kube: Kube, ref: RepoRef, invokerNamespace: string, secretName?: string): RepositoryPrefetch | undefined {
+export function prefetchRepository(
+  kube: Kube,
+  ref: RepoRef,
+  invokerNamespace: string,
+  secretName?: string,
+): RepositoryPrefetch | undefined {
   if (!ref?.name) return undefined;
   const ns = ref.namespace || invokerNamespace;
   const repository = kube.getOrNull<Repository>(apiVersionOf('Repository'), 'Repository', ns, ref.name);
-  const readSecret = (name: string) => kube.getOrNull<Secret>('v1', 'Secret', ns, name).then((secret) => ({ name, secret }));
+  const readSecret = (name: string) =>
+    kube.getOrNull<Secret>('v1', 'Secret', ns, name).then((secret) => ({ name, secret }));
   const secret = secretName
     ? readSecret(secretName)
     : repository.then((r) => {
-      const name = r?.spec.backend.storageSecretName;
-      return name ? readSecret(name) : undefined;
-    });
+        const name = r?.spec.backend.storageSecretName;
+        return name ? readSecret(name) : undefined;
+      });
   repository.catch(() => undefined);
   secret.catch(() => undefined);
   return { key: repoKey(ref, invokerNamespace), startedAt: Date.now(), repository, secret, guessedSecret: secretName };
 }
 
 /** The Repository and its storage Secret, read through the API (never mounted, never logged). */
-export async function loadRepository(kube: Kube, ref: RepoRef, invokerNamespace: string, prefetch?: RepositoryPrefetch): Promise<LoadedRepository> {
+export async function loadRepository(
+  kube: Kube,
+  ref: RepoRef,
+  invokerNamespace: string,
+  prefetch?: RepositoryPrefetch,
+): Promise<LoadedRepository> {
   if (!ref?.name) throw new AgentError('the invoker names no spec.repository');
   const ns = ref.namespace || invokerNamespace;
-  const usable = prefetch && prefetch.key === repoKey(ref, invokerNamespace) && Date.now() - prefetch.startedAt <= PREFETCH_MAX_AGE_MS ? prefetch : undefined;
+  const usable =
+    prefetch &&
+    prefetch.key === repoKey(ref, invokerNamespace) &&
+    Date.now() - prefetch.startedAt <= PREFETCH_MAX_AGE_MS
+      ? prefetch
+      : undefined;
   // Without a usable prefetch the same reads start now: the Secret's as soon as the Repository names it.
   const reads = usable ?? prefetchRepository(kube, ref, invokerNamespace)!;
   const repository = await reads.repository;
-  if (!repository) throw new AgentError(`Repository ${ns}/${ref.name} not found: create it or fix spec.repository of the invoker`);
+  if (!repository)
+    throw new AgentError(`Repository ${ns}/${ref.name} not found: create it or fix spec.repository of the invoker`);
   const secretName = repository.spec.backend.storageSecretName;
   const secretData: Record<string, string> = {};
   if (secretName) {
     const early = (reads.guessedSecret ?? secretName) === secretName ? await reads.secret : undefined;
-    const secret = early?.name === secretName ? early.secret : await kube.getOrNull<Secret>('v1', 'Secret', ns, secretName);
+    const secret =
+      early?.name === secretName ? early.secret : await kube.getOrNull<Secret>('v1', 'Secret', ns, secretName);
     if (!secret) throw new AgentError(`storage Secret ${ns}/${secretName} of Repository ${ref.name} not found`);
     Object.assign(secretData, secretValues(secret));
   }
@@ -149,7 +182,14 @@ export function secretValues(secret: Secret): Record<string, string> {
  */
 export async function waitUntil<R>(
   check: () => Promise<R | undefined> | R | undefined,
-  opts: { subscribe?: (wake: () => void) => () => void; pollMs?: number; timeoutMs: number; what: string; signal?: AbortSignal; log?: Logger },
+  opts: {
+    subscribe?: (wake: () => void) => () => void;
+    pollMs?: number;
+    timeoutMs: number;
+    what: string;
+    signal?: AbortSignal;
+    log?: Logger;
+  },
 ): Promise<R> {
   const deadline = Date.now() + opts.timeoutMs;
   let wake: (() => void) | undefined;
@@ -164,7 +204,8 @@ export async function waitUntil<R>(
         opts.log?.warn({ err: errorMessage(err), what: opts.what }, 'check failed; retrying');
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw new AgentError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${opts.what}`);
+      if (left <= 0)
+        throw new AgentError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${opts.what}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.min(opts.pollMs ?? 5000, left));
         function done() {

@@ -13,13 +13,18 @@ export function sessionName(invokerName: string, now: Date = new Date()): string
   return invokerName.slice(0, MAX_NAME - suffix.length).replace(/[-.]+$/, '') + suffix;
 }
 
-export function buildBackupSession(invoker: BackupConfiguration | BackupBatch, kind: 'BackupConfiguration' | 'BackupBatch', now: Date = new Date()): BackupSession {
+export function buildBackupSession(
+  invoker: BackupConfiguration | BackupBatch,
+  kind: 'BackupConfiguration' | 'BackupBatch',
+  now: Date = new Date(),
+): BackupSession {
   const name = invoker.metadata?.name;
   const namespace = invoker.metadata?.namespace;
   if (!name || !namespace) throw new ValidationError('metadata', 'invoker has no name or namespace');
-  const firstTarget = kind === 'BackupBatch'
-    ? (invoker as BackupBatch).spec.members?.[0]?.target?.ref
-    : (invoker as BackupConfiguration).spec.target?.ref;
+  const firstTarget =
+    kind === 'BackupBatch'
+      ? (invoker as BackupBatch).spec.members?.[0]?.target?.ref
+      : (invoker as BackupConfiguration).spec.target?.ref;
   const labels: Record<string, string> = {
     ...(invoker.metadata?.labels ?? {}),
     [LABEL.component]: LABEL_VALUE.componentBackup,
@@ -39,9 +44,16 @@ export function buildBackupSession(invoker: BackupConfiguration | BackupBatch, k
       name: sessionName(name, now),
       namespace,
       labels,
-      ownerReferences: [{
-        apiVersion: apiVersionOf(kind), kind, name, uid: invoker.metadata?.uid ?? '', controller: true, blockOwnerDeletion: true,
-      }],
+      ownerReferences: [
+        {
+          apiVersion: apiVersionOf(kind),
+          kind,
+          name,
+          uid: invoker.metadata?.uid ?? '',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
     },
     spec: {
       invoker: { apiGroup: GROUP, kind, name },
@@ -50,7 +62,13 @@ export function buildBackupSession(invoker: BackupConfiguration | BackupBatch, k
   };
 }
 
-export async function createBackupSession(kube: Kube, namespace: string, kind: string, invokerName: string, now: Date = new Date()): Promise<BackupSession> {
+export async function createBackupSession(
+  kube: Kube,
+  namespace: string,
+  kind: string,
+  invokerName: string,
+  now: Date = new Date(),
+): Promise<BackupSession> {
   if (kind !== 'BackupConfiguration' && kind !== 'BackupBatch') {
     throw new ValidationError('--invoker-kind', `must be BackupConfiguration or BackupBatch, got "${kind}"`);
   }
@@ -61,8 +79,14 @@ export async function createBackupSession(kube: Kube, namespace: string, kind: s
   } catch (err) {
     // A create the client retried after a lost answer may have landed the first time: ours if the invoker owns it.
     if (!isConflict(err)) throw err;
-    const existing = await kube.getOrNull<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', namespace, session.metadata?.name ?? '');
-    if (existing && existing.metadata?.ownerReferences?.some((o) => o.uid && o.uid === invoker.metadata?.uid)) return existing;
+    const existing = await kube.getOrNull<BackupSession>(
+      apiVersionOf('BackupSession'),
+      'BackupSession',
+      namespace,
+      session.metadata?.name ?? '',
+    );
+    if (existing && existing.metadata?.ownerReferences?.some((o) => o.uid && o.uid === invoker.metadata?.uid))
+      return existing;
     throw err;
   }
 }

@@ -10,7 +10,15 @@ import { snapshotStats, type SnapshotStats } from '../shared/restic/format.ts';
 import type { BackupResult } from '../shared/restic/output.ts';
 import { AgentError, secretValues } from './common.ts';
 import type { Secret } from './types.ts';
-import { DUMP_FILENAME, backupDatabase, connectionFromAppBinding, databaseTask, restoreDatabase, type AppBinding, type Engine } from './db/index.ts';
+import {
+  DUMP_FILENAME,
+  backupDatabase,
+  connectionFromAppBinding,
+  databaseTask,
+  restoreDatabase,
+  type AppBinding,
+  type Engine,
+} from './db/index.ts';
 import type { RepoOps } from './repo.ts';
 
 export function isDatabaseTarget(ref: TargetRef | undefined): boolean {
@@ -24,10 +32,16 @@ interface TaskLike {
 
 async function connection(kube: Kube, ref: TargetRef, namespace: string, engine: Engine | undefined) {
   const ns = ref.namespace || namespace;
-  const ab = await kube.getOrNull<AppBinding & KubeObject>(ref.apiVersion || APPBINDING_API_VERSION, 'AppBinding', ns, ref.name);
+  const ab = await kube.getOrNull<AppBinding & KubeObject>(
+    ref.apiVersion || APPBINDING_API_VERSION,
+    'AppBinding',
+    ns,
+    ref.name,
+  );
   if (!ab) throw new AgentError(`AppBinding ${ns}/${ref.name} not found: create it or fix target.ref`);
   const secretName = ab.spec?.secret?.name;
-  if (!secretName) throw new AgentError(`AppBinding ${ns}/${ref.name} has no spec.secret.name: the database credentials are needed`);
+  if (!secretName)
+    throw new AgentError(`AppBinding ${ns}/${ref.name} has no spec.secret.name: the database credentials are needed`);
   const secret = await kube.getOrNull<Secret>('v1', 'Secret', ns, secretName);
   if (!secret) throw new AgentError(`Secret ${ns}/${secretName} named by AppBinding ${ref.name} not found`);
   return connectionFromAppBinding(ab, secretValues(secret), engine ? { engine } : {});
@@ -36,8 +50,12 @@ async function connection(kube: Kube, ref: TargetRef, namespace: string, engine:
 function taskFor(task: TaskLike | undefined, action: 'backup' | 'restore') {
   const name = task?.name ?? '';
   const t = databaseTask(name);
-  if (!t) throw new AgentError(`task.name "${name}" is not a database task this agent knows (use e.g. mysql-${action}-8.0.21, mariadb-${action}-10.5.8 or postgres-${action}-16.1)`);
-  if (t.action !== action) throw new AgentError(`task.name "${name}" is a ${t.action} task, but this member is a ${action}`);
+  if (!t)
+    throw new AgentError(
+      `task.name "${name}" is not a database task this agent knows (use e.g. mysql-${action}-8.0.21, mariadb-${action}-10.5.8 or postgres-${action}-16.1)`,
+    );
+  if (t.action !== action)
+    throw new AgentError(`task.name "${name}" is a ${t.action} task, but this member is a ${action}`);
   return t;
 }
 
@@ -54,10 +72,14 @@ export interface DatabaseBackupInput {
 }
 
 /** One snapshot holding the dump as a single file; a dump that fails leaves no snapshot. */
-export async function backupDatabaseTarget(i: DatabaseBackupInput): Promise<{ result: BackupResult; stats: SnapshotStats }> {
+export async function backupDatabaseTarget(
+  i: DatabaseBackupInput,
+): Promise<{ result: BackupResult; stats: SnapshotStats }> {
   const task = taskFor(i.task, 'backup');
   const conn = await connection(i.kube, i.ref, i.namespace, task.engine);
-  const result = await i.repo.withRestic((restic) => backupDatabase(restic, conn, { host: i.host, params: i.task?.params, signal: i.signal, tmpDir: i.tmpDir }));
+  const result = await i.repo.withRestic((restic) =>
+    backupDatabase(restic, conn, { host: i.host, params: i.task?.params, signal: i.signal, tmpDir: i.tmpDir }),
+  );
   return { result, stats: snapshotStats(result, `/${DUMP_FILENAME}`) };
 }
 
@@ -70,6 +92,8 @@ export async function restoreDatabaseTarget(i: DatabaseRestoreInput): Promise<vo
   const engine = i.task?.name ? taskFor(i.task, 'restore').engine : undefined;
   const conn = await connection(i.kube, i.ref, i.namespace, engine);
   const snapshot = i.rule.snapshots?.[0] ?? 'latest';
-  const host = snapshot === 'latest' ? (i.rule.sourceHost || i.host) : i.host;
-  await i.repo.withRestic((restic) => restoreDatabase(restic, conn, { snapshot, host, params: i.task?.params, signal: i.signal, tmpDir: i.tmpDir }));
+  const host = snapshot === 'latest' ? i.rule.sourceHost || i.host : i.host;
+  await i.repo.withRestic((restic) =>
+    restoreDatabase(restic, conn, { snapshot, host, params: i.task?.params, signal: i.signal, tmpDir: i.tmpDir }),
+  );
 }

@@ -55,31 +55,61 @@ function fakeTime(start = Date.parse('2026-12-01T10:00:00Z')) {
   };
 }
 
-const session = { apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupSession', metadata: { name: 'app-1700000000', namespace: 'demo', uid: 'u-1' } };
+const session = {
+  apiVersion: 'stash.appscode.com/v1beta1',
+  kind: 'BackupSession',
+  metadata: { name: 'app-1700000000', namespace: 'demo', uid: 'u-1' },
+};
 
 t.test('creates the Lease of the contract, then renews it every interval with the advancing time', async (t) => {
   const kube = new LeaseStore();
   const time = fakeTime();
-  const beat = new Heartbeat({ kube, sessionKind: 'BackupSession', session, host: 'wp-0', holder: 'wp-abc', now: time.now, sleep: time.sleep }).start();
+  const beat = new Heartbeat({
+    kube,
+    sessionKind: 'BackupSession',
+    session,
+    host: 'wp-0',
+    holder: 'wp-abc',
+    now: time.now,
+    sleep: time.sleep,
+  }).start();
   while (beat.renewals < 4) await new Promise((r) => setImmediate(r));
   beat.stop();
   await beat.stopped();
   const name = heartbeatLeaseName('BackupSession', 'app-1700000000', 'wp-0');
   t.equal(beat.leaseName, name);
-  const lease = kube.leases.get(name) as unknown as { metadata: Record<string, unknown>; spec: Record<string, unknown> };
+  const lease = kube.leases.get(name) as unknown as {
+    metadata: Record<string, unknown>;
+    spec: Record<string, unknown>;
+  };
   t.match(lease.metadata, {
-    name, namespace: 'demo',
+    name,
+    namespace: 'demo',
     labels: { [HEARTBEAT.label.session]: 'app-1700000000', [HEARTBEAT.label.sessionKind]: 'BackupSession' },
     annotations: { [HEARTBEAT.hostAnnotation]: 'wp-0' },
-    ownerReferences: [{ apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupSession', name: 'app-1700000000', uid: 'u-1' }],
+    ownerReferences: [
+      { apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupSession', name: 'app-1700000000', uid: 'u-1' },
+    ],
   });
   t.equal(lease.spec.holderIdentity, 'wp-abc');
   t.equal(lease.spec.acquireTime, '2026-12-01T10:00:00.000000Z');
-  t.ok(time.sleeps.length >= 3 && time.sleeps.every((ms) => ms === HEARTBEAT.renewIntervalMs), 'sleeps one renew interval each time');
+  t.ok(
+    time.sleeps.length >= 3 && time.sleeps.every((ms) => ms === HEARTBEAT.renewIntervalMs),
+    'sleeps one renew interval each time',
+  );
   const renewals = beat.renewals;
-  t.equal(lease.spec.renewTime, new Date(Date.parse('2026-12-01T10:00:00Z') + (renewals - 1) * HEARTBEAT.renewIntervalMs).toISOString().replace('Z', '000Z'),
-    'the last renewal carries the time it was made');
-  t.same(kube.calls.slice(0, 3), ['PATCH', 'POST', 'PATCH'], 'first a patch finds nothing and the Lease is created; later ones are patches only');
+  t.equal(
+    lease.spec.renewTime,
+    new Date(Date.parse('2026-12-01T10:00:00Z') + (renewals - 1) * HEARTBEAT.renewIntervalMs)
+      .toISOString()
+      .replace('Z', '000Z'),
+    'the last renewal carries the time it was made',
+  );
+  t.same(
+    kube.calls.slice(0, 3),
+    ['PATCH', 'POST', 'PATCH'],
+    'first a patch finds nothing and the Lease is created; later ones are patches only',
+  );
   const before = kube.calls.length;
   await time.sleep(HEARTBEAT.renewIntervalMs * 5);
   t.equal(kube.calls.length, before, 'nothing renewed after stop');
@@ -92,7 +122,16 @@ t.test('a failed renewal is logged and the next interval renews; a deleted Lease
   const warnings: string[] = [];
   const log = { warn: (_o: unknown, m: string) => warnings.push(m) } as never;
   kube.failNext = 1;
-  const beat = new Heartbeat({ kube, sessionKind: 'RestoreBatch', session: { ...session, kind: 'RestoreBatch' }, host: 'db', holder: 'p', log, now: time.now, sleep: time.sleep }).start();
+  const beat = new Heartbeat({
+    kube,
+    sessionKind: 'RestoreBatch',
+    session: { ...session, kind: 'RestoreBatch' },
+    host: 'db',
+    holder: 'p',
+    log,
+    now: time.now,
+    sleep: time.sleep,
+  }).start();
   while (beat.renewals < 1) await new Promise((r) => setImmediate(r));
   t.same(warnings, ['heartbeat renewal failed; trying again next interval']);
   kube.leases.clear();
@@ -108,11 +147,19 @@ t.test('a failed renewal is logged and the next interval renews; a deleted Lease
 t.test('a Lease that appears between the patch and the create is renewed, not an error', async (t) => {
   const kube = new LeaseStore();
   const time = fakeTime();
-  const beat = new Heartbeat({ kube, sessionKind: 'BackupSession', session, host: 'h', holder: 'p', now: time.now, sleep: time.sleep });
+  const beat = new Heartbeat({
+    kube,
+    sessionKind: 'BackupSession',
+    session,
+    host: 'h',
+    holder: 'p',
+    now: time.now,
+    sleep: time.sleep,
+  });
   const name = beat.leaseName;
   const realRequest = kube.request.bind(kube);
   let raced = false;
-  kube.request = async <T,>(o: RequestOptions): Promise<T> => {
+  kube.request = async <T>(o: RequestOptions): Promise<T> => {
     if (o.method === 'POST' && !raced) {
       raced = true;
       kube.leases.set(name, { metadata: { name }, spec: { holderIdentity: 'old' } });

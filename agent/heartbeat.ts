@@ -6,7 +6,12 @@
 // removes it with the session (ownerReference). Deleting it would open a window in which an operator whose
 // cache does not show the host's final stats yet sees no Lease either, and fails a host that succeeded.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HEARTBEAT, heartbeatLeaseName, heartbeatSessionLabel, type HeartbeatSessionKind } from '../shared/api/heartbeat.ts';
+import {
+  HEARTBEAT,
+  heartbeatLeaseName,
+  heartbeatSessionLabel,
+  type HeartbeatSessionKind,
+} from '../shared/api/heartbeat.ts';
 import { isNotFound, isConflict, type Kube, type KubeObject } from '../shared/kube/client.ts';
 import { errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
@@ -34,7 +39,11 @@ function microTime(d: Date): string {
 
 export class Heartbeat {
   readonly leaseName: string;
-  readonly #o: HeartbeatOptions & { intervalMs: number; now: () => Date; sleep: (ms: number, signal: AbortSignal) => Promise<void> };
+  readonly #o: HeartbeatOptions & {
+    intervalMs: number;
+    now: () => Date;
+    sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  };
   readonly #kube: Kube;
   readonly #stop = new AbortController();
   #loop: Promise<void> | undefined;
@@ -43,8 +52,13 @@ export class Heartbeat {
 
   constructor(o: HeartbeatOptions) {
     this.#o = {
-      intervalMs: HEARTBEAT.renewIntervalMs, now: () => new Date(),
-      sleep: (ms, signal) => sleep(ms, undefined, { signal }).then(() => undefined, () => undefined),
+      intervalMs: HEARTBEAT.renewIntervalMs,
+      now: () => new Date(),
+      sleep: (ms, signal) =>
+        sleep(ms, undefined, { signal }).then(
+          () => undefined,
+          () => undefined,
+        ),
       ...o,
     };
     // One renewal retries within half an interval: the next renewal is the better retry.
@@ -78,7 +92,10 @@ export class Heartbeat {
         await this.renew();
         this.renewals++;
       } catch (err) {
-        this.#o.log?.warn({ err: errorMessage(err), lease: this.leaseName }, 'heartbeat renewal failed; trying again next interval');
+        this.#o.log?.warn(
+          { err: errorMessage(err), lease: this.leaseName },
+          'heartbeat renewal failed; trying again next interval',
+        );
       }
       if (signal.aborted) return;
       await this.#o.sleep(this.#o.intervalMs, signal);
@@ -114,9 +131,14 @@ export class Heartbeat {
       metadata: {
         name: this.leaseName,
         namespace: s.metadata?.namespace,
-        labels: { [HEARTBEAT.label.session]: heartbeatSessionLabel(name), [HEARTBEAT.label.sessionKind]: this.#o.sessionKind },
+        labels: {
+          [HEARTBEAT.label.session]: heartbeatSessionLabel(name),
+          [HEARTBEAT.label.sessionKind]: this.#o.sessionKind,
+        },
         annotations: { [HEARTBEAT.hostAnnotation]: this.#o.host },
-        ownerReferences: [{ apiVersion: s.apiVersion ?? '', kind: s.kind ?? this.#o.sessionKind, name, uid: s.metadata?.uid ?? '' }],
+        ownerReferences: [
+          { apiVersion: s.apiVersion ?? '', kind: s.kind ?? this.#o.sessionKind, name, uid: s.metadata?.uid ?? '' },
+        ],
       },
       spec: {
         holderIdentity: this.#o.holder,

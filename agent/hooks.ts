@@ -82,18 +82,40 @@ async function execLocal(command: string[], timeoutMs: number): Promise<HookResu
   // A hook runs as a process of the agent's container would (kubelet exec): with the container's env.
   const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
   const stop = AbortSignal.timeout(timeoutMs);
-  const child = startChild({ file, args, env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', group: true, stopSignal: 'SIGKILL', graceMs: 1000, signal: stop });
+  const child = startChild({
+    file,
+    args,
+    env,
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    group: true,
+    stopSignal: 'SIGKILL',
+    graceMs: 1000,
+    signal: stop,
+  });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output = capped(output, d.toString())));
   child.stderr?.on('data', (d: Buffer) => (output = capped(output, d.toString())));
   const r = await child.done;
-  if (r.spawnError) throw new HookError(`exec hook "${file}" could not start: ${r.spawnError.message}`, output, { cause: r.spawnError });
+  if (r.spawnError)
+    throw new HookError(`exec hook "${file}" could not start: ${r.spawnError.message}`, output, {
+      cause: r.spawnError,
+    });
   if (stop.aborted) throw new HookError(`exec hook "${command.join(' ')}" timed out after ${timeoutMs} ms`, output);
   if (r.exitCode === 0) return { output };
-  throw new HookError(`exec hook "${command.join(' ')}" exited with ${r.exitCode ?? r.signal}: ${output.trim().slice(-500)}`, output);
+  throw new HookError(
+    `exec hook "${command.join(' ')}" exited with ${r.exitCode ?? r.signal}: ${output.trim().slice(-500)}`,
+    output,
+  );
 }
 
-async function execRemote(ctx: HookContext, container: string, command: string[], timeoutMs: number): Promise<HookResult> {
+async function execRemote(
+  ctx: HookContext,
+  container: string,
+  command: string[],
+  timeoutMs: number,
+): Promise<HookResult> {
   if (!ctx.kube) throw new HookError('exec into another container needs the Kubernetes API');
   let output = '';
   const sink = new Writable({
@@ -113,27 +135,52 @@ async function execRemote(ctx: HookContext, container: string, command: string[]
       if (err) reject(err);
       else resolve({ output });
     };
-    const timer = setTimeout(() => finish(new HookError(`exec hook in container ${container} timed out after ${timeoutMs} ms`, output)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new HookError(`exec hook in container ${container} timed out after ${timeoutMs} ms`, output)),
+      timeoutMs,
+    );
     exec
       .exec(ctx.namespace, ctx.podName, container, command, sink, sink, null, false, (status) => {
         if (status.status === 'Success') finish();
-        else finish(new HookError(`exec hook "${command.join(' ')}" in container ${container} failed: ${status.message ?? status.reason ?? 'non-zero exit'} ${output.trim().slice(-500)}`, output));
+        else
+          finish(
+            new HookError(
+              `exec hook "${command.join(' ')}" in container ${container} failed: ${status.message ?? status.reason ?? 'non-zero exit'} ${output.trim().slice(-500)}`,
+              output,
+            ),
+          );
       })
       .then((ws) => {
-        ws.on('close', () => finish(new HookError(`exec hook in container ${container}: connection closed before a result`, output)));
+        ws.on('close', () =>
+          finish(new HookError(`exec hook in container ${container}: connection closed before a result`, output)),
+        );
       })
-      .catch((err: unknown) => finish(new HookError(`exec hook in container ${container} of pod ${ctx.namespace}/${ctx.podName}: ${errorMessage(err)}`, output, { cause: err })));
+      .catch((err: unknown) =>
+        finish(
+          new HookError(
+            `exec hook in container ${container} of pod ${ctx.namespace}/${ctx.podName}: ${errorMessage(err)}`,
+            output,
+            { cause: err },
+          ),
+        ),
+      );
   });
 }
 
-async function resolvePort(ctx: HookContext, port: number | string | undefined, containerName: string | undefined): Promise<number> {
+async function resolvePort(
+  ctx: HookContext,
+  port: number | string | undefined,
+  containerName: string | undefined,
+): Promise<number> {
   if (typeof port === 'number') return port;
   if (port === undefined || port === '') throw new HookError('hook has no port');
   if (/^\d+$/.test(port)) return Number(port);
   if (!ctx.kube || !containerName) throw new HookError(`named port "${port}" needs containerName to be resolved`);
-  const pod = await ctx.kube.get<KubeObject & { spec?: { containers?: Array<{ name: string; ports?: Array<{ name?: string; containerPort: number }> }> } }>(
-    'v1', 'Pod', ctx.namespace, ctx.podName,
-  );
+  const pod = await ctx.kube.get<
+    KubeObject & {
+      spec?: { containers?: Array<{ name: string; ports?: Array<{ name?: string; containerPort: number }> }> };
+    }
+  >('v1', 'Pod', ctx.namespace, ctx.podName);
   const c = pod.spec?.containers?.find((x) => x.name === containerName);
   const p = c?.ports?.find((x) => x.name === port);
   if (!p) throw new HookError(`named port "${port}" not found in container ${containerName} of pod ${ctx.podName}`);
@@ -148,7 +195,14 @@ interface HttpSpec {
   httpHeaders?: Array<{ name: string; value: string }>;
 }
 
-async function httpCall(ctx: HookContext, method: 'GET' | 'POST', spec: HttpSpec, containerName: string | undefined, body: { text?: string; form?: Array<{ key: string; values?: string[] }> } | undefined, timeoutMs: number): Promise<HookResult> {
+async function httpCall(
+  ctx: HookContext,
+  method: 'GET' | 'POST',
+  spec: HttpSpec,
+  containerName: string | undefined,
+  body: { text?: string; form?: Array<{ key: string; values?: string[] }> } | undefined,
+  timeoutMs: number,
+): Promise<HookResult> {
   const port = await resolvePort(ctx, spec.port, containerName);
   const scheme = (spec.scheme ?? 'HTTP').toLowerCase() === 'https' ? 'https' : 'http';
   const host = spec.host || ctx.defaultHost || '127.0.0.1';
@@ -175,18 +229,31 @@ async function httpCall(ctx: HookContext, method: 'GET' | 'POST', spec: HttpSpec
       res.on('end', () => {
         const code = res.statusCode ?? 0;
         if (code >= 200 && code < 400) resolve({ output });
-        else reject(new HookError(`${method} ${url.origin}${url.pathname} answered ${code}: ${output.trim().slice(0, 300)}`, output));
+        else
+          reject(
+            new HookError(
+              `${method} ${url.origin}${url.pathname} answered ${code}: ${output.trim().slice(0, 300)}`,
+              output,
+            ),
+          );
       });
       res.on('error', (err) => reject(new HookError(`${method} ${url.origin}${url.pathname}: ${err.message}`, output)));
     });
     req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-    req.on('error', (err) => reject(new HookError(`${method} ${url.origin}${url.pathname} failed: ${err.message}`, '', { cause: err })));
+    req.on('error', (err) =>
+      reject(new HookError(`${method} ${url.origin}${url.pathname} failed: ${err.message}`, '', { cause: err })),
+    );
     if (payload !== undefined) req.write(payload);
     req.end();
   });
 }
 
-async function tcpProbe(ctx: HookContext, spec: { host?: string; port?: number | string }, containerName: string | undefined, timeoutMs: number): Promise<HookResult> {
+async function tcpProbe(
+  ctx: HookContext,
+  spec: { host?: string; port?: number | string },
+  containerName: string | undefined,
+  timeoutMs: number,
+): Promise<HookResult> {
   const port = await resolvePort(ctx, spec.port, containerName);
   const host = spec.host || ctx.defaultHost || '127.0.0.1';
   return await new Promise<HookResult>((resolve, reject) => {
@@ -219,9 +286,17 @@ export async function runHook(handler: Handler, ctx: HookContext): Promise<HookR
   if (h.httpGet) return await httpCall(ctx, 'GET', h.httpGet as HttpSpec, h.containerName, undefined, timeoutMs);
   if (h.httpPost) {
     const p = h.httpPost as HttpSpec & { body?: string; form?: Array<{ key: string; values?: string[] }> };
-    return await httpCall(ctx, 'POST', p, h.containerName, { text: p.body === undefined ? undefined : renderTemplate(p.body, ctx.summary), form: p.form }, timeoutMs);
+    return await httpCall(
+      ctx,
+      'POST',
+      p,
+      h.containerName,
+      { text: p.body === undefined ? undefined : renderTemplate(p.body, ctx.summary), form: p.form },
+      timeoutMs,
+    );
   }
-  if (h.tcpSocket) return await tcpProbe(ctx, h.tcpSocket as { host?: string; port?: number | string }, h.containerName, timeoutMs);
+  if (h.tcpSocket)
+    return await tcpProbe(ctx, h.tcpSocket as { host?: string; port?: number | string }, h.containerName, timeoutMs);
   throw new HookError('hook sets none of exec, httpGet, httpPost, tcpSocket');
 }
 
@@ -229,7 +304,11 @@ export async function runHook(handler: Handler, ctx: HookContext): Promise<HookR
  * Whether a post hook runs for this outcome. OnFinalRetryFailure: the target failed and no retry is left.
  * Returns the reason a skipped hook is recorded with, or undefined when it runs.
  */
-export function postHookSkipReason(policy: HookExecutionPolicy | undefined, succeeded: boolean, retryLeft: number): string | undefined {
+export function postHookSkipReason(
+  policy: HookExecutionPolicy | undefined,
+  succeeded: boolean,
+  retryLeft: number,
+): string | undefined {
   switch (policy ?? 'Always') {
     case 'Always':
       return undefined;
@@ -239,7 +318,9 @@ export function postHookSkipReason(policy: HookExecutionPolicy | undefined, succ
       return succeeded ? 'Skipped: executionPolicy is OnFailure but the target succeeded.' : undefined;
     case 'OnFinalRetryFailure':
       if (succeeded) return 'Skipped: executionPolicy is OnFinalRetryFailure but the target succeeded.';
-      return retryLeft > 0 ? `Skipped: executionPolicy is OnFinalRetryFailure and ${retryLeft} retries are left.` : undefined;
+      return retryLeft > 0
+        ? `Skipped: executionPolicy is OnFinalRetryFailure and ${retryLeft} retries are left.`
+        : undefined;
     default:
       return undefined;
   }

@@ -11,11 +11,23 @@ import { errorMessage } from '../shared/errors.ts';
 import { RepositoryMissingError } from '../shared/restic/errors.ts';
 import type { LockInfo } from '../shared/restic/output.ts';
 import {
-  backupTargetPhase, findCondition, findTarget, hasCondition, isFalse, isFinalSessionPhase, rfc3339, sameRef,
+  backupTargetPhase,
+  findCondition,
+  findTarget,
+  hasCondition,
+  isFalse,
+  isFinalSessionPhase,
+  rfc3339,
+  sameRef,
 } from '../shared/status/index.ts';
 import { formatMs } from '../shared/status/duration.ts';
 import {
-  AgentError, loadRepository, waitUntil, type AgentContext, type LoadedRepository, type RepositoryPrefetch,
+  AgentError,
+  loadRepository,
+  waitUntil,
+  type AgentContext,
+  type LoadedRepository,
+  type RepositoryPrefetch,
 } from './common.ts';
 import { backupDatabaseTarget, isDatabaseTarget } from './database.ts';
 import { runHook, type HookSummary } from './hooks.ts';
@@ -27,7 +39,11 @@ import type { BackupBatch, BackupInvoker, BackupSession, Repository } from './ty
 import type { Member } from './members.ts';
 import { sessionInvoker } from './members.ts';
 
-export type OpenRepo = (loaded: LoadedRepository, ctx: AgentContext, isHolderAlive: (lock: LockInfo) => Promise<boolean>) => Promise<RepoOps>;
+export type OpenRepo = (
+  loaded: LoadedRepository,
+  ctx: AgentContext,
+  isHolderAlive: (lock: LockInfo) => Promise<boolean>,
+) => Promise<RepoOps>;
 
 const WAIT_MS = 30 * 60_000;
 const REPOSITORY_FOUND = 'Repository exist in the backend.';
@@ -36,21 +52,35 @@ const INIT_REASONS = { true: REASON.BackendRepositoryFound, false: REASON.Failed
 export type Readiness = { run: true } | { run: false; why: string; final?: boolean };
 
 /** docs/api.md §15.4: whether this host should back up for the session now, from the session and invoker alone. */
-export function readiness(session: BackupSession, invoker: BackupInvoker, member: Member, host: string, namespace: string): Readiness {
+export function readiness(
+  session: BackupSession,
+  invoker: BackupInvoker,
+  member: Member,
+  host: string,
+  namespace: string,
+): Readiness {
   const st = session.status;
   if (isFinalSessionPhase(st?.phase)) return { run: false, why: `session is ${st?.phase}`, final: true };
-  if (isFalse(st?.conditions, CONDITION.GlobalPreBackupHookSucceeded)) return { run: false, why: 'global preBackup hook failed', final: true };
+  if (isFalse(st?.conditions, CONDITION.GlobalPreBackupHookSucceeded))
+    return { run: false, why: 'global preBackup hook failed', final: true };
   const target = findTarget(st, member.ref, namespace);
-  if (!target || target.totalHosts === undefined || target.totalHosts === null) return { run: false, why: 'target not initiated by the operator yet' };
-  if (target.stats?.some((s) => s.hostname === host)) return { run: false, why: 'this host already reported', final: true };
+  if (!target || target.totalHosts === undefined || target.totalHosts === null)
+    return { run: false, why: 'target not initiated by the operator yet' };
+  if (target.stats?.some((s) => s.hostname === host))
+    return { run: false, why: 'this host already reported', final: true };
   const phase = backupTargetPhase(target);
-  if (phase === 'Succeeded' || phase === 'Failed') return { run: false, why: `target is already ${phase}`, final: true };
-  if (sessionInvoker(session)?.kind === 'BackupBatch' && (invoker as BackupBatch).spec.executionOrder === 'Sequential') {
+  if (phase === 'Succeeded' || phase === 'Failed')
+    return { run: false, why: `target is already ${phase}`, final: true };
+  if (
+    sessionInvoker(session)?.kind === 'BackupBatch' &&
+    (invoker as BackupBatch).spec.executionOrder === 'Sequential'
+  ) {
     const members = (invoker as BackupBatch).spec.members ?? [];
     for (let i = 0; i < member.index; i++) {
       const earlier = findTarget(st, members[i]?.target?.ref as TargetRef, namespace);
       const p = earlier ? backupTargetPhase(earlier) : 'Pending';
-      if (p !== 'Succeeded' && p !== 'Failed') return { run: false, why: `waiting for member ${i} (${members[i]?.target?.ref?.name}) to finish` };
+      if (p !== 'Succeeded' && p !== 'Failed')
+        return { run: false, why: `waiting for member ${i} (${members[i]?.target?.ref?.name}) to finish` };
     }
   }
   return { run: true };
@@ -97,7 +127,13 @@ export class HostBackup {
   /** Ours to settle: BackendRepositoryInitialized, assigned to this target and not yet written. */
   #initPending = false;
 
-  constructor(d: HostBackupDeps, session: BackupSession, invoker: BackupInvoker, member: Member, prefetch?: RepositoryPrefetch) {
+  constructor(
+    d: HostBackupDeps,
+    session: BackupSession,
+    invoker: BackupInvoker,
+    member: Member,
+    prefetch?: RepositoryPrefetch,
+  ) {
     this.#d = d;
     this.#session = session;
     this.#invoker = invoker;
@@ -137,7 +173,13 @@ export class HostBackup {
   }
 
   async #writeTargetConditions(conditions: Condition[], known?: BackupSession): Promise<BackupSession | null> {
-    return await patchBackupSession(this.#d.ctx.kube, this.#ns, this.#name, { targets: [{ ref: this.#statusRef, conditions }] }, known);
+    return await patchBackupSession(
+      this.#d.ctx.kube,
+      this.#ns,
+      this.#name,
+      { targets: [{ ref: this.#statusRef, conditions }] },
+      known,
+    );
   }
 
   /** Step 1: the local preBackup hook, once per target. */
@@ -147,10 +189,19 @@ export class HostBackup {
     const reasons = { true: REASON.SuccessfullyExecutedPreBackupHook, false: REASON.FailedToExecutePreBackupHook };
     try {
       await runHook(hook, this.#hookCtx({}));
-      await this.#writeTargetConditions([hostCondition(CONDITION.PreBackupHookExecutionSucceeded, true, reasons, 'Successfully executed preBackup hook.')]);
+      await this.#writeTargetConditions([
+        hostCondition(
+          CONDITION.PreBackupHookExecutionSucceeded,
+          true,
+          reasons,
+          'Successfully executed preBackup hook.',
+        ),
+      ]);
     } catch (err) {
       this.#error = `preBackup hook failed: ${errorMessage(err)}`;
-      await this.#writeTargetConditions([hostCondition(CONDITION.PreBackupHookExecutionSucceeded, false, reasons, this.#error)]);
+      await this.#writeTargetConditions([
+        hostCondition(CONDITION.PreBackupHookExecutionSucceeded, false, reasons, this.#error),
+      ]);
     }
   }
 
@@ -158,8 +209,22 @@ export class HostBackup {
   async #openRepository(): Promise<void> {
     const { ctx, openRepo } = this.#d;
     try {
-      this.#loaded = await loadRepository(ctx.kube, this.#invoker.spec.repository, this.#invoker.metadata?.namespace ?? this.#ns, this.#prefetch);
-      this.#repo = await openRepo(this.#loaded, ctx, holderChecker({ kube: ctx.kube, namespace: ctx.targetNamespace, ownHostname: ownResticHostname(ctx), log: this.#log }));
+      this.#loaded = await loadRepository(
+        ctx.kube,
+        this.#invoker.spec.repository,
+        this.#invoker.metadata?.namespace ?? this.#ns,
+        this.#prefetch,
+      );
+      this.#repo = await openRepo(
+        this.#loaded,
+        ctx,
+        holderChecker({
+          kube: ctx.kube,
+          namespace: ctx.targetNamespace,
+          ownHostname: ownResticHostname(ctx),
+          log: this.#log,
+        }),
+      );
     } catch (err) {
       this.#error = `cannot prepare the repository: ${errorMessage(err)}`;
     }
@@ -182,7 +247,9 @@ export class HostBackup {
     const initDone = findCondition(this.#session.status?.conditions, CONDITION.BackendRepositoryInitialized);
     this.#initPending = assigned && !initDone;
     if (!assigned && !initDone) {
-      const c = await this.#waitSession('BackendRepositoryInitialized', (s) => findCondition(s.status?.conditions, CONDITION.BackendRepositoryInitialized));
+      const c = await this.#waitSession('BackendRepositoryInitialized', (s) =>
+        findCondition(s.status?.conditions, CONDITION.BackendRepositoryInitialized),
+      );
       if (c.status === 'False') this.#error = `repository initialisation failed: ${c.message ?? c.reason ?? ''}`;
     } else if (initDone?.status === 'False') {
       this.#error = `repository initialisation failed: ${initDone.message ?? initDone.reason ?? ''}`;
@@ -237,9 +304,18 @@ export class HostBackup {
   async #backUpDatabase(repo: RepoOps): Promise<void> {
     const { ctx, host, signal } = this.#d;
     const member = this.#member;
-    const out = await this.#initialisingOnMissing(repo, () => backupDatabaseTarget({
-      kube: ctx.kube, repo, ref: member.ref, namespace: this.#invoker.metadata?.namespace ?? this.#ns, task: member.spec.task, host, tmpDir: ctx.tmpDir, signal,
-    }));
+    const out = await this.#initialisingOnMissing(repo, () =>
+      backupDatabaseTarget({
+        kube: ctx.kube,
+        repo,
+        ref: member.ref,
+        namespace: this.#invoker.metadata?.namespace ?? this.#ns,
+        task: member.spec.task,
+        host,
+        tmpDir: ctx.tmpDir,
+        signal,
+      }),
+    );
     await this.#settleInit(true, REPOSITORY_FOUND);
     this.#snapshots.push(out.stats);
     this.#log.info({ snapshot: out.stats.name }, 'database dump backed up');
@@ -251,9 +327,14 @@ export class HostBackup {
     if (!paths.length) throw new PathError('target.paths is empty: nothing to back up');
     for (const path of paths) {
       await assertPath(path);
-      const out = await this.#initialisingOnMissing(repo, () => repo.backup(path, {
-        host: this.#d.host, exclude: target.exclude, args: target.args, signal: this.#d.signal,
-      }));
+      const out = await this.#initialisingOnMissing(repo, () =>
+        repo.backup(path, {
+          host: this.#d.host,
+          exclude: target.exclude,
+          args: target.args,
+          signal: this.#d.signal,
+        }),
+      );
       await this.#settleInit(true, REPOSITORY_FOUND);
       this.#snapshots.push(out.stats);
       this.#log.info({ path, snapshot: out.stats.name }, 'snapshot taken');
@@ -287,13 +368,19 @@ export class HostBackup {
     }
     const fresh = await this.#waitSession('every other target to finish', (s) => {
       const targets = s.status?.targets ?? [];
-      const ok = targets.every((t) => sameRef(t.ref, this.#member.ref, this.#ns) || ['Succeeded', 'Failed'].includes(backupTargetPhase(t)));
+      const ok = targets.every(
+        (t) => sameRef(t.ref, this.#member.ref, this.#ns) || ['Succeeded', 'Failed'].includes(backupTargetPhase(t)),
+      );
       return ok ? s : undefined;
     });
     const has = (type: string) => hasCondition(fresh.status?.conditions, type);
     // forget/check need the repository to themselves: clear locks of dead holders first. A live holder that
     // stays past the bound makes each action fail with the holder named (the commands recover again).
-    await repo.recoverLocks({ exclusive: true }).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'locks still held before post-backup actions'));
+    await repo
+      .recoverLocks({ exclusive: true })
+      .catch((err: unknown) =>
+        this.#log.warn({ err: errorMessage(err) }, 'locks still held before post-backup actions'),
+      );
     let removed: number | undefined;
     let integrity: boolean | undefined;
     if (actions.includes(POST_BACKUP_ACTIONS[0]) && !has(CONDITION.RetentionPolicyApplied)) {
@@ -318,29 +405,65 @@ export class HostBackup {
       const r = await repo.forget(policy);
       return {
         removed: r.removed,
-        condition: hostCondition(CONDITION.RetentionPolicyApplied, true, reasons, `Successfully applied retention policy "${policy.name}": kept ${r.kept}, removed ${r.removed} snapshot(s).`),
+        condition: hostCondition(
+          CONDITION.RetentionPolicyApplied,
+          true,
+          reasons,
+          `Successfully applied retention policy "${policy.name}": kept ${r.kept}, removed ${r.removed} snapshot(s).`,
+        ),
       };
     } catch (err) {
-      return { condition: hostCondition(CONDITION.RetentionPolicyApplied, false, reasons, `Failed to apply retention policy: ${actionable(err, this.#where)}`) };
+      return {
+        condition: hostCondition(
+          CONDITION.RetentionPolicyApplied,
+          false,
+          reasons,
+          `Failed to apply retention policy: ${actionable(err, this.#where)}`,
+        ),
+      };
     }
   }
 
   async #verifyIntegrity(repo: RepoOps): Promise<{ integrity: boolean; condition: Condition }> {
-    const reasons = { true: REASON.SuccessfullyVerifiedRepositoryIntegrity, false: REASON.FailedToVerifyRepositoryIntegrity };
+    const reasons = {
+      true: REASON.SuccessfullyVerifiedRepositoryIntegrity,
+      false: REASON.FailedToVerifyRepositoryIntegrity,
+    };
     try {
       const r = await repo.check();
       return {
         integrity: r.ok,
         condition: r.ok
-          ? hostCondition(CONDITION.RepositoryIntegrityVerified, true, reasons, 'Repository integrity verified: no errors were found.')
-          : hostCondition(CONDITION.RepositoryIntegrityVerified, false, reasons, `restic check found errors: ${r.errors.slice(0, 5).join('; ')}`),
+          ? hostCondition(
+              CONDITION.RepositoryIntegrityVerified,
+              true,
+              reasons,
+              'Repository integrity verified: no errors were found.',
+            )
+          : hostCondition(
+              CONDITION.RepositoryIntegrityVerified,
+              false,
+              reasons,
+              `restic check found errors: ${r.errors.slice(0, 5).join('; ')}`,
+            ),
       };
     } catch (err) {
-      return { integrity: false, condition: hostCondition(CONDITION.RepositoryIntegrityVerified, false, reasons, `Failed to verify repository integrity: ${actionable(err, this.#where)}`) };
+      return {
+        integrity: false,
+        condition: hostCondition(
+          CONDITION.RepositoryIntegrityVerified,
+          false,
+          reasons,
+          `Failed to verify repository integrity: ${actionable(err, this.#where)}`,
+        ),
+      };
     }
   }
 
-  async #pushRepositoryMetrics(repo: RepoOps, found: { integrity: boolean | undefined; removed: number | undefined }): Promise<Condition> {
+  async #pushRepositoryMetrics(
+    repo: RepoOps,
+    found: { integrity: boolean | undefined; removed: number | undefined },
+  ): Promise<Condition> {
     const reasons = { true: REASON.SuccessfullyPushedRepositoryMetrics, false: REASON.FailedToPushRepositoryMetrics };
     const invoker = this.#invoker;
     try {
@@ -349,20 +472,37 @@ export class HostBackup {
       if (!repoRef) throw new AgentError('the invoker names no spec.repository');
       const repoNs = repoRef.namespace || (invoker.metadata?.namespace ?? this.#ns);
       const { formatBytes } = await import('../shared/restic/format.ts');
-      await this.#d.ctx.kube.update<Repository>(apiVersionOf('Repository'), 'Repository', repoNs, repoRef.name, (r) => {
-        const s = (r.status ??= {});
-        s.totalSize = formatBytes(st.totalSize);
-        s.snapshotCount = st.snapshotCount;
-        if (found.integrity !== undefined) s.integrity = found.integrity;
-        if (found.removed !== undefined) s.snapshotsRemovedOnLastCleanup = found.removed;
-        const created = (this.#session.metadata?.creationTimestamp as string | undefined) ?? rfc3339(new Date());
-        s.lastBackupTime = created;
-        s.firstBackupTime ??= created;
-        return r;
-      }, { subresource: 'status' });
-      return hostCondition(CONDITION.RepositoryMetricsPushed, true, reasons, `Repository status updated: ${formatBytes(st.totalSize)} in ${st.snapshotCount} snapshot(s).`);
+      await this.#d.ctx.kube.update<Repository>(
+        apiVersionOf('Repository'),
+        'Repository',
+        repoNs,
+        repoRef.name,
+        (r) => {
+          const s = (r.status ??= {});
+          s.totalSize = formatBytes(st.totalSize);
+          s.snapshotCount = st.snapshotCount;
+          if (found.integrity !== undefined) s.integrity = found.integrity;
+          if (found.removed !== undefined) s.snapshotsRemovedOnLastCleanup = found.removed;
+          const created = (this.#session.metadata?.creationTimestamp as string | undefined) ?? rfc3339(new Date());
+          s.lastBackupTime = created;
+          s.firstBackupTime ??= created;
+          return r;
+        },
+        { subresource: 'status' },
+      );
+      return hostCondition(
+        CONDITION.RepositoryMetricsPushed,
+        true,
+        reasons,
+        `Repository status updated: ${formatBytes(st.totalSize)} in ${st.snapshotCount} snapshot(s).`,
+      );
     } catch (err) {
-      return hostCondition(CONDITION.RepositoryMetricsPushed, false, reasons, `Failed to update repository metrics: ${actionable(err, this.#where)}`);
+      return hostCondition(
+        CONDITION.RepositoryMetricsPushed,
+        false,
+        reasons,
+        `Failed to update repository metrics: ${actionable(err, this.#where)}`,
+      );
     }
   }
 
@@ -375,25 +515,59 @@ export class HostBackup {
     const stats: HostBackupStats = error
       ? { hostname: host, phase: 'Failed', duration, error }
       : { hostname: host, phase: 'Succeeded', snapshots: this.#snapshots, duration };
-    const written = await patchBackupSession(ctx.kube, this.#ns, this.#name,
-      { conditions: this.#sessionConditions, targets: [{ ref: this.#statusRef, stats: [stats] }] }, this.#newest(this.#session));
+    const written = await patchBackupSession(
+      ctx.kube,
+      this.#ns,
+      this.#name,
+      { conditions: this.#sessionConditions, targets: [{ ref: this.#statusRef, stats: [stats] }] },
+      this.#newest(this.#session),
+    );
     this.#log.info({ phase: stats.phase, duration, error }, 'backup finished');
     // Recorded while the postBackup hook runs; the run ends only after both.
-    const event = emitEvent(ctx.kube, written ?? this.#session, error
-      ? { type: 'Warning', reason: 'HostBackupFailed', message: `Failed to backup host "${host}" of ${ref.kind}/${ref.name}: ${error}` }
-      : { type: 'Normal', reason: 'HostBackupSucceeded', message: `Backup for host "${host}" of ${ref.kind}/${ref.name} succeeded (${this.#snapshots.length} snapshot(s)).` },
-    'stash-backup-sidecar', ctx.podName, this.#log);
+    const event = emitEvent(
+      ctx.kube,
+      written ?? this.#session,
+      error
+        ? {
+            type: 'Warning',
+            reason: 'HostBackupFailed',
+            message: `Failed to backup host "${host}" of ${ref.kind}/${ref.name}: ${error}`,
+          }
+        : {
+            type: 'Normal',
+            reason: 'HostBackupSucceeded',
+            message: `Backup for host "${host}" of ${ref.kind}/${ref.name} succeeded (${this.#snapshots.length} snapshot(s)).`,
+          },
+      'stash-backup-sidecar',
+      ctx.podName,
+      this.#log,
+    );
     return { written, duration, event };
   }
 
   /** Step 6: the local postBackup hook, honouring executionPolicy, once per target. */
   async #postBackupHook(current: BackupSession, duration: string): Promise<void> {
     const post = this.#member.spec.hooks?.postBackup;
-    if (!post || hasCondition(findTarget(current.status, this.#member.ref, this.#ns)?.conditions, CONDITION.PostBackupHookExecutionSucceeded)) return;
-    const c = await postHookCondition(post, {
-      type: CONDITION.PostBackupHookExecutionSucceeded, name: 'postBackup', error: this.#error, retryLeft: this.#session.spec.retryLeft ?? 0,
-      reasons: { true: REASON.SuccessfullyExecutedPostBackupHook, false: REASON.FailedToExecutePostBackupHook },
-    }, (status) => runHook(post, this.#hookCtx(status)), duration);
+    if (
+      !post ||
+      hasCondition(
+        findTarget(current.status, this.#member.ref, this.#ns)?.conditions,
+        CONDITION.PostBackupHookExecutionSucceeded,
+      )
+    )
+      return;
+    const c = await postHookCondition(
+      post,
+      {
+        type: CONDITION.PostBackupHookExecutionSucceeded,
+        name: 'postBackup',
+        error: this.#error,
+        retryLeft: this.#session.spec.retryLeft ?? 0,
+        reasons: { true: REASON.SuccessfullyExecutedPostBackupHook, false: REASON.FailedToExecutePostBackupHook },
+      },
+      (status) => runHook(post, this.#hookCtx(status)),
+      duration,
+    );
     await this.#writeTargetConditions([c], this.#newest(current));
   }
 
@@ -405,10 +579,18 @@ export class HostBackup {
   async #waitSession<R>(what: string, check: (s: BackupSession) => R | undefined): Promise<R> {
     const { ctx, subscribe, signal } = this.#d;
     const name = this.#name;
-    return await waitUntil(async () => check(await ctx.kube.get<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', this.#ns, name)), {
-      what, timeoutMs: WAIT_MS, pollMs: 5000, signal, log: ctx.log,
-      subscribe: subscribe ? (wake) => subscribe(name, wake) : undefined,
-    });
+    return await waitUntil(
+      async () =>
+        check(await ctx.kube.get<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', this.#ns, name)),
+      {
+        what,
+        timeoutMs: WAIT_MS,
+        pollMs: 5000,
+        signal,
+        log: ctx.log,
+        subscribe: subscribe ? (wake) => subscribe(name, wake) : undefined,
+      },
+    );
   }
 
   #hookCtx(status: HookSummary['Status']) {
@@ -434,7 +616,9 @@ async function assertPath(path: string): Promise<void> {
   try {
     await stat(path);
   } catch {
-    throw new PathError(`path ${path} does not exist in the stash container: check target.paths and that target.volumeMounts mounts the volume at that path`);
+    throw new PathError(
+      `path ${path} does not exist in the stash container: check target.paths and that target.volumeMounts mounts the volume at that path`,
+    );
   }
 }
 

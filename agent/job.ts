@@ -13,7 +13,12 @@ import type { BackupInvoker, BackupSession } from './types.ts';
 
 const WAIT_MS = 30 * 60_000;
 
-export async function runBackupJob(ctx: AgentContext, openRepo: OpenRepo, sessionName: string, signal: AbortSignal): Promise<number> {
+export async function runBackupJob(
+  ctx: AgentContext,
+  openRepo: OpenRepo,
+  sessionName: string,
+  signal: AbortSignal,
+): Promise<number> {
   const ns = ctx.namespace;
   const getSession = () => ctx.kube.get<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ns, sessionName);
   const first = await getSession();
@@ -26,13 +31,16 @@ export async function runBackupJob(ctx: AgentContext, openRepo: OpenRepo, sessio
   const log = ctx.log.child({ session: sessionName, host });
 
   // The operator creates the Job a moment before it records the target as initiated.
-  const ready = await waitUntil(async () => {
-    const s = await getSession();
-    const r = readiness(s, invoker, member, host, ns);
-    if (r.run) return { session: s };
-    if (r.final) return { why: r.why, session: s };
-    return undefined;
-  }, { what: 'the operator to initiate this target', timeoutMs: WAIT_MS, pollMs: 1000, signal, log });
+  const ready = await waitUntil(
+    async () => {
+      const s = await getSession();
+      const r = readiness(s, invoker, member, host, ns);
+      if (r.run) return { session: s };
+      if (r.final) return { why: r.why, session: s };
+      return undefined;
+    },
+    { what: 'the operator to initiate this target', timeoutMs: WAIT_MS, pollMs: 1000, signal, log },
+  );
   if ('why' in ready) {
     log.info({ why: ready.why }, 'nothing to back up');
     return outcome(ready.session, member.ref, host, ns);
@@ -40,7 +48,8 @@ export async function runBackupJob(ctx: AgentContext, openRepo: OpenRepo, sessio
   const session = ready.session;
   const run: AgentContext = { ...ctx, kube: sessionKube(ctx.kube, session.status?.sessionDeadline) };
   await withHeartbeat({ kube: run.kube, sessionKind: 'BackupSession', session, host, holder: ctx.podName, log }, () =>
-    new HostBackup({ ctx: run, openRepo, host, signal }, session, invoker, member).run());
+    new HostBackup({ ctx: run, openRepo, host, signal }, session, invoker, member).run(),
+  );
   return outcome(await getSession(), member.ref, host, ns);
 }
 

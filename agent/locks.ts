@@ -32,16 +32,32 @@ export function holderChecker(o: HolderCheckOptions): (lock: LockInfo) => Promis
   return async (lock) => {
     if (lock.hostname === o.ownHostname) {
       const alive = await localResticAlive(lock.pid);
-      o.log?.info({ lock: lock.id.slice(0, 8), holder: lock.hostname, pid: lock.pid, alive }, 'lock held from this pod');
+      o.log?.info(
+        { lock: lock.id.slice(0, 8), holder: lock.hostname, pid: lock.pid, alive },
+        'lock held from this pod',
+      );
       return alive;
     }
     if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(lock.hostname)) {
       // Not a pod name at all (a laptop, a CI runner): we cannot prove it gone, so it is alive.
       return true;
     }
-    const pod = await o.kube.getOrNull<KubeObject & { status?: { phase?: string } }>('v1', 'Pod', o.namespace, lock.hostname);
+    const pod = await o.kube.getOrNull<KubeObject & { status?: { phase?: string } }>(
+      'v1',
+      'Pod',
+      o.namespace,
+      lock.hostname,
+    );
     const alive = pod !== null && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed';
-    o.log?.info({ lock: lock.id.slice(0, 8), holder: lock.hostname, pod: pod ? (pod.status?.phase ?? 'exists') : 'not found', alive }, 'lock holder checked');
+    o.log?.info(
+      {
+        lock: lock.id.slice(0, 8),
+        holder: lock.hostname,
+        pod: pod ? (pod.status?.phase ?? 'exists') : 'not found',
+        alive,
+      },
+      'lock holder checked',
+    );
     return alive;
   };
 }

@@ -30,7 +30,14 @@ t.test('pino line format, levels and child bindings', async (t) => {
   log.error({ err: new TypeError('boom') }, 'failed');
   const [a, b, c] = parsed();
   t.equal(parsed().length, 3, 'debug is below info');
-  t.match(a, { level: 30, name: 'stash-agent', pid: process.pid, repository: 'local:/r', path: '/data', msg: 'snapshot taken' });
+  t.match(a, {
+    level: 30,
+    name: 'stash-agent',
+    pid: process.pid,
+    repository: 'local:/r',
+    path: '/data',
+    msg: 'snapshot taken',
+  });
   t.type(a?.time, 'number');
   t.type(a?.hostname, 'string');
   t.match(b, { level: 40, msg: 'plain message' });

@@ -70,10 +70,18 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (!invokerKind || !invokerName) throw new AgentError(`--invoker-kind and --invoker-name are required\n${USAGE}`);
-    const scratch = flags.get('scratch-dir') ?? (existsSync('/stash-tmp') ? '/stash-tmp' : join(tmpdir(), `stash-agent-${env.podName}`));
+    const scratch =
+      flags.get('scratch-dir') ??
+      (existsSync('/stash-tmp') ? '/stash-tmp' : join(tmpdir(), `stash-agent-${env.podName}`));
     const ctx: AgentContext = {
-      kube, log, namespace, podName: env.podName, nodeName: env.nodeName, podOrdinal: env.podOrdinal,
-      invokerKind, invokerName,
+      kube,
+      log,
+      namespace,
+      podName: env.podName,
+      nodeName: env.nodeName,
+      podOrdinal: env.podOrdinal,
+      invokerKind,
+      invokerName,
       targetKind: flags.get('target-kind') ?? '',
       targetName: flags.get('target-name') ?? '',
       targetNamespace: flags.get('target-namespace') || namespace,
@@ -93,9 +101,17 @@ export async function main(argv: string[]): Promise<number> {
       return await runBackupJob(ctx, openRepo, flags.get('backupsession') ?? '', stop.signal);
     }
     if (command === 'run-backup') {
-      const invoker = await kube.get<BackupInvoker>(apiVersionOf(invokerKind as 'BackupBatch'), invokerKind, namespace, invokerName);
+      const invoker = await kube.get<BackupInvoker>(
+        apiVersionOf(invokerKind as 'BackupBatch'),
+        invokerKind,
+        namespace,
+        invokerName,
+      );
       const host = sidecarHost(ctx, invoker);
-      log.info({ invoker: `${invokerKind}/${invokerName}`, target: `${ctx.targetKind}/${ctx.targetName}`, host }, 'backup sidecar starting');
+      log.info(
+        { invoker: `${invokerKind}/${invokerName}`, target: `${ctx.targetKind}/${ctx.targetName}`, host },
+        'backup sidecar starting',
+      );
       await new Sidecar(ctx, openRepo, host, invoker).run(stop.signal);
       return 0;
     }

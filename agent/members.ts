@@ -28,9 +28,18 @@ export interface Member {
 }
 
 function membersOf(invoker: BackupInvoker, kind: string): BackupConfigurationTemplateSpec[] {
-  if (kind === 'BackupBatch') return (invoker as BackupBatch).spec.members?.map((m) => ({ ...m, target: withPvcDefaults(m.target) })) ?? [];
+  if (kind === 'BackupBatch')
+    return (invoker as BackupBatch).spec.members?.map((m) => ({ ...m, target: withPvcDefaults(m.target) })) ?? [];
   const s = (invoker as BackupConfiguration).spec;
-  return [{ target: withPvcDefaults(s.target as BackupConfigurationTemplateSpec['target']), task: s.task, hooks: s.hooks, tempDir: s.tempDir, runtimeSettings: s.runtimeSettings }];
+  return [
+    {
+      target: withPvcDefaults(s.target as BackupConfigurationTemplateSpec['target']),
+      task: s.task,
+      hooks: s.hooks,
+      tempDir: s.tempDir,
+      runtimeSettings: s.runtimeSettings,
+    },
+  ];
 }
 
 export function findMember(invoker: BackupInvoker, kind: string, ctx: AgentContext): Member | undefined {
@@ -43,8 +52,16 @@ export function findMember(invoker: BackupInvoker, kind: string, ctx: AgentConte
 }
 
 /** findMember for a run that cannot go on without its member: `invokerName` is only for the error. */
-export function requireMember(invoker: BackupInvoker, kind: string, invokerName: string | undefined, ctx: AgentContext): Member {
+export function requireMember(
+  invoker: BackupInvoker,
+  kind: string,
+  invokerName: string | undefined,
+  ctx: AgentContext,
+): Member {
   const member = findMember(invoker, kind, ctx);
-  if (!member) throw new AgentError(`${kind} ${ctx.namespace}/${invokerName} has no target ${ctx.targetKind}/${ctx.targetName} in namespace ${ctx.targetNamespace}`);
+  if (!member)
+    throw new AgentError(
+      `${kind} ${ctx.namespace}/${invokerName} has no target ${ctx.targetKind}/${ctx.targetName} in namespace ${ctx.targetNamespace}`,
+    );
   return member;
 }

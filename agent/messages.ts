@@ -1,8 +1,14 @@
 // Turns a failure into a sentence a person can act on: what failed, where, and what to check. Restic's own
 // text (already redacted by the wrapper) is kept at the end for the details.
 import {
-  BackendAccessDeniedError, BackendUnreachableError, CancelledError, LockedError, PartialBackupError,
-  RepositoryMissingError, RetentionPolicyError, WrongPasswordError,
+  BackendAccessDeniedError,
+  BackendUnreachableError,
+  CancelledError,
+  LockedError,
+  PartialBackupError,
+  RepositoryMissingError,
+  RetentionPolicyError,
+  WrongPasswordError,
 } from '../shared/restic/errors.ts';
 import { errorMessage } from '../shared/errors.ts';
 

@@ -4,8 +4,15 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  Restic, probeRepository, recoverLocks, resolveRepository, snapshotStats, withLockRecovery,
-  type BackendSpec, type LockInfo, type RepositoryProbe,
+  Restic,
+  probeRepository,
+  recoverLocks,
+  resolveRepository,
+  snapshotStats,
+  withLockRecovery,
+  type BackendSpec,
+  type LockInfo,
+  type RepositoryProbe,
 } from '../shared/restic/index.ts';
 import type { AgentContext, LoadedRepository } from './common.ts';
 import type { RepoOps } from './repo.ts';
@@ -16,7 +23,11 @@ export function commandPrefix(ctx: Pick<AgentContext, 'isolateHostname' | 'podNa
   return ['unshare', '--uts', '/bin/sh', '-c', 'hostname "$0" && exec "$@"', ctx.podName];
 }
 
-export async function openRepo(loaded: LoadedRepository, ctx: AgentContext, isHolderAlive: (l: LockInfo) => Promise<boolean>): Promise<RepoOps> {
+export async function openRepo(
+  loaded: LoadedRepository,
+  ctx: AgentContext,
+  isHolderAlive: (l: LockInfo) => Promise<boolean>,
+): Promise<RepoOps> {
   await mkdir(ctx.tmpDir, { recursive: true });
   const scratch = await mkdtemp(join(ctx.tmpDir, 'scratch-'));
   const repo = await resolveRepository(loaded.repository.spec.backend as BackendSpec, loaded.secretData, {
@@ -39,14 +50,20 @@ export async function openRepo(loaded: LoadedRepository, ctx: AgentContext, isHo
     logger: ctx.log,
   });
   const lockOpts = (exclusive: boolean) => ({
-    isHolderAlive, need: exclusive ? 'exclusive' as const : 'shared' as const, waitMs: ctx.lockWaitMs, pollMs: 2_000, logger: ctx.log,
+    isHolderAlive,
+    need: exclusive ? ('exclusive' as const) : ('shared' as const),
+    waitMs: ctx.lockWaitMs,
+    pollMs: 2_000,
+    logger: ctx.log,
   });
   // Each step at most this long, so a silent endpoint fails the host well within 30 s.
   const preflightTimeout = Math.min(ctx.backendTimeoutMs, 10_000);
   let probe: RepositoryProbe | undefined;
-  const probeOrUnknown = (): Promise<RepositoryProbe> => probeRepository(repo.access, preflightTimeout).catch(() => ({ state: 'unknown' as const }));
+  const probeOrUnknown = (): Promise<RepositoryProbe> =>
+    probeRepository(repo.access, preflightTimeout).catch(() => ({ state: 'unknown' as const }));
   // A command that meets a lock recovers (holder-aware) and tries again, within the wait bound.
-  const guarded = <T>(exclusive: boolean, fn: () => Promise<T>): Promise<T> => withLockRecovery(restic, fn, lockOpts(exclusive));
+  const guarded = <T>(exclusive: boolean, fn: () => Promise<T>): Promise<T> =>
+    withLockRecovery(restic, fn, lockOpts(exclusive));
 
   return {
     display: repo.display,
@@ -69,13 +86,22 @@ export async function openRepo(loaded: LoadedRepository, ctx: AgentContext, isHo
       await recoverLocks(restic, lockOpts(o.exclusive));
     },
     async backup(path, o) {
-      const result = await guarded(false, () => restic.backup([path], { host: o.host, excludes: o.exclude, args: o.args, signal: o.signal }));
+      const result = await guarded(false, () =>
+        restic.backup([path], { host: o.host, excludes: o.exclude, args: o.args, signal: o.signal }),
+      );
       return { result, stats: snapshotStats(result, path) };
     },
     async restore(o) {
-      await guarded(false, () => restic.restore(o.snapshot, {
-        target: o.target, host: o.host, paths: o.path ? [o.path] : undefined, include: o.include, exclude: o.exclude, signal: o.signal,
-      }));
+      await guarded(false, () =>
+        restic.restore(o.snapshot, {
+          target: o.target,
+          host: o.host,
+          paths: o.path ? [o.path] : undefined,
+          include: o.include,
+          exclude: o.exclude,
+          signal: o.signal,
+        }),
+      );
     },
     async snapshots(f) {
       return await restic.snapshots({ host: f.host, paths: f.path ? [f.path] : undefined });

@@ -10,11 +10,25 @@ import { LeaseLock } from '../shared/kube/lease.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { hostFor, restoreHostForTemplates } from '../shared/restic/host.ts';
 import {
-  findCondition, hasCondition, isFalse, isFinalMemberPhase, isFinalRestorePhase, restoreMemberPhase, sameRef,
+  findCondition,
+  hasCondition,
+  isFalse,
+  isFinalMemberPhase,
+  isFinalRestorePhase,
+  restoreMemberPhase,
+  sameRef,
 } from '../shared/status/index.ts';
 import { formatMs } from '../shared/status/duration.ts';
 import {
-  AgentError, loadRepository, matchesTarget, prefetchRepository, sessionKube, waitUntil, type AgentContext, type LoadedRepository, type RepositoryPrefetch,
+  AgentError,
+  loadRepository,
+  matchesTarget,
+  prefetchRepository,
+  sessionKube,
+  waitUntil,
+  type AgentContext,
+  type LoadedRepository,
+  type RepositoryPrefetch,
 } from './common.ts';
 import { runHook, type HookSummary } from './hooks.ts';
 import { isDatabaseTarget, restoreDatabaseTarget } from './database.ts';
@@ -43,7 +57,9 @@ interface MemberView {
 /** docs/api.md §2.3: the rule listing this host wins, else the rule without targetHosts, else none (restore nothing). */
 export function selectRule(rules: readonly Rule[] | undefined, host: string): Rule | undefined {
   if (!rules || rules.length === 0) return {};
-  return rules.find((r) => r.targetHosts?.includes(host)) ?? rules.find((r) => !r.targetHosts || r.targetHosts.length === 0);
+  return (
+    rules.find((r) => r.targetHosts?.includes(host)) ?? rules.find((r) => !r.targetHosts || r.targetHosts.length === 0)
+  );
 }
 
 export interface ResticStep {
@@ -61,15 +77,27 @@ export async function planRestore(rule: Rule, host: string, repo: Pick<RepoOps, 
   const snaps = await repo.snapshots({ host: source });
   const latest = new Map<string, string>();
   for (const s of snaps) latest.set(s.paths.join(','), s.id);
-  if (latest.size === 0) throw new AgentError(`no snapshot of host "${source}" in the repository: check target.alias and the rule's sourceHost`);
+  if (latest.size === 0)
+    throw new AgentError(
+      `no snapshot of host "${source}" in the repository: check target.alias and the rule's sourceHost`,
+    );
   return [...latest.values()].map((id) => ({ snapshot: id }));
 }
 
 function membersOf(invoker: RestoreInvoker, kind: string): RestoreTargetSpec[] {
-  if (kind === 'RestoreBatch') return (invoker as RestoreBatch).spec.members?.map((m) => ({ ...m, target: withPvcDefaults(m.target) })) ?? [];
+  if (kind === 'RestoreBatch')
+    return (invoker as RestoreBatch).spec.members?.map((m) => ({ ...m, target: withPvcDefaults(m.target) })) ?? [];
   const s = (invoker as RestoreSession).spec;
   const rules = s.target?.rules?.length ? s.target.rules : s.rules;
-  return [{ target: s.target ? withPvcDefaults({ ...s.target, rules }) : undefined, task: s.task, hooks: s.hooks, tempDir: s.tempDir, runtimeSettings: s.runtimeSettings }];
+  return [
+    {
+      target: s.target ? withPvcDefaults({ ...s.target, rules }) : undefined,
+      task: s.task,
+      hooks: s.hooks,
+      tempDir: s.tempDir,
+      runtimeSettings: s.runtimeSettings,
+    },
+  ];
 }
 
 function memberView(invoker: RestoreInvoker, kind: string, ref: TargetRef | undefined, ns: string): MemberView {
@@ -85,7 +113,8 @@ export interface RestoreRunOptions {
 /** Returns the process exit code. */
 export async function runRestore(ctx: AgentContext, openRepo: OpenRepo, o: RestoreRunOptions): Promise<number> {
   const kind = ctx.invokerKind;
-  if (kind !== 'RestoreSession' && kind !== 'RestoreBatch') throw new AgentError(`--invoker-kind must be RestoreSession or RestoreBatch, got "${kind}"`);
+  if (kind !== 'RestoreSession' && kind !== 'RestoreBatch')
+    throw new AgentError(`--invoker-kind must be RestoreSession or RestoreBatch, got "${kind}"`);
   const invoker = await ctx.kube.get<RestoreInvoker>(apiVersionOf(kind), kind, ctx.namespace, ctx.invokerName);
   return await new HostRestore(ctx, openRepo, o, kind, invoker).run();
 }
@@ -123,27 +152,45 @@ class HostRestore {
     this.#latest = invoker;
     this.#member = restoreMember(invoker, kind, ctx);
     const target = this.#member.spec.target;
-    this.#host = ctx.hostOverride ?? (ctx.podOrdinal !== undefined
-      ? restoreHostForTemplates(target?.alias, Number(ctx.podOrdinal), target?.replicas !== undefined)
-      : hostFor({ targetKind: ctx.targetKind, alias: target?.alias, podName: ctx.podName, nodeName: ctx.nodeName }));
+    this.#host =
+      ctx.hostOverride ??
+      (ctx.podOrdinal !== undefined
+        ? restoreHostForTemplates(target?.alias, Number(ctx.podOrdinal), target?.replicas !== undefined)
+        : hostFor({ targetKind: ctx.targetKind, alias: target?.alias, podName: ctx.podName, nodeName: ctx.nodeName }));
     this.#log = ctx.log.child({ invoker: `${kind}/${ctx.invokerName}`, host: this.#host });
     this.#statusRef = this.#member.ref ?? { kind: ctx.targetKind, name: ctx.targetName };
     // Once the host takes the restore up, its calls retry until the session's deadline.
-    this.#ctx = { ...ctx, kube: sessionKube(ctx.kube, (invoker.status as { sessionDeadline?: string } | undefined)?.sessionDeadline) };
+    this.#ctx = {
+      ...ctx,
+      kube: sessionKube(ctx.kube, (invoker.status as { sessionDeadline?: string } | undefined)?.sessionDeadline),
+    };
   }
 
   async run(): Promise<number> {
     const leave = this.#alreadySettled();
     if (leave !== undefined) return leave;
-    const beat = { kube: this.#ctx.kube, sessionKind: this.#kind, session: this.#invoker, host: this.#host, holder: this.#ctx.podName, log: this.#log };
+    const beat = {
+      kube: this.#ctx.kube,
+      sessionKind: this.#kind,
+      session: this.#invoker,
+      host: this.#host,
+      holder: this.#ctx.podName,
+      log: this.#log,
+    };
     try {
       return await withHeartbeat(beat, async () => {
         if (!(await this.#waitForEarlierMembers())) return 0;
         // The Repository and Secret reads overlap the lease and the re-read under it (used only if still recent).
-        if (selectRule(this.#member.spec.target?.rules, this.#host)) this.#prefetch = prefetchRepository(this.#ctx.kube, this.#invoker.spec.repository, this.#ns);
+        if (selectRule(this.#member.spec.target?.rules, this.#host))
+          this.#prefetch = prefetchRepository(this.#ctx.kube, this.#invoker.spec.repository, this.#ns);
         if (this.#o.model === 'job') return await this.#restoreHost();
         const ctx = this.#ctx;
-        const lease = new LeaseLock(ctx.kube, { namespace: ctx.targetNamespace, name: leaseName(ctx.targetKind, ctx.targetName, 'restore'), identity: ctx.podName, log: this.#log });
+        const lease = new LeaseLock(ctx.kube, {
+          namespace: ctx.targetNamespace,
+          name: leaseName(ctx.targetKind, ctx.targetName, 'restore'),
+          identity: ctx.podName,
+          log: this.#log,
+        });
         return await lease.withLease(() => this.#restoreHost(), this.#o.signal);
       });
     } finally {
@@ -157,7 +204,8 @@ class HostRestore {
 
   #nothingToDo(inv: RestoreInvoker): string | undefined {
     if (isFinalRestorePhase(inv.status?.phase)) return `invoker is ${inv.status?.phase}`;
-    if (isFalse(inv.status?.conditions, CONDITION.GlobalPreRestoreHookSucceeded)) return 'global preRestore hook failed';
+    if (isFalse(inv.status?.conditions, CONDITION.GlobalPreRestoreHookSucceeded))
+      return 'global preRestore hook failed';
     return undefined;
   }
 
@@ -191,18 +239,32 @@ class HostRestore {
   /** Sequential batch: earlier members first (event-driven on the invoker's status, polled as a net). False: nothing left to do. */
   async #waitForEarlierMembers(): Promise<boolean> {
     const index = this.#member.index;
-    if (this.#kind !== 'RestoreBatch' || (this.#invoker as RestoreBatch).spec.executionOrder !== 'Sequential' || index <= 0) return true;
+    if (
+      this.#kind !== 'RestoreBatch' ||
+      (this.#invoker as RestoreBatch).spec.executionOrder !== 'Sequential' ||
+      index <= 0
+    )
+      return true;
     const ns = this.#ns;
-    this.#invoker = await waitUntil(async () => {
-      const inv = await this.#get();
-      if (this.#nothingToDo(inv)) return inv;
-      const b = inv as RestoreBatch;
-      const ready = (b.spec.members ?? []).slice(0, index).every((m) => {
-        const st = b.status?.members?.find((x) => sameRef(x.ref, m.target?.ref, ns));
-        return st !== undefined && isFinalMemberPhase(st.phase ?? restoreMemberPhase(st));
-      });
-      return ready ? inv : undefined;
-    }, { what: 'earlier members of the Sequential RestoreBatch to finish', timeoutMs: WAIT_MS, pollMs: 1000, signal: this.#o.signal, log: this.#log });
+    this.#invoker = await waitUntil(
+      async () => {
+        const inv = await this.#get();
+        if (this.#nothingToDo(inv)) return inv;
+        const b = inv as RestoreBatch;
+        const ready = (b.spec.members ?? []).slice(0, index).every((m) => {
+          const st = b.status?.members?.find((x) => sameRef(x.ref, m.target?.ref, ns));
+          return st !== undefined && isFinalMemberPhase(st.phase ?? restoreMemberPhase(st));
+        });
+        return ready ? inv : undefined;
+      },
+      {
+        what: 'earlier members of the Sequential RestoreBatch to finish',
+        timeoutMs: WAIT_MS,
+        pollMs: 1000,
+        signal: this.#o.signal,
+        log: this.#log,
+      },
+    );
     return !this.#nothingToDo(this.#invoker);
   }
 
@@ -223,9 +285,16 @@ class HostRestore {
 
   async #write(patch: { stats?: HostRestoreStats[]; conditions?: Condition[] }): Promise<RestoreInvoker | null> {
     const { kube, invokerName } = this.#ctx;
-    const written = this.#kind === 'RestoreSession'
-      ? await patchRestoreSession(kube, this.#ns, invokerName, patch, this.#latest as RestoreSession)
-      : await patchRestoreBatchMember(kube, this.#ns, invokerName, { ref: this.#statusRef, ...patch }, this.#latest as RestoreBatch);
+    const written =
+      this.#kind === 'RestoreSession'
+        ? await patchRestoreSession(kube, this.#ns, invokerName, patch, this.#latest as RestoreSession)
+        : await patchRestoreBatchMember(
+            kube,
+            this.#ns,
+            invokerName,
+            { ref: this.#statusRef, ...patch },
+            this.#latest as RestoreBatch,
+          );
     if (written) this.#latest = written;
     return written;
   }
@@ -234,12 +303,19 @@ class HostRestore {
     const ctx = this.#ctx;
     const ref = this.#statusRef;
     const summary: HookSummary = {
-      Name: ctx.invokerName, Namespace: this.#ns,
+      Name: ctx.invokerName,
+      Namespace: this.#ns,
       Invoker: { APIGroup: 'stash.appscode.com', Kind: this.#kind, Name: ctx.invokerName },
       Target: { APIVersion: ref.apiVersion, Kind: ref.kind, Name: ref.name, Namespace: ref.namespace || this.#ns },
       Status: status,
     };
-    return { kube: ctx.kube, namespace: this.#ns, podName: ctx.podName, ownContainer: this.#o.model === 'job' ? 'stash' : 'stash-init', summary };
+    return {
+      kube: ctx.kube,
+      namespace: this.#ns,
+      podName: ctx.podName,
+      ownContainer: this.#o.model === 'job' ? 'stash' : 'stash-init',
+      summary,
+    };
   }
 
   /** The local preRestore hook, once per member; false when it failed (now or earlier). */
@@ -249,15 +325,29 @@ class HostRestore {
     if (hook && !hasCondition(view.conditions, CONDITION.PreRestoreHookExecutionSucceeded)) {
       try {
         await runHook(hook, this.#hookCtx({}));
-        await this.#write({ conditions: [hostCondition(CONDITION.PreRestoreHookExecutionSucceeded, true, reasons, 'Successfully executed preRestore hook.')] });
+        await this.#write({
+          conditions: [
+            hostCondition(
+              CONDITION.PreRestoreHookExecutionSucceeded,
+              true,
+              reasons,
+              'Successfully executed preRestore hook.',
+            ),
+          ],
+        });
       } catch (err) {
         const msg = `preRestore hook failed: ${errorMessage(err)}`;
-        await this.#write({ conditions: [hostCondition(CONDITION.PreRestoreHookExecutionSucceeded, false, reasons, msg)] });
+        await this.#write({
+          conditions: [hostCondition(CONDITION.PreRestoreHookExecutionSucceeded, false, reasons, msg)],
+        });
         this.#log.error({ error: msg }, 'restore failed');
         return false;
       }
     } else if (isFalse(view.conditions, CONDITION.PreRestoreHookExecutionSucceeded)) {
-      this.#log.error({ error: findCondition(view.conditions, CONDITION.PreRestoreHookExecutionSucceeded)?.message }, 'preRestore hook failed earlier');
+      this.#log.error(
+        { error: findCondition(view.conditions, CONDITION.PreRestoreHookExecutionSucceeded)?.message },
+        'preRestore hook failed earlier',
+      );
       return false;
     }
     return true;
@@ -275,15 +365,26 @@ class HostRestore {
     let loaded: LoadedRepository | undefined;
     try {
       loaded = await loadRepository(ctx.kube, this.#invoker.spec.repository, this.#ns, this.#prefetch);
-      repo = await this.#openRepo(loaded, ctx, holderChecker({ kube: ctx.kube, namespace: ctx.targetNamespace, ownHostname: ownResticHostname(ctx), log: this.#log }));
+      repo = await this.#openRepo(
+        loaded,
+        ctx,
+        holderChecker({
+          kube: ctx.kube,
+          namespace: ctx.targetNamespace,
+          ownHostname: ownResticHostname(ctx),
+          log: this.#log,
+        }),
+      );
       await repo.preflight();
       await this.#restoreRule(repo, rule);
       return undefined;
     } catch (err) {
-      return loaded ? actionable(err, {
-        repository: repo?.display ?? loaded.repository.metadata?.name ?? '',
-        secret: `${loaded.repository.metadata?.namespace}/${loaded.repository.spec.backend.storageSecretName ?? ''}`,
-      }) : errorMessage(err);
+      return loaded
+        ? actionable(err, {
+            repository: repo?.display ?? loaded.repository.metadata?.name ?? '',
+            secret: `${loaded.repository.metadata?.namespace}/${loaded.repository.spec.backend.storageSecretName ?? ''}`,
+          })
+        : errorMessage(err);
     } finally {
       await repo?.close().catch(() => undefined);
     }
@@ -293,7 +394,17 @@ class HostRestore {
     const ctx = this.#ctx;
     const { signal } = this.#o;
     if (isDatabaseTarget(this.#member.ref)) {
-      await restoreDatabaseTarget({ kube: ctx.kube, repo, ref: this.#member.ref!, namespace: this.#ns, task: this.#member.spec.task, rule, host: this.#host, tmpDir: ctx.tmpDir, signal });
+      await restoreDatabaseTarget({
+        kube: ctx.kube,
+        repo,
+        ref: this.#member.ref!,
+        namespace: this.#ns,
+        task: this.#member.spec.task,
+        rule,
+        host: this.#host,
+        tmpDir: ctx.tmpDir,
+        signal,
+      });
       this.#log.info('database restored');
       return;
     }
@@ -306,13 +417,23 @@ class HostRestore {
   /** This host's stats; its Event is recorded meanwhile (awaited before the process exits). */
   async #recordStats(error: string | undefined, duration: string): Promise<RestoreInvoker | null> {
     const host = this.#host;
-    const stats: HostRestoreStats = error ? { hostname: host, phase: 'Failed', duration, error } : { hostname: host, phase: 'Succeeded', duration };
+    const stats: HostRestoreStats = error
+      ? { hostname: host, phase: 'Failed', duration, error }
+      : { hostname: host, phase: 'Succeeded', duration };
     const written = await this.#write({ stats: [stats] });
     this.#log.info({ phase: stats.phase, duration, error }, 'restore finished');
-    this.#pending.push(emitEvent(this.#ctx.kube, written ?? this.#invoker, error
-      ? { type: 'Warning', reason: 'HostRestoreFailed', message: `Failed to restore host "${host}": ${error}` }
-      : { type: 'Normal', reason: 'HostRestoreSucceeded', message: `Restore for host "${host}" succeeded.` },
-    this.#o.model === 'job' ? 'stash-restore-job' : 'stash-restore-init-container', this.#ctx.podName, this.#log));
+    this.#pending.push(
+      emitEvent(
+        this.#ctx.kube,
+        written ?? this.#invoker,
+        error
+          ? { type: 'Warning', reason: 'HostRestoreFailed', message: `Failed to restore host "${host}": ${error}` }
+          : { type: 'Normal', reason: 'HostRestoreSucceeded', message: `Restore for host "${host}" succeeded.` },
+        this.#o.model === 'job' ? 'stash-restore-job' : 'stash-restore-init-container',
+        this.#ctx.podName,
+        this.#log,
+      ),
+    );
     return written;
   }
 
@@ -320,10 +441,18 @@ class HostRestore {
   async #postRestoreHook(after: MemberView, error: string | undefined, duration: string): Promise<boolean> {
     const post = this.#member.spec.hooks?.postRestore;
     if (!post || hasCondition(after.conditions, CONDITION.PostRestoreHookExecutionSucceeded)) return false;
-    const c = await postHookCondition(post, {
-      type: CONDITION.PostRestoreHookExecutionSucceeded, name: 'postRestore', error, retryLeft: 0,
-      reasons: { true: REASON.SuccessfullyExecutedPostRestoreHook, false: REASON.FailedToExecutePostRestoreHook },
-    }, (status) => runHook(post, this.#hookCtx(status)), duration);
+    const c = await postHookCondition(
+      post,
+      {
+        type: CONDITION.PostRestoreHookExecutionSucceeded,
+        name: 'postRestore',
+        error,
+        retryLeft: 0,
+        reasons: { true: REASON.SuccessfullyExecutedPostRestoreHook, false: REASON.FailedToExecutePostRestoreHook },
+      },
+      (status) => runHook(post, this.#hookCtx(status)),
+      duration,
+    );
     await this.#write({ conditions: [c] });
     return c.status === 'False';
   }
@@ -335,10 +464,12 @@ type RestoreKind = 'RestoreSession' | 'RestoreBatch';
 function restoreMember(invoker: RestoreInvoker, kind: RestoreKind, ctx: AgentContext): Member {
   const ns = ctx.namespace;
   const members = membersOf(invoker, kind);
-  const index = ctx.memberIndex !== undefined && ctx.memberIndex < members.length
-    ? ctx.memberIndex
-    : members.findIndex((m) => matchesTarget(m.target?.ref, ctx, ns) || (!m.target?.ref && members.length === 1));
+  const index =
+    ctx.memberIndex !== undefined && ctx.memberIndex < members.length
+      ? ctx.memberIndex
+      : members.findIndex((m) => matchesTarget(m.target?.ref, ctx, ns) || (!m.target?.ref && members.length === 1));
   const spec = members[index];
-  if (index < 0 || !spec) throw new AgentError(`${kind} ${ns}/${ctx.invokerName} has no member for ${ctx.targetKind}/${ctx.targetName}`);
+  if (index < 0 || !spec)
+    throw new AgentError(`${kind} ${ns}/${ctx.invokerName} has no member for ${ctx.targetKind}/${ctx.targetName}`);
   return { index, spec, ref: spec.target?.ref };
 }

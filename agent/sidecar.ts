@@ -34,7 +34,11 @@ export function sessionConcernsUs(s: BackupSession, ctx: AgentContext): boolean 
   const inv = sessionInvoker(s);
   if (inv?.kind === ctx.invokerKind && inv.name === ctx.invokerName) return true;
   const l = s.metadata?.labels ?? {};
-  return l[LABEL.targetKind] === ctx.targetKind && l[LABEL.targetName] === ctx.targetName && (l[LABEL.targetNamespace] ?? ctx.namespace) === ctx.targetNamespace;
+  return (
+    l[LABEL.targetKind] === ctx.targetKind &&
+    l[LABEL.targetName] === ctx.targetName &&
+    (l[LABEL.targetNamespace] ?? ctx.namespace) === ctx.targetNamespace
+  );
 }
 
 export type RunFailureOutcome = { retryInMs: number } | { fail: string } | { stop: true };
@@ -44,9 +48,15 @@ export type RunFailureOutcome = { retryInMs: number } | { fail: string } | { sto
  * its restarted self; a transient API failure runs it again after a jittered backoff; anything else, or
  * the last attempt, records this host Failed with the reason. Never: the session dropped.
  */
-export function afterRunFailure(err: unknown, attempt: number, stopping: boolean, random = Math.random): RunFailureOutcome {
+export function afterRunFailure(
+  err: unknown,
+  attempt: number,
+  stopping: boolean,
+  random = Math.random,
+): RunFailureOutcome {
   if (stopping) return { stop: true };
-  if (isTransient(err) && attempt < RUN_ATTEMPTS) return { retryInMs: Math.round(5_000 * 2 ** (attempt - 1) * (0.5 + random() / 2)) };
+  if (isTransient(err) && attempt < RUN_ATTEMPTS)
+    return { retryInMs: Math.round(5_000 * 2 ** (attempt - 1) * (0.5 + random() / 2)) };
   return { fail: `session run failed${attempt > 1 ? ` (attempt ${attempt})` : ''}: ${errorMessage(err)}` };
 }
 
@@ -78,7 +88,10 @@ export class Sidecar {
     this.#lastInvoker = invoker;
     this.#changes.setMaxListeners(0);
     this.#lease = new LeaseLock(ctx.kube, {
-      namespace: ctx.targetNamespace, name: leaseName(ctx.targetKind, ctx.targetName, 'backup'), identity: ctx.podName, log: ctx.log,
+      namespace: ctx.targetNamespace,
+      name: leaseName(ctx.targetKind, ctx.targetName, 'backup'),
+      identity: ctx.podName,
+      log: ctx.log,
     });
   }
 
@@ -86,9 +99,12 @@ export class Sidecar {
   async run(signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', () => this.#stopped.abort(), { once: true });
     // Learn the Secret's name now, so that the first session reads it together with everything else.
-    this.#prefetch()?.secret.then((s) => {
-      this.#lastSecretName ??= s?.name;
-    }, () => undefined);
+    this.#prefetch()?.secret.then(
+      (s) => {
+        this.#lastSecretName ??= s?.name;
+      },
+      () => undefined,
+    );
     try {
       await this.#serve(signal);
     } finally {
@@ -106,19 +122,27 @@ export class Sidecar {
       await this.#unwatch();
       return;
     }
-    await runLeaderElection(this.#lease, {
-      onStartedLeading: async () => {
-        await this.#watch();
+    await runLeaderElection(
+      this.#lease,
+      {
+        onStartedLeading: async () => {
+          await this.#watch();
+        },
+        onStoppedLeading: async () => {
+          await this.#unwatch();
+        },
       },
-      onStoppedLeading: async () => {
-        await this.#unwatch();
-      },
-    }, signal);
+      signal,
+    );
   }
 
   async #watch(): Promise<void> {
     const inf = new Informer<BackupSession>(this.ctx.kube, {
-      apiVersion: apiVersionOf('BackupSession'), kind: 'BackupSession', namespace: this.ctx.namespace, relistMs: 60_000, log: this.ctx.log,
+      apiVersion: apiVersionOf('BackupSession'),
+      kind: 'BackupSession',
+      namespace: this.ctx.namespace,
+      relistMs: 60_000,
+      log: this.ctx.log,
     });
     const onChange = (s: BackupSession) => {
       const name = s.metadata?.name ?? '';
@@ -168,14 +192,21 @@ export class Sidecar {
     if (!name || this.#inFlight.has(name) || this.#done.has(name) || !sessionConcernsUs(s, this.ctx)) return;
     if (isFinalSessionPhase(s.status?.phase)) return;
     // Cheap pre-check on the cached object; the run re-reads everything fresh.
-    const target = s.status?.targets?.find((t) => t.ref?.kind === this.ctx.targetKind && t.ref?.name === this.ctx.targetName);
+    const target = s.status?.targets?.find(
+      (t) => t.ref?.kind === this.ctx.targetKind && t.ref?.name === this.ctx.targetName,
+    );
     const ref = target?.ref;
-    if (!target || !ref || target.totalHosts === undefined || target.stats?.some((x) => x.hostname === this.host)) return;
+    if (!target || !ref || target.totalHosts === undefined || target.stats?.some((x) => x.hostname === this.host))
+      return;
     this.#inFlight.add(name);
     const unrecorded = this.#unrecorded.get(name);
-    const run = unrecorded !== undefined
-      ? this.#recordFailure(s, ref, unrecorded)
-      : this.#runSession(s).then(() => void this.#failedRuns.delete(name), (err: unknown) => this.#runFailed(s, ref, err));
+    const run =
+      unrecorded !== undefined
+        ? this.#recordFailure(s, ref, unrecorded)
+        : this.#runSession(s).then(
+            () => void this.#failedRuns.delete(name),
+            (err: unknown) => this.#runFailed(s, ref, err),
+          );
     const p = run
       .catch((err: unknown) => this.ctx.log.error({ err: errorMessage(err), session: name }, 'session run failed'))
       .finally(() => this.#inFlight.delete(name));
@@ -188,15 +219,24 @@ export class Sidecar {
     this.#failedRuns.set(name, attempt);
     const next = afterRunFailure(err, attempt, this.#stopped.signal.aborted);
     if ('stop' in next) {
-      this.ctx.log.warn({ err: errorMessage(err), session: name }, 'session run stopped with the agent; a restarted agent resumes it');
+      this.ctx.log.warn(
+        { err: errorMessage(err), session: name },
+        'session run stopped with the agent; a restarted agent resumes it',
+      );
     } else if ('retryInMs' in next) {
-      this.ctx.log.warn({ err: errorMessage(err), session: name, attempt, retryInMs: next.retryInMs }, 'session run failed; retrying');
+      this.ctx.log.warn(
+        { err: errorMessage(err), session: name, attempt, retryInMs: next.retryInMs },
+        'session run failed; retrying',
+      );
       this.#after(next.retryInMs, () => {
         const latest = this.#informer?.get(s.metadata?.namespace, name);
         if (latest) this.#consider(latest);
       });
     } else {
-      this.ctx.log.error({ err: errorMessage(err), session: name, attempt }, 'session run failed; recording this host Failed');
+      this.ctx.log.error(
+        { err: errorMessage(err), session: name, attempt },
+        'session run failed; recording this host Failed',
+      );
       await this.#recordFailure(s, ref, next.fail);
     }
   }
@@ -208,12 +248,25 @@ export class Sidecar {
       this.#unrecorded.delete(name);
       this.#done.add(name);
       if (recorded) {
-        await emitEvent(this.ctx.kube, s, { type: 'Warning', reason: 'HostBackupFailed', message: `Failed to backup host "${this.host}" of ${ref.kind}/${ref.name}: ${error}` },
-          'stash-backup-sidecar', this.ctx.podName, this.ctx.log);
+        await emitEvent(
+          this.ctx.kube,
+          s,
+          {
+            type: 'Warning',
+            reason: 'HostBackupFailed',
+            message: `Failed to backup host "${this.host}" of ${ref.kind}/${ref.name}: ${error}`,
+          },
+          'stash-backup-sidecar',
+          this.ctx.podName,
+          this.ctx.log,
+        );
       }
     } catch (err) {
       this.#unrecorded.set(name, error);
-      this.ctx.log.error({ err: errorMessage(err), session: name }, 'could not record the host failure; the next resync tries again');
+      this.ctx.log.error(
+        { err: errorMessage(err), session: name },
+        'could not record the host failure; the next resync tries again',
+      );
     }
   }
 
@@ -224,13 +277,23 @@ export class Sidecar {
   };
 
   async #getSession(name: string): Promise<BackupSession> {
-    return await this.ctx.kube.get<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', this.ctx.namespace, name);
+    return await this.ctx.kube.get<BackupSession>(
+      apiVersionOf('BackupSession'),
+      'BackupSession',
+      this.ctx.namespace,
+      name,
+    );
   }
 
   #prefetch(): RepositoryPrefetch | undefined {
     const inv = this.#lastInvoker;
     if (!inv) return undefined;
-    return prefetchRepository(this.ctx.kube, inv.spec.repository, inv.metadata?.namespace ?? this.ctx.namespace, this.#lastSecretName);
+    return prefetchRepository(
+      this.ctx.kube,
+      inv.spec.repository,
+      inv.metadata?.namespace ?? this.ctx.namespace,
+      this.#lastSecretName,
+    );
   }
 
   /** `cached` is the informer's copy; the run re-reads the session, its invoker, Repository and Secret together. */
@@ -261,7 +324,14 @@ export class Sidecar {
     // From here this host has taken the session up: its calls retry until the session's deadline, and its
     // heartbeat runs while it waits for its turn, backs up and writes its status.
     const ctx: AgentContext = { ...this.ctx, kube: sessionKube(this.ctx.kube, session.status?.sessionDeadline) };
-    const beat = { kube: ctx.kube, sessionKind: 'BackupSession' as const, session, host: this.host, holder: ctx.podName, log: ctx.log };
+    const beat = {
+      kube: ctx.kube,
+      sessionKind: 'BackupSession' as const,
+      session,
+      host: this.host,
+      holder: ctx.podName,
+      log: ctx.log,
+    };
     await withHeartbeat(beat, async () => {
       if (!takesTurns) {
         await this.#backUp(ctx, session, invoker, member, prefetch);
@@ -270,7 +340,12 @@ export class Sidecar {
       await this.#lease.withLease(async () => {
         // Another pod of this workload may have finished meanwhile; re-read under the lease.
         const early = this.#prefetch();
-        const fresh = await ctx.kube.get<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ctx.namespace, name);
+        const fresh = await ctx.kube.get<BackupSession>(
+          apiVersionOf('BackupSession'),
+          'BackupSession',
+          ctx.namespace,
+          name,
+        );
         const again = readiness(fresh, invoker, member, this.host, ctx.namespace);
         if (again.run) await this.#backUp(ctx, fresh, invoker, member, early);
       }, this.#stopped.signal);
@@ -278,11 +353,27 @@ export class Sidecar {
     this.#done.add(name);
   }
 
-  async #backUp(ctx: AgentContext, session: BackupSession, invoker: BackupInvoker, member: Member, prefetch: RepositoryPrefetch | undefined): Promise<void> {
-    const run = new HostBackup({
-      ctx, openRepo: this.openRepo, host: this.host, signal: this.#stopped.signal,
-      subscribe: this.#subscribe, newest: (mine) => this.#newest(mine),
-    }, session, invoker, member, prefetch);
+  async #backUp(
+    ctx: AgentContext,
+    session: BackupSession,
+    invoker: BackupInvoker,
+    member: Member,
+    prefetch: RepositoryPrefetch | undefined,
+  ): Promise<void> {
+    const run = new HostBackup(
+      {
+        ctx,
+        openRepo: this.openRepo,
+        host: this.host,
+        signal: this.#stopped.signal,
+        subscribe: this.#subscribe,
+        newest: (mine) => this.#newest(mine),
+      },
+      session,
+      invoker,
+      member,
+      prefetch,
+    );
     try {
       await run.run();
     } finally {
@@ -305,5 +396,10 @@ export class Sidecar {
 export function sidecarHost(ctx: AgentContext, invoker: BackupInvoker): string {
   const member = requireMember(invoker, ctx.invokerKind, ctx.invokerName, ctx);
   if (ctx.hostOverride) return ctx.hostOverride;
-  return hostFor({ targetKind: ctx.targetKind, alias: member.spec.target.alias, podName: ctx.podName, nodeName: ctx.nodeName });
+  return hostFor({
+    targetKind: ctx.targetKind,
+    alias: member.spec.target.alias,
+    podName: ctx.podName,
+    nodeName: ctx.nodeName,
+  });
 }

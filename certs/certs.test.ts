@@ -29,20 +29,33 @@ t.test('CA and serving certificate with the Service names and 127.0.0.1', async 
 
 t.test('webhook configurations', async (t) => {
   const manifests = loadWebhookManifests();
-  t.same(manifests.map((m) => m.kind), ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
+  t.same(
+    manifests.map((m) => m.kind),
+    ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'],
+  );
   for (const m of manifests) {
     for (const w of m.webhooks as Array<Record<string, any>>) {
       t.same(w.admissionReviewVersions, ['v1'], `${w.name} v1 only`);
       t.equal(w.sideEffects, 'None');
       t.type(w.timeoutSeconds, 'number', 'explicit timeout');
-      t.same(w.namespaceSelector.matchExpressions[0].values, ['kube-system', 'stash-system'], 'skips system and operator namespaces');
+      t.same(
+        w.namespaceSelector.matchExpressions[0].values,
+        ['kube-system', 'stash-system'],
+        'skips system and operator namespaces',
+      );
       const workloads = (w.rules as Array<{ apiGroups: string[] }>).some((r) => r.apiGroups.includes('apps'));
       t.equal(w.failurePolicy, workloads ? 'Ignore' : 'Fail', `${w.name}: Ignore for workloads, Fail for our kinds`);
       t.ok(w.clientConfig.service, 'cluster form uses the Service');
     }
   }
 
-  const local = renderWebhookConfigurations({ caPem: 'PEM', url: { port: 9443 }, name: 'test-x', namespaceSelector: { matchLabels: { a: 'b' } }, timeoutSeconds: 3 });
+  const local = renderWebhookConfigurations({
+    caPem: 'PEM',
+    url: { port: 9443 },
+    name: 'test-x',
+    namespaceSelector: { matchLabels: { a: 'b' } },
+    timeoutSeconds: 3,
+  });
   for (const m of local) {
     t.equal((m.metadata as Record<string, unknown>).name, 'test-x');
     for (const w of m.webhooks as Array<Record<string, any>>) {

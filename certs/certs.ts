@@ -44,13 +44,20 @@ async function openssl(args: string[], cwd: string): Promise<void> {
     await execa('openssl', args, { cwd, stdin: 'ignore' });
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr ?? '';
-    throw new StashError('OPENSSL_FAILED', `openssl ${args[0]} failed: ${stderr.trim() || String(err)}`, { cause: err });
+    throw new StashError('OPENSSL_FAILED', `openssl ${args[0]} failed: ${stderr.trim() || String(err)}`, {
+      cause: err,
+    });
   }
 }
 
 /** The names a Service answers to inside the cluster. */
 export function serviceDnsNames(service: string, namespace: string): string[] {
-  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
+  return [
+    service,
+    `${service}.${namespace}`,
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.cluster.local`,
+  ];
 }
 
 async function placeAtomically(tmpFile: string, finalFile: string, mode: number): Promise<void> {
@@ -70,12 +77,30 @@ export async function generateCa(dirIn: string, opts: { days?: number; commonNam
   const dir = resolve(dirIn);
   const work = await workDir(dir);
   try {
-    await openssl([
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-days', String(opts.days ?? 365), '-keyout', 'ca.key', '-out', 'ca.crt',
-      '-subj', `/CN=${opts.commonName ?? 'stash-ts-webhook-ca'}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    ], work);
+    await openssl(
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        String(opts.days ?? 365),
+        '-keyout',
+        'ca.key',
+        '-out',
+        'ca.crt',
+        '-subj',
+        `/CN=${opts.commonName ?? 'stash-ts-webhook-ca'}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ],
+      work,
+    );
     const paths = { certFile: join(dir, FILES.caCert), keyFile: join(dir, FILES.caKey) };
     await placeAtomically(join(work, 'ca.key'), paths.keyFile, 0o600);
     await placeAtomically(join(work, 'ca.crt'), paths.certFile, 0o644);
@@ -90,7 +115,11 @@ export async function generateCa(dirIn: string, opts: { days?: number; commonNam
  * rotation: the key is renamed into place first and the certificate last, so a reader sees the new pair complete
  * once tls.crt changes (and a reader catching the key alone fails its pair check and retries).
  */
-export async function generateServingCert(dirIn: string, caIn: CaPaths, opts: ServingOptions = {}): Promise<{ certFile: string; keyFile: string }> {
+export async function generateServingCert(
+  dirIn: string,
+  caIn: CaPaths,
+  opts: ServingOptions = {},
+): Promise<{ certFile: string; keyFile: string }> {
   const dir = resolve(dirIn);
   const ca = { certFile: resolve(caIn.certFile), keyFile: resolve(caIn.keyFile) };
   const dns = opts.dnsNames ?? ['localhost'];
@@ -98,22 +127,55 @@ export async function generateServingCert(dirIn: string, caIn: CaPaths, opts: Se
   const san = [...dns.map((d) => `DNS:${d}`), ...ips.map((i) => `IP:${i}`)].join(',');
   const work = await workDir(dir);
   try {
-    await writeFile(join(work, 'serving.ext'), [
-      `subjectAltName=${san}`,
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=serverAuth',
-      '',
-    ].join('\n'));
-    await openssl([
-      'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', `/CN=${opts.commonName ?? dns[0] ?? 'stash-ts-webhook'}`,
-    ], work);
-    await openssl([
-      'x509', '-req', '-in', 'tls.csr', '-CA', ca.certFile, '-CAkey', ca.keyFile,
-      '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', String(opts.days ?? 365),
-      '-out', 'tls.crt', '-extfile', 'serving.ext',
-    ], work);
+    await writeFile(
+      join(work, 'serving.ext'),
+      [
+        `subjectAltName=${san}`,
+        'basicConstraints=critical,CA:FALSE',
+        'keyUsage=critical,digitalSignature,keyEncipherment',
+        'extendedKeyUsage=serverAuth',
+        '',
+      ].join('\n'),
+    );
+    await openssl(
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        'tls.key',
+        '-out',
+        'tls.csr',
+        '-subj',
+        `/CN=${opts.commonName ?? dns[0] ?? 'stash-ts-webhook'}`,
+      ],
+      work,
+    );
+    await openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        'tls.csr',
+        '-CA',
+        ca.certFile,
+        '-CAkey',
+        ca.keyFile,
+        '-set_serial',
+        `0x${randomBytes(16).toString('hex')}`,
+        '-days',
+        String(opts.days ?? 365),
+        '-out',
+        'tls.crt',
+        '-extfile',
+        'serving.ext',
+      ],
+      work,
+    );
     const out = { certFile: join(dir, FILES.cert), keyFile: join(dir, FILES.key) };
     await placeAtomically(join(work, 'tls.key'), out.keyFile, 0o600);
     await placeAtomically(join(work, 'tls.crt'), out.certFile, 0o644);
@@ -148,7 +210,8 @@ export async function generateCerts(opts: GenerateOptions): Promise<GeneratedCer
 
 /** SHA-256 fingerprint of a PEM certificate, as `openssl x509 -fingerprint` prints it (colon-separated hex). */
 export async function fingerprint(certFile: string): Promise<string> {
-  const { stdout } = await execa('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', certFile], { stdin: 'ignore' });
+  const { stdout } = await execa('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', certFile], {
+    stdin: 'ignore',
+  });
   return stdout.slice(stdout.indexOf('=') + 1).trim();
 }
-

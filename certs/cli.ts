@@ -24,7 +24,9 @@ const { positionals, values } = parseArgs({
 const command = positionals[0];
 const dir = values.dir;
 if (!dir || !['generate', 'rotate', 'render'].includes(command ?? '')) {
-  process.stderr.write('usage: node certs/cli.ts generate|rotate|render --dir DIR [--service NAME] [--namespace NS] [--days N] [--port PORT]\n');
+  process.stderr.write(
+    'usage: node certs/cli.ts generate|rotate|render --dir DIR [--service NAME] [--namespace NS] [--days N] [--port PORT]\n',
+  );
   process.exit(2);
 }
 const days = Number(values.days);
@@ -34,7 +36,11 @@ if (command === 'generate') {
   const c = await generateCerts({ dir, serviceName: values.service, namespace: values.namespace, days });
   process.stdout.write(`${JSON.stringify({ caFile: c.caFile, certFile: c.certFile, keyFile: c.keyFile })}\n`);
 } else if (command === 'rotate') {
-  const out = await generateServingCert(dir, { certFile: join(dir, FILES.caCert), keyFile: join(dir, FILES.caKey) }, { dnsNames, days });
+  const out = await generateServingCert(
+    dir,
+    { certFile: join(dir, FILES.caCert), keyFile: join(dir, FILES.caKey) },
+    { dnsNames, days },
+  );
   process.stdout.write(`${JSON.stringify(out)}\n`);
 } else {
   const caPem = await readFile(join(dir, FILES.caCert), 'utf8');

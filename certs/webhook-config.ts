@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { StashError } from '../shared/errors.ts';
 
-export const WEBHOOK_MANIFEST = fileURLToPath(new URL('../manifests/webhook/webhook-configurations.yaml', import.meta.url));
+export const WEBHOOK_MANIFEST = fileURLToPath(
+  new URL('../manifests/webhook/webhook-configurations.yaml', import.meta.url),
+);
 
 type Obj = Record<string, unknown>;
 
@@ -44,12 +46,16 @@ export function renderWebhookConfigurations(opts: RenderOptions): Obj[] {
     if (opts.name) (out.metadata as Obj).name = opts.name;
     const hooks = Array.isArray(out.webhooks) ? (out.webhooks as Obj[]) : [];
     for (const hook of hooks) {
-      const cc = isRecord(hook.clientConfig) ? hook.clientConfig : (hook.clientConfig = {}) as Obj;
+      const cc = isRecord(hook.clientConfig) ? hook.clientConfig : ((hook.clientConfig = {}) as Obj);
       cc.caBundle = caBundle;
       if (opts.url) {
         const service = isRecord(cc.service) ? cc.service : undefined;
         const path = typeof service?.path === 'string' ? service.path : '/';
-        if (!service) throw new StashError('WEBHOOK_RENDER', `webhook ${String(hook.name)} has no clientConfig.service to turn into a URL`);
+        if (!service)
+          throw new StashError(
+            'WEBHOOK_RENDER',
+            `webhook ${String(hook.name)} has no clientConfig.service to turn into a URL`,
+          );
         delete cc.service;
         cc.url = `https://${opts.url.host ?? '127.0.0.1'}:${opts.url.port}/${path.replace(/^\/+/, '')}`;
       }

@@ -4,7 +4,10 @@ import { execFileSync } from 'node:child_process';
 import { buildGraph, findCycles } from './import-cycles.ts';
 
 const root = process.cwd();
-const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts'], { cwd: root, encoding: 'utf8' })
+const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts'], {
+  cwd: root,
+  encoding: 'utf8',
+})
   .split('\n')
   .filter((f) => f !== '' && !f.startsWith('node_modules/'));
 const graph = buildGraph(root, files);

@@ -17,7 +17,9 @@ const dir =
     : path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'manifests', 'crds');
 const checkOnly = args.includes('--check');
 
-const problems = Object.entries(SCHEMAS).flatMap(([kind, schema]) => structuralProblems(schema).map((p) => `${kind}: ${p}`));
+const problems = Object.entries(SCHEMAS).flatMap(([kind, schema]) =>
+  structuralProblems(schema).map((p) => `${kind}: ${p}`),
+);
 if (problems.length > 0) {
   console.error(`schemas are not valid CRD schemas:\n  ${problems.join('\n  ')}`);
   process.exit(1);
@@ -32,7 +34,9 @@ for (const [name, text] of files) {
   if (current === text) continue;
   stale++;
   if (checkOnly) {
-    console.error(`${path.relative(process.cwd(), target)}: ${current === undefined ? 'missing' : 'differs from the schema'}`);
+    console.error(
+      `${path.relative(process.cwd(), target)}: ${current === undefined ? 'missing' : 'differs from the schema'}`,
+    );
   } else {
     await mkdir(dir, { recursive: true });
     await writeFile(target, text);

@@ -11,7 +11,16 @@ t.test('findCycles names each circle once, sorted, and ignores what leaves the t
     ['f.ts', ['d.ts']],
   ]);
   t.same(findCycles(graph), [['a.ts', 'b.ts', 'c.ts'], ['e.ts']]);
-  t.same(findCycles(new Map([['x.ts', ['y.ts']], ['y.ts', []]])), [], 'a chain is no circle');
+  t.same(
+    findCycles(
+      new Map([
+        ['x.ts', ['y.ts']],
+        ['y.ts', []],
+      ]),
+    ),
+    [],
+    'a chain is no circle',
+  );
 });
 
 t.test('findCycles copes with a long chain (no recursion limit)', async (t) => {
@@ -28,5 +37,10 @@ t.test('importsOf resolves relative imports, re-exports and type-only imports; p
     "import pino from 'pino';",
     "const lazy = await import('./lazy.ts');",
   ].join('\n');
-  t.same(importsOf('/root', 'webhook/x.ts', text), ['webhook/a.ts', 'shared/b.ts', 'webhook/sub/c.ts', 'webhook/lazy.ts']);
+  t.same(importsOf('/root', 'webhook/x.ts', text), [
+    'webhook/a.ts',
+    'shared/b.ts',
+    'webhook/sub/c.ts',
+    'webhook/lazy.ts',
+  ]);
 });

@@ -16,7 +16,12 @@ t.test('operator config: defaults, overrides, and every problem at once', async 
   t.equal(operatorConfig({ STASH_HOST_LIVENESS_TIMEOUT: '1500' }).hostLivenessMs, 1500, 'milliseconds');
   t.throws(() => operatorConfig({ STASH_HOST_LIVENESS_TIMEOUT: '0s' }), ConfigError, 'zero is refused');
   try {
-    operatorConfig({ STASH_WEBHOOK_PORT: 'x', STASH_LEADER_ELECTION: 'maybe', STASH_LOG_LEVEL: 'loud', STASH_HOST_LIVENESS_TIMEOUT: 'soon' });
+    operatorConfig({
+      STASH_WEBHOOK_PORT: 'x',
+      STASH_LEADER_ELECTION: 'maybe',
+      STASH_LOG_LEVEL: 'loud',
+      STASH_HOST_LIVENESS_TIMEOUT: 'soon',
+    });
     t.fail('should throw');
   } catch (err) {
     t.ok(err instanceof ConfigError);

@@ -59,7 +59,8 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'
 export function operatorConfig(env: Env = process.env): OperatorConfig {
   const problems: string[] = [];
   const logLevel = env.STASH_LOG_LEVEL ?? 'info';
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`STASH_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  if (!LOG_LEVELS.includes(logLevel))
+    problems.push(`STASH_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   const cfg: OperatorConfig = {
     kubeconfig: env.STASH_KUBECONFIG || env.KUBECONFIG || undefined,
     namespace: env.STASH_NAMESPACE || env.POD_NAMESPACE || 'stash-system',

@@ -24,7 +24,11 @@ export class KubeError extends StashError {
   readonly status: number | undefined;
   /** The server's Retry-After (429, 503), when it sent one. */
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, status: number | undefined, options?: { cause?: unknown; retryAfterMs?: number | undefined }) {
+  constructor(
+    message: string,
+    status: number | undefined,
+    options?: { cause?: unknown; retryAfterMs?: number | undefined },
+  ) {
     super(status === undefined ? 'KUBE_UNREACHABLE' : `KUBE_${status}`, message, options);
     this.status = status;
     this.retryAfterMs = options?.retryAfterMs;

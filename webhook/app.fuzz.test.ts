@@ -6,7 +6,14 @@ import t from 'tap';
 import fastJsonPatch from 'fast-json-patch';
 import { GROUP } from '../shared/api/constants.ts';
 import {
-  backupBatch, daemonSet, deployment, loadYaml, repository, restoreBatch, review, statefulSet,
+  backupBatch,
+  daemonSet,
+  deployment,
+  loadYaml,
+  repository,
+  restoreBatch,
+  review,
+  statefulSet,
 } from '../test/fixtures/reviews/fixtures.ts';
 import { buildApp, ROUTES } from './app.ts';
 import { INJECTABLE, migrateRestoreRules, mutateWorkload } from './admission/mutate.ts';
@@ -18,18 +25,41 @@ import { targetRefsOf } from './invoker-index.ts';
 // Deterministic, so a failure reproduces.
 let seed = 0x5eed1234;
 function rand(): number {
-  seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
   return (seed >>> 0) / 0x100000000;
 }
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 
-const ATOMS: unknown[] = [null, true, false, 0, -1, 1.5, 2 ** 53, '', 'x', 'CREATE', 'UPDATE', 'Deployment', 'apps', '__proto__', '😀', [], {}, 'a/b~c'];
+const ATOMS: unknown[] = [
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1.5,
+  2 ** 53,
+  '',
+  'x',
+  'CREATE',
+  'UPDATE',
+  'Deployment',
+  'apps',
+  '__proto__',
+  '😀',
+  [],
+  {},
+  'a/b~c',
+];
 
 function randomValue(depth: number): unknown {
   if (depth <= 0 || rand() < 0.4) return pick(ATOMS);
   if (rand() < 0.5) return Array.from({ length: Math.floor(rand() * 4) }, () => randomValue(depth - 1));
   const o: Obj = {};
-  for (let i = Math.floor(rand() * 5); i > 0; i--) o[pick(['kind', 'spec', 'metadata', 'name', 'containers', 'template', 'uid', 'members', 'target', 'ref', 'x'])] = randomValue(depth - 1);
+  for (let i = Math.floor(rand() * 5); i > 0; i--)
+    o[pick(['kind', 'spec', 'metadata', 'name', 'containers', 'template', 'uid', 'members', 'target', 'ref', 'x'])] =
+      randomValue(depth - 1);
   return o;
 }
 
@@ -64,13 +94,15 @@ function randomText(): string {
 const INJECT = { image: 'agent:1', pushgatewayUrl: 'http://p', useKubeapiserverFqdnForAks: false };
 
 // Like the informer index: an invoker is returned for the workloads its refs name, so most workloads are untargeted.
-const names = (inv: Obj, w: WorkloadRef) => targetRefsOf(inv).some((r) => r.kind === w.kind && r.name === w.name && r.namespace === w.namespace);
+const names = (inv: Obj, w: WorkloadRef) =>
+  targetRefsOf(inv).some((r) => r.kind === w.kind && r.name === w.name && r.namespace === w.namespace);
 const backups = [backupBatch()];
 const restores = [restoreBatch()];
 const index: InvokerIndex = {
   backupInvokersFor: (w) => backups.filter((b) => names(b, w)) as unknown as BackupInvoker[],
   restoreInvokersFor: (w) => restores.filter((r) => names(r, w)) as unknown as RestoreInvoker[],
-  repository: (ns, name) => (ns === 'demo' && name === 'gcs-repo' ? repository() as unknown as Repository : undefined),
+  repository: (ns, name) =>
+    ns === 'demo' && name === 'gcs-repo' ? (repository() as unknown as Repository) : undefined,
 };
 
 const isRecord = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -79,7 +111,12 @@ const isRecord = (v: unknown): v is Obj => typeof v === 'object' && v !== null &
 let decidedUntargeted = 0;
 
 /** An answer's response reduced to what a decision determines: allowed, the patch, a denial's code. */
-interface Decided { uid: string; allowed: boolean; patch: fastJsonPatch.Operation[] | undefined; code: number | undefined }
+interface Decided {
+  uid: string;
+  allowed: boolean;
+  patch: fastJsonPatch.Operation[] | undefined;
+  code: number | undefined;
+}
 
 /** What the answer must be, decided from JSON.parse of the whole body: an HTTP status, or the review's response. */
 function expected(url: string, payload: string): { status: 400 } | { status: 200; response: Decided } {
@@ -90,9 +127,15 @@ function expected(url: string, payload: string): { status: 400 } | { status: 200
     return { status: 400 };
   }
   const parsed = parseReview(body);
-  if (!parsed.ok) return parsed.uid === undefined ? { status: 400 } : { status: 200, response: { uid: parsed.uid, allowed: false, patch: undefined, code: 400 } };
+  if (!parsed.ok)
+    return parsed.uid === undefined
+      ? { status: 400 }
+      : { status: 200, response: { uid: parsed.uid, allowed: false, patch: undefined, code: 400 } };
   const r: AdmissionRequest = parsed.request;
-  const allow = (ops?: fastJsonPatch.Operation[]) => ({ status: 200 as const, response: { uid: r.uid, allowed: true, patch: ops && ops.length > 0 ? ops : undefined, code: undefined } });
+  const allow = (ops?: fastJsonPatch.Operation[]) => ({
+    status: 200 as const,
+    response: { uid: r.uid, allowed: true, patch: ops && ops.length > 0 ? ops : undefined, code: undefined },
+  });
   const write = r.operation === 'CREATE' || r.operation === 'UPDATE';
   if (url === ROUTES.mutateWorkload) {
     if (!write || INJECTABLE[r.kind.kind] !== r.kind.group || !isRecord(r.object)) return allow();
@@ -106,29 +149,54 @@ function expected(url: string, payload: string): { status: 400 } | { status: 200
     const backup = index.backupInvokersFor(w);
     const restore = index.restoreInvokersFor(w);
     if (backup.length === 0 && restore.length === 0) decidedUntargeted++;
-    const result = mutateWorkload(r.object, { backup, restore, repository: index.repository }, INJECT, { namespace: w.namespace });
+    const result = mutateWorkload(r.object, { backup, restore, repository: index.repository }, INJECT, {
+      namespace: w.namespace,
+    });
     return 'skip' in result ? allow() : allow(fastJsonPatch.compare(r.object, result.mutated));
   }
   if (r.kind.group !== GROUP) return allow();
   if (url === ROUTES.mutateStash) {
-    const migrated = write && isRecord(r.object) && r.kind.kind === 'RestoreSession' ? migrateRestoreRules(r.object) : undefined;
+    const migrated =
+      write && isRecord(r.object) && r.kind.kind === 'RestoreSession' ? migrateRestoreRules(r.object) : undefined;
     return allow(migrated && fastJsonPatch.compare(r.object!, migrated));
   }
-  const problems = validateStash({ kind: r.kind.kind, operation: r.operation, namespace: r.namespace, object: r.object, oldObject: r.oldObject }, index);
-  return problems.length === 0 ? allow() : { status: 200, response: { uid: r.uid, allowed: false, patch: undefined, code: 422 } };
+  const problems = validateStash(
+    { kind: r.kind.kind, operation: r.operation, namespace: r.namespace, object: r.object, oldObject: r.oldObject },
+    index,
+  );
+  return problems.length === 0
+    ? allow()
+    : { status: 200, response: { uid: r.uid, allowed: false, patch: undefined, code: 422 } };
 }
 
 t.test('10,000+ random and malformed bodies: every answer well-formed', async (t) => {
   const app = buildApp({ invokers: index, inject: INJECT });
   // Targeted workloads (CREATE, UPDATE with oldObject, restore targets), untargeted ones, and a workload that still
   // carries our sidecar though nothing targets it any more.
-  const injected = fastJsonPatch.applyPatch(deployment(), fastJsonPatch.compare(deployment(), (mutateWorkload(deployment(), { backup: backups as unknown as BackupInvoker[], restore: [], repository: index.repository }, INJECT) as { mutated: Obj }).mutated), false, false).newDocument;
+  const injected = fastJsonPatch.applyPatch(
+    deployment(),
+    fastJsonPatch.compare(
+      deployment(),
+      (
+        mutateWorkload(
+          deployment(),
+          { backup: backups as unknown as BackupInvoker[], restore: [], repository: index.repository },
+          INJECT,
+        ) as { mutated: Obj }
+      ).mutated,
+    ),
+    false,
+    false,
+  ).newDocument;
   const leftover = { ...structuredClone(injected), metadata: { ...(injected.metadata as Obj), name: 'blog' } };
   const workloads: unknown[] = [
-    review('s1', deployment()), review('s2', statefulSet()),
+    review('s1', deployment()),
+    review('s2', statefulSet()),
     review('s3', deployment(), { operation: 'UPDATE', oldObject: deployment() }),
     review('s4', injected, { operation: 'UPDATE', oldObject: injected }),
-    review('u1', deployment('web')), review('u2', statefulSet('redis')), review('u3', daemonSet('agent')),
+    review('u1', deployment('web')),
+    review('u2', statefulSet('redis')),
+    review('u3', daemonSet('agent')),
     review('u4', deployment('web', 'other'), { operation: 'UPDATE', oldObject: deployment('web', 'other') }),
     review('u5', leftover, { operation: 'UPDATE', oldObject: leftover }),
   ];
@@ -145,19 +213,31 @@ t.test('10,000+ random and malformed bodies: every answer well-formed', async (t
     let payload: string;
     let sent: unknown;
     if (r < 0.15) payload = randomText();
-    else if (r < 0.3) payload = JSON.stringify(sent = randomValue(5));
-    else payload = JSON.stringify(sent = corrupt(rand() < 0.5 ? pick(workloads) : pick(seeds)));
+    else if (r < 0.3) payload = JSON.stringify((sent = randomValue(5)));
+    else payload = JSON.stringify((sent = corrupt(rand() < 0.5 ? pick(workloads) : pick(seeds))));
     if (rand() < 0.03) payload = payload.slice(0, Math.floor(rand() * payload.length));
     const url = pick(routes);
-    const res = await app.inject({ method: 'POST', url, headers: { 'content-type': pick(['application/json', 'text/plain', 'application/octet-stream']) }, payload });
+    const res = await app.inject({
+      method: 'POST',
+      url,
+      headers: { 'content-type': pick(['application/json', 'text/plain', 'application/octet-stream']) },
+      payload,
+    });
     statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
     const want = expected(url, payload);
     if (want.status !== res.statusCode) differ.push(`#${i} ${url}: status ${res.statusCode}, decided ${want.status}`);
     if (want.status === 200 && res.statusCode === 200) {
       const got = (JSON.parse(res.body) as AdmissionReviewOut).response;
-      const answer: Decided = { uid: got.uid, allowed: got.allowed, patch: got.patch === undefined ? undefined : decodePatch(got), code: got.allowed ? undefined : got.status?.code };
+      const answer: Decided = {
+        uid: got.uid,
+        allowed: got.allowed,
+        patch: got.patch === undefined ? undefined : decodePatch(got),
+        code: got.allowed ? undefined : got.status?.code,
+      };
       if (JSON.stringify(answer) !== JSON.stringify(want.response)) {
-        differ.push(`#${i} ${url}: answered ${JSON.stringify(answer).slice(0, 300)}, decided ${JSON.stringify(want.response).slice(0, 300)}`);
+        differ.push(
+          `#${i} ${url}: answered ${JSON.stringify(answer).slice(0, 300)}, decided ${JSON.stringify(want.response).slice(0, 300)}`,
+        );
       }
     }
     let body: unknown;
@@ -170,11 +250,18 @@ t.test('10,000+ random and malformed bodies: every answer well-formed', async (t
     if (res.statusCode === 200) {
       const out = body as AdmissionReviewOut;
       const reqUid = (sent as { request?: { uid?: unknown } } | undefined)?.request?.uid;
-      if (out.apiVersion !== 'admission.k8s.io/v1' || out.kind !== 'AdmissionReview' || typeof out.response?.allowed !== 'boolean') {
+      if (
+        out.apiVersion !== 'admission.k8s.io/v1' ||
+        out.kind !== 'AdmissionReview' ||
+        typeof out.response?.allowed !== 'boolean'
+      ) {
         problems.push(`#${i} ${url}: not a review: ${res.body.slice(0, 200)}`);
       } else if (out.response.uid !== reqUid) {
         problems.push(`#${i} ${url}: uid ${String(out.response.uid)} != ${String(reqUid)}`);
-      } else if (!out.response.allowed && !(out.response.status && typeof out.response.status.message === 'string' && out.response.status.message)) {
+      } else if (
+        !out.response.allowed &&
+        !(out.response.status && typeof out.response.status.message === 'string' && out.response.status.message)
+      ) {
         problems.push(`#${i} ${url}: denial without a message`);
       } else if (out.response.patch !== undefined) {
         patches++;
@@ -192,11 +279,16 @@ t.test('10,000+ random and malformed bodies: every answer well-formed', async (t
   }
   t.same(problems.slice(0, 20), [], 'no malformed answers');
   t.same(differ.slice(0, 20), [], 'every answer equals the decision from the whole body');
-  t.equal([...statuses.values()].reduce((a, b) => a + b, 0), N);
+  t.equal(
+    [...statuses.values()].reduce((a, b) => a + b, 0),
+    N,
+  );
   t.ok(reviews > N / 3, `${reviews} reviews answered`);
   t.ok(patches > 300, `${patches} patches applied cleanly`);
   t.notOk(statuses.has(500), 'never a 500');
   t.ok(decidedUntargeted > 300, `${decidedUntargeted} reviews of workloads no invoker targets`);
-  t.comment(`statuses: ${JSON.stringify(Object.fromEntries(statuses))}, reviews ${reviews}, patches ${patches}, untargeted workload reviews ${decidedUntargeted}`);
+  t.comment(
+    `statuses: ${JSON.stringify(Object.fromEntries(statuses))}, reviews ${reviews}, patches ${patches}, untargeted workload reviews ${decidedUntargeted}`,
+  );
   await app.close();
 });

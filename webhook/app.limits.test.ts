@@ -7,7 +7,13 @@ import { ROUTES } from './app.ts';
 
 const LIMIT = 64 * 1024;
 
-interface Exchange { writeError?: string; socketError?: string; status?: number; headers: string; body: string }
+interface Exchange {
+  writeError?: string;
+  socketError?: string;
+  status?: number;
+  headers: string;
+  body: string;
+}
 
 /** Sends the request head and the whole body and reads the answer, until the server closes the connection. */
 function exchange(port: number, ca: string, size: number, chunked: boolean, close = false): Promise<Exchange> {
@@ -26,10 +32,13 @@ function exchange(port: number, ca: string, size: number, chunked: boolean, clos
       resolve(out);
     };
     const s = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
-      const head = `POST ${ROUTES.mutateWorkload} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n${close ? 'Connection: close\r\n' : ''}`
-        + (chunked ? 'Transfer-Encoding: chunked\r\n\r\n' : `Content-Length: ${size}\r\n\r\n`);
+      const head =
+        `POST ${ROUTES.mutateWorkload} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n${close ? 'Connection: close\r\n' : ''}` +
+        (chunked ? 'Transfer-Encoding: chunked\r\n\r\n' : `Content-Length: ${size}\r\n\r\n`);
       const body = Buffer.alloc(size, 'x');
-      const payload = chunked ? Buffer.concat([Buffer.from(`${size.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]) : body;
+      const payload = chunked
+        ? Buffer.concat([Buffer.from(`${size.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')])
+        : body;
       s.write(head);
       s.write(payload, (err) => {
         if (err) out.writeError = err.message;
@@ -37,7 +46,9 @@ function exchange(port: number, ca: string, size: number, chunked: boolean, clos
       });
     });
     s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('error', (err) => { out.socketError = err.message; });
+    s.on('error', (err) => {
+      out.socketError = err.message;
+    });
     s.on('close', finish);
   });
 }
@@ -45,7 +56,12 @@ function exchange(port: number, ca: string, size: number, chunked: boolean, clos
 t.test('a body over the limit gets 413 with a JSON body over HTTPS', async (t) => {
   const { port, certs } = await servedOverHttps(t, { bodyLimit: LIMIT });
   // Sizes well past the socket buffers, so a server that closes before reading the rest resets the sender.
-  for (const [size, chunked] of [[LIMIT + 1, false], [64 * LIMIT, false], [256 * LIMIT, false], [64 * LIMIT, true]] as const) {
+  for (const [size, chunked] of [
+    [LIMIT + 1, false],
+    [64 * LIMIT, false],
+    [256 * LIMIT, false],
+    [64 * LIMIT, true],
+  ] as const) {
     const name = `${size} bytes${chunked ? ', chunked' : ''}`;
     const began = Date.now();
     const x = await exchange(port, certs.caPem, size, chunked);
@@ -54,7 +70,11 @@ t.test('a body over the limit gets 413 with a JSON body over HTTPS', async (t) =
     t.equal(x.socketError, undefined, `${name}: no reset`);
     t.equal(x.status, 413, name);
     t.match(x.headers, /content-type: application\/json/i, `${name}: JSON`);
-    t.match(JSON.parse(x.body), { error: 'payload too large', message: new RegExp(`limit of ${LIMIT} bytes`) }, `${name}: says why`);
+    t.match(
+      JSON.parse(x.body),
+      { error: 'payload too large', message: new RegExp(`limit of ${LIMIT} bytes`) },
+      `${name}: says why`,
+    );
   }
   // Within the limit, the same server answers as usual.
   const ok = await exchange(port, certs.caPem, 10, false, true);

@@ -4,7 +4,13 @@ import { Writable } from 'node:stream';
 import fastJsonPatch from 'fast-json-patch';
 import { createLogger } from '../shared/log.ts';
 import {
-  backupBatch, deployment, FIXTURE_DIR, loadYaml, repository, restoreBatch, review,
+  backupBatch,
+  deployment,
+  FIXTURE_DIR,
+  loadYaml,
+  repository,
+  restoreBatch,
+  review,
 } from '../test/fixtures/reviews/fixtures.ts';
 import { buildApp, ROUTES, type AppDeps } from './app.ts';
 import { decodePatch, type AdmissionReviewOut } from './admission/review.ts';
@@ -12,12 +18,26 @@ import type { BackupInvoker, InvokerIndex, Obj, Repository, RestoreInvoker } fro
 
 const INJECT = { image: 'stash-ts/agent:0.1.0', pushgatewayUrl: 'http://pgw:56789', useKubeapiserverFqdnForAks: false };
 
-function index(backup: Obj[] = [], restore: Obj[] = [], repos: Obj[] = [repository()]): InvokerIndex & { calls: number } {
+function index(
+  backup: Obj[] = [],
+  restore: Obj[] = [],
+  repos: Obj[] = [repository()],
+): InvokerIndex & { calls: number } {
   const idx = {
     calls: 0,
-    backupInvokersFor(w: { name: string }) { idx.calls++; return backup.filter((b) => JSON.stringify(b.spec).includes(`"name":"${w.name}"`)) as unknown as BackupInvoker[]; },
-    restoreInvokersFor(w: { name: string }) { return restore.filter((b) => JSON.stringify(b.spec).includes(`"name":"${w.name}"`)) as unknown as RestoreInvoker[]; },
-    repository(ns: string, name: string) { return repos.find((r) => (r.metadata as Obj).namespace === ns && (r.metadata as Obj).name === name) as Repository | undefined; },
+    backupInvokersFor(w: { name: string }) {
+      idx.calls++;
+      return backup.filter((b) => JSON.stringify(b.spec).includes(`"name":"${w.name}"`)) as unknown as BackupInvoker[];
+    },
+    restoreInvokersFor(w: { name: string }) {
+      return restore.filter((b) =>
+        JSON.stringify(b.spec).includes(`"name":"${w.name}"`),
+      ) as unknown as RestoreInvoker[];
+    },
+    repository(ns: string, name: string) {
+      return repos.find((r) => (r.metadata as Obj).namespace === ns && (r.metadata as Obj).name === name) as
+        Repository | undefined;
+    },
   };
   return idx;
 }
@@ -27,13 +47,20 @@ function app(extra: Partial<AppDeps> = {}, idx: InvokerIndex = index([backupBatc
 }
 
 async function post(a: ReturnType<typeof app>, url: string, body: unknown) {
-  const res = await a.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+  const res = await a.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify(body),
+  });
   return { status: res.statusCode, review: res.json() as AdmissionReviewOut };
 }
 
 t.test('fixture Deployment CREATE: uid echoed, JSONPatch that yields the sidecar', async (t) => {
   const a = app();
-  const fixture = JSON.parse(readFileSync(`${FIXTURE_DIR}/deployment-create.json`, 'utf8')) as { request: { uid: string; object: Obj } };
+  const fixture = JSON.parse(readFileSync(`${FIXTURE_DIR}/deployment-create.json`, 'utf8')) as {
+    request: { uid: string; object: Obj };
+  };
   const { status, review: out } = await post(a, ROUTES.mutateWorkload, fixture);
   t.equal(status, 200);
   t.equal(out.apiVersion, 'admission.k8s.io/v1');
@@ -43,11 +70,23 @@ t.test('fixture Deployment CREATE: uid echoed, JSONPatch that yields the sidecar
   t.equal(out.response.patchType, 'JSONPatch');
   const patch = decodePatch(out.response);
   t.ok(patch.length > 0);
-  const patched = fastJsonPatch.applyPatch(structuredClone(fixture.request.object), patch, true, false).newDocument as Obj;
+  const patched = fastJsonPatch.applyPatch(structuredClone(fixture.request.object), patch, true, false)
+    .newDocument as Obj;
   const pod = ((patched.spec as Obj).template as Obj).spec as { containers: Obj[]; initContainers: Obj[] };
-  t.same(pod.containers.map((c) => c.name), ['wordpress', 'stash']);
-  t.same(pod.initContainers.map((c) => c.name), ['stash-init']);
-  t.match(pod.containers[1]!.args, ['run-backup', '--invoker-name=wordpress-backup', '--invoker-kind=BackupBatch', '--target-name=wordpress']);
+  t.same(
+    pod.containers.map((c) => c.name),
+    ['wordpress', 'stash'],
+  );
+  t.same(
+    pod.initContainers.map((c) => c.name),
+    ['stash-init'],
+  );
+  t.match(pod.containers[1]!.args, [
+    'run-backup',
+    '--invoker-name=wordpress-backup',
+    '--invoker-kind=BackupBatch',
+    '--target-name=wordpress',
+  ]);
   await a.close();
 });
 
@@ -55,7 +94,11 @@ t.test('admitting the patched object again gives no patch', async (t) => {
   const a = app();
   const first = await post(a, ROUTES.mutateWorkload, review('u1', deployment()));
   const patched = fastJsonPatch.applyPatch(deployment(), decodePatch(first.review.response), true, false).newDocument;
-  const second = await post(a, ROUTES.mutateWorkload, review('u2', patched, { operation: 'UPDATE', oldObject: patched }));
+  const second = await post(
+    a,
+    ROUTES.mutateWorkload,
+    review('u2', patched, { operation: 'UPDATE', oldObject: patched }),
+  );
   t.equal(second.review.response.uid, 'u2');
   t.equal(second.review.response.allowed, true);
   t.equal(second.review.response.patch, undefined, 'patch omitted when empty');
@@ -78,35 +121,69 @@ t.test('untargeted workloads, other kinds and DELETE are allowed untouched', asy
 
 t.test('leftovers of ours on an untargeted workload are removed, however its text spells them', async (t) => {
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
   const idx = index([backupBatch()]);
   const a = app({ logger: createLogger({ destination: sink }) }, idx);
   const send = async (text: string) => {
-    const res = await a.inject({ method: 'POST', url: ROUTES.mutateWorkload, headers: { 'content-type': 'application/json' }, payload: text });
+    const res = await a.inject({
+      method: 'POST',
+      url: ROUTES.mutateWorkload,
+      headers: { 'content-type': 'application/json' },
+      payload: text,
+    });
     return res.json() as AdmissionReviewOut;
   };
   // Injected while wordpress-backup targeted "wordpress"; renamed to "blog", nothing targets it any more.
-  const injected = fastJsonPatch.applyPatch(deployment(), decodePatch((await post(a, ROUTES.mutateWorkload, review('i', deployment()))).review.response), true, false).newDocument as Obj;
+  const injected = fastJsonPatch.applyPatch(
+    deployment(),
+    decodePatch((await post(a, ROUTES.mutateWorkload, review('i', deployment()))).review.response),
+    true,
+    false,
+  ).newDocument as Obj;
   const blog = structuredClone(injected);
   (blog.metadata as Obj).name = 'blog';
-  const plain = await send(JSON.stringify(review('plain', deployment('blog'), { operation: 'UPDATE', oldObject: deployment('blog') })));
+  const plain = await send(
+    JSON.stringify(review('plain', deployment('blog'), { operation: 'UPDATE', oldObject: deployment('blog') })),
+  );
   t.same(plain.response, { uid: 'plain', allowed: true });
   const removed = await send(JSON.stringify(review('left', blog, { operation: 'UPDATE', oldObject: blog })));
-  t.ok(decodePatch(removed.response).some((op) => op.op === 'remove'), 'leftovers removed');
+  t.ok(
+    decodePatch(removed.response).some((op) => op.op === 'remove'),
+    'leftovers removed',
+  );
   // The same, with "stash" spelled with a \u escape wherever it appears: still found and removed.
-  const escaped = JSON.stringify(review('escaped', blog, { operation: 'UPDATE', oldObject: blog })).replaceAll('stash', 'st\\u0061sh');
+  const escaped = JSON.stringify(review('escaped', blog, { operation: 'UPDATE', oldObject: blog })).replaceAll(
+    'stash',
+    'st\\u0061sh',
+  );
   t.notOk(escaped.includes('stash'));
   const removedEscaped = await send(escaped);
   t.same(decodePatch(removedEscaped.response), decodePatch(removed.response), 'same patch as for the plain text');
   await a.close();
-  const notes = lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Obj)
-    .filter((l) => l.msg === 'admission').map((l) => [l.uid, l.note]);
-  t.same(notes.slice(1), [['plain', 'no invoker targets this workload'], ['left', 'backup:removed'], ['escaped', 'backup:removed']]);
+  const notes = lines
+    .join('')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Obj)
+    .filter((l) => l.msg === 'admission')
+    .map((l) => [l.uid, l.note]);
+  t.same(notes.slice(1), [
+    ['plain', 'no invoker targets this workload'],
+    ['left', 'backup:removed'],
+    ['escaped', 'backup:removed'],
+  ]);
 });
 
 t.test('a failing invoker index admits the workload with a warning', async (t) => {
   const broken: InvokerIndex = {
-    backupInvokersFor() { throw new Error('cache exploded'); },
+    backupInvokersFor() {
+      throw new Error('cache exploded');
+    },
     restoreInvokersFor: () => [],
     repository: () => undefined,
   };
@@ -121,7 +198,11 @@ t.test('validation: valid manifests admitted, invalid ones denied naming the fie
   const a = app();
   for (const doc of loadYaml('valid-batch.yaml')) {
     const { review: out } = await post(a, ROUTES.validateStash, review(`v-${String((doc.metadata as Obj).name)}`, doc));
-    t.same(out.response, { uid: `v-${String((doc.metadata as Obj).name)}`, allowed: true }, String((doc.metadata as Obj).name));
+    t.same(
+      out.response,
+      { uid: `v-${String((doc.metadata as Obj).name)}`, allowed: true },
+      String((doc.metadata as Obj).name),
+    );
   }
   for (const doc of loadYaml('invalid.yaml')) {
     const meta = doc.metadata as Obj;
@@ -129,38 +210,76 @@ t.test('validation: valid manifests admitted, invalid ones denied naming the fie
     t.equal(out.response.uid, `i-${String(meta.name)}`);
     t.equal(out.response.allowed, false);
     t.equal(out.response.status?.code, 422);
-    t.ok(out.response.status?.message.includes(String((meta.annotations as Obj)['x-expect'])), out.response.status?.message ?? '');
+    t.ok(
+      out.response.status?.message.includes(String((meta.annotations as Obj)['x-expect'])),
+      out.response.status?.message ?? '',
+    );
   }
   await a.close();
 });
 
 t.test('RestoreSession deprecated rules are moved by /mutate-stash', async (t) => {
   const a = app();
-  const rs = { apiVersion: 'stash.appscode.com/v1beta1', kind: 'RestoreSession', metadata: { name: 'r', namespace: 'demo' }, spec: { repository: { name: 'x' }, target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wp' } }, rules: [{ paths: ['/a'] }] } };
+  const rs = {
+    apiVersion: 'stash.appscode.com/v1beta1',
+    kind: 'RestoreSession',
+    metadata: { name: 'r', namespace: 'demo' },
+    spec: {
+      repository: { name: 'x' },
+      target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wp' } },
+      rules: [{ paths: ['/a'] }],
+    },
+  };
   const { review: out } = await post(a, ROUTES.mutateStash, review('m', rs));
-  const patched = fastJsonPatch.applyPatch(structuredClone(rs), decodePatch(out.response), true, false).newDocument as Obj;
-  t.same((patched.spec as Obj).target, { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wp' }, rules: [{ paths: ['/a'] }] });
+  const patched = fastJsonPatch.applyPatch(structuredClone(rs), decodePatch(out.response), true, false)
+    .newDocument as Obj;
+  t.same((patched.spec as Obj).target, {
+    ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wp' },
+    rules: [{ paths: ['/a'] }],
+  });
   t.notOk('rules' in (patched.spec as Obj));
   await a.close();
 });
 
 t.test('malformed bodies', async (t) => {
   const a = app();
-  const notJson = await a.inject({ method: 'POST', url: ROUTES.mutateWorkload, headers: { 'content-type': 'application/json' }, payload: '{nope' });
+  const notJson = await a.inject({
+    method: 'POST',
+    url: ROUTES.mutateWorkload,
+    headers: { 'content-type': 'application/json' },
+    payload: '{nope',
+  });
   t.equal(notJson.statusCode, 400);
   t.match(notJson.json(), { error: 'bad request', message: /not valid JSON/ });
-  const noUid = await post(a, ROUTES.validateStash, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: {} });
+  const noUid = await post(a, ROUTES.validateStash, {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {},
+  });
   t.equal(noUid.status, 400);
-  const withUid = await post(a, ROUTES.validateStash, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'x1', operation: 'CREATE' } });
+  const withUid = await post(a, ROUTES.validateStash, {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'x1', operation: 'CREATE' },
+  });
   t.equal(withUid.status, 200);
   t.match(withUid.review.response, { uid: 'x1', allowed: false, status: { code: 400, message: /request.kind/ } });
-  const wrongType = await a.inject({ method: 'POST', url: ROUTES.mutateWorkload, headers: { 'content-type': 'text/plain' }, payload: JSON.stringify(review('t', deployment())) });
+  const wrongType = await a.inject({
+    method: 'POST',
+    url: ROUTES.mutateWorkload,
+    headers: { 'content-type': 'text/plain' },
+    payload: JSON.stringify(review('t', deployment())),
+  });
   t.equal(wrongType.statusCode, 200, 'content type does not matter');
   const noBody = await a.inject({ method: 'POST', url: ROUTES.mutateWorkload });
   t.equal(noBody.statusCode, 400);
   t.match(noBody.json(), { error: 'bad request' });
   const large = await a.inject({ method: 'POST', url: ROUTES.mutateWorkload, payload: 'x'.repeat(2 * 1024 * 1024) });
-  t.equal(large.statusCode, 400, 'bodies past fastify\'s 1 MiB default are still read (UPDATE reviews carry two objects)');
+  t.equal(
+    large.statusCode,
+    400,
+    "bodies past fastify's 1 MiB default are still read (UPDATE reviews carry two objects)",
+  );
   const tiny = buildApp({ invokers: index(), inject: INJECT, bodyLimit: 100 });
   const tooBig = await tiny.inject({ method: 'POST', url: ROUTES.mutateWorkload, payload: 'x'.repeat(200) });
   t.equal(tooBig.statusCode, 413);
@@ -184,7 +303,12 @@ t.test('health and readiness', async (t) => {
 
 t.test('one info line per admission, without the object', async (t) => {
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
   const a = app({ logger: createLogger({ destination: sink }) });
   const d = deployment();
   (d.metadata as Obj).annotations = { secret: 'hunter2' };
@@ -198,10 +322,21 @@ t.test('one info line per admission, without the object', async (t) => {
 
 t.test('one access line per request, with its outcome, obeying the root level', async (t) => {
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
   const log = createLogger({ destination: sink, level: 'warn', name: 'stash-operator' });
   const a = app({ logger: log }, index([backupBatch()]));
-  const send = (url: string, body: unknown) => a.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+  const send = (url: string, body: unknown) =>
+    a.inject({
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/json' },
+      payload: typeof body === 'string' ? body : JSON.stringify(body),
+    });
   await send(ROUTES.mutateWorkload, review('quiet', deployment()));
   log.level = 'info';
   const odd = review('odd', deployment('web'));
@@ -211,18 +346,53 @@ t.test('one access line per request, with its outcome, obeying the root level', 
     send(ROUTES.mutateWorkload, review('inject', deployment())),
     send(ROUTES.mutateWorkload, odd),
     send(ROUTES.validateStash, review('invalid', loadYaml('invalid.yaml')[0]!)),
-    send(ROUTES.validateStash, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'broken', operation: 'CREATE' } }),
+    send(ROUTES.validateStash, {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: 'broken', operation: 'CREATE' },
+    }),
     send(ROUTES.mutateWorkload, '{"password": hunter2}'),
   ]);
   await a.close();
-  const access = lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Obj).filter((l) => l.msg === 'admission');
+  const access = lines
+    .join('')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Obj)
+    .filter((l) => l.msg === 'admission');
   t.equal(access.length, 5, 'one line per request after the level was raised, none before');
-  t.notOk(lines.join('').split('\n').some((l) => (l.match(/"name":/g) ?? []).length > 1), 'no key written twice');
+  t.notOk(
+    lines
+      .join('')
+      .split('\n')
+      .some((l) => (l.match(/"name":/g) ?? []).length > 1),
+    'no key written twice',
+  );
   const byUid = new Map(access.map((l) => [l.uid, l]));
-  t.match(byUid.get('inject'), { name: 'stash-operator', path: ROUTES.mutateWorkload, op: 'CREATE', kind: 'Deployment', ns: 'demo', object: 'wordpress', outcome: 'patched', allowed: true, patched: true, note: /^backup:BackupBatch\/wordpress-backup/, ms: Number });
-  t.match(byUid.get('odd'), { object: 'quote " and \\ é 😀 \u2028', outcome: 'allowed', patched: false, note: 'no invoker targets this workload' });
+  t.match(byUid.get('inject'), {
+    name: 'stash-operator',
+    path: ROUTES.mutateWorkload,
+    op: 'CREATE',
+    kind: 'Deployment',
+    ns: 'demo',
+    object: 'wordpress',
+    outcome: 'patched',
+    allowed: true,
+    patched: true,
+    note: /^backup:BackupBatch\/wordpress-backup/,
+    ms: Number,
+  });
+  t.match(byUid.get('odd'), {
+    object: 'quote " and \\ é 😀 \u2028',
+    outcome: 'allowed',
+    patched: false,
+    note: 'no invoker targets this workload',
+  });
   t.match(byUid.get('invalid'), { path: ROUTES.validateStash, outcome: 'denied', allowed: false, note: /problem/ });
   t.match(byUid.get('broken'), { outcome: 'errored', allowed: false });
-  t.match(access.find((l) => l.uid === undefined), { path: ROUTES.mutateWorkload, outcome: 'bad request', note: /not valid JSON/ });
+  t.match(
+    access.find((l) => l.uid === undefined),
+    { path: ROUTES.mutateWorkload, outcome: 'bad request', note: /not valid JSON/ },
+  );
   t.notOk(lines.join('').includes('hunter2'), 'a bad body is not quoted in the log');
 });

@@ -10,7 +10,14 @@ import fastifyFactory, { LogController, type FastifyInstance, type FastifyReply 
 import { errorMessage } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/log.ts';
 import {
-  reviewOf, stashMutator, stashValidator, workloadMutator, errored, type Handler, type HandlerDeps, type Outcome,
+  reviewOf,
+  stashMutator,
+  stashValidator,
+  workloadMutator,
+  errored,
+  type Handler,
+  type HandlerDeps,
+  type Outcome,
 } from './admission/handlers.ts';
 import type { InjectOptions } from './admission/inject.ts';
 import { parseReview } from './admission/review.ts';
@@ -78,17 +85,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler(async (err: { statusCode?: number; message?: string }, request, reply) => {
-    const code = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    const code =
+      typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     log.warn({ err: errorMessage(err), code, url: request.url }, 'request failed');
     if (code === 413) {
       // fastify stops reading an oversized body. Answering and closing with the rest still on its way resets the
       // connection, and a client still sending (the apiserver, curl) sees the reset, not the 413: read the rest
       // first, discarding it, for a bounded time.
       await drained(request.raw, TOO_LARGE_DRAIN_MS);
-      return reply.code(413).header('connection', 'close')
+      return reply
+        .code(413)
+        .header('connection', 'close')
         .send({ error: 'payload too large', message: `request body is larger than the limit of ${bodyLimit} bytes` });
     }
-    return reply.code(code).send({ error: code === 500 ? 'internal error' : 'bad request', message: err.message ?? 'unknown error' });
+    return reply
+      .code(code)
+      .send({ error: code === 500 ? 'internal error' : 'bad request', message: err.message ?? 'unknown error' });
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({ error: 'not found', message: `no route ${request.method} ${request.url}` });
@@ -125,11 +137,20 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       }
       const out = reviewOf(uid, outcome);
       const r = parsed.ok ? parsed.request : undefined;
-      accessLog({ uid, path }).info({
-        op: r?.operation, kind: r?.kind.kind, ns: r?.namespace, object: r?.name, outcome: outcome.outcome,
-        allowed: out.response.allowed, patched: out.response.patch !== undefined, note: outcome.note,
-        ms: Math.round((performance.now() - start) * 1000) / 1000,
-      }, 'admission');
+      accessLog({ uid, path }).info(
+        {
+          op: r?.operation,
+          kind: r?.kind.kind,
+          ns: r?.namespace,
+          object: r?.name,
+          outcome: outcome.outcome,
+          allowed: out.response.allowed,
+          patched: out.response.patch !== undefined,
+          note: outcome.note,
+          ms: Math.round((performance.now() - start) * 1000) / 1000,
+        },
+        'admission',
+      );
       return void reply.send(out);
     });
   }

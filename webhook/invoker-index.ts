@@ -4,7 +4,14 @@ import type { Logger } from 'pino';
 import { GROUP, KINDS } from '../shared/api/constants.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import { Informer, keyOf } from '../shared/kube/informer.ts';
-import type { BackupInvoker, InvokerIndex, Repository, RestoreInvoker, TargetRef, WorkloadRef } from './admission/types.ts';
+import type {
+  BackupInvoker,
+  InvokerIndex,
+  Repository,
+  RestoreInvoker,
+  TargetRef,
+  WorkloadRef,
+} from './admission/types.ts';
 
 type AnyInvoker = BackupInvoker | RestoreInvoker;
 
@@ -18,7 +25,9 @@ function workloadKey(ref: { kind?: string; name?: string; namespace?: string }):
 /** Target refs an invoker names: `spec.target.ref` for single-target kinds, each member's for batches. */
 export function targetRefsOf(inv: { spec?: unknown; metadata?: { namespace?: string } }): TargetRef[] {
   const spec = (inv.spec ?? {}) as { target?: { ref?: TargetRef }; members?: Array<{ target?: { ref?: TargetRef } }> };
-  const refs = [spec.target?.ref, ...(spec.members ?? []).map((m) => m.target?.ref)].filter((r): r is TargetRef => !!r?.name);
+  const refs = [spec.target?.ref, ...(spec.members ?? []).map((m) => m.target?.ref)].filter(
+    (r): r is TargetRef => !!r?.name,
+  );
   return refs.map((r) => ({ ...r, namespace: r.namespace || inv.metadata?.namespace }));
 }
 

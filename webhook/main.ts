@@ -15,7 +15,8 @@ const config = operatorConfig();
 // Asynchronous, buffered stdout (sonic-boom writes once 4 KiB are held), so a slow log reader never blocks
 // admission and the access line of each review costs no write of its own; flushed on the way out.
 const log = createLogger({
-  level: config.logLevel, name: 'stash-operator',
+  level: config.logLevel,
+  name: 'stash-operator',
   destination: pino.destination({ dest: 1, sync: false, minLength: 4096 }) as unknown as NodeJS.WritableStream,
 });
 // A quiet operator fills 4 KiB slowly: flushed every second too, so `kubectl logs` is never more than that behind.
@@ -45,12 +46,25 @@ const metricsServer = await serveMetrics({ host: config.host, port: config.metri
 const stop = new AbortController();
 const leading = config.leaderElection
   ? runLeaderElection(
-    // A 10 s lease (renewed every 2 s, given up after 7 s without renewal) lets a standby take over within
-    // about 12 s of the leader's death.
-    new LeaseLock(kube, { namespace: config.namespace, name: config.leaseName, identity: config.identity, log, leaseDurationMs: 10_000, renewDeadlineMs: 7_000, retryPeriodMs: 2_000 }),
-    { onStartedLeading: async (lost) => { await index.waitForSync(); await startControllers({ kube, log, config, index, inject }, lost); } },
-    stop.signal,
-  )
+      // A 10 s lease (renewed every 2 s, given up after 7 s without renewal) lets a standby take over within
+      // about 12 s of the leader's death.
+      new LeaseLock(kube, {
+        namespace: config.namespace,
+        name: config.leaseName,
+        identity: config.identity,
+        log,
+        leaseDurationMs: 10_000,
+        renewDeadlineMs: 7_000,
+        retryPeriodMs: 2_000,
+      }),
+      {
+        onStartedLeading: async (lost) => {
+          await index.waitForSync();
+          await startControllers({ kube, log, config, index, inject }, lost);
+        },
+      },
+      stop.signal,
+    )
   : index.waitForSync().then(() => startControllers({ kube, log, config, index, inject }, stop.signal));
 
 async function shutdown(sig: string): Promise<void> {

@@ -52,12 +52,42 @@ export class StashMetrics {
     });
     const inv = ['namespace', 'invoker_kind', 'invoker_name'];
     const tgt = [...inv, 'target_kind', 'target_name', 'target_namespace'];
-    this.lastSuccess = new Gauge({ name: 'stash_last_success_timestamp_seconds', help: 'Unix time the last session of this invoker succeeded.', labelNames: inv, registers: [this.registry] });
-    this.lastDuration = new Gauge({ name: 'stash_last_session_duration_seconds', help: 'Duration of the last finished session of this invoker.', labelNames: [...inv, 'phase'], registers: [this.registry] });
-    this.targetLastSuccess = new Gauge({ name: 'stash_target_last_success_timestamp_seconds', help: 'Unix time this target last finished successfully.', labelNames: tgt, registers: [this.registry] });
-    this.targetLastDuration = new Gauge({ name: 'stash_target_last_duration_seconds', help: 'Longest host duration of this target in its last finished session.', labelNames: tgt, registers: [this.registry] });
-    this.sessionsFinished = new Counter({ name: 'stash_sessions_finished_total', help: 'Sessions that reached a final phase.', labelNames: [...inv, 'phase'], registers: [this.registry] });
-    this.hookFailures = new Counter({ name: 'stash_hook_failures_total', help: 'Hooks run by the operator that failed.', labelNames: [...inv, 'hook'], registers: [this.registry] });
+    this.lastSuccess = new Gauge({
+      name: 'stash_last_success_timestamp_seconds',
+      help: 'Unix time the last session of this invoker succeeded.',
+      labelNames: inv,
+      registers: [this.registry],
+    });
+    this.lastDuration = new Gauge({
+      name: 'stash_last_session_duration_seconds',
+      help: 'Duration of the last finished session of this invoker.',
+      labelNames: [...inv, 'phase'],
+      registers: [this.registry],
+    });
+    this.targetLastSuccess = new Gauge({
+      name: 'stash_target_last_success_timestamp_seconds',
+      help: 'Unix time this target last finished successfully.',
+      labelNames: tgt,
+      registers: [this.registry],
+    });
+    this.targetLastDuration = new Gauge({
+      name: 'stash_target_last_duration_seconds',
+      help: 'Longest host duration of this target in its last finished session.',
+      labelNames: tgt,
+      registers: [this.registry],
+    });
+    this.sessionsFinished = new Counter({
+      name: 'stash_sessions_finished_total',
+      help: 'Sessions that reached a final phase.',
+      labelNames: [...inv, 'phase'],
+      registers: [this.registry],
+    });
+    this.hookFailures = new Counter({
+      name: 'stash_hook_failures_total',
+      help: 'Hooks run by the operator that failed.',
+      labelNames: [...inv, 'hook'],
+      registers: [this.registry],
+    });
   }
 
   /** Adds a source of sessions (an informer's list) to count by phase at scrape time; returns its remover. */
@@ -85,7 +115,11 @@ export const metrics = new StashMetrics();
  * Serves GET /metrics (Prometheus text format) on host:port; resolves once listening. Port 0 picks a free
  * port (see `address`).
  */
-export async function serveMetrics(opts: { host?: string; port: number; metrics?: StashMetrics }): Promise<{ server: http.Server; port: number; close(): Promise<void> }> {
+export async function serveMetrics(opts: {
+  host?: string;
+  port: number;
+  metrics?: StashMetrics;
+}): Promise<{ server: http.Server; port: number; close(): Promise<void> }> {
   const m = opts.metrics ?? metrics;
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {

@@ -30,7 +30,11 @@ t.test('new cert files reach new connections without a restart', async (t) => {
   t.ok(res instanceof Error, 'an untrusted client is refused (the CA is ours)');
 
   await generateServingCert(dir, { certFile: certs.caFile, keyFile: certs.caKeyFile }, { dnsNames: ['localhost'] });
-  await until('the rotated certificate', async () => (await peerCert(port, certs.caPem)).fingerprint256 !== first.fingerprint256, { timeoutMs: 5_000, everyMs: 25 });
+  await until(
+    'the rotated certificate',
+    async () => (await peerCert(port, certs.caPem)).fingerprint256 !== first.fingerprint256,
+    { timeoutMs: 5_000, everyMs: 25 },
+  );
   const second = await peerCert(port, certs.caPem);
   t.not(second.serialNumber, first.serialNumber, 'a new certificate is served');
   t.match(second.subjectaltname, /IP Address:127\.0\.0\.1/);
@@ -58,7 +62,9 @@ t.test('a torn or mismatched pair is not loaded; the last good pair stays', asyn
   await writeFile(certs.certFile, 'garbage');
   t.equal(reloader.reload(), false);
   reloader.close();
-  t.throws(() => new CertificateReloader({ certFile: join(dir, 'missing.crt'), keyFile: certs.keyFile }), { code: 'CONFIG_INVALID' });
+  t.throws(() => new CertificateReloader({ certFile: join(dir, 'missing.crt'), keyFile: certs.keyFile }), {
+    code: 'CONFIG_INVALID',
+  });
   t.throws(() => loadKeyPair({ certFile: certs.certFile, keyFile: certs.keyFile }));
 });
 

@@ -50,7 +50,9 @@ export class CertificateReloader {
     try {
       this.pair = loadKeyPair(files);
     } catch (err) {
-      throw new ConfigError([`cannot load TLS certificate ${files.certFile} and key ${files.keyFile}: ${errorMessage(err)}`]);
+      throw new ConfigError([
+        `cannot load TLS certificate ${files.certFile} and key ${files.keyFile}: ${errorMessage(err)}`,
+      ]);
     }
   }
 
@@ -65,7 +67,9 @@ export class CertificateReloader {
     for (const dir of dirs) {
       try {
         const w = watch(dir, { persistent: false }, () => this.schedule());
-        w.on('error', (err) => this.log?.warn({ dir, err: errorMessage(err) }, 'certificate watch failed; polling only'));
+        w.on('error', (err) =>
+          this.log?.warn({ dir, err: errorMessage(err) }, 'certificate watch failed; polling only'),
+        );
         this.watchers.push(w);
       } catch (err) {
         this.log?.warn({ dir, err: errorMessage(err) }, 'cannot watch certificate directory; polling only');
@@ -88,7 +92,10 @@ export class CertificateReloader {
     try {
       next = loadKeyPair(this.files);
     } catch (err) {
-      this.log?.warn({ certFile: this.files.certFile, err: errorMessage(err) }, 'certificate reload failed; keeping the current pair');
+      this.log?.warn(
+        { certFile: this.files.certFile, err: errorMessage(err) },
+        'certificate reload failed; keeping the current pair',
+      );
       return false;
     }
     if (next.cert.equals(this.pair.cert) && next.key.equals(this.pair.key)) return false;

@@ -24,7 +24,8 @@ export function splitArgs(text: string, field = 'task.params[args]'): string[] {
     if (quote === '"') {
       if (c === '"') quote = undefined;
       else if (c === '\\' && i + 1 < text.length && '"\\$`'.includes(text[i + 1]!)) cur += text[++i];
-      else if (c === '$' || c === '`') throw new ValidationError(field, `shell expansion (${c}) is not supported in args`);
+      else if (c === '$' || c === '`')
+        throw new ValidationError(field, `shell expansion (${c}) is not supported in args`);
       else cur += c;
       continue;
     }
@@ -39,7 +40,11 @@ export function splitArgs(text: string, field = 'task.params[args]'): string[] {
     else if (c === '\\') {
       if (i + 1 >= text.length) throw new ValidationError(field, 'args end with a lone backslash');
       cur += text[++i];
-    } else if ('$`;|&<>(){}'.includes(c)) throw new ValidationError(field, `shell syntax (${c}) is not supported in args; quote it if it is part of a value`);
+    } else if ('$`;|&<>(){}'.includes(c))
+      throw new ValidationError(
+        field,
+        `shell syntax (${c}) is not supported in args; quote it if it is part of a value`,
+      );
     else cur += c;
   }
   if (quote) throw new ValidationError(field, `unterminated ${quote} quote in args`);

@@ -51,10 +51,53 @@ export function mysqlSelectsDatabases(args: readonly string[]): boolean {
 }
 
 /** pg_dump/psql options whose value may be the next word. */
-const PG_VALUE_OPTS = new Set(['-d', '-h', '-p', '-U', '-f', '-F', '-n', '-N', '-t', '-T', '-j', '-Z', '-E', '-S', '-v', '-c', '-L', '-o', '-P', '-R',
-  '--dbname', '--host', '--port', '--username', '--file', '--format', '--schema', '--exclude-schema', '--table', '--exclude-table',
-  '--jobs', '--compress', '--encoding', '--superuser', '--role', '--set', '--variable', '--command', '--lock-wait-timeout',
-  '--exclude-database', '--exclude-table-data', '--section', '--snapshot', '--extra-float-digits', '--rows-per-insert']);
+const PG_VALUE_OPTS = new Set([
+  '-d',
+  '-h',
+  '-p',
+  '-U',
+  '-f',
+  '-F',
+  '-n',
+  '-N',
+  '-t',
+  '-T',
+  '-j',
+  '-Z',
+  '-E',
+  '-S',
+  '-v',
+  '-c',
+  '-L',
+  '-o',
+  '-P',
+  '-R',
+  '--dbname',
+  '--host',
+  '--port',
+  '--username',
+  '--file',
+  '--format',
+  '--schema',
+  '--exclude-schema',
+  '--table',
+  '--exclude-table',
+  '--jobs',
+  '--compress',
+  '--encoding',
+  '--superuser',
+  '--role',
+  '--set',
+  '--variable',
+  '--command',
+  '--lock-wait-timeout',
+  '--exclude-database',
+  '--exclude-table-data',
+  '--section',
+  '--snapshot',
+  '--extra-float-digits',
+  '--rows-per-insert',
+]);
 
 /** The database a positional word in pg args names (dump that one with pg_dump), if any. */
 export function pgPositionalDatabase(args: readonly string[]): string | undefined {
@@ -75,14 +118,25 @@ function baseEnv(o: CommandOptions): Record<string, string> {
 }
 
 function pgEnv(conn: DatabaseConnection, o: CommandOptions): Record<string, string> {
-  const env: Record<string, string> = { ...baseEnv(o), PGPASSWORD: conn.password, PGCONNECT_TIMEOUT: '30', PGAPPNAME: 'stash-ts' };
+  const env: Record<string, string> = {
+    ...baseEnv(o),
+    PGPASSWORD: conn.password,
+    PGCONNECT_TIMEOUT: '30',
+    PGAPPNAME: 'stash-ts',
+  };
   if (conn.sslMode) env.PGSSLMODE = conn.sslMode;
   return env;
 }
 
 function mysqlServerArgs(conn: DatabaseConnection, optionFile: string): string[] {
   // --defaults-file must come first; --protocol=TCP so "localhost" does not silently mean a local socket.
-  return [`--defaults-file=${optionFile}`, `--host=${conn.host}`, `--port=${conn.port}`, '--protocol=TCP', '--default-character-set=utf8mb4'];
+  return [
+    `--defaults-file=${optionFile}`,
+    `--host=${conn.host}`,
+    `--port=${conn.port}`,
+    '--protocol=TCP',
+    '--default-character-set=utf8mb4',
+  ];
 }
 
 function pgServerArgs(conn: DatabaseConnection): string[] {
@@ -90,13 +144,24 @@ function pgServerArgs(conn: DatabaseConnection): string[] {
 }
 
 /** The dump command, given the option file (MySQL) already written. Pure, for tests. */
-export function buildDumpCommand(conn: DatabaseConnection, o: CommandOptions & { optionFile?: string } = {}): DbCommand {
+export function buildDumpCommand(
+  conn: DatabaseConnection,
+  o: CommandOptions & { optionFile?: string } = {},
+): DbCommand {
   const extra = argsParam(o.params) ?? [];
   if (conn.engine === 'mysql') {
     if (!o.optionFile) throw new ValidationError('optionFile', 'a MySQL dump needs its option file');
     // One consistent InnoDB snapshot without locking writers; rows streamed, not buffered; blobs as hex
     // so no character-set conversion can touch them; routines, events and triggers with the tables.
-    const args = [...mysqlServerArgs(conn, o.optionFile), '--single-transaction', '--quick', '--routines', '--events', '--triggers', '--hex-blob'];
+    const args = [
+      ...mysqlServerArgs(conn, o.optionFile),
+      '--single-transaction',
+      '--quick',
+      '--routines',
+      '--events',
+      '--triggers',
+      '--hex-blob',
+    ];
     args.push(...(mysqlSelectsDatabases(extra) ? extra : ['--all-databases', ...extra]));
     return { file: 'mysqldump', args, env: baseEnv(o) };
   }
@@ -106,20 +171,37 @@ export function buildDumpCommand(conn: DatabaseConnection, o: CommandOptions & {
 }
 
 /** The restore command (reads the dump on stdin), given the option file (MySQL). Pure, for tests. */
-export function buildRestoreCommand(conn: DatabaseConnection, o: CommandOptions & { optionFile?: string; nodePath?: string } = {}): DbCommand {
+export function buildRestoreCommand(
+  conn: DatabaseConnection,
+  o: CommandOptions & { optionFile?: string; nodePath?: string } = {},
+): DbCommand {
   const extra = argsParam(o.params) ?? [];
   if (conn.engine === 'mysql') {
     if (!o.optionFile) throw new ValidationError('optionFile', 'a MySQL restore needs its option file');
     // The mysql client stops at the first failing statement and exits non-zero.
-    return { file: 'mysql', args: [...mysqlServerArgs(conn, o.optionFile), '--binary-mode', ...extra], env: baseEnv(o) };
+    return {
+      file: 'mysql',
+      args: [...mysqlServerArgs(conn, o.optionFile), '--binary-mode', ...extra],
+      env: baseEnv(o),
+    };
   }
-  const dbArg = extra.some((a) => a === '-d' || a.startsWith('--dbname')) ? [] : [`--dbname=${conn.database ?? 'postgres'}`];
+  const dbArg = extra.some((a) => a === '-d' || a.startsWith('--dbname'))
+    ? []
+    : [`--dbname=${conn.database ?? 'postgres'}`];
   // psql goes on after a failing statement and exits 0; the guard turns unexpected errors into a failure.
   const psqlArgs = ['-X', '--quiet', ...pgServerArgs(conn), ...dbArg, ...extra];
-  return { file: o.nodePath ?? process.execPath, args: ['--no-warnings', PSQL_GUARD, 'psql', ...psqlArgs], env: pgEnv(conn, o) };
+  return {
+    file: o.nodePath ?? process.execPath,
+    args: ['--no-warnings', PSQL_GUARD, 'psql', ...psqlArgs],
+    env: pgEnv(conn, o),
+  };
 }
 
-async function withOptionFile(conn: DatabaseConnection, o: CommandOptions, build: (optionFile?: string) => DbCommand): Promise<PreparedCommand> {
+async function withOptionFile(
+  conn: DatabaseConnection,
+  o: CommandOptions,
+  build: (optionFile?: string) => DbCommand,
+): Promise<PreparedCommand> {
   if (conn.engine !== 'mysql') return { command: build(), cleanup: async () => undefined };
   const dir = await mkdtemp(join(o.tmpDir ?? tmpdir(), 'stash-db-'));
   const file = join(dir, 'client.cnf');

@@ -12,7 +12,14 @@ export interface AppBinding {
     version?: string;
     clientConfig?: {
       url?: string;
-      service?: { name?: string; namespace?: string; port?: number | string; scheme?: string; path?: string; query?: string };
+      service?: {
+        name?: string;
+        namespace?: string;
+        port?: number | string;
+        scheme?: string;
+        path?: string;
+        query?: string;
+      };
       caBundle?: string;
       insecureSkipTLSVerify?: boolean;
     };
@@ -61,11 +68,19 @@ function text(v: string | Buffer | undefined): string | undefined {
  * The connection an AppBinding describes. `engine` (from the task name) wins when the binding does not say;
  * when both say and disagree it is an error, since a mysql task cannot dump a PostgreSQL server.
  */
-export function connectionFromAppBinding(appBinding: AppBinding, secretData: SecretValues, opts: { engine?: Engine } = {}): DatabaseConnection {
+export function connectionFromAppBinding(
+  appBinding: AppBinding,
+  secretData: SecretValues,
+  opts: { engine?: Engine } = {},
+): DatabaseConnection {
   const name = appBinding.metadata?.name ?? '?';
   const where = `AppBinding ${appBinding.metadata?.namespace ?? '?'}/${name}`;
   const cc = appBinding.spec?.clientConfig;
-  if (!cc || (!cc.url && !cc.service)) throw new ValidationError('spec.clientConfig', `${where} has neither spec.clientConfig.url nor spec.clientConfig.service`);
+  if (!cc || (!cc.url && !cc.service))
+    throw new ValidationError(
+      'spec.clientConfig',
+      `${where} has neither spec.clientConfig.url nor spec.clientConfig.service`,
+    );
 
   let host: string;
   let port: number | undefined;
@@ -82,7 +97,10 @@ export function connectionFromAppBinding(appBinding: AppBinding, secretData: Sec
       throw new ValidationError('spec.clientConfig.url', `${where}: spec.clientConfig.url is not a URL`);
     }
     if (u.username || u.password) {
-      throw new ValidationError('spec.clientConfig.url', `${where}: spec.clientConfig.url must not carry credentials; put them in the Secret spec.secret.name`);
+      throw new ValidationError(
+        'spec.clientConfig.url',
+        `${where}: spec.clientConfig.url must not carry credentials; put them in the Secret spec.secret.name`,
+      );
     }
     schemeEngine = engineOfScheme(u.protocol.replace(/:$/, ''));
     host = u.hostname.replace(/^\[|\]$/g, '');
@@ -92,29 +110,51 @@ export function connectionFromAppBinding(appBinding: AppBinding, secretData: Sec
     sslMode = u.searchParams.get('sslmode') ?? undefined;
   } else {
     const svc = cc.service!;
-    if (!svc.name) throw new ValidationError('spec.clientConfig.service.name', `${where}: spec.clientConfig.service.name is required`);
+    if (!svc.name)
+      throw new ValidationError(
+        'spec.clientConfig.service.name',
+        `${where}: spec.clientConfig.service.name is required`,
+      );
     const ns = svc.namespace ?? appBinding.metadata?.namespace;
-    if (!ns) throw new ValidationError('metadata.namespace', `${where}: the namespace of service ${svc.name} is unknown`);
+    if (!ns)
+      throw new ValidationError('metadata.namespace', `${where}: the namespace of service ${svc.name} is unknown`);
     host = `${svc.name}.${ns}.svc`;
-    if (svc.port === undefined || svc.port === '') throw new ValidationError('spec.clientConfig.service.port', `${where}: spec.clientConfig.service.port is required`);
+    if (svc.port === undefined || svc.port === '')
+      throw new ValidationError(
+        'spec.clientConfig.service.port',
+        `${where}: spec.clientConfig.service.port is required`,
+      );
     port = Number(svc.port);
     schemeEngine = svc.scheme ? engineOfScheme(svc.scheme) : undefined;
     database = svc.path ? svc.path.replace(/^\/+|\/+$/g, '') || undefined : undefined;
     if (svc.query) sslMode = new URLSearchParams(svc.query).get('sslmode') ?? undefined;
   }
-  if (host.startsWith('-')) throw new ValidationError('spec.clientConfig', `${where}: host ${JSON.stringify(host)} is not a host name`);
+  if (host.startsWith('-'))
+    throw new ValidationError('spec.clientConfig', `${where}: host ${JSON.stringify(host)} is not a host name`);
 
   const bindingEngine = schemeEngine ?? (appBinding.spec?.type ? engineOfType(appBinding.spec.type) : undefined);
   if (opts.engine && bindingEngine && opts.engine !== bindingEngine) {
-    throw new ValidationError('spec.type', `${where} points at a ${bindingEngine} database, but the task is for ${opts.engine}`);
+    throw new ValidationError(
+      'spec.type',
+      `${where} points at a ${bindingEngine} database, but the task is for ${opts.engine}`,
+    );
   }
   const engine = opts.engine ?? bindingEngine;
-  if (!engine) throw new ValidationError('spec.type', `${where}: cannot tell the database engine from spec.type, the URL scheme or the task name`);
+  if (!engine)
+    throw new ValidationError(
+      'spec.type',
+      `${where}: cannot tell the database engine from spec.type, the URL scheme or the task name`,
+    );
   port ??= DEFAULT_PORT[engine];
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ValidationError('spec.clientConfig', `${where}: port ${String(port)} is not a TCP port`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new ValidationError('spec.clientConfig', `${where}: port ${String(port)} is not a TCP port`);
 
   const secretName = appBinding.spec?.secret?.name;
-  if (!secretName) throw new ValidationError('spec.secret.name', `${where}: spec.secret.name is required (the Secret with username and password)`);
+  if (!secretName)
+    throw new ValidationError(
+      'spec.secret.name',
+      `${where}: spec.secret.name is required (the Secret with username and password)`,
+    );
   const pick = (keys: string[]) => {
     for (const k of keys) {
       const v = text(secretData[k]);
@@ -125,9 +165,17 @@ export function connectionFromAppBinding(appBinding: AppBinding, secretData: Sec
   const userKeys = engine === 'postgres' ? ['username', 'POSTGRES_USER'] : ['username'];
   const passwordKeys = engine === 'postgres' ? ['password', 'POSTGRES_PASSWORD'] : ['password'];
   const user = pick(userKeys);
-  if (user === undefined) throw new ValidationError(`secret ${secretName}`, `Secret ${secretName} (from ${where}) has no ${userKeys.join(' or ')} key`);
+  if (user === undefined)
+    throw new ValidationError(
+      `secret ${secretName}`,
+      `Secret ${secretName} (from ${where}) has no ${userKeys.join(' or ')} key`,
+    );
   const password = pick(passwordKeys);
-  if (password === undefined) throw new ValidationError(`secret ${secretName}`, `Secret ${secretName} (from ${where}) has no ${passwordKeys.join(' or ')} key`);
+  if (password === undefined)
+    throw new ValidationError(
+      `secret ${secretName}`,
+      `Secret ${secretName} (from ${where}) has no ${passwordKeys.join(' or ')} key`,
+    );
   const conn: DatabaseConnection = { engine, host, port, user, password };
   if (database !== undefined) conn.database = database;
   if (sslMode !== undefined) conn.sslMode = sslMode;

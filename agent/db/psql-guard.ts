@@ -35,7 +35,17 @@ async function main(): Promise<number> {
   // Through the agent's process runner: psql dies with this guard even when the guard is SIGKILLed.
   const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
   const stop = new AbortController();
-  const child = startChild({ file, args, env, stdin: 'inherit', stdout: 'ignore', stderr: 'pipe', stopSignal: 'SIGTERM', graceMs: 10_000, signal: stop.signal });
+  const child = startChild({
+    file,
+    args,
+    env,
+    stdin: 'inherit',
+    stdout: 'ignore',
+    stderr: 'pipe',
+    stopSignal: 'SIGTERM',
+    graceMs: 10_000,
+    signal: stop.signal,
+  });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => stop.abort());
   const bad: string[] = [];
   let count = 0;

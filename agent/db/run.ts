@@ -34,7 +34,11 @@ export interface DatabaseRestoreOptions extends DatabaseBackupOptions {
 
 /** A database backup or restore failed; the message names the database and never carries its password. */
 export class DatabaseError extends StashError {
-  constructor(code: 'DATABASE_BACKUP_FAILED' | 'DATABASE_RESTORE_FAILED', message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: 'DATABASE_BACKUP_FAILED' | 'DATABASE_RESTORE_FAILED',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, options);
   }
 }
@@ -56,14 +60,26 @@ function commandOptions(o: DatabaseBackupOptions): CommandOptions {
   return { params: o.params, path: o.path, tmpDir: o.tmpDir };
 }
 
-export async function backupDatabase(restic: Restic, conn: DatabaseConnection, o: DatabaseBackupOptions): Promise<BackupResult> {
+export async function backupDatabase(
+  restic: Restic,
+  conn: DatabaseConnection,
+  o: DatabaseBackupOptions,
+): Promise<BackupResult> {
   const redact = makeRedactor([conn.password]);
   return withCommand(prepareDump(conn, commandOptions(o)), async ({ command }) => {
     try {
-      return await restic.backupCommand(command, { host: o.host, filename: DUMP_FILENAME, signal: o.signal, timeoutMs: o.timeoutMs, tags: o.tags });
+      return await restic.backupCommand(command, {
+        host: o.host,
+        filename: DUMP_FILENAME,
+        signal: o.signal,
+        timeoutMs: o.timeoutMs,
+        tags: o.tags,
+      });
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
-      throw new DatabaseError('DATABASE_BACKUP_FAILED', redact(`backup of ${describe(conn)} failed: ${msg}`), { cause: err });
+      throw new DatabaseError('DATABASE_BACKUP_FAILED', redact(`backup of ${describe(conn)} failed: ${msg}`), {
+        cause: err,
+      });
     }
   });
 }
@@ -73,16 +89,28 @@ export async function backupDatabase(restic: Restic, conn: DatabaseConnection, o
  * PostgreSQL's psql runs under a guard that fails on any error a full dump does not always meet (an
  * existing bootstrap role). Returns the number of dump bytes applied.
  */
-export async function restoreDatabase(restic: Restic, conn: DatabaseConnection, o: DatabaseRestoreOptions): Promise<{ bytes: number }> {
+export async function restoreDatabase(
+  restic: Restic,
+  conn: DatabaseConnection,
+  o: DatabaseRestoreOptions,
+): Promise<{ bytes: number }> {
   const redact = makeRedactor([conn.password]);
   return withCommand(prepareRestore(conn, commandOptions(o)), async ({ command }) => {
     try {
-      return await restic.dumpToCommand(o.snapshot, `/${DUMP_FILENAME}`, command, { host: o.host, signal: o.signal, timeoutMs: o.timeoutMs });
+      return await restic.dumpToCommand(o.snapshot, `/${DUMP_FILENAME}`, command, {
+        host: o.host,
+        signal: o.signal,
+        timeoutMs: o.timeoutMs,
+      });
     } catch (err) {
       // The PostgreSQL client runs under node (the guard): name psql, not the node binary.
       const raw = err instanceof Error ? err.message : String(err);
       const msg = command.file === 'mysql' ? raw : raw.split(command.file).join('psql');
-      throw new DatabaseError('DATABASE_RESTORE_FAILED', redact(`restore of ${describe(conn)} from snapshot ${o.snapshot} failed: ${msg}`), { cause: err });
+      throw new DatabaseError(
+        'DATABASE_RESTORE_FAILED',
+        redact(`restore of ${describe(conn)} from snapshot ${o.snapshot} failed: ${msg}`),
+        { cause: err },
+      );
     }
   });
 }

@@ -20,13 +20,32 @@ t.test('upstream task names select engine and action', async (t) => {
 });
 
 t.test('other names are not database tasks', async (t) => {
-  for (const name of ['', 'pvc-backup', 'pvc-restore', 'mongodb-backup-4.2.3', 'elasticsearch-backup-7.3.2', 'mysql-dump-8.0', 'mysql-backup-latest', 'mysql-backup-8.0.21;rm', 'backup-mysql']) {
+  for (const name of [
+    '',
+    'pvc-backup',
+    'pvc-restore',
+    'mongodb-backup-4.2.3',
+    'elasticsearch-backup-7.3.2',
+    'mysql-dump-8.0',
+    'mysql-backup-latest',
+    'mysql-backup-8.0.21;rm',
+    'backup-mysql',
+  ]) {
     t.equal(databaseTask(name), undefined, JSON.stringify(name));
   }
 });
 
 t.test('requireDatabaseTask explains what it accepts', async (t) => {
-  t.throws(() => requireDatabaseTask('mongodb-backup-4.2.3'), { code: 'VALIDATION_FAILED', message: /task\.name: unknown database task "mongodb-backup-4\.2\.3".*mysql, mariadb, postgres/ });
-  t.throws(() => requireDatabaseTask('mysql-restore-8.0.21', 'backup'), { message: /is a restore task, but this member needs a backup task/ });
-  t.same(requireDatabaseTask('postgres-backup-16.1', 'backup'), { engine: 'postgres', action: 'backup', version: '16.1' });
+  t.throws(() => requireDatabaseTask('mongodb-backup-4.2.3'), {
+    code: 'VALIDATION_FAILED',
+    message: /task\.name: unknown database task "mongodb-backup-4\.2\.3".*mysql, mariadb, postgres/,
+  });
+  t.throws(() => requireDatabaseTask('mysql-restore-8.0.21', 'backup'), {
+    message: /is a restore task, but this member needs a backup task/,
+  });
+  t.same(requireDatabaseTask('postgres-backup-16.1', 'backup'), {
+    engine: 'postgres',
+    action: 'backup',
+    version: '16.1',
+  });
 });

@@ -37,11 +37,17 @@ export function databaseTask(taskName: string): DatabaseTask | undefined {
 export function requireDatabaseTask(taskName: string, action?: DatabaseAction): DatabaseTask {
   const task = databaseTask(taskName);
   if (!task) {
-    throw new ValidationError('task.name', `unknown database task ${JSON.stringify(taskName)}: expected <engine>-<backup|restore>[-<version>] ` +
-      `with engine one of mysql, mariadb, postgres (or pg), e.g. mysql-backup-8.0.21 or postgres-restore-16.1`);
+    throw new ValidationError(
+      'task.name',
+      `unknown database task ${JSON.stringify(taskName)}: expected <engine>-<backup|restore>[-<version>] ` +
+        `with engine one of mysql, mariadb, postgres (or pg), e.g. mysql-backup-8.0.21 or postgres-restore-16.1`,
+    );
   }
   if (action && task.action !== action) {
-    throw new ValidationError('task.name', `task ${JSON.stringify(taskName)} is a ${task.action} task, but this member needs a ${action} task`);
+    throw new ValidationError(
+      'task.name',
+      `task ${JSON.stringify(taskName)} is a ${task.action} task, but this member needs a ${action} task`,
+    );
   }
   return task;
 }

@@ -25,7 +25,15 @@ import { ensureTestWorld } from '../../test/world/harness.ts';
 import { resticBin } from '../../test/backends/bins.ts';
 import type { BackupSession, Repository } from '../../agent/types.ts';
 import { mergeBackupSessionStatus } from '../../shared/status/index.ts';
-import { AGENT, NODE, createSession, makeBackupConfiguration, makeRepository, sidecarArgs, startAgent } from '../../test/support/agent-world.ts';
+import {
+  AGENT,
+  NODE,
+  createSession,
+  makeBackupConfiguration,
+  makeRepository,
+  sidecarArgs,
+  startAgent,
+} from '../../test/support/agent-world.ts';
 
 const MiB = 1024 * 1024;
 const RESTIC = resticBin();
@@ -48,8 +56,14 @@ function vmRssMiB(pid: number): number {
 
 async function dataset(dir: string, scale: number): Promise<number> {
   // Mixed sizes: a few large files, many medium, lots of small ones, in nested directories.
-  const plan: Array<[count: number, size: number]> = ([[10, 64 * MiB], [300, MiB], [3000, 32 * 1024], [6000, 2 * 1024]] as Array<[number, number]>)
-    .map(([count, size]) => [Math.max(1, Math.round(count * scale)), size]);
+  const plan: Array<[count: number, size: number]> = (
+    [
+      [10, 64 * MiB],
+      [300, MiB],
+      [3000, 32 * 1024],
+      [6000, 2 * 1024],
+    ] as Array<[number, number]>
+  ).map(([count, size]) => [Math.max(1, Math.round(count * scale)), size]);
   let total = 0;
   let i = 0;
   for (const [count, size] of plan) {
@@ -68,10 +82,21 @@ function run(bin: string, args: string[], env: Record<string, string>, onLine?: 
     const t0 = performance.now();
     const p = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    if (onLine) p.stdout.on('data', (b: Buffer) => b.toString().split('\n').filter(Boolean).forEach((l) => onLine(`${Math.round(performance.now() - t0)}ms ${l.slice(0, 300)}`)));
+    if (onLine)
+      p.stdout.on('data', (b: Buffer) =>
+        b
+          .toString()
+          .split('\n')
+          .filter(Boolean)
+          .forEach((l) => onLine(`${Math.round(performance.now() - t0)}ms ${l.slice(0, 300)}`)),
+      );
     else p.stdout.resume();
     p.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
-    p.once('exit', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${bin} ${args.join(' ')} exited ${code}: ${err}`))));
+    p.once('exit', (code) =>
+      code === 0
+        ? resolve(performance.now() - t0)
+        : reject(new Error(`${bin} ${args.join(' ')} exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -86,27 +111,47 @@ async function main(): Promise<void> {
     const data = join(root, 'data');
     const scale = Number(process.env.BENCH_AGENT_SCALE ?? 1);
     const bytes = await dataset(data, scale);
-    log(`dataset: ${(bytes / MiB).toFixed(0)} MiB in ${data}${scale !== 1 ? ` (BENCH_AGENT_SCALE=${scale}: development figures only)` : ''}`);
+    log(
+      `dataset: ${(bytes / MiB).toFixed(0)} MiB in ${data}${scale !== 1 ? ` (BENCH_AGENT_SCALE=${scale}: development figures only)` : ''}`,
+    );
     // The image's compile cache (Dockerfile.agent): filled by one untimed start, as at image build.
     const compileCache = join(root, 'node-compile-cache');
     const agentStart = async (cache: boolean) => {
       const t0 = performance.now();
-      execFileSync(NODE, [AGENT, 'restore', '--help'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(cache ? { NODE_COMPILE_CACHE: compileCache } : {}) }, stdio: 'ignore' });
+      execFileSync(NODE, [AGENT, 'restore', '--help'], {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(cache ? { NODE_COMPILE_CACHE: compileCache } : {}) },
+        stdio: 'ignore',
+      });
       return performance.now() - t0;
     };
     await agentStart(true);
     // …and what a run loads on demand, as the image's build step does.
-    execFileSync(NODE, ['--input-type=module', '-e', `await import(${JSON.stringify(join(AGENT, '..', 'restic.ts'))}); await import(${JSON.stringify(join(AGENT, '..', 'restore.ts'))})`],
-      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_COMPILE_CACHE: compileCache }, stdio: 'ignore' });
+    execFileSync(
+      NODE,
+      [
+        '--input-type=module',
+        '-e',
+        `await import(${JSON.stringify(join(AGENT, '..', 'restic.ts'))}); await import(${JSON.stringify(join(AGENT, '..', 'restore.ts'))})`,
+      ],
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_COMPILE_CACHE: compileCache }, stdio: 'ignore' },
+    );
     const starts = { cold: Infinity, cached: Infinity };
     for (let i = 0; i < 3; i++) {
       starts.cold = Math.min(starts.cold, await agentStart(false));
       starts.cached = Math.min(starts.cached, await agentStart(true));
     }
-    log(`agent start-up (node + modules, best of 3): ${starts.cold.toFixed(0)} ms without the image's compile cache, ${starts.cached.toFixed(0)} ms with it`);
+    log(
+      `agent start-up (node + modules, best of 3): ${starts.cold.toFixed(0)} ms without the image's compile cache, ${starts.cached.toFixed(0)} ms with it`,
+    );
     const agentLog = process.env.BENCH_AGENT_LOG;
     const password = randomBytes(12).toString('hex');
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: root, TMPDIR: root, RESTIC_PASSWORD: password, RESTIC_PROGRESS_FPS: String(1 / 60) };
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: root,
+      TMPDIR: root,
+      RESTIC_PASSWORD: password,
+      RESTIC_PROGRESS_FPS: String(1 / 60),
+    };
     // A first backup needs an empty repository: every repetition gets fresh ones (initialised, untimed).
     let rep = 0;
     let plainRepo = '';
@@ -120,23 +165,83 @@ async function main(): Promise<void> {
     await freshRepos();
 
     // The same flags the agent passes (cache with cleanup, JSON output, stable host).
-    const plainBackup = () => run(RESTIC!, ['--json', '--cache-dir', join(root, 'cache-plain'), '--cleanup-cache', '-r', plainRepo, 'backup', '--host', 'bench', '--', data], env);
+    const plainBackup = () =>
+      run(
+        RESTIC!,
+        [
+          '--json',
+          '--cache-dir',
+          join(root, 'cache-plain'),
+          '--cleanup-cache',
+          '-r',
+          plainRepo,
+          'backup',
+          '--host',
+          'bench',
+          '--',
+          data,
+        ],
+        env,
+      );
     // Restores compare like with like: the same snapshot of the same repository, the same cache, into the
     // same (emptied) place; only the agent's own work differs.
     const plainRestore = async () => {
       await rm(data, { recursive: true, force: true });
       execFileSync('sync');
-      return run(RESTIC!, ['--json', '--cache-dir', join(root, 'agent-tmp', 'restic-cache'), '--cleanup-cache', '-r', agentRepo, 'restore', 'latest', '--target', '/', '--host', 'bench', '--path', data], env);
+      return run(
+        RESTIC!,
+        [
+          '--json',
+          '--cache-dir',
+          join(root, 'agent-tmp', 'restic-cache'),
+          '--cleanup-cache',
+          '-r',
+          agentRepo,
+          'restore',
+          'latest',
+          '--target',
+          '/',
+          '--host',
+          'bench',
+          '--path',
+          data,
+        ],
+        env,
+      );
     };
 
-    await makeRepository(kube, ns, 'repo', { local: { mountPath: agentRepo, hostPath: { path: agentRepo } } }, { RESTIC_PASSWORD: password });
-    await makeBackupConfiguration(kube, ns, 'bench', { repo: 'repo', targetName: 'bench', alias: 'bench', paths: [data] });
+    await makeRepository(
+      kube,
+      ns,
+      'repo',
+      { local: { mountPath: agentRepo, hostPath: { path: agentRepo } } },
+      { RESTIC_PASSWORD: password },
+    );
+    await makeBackupConfiguration(kube, ns, 'bench', {
+      repo: 'repo',
+      targetName: 'bench',
+      alias: 'bench',
+      paths: [data],
+    });
     sidecar = startAgent(
-      sidecarArgs({ invokerKind: 'BackupConfiguration', invokerName: 'bench', targetKind: 'Deployment', targetName: 'bench', namespace: ns, scratch: join(root, 'agent-tmp') })
-        .filter((a) => a !== '--restic-hostname-isolation'),
+      sidecarArgs({
+        invokerKind: 'BackupConfiguration',
+        invokerName: 'bench',
+        targetKind: 'Deployment',
+        targetName: 'bench',
+        namespace: ns,
+        scratch: join(root, 'agent-tmp'),
+      }).filter((a) => a !== '--restic-hostname-isolation'),
       {
-        podName: 'bench-6d5f-abcde', namespace: ns, kubeconfig: state.kubeconfig,
-        extra: { STASH_LOG_LEVEL: agentLog ?? 'warn', NODE_COMPILE_CACHE: compileCache, NODE_ENV: 'production', NODE_OPTIONS: imageNodeOptions() },
+        podName: 'bench-6d5f-abcde',
+        namespace: ns,
+        kubeconfig: state.kubeconfig,
+        extra: {
+          STASH_LOG_LEVEL: agentLog ?? 'warn',
+          NODE_COMPILE_CACHE: compileCache,
+          NODE_ENV: 'production',
+          NODE_OPTIONS: imageNodeOptions(),
+        },
       },
     );
     const sidecarStarted = performance.now();
@@ -157,15 +262,37 @@ async function main(): Promise<void> {
     const agentBackup = async () => {
       const name = `bench-${++n}`;
       await createSession(kube, ns, name, 'BackupConfiguration', 'bench');
-      const watch = kube.watch<BackupSession>(`/apis/${apiVersionOf('BackupSession')}/namespaces/${ns}/backupsessions`, { fieldSelector: `metadata.name=${name}` });
+      const watch = kube.watch<BackupSession>(
+        `/apis/${apiVersionOf('BackupSession')}/namespaces/${ns}/backupsessions`,
+        { fieldSelector: `metadata.name=${name}` },
+      );
       const first = watch.next();
       await first;
       const t0 = performance.now();
       // The operator's initiation write (docs/api.md §14.3 step 6) starts the clock.
-      await kube.update<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ns, name, (x) => {
-        x.status = mergeBackupSessionStatus(x.status, { targets: [{ ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'bench' }, totalHosts: 1, preBackupActions: ['InitializeBackendRepository'] }] }, { namespace: ns });
-        return x;
-      }, { subresource: 'status' });
+      await kube.update<BackupSession>(
+        apiVersionOf('BackupSession'),
+        'BackupSession',
+        ns,
+        name,
+        (x) => {
+          x.status = mergeBackupSessionStatus(
+            x.status,
+            {
+              targets: [
+                {
+                  ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'bench' },
+                  totalHosts: 1,
+                  preBackupActions: ['InitializeBackendRepository'],
+                },
+              ],
+            },
+            { namespace: ns },
+          );
+          return x;
+        },
+        { subresource: 'status' },
+      );
       for await (const ev of watch) {
         const st = ev.object.status?.targets?.[0]?.stats?.[0];
         if (st) {
@@ -180,18 +307,49 @@ async function main(): Promise<void> {
     const agentRestore = async () => {
       const name = `bench-restore-${++n}`;
       await kube.create({
-        apiVersion: apiVersionOf('RestoreSession'), kind: 'RestoreSession', metadata: { name, namespace: ns },
-        spec: { repository: { name: 'repo' }, target: { alias: 'bench', ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'bench' }, rules: [{ paths: [data] }] } },
+        apiVersion: apiVersionOf('RestoreSession'),
+        kind: 'RestoreSession',
+        metadata: { name, namespace: ns },
+        spec: {
+          repository: { name: 'repo' },
+          target: {
+            alias: 'bench',
+            ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'bench' },
+            rules: [{ paths: [data] }],
+          },
+        },
       });
       // The pod's volume starts empty.
       await rm(data, { recursive: true, force: true });
       execFileSync('sync');
-      const args = [AGENT, 'restore', '--invoker-kind=RestoreSession', `--invoker-name=${name}`, '--target-name=bench', `--target-namespace=${ns}`, '--target-kind=Deployment',
-        '--enable-cache=true', '--max-connections=0', '--scratch-dir', join(root, 'agent-tmp')];
-      return run(NODE, args, {
-        PATH: process.env.PATH ?? '/usr/bin:/bin', POD_NAME: 'bench-6d5f-fghij', NODE_NAME: 'node-1', POD_NAMESPACE: ns, KUBECONFIG: state.kubeconfig,
-        STASH_RESTIC_BINARY: RESTIC!, STASH_LOG_LEVEL: agentLog ?? 'warn', NODE_COMPILE_CACHE: compileCache,
-      }, agentLog ? (line) => log(`  agent: ${line}`) : undefined);
+      const args = [
+        AGENT,
+        'restore',
+        '--invoker-kind=RestoreSession',
+        `--invoker-name=${name}`,
+        '--target-name=bench',
+        `--target-namespace=${ns}`,
+        '--target-kind=Deployment',
+        '--enable-cache=true',
+        '--max-connections=0',
+        '--scratch-dir',
+        join(root, 'agent-tmp'),
+      ];
+      return run(
+        NODE,
+        args,
+        {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          POD_NAME: 'bench-6d5f-fghij',
+          NODE_NAME: 'node-1',
+          POD_NAMESPACE: ns,
+          KUBECONFIG: state.kubeconfig,
+          STASH_RESTIC_BINARY: RESTIC!,
+          STASH_LOG_LEVEL: agentLog ?? 'warn',
+          NODE_COMPILE_CACHE: compileCache,
+        },
+        agentLog ? (line) => log(`  agent: ${line}`) : undefined,
+      );
     };
 
     // Each measured run starts with no dirty pages left by the previous one: writeback throttling would
@@ -200,7 +358,12 @@ async function main(): Promise<void> {
       execFileSync('sync');
       return await f();
     };
-    const pair = async (label: string, plainRaw: () => Promise<number>, agentRaw: () => Promise<number>, reps: number) => {
+    const pair = async (
+      label: string,
+      plainRaw: () => Promise<number>,
+      agentRaw: () => Promise<number>,
+      reps: number,
+    ) => {
       const plain = () => settled(plainRaw);
       const agent = () => settled(agentRaw);
       const ps: number[] = [];
@@ -217,14 +380,19 @@ async function main(): Promise<void> {
       }
       const p = median(ps);
       const a = median(as);
-      log(`  ${label} runs (s): restic ${ps.map((x) => (x / 1000).toFixed(2)).join(' ')}, agent ${as.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
+      log(
+        `  ${label} runs (s): restic ${ps.map((x) => (x / 1000).toFixed(2)).join(' ')}, agent ${as.map((x) => (x / 1000).toFixed(2)).join(' ')}`,
+      );
       results[label] = { restic: p, agent: a };
       log(`${label}: restic ${(p / 1000).toFixed(3)} s, agent ${(a / 1000).toFixed(3)} s, ratio ${(a / p).toFixed(3)}`);
     };
 
     const useAgentRepo = async () => {
       await kube.update<Repository>(apiVersionOf('Repository'), 'Repository', ns, 'repo', (r) => {
-        r.spec.backend = { storageSecretName: 'repo-secret', local: { mountPath: agentRepo, hostPath: { path: agentRepo } } } as Repository['spec']['backend'];
+        r.spec.backend = {
+          storageSecretName: 'repo-secret',
+          local: { mountPath: agentRepo, hostPath: { path: agentRepo } },
+        } as Repository['spec']['backend'];
         return r;
       });
     };
@@ -255,8 +423,12 @@ async function main(): Promise<void> {
       const p = median(firstPlain);
       const a = median(firstAgent);
       results.backup = { restic: p, agent: a };
-      log(`  backup runs (s): restic ${firstPlain.map((x) => (x / 1000).toFixed(2)).join(' ')}, agent ${firstAgent.map((x) => (x / 1000).toFixed(2)).join(' ')}`);
-      log(`backup: restic ${(p / 1000).toFixed(3)} s, agent ${(a / 1000).toFixed(3)} s, ratio ${(a / p).toFixed(3)} (median of ${reps}, fresh repositories)`);
+      log(
+        `  backup runs (s): restic ${firstPlain.map((x) => (x / 1000).toFixed(2)).join(' ')}, agent ${firstAgent.map((x) => (x / 1000).toFixed(2)).join(' ')}`,
+      );
+      log(
+        `backup: restic ${(p / 1000).toFixed(3)} s, agent ${(a / 1000).toFixed(3)} s, ratio ${(a / p).toFixed(3)} (median of ${reps}, fresh repositories)`,
+      );
       await pair('rebackup', plainBackup, agentBackup, 5);
     }
     // Every timed restore must follow a restore of the same data: the first one after the backups otherwise
@@ -267,7 +439,9 @@ async function main(): Promise<void> {
     const r = (k: string) => ((results[k]?.agent ?? NaN) / (results[k]?.restic ?? NaN)).toFixed(3);
     if (agentLog) log(`sidecar log:\n${sidecar.output()}`);
     log(`load average: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
-    log(`agent: backup=${r('backup')} restore=${r('restore')} rebackup=${r('rebackup')} idle_rss=${idleRss.toFixed(0)}MiB`);
+    log(
+      `agent: backup=${r('backup')} restore=${r('restore')} rebackup=${r('rebackup')} idle_rss=${idleRss.toFixed(0)}MiB`,
+    );
   } finally {
     await sidecar?.stop();
     await kube.delete('v1', 'Namespace', undefined, ns).catch(() => undefined);

@@ -10,10 +10,17 @@ import v8 from 'node:v8';
 const gc = { scavenges: 0, scavengeMs: 0, majors: 0, majorMs: 0, other: 0, otherMs: 0 };
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
-    const kind = ((e as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind;
-    if (kind === constants.NODE_PERFORMANCE_GC_MINOR) { gc.scavenges++; gc.scavengeMs += e.duration; }
-    else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) { gc.majors++; gc.majorMs += e.duration; }
-    else { gc.other++; gc.otherMs += e.duration; }
+    const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+    if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+      gc.scavenges++;
+      gc.scavengeMs += e.duration;
+    } else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      gc.majors++;
+      gc.majorMs += e.duration;
+    } else {
+      gc.other++;
+      gc.otherMs += e.duration;
+    }
   }
 }).observe({ entryTypes: ['gc'] });
 
@@ -21,7 +28,12 @@ const file = process.env.BENCH_MEMSTATS_FILE;
 if (file) {
   setInterval(() => {
     const m = process.memoryUsage();
-    const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, { used: s.space_used_size, size: s.space_size }]));
-    appendFileSync(file, `${JSON.stringify({ t: Date.now(), rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, spaces, gc: { ...gc } })}\n`);
+    const spaces = Object.fromEntries(
+      v8.getHeapSpaceStatistics().map((s) => [s.space_name, { used: s.space_used_size, size: s.space_size }]),
+    );
+    appendFileSync(
+      file,
+      `${JSON.stringify({ t: Date.now(), rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, spaces, gc: { ...gc } })}\n`,
+    );
   }, 2_000).unref();
 }

@@ -13,7 +13,9 @@ if (!certFile || !keyFile || !logFile) {
   process.exit(2);
 }
 
-const logger = createLogger({ destination: pino.destination({ dest: logFile, sync: false, minLength: 4096 }) as unknown as NodeJS.WritableStream });
+const logger = createLogger({
+  destination: pino.destination({ dest: logFile, sync: false, minLength: 4096 }) as unknown as NodeJS.WritableStream,
+});
 const app = buildApp({ invokers: benchIndex(), inject: INJECT, logger, tls: { certFile, keyFile } });
 await app.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`${(app.server.address() as { port: number }).port}\n`);
@@ -22,4 +24,11 @@ process.on('SIGUSR2', () => {
   const c = process.cpuUsage();
   process.stdout.write(`cpu ${c.user + c.system}\n`);
 });
-process.on('SIGTERM', () => void app.close().then(() => { logger.flush(); process.exit(0); }));
+process.on(
+  'SIGTERM',
+  () =>
+    void app.close().then(() => {
+      logger.flush();
+      process.exit(0);
+    }),
+);

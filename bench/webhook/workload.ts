@@ -6,11 +6,29 @@
 import fastJsonPatch from 'fast-json-patch';
 import { mutateWorkload } from '../../webhook/admission/mutate.ts';
 import type { InjectOptions } from '../../webhook/admission/inject.ts';
-import type { BackupInvoker, InvokerIndex, Obj, Repository, RestoreInvoker, WorkloadRef } from '../../webhook/admission/types.ts';
+import type {
+  BackupInvoker,
+  InvokerIndex,
+  Obj,
+  Repository,
+  RestoreInvoker,
+  WorkloadRef,
+} from '../../webhook/admission/types.ts';
 import { targetRefsOf } from '../../webhook/invoker-index.ts';
-import { backupBatch, deployment, repository, restoreBatch, review, statefulSet } from '../../test/fixtures/reviews/fixtures.ts';
+import {
+  backupBatch,
+  deployment,
+  repository,
+  restoreBatch,
+  review,
+  statefulSet,
+} from '../../test/fixtures/reviews/fixtures.ts';
 
-export const INJECT: InjectOptions = { image: 'stash-ts/agent:bench', pushgatewayUrl: 'http://stash-ts-operator.stash-system.svc:56789', useKubeapiserverFqdnForAks: false };
+export const INJECT: InjectOptions = {
+  image: 'stash-ts/agent:bench',
+  pushgatewayUrl: 'http://stash-ts-operator.stash-system.svc:56789',
+  useKubeapiserverFqdnForAks: false,
+};
 
 /** A RestoreBatch whose one member restores into Deployment `name`. */
 function restoreInto(name: string): Obj {
@@ -23,7 +41,8 @@ function restoreInto(name: string): Obj {
 const BACKUPS = [backupBatch()];
 const RESTORES = [restoreInto('shop')];
 
-const names = (inv: Obj, w: WorkloadRef) => targetRefsOf(inv).some((r) => r.kind === w.kind && r.name === w.name && r.namespace === w.namespace);
+const names = (inv: Obj, w: WorkloadRef) =>
+  targetRefsOf(inv).some((r) => r.kind === w.kind && r.name === w.name && r.namespace === w.namespace);
 
 /** Answers like the informer index: the invokers whose refs name the workload. */
 export function benchIndex(): InvokerIndex {
@@ -42,21 +61,67 @@ function stored(w: Obj, i: number): Obj {
   meta.resourceVersion = String(100_000 + i);
   meta.generation = 3;
   meta.uid = `5f0c${String(i).padStart(4, '0')}-0000-4000-8000-000000000000`;
-  meta.managedFields = [{
-    manager: 'kubectl-client-side-apply', operation: 'Update', apiVersion: 'apps/v1', time: '2026-11-30T10:00:00Z', fieldsType: 'FieldsV1',
-    fieldsV1: { 'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } }, 'f:spec': { 'f:replicas': {}, 'f:selector': {}, 'f:template': { 'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } }, 'f:spec': { 'f:containers': { 'k:{"name":"app"}': { '.': {}, 'f:image': {}, 'f:name': {}, 'f:ports': {}, 'f:volumeMounts': {} } }, 'f:volumes': {} } } } },
-  }];
-  copy.status = { observedGeneration: 3, replicas: 1, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 1, conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', lastUpdateTime: '2026-11-30T10:00:05Z', lastTransitionTime: '2026-11-30T10:00:05Z' }] };
+  meta.managedFields = [
+    {
+      manager: 'kubectl-client-side-apply',
+      operation: 'Update',
+      apiVersion: 'apps/v1',
+      time: '2026-11-30T10:00:00Z',
+      fieldsType: 'FieldsV1',
+      fieldsV1: {
+        'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } },
+        'f:spec': {
+          'f:replicas': {},
+          'f:selector': {},
+          'f:template': {
+            'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } },
+            'f:spec': {
+              'f:containers': {
+                'k:{"name":"app"}': { '.': {}, 'f:image': {}, 'f:name': {}, 'f:ports': {}, 'f:volumeMounts': {} },
+              },
+              'f:volumes': {},
+            },
+          },
+        },
+      },
+    },
+  ];
+  copy.status = {
+    observedGeneration: 3,
+    replicas: 1,
+    readyReplicas: 1,
+    availableReplicas: 1,
+    updatedReplicas: 1,
+    conditions: [
+      {
+        type: 'Available',
+        status: 'True',
+        reason: 'MinimumReplicasAvailable',
+        lastUpdateTime: '2026-11-30T10:00:05Z',
+        lastTransitionTime: '2026-11-30T10:00:05Z',
+      },
+    ],
+  };
   return copy;
 }
 
 function injected(w: Obj): Obj {
   const idx = benchIndex();
   const meta = w.metadata as Obj;
-  const ref: WorkloadRef = { apiVersion: 'apps/v1', kind: String(w.kind), name: String(meta.name), namespace: String(meta.namespace) };
-  const r = mutateWorkload(w, { backup: idx.backupInvokersFor(ref), restore: idx.restoreInvokersFor(ref), repository: idx.repository }, INJECT);
+  const ref: WorkloadRef = {
+    apiVersion: 'apps/v1',
+    kind: String(w.kind),
+    name: String(meta.name),
+    namespace: String(meta.namespace),
+  };
+  const r = mutateWorkload(
+    w,
+    { backup: idx.backupInvokersFor(ref), restore: idx.restoreInvokersFor(ref), repository: idx.repository },
+    INJECT,
+  );
   if ('skip' in r) throw new Error(`bench fixture ${ref.kind}/${ref.name} not injected: ${r.skip}`);
-  return fastJsonPatch.applyPatch(structuredClone(w), fastJsonPatch.compare(w, r.mutated), false, false).newDocument as Obj;
+  return fastJsonPatch.applyPatch(structuredClone(w), fastJsonPatch.compare(w, r.mutated), false, false)
+    .newDocument as Obj;
 }
 
 function newImage(w: Obj): Obj {
@@ -76,7 +141,8 @@ export interface BenchReview {
 /** Review bodies, in request order, with what the answer must contain. */
 export function benchReviews(): BenchReview[] {
   const mix: Array<{ what: string; object: Obj; update: boolean; patched: boolean }> = [];
-  const add = (what: string, object: Obj, update: boolean, patched: boolean) => mix.push({ what, object, update, patched });
+  const add = (what: string, object: Obj, update: boolean, patched: boolean) =>
+    mix.push({ what, object, update, patched });
   add('backup target Deployment CREATE', deployment(), false, true);
   add('backup target Deployment UPDATE (injected)', stored(injected(deployment()), 1), true, false);
   add('backup target StatefulSet CREATE', statefulSet(), false, true);
@@ -84,13 +150,17 @@ export function benchReviews(): BenchReview[] {
   add('restore target Deployment CREATE', deployment('shop'), false, true);
   add('restore target Deployment UPDATE (injected)', stored(injected(deployment('shop')), 3), true, false);
   for (let i = 0; i < 6; i++) add('untargeted Deployment CREATE', deployment(`web-${i}`), false, false);
-  for (let i = 0; i < 4; i++) add('untargeted Deployment UPDATE', stored(deployment(`api-${i}`, 'shop'), 10 + i), true, false);
+  for (let i = 0; i < 4; i++)
+    add('untargeted Deployment UPDATE', stored(deployment(`api-${i}`, 'shop'), 10 + i), true, false);
   for (let i = 0; i < 2; i++) add('untargeted StatefulSet CREATE', statefulSet(`redis-${i}`), false, false);
-  for (let i = 0; i < 2; i++) add('untargeted StatefulSet UPDATE', stored(statefulSet(`kafka-${i}`), 20 + i), true, false);
+  for (let i = 0; i < 2; i++)
+    add('untargeted StatefulSet UPDATE', stored(statefulSet(`kafka-${i}`), 20 + i), true, false);
   return mix.map((m, i) => {
     const uid = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
     // An UPDATE changes the application's image; oldObject is the object as stored before.
-    const body = m.update ? review(uid, newImage(m.object), { operation: 'UPDATE', oldObject: m.object }) : review(uid, m.object);
+    const body = m.update
+      ? review(uid, newImage(m.object), { operation: 'UPDATE', oldObject: m.object })
+      : review(uid, m.object);
     return { body: JSON.stringify(body), patched: m.patched, what: m.what };
   });
 }

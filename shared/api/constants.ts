@@ -17,12 +17,54 @@ export interface KindInfo {
 }
 
 export const KINDS = {
-  Repository: { kind: 'Repository', version: V1ALPHA1, plural: 'repositories', singular: 'repository', shortNames: ['repo'], categories: ['stash', 'appscode'] },
-  BackupConfiguration: { kind: 'BackupConfiguration', version: V1BETA1, plural: 'backupconfigurations', singular: 'backupconfiguration', shortNames: ['bc'], categories: ['stash', 'appscode', 'all'] },
-  BackupBatch: { kind: 'BackupBatch', version: V1BETA1, plural: 'backupbatches', singular: 'backupbatch', shortNames: [], categories: ['stash', 'appscode', 'all'] },
-  BackupSession: { kind: 'BackupSession', version: V1BETA1, plural: 'backupsessions', singular: 'backupsession', shortNames: [], categories: ['stash', 'appscode', 'all'] },
-  RestoreSession: { kind: 'RestoreSession', version: V1BETA1, plural: 'restoresessions', singular: 'restoresession', shortNames: ['restore'], categories: ['stash', 'appscode', 'all'] },
-  RestoreBatch: { kind: 'RestoreBatch', version: V1BETA1, plural: 'restorebatches', singular: 'restorebatch', shortNames: [], categories: ['stash', 'appscode', 'all'] },
+  Repository: {
+    kind: 'Repository',
+    version: V1ALPHA1,
+    plural: 'repositories',
+    singular: 'repository',
+    shortNames: ['repo'],
+    categories: ['stash', 'appscode'],
+  },
+  BackupConfiguration: {
+    kind: 'BackupConfiguration',
+    version: V1BETA1,
+    plural: 'backupconfigurations',
+    singular: 'backupconfiguration',
+    shortNames: ['bc'],
+    categories: ['stash', 'appscode', 'all'],
+  },
+  BackupBatch: {
+    kind: 'BackupBatch',
+    version: V1BETA1,
+    plural: 'backupbatches',
+    singular: 'backupbatch',
+    shortNames: [],
+    categories: ['stash', 'appscode', 'all'],
+  },
+  BackupSession: {
+    kind: 'BackupSession',
+    version: V1BETA1,
+    plural: 'backupsessions',
+    singular: 'backupsession',
+    shortNames: [],
+    categories: ['stash', 'appscode', 'all'],
+  },
+  RestoreSession: {
+    kind: 'RestoreSession',
+    version: V1BETA1,
+    plural: 'restoresessions',
+    singular: 'restoresession',
+    shortNames: ['restore'],
+    categories: ['stash', 'appscode', 'all'],
+  },
+  RestoreBatch: {
+    kind: 'RestoreBatch',
+    version: V1BETA1,
+    plural: 'restorebatches',
+    singular: 'restorebatch',
+    shortNames: [],
+    categories: ['stash', 'appscode', 'all'],
+  },
 } as const satisfies Record<string, KindInfo>;
 
 export type StashKind = keyof typeof KINDS;
@@ -80,7 +122,11 @@ export const VOLUME = {
 export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'DeploymentConfig'] as const;
 
 export const PRE_BACKUP_ACTIONS = ['InitializeBackendRepository'] as const;
-export const POST_BACKUP_ACTIONS = ['ApplyRetentionPolicy', 'VerifyRepositoryIntegrity', 'SendRepositoryMetrics'] as const;
+export const POST_BACKUP_ACTIONS = [
+  'ApplyRetentionPolicy',
+  'VerifyRepositoryIntegrity',
+  'SendRepositoryMetrics',
+] as const;
 
 /** Lease that elects the one backing-up (or restoring) pod of a workload, per docs/api.md §11. */
 export function leaseName(kind: string, name: string, purpose: 'backup' | 'restore'): string {

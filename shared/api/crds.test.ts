@@ -59,21 +59,61 @@ t.test('the structural checker catches what the apiserver would reject', async (
     ['untyped field', { type: 'object', properties: { a: { description: 'x' } } }, /^a: type is required/],
     [
       'properties with additionalProperties',
-      { type: 'object', properties: { a: { description: 'x', type: 'object', properties: {}, additionalProperties: { type: 'string' } } } },
+      {
+        type: 'object',
+        properties: {
+          a: { description: 'x', type: 'object', properties: {}, additionalProperties: { type: 'string' } },
+        },
+      },
       /^a: properties and additionalProperties are mutually exclusive/,
     ],
-    ['a $ref', { type: 'object', properties: { a: { description: 'x', $ref: '#/x' } } }, /keyword "\$ref" is not allowed/],
-    ['anyOf of literals', { type: 'object', properties: { a: { description: 'x', type: 'string', anyOf: [{ const: 'A' }] } } }, /anyOf is not used/],
-    ['rich metadata', { type: 'object', properties: { metadata: { type: 'object', description: 'm' } } }, /^metadata: must be exactly/],
-    ['missing description', { type: 'object', properties: { a: { type: 'string' } } }, /^a: every field needs a description/],
-    ['array without items', { type: 'object', properties: { a: { description: 'x', type: 'array' } } }, /^a: an array needs items/],
-    ['int-or-string with a type', { type: 'object', properties: { a: { description: 'x', type: 'string', 'x-kubernetes-int-or-string': true } } }, /must not also set type/],
-    ['bad default', { type: 'object', properties: { a: { description: 'x', type: 'string', enum: ['A'], default: 'B' } } }, /^a: default "B" is invalid/],
-    ['required but unknown', { type: 'object', required: ['b'], properties: { a: { description: 'x', type: 'string' } } }, /required field b is not among/],
+    [
+      'a $ref',
+      { type: 'object', properties: { a: { description: 'x', $ref: '#/x' } } },
+      /keyword "\$ref" is not allowed/,
+    ],
+    [
+      'anyOf of literals',
+      { type: 'object', properties: { a: { description: 'x', type: 'string', anyOf: [{ const: 'A' }] } } },
+      /anyOf is not used/,
+    ],
+    [
+      'rich metadata',
+      { type: 'object', properties: { metadata: { type: 'object', description: 'm' } } },
+      /^metadata: must be exactly/,
+    ],
+    [
+      'missing description',
+      { type: 'object', properties: { a: { type: 'string' } } },
+      /^a: every field needs a description/,
+    ],
+    [
+      'array without items',
+      { type: 'object', properties: { a: { description: 'x', type: 'array' } } },
+      /^a: an array needs items/,
+    ],
+    [
+      'int-or-string with a type',
+      { type: 'object', properties: { a: { description: 'x', type: 'string', 'x-kubernetes-int-or-string': true } } },
+      /must not also set type/,
+    ],
+    [
+      'bad default',
+      { type: 'object', properties: { a: { description: 'x', type: 'string', enum: ['A'], default: 'B' } } },
+      /^a: default "B" is invalid/,
+    ],
+    [
+      'required but unknown',
+      { type: 'object', required: ['b'], properties: { a: { description: 'x', type: 'string' } } },
+      /required field b is not among/,
+    ],
   ];
   for (const [name, schema, expected] of cases) {
     const problems = structuralProblems(schema);
-    t.ok(problems.some((p) => expected.test(p)), `${name}: ${JSON.stringify(problems)}`);
+    t.ok(
+      problems.some((p) => expected.test(p)),
+      `${name}: ${JSON.stringify(problems)}`,
+    );
   }
 });
 
@@ -100,8 +140,11 @@ t.test('names, scope, subresource and version come from KINDS', async (t) => {
 
 t.test('printer columns follow docs/api.md §1', async (t) => {
   const columns = (kind: StashKind) =>
-    ((buildCrd(kind)['spec'] as { versions: Array<{ additionalPrinterColumns: Array<{ name: string; type: string; jsonPath: string }> }> })
-      .versions[0]!.additionalPrinterColumns.map((c) => `${c.name}|${c.type}|${c.jsonPath}`));
+    (
+      buildCrd(kind)['spec'] as {
+        versions: Array<{ additionalPrinterColumns: Array<{ name: string; type: string; jsonPath: string }> }>;
+      }
+    ).versions[0]!.additionalPrinterColumns.map((c) => `${c.name}|${c.type}|${c.jsonPath}`);
   const age = 'Age|date|.metadata.creationTimestamp';
   t.same(columns('Repository'), [
     'Integrity|boolean|.status.integrity',
@@ -117,7 +160,12 @@ t.test('printer columns follow docs/api.md §1', async (t) => {
     'Phase|string|.status.phase',
     age,
   ]);
-  t.same(columns('BackupBatch'), ['Schedule|string|.spec.schedule', 'Paused|boolean|.spec.paused', 'Phase|string|.status.phase', age]);
+  t.same(columns('BackupBatch'), [
+    'Schedule|string|.spec.schedule',
+    'Paused|boolean|.spec.paused',
+    'Phase|string|.status.phase',
+    age,
+  ]);
   t.same(columns('BackupSession'), [
     'Invoker-Type|string|.spec.invoker.kind',
     'Invoker-Name|string|.spec.invoker.name',
@@ -125,7 +173,12 @@ t.test('printer columns follow docs/api.md §1', async (t) => {
     'Duration|string|.status.sessionDuration',
     age,
   ]);
-  const restore = ['Repository|string|.spec.repository.name', 'Phase|string|.status.phase', 'Duration|string|.status.sessionDuration', age];
+  const restore = [
+    'Repository|string|.spec.repository.name',
+    'Phase|string|.status.phase',
+    'Duration|string|.status.sessionDuration',
+    age,
+  ];
   t.same(columns('RestoreSession'), restore);
   t.same(columns('RestoreBatch'), restore);
   // every column points at a field the schema declares
@@ -171,7 +224,9 @@ t.test('defaults, enums and required fields per the reference', async (t) => {
     ...(at(bb, 'spec.members.task.params')['items'] as object),
     required: ['name', 'value'],
   });
-  t.match(at(openAPISchema('RestoreSession'), 'spec.hooks.postRestore.executionPolicy'), { enum: ['Always', 'OnSuccess', 'OnFailure'] });
+  t.match(at(openAPISchema('RestoreSession'), 'spec.hooks.postRestore.executionPolicy'), {
+    enum: ['Always', 'OnSuccess', 'OnFailure'],
+  });
   t.match(at(repo, 'spec.usagePolicy.allowedNamespaces.from'), { enum: ['Same', 'All', 'Selector'], default: 'Same' });
   t.same(at(repo, 'spec')['required'], ['backend']);
   t.same(at(repo, 'spec.backend.local')['required'], ['mountPath']);

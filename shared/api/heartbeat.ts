@@ -25,7 +25,10 @@ export type HeartbeatSessionKind = 'BackupSession' | 'RestoreSession' | 'Restore
 /** Deterministic Lease name for one host of one session: both sides compute it, nobody lists to find it. */
 export function heartbeatLeaseName(sessionKind: HeartbeatSessionKind, sessionName: string, host: string): string {
   // JSON keeps the three parts apart whatever characters they hold ("a"+"b\0c" and "a\0b"+"c" differ).
-  const digest = createHash('sha256').update(JSON.stringify([sessionKind, sessionName, host])).digest('hex').slice(0, 20);
+  const digest = createHash('sha256')
+    .update(JSON.stringify([sessionKind, sessionName, host]))
+    .digest('hex')
+    .slice(0, 20);
   return `stash-heartbeat-${digest}`;
 }
 
@@ -33,6 +36,9 @@ export function heartbeatLeaseName(sessionKind: HeartbeatSessionKind, sessionNam
 export function heartbeatSessionLabel(sessionName: string): string {
   if (/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/.test(sessionName)) return sessionName;
   const digest = createHash('sha256').update(sessionName).digest('hex').slice(0, 10);
-  const head = sessionName.slice(0, 52).replace(/[^-A-Za-z0-9_.]/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+  const head = sessionName
+    .slice(0, 52)
+    .replace(/[^-A-Za-z0-9_.]/g, '-')
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
   return head ? `${head}-${digest}` : digest;
 }

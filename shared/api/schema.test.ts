@@ -28,9 +28,22 @@ t.test('every valid fixture passes its schema', async (t) => {
     return [...Object.keys(others), ...(volume ? [`local:${volume}`] : [])];
   };
   const backends = new Set(fixtures.filter((f) => f.object.kind === 'Repository').flatMap(backendOf));
-  t.same([...backends].sort(), ['azure', 'b2', 'gcs', 'local:hostPath', 'local:persistentVolumeClaim', 'rest', 's3', 'swift']);
+  t.same([...backends].sort(), [
+    'azure',
+    'b2',
+    'gcs',
+    'local:hostPath',
+    'local:persistentVolumeClaim',
+    'rest',
+    's3',
+    'swift',
+  ]);
   for (const f of fixtures) {
-    t.equal(f.object.apiVersion, `stash.appscode.com/${KINDS[f.object.kind as StashKind].version}`, `${f.file} apiVersion`);
+    t.equal(
+      f.object.apiVersion,
+      `stash.appscode.com/${KINDS[f.object.kind as StashKind].version}`,
+      `${f.file} apiVersion`,
+    );
     t.same(check(schemaFor(f.object.kind), f.object), [], f.file);
   }
 });
@@ -41,7 +54,11 @@ t.test('every invalid fixture is rejected, naming the offending field', async (t
   for (const f of fixtures) {
     t.ok(f.expectError, `${f.file} says which field is wrong`);
     const problems = check(schemaFor(f.object.kind), f.object);
-    t.same(problems.map((p) => p.path), [f.expectError], `${f.file}: ${JSON.stringify(problems)}`);
+    t.same(
+      problems.map((p) => p.path),
+      [f.expectError],
+      `${f.file}: ${JSON.stringify(problems)}`,
+    );
   }
 });
 
@@ -56,30 +73,53 @@ t.test('check() follows the apiserver rules', async (t) => {
   const problems = (spec: object) => check(schema, { ...base, spec: { ...base.spec, ...spec } });
   t.same(problems({}), [], 'minimal batch; metadata is not checked');
   t.same(problems({ paused: null }), [], 'null is treated as absent');
-  t.match(problems({ executionOrder: 'Sideways' }), [{ path: 'spec.executionOrder', kind: 'enum', message: /"Parallel", "Sequential"/ }]);
+  t.match(problems({ executionOrder: 'Sideways' }), [
+    { path: 'spec.executionOrder', kind: 'enum', message: /"Parallel", "Sequential"/ },
+  ]);
   t.match(problems({ backupHistoryLimit: 1.5 }), [{ path: 'spec.backupHistoryLimit', kind: 'type' }]);
   t.match(problems({ backupHistoryLimit: -1 }), [{ path: 'spec.backupHistoryLimit', kind: 'range' }]);
   t.match(problems({ backupHistoryLimit: 2 ** 31 }), [{ path: 'spec.backupHistoryLimit', kind: 'range' }]);
   t.match(problems({ members: {} }), [{ path: 'spec.members', kind: 'type' }]);
-  t.match(problems({ members: [{ target: { ref: { kind: 'Deployment' } } }] }), [{ path: 'spec.members[0].target.ref.name', kind: 'required' }]);
+  t.match(problems({ members: [{ target: { ref: { kind: 'Deployment' } } }] }), [
+    { path: 'spec.members[0].target.ref.name', kind: 'required' },
+  ]);
   t.match(problems({ hooks: { preBackup: { httpGet: { port: 'http' } } } }), []);
-  t.match(problems({ hooks: { preBackup: { httpGet: { port: true } } } }), [{ path: 'spec.hooks.preBackup.httpGet.port', kind: 'type' }]);
-  t.match(problems({ hooks: { preBackup: { httpGet: { port: 8.5 } } } }), [{ path: 'spec.hooks.preBackup.httpGet.port', kind: 'type' }]);
-  t.match(problems({ repository: { name: 'r', nmespace: 'x' } }), [{ path: 'spec.repository.nmespace', kind: 'unknown' }]);
+  t.match(problems({ hooks: { preBackup: { httpGet: { port: true } } } }), [
+    { path: 'spec.hooks.preBackup.httpGet.port', kind: 'type' },
+  ]);
+  t.match(problems({ hooks: { preBackup: { httpGet: { port: 8.5 } } } }), [
+    { path: 'spec.hooks.preBackup.httpGet.port', kind: 'type' },
+  ]);
+  t.match(problems({ repository: { name: 'r', nmespace: 'x' } }), [
+    { path: 'spec.repository.nmespace', kind: 'unknown' },
+  ]);
   t.same(
-    problems({ members: [{ target: { ref: { kind: 'Deployment', name: 'w' } }, runtimeSettings: { pod: { affinity: { nodeAffinity: { deep: { x: 1 } } } } } }] }),
+    problems({
+      members: [
+        {
+          target: { ref: { kind: 'Deployment', name: 'w' } },
+          runtimeSettings: { pod: { affinity: { nodeAffinity: { deep: { x: 1 } } } } },
+        },
+      ],
+    }),
     [],
     'below the first level of a core type, unknown fields are kept',
   );
   t.match(
-    problems({ members: [{ target: { ref: { kind: 'Deployment', name: 'w' } }, runtimeSettings: { pod: { nodeSelector: { a: 1 } } } }] }),
+    problems({
+      members: [
+        { target: { ref: { kind: 'Deployment', name: 'w' } }, runtimeSettings: { pod: { nodeSelector: { a: 1 } } } },
+      ],
+    }),
     [{ path: 'spec.members[0].runtimeSettings.pod.nodeSelector.a', kind: 'type' }],
     'map values are checked',
   );
   t.same(
     check(SCHEMAS.BackupSession, {
       spec: { invoker: { kind: 'BackupBatch', name: 'b' } },
-      status: { conditions: [{ type: CONDITION.MetricsPushed, status: 'True', lastTransitionTime: '2026-11-23T23:00:00Z' }] },
+      status: {
+        conditions: [{ type: CONDITION.MetricsPushed, status: 'True', lastTransitionTime: '2026-11-23T23:00:00Z' }],
+      },
     }),
     [],
   );
@@ -99,11 +139,13 @@ t.test('check() follows the apiserver rules', async (t) => {
 
 t.test('enum constants are what the schemas enforce', async (t) => {
   const phaseEnum = (kind: StashKind) =>
-    ((SCHEMAS[kind].properties.status as unknown as { properties: { phase: { enum: string[] } } }).properties.phase.enum);
+    (SCHEMAS[kind].properties.status as unknown as { properties: { phase: { enum: string[] } } }).properties.phase.enum;
   t.same(phaseEnum('BackupSession'), [...BACKUP_SESSION_PHASES]);
   t.same(phaseEnum('RestoreSession'), [...RESTORE_PHASES]);
   t.same(phaseEnum('RestoreBatch'), [...RESTORE_PHASES]);
-  t.same((SCHEMAS.BackupBatch.properties.spec.properties.executionOrder as unknown as { enum: string[] }).enum, [...EXECUTION_ORDERS]);
+  t.same((SCHEMAS.BackupBatch.properties.spec.properties.executionOrder as unknown as { enum: string[] }).enum, [
+    ...EXECUTION_ORDERS,
+  ]);
 });
 
 t.test('condition catalogue (docs/api.md §10)', async (t) => {
@@ -111,7 +153,11 @@ t.test('condition catalogue (docs/api.md §10)', async (t) => {
   for (const [key, value] of Object.entries(REASON)) t.equal(key, value, 'REASON keys are their values');
   t.same(Object.keys(CONDITION_REASONS).sort(), Object.keys(CONDITION).sort(), 'every condition type has its reasons');
   const used = new Set(Object.values(CONDITION_REASONS).flatMap((r) => Object.values(r)));
-  t.same([...Object.values(REASON)].filter((r) => !used.has(r)), [], 'every reason belongs to a condition');
+  t.same(
+    [...Object.values(REASON)].filter((r) => !used.has(r)),
+    [],
+    'every reason belongs to a condition',
+  );
   t.equal(CONDITION_REASONS.RepositoryFound.unknown, 'UnableToCheckRepositoryAvailability');
   t.equal(CONDITION_REASONS.BackendRepositoryInitialized.true, 'BackendRepositoryFound');
   t.equal(CONDITION_REASONS.BackupDisrupted.true, 'FailedToCompleteDueToDisruption');
@@ -125,7 +171,15 @@ t.test('static types follow the schema', async (t) => {
     metadata: { name: 'wordpress-backup', namespace: 'demo' },
     spec: {
       executionOrder: 'Sequential',
-      members: [{ target: { alias: 'app', ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wordpress' }, paths: ['/var/www/html'] } }],
+      members: [
+        {
+          target: {
+            alias: 'app',
+            ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wordpress' },
+            paths: ['/var/www/html'],
+          },
+        },
+      ],
       retentionPolicy: { name: 'keep-last-5', keepLast: 5, prune: true },
       hooks: { postBackup: { executionPolicy: 'OnFinalRetryFailure', exec: { command: ['true'] } } },
     },
@@ -136,7 +190,12 @@ t.test('static types follow the schema', async (t) => {
   const targetless: NonNullable<BackupBatch['spec']['members']>[number] = { task: { name: 'x' } };
   // @ts-expect-error retentionPolicy.prune is required
   const noPrune: BackupBatch['spec']['retentionPolicy'] = { name: 'x' };
-  const condition: Condition = { type: CONDITION.RepositoryFound, status: 'True', lastTransitionTime: '2026-01-01T00:00:00Z', reason: REASON.RepositoryAvailable };
+  const condition: Condition = {
+    type: CONDITION.RepositoryFound,
+    status: 'True',
+    lastTransitionTime: '2026-01-01T00:00:00Z',
+    reason: REASON.RepositoryAvailable,
+  };
   const phase: NonNullable<BackupSession['status']>['phase'] = 'Skipped';
   const restorePhase: NonNullable<RestoreSession['status']>['phase'] = 'Invalid';
   const port: number | string | undefined = batch.spec.hooks?.preBackup?.httpGet?.port;

@@ -67,7 +67,8 @@ export type RestoreSession = Static<typeof RestoreSessionSchema>;
 export type RestoreBatch = Static<typeof RestoreBatchSchema>;
 
 /** Any object of our kinds. */
-export type StashObject = Repository | BackupConfiguration | BackupBatch | BackupSession | RestoreSession | RestoreBatch;
+export type StashObject =
+  Repository | BackupConfiguration | BackupBatch | BackupSession | RestoreSession | RestoreBatch;
 /** Kinds that schedule backups (BackupSession.spec.invoker.kind). */
 export type BackupInvoker = BackupConfiguration | BackupBatch;
 /** Kinds that run a restore. */

@@ -18,35 +18,56 @@ class ScriptedKube extends Kube {
   }
 }
 
-const cm = (rv: string, data: Record<string, string> = {}): KubeObject & { data: Record<string, string> } =>
-  ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'ns', resourceVersion: rv }, data });
-const conflict = () => { throw new KubeError('conflict', 409); };
+const cm = (rv: string, data: Record<string, string> = {}): KubeObject & { data: Record<string, string> } => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name: 'c', namespace: 'ns', resourceVersion: rv },
+  data,
+});
+const conflict = () => {
+  throw new KubeError('conflict', 409);
+};
 const echo = (o: RequestOptions) => o.body;
-const mark = (cur: ReturnType<typeof cm>) => ({ ...cur, data: { ...cur.data, seen: cur.metadata?.resourceVersion ?? '' } });
+const mark = (cur: ReturnType<typeof cm>) => ({
+  ...cur,
+  data: { ...cur.data, seen: cur.metadata?.resourceVersion ?? '' },
+});
 
 t.test('update with a current object writes it without reading first', async (t) => {
   const kube = new ScriptedKube([echo]);
   t.teardown(() => kube.close());
   const known = cm('5');
   const out = await kube.update('v1', 'ConfigMap', 'ns', 'c', mark, { subresource: 'status', current: known });
-  t.same(kube.calls.map((c) => `${c.method} ${c.path}`), ['PUT /api/v1/namespaces/ns/configmaps/c/status']);
+  t.same(
+    kube.calls.map((c) => `${c.method} ${c.path}`),
+    ['PUT /api/v1/namespaces/ns/configmaps/c/status'],
+  );
   t.same(out?.data, { seen: '5' });
-  t.same(known.data, {}, 'the caller\'s object is not mutated');
+  t.same(known.data, {}, "the caller's object is not mutated");
 });
 
 t.test('a 409 on the unread write falls back to reads, which alone count against attempts', async (t) => {
   const kube = new ScriptedKube([conflict, () => cm('6'), conflict, () => cm('7'), conflict]);
   t.teardown(() => kube.close());
   await t.rejects(kube.update('v1', 'ConfigMap', 'ns', 'c', mark, { attempts: 2, current: cm('5') }), /conflict/);
-  t.same(kube.calls.map((c) => c.method), ['PUT', 'GET', 'PUT', 'GET', 'PUT']);
+  t.same(
+    kube.calls.map((c) => c.method),
+    ['PUT', 'GET', 'PUT', 'GET', 'PUT'],
+  );
 });
 
 t.test('a current object without resourceVersion, or of another name, is read first', async (t) => {
-  for (const current of [{ ...cm('5'), metadata: { name: 'c', namespace: 'ns' } }, { ...cm('5'), metadata: { name: 'd', namespace: 'ns', resourceVersion: '5' } }]) {
+  for (const current of [
+    { ...cm('5'), metadata: { name: 'c', namespace: 'ns' } },
+    { ...cm('5'), metadata: { name: 'd', namespace: 'ns', resourceVersion: '5' } },
+  ]) {
     const kube = new ScriptedKube([() => cm('8'), echo]);
     t.teardown(() => kube.close());
     const out = await kube.update('v1', 'ConfigMap', 'ns', 'c', mark, { current });
-    t.same(kube.calls.map((c) => c.method), ['GET', 'PUT']);
+    t.same(
+      kube.calls.map((c) => c.method),
+      ['GET', 'PUT'],
+    );
     t.same(out?.data, { seen: '8' });
   }
 });
@@ -55,7 +76,10 @@ t.test('without a current object every attempt reads', async (t) => {
   const kube = new ScriptedKube([() => cm('6'), conflict, () => cm('7'), conflict]);
   t.teardown(() => kube.close());
   await t.rejects(kube.update('v1', 'ConfigMap', 'ns', 'c', mark, { attempts: 2 }), /conflict/);
-  t.same(kube.calls.map((c) => c.method), ['GET', 'PUT', 'GET', 'PUT']);
+  t.same(
+    kube.calls.map((c) => c.method),
+    ['GET', 'PUT', 'GET', 'PUT'],
+  );
 });
 
 // One attempt per scripted answer, below the retry loop: what request() makes of each failure.
@@ -63,7 +87,9 @@ class FlakyKube extends Kube {
   attempts = 0;
   #answers: Array<() => unknown>;
   constructor(answers: Array<() => unknown>, retry: Partial<import('./client.ts').RetryPolicy> = {}) {
-    super({ server: 'http://127.0.0.1:1', source: { kind: 'in-cluster' } }, 'test', { retry: { initialDelayMs: 1, maxDelayMs: 4, ...retry } });
+    super({ server: 'http://127.0.0.1:1', source: { kind: 'in-cluster' } }, 'test', {
+      retry: { initialDelayMs: 1, maxDelayMs: 4, ...retry },
+    });
     this.#answers = answers;
   }
   override async requestOnce<T = unknown>(): Promise<T> {
@@ -73,8 +99,12 @@ class FlakyKube extends Kube {
     return answer() as T;
   }
 }
-const status = (code: number, retryAfterMs?: number) => () => { throw new KubeError(`status ${code}`, code, { retryAfterMs }); };
-const unreachable = () => { throw new KubeError('connect ECONNREFUSED', undefined); };
+const status = (code: number, retryAfterMs?: number) => () => {
+  throw new KubeError(`status ${code}`, code, { retryAfterMs });
+};
+const unreachable = () => {
+  throw new KubeError('connect ECONNREFUSED', undefined);
+};
 
 t.test('connection errors, 429 and 5xx are retried until an answer', async (t) => {
   const kube = new FlakyKube([unreachable, status(503), status(429), status(500), () => 'ok']);
@@ -92,9 +122,15 @@ t.test('4xx other than 429 is final at once, 409 included (update handles it)', 
 });
 
 t.test('retries stop at the cap, and the last error says how many attempts it took', async (t) => {
-  const kube = new FlakyKube(Array.from({ length: 1000 }, () => unreachable), { capMs: 60, initialDelayMs: 5, maxDelayMs: 10 });
+  const kube = new FlakyKube(
+    Array.from({ length: 1000 }, () => unreachable),
+    { capMs: 60, initialDelayMs: 5, maxDelayMs: 10 },
+  );
   const t0 = Date.now();
-  await t.rejects(kube.request({ path: '/x' }), { message: /ECONNREFUSED \(still failing after \d+ attempts\)/, code: 'KUBE_UNREACHABLE' });
+  await t.rejects(kube.request({ path: '/x' }), {
+    message: /ECONNREFUSED \(still failing after \d+ attempts\)/,
+    code: 'KUBE_UNREACHABLE',
+  });
   t.ok(Date.now() - t0 < 2000, 'gave up near the cap');
   t.ok(kube.attempts >= 3 && kube.attempts < 100, `attempts: ${kube.attempts}`);
 });
@@ -114,7 +150,10 @@ t.test('Retry-After is honoured; an aborted signal stops the retries', async (t)
   t.equal(await kube.request({ path: '/x' }), 'ok');
   t.ok(Date.now() - t0 >= 140, 'waited what the server asked');
   const stop = new AbortController();
-  const stopped = new FlakyKube(Array.from({ length: 1000 }, () => unreachable), { initialDelayMs: 50, maxDelayMs: 50 });
+  const stopped = new FlakyKube(
+    Array.from({ length: 1000 }, () => unreachable),
+    { initialDelayMs: 50, maxDelayMs: 50 },
+  );
   setTimeout(() => stop.abort(), 120);
   await t.rejects(stopped.request({ path: '/x', signal: stop.signal }), /ECONNREFUSED/);
   t.ok(stopped.attempts < 10, `attempts: ${stopped.attempts}`);
@@ -131,7 +170,9 @@ t.test('withRetry makes a view with its own policy on the same pool', async (t) 
 });
 
 t.test('a real refused connection is retried, then fails as unreachable', async (t) => {
-  const kube = new Kube({ server: 'http://127.0.0.1:1', source: { kind: 'in-cluster' } }, 'test', { retry: { capMs: 100, initialDelayMs: 10, maxDelayMs: 20 } });
+  const kube = new Kube({ server: 'http://127.0.0.1:1', source: { kind: 'in-cluster' } }, 'test', {
+    retry: { capMs: 100, initialDelayMs: 10, maxDelayMs: 20 },
+  });
   t.teardown(() => kube.close());
   await t.rejects(kube.get('v1', 'ConfigMap', 'ns', 'c'), { code: 'KUBE_UNREACHABLE', message: /attempts/ });
 });

@@ -32,7 +32,14 @@ export interface KubeObject {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
     finalizers?: string[];
-    ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }>;
+    ownerReferences?: Array<{
+      apiVersion: string;
+      kind: string;
+      name: string;
+      uid: string;
+      controller?: boolean;
+      blockOwnerDeletion?: boolean;
+    }>;
     generateName?: string;
     [k: string]: unknown;
   };
@@ -105,15 +112,28 @@ export class Kube {
   #ownsAgent: boolean;
   #clientNode: Promise<KubeConfig> | undefined;
 
-  constructor(connection: Connection, fieldManager = 'stash-ts', opts: { retry?: Partial<RetryPolicy>; agent?: HttpAgent } = {}) {
+  constructor(
+    connection: Connection,
+    fieldManager = 'stash-ts',
+    opts: { retry?: Partial<RetryPolicy>; agent?: HttpAgent } = {},
+  ) {
     this.connection = connection;
     this.server = new URL(connection.server);
     this.fieldManager = fieldManager;
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.#ownsAgent = !opts.agent;
-    this.#agent = opts.agent ?? (this.server.protocol === 'https:'
-      ? new https.Agent({ keepAlive: true, maxSockets: 64, ca: connection.ca, cert: connection.cert, key: connection.key, rejectUnauthorized: !connection.insecureSkipTlsVerify })
-      : new http.Agent({ keepAlive: true }));
+    this.#agent =
+      opts.agent ??
+      (this.server.protocol === 'https:'
+        ? new https.Agent({
+            keepAlive: true,
+            maxSockets: 64,
+            ca: connection.ca,
+            cert: connection.cert,
+            key: connection.key,
+            rejectUnauthorized: !connection.insecureSkipTlsVerify,
+          })
+        : new http.Agent({ keepAlive: true }));
   }
 
   /**
@@ -162,9 +182,15 @@ export class Kube {
     }
     const mod = url.protocol === 'https:' ? https : http;
     return await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = mod.request(url, { method: o.method ?? 'GET', headers, agent: this.#agent, signal: o.signal }, resolve);
+      const req = mod.request(
+        url,
+        { method: o.method ?? 'GET', headers, agent: this.#agent, signal: o.signal },
+        resolve,
+      );
       if (o.timeoutMs) req.setTimeout(o.timeoutMs, () => req.destroy(new Error(`timed out after ${o.timeoutMs} ms`)));
-      req.on('error', (err) => reject(new KubeError(`${o.method ?? 'GET'} ${o.path}: ${err.message}`, undefined, { cause: err })));
+      req.on('error', (err) =>
+        reject(new KubeError(`${o.method ?? 'GET'} ${o.path}: ${err.message}`, undefined, { cause: err })),
+      );
       if (payload !== undefined) req.write(payload);
       req.end();
     });
@@ -183,11 +209,15 @@ export class Kube {
         return await this.requestOnce<T>(o);
       } catch (err) {
         if (!isTransient(err) || o.signal?.aborted) throw err;
-        const retryAfter = err instanceof KubeError ? err.retryAfterMs ?? 0 : 0;
+        const retryAfter = err instanceof KubeError ? (err.retryAfterMs ?? 0) : 0;
         const wait = Math.max(retryAfter, delay * (0.5 + Math.random() / 2));
         if (Date.now() + wait > giveUpAt) {
           if (attempt === 1) throw err;
-          throw new KubeError(`${errorMessage(err)} (still failing after ${attempt} attempts)`, (err as KubeError).status, { cause: err });
+          throw new KubeError(
+            `${errorMessage(err)} (still failing after ${attempt} attempts)`,
+            (err as KubeError).status,
+            { cause: err },
+          );
         }
         await sleep(wait, undefined, { signal: o.signal }).catch(() => undefined);
         if (o.signal?.aborted) throw err;
@@ -219,7 +249,9 @@ export class Kube {
       // not JSON: keep the raw text
     }
     const retryAfter = Number(res.headers['retry-after']);
-    throw new KubeError(`${o.method ?? 'GET'} ${o.path}: ${status} ${message}`, status, { retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined });
+    throw new KubeError(`${o.method ?? 'GET'} ${o.path}: ${status} ${message}`, status, {
+      retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+    });
   }
 
   /** Streams a watch; each line is one event. Ends when the server closes or the signal aborts. */
@@ -247,12 +279,22 @@ export class Kube {
     return resourceFor(apiVersion, kind);
   }
 
-  async get<T extends KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<T> {
+  async get<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<T> {
     return await this.request<T>({ path: resourcePath(resourceFor(apiVersion, kind), namespace, name) });
   }
 
   /** Like get, but a missing object is null rather than an error. */
-  async getOrNull<T extends KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<T | null> {
+  async getOrNull<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<T | null> {
     try {
       return await this.get<T>(apiVersion, kind, namespace, name);
     } catch (err) {
@@ -261,47 +303,89 @@ export class Kube {
     }
   }
 
-  async list<T extends KubeObject>(apiVersion: string, kind: string, namespace?: string, opts: ListOptions = {}): Promise<ObjectList<T>> {
-    return await this.request<ObjectList<T>>({ path: resourcePath(resourceFor(apiVersion, kind), namespace), query: { ...opts } });
+  async list<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace?: string,
+    opts: ListOptions = {},
+  ): Promise<ObjectList<T>> {
+    return await this.request<ObjectList<T>>({
+      path: resourcePath(resourceFor(apiVersion, kind), namespace),
+      query: { ...opts },
+    });
   }
 
   async create<T extends KubeObject>(obj: T, opts: { dryRun?: boolean } = {}): Promise<T> {
     const info = resourceFor(obj.apiVersion ?? '', obj.kind ?? '');
     return await this.request<T>({
-      method: 'POST', path: resourcePath(info, obj.metadata?.namespace), body: obj,
+      method: 'POST',
+      path: resourcePath(info, obj.metadata?.namespace),
+      body: obj,
       query: { fieldManager: this.fieldManager, dryRun: opts.dryRun ? 'All' : undefined },
     });
   }
 
   async replace<T extends KubeObject>(obj: T): Promise<T> {
     const info = resourceFor(obj.apiVersion ?? '', obj.kind ?? '');
-    return await this.request<T>({ method: 'PUT', path: resourcePath(info, obj.metadata?.namespace, obj.metadata?.name), body: obj, query: { fieldManager: this.fieldManager } });
+    return await this.request<T>({
+      method: 'PUT',
+      path: resourcePath(info, obj.metadata?.namespace, obj.metadata?.name),
+      body: obj,
+      query: { fieldManager: this.fieldManager },
+    });
   }
 
   /** Merge patch (RFC 7386) of the object or, with subresource 'status', of its status. */
-  async patch<T extends KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string, patch: unknown, opts: { subresource?: string; contentType?: string } = {}): Promise<T> {
+  async patch<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    opts: { subresource?: string; contentType?: string } = {},
+  ): Promise<T> {
     return await this.request<T>({
-      method: 'PATCH', path: resourcePath(resourceFor(apiVersion, kind), namespace, name, opts.subresource), body: patch,
-      contentType: opts.contentType ?? CONTENT.merge, query: { fieldManager: this.fieldManager },
+      method: 'PATCH',
+      path: resourcePath(resourceFor(apiVersion, kind), namespace, name, opts.subresource),
+      body: patch,
+      contentType: opts.contentType ?? CONTENT.merge,
+      query: { fieldManager: this.fieldManager },
     });
   }
 
   /** Server-side apply: creates or updates the fields this manager owns. */
-  async apply<T extends KubeObject>(obj: T, opts: { force?: boolean; dryRun?: boolean; subresource?: string } = {}): Promise<T> {
+  async apply<T extends KubeObject>(
+    obj: T,
+    opts: { force?: boolean; dryRun?: boolean; subresource?: string } = {},
+  ): Promise<T> {
     const info = resourceFor(obj.apiVersion ?? '', obj.kind ?? '');
     return await this.request<T>({
-      method: 'PATCH', path: resourcePath(info, obj.metadata?.namespace, obj.metadata?.name, opts.subresource), body: obj,
+      method: 'PATCH',
+      path: resourcePath(info, obj.metadata?.namespace, obj.metadata?.name, opts.subresource),
+      body: obj,
       contentType: CONTENT.apply,
       query: { fieldManager: this.fieldManager, force: opts.force ?? true, dryRun: opts.dryRun ? 'All' : undefined },
     });
   }
 
   /** Deletes; a missing object counts as deleted. Returns false when it was already gone. */
-  async delete(apiVersion: string, kind: string, namespace: string | undefined, name: string, opts: { propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'; gracePeriodSeconds?: number } = {}): Promise<boolean> {
+  async delete(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    opts: { propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'; gracePeriodSeconds?: number } = {},
+  ): Promise<boolean> {
     try {
       await this.request({
-        method: 'DELETE', path: resourcePath(resourceFor(apiVersion, kind), namespace, name),
-        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: opts.propagationPolicy ?? 'Background', gracePeriodSeconds: opts.gracePeriodSeconds },
+        method: 'DELETE',
+        path: resourcePath(resourceFor(apiVersion, kind), namespace, name),
+        body: {
+          kind: 'DeleteOptions',
+          apiVersion: 'v1',
+          propagationPolicy: opts.propagationPolicy ?? 'Background',
+          gracePeriodSeconds: opts.gracePeriodSeconds,
+        },
       });
       return true;
     } catch (err) {
@@ -317,17 +401,30 @@ export class Kube {
    * is a 409 and the re-reads take over. Nothing can be lost either way, and the read it saves does not
    * count against `attempts`.
    */
-  async update<T extends KubeObject>(apiVersion: string, kind: string, namespace: string | undefined, name: string, mutate: (current: T) => T | null | Promise<T | null>, opts: { subresource?: 'status'; attempts?: number; current?: T } = {}): Promise<T | null> {
+  async update<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    mutate: (current: T) => T | null | Promise<T | null>,
+    opts: { subresource?: 'status'; attempts?: number; current?: T } = {},
+  ): Promise<T | null> {
     const info = resourceFor(apiVersion, kind);
     const c = opts.current;
-    const known = c?.metadata?.resourceVersion && c.metadata.name === name && c.metadata.namespace === namespace ? c : undefined;
+    const known =
+      c?.metadata?.resourceVersion && c.metadata.name === name && c.metadata.namespace === namespace ? c : undefined;
     const attempts = (opts.attempts ?? 10) + (known ? 1 : 0);
     for (let i = 0; ; i++) {
       const current = i === 0 && known ? known : await this.request<T>({ path: resourcePath(info, namespace, name) });
       const next = await mutate(structuredClone(current));
       if (next === null) return current;
       try {
-        return await this.request<T>({ method: 'PUT', path: resourcePath(info, namespace, name, opts.subresource), body: next, query: { fieldManager: this.fieldManager } });
+        return await this.request<T>({
+          method: 'PUT',
+          path: resourcePath(info, namespace, name, opts.subresource),
+          body: next,
+          query: { fieldManager: this.fieldManager },
+        });
       } catch (err) {
         if (err instanceof KubeError && err.status === 409 && i + 1 < attempts) continue;
         throw err;

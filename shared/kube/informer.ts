@@ -45,7 +45,10 @@ export function keyOf(obj: KubeObject): string {
 
 export class Informer<T extends KubeObject> {
   readonly #kube: Kube;
-  readonly #opts: Required<Omit<InformerOptions<T>, 'namespace' | 'labelSelector' | 'fieldSelector' | 'log' | 'transform'>> & InformerOptions<T>;
+  readonly #opts: Required<
+    Omit<InformerOptions<T>, 'namespace' | 'labelSelector' | 'fieldSelector' | 'log' | 'transform'>
+  > &
+    InformerOptions<T>;
   readonly #cache = new Map<string, T>();
   readonly #handlers: Record<InformerEvent, Array<Handler<T>>> = { add: [], update: [], delete: [] };
   #stop = new AbortController();
@@ -118,7 +121,10 @@ export class Informer<T extends KubeObject> {
       try {
         await h(obj, old);
       } catch (err) {
-        this.#opts.log?.error({ err: errorMessage(err), kind: this.#opts.kind, key: keyOf(obj) }, 'informer handler failed');
+        this.#opts.log?.error(
+          { err: errorMessage(err), kind: this.#opts.kind, key: keyOf(obj) },
+          'informer handler failed',
+        );
       }
     }
   }
@@ -130,7 +136,12 @@ export class Informer<T extends KubeObject> {
     do {
       const page: ObjectList<T> = await this.#kube.request<ObjectList<T>>({
         path: this.#path(),
-        query: { labelSelector: this.#opts.labelSelector, fieldSelector: this.#opts.fieldSelector, limit: 500, continue: cont },
+        query: {
+          labelSelector: this.#opts.labelSelector,
+          fieldSelector: this.#opts.fieldSelector,
+          limit: 500,
+          continue: cont,
+        },
         signal: this.#stop.signal,
       });
       for (const item of page.items) {
@@ -166,13 +177,20 @@ export class Informer<T extends KubeObject> {
       this.#stop.signal.addEventListener('abort', onStop, { once: true });
       const timer = setTimeout(() => abort.abort(), Math.max(0, deadline - Date.now()));
       try {
-        const events = this.#kube.watch<T>(this.#path(), {
-          resourceVersion, allowWatchBookmarks: true, labelSelector: this.#opts.labelSelector, fieldSelector: this.#opts.fieldSelector,
-          timeoutSeconds: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)),
-        }, abort.signal);
+        const events = this.#kube.watch<T>(
+          this.#path(),
+          {
+            resourceVersion,
+            allowWatchBookmarks: true,
+            labelSelector: this.#opts.labelSelector,
+            fieldSelector: this.#opts.fieldSelector,
+            timeoutSeconds: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)),
+          },
+          abort.signal,
+        );
         for await (const ev of events) {
           if (ev.type === 'ERROR') {
-            const status = (ev.object as unknown as { code?: number; message?: string });
+            const status = ev.object as unknown as { code?: number; message?: string };
             if (status.code === 410) return 'relist';
             throw new KubeError(`watch ${this.#opts.kind}: ${status.message ?? 'error event'}`, status.code);
           }
@@ -214,7 +232,10 @@ export class Informer<T extends KubeObject> {
       } catch (err) {
         if (this.#stop.signal.aborted) break;
         const wait = Math.min(this.#opts.backoffMaxMs, backoff) * (0.5 + Math.random() / 2);
-        this.#opts.log?.warn({ err: errorMessage(err), kind: this.#opts.kind, retryInMs: Math.round(wait) }, 'informer list/watch failed; retrying');
+        this.#opts.log?.warn(
+          { err: errorMessage(err), kind: this.#opts.kind, retryInMs: Math.round(wait) },
+          'informer list/watch failed; retrying',
+        );
         backoff = Math.min(this.#opts.backoffMaxMs, backoff * 2);
         await sleep(wait, undefined, { signal: this.#stop.signal }).catch(() => undefined);
       }

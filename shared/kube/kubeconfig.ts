@@ -33,13 +33,35 @@ export interface Connection {
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-interface Named<T> { name: string; [k: string]: unknown; cluster?: T; user?: T; context?: T }
-interface RawCluster { server?: string; 'certificate-authority'?: string; 'certificate-authority-data'?: string; 'insecure-skip-tls-verify'?: boolean }
-interface RawUser {
-  'client-certificate'?: string; 'client-certificate-data'?: string; 'client-key'?: string; 'client-key-data'?: string; token?: string; tokenFile?: string;
-  exec?: unknown; 'auth-provider'?: { name?: string }; username?: string; password?: string;
+interface Named<T> {
+  name: string;
+  [k: string]: unknown;
+  cluster?: T;
+  user?: T;
+  context?: T;
 }
-interface RawContext { cluster?: string; user?: string }
+interface RawCluster {
+  server?: string;
+  'certificate-authority'?: string;
+  'certificate-authority-data'?: string;
+  'insecure-skip-tls-verify'?: boolean;
+}
+interface RawUser {
+  'client-certificate'?: string;
+  'client-certificate-data'?: string;
+  'client-key'?: string;
+  'client-key-data'?: string;
+  token?: string;
+  tokenFile?: string;
+  exec?: unknown;
+  'auth-provider'?: { name?: string };
+  username?: string;
+  password?: string;
+}
+interface RawContext {
+  cluster?: string;
+  user?: string;
+}
 interface RawConfig {
   'current-context'?: string;
   clusters?: Array<Named<RawCluster>>;
@@ -73,12 +95,19 @@ export function loadKubeconfigFile(path: string): Connection {
   const user = raw.users?.find((u) => u.name === ctx.user)?.user ?? {};
   if (!cluster?.server) throw new ConfigError([`kubeconfig ${path}: cluster "${ctx.cluster ?? ''}" has no server`]);
   const who = `kubeconfig ${path}: user "${ctx.user ?? ''}"`;
-  if (user.exec) throw new ConfigError([`${who} uses an exec credential plugin, which is not supported; use a certificate or token`]);
+  if (user.exec)
+    throw new ConfigError([
+      `${who} uses an exec credential plugin, which is not supported; use a certificate or token`,
+    ]);
   if (user['auth-provider']) {
-    throw new ConfigError([`${who} uses auth-provider "${user['auth-provider'].name ?? ''}", which is not supported; use a certificate or token`]);
+    throw new ConfigError([
+      `${who} uses auth-provider "${user['auth-provider'].name ?? ''}", which is not supported; use a certificate or token`,
+    ]);
   }
   if (user.username !== undefined || user.password !== undefined) {
-    throw new ConfigError([`${who} uses basic auth (username/password), which is not supported; use a certificate or token`]);
+    throw new ConfigError([
+      `${who} uses basic auth (username/password), which is not supported; use a certificate or token`,
+    ]);
   }
   return {
     server: cluster.server,

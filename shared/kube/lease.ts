@@ -54,8 +54,16 @@ export class LeaseLock {
     if (!current) {
       try {
         await this.#kube.create<LeaseObject>({
-          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace },
-          spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name, namespace },
+          spec: {
+            holderIdentity: identity,
+            leaseDurationSeconds: durationSeconds,
+            acquireTime: microTime(now),
+            renewTime: microTime(now),
+            leaseTransitions: 0,
+          },
         });
         this.#observe(`${identity}|${microTime(now)}`);
         return true;
@@ -77,7 +85,7 @@ export class LeaseLock {
         holderIdentity: identity,
         leaseDurationSeconds: durationSeconds,
         renewTime: microTime(now),
-        acquireTime: holder === identity ? spec.acquireTime ?? microTime(now) : microTime(now),
+        acquireTime: holder === identity ? (spec.acquireTime ?? microTime(now)) : microTime(now),
         leaseTransitions: (spec.leaseTransitions ?? 0) + (holder === identity ? 0 : 1),
       },
     };
@@ -176,14 +184,16 @@ export async function runLeaderElection(lock: LeaseLock, cb: LeaderCallbacks, si
     const onStop = () => lost.abort();
     signal.addEventListener('abort', onStop, { once: true });
     try {
-      await lock.withLease(async (leaseLost) => {
-        leaseLost.addEventListener('abort', () => lost.abort(), { once: true });
-        await cb.onStartedLeading(lost.signal);
-        await new Promise<void>((resolve) => {
-          if (lost.signal.aborted) resolve();
-          else lost.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
-      }, signal).catch(() => undefined);
+      await lock
+        .withLease(async (leaseLost) => {
+          leaseLost.addEventListener('abort', () => lost.abort(), { once: true });
+          await cb.onStartedLeading(lost.signal);
+          await new Promise<void>((resolve) => {
+            if (lost.signal.aborted) resolve();
+            else lost.signal.addEventListener('abort', () => resolve(), { once: true });
+          });
+        }, signal)
+        .catch(() => undefined);
     } finally {
       signal.removeEventListener('abort', onStop);
       await cb.onStoppedLeading?.();

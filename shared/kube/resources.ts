@@ -39,7 +39,8 @@ const CORE: Array<[string, string, string, boolean]> = [
 ];
 
 const table = new Map<string, ResourceInfo>();
-for (const [apiVersion, kind, plural, namespaced] of CORE) table.set(`${apiVersion}/${kind}`, { apiVersion, kind, plural, namespaced });
+for (const [apiVersion, kind, plural, namespaced] of CORE)
+  table.set(`${apiVersion}/${kind}`, { apiVersion, kind, plural, namespaced });
 for (const k of Object.values(KINDS)) {
   const apiVersion = `${GROUP}/${k.version}`;
   table.set(`${apiVersion}/${k.kind}`, { apiVersion, kind: k.kind, plural: k.plural, namespaced: true });

@@ -23,16 +23,35 @@ const xml = (status: number, code: string) => (_q: IncomingMessage, res: ServerR
   res.end(`<?xml version="1.0"?><Error><Code>${code}</Code><Message>m</Message></Error>`);
 };
 
-const rest = { kind: 'rest' as const, url: `http://127.0.0.1:${port}/repo/`, username: 'u', password: 'rest-pw-value', caPem: undefined, insecureTLS: false };
+const rest = {
+  kind: 'rest' as const,
+  url: `http://127.0.0.1:${port}/repo/`,
+  username: 'u',
+  password: 'rest-pw-value',
+  caPem: undefined,
+  insecureTLS: false,
+};
 const s3 = {
-  kind: 's3' as const, endpoint: `http://127.0.0.1:${port}`, bucket: 'b', prefix: 'team/app', region: 'us-east-1',
-  accessKeyId: 'AKID', secretAccessKey: 's3-secret-value', sessionToken: undefined, caPem: undefined, insecureTLS: false,
+  kind: 's3' as const,
+  endpoint: `http://127.0.0.1:${port}`,
+  bucket: 'b',
+  prefix: 'team/app',
+  region: 'us-east-1',
+  accessKeyId: 'AKID',
+  secretAccessKey: 's3-secret-value',
+  sessionToken: undefined,
+  caPem: undefined,
+  insecureTLS: false,
 };
 
 t.test('REST: exists, missing, refused credentials', async (t) => {
   answer = (_q, res) => res.writeHead(200).end();
   t.same(await probeRepository(rest, 2000), { state: 'exists' });
-  t.equal(seen.at(-1)?.headers.authorization, `Basic ${Buffer.from('u:rest-pw-value').toString('base64')}`, 'basic auth sent');
+  t.equal(
+    seen.at(-1)?.headers.authorization,
+    `Basic ${Buffer.from('u:rest-pw-value').toString('base64')}`,
+    'basic auth sent',
+  );
   t.equal(seen.at(-1)?.url, '/repo/config');
   answer = (_q, res) => res.writeHead(404).end();
   t.match(await probeRepository(rest, 2000), { state: 'missing' });
@@ -50,7 +69,11 @@ t.test('S3: the error code names the key at fault', async (t) => {
   t.same(await probeRepository(s3, 2000), { state: 'exists' });
   t.equal(seen.at(-1)?.url, '/b/team/app/config', 'path-style key under the prefix');
   t.match(seen.at(-1)?.headers.authorization, /^AWS4-HMAC-SHA256 Credential=AKID\//, 'signed');
-  for (const [code, keys] of [['InvalidAccessKeyId', ['AWS_ACCESS_KEY_ID']], ['SignatureDoesNotMatch', ['AWS_SECRET_ACCESS_KEY']], ['AccessDenied', ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']]] as const) {
+  for (const [code, keys] of [
+    ['InvalidAccessKeyId', ['AWS_ACCESS_KEY_ID']],
+    ['SignatureDoesNotMatch', ['AWS_SECRET_ACCESS_KEY']],
+    ['AccessDenied', ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']],
+  ] as const) {
     answer = xml(403, code);
     const err = await probeRepository(s3, 2000).catch((e: unknown) => e);
     t.ok(err instanceof BackendAccessDeniedError, `${code}: access denied`);
@@ -61,7 +84,11 @@ t.test('S3: the error code names the key at fault', async (t) => {
   t.match(await probeRepository(s3, 2000), { state: 'missing', what: /bucket b does not exist/ });
   answer = xml(404, 'NoSuchKey');
   t.match(await probeRepository(s3, 2000), { state: 'missing', what: /no repository/ });
-  t.same(await probeRepository({ ...s3, accessKeyId: undefined, secretAccessKey: undefined }, 2000), { state: 'unknown' }, 'IAM credentials: restic decides');
+  t.same(
+    await probeRepository({ ...s3, accessKeyId: undefined, secretAccessKey: undefined }, 2000),
+    { state: 'unknown' },
+    'IAM credentials: restic decides',
+  );
 });
 
 t.test('unreachable endpoints and the local backend', async (t) => {

@@ -30,13 +30,19 @@ export type RepositoryProbe =
   /** No direct client for this backend, or an answer we do not interpret (restic decides). */
   | { state: 'unknown' };
 
-const NO_DETAILS: ResticFailureDetails = { command: 'preflight', exitCode: undefined, signal: undefined, stderrTail: [] };
+const NO_DETAILS: ResticFailureDetails = {
+  command: 'preflight',
+  exitCode: undefined,
+  signal: undefined,
+  stderrTail: [],
+};
 
 /** host:port of a network backend, or undefined (local, unsupported, or unparsable). */
 export function endpointOf(access: DirectAccess): { host: string; port: number } | undefined {
   let raw: string;
   if (access.kind === 'rest') raw = access.url;
-  else if (access.kind === 's3') raw = /^[a-z]+:\/\//i.test(access.endpoint) ? access.endpoint : `https://${access.endpoint}`;
+  else if (access.kind === 's3')
+    raw = /^[a-z]+:\/\//i.test(access.endpoint) ? access.endpoint : `https://${access.endpoint}`;
   else return undefined;
   try {
     const u = new URL(raw);
@@ -70,7 +76,10 @@ export function tcpProblem(host: string, port: number, timeoutMs: number): Promi
 function objectUrl(access: RemoteAccess, key: string): URL {
   if (access.kind === 'rest') return new URL(key, access.url.endsWith('/') ? access.url : `${access.url}/`);
   const full = [access.prefix, key].filter((s) => s !== '').join('/');
-  const base = (/^[a-z]+:\/\//i.test(access.endpoint) ? access.endpoint : `https://${access.endpoint}`).replace(/\/+$/, '');
+  const base = (/^[a-z]+:\/\//i.test(access.endpoint) ? access.endpoint : `https://${access.endpoint}`).replace(
+    /\/+$/,
+    '',
+  );
   return new URL(`${base}/${encodeSegment(access.bucket)}/${full.split('/').map(encodeSegment).join('/')}`);
 }
 
@@ -78,10 +87,19 @@ function objectUrl(access: RemoteAccess, key: string): URL {
 function authHeaders(access: RemoteAccess, method: string, url: URL): Record<string, string> | undefined {
   if (access.kind === 'rest') {
     if (access.username === undefined && access.password === undefined) return {};
-    return { authorization: `Basic ${Buffer.from(`${access.username ?? ''}:${access.password ?? ''}`).toString('base64')}` };
+    return {
+      authorization: `Basic ${Buffer.from(`${access.username ?? ''}:${access.password ?? ''}`).toString('base64')}`,
+    };
   }
   if (!access.accessKeyId || !access.secretAccessKey) return undefined;
-  return signV4({ method, url, region: access.region, accessKeyId: access.accessKeyId, secretAccessKey: access.secretAccessKey, sessionToken: access.sessionToken });
+  return signV4({
+    method,
+    url,
+    region: access.region,
+    accessKeyId: access.accessKeyId,
+    secretAccessKey: access.secretAccessKey,
+    sessionToken: access.sessionToken,
+  });
 }
 
 export function hasDirectCredentials(access: RemoteAccess): boolean {
@@ -92,15 +110,28 @@ export function hasDirectCredentials(access: RemoteAccess): boolean {
  * One request for `key` (relative to the repository root). Network failures throw
  * BackendUnreachableError naming the endpoint; any HTTP answer is returned.
  */
-export function backendRequest(access: RemoteAccess, method: 'HEAD' | 'GET' | 'DELETE', key: string, timeoutMs: number): Promise<BackendAnswer> {
+export function backendRequest(
+  access: RemoteAccess,
+  method: 'HEAD' | 'GET' | 'DELETE',
+  key: string,
+  timeoutMs: number,
+): Promise<BackendAnswer> {
   const url = objectUrl(access, key);
   const headers = authHeaders(access, method, url);
   if (!headers) return Promise.reject(new Error('no static credentials for a direct request'));
   return new Promise((resolve, reject) => {
-    const opts = { method, hostname: url.hostname, port: url.port || undefined, path: url.pathname + url.search, headers, timeout: timeoutMs };
-    const req = url.protocol === 'https:'
-      ? https.request({ ...opts, ca: access.caPem, rejectUnauthorized: !access.insecureTLS })
-      : http.request(opts);
+    const opts = {
+      method,
+      hostname: url.hostname,
+      port: url.port || undefined,
+      path: url.pathname + url.search,
+      headers,
+      timeout: timeoutMs,
+    };
+    const req =
+      url.protocol === 'https:'
+        ? https.request({ ...opts, ca: access.caPem, rejectUnauthorized: !access.insecureTLS })
+        : http.request(opts);
     req.once('response', (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -110,7 +141,9 @@ export function backendRequest(access: RemoteAccess, method: 'HEAD' | 'GET' | 'D
       res.once('end', () => resolve({ status: res.statusCode ?? 0, code: /<Code>([^<]+)<\/Code>/.exec(body)?.[1] }));
     });
     req.once('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.once('error', (err) => reject(new BackendUnreachableError(`cannot reach ${url.host}: ${err.message}`, NO_DETAILS, { cause: err })));
+    req.once('error', (err) =>
+      reject(new BackendUnreachableError(`cannot reach ${url.host}: ${err.message}`, NO_DETAILS, { cause: err })),
+    );
     req.end();
   });
 }
@@ -118,10 +151,13 @@ export function backendRequest(access: RemoteAccess, method: 'HEAD' | 'GET' | 'D
 /** Deletes one object; resolves with the HTTP status (local: 204, or 404 when it was gone). */
 export async function deleteObject(access: DirectAccess, key: string, timeoutMs: number): Promise<number> {
   if (access.kind === 'local') {
-    return await unlink(join(access.path, key)).then(() => 204, (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return 404;
-      throw err;
-    });
+    return await unlink(join(access.path, key)).then(
+      () => 204,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return 404;
+        throw err;
+      },
+    );
   }
   if (access.kind === 'unsupported') throw new Error(`no direct client for ${access.backend}`);
   return (await backendRequest(access, 'DELETE', key, timeoutMs)).status;
@@ -165,19 +201,35 @@ export async function probeRepository(access: DirectAccess, timeoutMs: number): 
   if (access.kind === 'rest') {
     if (a.status === 404) return { state: 'missing', what: `no repository at ${access.url}` };
     if (a.status === 401 || a.status === 403) {
-      throw new BackendAccessDeniedError(`REST server at ${new URL(access.url).host} answered ${a.status} to our credentials`, NO_DETAILS, ['REST_SERVER_USERNAME', 'REST_SERVER_PASSWORD']);
+      throw new BackendAccessDeniedError(
+        `REST server at ${new URL(access.url).host} answered ${a.status} to our credentials`,
+        NO_DETAILS,
+        ['REST_SERVER_USERNAME', 'REST_SERVER_PASSWORD'],
+      );
     }
     return { state: 'unknown' };
   }
-  if (a.code === 'NoSuchBucket') return { state: 'missing', what: `bucket ${access.bucket} does not exist at ${access.endpoint}` };
-  if (a.status === 404) return { state: 'missing', what: `no repository at s3:${access.endpoint}/${access.bucket}${access.prefix ? `/${access.prefix}` : ''}` };
+  if (a.code === 'NoSuchBucket')
+    return { state: 'missing', what: `bucket ${access.bucket} does not exist at ${access.endpoint}` };
+  if (a.status === 404)
+    return {
+      state: 'missing',
+      what: `no repository at s3:${access.endpoint}/${access.bucket}${access.prefix ? `/${access.prefix}` : ''}`,
+    };
   const keys = a.code ? S3_KEY_AT_FAULT[a.code] : undefined;
   if (keys || a.status === 401 || a.status === 403) {
-    throw new BackendAccessDeniedError(`S3 at ${access.endpoint} answered ${a.status}${a.code ? ` ${a.code}` : ''} for bucket ${access.bucket}`, NO_DETAILS,
-      keys ?? ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
+    throw new BackendAccessDeniedError(
+      `S3 at ${access.endpoint} answered ${a.status}${a.code ? ` ${a.code}` : ''} for bucket ${access.bucket}`,
+      NO_DETAILS,
+      keys ?? ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'],
+    );
   }
   if (a.code === 'AuthorizationHeaderMalformed' || a.code === 'PermanentRedirect') {
-    throw new BackendAccessDeniedError(`S3 at ${access.endpoint} refused the request for bucket ${access.bucket} (${a.code}): check spec.backend.s3.region`, NO_DETAILS, []);
+    throw new BackendAccessDeniedError(
+      `S3 at ${access.endpoint} refused the request for bucket ${access.bucket} (${a.code}): check spec.backend.s3.region`,
+      NO_DETAILS,
+      [],
+    );
   }
   return { state: 'unknown' };
 }

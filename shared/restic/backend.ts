@@ -27,12 +27,26 @@ export type SecretData = Record<string, string | Uint8Array>;
 /** What the lock remover needs to reach lock files directly (see locks.ts). Holds secrets: never log it. */
 export type DirectAccess =
   | { kind: 'local'; path: string }
-  | { kind: 'rest'; url: string; username: string | undefined; password: string | undefined; caPem: string | undefined; insecureTLS: boolean }
   | {
-    kind: 's3'; endpoint: string; bucket: string; prefix: string; region: string;
-    accessKeyId: string | undefined; secretAccessKey: string | undefined; sessionToken: string | undefined;
-    caPem: string | undefined; insecureTLS: boolean;
-  }
+      kind: 'rest';
+      url: string;
+      username: string | undefined;
+      password: string | undefined;
+      caPem: string | undefined;
+      insecureTLS: boolean;
+    }
+  | {
+      kind: 's3';
+      endpoint: string;
+      bucket: string;
+      prefix: string;
+      region: string;
+      accessKeyId: string | undefined;
+      secretAccessKey: string | undefined;
+      sessionToken: string | undefined;
+      caPem: string | undefined;
+      insecureTLS: boolean;
+    }
   | { kind: 'unsupported'; backend: BackendKind };
 
 export interface ResolveOptions {
@@ -44,16 +58,46 @@ export interface ResolveOptions {
 
 // Keys exported as-is when present, per backend (docs/api.md §3 "Backend Secret keys").
 const SWIFT_KEYS = [
-  'ST_AUTH', 'ST_USER', 'ST_KEY', 'OS_AUTH_URL', 'OS_REGION_NAME', 'OS_USERNAME', 'OS_PASSWORD', 'OS_TENANT_ID',
-  'OS_TENANT_NAME', 'OS_USER_DOMAIN_NAME', 'OS_PROJECT_NAME', 'OS_PROJECT_DOMAIN_NAME', 'OS_APPLICATION_CREDENTIAL_ID',
-  'OS_APPLICATION_CREDENTIAL_NAME', 'OS_APPLICATION_CREDENTIAL_SECRET', 'OS_STORAGE_URL', 'OS_AUTH_TOKEN',
+  'ST_AUTH',
+  'ST_USER',
+  'ST_KEY',
+  'OS_AUTH_URL',
+  'OS_REGION_NAME',
+  'OS_USERNAME',
+  'OS_PASSWORD',
+  'OS_TENANT_ID',
+  'OS_TENANT_NAME',
+  'OS_USER_DOMAIN_NAME',
+  'OS_PROJECT_NAME',
+  'OS_PROJECT_DOMAIN_NAME',
+  'OS_APPLICATION_CREDENTIAL_ID',
+  'OS_APPLICATION_CREDENTIAL_NAME',
+  'OS_APPLICATION_CREDENTIAL_SECRET',
+  'OS_STORAGE_URL',
+  'OS_AUTH_TOKEN',
   'SWIFT_DEFAULT_CONTAINER_POLICY',
 ];
 
 /** Secret keys whose values are credentials (everything we export except names/regions/ids is treated so). */
-const NOT_SECRET = new Set(['GOOGLE_PROJECT_ID', 'AZURE_ACCOUNT_NAME', 'OS_AUTH_URL', 'OS_REGION_NAME', 'OS_USERNAME',
-  'OS_TENANT_ID', 'OS_TENANT_NAME', 'OS_USER_DOMAIN_NAME', 'OS_PROJECT_NAME', 'OS_PROJECT_DOMAIN_NAME', 'ST_AUTH', 'ST_USER',
-  'REST_SERVER_USERNAME', 'SWIFT_DEFAULT_CONTAINER_POLICY', 'OS_STORAGE_URL', 'AWS_DEFAULT_REGION', 'CA_CERT_DATA']);
+const NOT_SECRET = new Set([
+  'GOOGLE_PROJECT_ID',
+  'AZURE_ACCOUNT_NAME',
+  'OS_AUTH_URL',
+  'OS_REGION_NAME',
+  'OS_USERNAME',
+  'OS_TENANT_ID',
+  'OS_TENANT_NAME',
+  'OS_USER_DOMAIN_NAME',
+  'OS_PROJECT_NAME',
+  'OS_PROJECT_DOMAIN_NAME',
+  'ST_AUTH',
+  'ST_USER',
+  'REST_SERVER_USERNAME',
+  'SWIFT_DEFAULT_CONTAINER_POLICY',
+  'OS_STORAGE_URL',
+  'AWS_DEFAULT_REGION',
+  'CA_CERT_DATA',
+]);
 
 /**
  * The resolved repository. `repository`, `env` and `access` carry credentials, so JSON and inspect
@@ -75,8 +119,14 @@ export class ResolvedRepository {
   readonly files: readonly string[];
 
   constructor(init: {
-    kind: BackendKind; repository: string; display: string; env: Record<string, string>; globalArgs: string[];
-    access: DirectAccess; secrets: string[]; files: string[];
+    kind: BackendKind;
+    repository: string;
+    display: string;
+    env: Record<string, string>;
+    globalArgs: string[];
+    access: DirectAccess;
+    secrets: string[];
+    files: string[];
   }) {
     this.kind = init.kind;
     this.repository = init.repository;
@@ -114,12 +164,18 @@ function validConnections(n: unknown): n is number {
 export function backendKindOf(spec: BackendSpec): BackendKind {
   const set = KINDS.filter((k) => spec[k] !== undefined && spec[k] !== null);
   if (set.length !== 1) {
-    throw new ConfigError([`spec.backend must set exactly one of ${KINDS.join(', ')} (found ${set.length === 0 ? 'none' : set.join(', ')})`]);
+    throw new ConfigError([
+      `spec.backend must set exactly one of ${KINDS.join(', ')} (found ${set.length === 0 ? 'none' : set.join(', ')})`,
+    ]);
   }
   return set[0] as BackendKind;
 }
 
-export async function resolveRepository(spec: BackendSpec, secretData: SecretData, opts: ResolveOptions): Promise<ResolvedRepository> {
+export async function resolveRepository(
+  spec: BackendSpec,
+  secretData: SecretData,
+  opts: ResolveOptions,
+): Promise<ResolvedRepository> {
   const kind = backendKindOf(spec);
   const sec = (k: string) => {
     const v = text(secretData[k]);
@@ -149,8 +205,10 @@ export async function resolveRepository(spec: BackendSpec, secretData: SecretDat
   switch (kind) {
     case 'local': {
       const l = spec.local!;
-      if (!l.mountPath || !isAbsolute(l.mountPath)) problems.push('spec.backend.local.mountPath must be an absolute path');
-      else if (l.mountPath === '/stash' || l.mountPath.startsWith('/stash/')) problems.push('spec.backend.local.mountPath must not be /stash or under it');
+      if (!l.mountPath || !isAbsolute(l.mountPath))
+        problems.push('spec.backend.local.mountPath must be an absolute path');
+      else if (l.mountPath === '/stash' || l.mountPath.startsWith('/stash/'))
+        problems.push('spec.backend.local.mountPath must not be /stash or under it');
       repository = l.mountPath;
       display = repository;
       access = { kind: 'local', path: l.mountPath };
@@ -168,15 +226,24 @@ export async function resolveRepository(spec: BackendSpec, secretData: SecretDat
       const id = sec('AWS_ACCESS_KEY_ID');
       const key = sec('AWS_SECRET_ACCESS_KEY');
       // restic refuses half a key pair; absent both, it falls back to IAM/IRSA credentials.
-      if ((id === undefined) !== (key === undefined)) problems.push('backend Secret: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither');
+      if ((id === undefined) !== (key === undefined))
+        problems.push('backend Secret: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither');
       exportIfPresent('AWS_ACCESS_KEY_ID');
       exportIfPresent('AWS_SECRET_ACCESS_KEY');
       exportIfPresent('AWS_SESSION_TOKEN');
       insecureTLS = s.insecureTLS === true;
       const url = /^[a-z]+:\/\//i.test(endpoint) ? endpoint : `https://${endpoint}`;
       access = {
-        kind: 's3', endpoint: url, bucket: s.bucket, prefix, region: s.region || 'us-east-1',
-        accessKeyId: id, secretAccessKey: key, sessionToken: sec('AWS_SESSION_TOKEN'), caPem, insecureTLS,
+        kind: 's3',
+        endpoint: url,
+        bucket: s.bucket,
+        prefix,
+        region: s.region || 'us-east-1',
+        accessKeyId: id,
+        secretAccessKey: key,
+        sessionToken: sec('AWS_SESSION_TOKEN'),
+        caPem,
+        insecureTLS,
       };
       break;
     }
@@ -242,14 +309,18 @@ export async function resolveRepository(spec: BackendSpec, secretData: SecretDat
       const user = sec('REST_SERVER_USERNAME');
       const pass = sec('REST_SERVER_PASSWORD');
       if (u) {
-        if (u.username || u.password) problems.push('spec.backend.rest.url must not carry credentials: put them in REST_SERVER_USERNAME/REST_SERVER_PASSWORD');
+        if (u.username || u.password)
+          problems.push(
+            'spec.backend.rest.url must not carry credentials: put them in REST_SERVER_USERNAME/REST_SERVER_PASSWORD',
+          );
         if (!u.pathname.endsWith('/')) u.pathname += '/';
         display = `rest:${u.toString()}`;
         // Percent-encode like Go's url.UserPassword (upstream): the WHATWG setters would leave a "%"
         // unescaped, which Go's parser then rejects as a bad escape.
-        const userinfo = user !== undefined || pass !== undefined
-          ? `${encodeURIComponent(user ?? '')}${pass !== undefined ? `:${encodeURIComponent(pass)}` : ''}@`
-          : '';
+        const userinfo =
+          user !== undefined || pass !== undefined
+            ? `${encodeURIComponent(user ?? '')}${pass !== undefined ? `:${encodeURIComponent(pass)}` : ''}@`
+            : '';
         repository = `rest:${u.protocol}//${userinfo}${u.host}${u.pathname}${u.search}`;
         access = { kind: 'rest', url: u.toString(), username: user, password: pass, caPem, insecureTLS: false };
       }
@@ -259,7 +330,8 @@ export async function resolveRepository(spec: BackendSpec, secretData: SecretDat
 
   if (opts.connections !== undefined) connections = opts.connections;
   if (connections !== undefined) {
-    if (!validConnections(connections)) problems.push(`maxConnections must be a positive integer, got ${JSON.stringify(connections)}`);
+    if (!validConnections(connections))
+      problems.push(`maxConnections must be a positive integer, got ${JSON.stringify(connections)}`);
     else globalArgs.push('--option', `${connectionsKey}.connections=${connections}`);
   }
   if (caPem !== undefined) {
@@ -273,7 +345,8 @@ export async function resolveRepository(spec: BackendSpec, secretData: SecretDat
   if (problems.length > 0) throw new ConfigError(problems);
 
   env.RESTIC_REPOSITORY = repository;
-  const secrets = Object.entries(env).filter(([k]) => !NOT_SECRET.has(k) && k !== 'RESTIC_REPOSITORY' && k !== 'GOOGLE_APPLICATION_CREDENTIALS')
+  const secrets = Object.entries(env)
+    .filter(([k]) => !NOT_SECRET.has(k) && k !== 'RESTIC_REPOSITORY' && k !== 'GOOGLE_APPLICATION_CREDENTIALS')
     .map(([, v]) => v);
   const rp = sec('REST_SERVER_PASSWORD');
   if (rp !== undefined) secrets.push(rp);

@@ -14,25 +14,66 @@ const dir = await mkdtemp(join(tmpdir(), 'stash-ts-child-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
 t.test('exit code, signal and a child that cannot start', async (t) => {
-  const ok = await startChild({ file: 'sh', args: ['-c', 'exit 7'], env: { PATH }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', stopSignal: 'SIGTERM', graceMs: 10_000 }).done;
+  const ok = await startChild({
+    file: 'sh',
+    args: ['-c', 'exit 7'],
+    env: { PATH },
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'ignore',
+    stopSignal: 'SIGTERM',
+    graceMs: 10_000,
+  }).done;
   t.same(ok, { exitCode: 7, signal: undefined, spawnError: undefined });
-  const missing = await startChild({ file: join(dir, 'nope'), args: [], env: { PATH }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', stopSignal: 'SIGTERM', graceMs: 10_000 }).done;
+  const missing = await startChild({
+    file: join(dir, 'nope'),
+    args: [],
+    env: { PATH },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    stopSignal: 'SIGTERM',
+    graceMs: 10_000,
+  }).done;
   t.match(missing.spawnError?.message, /ENOENT/, 'spawn failure reported, not thrown');
 });
 
 t.test('the environment is exactly the one given', async (t) => {
-  const c = startChild({ file: 'sh', args: ['-c', 'env -0'], env: { PATH, ONLY: 'this' }, stdin: 'ignore', stdout: 'pipe', stderr: 'ignore', stopSignal: 'SIGTERM', graceMs: 10_000 });
+  const c = startChild({
+    file: 'sh',
+    args: ['-c', 'env -0'],
+    env: { PATH, ONLY: 'this' },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'ignore',
+    stopSignal: 'SIGTERM',
+    graceMs: 10_000,
+  });
   let out = '';
   c.stdout?.on('data', (b: Buffer) => (out += b.toString()));
   await c.done;
-  const keys = out.split('\0').filter(Boolean).map((l) => l.split('=')[0]).filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_')
+  const keys = out
+    .split('\0')
+    .filter(Boolean)
+    .map((l) => l.split('=')[0])
+    .filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_')
     // tap's process-info plugin wraps spawn in tests and adds its own variables
     .filter((k) => k !== undefined && !k.startsWith('_TAPJS_') && k !== 'NODE_OPTIONS');
   t.same(keys.sort(), ['ONLY', 'PATH']);
 });
 
 t.test('a child ignoring the stop signal is killed after the grace, not before', async (t) => {
-  const c = startChild({ file: 'sh', args: ['-c', "trap '' TERM; sleep 20"], env: { PATH }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', group: true, stopSignal: 'SIGTERM', graceMs: 800 });
+  const c = startChild({
+    file: 'sh',
+    args: ['-c', "trap '' TERM; sleep 20"],
+    env: { PATH },
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'ignore',
+    group: true,
+    stopSignal: 'SIGTERM',
+    graceMs: 800,
+  });
   await sleep(200);
   const t0 = Date.now();
   c.stop();
@@ -42,8 +83,18 @@ t.test('a child ignoring the stop signal is killed after the grace, not before',
   t.ok(ms >= 750 && ms < 5000, `after the grace (${ms} ms)`);
 });
 
-t.test('a group kill takes the wrapper\'s children too, so their pipes close', async (t) => {
-  const c = startChild({ file: 'sh', args: ['-c', 'sleep 30 & wait'], env: { PATH }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', group: true, stopSignal: 'SIGTERM', graceMs: 10_000 });
+t.test("a group kill takes the wrapper's children too, so their pipes close", async (t) => {
+  const c = startChild({
+    file: 'sh',
+    args: ['-c', 'sleep 30 & wait'],
+    env: { PATH },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    group: true,
+    stopSignal: 'SIGTERM',
+    graceMs: 10_000,
+  });
   c.stdout?.resume();
   c.stderr?.resume();
   await sleep(200);
@@ -73,10 +124,24 @@ t.test('children do not outlive a parent that exits', async (t) => {
 
 t.test('an aborted signal stops the child with its stop signal', async (t) => {
   const ac = new AbortController();
-  const c = startChild({ file: 'sh', args: ['-c', 'trap "exit 42" INT; while :; do sleep 0.05; done'], env: { PATH }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', stopSignal: 'SIGINT', graceMs: 10_000, signal: ac.signal });
+  const c = startChild({
+    file: 'sh',
+    args: ['-c', 'trap "exit 42" INT; while :; do sleep 0.05; done'],
+    env: { PATH },
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'ignore',
+    stopSignal: 'SIGINT',
+    graceMs: 10_000,
+    signal: ac.signal,
+  });
   await sleep(200);
   ac.abort();
-  t.same(await c.done, { exitCode: 42, signal: undefined, spawnError: undefined }, 'SIGINT reached it and it exited by itself');
+  t.same(
+    await c.done,
+    { exitCode: 42, signal: undefined, spawnError: undefined },
+    'SIGINT reached it and it exited by itself',
+  );
 });
 
 t.test('children die with a parent that is SIGKILLed', async (t) => {
@@ -96,7 +161,11 @@ t.test('children die with a parent that is SIGKILLed', async (t) => {
   }
   t.ok(pid > 0, 'the child started');
   await sleep(200);
-  t.match(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''), /^sleep\0/, 'setpriv exec\'d the command in place (same pid)');
+  t.match(
+    await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''),
+    /^sleep\0/,
+    "setpriv exec'd the command in place (same pid)",
+  );
   parent.kill('SIGKILL');
   await new Promise((resolve) => parent.once('exit', resolve));
   let alive = true;

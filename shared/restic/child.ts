@@ -75,7 +75,12 @@ export function launchArgv(spec: Pick<ChildSpec, 'file' | 'args' | 'dieWithParen
  * a spawn error, as without the prefix (the lookup follows execvp: a name with a slash is a path).
  */
 function findExecutable(file: string, path: string | undefined): boolean {
-  const candidates = file.includes('/') ? [file] : (path ?? '').split(delimiter).filter((d) => isAbsolute(d)).map((d) => join(d, file));
+  const candidates = file.includes('/')
+    ? [file]
+    : (path ?? '')
+        .split(delimiter)
+        .filter((d) => isAbsolute(d))
+        .map((d) => join(d, file));
   return candidates.some((c) => {
     try {
       accessSync(c, constants.X_OK);
@@ -89,7 +94,13 @@ function findExecutable(file: string, path: string | undefined): boolean {
 function notStarted(err: Error): Child {
   const failed: ChildOutcome = { exitCode: undefined, signal: undefined, spawnError: err };
   return {
-    pid: undefined, stdin: null, stdout: null, stderr: null, done: Promise.resolve(failed), exited: Promise.resolve(failed), hasExited: true,
+    pid: undefined,
+    stdin: null,
+    stdout: null,
+    stderr: null,
+    done: Promise.resolve(failed),
+    exited: Promise.resolve(failed),
+    hasExited: true,
     stop() {},
   };
 }
@@ -142,10 +153,17 @@ export function startChild(spec: ChildSpec): Child {
     // With reject: false a spawn failure (ENOENT of the binary, or of setpriv) is a result without a pid.
     if (proc.pid === undefined || (r.exitCode === undefined && r.signal === undefined)) {
       const cause = r.cause instanceof Error ? r.cause : new Error(r.message);
-      const missingSetpriv = file === PDEATHSIG_PREFIX[0] && /ENOENT/.test(cause.message) && /setpriv/.test(cause.message);
+      const missingSetpriv =
+        file === PDEATHSIG_PREFIX[0] && /ENOENT/.test(cause.message) && /setpriv/.test(cause.message);
       return {
-        exitCode: undefined, signal: undefined,
-        spawnError: missingSetpriv ? new Error(`setpriv not found: install util-linux (children are started with setpriv --pdeathsig): ${cause.message}`, { cause }) : cause,
+        exitCode: undefined,
+        signal: undefined,
+        spawnError: missingSetpriv
+          ? new Error(
+              `setpriv not found: install util-linux (children are started with setpriv --pdeathsig): ${cause.message}`,
+              { cause },
+            )
+          : cause,
       };
     }
     return { exitCode: r.exitCode, signal: r.signal, spawnError: undefined };

@@ -5,15 +5,30 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { classify } from './classify.ts';
 import {
-  BackendAccessDeniedError, BackendUnreachableError, CancelledError, LockedError, RepositoryMissingError, ResticFailedError,
+  BackendAccessDeniedError,
+  BackendUnreachableError,
+  CancelledError,
+  LockedError,
+  RepositoryMissingError,
+  ResticFailedError,
   WrongPasswordError,
 } from './errors.ts';
 import { parseLock } from './output.ts';
 import { makeRedactor } from './redact.ts';
 
-interface Rec { version: string; name: string; argv: string[]; exitCode: number | null; signal: string | null; stdout: string; stderr: string }
+interface Rec {
+  version: string;
+  name: string;
+  argv: string[];
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
 const FIX = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'restic');
-const versions = readdirSync(FIX).filter((d) => /^\d+\.\d+\.\d+$/.test(d)).sort();
+const versions = readdirSync(FIX)
+  .filter((d) => /^\d+\.\d+\.\d+$/.test(d))
+  .sort();
 
 function load(version: string, name: string): Rec {
   return JSON.parse(readFileSync(join(FIX, version, `${name}.json`), 'utf8')) as Rec;
@@ -56,7 +71,18 @@ for (const v of versions) {
       const err = classify(outcome(r));
       t.ok(err instanceof cls, `${name} → ${cls.name} (got ${err?.constructor.name}: ${err?.message})`);
     }
-    for (const name of ['init', 'cat-config', 'backup', 'snapshots', 'stats', 'forget', 'check', 'restore', 'unlock', 'list-locks']) {
+    for (const name of [
+      'init',
+      'cat-config',
+      'backup',
+      'snapshots',
+      'stats',
+      'forget',
+      'check',
+      'restore',
+      'unlock',
+      'list-locks',
+    ]) {
       t.equal(classify(outcome(load(v, name))), undefined, `${name}: success`);
     }
 
@@ -78,9 +104,15 @@ for (const v of versions) {
     const cancelled = load(v, 'backup-stdin-cancelled');
     const c = classify(outcome(cancelled));
     t.ok(c instanceof CancelledError || c instanceof ResticFailedError, 'interrupted backup is not a success');
-    t.ok(classify(outcome(cancelled, 'aborted')) instanceof CancelledError, 'stopped by us → cancelled whatever the exit');
+    t.ok(
+      classify(outcome(cancelled, 'aborted')) instanceof CancelledError,
+      'stopped by us → cancelled whatever the exit',
+    );
     // an unreachable endpoint that ran into our timeout is reported as unreachable, not as cancelled
-    t.ok(classify(outcome(load(v, 'rest-unreachable'), 'timeout')) instanceof BackendUnreachableError, 'timeout + refused → unreachable');
+    t.ok(
+      classify(outcome(load(v, 'rest-unreachable'), 'timeout')) instanceof BackendUnreachableError,
+      'timeout + refused → unreachable',
+    );
     t.ok(classify(outcome(load(v, 'backup'), 'timeout')) instanceof CancelledError, 'timeout otherwise → cancelled');
 
     // redaction: restic masks the REST password itself; our redactor masks the raw value too
@@ -101,8 +133,37 @@ t.test('exit codes of 0.17+ alone are enough', async (t) => {
   t.ok(bare(2) instanceof ResticFailedError, '2');
   t.ok(bare(77) instanceof ResticFailedError, 'unknown code is a failure');
   t.equal(bare(0), undefined, '0');
-  t.ok(classify({ command: 'x', exitCode: undefined, signal: 'SIGKILL', stderrLines: [] }) instanceof ResticFailedError, 'killed');
-  t.ok(classify({ command: 'x', exitCode: 1, signal: undefined, stderrLines: ['Fatal: unable to open config file: Stat: The specified bucket does not exist'] }) instanceof RepositoryMissingError, 'missing bucket');
-  t.ok(classify({ command: 'x', exitCode: 1, signal: undefined, stderrLines: ['Fatal: unable to open config file: Stat: Access Denied.'] }) instanceof BackendAccessDeniedError, 's3 access denied');
-  t.ok(classify({ command: 'x', exitCode: 1, signal: undefined, stderrLines: ['Fatal: unable to open config file: Head "https://x/config": x509: certificate signed by unknown authority'] }) instanceof BackendUnreachableError, 'TLS');
+  t.ok(
+    classify({ command: 'x', exitCode: undefined, signal: 'SIGKILL', stderrLines: [] }) instanceof ResticFailedError,
+    'killed',
+  );
+  t.ok(
+    classify({
+      command: 'x',
+      exitCode: 1,
+      signal: undefined,
+      stderrLines: ['Fatal: unable to open config file: Stat: The specified bucket does not exist'],
+    }) instanceof RepositoryMissingError,
+    'missing bucket',
+  );
+  t.ok(
+    classify({
+      command: 'x',
+      exitCode: 1,
+      signal: undefined,
+      stderrLines: ['Fatal: unable to open config file: Stat: Access Denied.'],
+    }) instanceof BackendAccessDeniedError,
+    's3 access denied',
+  );
+  t.ok(
+    classify({
+      command: 'x',
+      exitCode: 1,
+      signal: undefined,
+      stderrLines: [
+        'Fatal: unable to open config file: Head "https://x/config": x509: certificate signed by unknown authority',
+      ],
+    }) instanceof BackendUnreachableError,
+    'TLS',
+  );
 });

@@ -2,8 +2,15 @@
 // 0.17+ has dedicated exit codes (10 no repository, 11 locked, 12 wrong password); 0.14 exits 1 for all
 // of them, so the stderr patterns recorded from 0.14 are the fallback and also back up the codes.
 import {
-  BackendAccessDeniedError, BackendUnreachableError, CancelledError, LockedError, RepositoryMissingError,
-  ResticFailedError, WrongPasswordError, type ResticError, type ResticFailureDetails,
+  BackendAccessDeniedError,
+  BackendUnreachableError,
+  CancelledError,
+  LockedError,
+  RepositoryMissingError,
+  ResticFailedError,
+  WrongPasswordError,
+  type ResticError,
+  type ResticFailureDetails,
 } from './errors.ts';
 import type { BackendKind } from './backend.ts';
 import { cleanLine, parseLockHolder, parseMessage } from './output.ts';
@@ -25,24 +32,34 @@ export interface RunOutcome {
 
 // Inner errors that mean "nothing there" (docs/restic.md §2.2). The trailing "Is there a repository…" hint is
 // printed for network and auth failures too, so it is never used.
-const MISSING = new RegExp([
-  'repository does not exist',
-  'unable to open config file: stat .*: no such file or directory',
-  'unable to open config file: .*does not exist',
-  'unable to open config file: .*The specified key does not exist',
-  'unable to open config file: .*NoSuchKey',
-  'unable to open config file: .*object doesn.t exist',
-  'unable to open config file: .*BlobNotFound',
-  'The specified bucket does not exist',
-  'NoSuchBucket',
-].join('|'));
+const MISSING = new RegExp(
+  [
+    'repository does not exist',
+    'unable to open config file: stat .*: no such file or directory',
+    'unable to open config file: .*does not exist',
+    'unable to open config file: .*The specified key does not exist',
+    'unable to open config file: .*NoSuchKey',
+    'unable to open config file: .*object doesn.t exist',
+    'unable to open config file: .*BlobNotFound',
+    'The specified bucket does not exist',
+    'NoSuchBucket',
+  ].join('|'),
+);
 
 const WRONG_KEY_ID = /InvalidAccessKeyId|Access Key Id you provided does not exist/;
 const WRONG_SECRET = /SignatureDoesNotMatch|request signature we calculated does not match/;
-export const ACCESS_DENIED = new RegExp([
-  '\\((401|403)\\)', '\\b401 Unauthorized\\b', '\\b403 Forbidden\\b', 'AccessDenied', 'Access Denied', 'AuthorizationHeaderMalformed',
-  WRONG_KEY_ID.source, WRONG_SECRET.source,
-].join('|'));
+export const ACCESS_DENIED = new RegExp(
+  [
+    '\\((401|403)\\)',
+    '\\b401 Unauthorized\\b',
+    '\\b403 Forbidden\\b',
+    'AccessDenied',
+    'Access Denied',
+    'AuthorizationHeaderMalformed',
+    WRONG_KEY_ID.source,
+    WRONG_SECRET.source,
+  ].join('|'),
+);
 
 /** Which backend Secret keys an access-denied text points at. */
 export function secretKeysAtFault(text: string, backend: BackendKind | undefined): string[] {
@@ -53,7 +70,8 @@ export function secretKeysAtFault(text: string, backend: BackendKind | undefined
   return ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'];
 }
 
-const UNREACHABLE = /connection refused|no such host|network is unreachable|no route to host|i\/o timeout|TLS handshake|x509:|tls: |certificate signed by unknown authority|connection reset by peer|server misbehaving|context deadline exceeded|dial tcp|dial unix/;
+const UNREACHABLE =
+  /connection refused|no such host|network is unreachable|no route to host|i\/o timeout|TLS handshake|x509:|tls: |certificate signed by unknown authority|connection reset by peer|server misbehaving|context deadline exceeded|dial tcp|dial unix/;
 
 /** All text restic wrote to stderr: plain lines as they are, JSON messages by their `message`. */
 export function stderrText(lines: string[]): string[] {
@@ -90,16 +108,29 @@ export function classify(o: RunOutcome): ResticError | undefined {
   const redact = o.redact ?? ((s: string) => s);
   const text = stderrText(o.stderrLines).map(redact);
   const joined = text.join('\n');
-  const details: ResticFailureDetails = { command: o.command, exitCode: o.exitCode, signal: o.signal, stderrTail: text.slice(-20) };
+  const details: ResticFailureDetails = {
+    command: o.command,
+    exitCode: o.exitCode,
+    signal: o.signal,
+    stderrTail: text.slice(-20),
+  };
   const what = `restic ${o.command}`;
 
   if (o.stoppedBy) {
     // A probe that ran into our timeout while restic kept retrying a dead endpoint is "unreachable",
     // which tells the operator far more than "cancelled".
     if (o.stoppedBy === 'timeout' && UNREACHABLE.test(joined)) {
-      return new BackendUnreachableError(`${what}: backend unreachable (gave up after timeout): ${lastRetryCause(text)}`, details);
+      return new BackendUnreachableError(
+        `${what}: backend unreachable (gave up after timeout): ${lastRetryCause(text)}`,
+        details,
+      );
     }
-    const why = o.stoppedBy === 'timeout' ? 'timed out' : o.stoppedBy === 'producer-failed' ? 'stopped because the data producer failed' : 'cancelled';
+    const why =
+      o.stoppedBy === 'timeout'
+        ? 'timed out'
+        : o.stoppedBy === 'producer-failed'
+          ? 'stopped because the data producer failed'
+          : 'cancelled';
     return new CancelledError(`${what} ${why}`, details, o.stoppedBy);
   }
   if (o.exitCode === 0) return undefined;
@@ -118,13 +149,20 @@ export function classify(o: RunOutcome): ResticError | undefined {
     return new LockedError(`${what}: repository is locked ${who}`, details, holder);
   }
   if (code === 12 || /wrong password or no key found/.test(joined)) {
-    return new WrongPasswordError(`${what}: wrong password or no key found: check RESTIC_PASSWORD in the backend Secret`, details);
+    return new WrongPasswordError(
+      `${what}: wrong password or no key found: check RESTIC_PASSWORD in the backend Secret`,
+      details,
+    );
   }
   if (code === 10 || MISSING.test(joined)) {
     return new RepositoryMissingError(`${what}: repository does not exist: ${head}`, details);
   }
   if (ACCESS_DENIED.test(joined)) {
-    return new BackendAccessDeniedError(`${what}: backend refused the credentials: ${head}`, details, secretKeysAtFault(joined, o.backend));
+    return new BackendAccessDeniedError(
+      `${what}: backend refused the credentials: ${head}`,
+      details,
+      secretKeysAtFault(joined, o.backend),
+    );
   }
   if (UNREACHABLE.test(joined)) {
     return new BackendUnreachableError(`${what}: backend unreachable: ${head}`, details);

@@ -13,14 +13,22 @@ const FAKE = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'restic',
 const FIX = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'restic');
 const dir = await mkdtemp(join(tmpdir(), 'stash-ts-cmd-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
-const repo = await resolveRepository({ local: { mountPath: join(dir, 'repo') } }, { RESTIC_PASSWORD: 'fake-password' }, { scratchDir: join(dir, 's') });
+const repo = await resolveRepository(
+  { local: { mountPath: join(dir, 'repo') } },
+  { RESTIC_PASSWORD: 'fake-password' },
+  { scratchDir: join(dir, 's') },
+);
 
 function fake(env: Record<string, string>, o: Partial<ResticOptions> = {}) {
   return new Restic({ repo, bin: FAKE, cache: { dir: join(dir, 'cache') }, tmpDir: dir, extraEnv: env, ...o });
 }
 
 async function replay(version: string, name: string): Promise<Record<string, string>> {
-  const rec = JSON.parse(await readFile(join(FIX, version, `${name}.json`), 'utf8')) as { stdout: string; stderr: string; exitCode: number };
+  const rec = JSON.parse(await readFile(join(FIX, version, `${name}.json`), 'utf8')) as {
+    stdout: string;
+    stderr: string;
+    exitCode: number;
+  };
   const out = join(dir, `${version}-${name}.out`);
   const err = join(dir, `${version}-${name}.err`);
   await writeFile(out, rec.stdout);
@@ -68,20 +76,45 @@ t.test('argv layout and input validation', async (t) => {
   const r = fake({ ...(await replay('0.18.1', 'backup')), FAKE_ARGV: argvFile });
   const res = await r.backup([dir], { host: 'app', tags: ['t1'], excludes: ['*.tmp'], args: ['--one-file-system'] });
   t.match(res.snapshotId, /^[0-9a-f]{64}$/, 'summary parsed from the replayed output');
-  t.same((await readFile(argvFile, 'utf8')).trim().split('\n'),
-    ['--json', '--cache-dir', join(dir, 'cache'), 'backup', '--host', 'app', '--tag', 't1', '--exclude', '*.tmp', '--one-file-system', '--', dir]);
+  t.same((await readFile(argvFile, 'utf8')).trim().split('\n'), [
+    '--json',
+    '--cache-dir',
+    join(dir, 'cache'),
+    'backup',
+    '--host',
+    'app',
+    '--tag',
+    't1',
+    '--exclude',
+    '*.tmp',
+    '--one-file-system',
+    '--',
+    dir,
+  ]);
   await t.rejects(r.backup(['relative/path'], { host: 'h' }), /must be absolute/, 'relative paths refused');
-  await t.rejects(r.backup([join(dir, 'missing')], { host: 'h' }), /not accessible/, 'missing paths refused before restic (it would only warn)');
+  await t.rejects(
+    r.backup([join(dir, 'missing')], { host: 'h' }),
+    /not accessible/,
+    'missing paths refused before restic (it would only warn)',
+  );
   await t.rejects(r.backup([dir], { host: '' }), /stable --host/, 'host required');
   await t.rejects(r.restore('latest; rm -rf /'), /not a snapshot id/, 'snapshot ids validated');
 });
 
 t.test('replayed failures of both versions are classified', async (t) => {
   for (const v of ['0.14.0', '0.18.1']) {
-    await t.rejects(fake(await replay(v, 'cat-config-wrong-password')).exists(), WrongPasswordError, `${v} wrong password`);
+    await t.rejects(
+      fake(await replay(v, 'cat-config-wrong-password')).exists(),
+      WrongPasswordError,
+      `${v} wrong password`,
+    );
     t.equal(await fake(await replay(v, 'cat-config-missing')).exists(), false, `${v} missing repository`);
     t.equal(await fake(await replay(v, 'cat-config')).exists(), true, `${v} existing repository`);
-    t.same((await fake(await replay(v, 'forget-empty-policy'), {}).exec(['forget'])).error?.constructor.name ?? 'none', v === '0.14.0' ? 'none' : 'ResticFailedError', `${v} empty policy`);
+    t.same(
+      (await fake(await replay(v, 'forget-empty-policy'), {}).exec(['forget'])).error?.constructor.name ?? 'none',
+      v === '0.14.0' ? 'none' : 'ResticFailedError',
+      `${v} empty policy`,
+    );
   }
 });
 

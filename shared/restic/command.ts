@@ -16,12 +16,39 @@ import type { ResolvedRepository } from './backend.ts';
 import { ByteTail, startChild } from './child.ts';
 import { runProcess, type StdinFeed } from './exec.ts';
 import { ACCESS_DENIED, classify } from './classify.ts';
-import { CancelledError, ConsumerFailedError, PartialBackupError, RepositoryMissingError, ResticFailedError, RetentionPolicyError, type ResticError } from './errors.ts';
 import {
-  checkFoundErrors, cleanLine, parseCheck, parseConfig, parseForget, parseIdList, parseInit, parseLock, parseMessage, parseRestore,
-  parseSnapshots, parseStats, parseVersionText,
-  type BackupFileError, type BackupResult, type BackupStatus, type BackupSummary, type CheckResult, type ForgetGroup, type LockInfo,
-  type RestoreSummary, type Snapshot, type Stats,
+  CancelledError,
+  ConsumerFailedError,
+  PartialBackupError,
+  RepositoryMissingError,
+  ResticFailedError,
+  RetentionPolicyError,
+  type ResticError,
+} from './errors.ts';
+import {
+  checkFoundErrors,
+  cleanLine,
+  parseCheck,
+  parseConfig,
+  parseForget,
+  parseIdList,
+  parseInit,
+  parseLock,
+  parseMessage,
+  parseRestore,
+  parseSnapshots,
+  parseStats,
+  parseVersionText,
+  type BackupFileError,
+  type BackupResult,
+  type BackupStatus,
+  type BackupSummary,
+  type CheckResult,
+  type ForgetGroup,
+  type LockInfo,
+  type RestoreSummary,
+  type Snapshot,
+  type Stats,
 } from './output.ts';
 import { directLockRemover } from './lock-remover.ts';
 import { makeRedactor } from './redact.ts';
@@ -164,7 +191,30 @@ export interface ForgetResult {
 }
 
 /** Sub-commands that take a lock (docs/restic.md §4.1) unless run with --no-lock. */
-const LOCKING = new Set(['backup', 'restore', 'snapshots', 'stats', 'ls', 'find', 'diff', 'dump', 'cat', 'list', 'mount', 'copy', 'key', 'prune', 'forget', 'check', 'tag', 'migrate', 'rebuild-index', 'repair', 'rewrite', 'recover']);
+const LOCKING = new Set([
+  'backup',
+  'restore',
+  'snapshots',
+  'stats',
+  'ls',
+  'find',
+  'diff',
+  'dump',
+  'cat',
+  'list',
+  'mount',
+  'copy',
+  'key',
+  'prune',
+  'forget',
+  'check',
+  'tag',
+  'migrate',
+  'rebuild-index',
+  'repair',
+  'rewrite',
+  'recover',
+]);
 /** Retried by 0.17+ for 15 minutes, yet permanent: the bucket is not there (init would create it). */
 const PERMANENT_MISSING = /The specified bucket does not exist|NoSuchBucket/;
 /**
@@ -192,7 +242,8 @@ export class Restic {
     this.repo = opts.repo;
     this.log = opts.logger?.child({ repository: opts.repo.display });
     for (const k of Object.keys(opts.extraEnv ?? {})) {
-      if (RESERVED_ENV.test(k)) throw new ValidationError('extraEnv', `${k} is set by the wrapper and cannot be overridden`);
+      if (RESERVED_ENV.test(k))
+        throw new ValidationError('extraEnv', `${k} is set by the wrapper and cannot be overridden`);
     }
   }
 
@@ -242,7 +293,11 @@ export class Restic {
     const r = await this.exec(['version'], { ...opts, timeoutMs: opts.timeoutMs ?? this.probeTimeout() });
     if (r.error) throw r.error;
     const v = parseVersion(parseVersionText(r.stdout) ?? '');
-    if (!v) throw new ResticFailedError(`cannot parse restic version from ${JSON.stringify(r.stdout.slice(0, 100))}`, details('version', r));
+    if (!v)
+      throw new ResticFailedError(
+        `cannot parse restic version from ${JSON.stringify(r.stdout.slice(0, 100))}`,
+        details('version', r),
+      );
     this.versionCache = v;
     return v;
   }
@@ -255,9 +310,21 @@ export class Restic {
   async exec(args: string[], o: RunOptions = {}): Promise<RunResult> {
     const command = args[0] ?? '';
     const argv = this.argv(args, o.noLock === true);
-    const base: Omit<RunResult, 'error'> = { exitCode: undefined, signal: undefined, stdout: '', stderrLines: [], durationMs: 0, stoppedBy: undefined, producerError: undefined };
+    const base: Omit<RunResult, 'error'> = {
+      exitCode: undefined,
+      signal: undefined,
+      stdout: '',
+      stderrLines: [],
+      durationMs: 0,
+      stoppedBy: undefined,
+      producerError: undefined,
+    };
     if (o.signal?.aborted) {
-      return { ...base, stoppedBy: 'aborted', error: new CancelledError(`restic ${command} cancelled before it started`, details(command, base), 'aborted') };
+      return {
+        ...base,
+        stoppedBy: 'aborted',
+        error: new CancelledError(`restic ${command} cancelled before it started`, details(command, base), 'aborted'),
+      };
     }
     const bin = this.opts.bin ?? 'restic';
     const prefix = this.opts.commandPrefix ?? [];
@@ -281,25 +348,44 @@ export class Restic {
     const out: Omit<RunResult, 'error'> = { ...rest, ...(o.stdoutSink ? { stdoutBytes } : {}) };
     if (spawnError) {
       // binary missing, EACCES
-      return { ...out, error: new ResticFailedError(`cannot run restic ${command}: ${this.repo.redact(spawnError.message)}`, details(command, out)) };
+      return {
+        ...out,
+        error: new ResticFailedError(
+          `cannot run restic ${command}: ${this.repo.redact(spawnError.message)}`,
+          details(command, out),
+        ),
+      };
     }
     const { stoppedBy, producerError } = out;
-    const interrupted = (stoppedBy !== undefined && stoppedBy !== 'fail-fast') || out.signal !== undefined || out.exitCode === 130;
+    const interrupted =
+      (stoppedBy !== undefined && stoppedBy !== 'fail-fast') || out.signal !== undefined || out.exitCode === 130;
     if (interrupted && !o.noLock && pid !== undefined && LOCKING.has(command)) await this.removeOwnLocks(pid);
     let error: ResticError | undefined;
     if (!(out.exitCode !== undefined && (o.okExitCodes ?? []).includes(out.exitCode) && !stoppedBy)) {
       // fail-fast stops are classified from restic's output, not as cancelled
       const failFast = stoppedBy === 'fail-fast';
       error = classify({
-        command, exitCode: failFast ? undefined : out.exitCode, signal: failFast ? undefined : out.signal, stderrLines: out.stderrLines,
-        stoppedBy: failFast ? undefined : stoppedBy, redact: this.repo.redact, backend: this.repo.kind,
+        command,
+        exitCode: failFast ? undefined : out.exitCode,
+        signal: failFast ? undefined : out.signal,
+        stderrLines: out.stderrLines,
+        stoppedBy: failFast ? undefined : stoppedBy,
+        redact: this.repo.redact,
+        backend: this.repo.kind,
       });
       if (error && stoppedBy === 'producer-failed' && producerError !== undefined) {
-        error = new CancelledError(`restic ${command}: the data producer failed (${this.repo.redact(errText(producerError))}); no snapshot was kept`,
-          details(command, out, this.repo.redact), 'producer-failed', { cause: producerError });
+        error = new CancelledError(
+          `restic ${command}: the data producer failed (${this.repo.redact(errText(producerError))}); no snapshot was kept`,
+          details(command, out, this.repo.redact),
+          'producer-failed',
+          { cause: producerError },
+        );
       }
     }
-    this.log?.[error ? 'warn' : 'debug']({ command, exitCode: out.exitCode, signal: out.signal, ms: out.durationMs, code: error?.code }, 'restic done');
+    this.log?.[error ? 'warn' : 'debug'](
+      { command, exitCode: out.exitCode, signal: out.signal, ms: out.durationMs, code: error?.code },
+      'restic done',
+    );
     return { ...out, error };
   }
 
@@ -342,7 +428,12 @@ export class Restic {
 
   /** True when the repository exists and opens with our password; false only on a confirmed "not exist". */
   async exists(opts: CallOptions = {}): Promise<boolean> {
-    const r = await this.exec(['cat', 'config'], { ...opts, noLock: true, timeoutMs: opts.timeoutMs ?? this.probeTimeout(), failFast: PERMANENT });
+    const r = await this.exec(['cat', 'config'], {
+      ...opts,
+      noLock: true,
+      timeoutMs: opts.timeoutMs ?? this.probeTimeout(),
+      failFast: PERMANENT,
+    });
     if (!r.error) {
       if (!parseConfig(r.stdout)) throw new ResticFailedError('restic cat config printed no config', details('cat', r));
       return true;
@@ -376,7 +467,8 @@ export class Restic {
   async backup(paths: string[], o: BackupOptions): Promise<BackupResult> {
     if (paths.length === 0) throw new ValidationError('paths', 'nothing to back up');
     for (const p of paths) {
-      if (!isAbsolute(p)) throw new ValidationError('paths', `backup path ${p} must be absolute (snapshot paths must be stable)`);
+      if (!isAbsolute(p))
+        throw new ValidationError('paths', `backup path ${p} must be absolute (snapshot paths must be stable)`);
       // restic only warns about a missing path and exits 0 (0.14–0.18): a "successful" backup of nothing.
       await stat(p).catch((err: NodeJS.ErrnoException) => {
         throw new ValidationError('paths', `backup path ${p} is not accessible: ${err.code ?? err.message}`);
@@ -392,7 +484,8 @@ export class Restic {
    * producer failure restic is interrupted first, then its stdin closed, and no snapshot is written.
    */
   async backupStdin(feed: StdinFeed, o: StdinBackupOptions): Promise<BackupResult> {
-    if (!o.filename || o.filename.includes('/')) throw new ValidationError('filename', 'stdin file name must be a plain file name');
+    if (!o.filename || o.filename.includes('/'))
+      throw new ValidationError('filename', 'stdin file name must be a plain file name');
     const args = ['backup', ...this.backupFlags(o), '--stdin', '--stdin-filename', o.filename];
     return this.runBackup(args, o, feed);
   }
@@ -404,24 +497,39 @@ export class Restic {
    * writes a snapshot of a dump that failed half-way. Here restic's stdin ends only after the producer
    * exited 0 (exec.ts).
    */
-  async backupCommand(cmd: { file: string; args: string[]; env?: Record<string, string> }, o: StdinBackupOptions): Promise<BackupResult> {
+  async backupCommand(
+    cmd: { file: string; args: string[]; env?: Record<string, string> },
+    o: StdinBackupOptions,
+  ): Promise<BackupResult> {
     const stopProducer = new AbortController();
     const onAbort = () => stopProducer.abort();
     o.signal?.addEventListener('abort', onAbort, { once: true });
     const producer = startChild({
-      file: cmd.file, args: cmd.args, env: cmd.env ?? { PATH: this.buildEnv().PATH ?? '' },
-      stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', stopSignal: 'SIGTERM', graceMs: CHILD_GRACE_MS, signal: stopProducer.signal,
+      file: cmd.file,
+      args: cmd.args,
+      env: cmd.env ?? { PATH: this.buildEnv().PATH ?? '' },
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      stopSignal: 'SIGTERM',
+      graceMs: CHILD_GRACE_MS,
+      signal: stopProducer.signal,
     });
     const { stdout, stderr } = producer;
     const errTail = new ByteTail(64 * 1024);
     stderr?.on('data', (c: Buffer) => errTail.push(c));
     const done = producer.done.then((r) => {
       o.signal?.removeEventListener('abort', onAbort);
-      if (r.spawnError) throw new StashError('RESTIC_PRODUCER_FAILED', `cannot run ${cmd.file}: ${r.spawnError.message}`, { cause: r.spawnError });
+      if (r.spawnError)
+        throw new StashError('RESTIC_PRODUCER_FAILED', `cannot run ${cmd.file}: ${r.spawnError.message}`, {
+          cause: r.spawnError,
+        });
       if (r.exitCode === 0) return undefined;
       const tail = errTail.text().replace(/\n$/, '').split('\n').slice(-3).join(' | ');
-      throw new StashError('RESTIC_PRODUCER_FAILED',
-        `${cmd.file} failed (${r.exitCode !== undefined ? `exit code ${r.exitCode}` : `signal ${r.signal ?? '?'}`})${tail ? `: ${tail}` : ''}`);
+      throw new StashError(
+        'RESTIC_PRODUCER_FAILED',
+        `${cmd.file} failed (${r.exitCode !== undefined ? `exit code ${r.exitCode}` : `signal ${r.signal ?? '?'}`})${tail ? `: ${tail}` : ''}`,
+      );
     });
     try {
       // A producer that could not start has no stdout: an empty stream whose `done` rejects.
@@ -464,17 +572,22 @@ export class Restic {
     if (r.error) {
       // Defence in depth: a snapshot of a failed producer's stream must not survive.
       if (r.stoppedBy === 'producer-failed' && summary?.snapshotId && !summary.dryRun) {
-        await this.forgetIds([summary.snapshotId]).catch((err: unknown) => this.log?.error({ err }, 'could not forget snapshot of failed producer'));
+        await this.forgetIds([summary.snapshotId]).catch((err: unknown) =>
+          this.log?.error({ err }, 'could not forget snapshot of failed producer'),
+        );
       }
       throw r.error;
     }
-    if (!summary) throw new ResticFailedError('restic backup printed no summary', details('backup', r, this.repo.redact));
+    if (!summary)
+      throw new ResticFailedError('restic backup printed no summary', details('backup', r, this.repo.redact));
     const result: BackupResult = { summary, snapshotId: summary.dryRun ? undefined : summary.snapshotId, errors };
     if (r.exitCode === 3) {
       const first = errors.find((e) => e.during === 'archival') ?? errors[0];
       throw new PartialBackupError(
         `restic backup: snapshot ${result.snapshotId ?? '?'} was written, but ${errors.length || 'some'} file(s) could not be read${first ? `, e.g. ${first.item}: ${first.message}` : ''}`,
-        details('backup', r, this.repo.redact), result);
+        details('backup', r, this.repo.redact),
+        result,
+      );
     }
     return result;
   }
@@ -488,7 +601,9 @@ export class Restic {
   }
 
   /** `stats --json`; raw-data mode is what Repository.status.totalSize reports. */
-  async stats(o: CallOptions & { mode?: 'restore-size' | 'raw-data'; snapshot?: string; filter?: SnapshotFilter } = {}): Promise<Stats> {
+  async stats(
+    o: CallOptions & { mode?: 'restore-size' | 'raw-data'; snapshot?: string; filter?: SnapshotFilter } = {},
+  ): Promise<Stats> {
     const args = ['stats', '--mode', o.mode ?? 'raw-data', ...filterFlags(o.filter ?? {})];
     if (o.snapshot) args.push(o.snapshot);
     const r = await this.run(args, { ...o, noLock: true, timeoutMs: o.timeoutMs ?? 30 * 60_000 });
@@ -504,14 +619,17 @@ export class Restic {
     if (o.readDataSubset) args.push('--read-data-subset', o.readDataSubset);
     if (o.withCache) args.push('--with-cache');
     const r = await this.exec(args, { ...o, timeoutMs: o.timeoutMs ?? 6 * HOUR });
-    if (r.error && !(r.exitCode === 1 && checkFoundErrors(r.stdout, r.stderrLines.join('\n')) && !r.stoppedBy)) throw r.error;
+    if (r.error && !(r.exitCode === 1 && checkFoundErrors(r.stdout, r.stderrLines.join('\n')) && !r.stoppedBy))
+      throw r.error;
     return parseCheck(r.stdout, r.stderrLines.map(this.repo.redact), r.exitCode);
   }
 
   /** `restore <id|latest> --target DIR` (default `/`, i.e. in place, since paths are restored in full). */
   async restore(snapshot: string, o: RestoreOptions = {}): Promise<RestoreSummary | undefined> {
-    if (!/^([0-9a-f]{4,64}|latest)$/.test(snapshot)) throw new ValidationError('snapshot', `not a snapshot id: ${JSON.stringify(snapshot)}`);
-    if ((o.include?.length ?? 0) > 0 && (o.exclude?.length ?? 0) > 0) throw new ValidationError('include', 'restic restore takes --include or --exclude, not both');
+    if (!/^([0-9a-f]{4,64}|latest)$/.test(snapshot))
+      throw new ValidationError('snapshot', `not a snapshot id: ${JSON.stringify(snapshot)}`);
+    if ((o.include?.length ?? 0) > 0 && (o.exclude?.length ?? 0) > 0)
+      throw new ValidationError('include', 'restic restore takes --include or --exclude, not both');
     const target = o.target ?? '/';
     if (!isAbsolute(target)) throw new ValidationError('target', 'restore target must be absolute');
     const args = ['restore', snapshot, '--target', target];
@@ -526,10 +644,10 @@ export class Restic {
       timeoutMs: o.timeoutMs ?? 6 * HOUR,
       onLine: o.onProgress
         ? (line, stream) => {
-          if (stream !== 'stdout') return;
-          const m = parseJsonObject(line);
-          if (m?.message_type === 'status') o.onProgress?.(m);
-        }
+            if (stream !== 'stdout') return;
+            const m = parseJsonObject(line);
+            if (m?.message_type === 'status') o.onProgress?.(m);
+          }
         : undefined,
     });
     return parseRestore(r.stdout);
@@ -543,8 +661,14 @@ export class Restic {
    * consumer exits or stops reading first, restic is interrupted. The consumer runs in its own process
    * group so that `sh -c` wrappers are terminated with what they started.
    */
-  async dumpToCommand(snapshot: string, file: string, cmd: ConsumerCommand, o: DumpOptions = {}): Promise<{ bytes: number }> {
-    if (!/^([0-9a-f]{4,64}|latest)$/.test(snapshot)) throw new ValidationError('snapshot', `not a snapshot id: ${JSON.stringify(snapshot)}`);
+  async dumpToCommand(
+    snapshot: string,
+    file: string,
+    cmd: ConsumerCommand,
+    o: DumpOptions = {},
+  ): Promise<{ bytes: number }> {
+    if (!/^([0-9a-f]{4,64}|latest)$/.test(snapshot))
+      throw new ValidationError('snapshot', `not a snapshot id: ${JSON.stringify(snapshot)}`);
     if (!file || file.includes('\0')) throw new ValidationError('file', 'the file inside the snapshot is required');
     if (!cmd.file) throw new ValidationError('cmd.file', 'consumer command is required');
     // Stdin backups live at /<filename>; a leading slash also keeps the path from ever reading as a flag.
@@ -553,20 +677,35 @@ export class Restic {
     if (o.host && snapshot === 'latest') args.push('--host', o.host);
     args.push(snapshot, path);
     const none = { exitCode: undefined, signal: undefined, stderrLines: [] };
-    if (o.signal?.aborted) throw new CancelledError('restic dump cancelled before it started', details('dump', none), 'aborted');
+    if (o.signal?.aborted)
+      throw new CancelledError('restic dump cancelled before it started', details('dump', none), 'aborted');
 
-    const secretValues = Object.entries(cmd.env ?? {}).filter(([k]) => SECRET_ENV_NAME.test(k)).map(([, v]) => v);
+    const secretValues = Object.entries(cmd.env ?? {})
+      .filter(([k]) => SECRET_ENV_NAME.test(k))
+      .map(([, v]) => v);
     const maskEnv = makeRedactor(secretValues);
     const mask = (line: string) => this.repo.redact(maskEnv(cleanLine(line)));
     const stopConsumer = new AbortController();
     const child = startChild({
-      file: cmd.file, args: cmd.args, env: cmd.env ?? { PATH: this.buildEnv().PATH ?? '' },
-      stdin: 'pipe', stdout: 'ignore', stderr: 'pipe', group: true, stopSignal: 'SIGTERM', graceMs: CHILD_GRACE_MS, signal: stopConsumer.signal,
+      file: cmd.file,
+      args: cmd.args,
+      env: cmd.env ?? { PATH: this.buildEnv().PATH ?? '' },
+      stdin: 'pipe',
+      stdout: 'ignore',
+      stderr: 'pipe',
+      group: true,
+      stopSignal: 'SIGTERM',
+      graceMs: CHILD_GRACE_MS,
+      signal: stopConsumer.signal,
     });
     if (child.pid === undefined || !child.stdin || !child.stderr) {
       const { spawnError } = await child.done;
       const msg = spawnError?.message ?? 'no pid';
-      throw new ConsumerFailedError(`cannot run ${cmd.file}: ${mask(msg)}`, { file: cmd.file, exitCode: undefined, signal: undefined, stderrTail: [] }, { cause: spawnError });
+      throw new ConsumerFailedError(
+        `cannot run ${cmd.file}: ${mask(msg)}`,
+        { file: cmd.file, exitCode: undefined, signal: undefined, stderrTail: [] },
+        { cause: spawnError },
+      );
     }
     const consumer = { stdin: child.stdin, stderr: child.stderr };
     const errTail = new ByteTail(16 * 1024);
@@ -630,18 +769,32 @@ export class Restic {
     consumer.stdin.destroy();
     consumer.stderr.destroy();
 
-    const tail = errTail.text().split('\n').map(mask).filter((l) => l.trim() !== '').slice(-20);
+    const tail = errTail
+      .text()
+      .split('\n')
+      .map(mask)
+      .filter((l) => l.trim() !== '')
+      .slice(-20);
     const d = { file: cmd.file, exitCode: ex.exitCode, signal: ex.signal, stderrTail: tail };
     const how = ex.exitCode !== undefined ? `exit code ${ex.exitCode}` : `signal ${ex.signal ?? '?'}`;
     const said = tail.length > 0 ? `: ${tail.slice(-3).join(' | ')}` : '';
     if (o.signal?.aborted) {
-      throw r.error instanceof CancelledError ? r.error : new CancelledError(`restic dump into ${cmd.file} cancelled`, details('dump', r, this.repo.redact), 'aborted');
+      throw r.error instanceof CancelledError
+        ? r.error
+        : new CancelledError(`restic dump into ${cmd.file} cancelled`, details('dump', r, this.repo.redact), 'aborted');
     }
     if (timedOut || (r.error instanceof CancelledError && r.error.reason === 'timeout')) {
-      throw new CancelledError(`restic dump into ${cmd.file} timed out after ${timeoutMs} ms`, details('dump', r, this.repo.redact), 'timeout');
+      throw new CancelledError(
+        `restic dump into ${cmd.file} timed out after ${timeoutMs} ms`,
+        details('dump', r, this.repo.redact),
+        'timeout',
+      );
     }
     if (consumerEarly) {
-      const what = ex.exitCode === 0 ? `exited before the end of the stream (${r.stdoutBytes ?? 0} bytes streamed)` : `failed (${how})`;
+      const what =
+        ex.exitCode === 0
+          ? `exited before the end of the stream (${r.stdoutBytes ?? 0} bytes streamed)`
+          : `failed (${how})`;
       throw new ConsumerFailedError(`${cmd.file} ${what}${said}`, d, { cause: r.error });
     }
     if (r.error) throw r.error;
@@ -666,10 +819,16 @@ export class Restic {
       const emptied = parseForget(preview.stdout).filter((g) => g.keep.length === 0 && g.remove.length > 0);
       if (emptied.length > 0) {
         const g = emptied[0]!;
-        throw new RetentionPolicyError(`retention policy refused: it would remove every snapshot of host ${g.host} paths ${g.paths.join(',')} (no snapshot carries the kept tags)`);
+        throw new RetentionPolicyError(
+          `retention policy refused: it would remove every snapshot of host ${g.host} paths ${g.paths.join(',')} (no snapshot carries the kept tags)`,
+        );
       }
     }
-    const r = await this.run(['forget', ...(dryRun ? ['--dry-run'] : []), ...flags], { ...o, noLock: dryRun, timeoutMs });
+    const r = await this.run(['forget', ...(dryRun ? ['--dry-run'] : []), ...flags], {
+      ...o,
+      noLock: dryRun,
+      timeoutMs,
+    });
     const groups = parseForget(r.stdout);
     const kept = groups.flatMap((g) => g.keep);
     const removed = groups.flatMap((g) => g.remove);
@@ -684,7 +843,8 @@ export class Restic {
   /** Removes these snapshots (explicit ids; restic prints nothing for this form). */
   async forgetIds(ids: string[], opts: CallOptions = {}): Promise<void> {
     if (ids.length === 0) return;
-    for (const id of ids) if (!/^[0-9a-f]{4,64}$/.test(id)) throw new ValidationError('ids', `not a snapshot id: ${JSON.stringify(id)}`);
+    for (const id of ids)
+      if (!/^[0-9a-f]{4,64}$/.test(id)) throw new ValidationError('ids', `not a snapshot id: ${JSON.stringify(id)}`);
     await this.run(['forget', ...ids], { ...opts, timeoutMs: opts.timeoutMs ?? HOUR });
   }
 
@@ -697,7 +857,11 @@ export class Restic {
   // ------------------------------------------------------------ locks
 
   async listLocks(opts: CallOptions = {}): Promise<string[]> {
-    const r = await this.run(['list', 'locks'], { ...opts, noLock: true, timeoutMs: opts.timeoutMs ?? this.probeTimeout() });
+    const r = await this.run(['list', 'locks'], {
+      ...opts,
+      noLock: true,
+      timeoutMs: opts.timeoutMs ?? this.probeTimeout(),
+    });
     return parseIdList(r.stdout);
   }
 
@@ -755,6 +919,15 @@ function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function details(command: string, r: Pick<RunResult, 'exitCode' | 'signal' | 'stderrLines'>, redact: (s: string) => string = (s) => s) {
-  return { command, exitCode: r.exitCode, signal: r.signal, stderrTail: r.stderrLines.slice(-20).map((l) => redact(cleanLine(l))) };
+function details(
+  command: string,
+  r: Pick<RunResult, 'exitCode' | 'signal' | 'stderrLines'>,
+  redact: (s: string) => string = (s) => s,
+) {
+  return {
+    command,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    stderrTail: r.stderrLines.slice(-20).map((l) => redact(cleanLine(l))),
+  };
 }

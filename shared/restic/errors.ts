@@ -81,7 +81,12 @@ export class BackendAccessDeniedError extends ResticError {
 /** We stopped restic: the caller's AbortSignal fired (`reason: 'aborted'`) or the outer timeout did. */
 export class CancelledError extends ResticError {
   readonly reason: 'aborted' | 'timeout' | 'producer-failed';
-  constructor(message: string, d: ResticFailureDetails, reason: 'aborted' | 'timeout' | 'producer-failed', options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    d: ResticFailureDetails,
+    reason: 'aborted' | 'timeout' | 'producer-failed',
+    options?: { cause?: unknown },
+  ) {
     super('RESTIC_CANCELLED', message, d, options);
     this.reason = reason;
   }
@@ -104,7 +109,11 @@ export class ConsumerFailedError extends StashError {
   readonly exitCode: number | undefined;
   readonly signal: string | undefined;
   readonly stderrTail: string[];
-  constructor(message: string, d: { file: string; exitCode: number | undefined; signal: string | undefined; stderrTail: string[] }, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    d: { file: string; exitCode: number | undefined; signal: string | undefined; stderrTail: string[] },
+    options?: { cause?: unknown },
+  ) {
     super('RESTIC_CONSUMER_FAILED', message, options);
     this.file = d.file;
     this.exitCode = d.exitCode;

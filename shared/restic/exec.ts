@@ -60,8 +60,15 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessRun> {
   const started = Date.now();
   const stopper = new AbortController();
   const child = startChild({
-    file: spec.file, args: spec.args, env: spec.env, stdin: spec.stdin ? 'pipe' : 'ignore', stdout: 'pipe', stderr: 'pipe',
-    stopSignal: 'SIGINT', graceMs: spec.graceMs, signal: stopper.signal,
+    file: spec.file,
+    args: spec.args,
+    env: spec.env,
+    stdin: spec.stdin ? 'pipe' : 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    stopSignal: 'SIGINT',
+    graceMs: spec.graceMs,
+    signal: stopper.signal,
   });
 
   let stoppedBy: StopReason | undefined;
@@ -120,10 +127,12 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessRun> {
   };
   if (spec.stdoutSink && child.stdout) {
     const out = child.stdout;
-    readers.push(new Promise((resolve) => {
-      out.once('end', resolve);
-      out.once('close', resolve);
-    }));
+    readers.push(
+      new Promise((resolve) => {
+        out.once('end', resolve);
+        out.once('close', resolve);
+      }),
+    );
     out.on('data', (chunk: Buffer) => {
       stdoutBytes += chunk.length;
     });

@@ -4,8 +4,15 @@
 import { ValidationError } from '../errors.ts';
 
 export type TargetKind =
-  | 'Deployment' | 'DeploymentConfig' | 'ReplicaSet' | 'ReplicationController'
-  | 'StatefulSet' | 'DaemonSet' | 'PersistentVolumeClaim' | 'AppBinding' | string;
+  | 'Deployment'
+  | 'DeploymentConfig'
+  | 'ReplicaSet'
+  | 'ReplicationController'
+  | 'StatefulSet'
+  | 'DaemonSet'
+  | 'PersistentVolumeClaim'
+  | 'AppBinding'
+  | string;
 
 export interface HostInput {
   targetKind: TargetKind;
@@ -26,9 +33,19 @@ export function ordinalOf(podName: string): number | undefined {
 }
 
 export function hostFor(input: HostInput): string;
-export function hostFor(targetKind: TargetKind, alias?: string, podName?: string, nodeName?: string, ordinal?: number): string;
 export function hostFor(
-  a: TargetKind | HostInput, alias?: string, podName?: string, nodeName?: string, ordinal?: number,
+  targetKind: TargetKind,
+  alias?: string,
+  podName?: string,
+  nodeName?: string,
+  ordinal?: number,
+): string;
+export function hostFor(
+  a: TargetKind | HostInput,
+  alias?: string,
+  podName?: string,
+  nodeName?: string,
+  ordinal?: number,
 ): string {
   const i: HostInput = typeof a === 'string' ? { targetKind: a, alias, podName, nodeName, ordinal } : a;
   const al = i.alias?.trim() || undefined;
@@ -36,7 +53,10 @@ export function hostFor(
     case 'StatefulSet': {
       const n = i.ordinal ?? (i.podName ? ordinalOf(i.podName) : undefined);
       if (n === undefined || !Number.isInteger(n) || n < 0) {
-        throw new ValidationError('POD_NAME', `cannot derive the StatefulSet ordinal from pod name ${JSON.stringify(i.podName ?? '')}`);
+        throw new ValidationError(
+          'POD_NAME',
+          `cannot derive the StatefulSet ordinal from pod name ${JSON.stringify(i.podName ?? '')}`,
+        );
       }
       return al ? `${al}-${n}` : `host-${n}`;
     }
@@ -54,7 +74,11 @@ export function hostFor(
  * Host for a restore into a StatefulSet's volumeClaimTemplates (docs/api.md §12): per ordinal when `replicas` is set,
  * else the single host.
  */
-export function restoreHostForTemplates(alias: string | undefined, podOrdinal: number | undefined, replicasSet: boolean): string {
+export function restoreHostForTemplates(
+  alias: string | undefined,
+  podOrdinal: number | undefined,
+  replicasSet: boolean,
+): string {
   const al = alias?.trim() || undefined;
   if (replicasSet && podOrdinal !== undefined) return al ? `${al}-${podOrdinal}` : `host-${podOrdinal}`;
   return al ?? 'host-0';

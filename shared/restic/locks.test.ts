@@ -7,10 +7,22 @@ import { describeLock, holderOf, localHolderAlive } from './locks.ts';
 import { directLockRemover, LockRemovalError } from './lock-remover.ts';
 import type { LockInfo } from './output.ts';
 
-const lock: LockInfo = { id: 'ab'.repeat(32), time: '2026-11-23T23:11:47.7Z', exclusive: true, hostname: 'web-0', username: 'root', pid: 42, uid: 0, gid: 0 };
+const lock: LockInfo = {
+  id: 'ab'.repeat(32),
+  time: '2026-11-23T23:11:47.7Z',
+  exclusive: true,
+  hostname: 'web-0',
+  username: 'root',
+  pid: 42,
+  uid: 0,
+  gid: 0,
+};
 
 t.test('describe and holder', async (t) => {
-  t.equal(describeLock(lock), 'exclusive lock abababab held by pid 42 on web-0 (user root, since 2026-11-23T23:11:47.7Z)');
+  t.equal(
+    describeLock(lock),
+    'exclusive lock abababab held by pid 42 on web-0 (user root, since 2026-11-23T23:11:47.7Z)',
+  );
   t.match(holderOf(lock), { pid: 42, hostname: 'web-0', exclusive: true, storageIdPrefix: 'abababab' });
 });
 
@@ -28,6 +40,17 @@ t.test('removers', async (t) => {
   const local = directLockRemover({ kind: 'local', path: '/nonexistent-repo' })!;
   await t.resolves(local(lock), 'already gone counts as removed');
   await t.rejects(local({ ...lock, id: '../config' }), LockRemovalError, 'only lock ids');
-  const s3 = directLockRemover({ kind: 's3', endpoint: 'http://127.0.0.1:1', bucket: 'b', prefix: '', region: 'us-east-1', accessKeyId: undefined, secretAccessKey: undefined, sessionToken: undefined, caPem: undefined, insecureTLS: false })!;
+  const s3 = directLockRemover({
+    kind: 's3',
+    endpoint: 'http://127.0.0.1:1',
+    bucket: 'b',
+    prefix: '',
+    region: 'us-east-1',
+    accessKeyId: undefined,
+    secretAccessKey: undefined,
+    sessionToken: undefined,
+    caPem: undefined,
+    insecureTLS: false,
+  })!;
   await t.rejects(s3(lock), /needs AWS_ACCESS_KEY_ID/, 's3 needs keys');
 });

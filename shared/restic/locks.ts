@@ -59,8 +59,15 @@ export function describeLock(l: LockInfo): string {
 
 export function holderOf(l: LockInfo): LockHolder {
   return {
-    pid: l.pid, hostname: l.hostname, username: l.username, uid: l.uid, gid: l.gid, exclusive: l.exclusive,
-    createdAt: l.time, age: undefined, storageIdPrefix: l.id.slice(0, 8),
+    pid: l.pid,
+    hostname: l.hostname,
+    username: l.username,
+    uid: l.uid,
+    gid: l.gid,
+    exclusive: l.exclusive,
+    createdAt: l.time,
+    age: undefined,
+    storageIdPrefix: l.id.slice(0, 8),
   };
 }
 
@@ -140,7 +147,7 @@ export async function recoverLocks(restic: Restic, o: LockRecoveryOptions): Prom
       const first = conflicting[0]!;
       throw new LockedError(
         `repository ${restic.repo.display} is locked: ${conflicting.map(describeLock).join('; ')}; ` +
-        `the holder is alive (or its lock cannot be removed yet), gave up after ${Math.round(waitedMs / 1000)}s`,
+          `the holder is alive (or its lock cannot be removed yet), gave up after ${Math.round(waitedMs / 1000)}s`,
         { command: 'lock-recovery', exitCode: undefined, signal: undefined, stderrTail: [] },
         holderOf(first),
       );

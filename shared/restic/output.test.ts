@@ -3,14 +3,35 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  cleanLine, errorText, parseCheck, parseConfig, parseForget, parseIdList, parseInit, parseLock, parseLockHolder, parseMessage,
-  parseRestore, parseSnapshots, parseStats, parseVersionText, type ResticMessage,
+  cleanLine,
+  errorText,
+  parseCheck,
+  parseConfig,
+  parseForget,
+  parseIdList,
+  parseInit,
+  parseLock,
+  parseLockHolder,
+  parseMessage,
+  parseRestore,
+  parseSnapshots,
+  parseStats,
+  parseVersionText,
+  type ResticMessage,
 } from './output.ts';
 
 const FIX = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'restic');
-interface Rec { exitCode: number | null; stdout: string; stderr: string }
+interface Rec {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+}
 const load = (v: string, name: string) => JSON.parse(readFileSync(join(FIX, v, `${name}.json`), 'utf8')) as Rec;
-const messages = (text: string) => text.split('\n').map(parseMessage).filter((m): m is ResticMessage => m !== undefined);
+const messages = (text: string) =>
+  text
+    .split('\n')
+    .map(parseMessage)
+    .filter((m): m is ResticMessage => m !== undefined);
 
 for (const v of ['0.14.0', '0.18.1']) {
   const is014 = v === '0.14.0';
@@ -47,8 +68,18 @@ for (const v of ['0.14.0', '0.18.1']) {
     const verbose = messages(load(v, 'backup-verbose').stdout);
     const scan = verbose.find((m) => m.type === 'verbose' && m.action === 'scan_finished');
     t.ok(scan, 'scan_finished recognised (status+action in 0.14, verbose_status later)');
-    t.notOk(verbose.some((m) => m.type === 'status' && m.status.totalFiles === 2 && m.status.percentDone === 0 && m.status.filesDone === 0 && m.status.bytesDone === 0 && m.status.totalBytes === 0),
-      'scan_finished is not misread as progress');
+    t.notOk(
+      verbose.some(
+        (m) =>
+          m.type === 'status' &&
+          m.status.totalFiles === 2 &&
+          m.status.percentDone === 0 &&
+          m.status.filesDone === 0 &&
+          m.status.bytesDone === 0 &&
+          m.status.totalBytes === 0,
+      ),
+      'scan_finished is not misread as progress',
+    );
 
     const partial = load(v, 'backup-partial');
     t.equal(partial.exitCode, 3, 'partial exit code');
@@ -59,12 +90,24 @@ for (const v of ['0.14.0', '0.18.1']) {
       t.match(errs[0].error.item, /secret\.txt$/, 'item');
       t.match(errs[0].error.message, /permission denied/, `error text from either shape: ${errs[0].error.message}`);
     }
-    t.ok(messages(partial.stdout).some((m) => m.type === 'summary'), 'partial run still has a summary');
-    if (!is014) t.same(messages(partial.stderr).find((m) => m.type === 'exit_error'), { type: 'exit_error', code: 3, message: 'Warning: at least one source file could not be read' }, 'exit_error line');
+    t.ok(
+      messages(partial.stdout).some((m) => m.type === 'summary'),
+      'partial run still has a summary',
+    );
+    if (!is014)
+      t.same(
+        messages(partial.stderr).find((m) => m.type === 'exit_error'),
+        { type: 'exit_error', code: 3, message: 'Warning: at least one source file could not be read' },
+        'exit_error line',
+      );
 
     const snaps = parseSnapshots(load(v, 'snapshots').stdout);
     t.equal(snaps.length, 4, 'four snapshots, oldest first');
-    t.same(snaps.map((s) => s.hostname), ['host-0', 'host-0', 'host-0', 'db'], 'hosts');
+    t.same(
+      snaps.map((s) => s.hostname),
+      ['host-0', 'host-0', 'host-0', 'db'],
+      'hosts',
+    );
     t.same(snaps[0]?.tags, ['t1'], 'tags');
     t.equal(snaps[1]?.parent, snaps[0]?.id, 'parent chain');
     t.equal(snaps[0]?.shortId, snaps[0]?.id.slice(0, 8), 'short id');
@@ -74,7 +117,14 @@ for (const v of ['0.14.0', '0.18.1']) {
     t.equal(parseSnapshots(load(v, 'snapshots-filtered').stdout).length, 1, 'filtered');
 
     const dry = parseForget(load(v, 'forget-dry-run').stdout);
-    t.same(dry.map((g) => [g.host, g.keep.length, g.remove.length]), [['host-0', 1, 2], ['db', 1, 0]], 'forget groups (null remove → [])');
+    t.same(
+      dry.map((g) => [g.host, g.keep.length, g.remove.length]),
+      [
+        ['host-0', 1, 2],
+        ['db', 1, 0],
+      ],
+      'forget groups (null remove → [])',
+    );
     t.equal(dry[0]?.keep[0]?.id, snaps[2]?.id, 'keeps the newest');
     t.same(parseForget(load(v, 'forget-empty-policy').stdout), [], 'empty stdout → no groups');
 
@@ -92,7 +142,12 @@ for (const v of ['0.14.0', '0.18.1']) {
 
     const restore = parseRestore(load(v, 'restore').stdout);
     if (is014) t.equal(restore, undefined, '0.14 restore prints text only');
-    else t.same(restore, { totalFiles: 9, filesRestored: 9, filesSkipped: 0, totalBytes: 200014, bytesRestored: 200014 }, 'restore summary');
+    else
+      t.same(
+        restore,
+        { totalFiles: 9, filesRestored: 9, filesSkipped: 0, totalBytes: 200014, bytesRestored: 200014 },
+        'restore summary',
+      );
 
     const ids = parseIdList(load(v, 'list-locks').stdout);
     t.equal(ids.length, 1, 'one lock id');
@@ -105,19 +160,54 @@ for (const v of ['0.14.0', '0.18.1']) {
 }
 
 t.test('edge cases', async (t) => {
-  t.equal(cleanLine('\x1b[2Ksignal interrupt received, cleaning up\r'), 'signal interrupt received, cleaning up', 'ANSI and CR stripped');
+  t.equal(
+    cleanLine('\x1b[2Ksignal interrupt received, cleaning up\r'),
+    'signal interrupt received, cleaning up',
+    'ANSI and CR stripped',
+  );
   t.equal(parseMessage('not json'), undefined, 'text');
   t.equal(parseMessage('{"broken'), undefined, 'broken JSON');
-  t.same(parseMessage('{"message_type":"something_new","x":1}'), { type: 'unknown', messageType: 'something_new' }, 'unknown types are kept apart');
+  t.same(
+    parseMessage('{"message_type":"something_new","x":1}'),
+    { type: 'unknown', messageType: 'something_new' },
+    'unknown types are kept apart',
+  );
   t.equal(errorText({}, '/a'), '/a: error', 'empty Go error');
   t.equal(errorText({ Op: 'lstat', Path: '/a', Err: 2 }, '/a'), 'lstat /a: no such file or directory', 'Go PathError');
   t.equal(errorText({ message: 'boom' }, '/a'), 'boom', '0.17.1+ shape');
-  const h = parseLockHolder('unable to create lock in backend: repository is already locked exclusively by PID 7 on pod-a by root (UID 0, GID 0)\nlock was created at 2026-01-01 00:00:00 (1m2s ago)\nstorage ID abcdef12');
-  t.same(h, { exclusive: true, pid: 7, hostname: 'pod-a', username: 'root', uid: 0, gid: 0, createdAt: '2026-01-01 00:00:00', age: '1m2s', storageIdPrefix: 'abcdef12' }, 'holder');
+  const h = parseLockHolder(
+    'unable to create lock in backend: repository is already locked exclusively by PID 7 on pod-a by root (UID 0, GID 0)\nlock was created at 2026-01-01 00:00:00 (1m2s ago)\nstorage ID abcdef12',
+  );
+  t.same(
+    h,
+    {
+      exclusive: true,
+      pid: 7,
+      hostname: 'pod-a',
+      username: 'root',
+      uid: 0,
+      gid: 0,
+      createdAt: '2026-01-01 00:00:00',
+      age: '1m2s',
+      storageIdPrefix: 'abcdef12',
+    },
+    'holder',
+  );
   t.throws(() => parseSnapshots(''), /no JSON array/, 'snapshots without output is an error');
   t.throws(() => parseStats('text'), /no JSON object/, 'stats without output is an error');
-  const failed = parseCheck('{"message_type":"summary","num_errors":2,"broken_packs":["ab"],"suggest_repair_index":true,"suggest_prune":false}',
-    ['{"message_type":"error","message":"pack ab: damaged"}', 'Fatal: repository contains errors'], 1);
-  t.same(failed, { ok: false, numErrors: 2, errors: ['pack ab: damaged'], suggestRepairIndex: true, suggestPrune: false }, 'check with errors');
-  t.equal(parseCheck('load indexes\nFatal: repository contains errors\n', ['error: pack 1 damaged'], 1).ok, false, '0.14 text failure');
+  const failed = parseCheck(
+    '{"message_type":"summary","num_errors":2,"broken_packs":["ab"],"suggest_repair_index":true,"suggest_prune":false}',
+    ['{"message_type":"error","message":"pack ab: damaged"}', 'Fatal: repository contains errors'],
+    1,
+  );
+  t.same(
+    failed,
+    { ok: false, numErrors: 2, errors: ['pack ab: damaged'], suggestRepairIndex: true, suggestPrune: false },
+    'check with errors',
+  );
+  t.equal(
+    parseCheck('load indexes\nFatal: repository contains errors\n', ['error: pack 1 damaged'], 1).ok,
+    false,
+    '0.14 text failure',
+  );
 });

@@ -167,8 +167,15 @@ export function errorText(error: unknown, item: string): string {
 }
 
 const ERRNO: Record<number, string> = {
-  1: 'operation not permitted', 2: 'no such file or directory', 5: 'input/output error', 13: 'permission denied',
-  20: 'not a directory', 21: 'is a directory', 24: 'too many open files', 36: 'file name too long', 40: 'too many levels of symbolic links',
+  1: 'operation not permitted',
+  2: 'no such file or directory',
+  5: 'input/output error',
+  13: 'permission denied',
+  20: 'not a directory',
+  21: 'is a directory',
+  24: 'too many open files',
+  36: 'file name too long',
+  40: 'too many levels of symbolic links',
 };
 
 function errnoText(n: number): string {
@@ -196,7 +203,10 @@ export function parseMessage(line: string): ResticMessage | undefined {
     case 'error': {
       const item = str(o, 'item') ?? '';
       const msg = str(o, 'message'); // check --json (0.18) puts the text at top level
-      return { type: 'error', error: { item, during: str(o, 'during') ?? '', message: msg ?? errorText(o.error, item) } };
+      return {
+        type: 'error',
+        error: { item, during: str(o, 'during') ?? '', message: msg ?? errorText(o.error, item) },
+      };
     }
     case 'exit_error':
       return { type: 'exit_error', code: num(o, 'code'), message: str(o, 'message') ?? '' };
@@ -277,8 +287,15 @@ export function parseForget(stdout: string): ForgetGroup[] {
   const groups: ForgetGroup[] = [];
   for (const g of arr) {
     if (!isObj(g)) continue;
-    const snaps = (v: unknown) => (Array.isArray(v) ? v.map(parseSnapshot).filter((s): s is Snapshot => s !== undefined) : []);
-    groups.push({ host: str(g, 'host') ?? '', paths: strArray(g.paths), tags: strArray(g.tags), keep: snaps(g.keep), remove: snaps(g.remove) });
+    const snaps = (v: unknown) =>
+      Array.isArray(v) ? v.map(parseSnapshot).filter((s): s is Snapshot => s !== undefined) : [];
+    groups.push({
+      host: str(g, 'host') ?? '',
+      paths: strArray(g.paths),
+      tags: strArray(g.tags),
+      keep: snaps(g.keep),
+      remove: snaps(g.remove),
+    });
   }
   return groups;
 }
@@ -458,7 +475,10 @@ export function parseLock(id: string, stdout: string): LockInfo | undefined {
 
 /** `list locks`: one 64-hex id per line. */
 export function parseIdList(stdout: string): string[] {
-  return stdout.split('\n').map((l) => cleanLine(l).trim()).filter((l) => /^[0-9a-f]{64}$/.test(l));
+  return stdout
+    .split('\n')
+    .map((l) => cleanLine(l).trim())
+    .filter((l) => /^[0-9a-f]{64}$/.test(l));
 }
 
 /** Who holds the lock that blocked us, as restic describes it in the "already locked" message. */
@@ -478,7 +498,10 @@ export interface LockHolder {
 }
 
 export function parseLockHolder(text: string): LockHolder | undefined {
-  const m = /repository is already locked (exclusively )?by PID (\d+) on (\S+) by (.+?)(?: \(UID (\d+), GID (\d+)\))?\s*$/m.exec(text);
+  const m =
+    /repository is already locked (exclusively )?by PID (\d+) on (\S+) by (.+?)(?: \(UID (\d+), GID (\d+)\))?\s*$/m.exec(
+      text,
+    );
   if (!m) return undefined;
   const created = /lock was created at (.+?) \((.+?) ago\)/.exec(text);
   const storage = /storage ID ([0-9a-f]+)/.exec(text);

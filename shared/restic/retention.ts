@@ -40,7 +40,9 @@ export function retentionProblems(p: RetentionPolicy): string[] {
     problems.push('keepTags must be non-empty tag names without commas');
   }
   if (counts === 0 && tags.length === 0) {
-    problems.push('the policy keeps nothing: set at least one keep* count above 0 or keepTags; forget would remove every snapshot');
+    problems.push(
+      'the policy keeps nothing: set at least one keep* count above 0 or keepTags; forget would remove every snapshot',
+    );
   }
   return problems;
 }
@@ -48,7 +50,9 @@ export function retentionProblems(p: RetentionPolicy): string[] {
 export function validateRetention(p: RetentionPolicy): void {
   const problems = retentionProblems(p);
   if (problems.length > 0) {
-    throw new RetentionPolicyError(`retention policy${p.name ? ` ${JSON.stringify(p.name)}` : ''} refused: ${problems.join('; ')}`);
+    throw new RetentionPolicyError(
+      `retention policy${p.name ? ` ${JSON.stringify(p.name)}` : ''} refused: ${problems.join('; ')}`,
+    );
   }
 }
 

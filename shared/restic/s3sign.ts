@@ -27,7 +27,10 @@ export function encodeSegment(s: string): string {
 /** Headers to send (host, x-amz-date, x-amz-content-sha256, authorization, token). */
 export function signV4(i: SignInput): Record<string, string> {
   const now = i.now ?? new Date();
-  const amzDate = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const amzDate = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   const date = amzDate.slice(0, 8);
   const headers: Record<string, string> = {
     host: i.url.host,
@@ -40,7 +43,12 @@ export function signV4(i: SignInput): Record<string, string> {
   const signedHeaders = names.join(';');
   const canonicalRequest = [i.method, i.url.pathname, '', canonicalHeaders, signedHeaders, EMPTY_SHA256].join('\n');
   const scope = `${date}/${i.region}/s3/aws4_request`;
-  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
+  const stringToSign = [
+    'AWS4-HMAC-SHA256',
+    amzDate,
+    scope,
+    createHash('sha256').update(canonicalRequest).digest('hex'),
+  ].join('\n');
   const kSigning = hmac(hmac(hmac(hmac(`AWS4${i.secretAccessKey}`, date), i.region), 's3'), 'aws4_request');
   const signature = createHmac('sha256', kSigning).update(stringToSign).digest('hex');
   headers.authorization = `AWS4-HMAC-SHA256 Credential=${i.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;

@@ -34,7 +34,8 @@ export function backupTargetPhase(t: BackupTargetStatus): BackupTargetPhase {
     isFalse(c, CONDITION.PreBackupHookExecutionSucceeded) ||
     isFalse(c, CONDITION.PostBackupHookExecutionSucceeded) ||
     isTrue(c, CONDITION.BackupDisrupted)
-  ) return 'Failed';
+  )
+    return 'Failed';
   if (t.totalHosts === undefined || t.totalHosts === null) return 'Pending';
   const stats = t.stats ?? [];
   const failed = stats.filter((s) => s.phase === 'Failed').length;
@@ -55,7 +56,8 @@ export function backupSessionPhase(status: BackupSessionStatus): BackupSessionPh
       isFalse(c, CONDITION.BackupHistoryCleaned) ||
       isFalse(c, CONDITION.GlobalPreBackupHookSucceeded) ||
       isFalse(c, CONDITION.GlobalPostBackupHookSucceeded))
-  ) return 'Failed';
+  )
+    return 'Failed';
   const phases = (status.targets ?? []).map((t) => t.phase ?? backupTargetPhase(t));
   if (phases.length === 0 || phases.every((p) => p === 'Pending')) return 'Pending';
   if (phases.every((p) => FINAL_TARGET.includes(p)) && metricsPushed) {
@@ -64,7 +66,8 @@ export function backupSessionPhase(status: BackupSessionStatus): BackupSessionPh
       isFalse(c, CONDITION.RetentionPolicyApplied) ||
       isFalse(c, CONDITION.RepositoryMetricsPushed) ||
       isFalse(c, CONDITION.RepositoryIntegrityVerified)
-    ) return 'Failed';
+    )
+      return 'Failed';
     return 'Succeeded';
   }
   return 'Running';
@@ -78,7 +81,11 @@ export function isFinalSessionPhase(phase: string | undefined): boolean {
  * Recomputes every target phase and the session phase in place; fills sessionDuration the first time the
  * phase is final (time since creation, rounded to seconds).
  */
-export function recomputeBackupSession(status: BackupSessionStatus, creationTimestamp?: string, now: Date = new Date()): BackupSessionStatus {
+export function recomputeBackupSession(
+  status: BackupSessionStatus,
+  creationTimestamp?: string,
+  now: Date = new Date(),
+): BackupSessionStatus {
   for (const t of status.targets ?? []) t.phase = backupTargetPhase(t);
   status.phase = backupSessionPhase(status);
   if (isFinalSessionPhase(status.phase) && !status.sessionDuration && creationTimestamp) {
@@ -88,7 +95,10 @@ export function recomputeBackupSession(status: BackupSessionStatus, creationTime
 }
 
 /** Sets host stats by hostname (replacing an earlier entry of that host). */
-export function upsertHostStats(stats: readonly HostBackupStats[] | undefined, entry: HostBackupStats): HostBackupStats[] {
+export function upsertHostStats(
+  stats: readonly HostBackupStats[] | undefined,
+  entry: HostBackupStats,
+): HostBackupStats[] {
   const list = [...(stats ?? [])];
   const i = list.findIndex((s) => s.hostname === entry.hostname);
   if (i >= 0) list[i] = entry;
@@ -107,7 +117,12 @@ export interface TargetPatch {
 }
 
 /** Merges one target patch into the target list: by ref, stats by hostname, conditions by type, actions by value. */
-export function upsertTarget(status: BackupSessionStatus, patch: TargetPatch, defaultNamespace = '', now: Date = new Date()): BackupTargetStatus {
+export function upsertTarget(
+  status: BackupSessionStatus,
+  patch: TargetPatch,
+  defaultNamespace = '',
+  now: Date = new Date(),
+): BackupTargetStatus {
   const targets = (status.targets ??= []);
   let t = targets.find((x) => sameRef(x.ref, patch.ref, defaultNamespace));
   if (!t) {
@@ -145,6 +160,10 @@ export function mergeBackupSessionStatus(
   return recomputeBackupSession(next, opts.creationTimestamp, now);
 }
 
-export function findTarget(status: BackupSessionStatus | undefined, ref: TargetRef, defaultNamespace = ''): BackupTargetStatus | undefined {
+export function findTarget(
+  status: BackupSessionStatus | undefined,
+  ref: TargetRef,
+  defaultNamespace = '',
+): BackupTargetStatus | undefined {
   return status?.targets?.find((t) => sameRef(t.ref, ref, defaultNamespace));
 }

@@ -24,7 +24,11 @@ export function hasCondition(conds: readonly Condition[] | undefined, type: stri
  * Returns a new list with `cond` set by type. An existing entry keeps its lastTransitionTime when the status is
  * unchanged (reason and message may still be refreshed).
  */
-export function upsertCondition(conds: readonly Condition[] | undefined, cond: ConditionInput, now: Date = new Date()): Condition[] {
+export function upsertCondition(
+  conds: readonly Condition[] | undefined,
+  cond: ConditionInput,
+  now: Date = new Date(),
+): Condition[] {
   const list = [...(conds ?? [])];
   const i = list.findIndex((c) => c.type === cond.type);
   const prev = i >= 0 ? list[i] : undefined;
@@ -38,7 +42,11 @@ export function upsertCondition(conds: readonly Condition[] | undefined, cond: C
 }
 
 /** Merges several conditions into a list (each by type, as upsertCondition). */
-export function mergeConditions(base: readonly Condition[] | undefined, incoming: readonly Condition[] | undefined, now: Date = new Date()): Condition[] | undefined {
+export function mergeConditions(
+  base: readonly Condition[] | undefined,
+  incoming: readonly Condition[] | undefined,
+  now: Date = new Date(),
+): Condition[] | undefined {
   if (!incoming?.length) return base ? [...base] : undefined;
   let list = [...(base ?? [])];
   for (const c of incoming) list = upsertCondition(list, c, now);

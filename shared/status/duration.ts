@@ -40,7 +40,16 @@ export function formatRoundedSeconds(ms: number): string {
 
 /** Parses a Go duration string ("1h30m", "30s", "1.5s", "200ms") to milliseconds; undefined when invalid. */
 export function parseGoDuration(s: string): number | undefined {
-  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const units: Record<string, number> = {
+    ns: 1e-6,
+    us: 1e-3,
+    µs: 1e-3,
+    μs: 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+  };
   const str = s.trim();
   if (str === '0') return 0;
   const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;

@@ -42,8 +42,10 @@ export function restoreMemberPhase(m: MemberLike): RestoreTargetPhase {
     isFalse(c, CONDITION.RestoreExecutorEnsured) ||
     isFalse(c, CONDITION.PreRestoreHookExecutionSucceeded) ||
     isFalse(c, CONDITION.PostRestoreHookExecutionSucceeded)
-  ) return 'Failed';
-  if (m.totalHosts === undefined || m.totalHosts === null || !c?.length || isFalse(c, CONDITION.RestoreTargetFound)) return 'Pending';
+  )
+    return 'Failed';
+  if (m.totalHosts === undefined || m.totalHosts === null || !c?.length || isFalse(c, CONDITION.RestoreTargetFound))
+    return 'Pending';
   const stats = m.stats ?? [];
   const reported = stats.filter((s) => s.phase === 'Succeeded' || s.phase === 'Failed' || s.phase === 'Unknown');
   if (reported.length >= m.totalHosts) {
@@ -62,7 +64,8 @@ function invokerPhase(conds: Condition[] | undefined, memberPhases: RestoreTarge
     (isFalse(conds, CONDITION.GlobalPreRestoreHookSucceeded) ||
       isFalse(conds, CONDITION.GlobalPostRestoreHookSucceeded) ||
       isTrue(conds, CONDITION.DeadlineExceeded))
-  ) return 'Failed';
+  )
+    return 'Failed';
   if (isFalse(conds, CONDITION.ValidationPassed)) return 'Invalid';
   if (!conds?.length || memberPhases.length === 0 || memberPhases.every((p) => p === 'Pending')) return 'Pending';
   if (isFalse(conds, CONDITION.RepositoryFound) || isFalse(conds, CONDITION.BackendSecretFound)) return 'Pending';
@@ -76,37 +79,58 @@ function invokerPhase(conds: Condition[] | undefined, memberPhases: RestoreTarge
 
 /** docs/api.md §16.4 RestoreBatch phase, from its conditions and (already derived) member phases. */
 export function restoreBatchPhase(status: RestoreBatchStatus): RestorePhase {
-  return invokerPhase(status.conditions, (status.members ?? []).map((m) => m.phase ?? restoreMemberPhase(m)));
+  return invokerPhase(
+    status.conditions,
+    (status.members ?? []).map((m) => m.phase ?? restoreMemberPhase(m)),
+  );
 }
 
 /** docs/api.md §16.4 RestoreSession phase: one member whose conditions and stats live at the top level. */
 export function restoreSessionPhase(status: RestoreSessionStatus): RestorePhase {
   const c = status.conditions;
   // Before the operator has looked at the target there is no member yet.
-  const member = findCondition(c, CONDITION.RestoreTargetFound) || status.totalHosts !== undefined ? [restoreMemberPhase(status)] : [];
+  const member =
+    findCondition(c, CONDITION.RestoreTargetFound) || status.totalHosts !== undefined
+      ? [restoreMemberPhase(status)]
+      : [];
   return invokerPhase(c, member);
 }
 
-function fillDuration(s: { phase?: string; sessionDuration?: string }, creationTimestamp: string | undefined, now: Date): void {
+function fillDuration(
+  s: { phase?: string; sessionDuration?: string },
+  creationTimestamp: string | undefined,
+  now: Date,
+): void {
   if (isFinalRestorePhase(s.phase) && !s.sessionDuration && creationTimestamp) {
     s.sessionDuration = formatRoundedSeconds(Math.max(0, now.getTime() - Date.parse(creationTimestamp)));
   }
 }
 
-export function recomputeRestoreBatch(status: RestoreBatchStatus, creationTimestamp?: string, now: Date = new Date()): RestoreBatchStatus {
+export function recomputeRestoreBatch(
+  status: RestoreBatchStatus,
+  creationTimestamp?: string,
+  now: Date = new Date(),
+): RestoreBatchStatus {
   for (const m of status.members ?? []) m.phase = restoreMemberPhase(m);
   status.phase = restoreBatchPhase(status);
   fillDuration(status, creationTimestamp, now);
   return status;
 }
 
-export function recomputeRestoreSession(status: RestoreSessionStatus, creationTimestamp?: string, now: Date = new Date()): RestoreSessionStatus {
+export function recomputeRestoreSession(
+  status: RestoreSessionStatus,
+  creationTimestamp?: string,
+  now: Date = new Date(),
+): RestoreSessionStatus {
   status.phase = restoreSessionPhase(status);
   fillDuration(status, creationTimestamp, now);
   return status;
 }
 
-export function upsertRestoreHostStats(stats: readonly HostRestoreStats[] | undefined, entry: HostRestoreStats): HostRestoreStats[] {
+export function upsertRestoreHostStats(
+  stats: readonly HostRestoreStats[] | undefined,
+  entry: HostRestoreStats,
+): HostRestoreStats[] {
   const list = [...(stats ?? [])];
   const i = list.findIndex((s) => s.hostname === entry.hostname);
   if (i >= 0) list[i] = entry;
@@ -121,7 +145,12 @@ export interface MemberPatch {
   conditions?: Condition[];
 }
 
-export function upsertMember(status: RestoreBatchStatus, patch: MemberPatch, defaultNamespace = '', now: Date = new Date()): RestoreMemberStatus {
+export function upsertMember(
+  status: RestoreBatchStatus,
+  patch: MemberPatch,
+  defaultNamespace = '',
+  now: Date = new Date(),
+): RestoreMemberStatus {
   const members = (status.members ??= []);
   let m = members.find((x) => sameRef(x.ref, patch.ref, defaultNamespace));
   if (!m) {

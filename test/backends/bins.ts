@@ -62,7 +62,10 @@ export function findCachedBin(dir: string, bin: string, versionKey: string, path
   }
   let entries: string[];
   try {
-    entries = readdirSync(bins).filter((e) => e.startsWith(`${dir}-`) && !e.endsWith('.tmp')).sort().reverse();
+    entries = readdirSync(bins)
+      .filter((e) => e.startsWith(`${dir}-`) && !e.endsWith('.tmp'))
+      .sort()
+      .reverse();
   } catch {
     entries = [];
   }
@@ -93,7 +96,11 @@ export function rcloneBin(): string | undefined {
 /** `restic version` of a binary, e.g. "0.14.0", or undefined when it does not run. */
 export function resticVersionOf(bin: string): string | undefined {
   try {
-    const out = execFileSync(bin, ['version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+    const out = execFileSync(bin, ['version'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+    });
     return /^restic (\d+\.\d+\.\d+)/.exec(out)?.[1];
   } catch {
     return undefined;

@@ -12,7 +12,11 @@ import { makeRestic } from './restic.ts';
 import type { Assert } from './roundtrip.ts';
 import { until } from '../support/until.ts';
 
-export interface Backend { backend: BackendSpec; secret: Record<string, string>; stop(): Promise<void> }
+export interface Backend {
+  backend: BackendSpec;
+  secret: Record<string, string>;
+  stop(): Promise<void>;
+}
 
 /** Another "pod's" restic: spawned outside the wrapper so nothing cleans up after it. */
 function foreignRestic(restic: Restic, bin: string, args: string[]) {
@@ -31,7 +35,14 @@ export async function lockScenario(t: Assert, bin: string, start: () => Promise<
     // 1. a backup killed with SIGKILL leaves its (shared) lock
     const victim = foreignRestic(restic, bin, ['backup', '--host', 'h', '--stdin', '--stdin-filename', 'x']);
     victim.stdin.write('data\n');
-    const [lock] = await until('restic to hold a lock', async () => { const locks = await restic.locks(); return locks.length >= 1 && locks; }, { timeoutMs: 20_000, everyMs: 150 });
+    const [lock] = await until(
+      'restic to hold a lock',
+      async () => {
+        const locks = await restic.locks();
+        return locks.length >= 1 && locks;
+      },
+      { timeoutMs: 20_000, everyMs: 150 },
+    );
     t.ok(lock, 'the running backup holds a lock');
     t.equal(lock!.pid, victim.pid, 'the lock names the restic pid');
     t.equal(lock!.hostname, me, 'and this host (the pod name in Kubernetes)');
@@ -51,7 +62,9 @@ export async function lockScenario(t: Assert, bin: string, start: () => Promise<
 
     const asked: LockInfo[] = [];
     const refused = await recoverLocks(restic, {
-      need: 'exclusive', waitMs: 2500, pollMs: 200,
+      need: 'exclusive',
+      waitMs: 2500,
+      pollMs: 200,
       isHolderAlive: async (l) => {
         asked.push(l);
         return true;
@@ -63,7 +76,9 @@ export async function lockScenario(t: Assert, bin: string, start: () => Promise<
     t.equal((await restic.listLocks()).length, 1, 'the lock is still there');
 
     const errorsAreAlive = await recoverLocks(restic, {
-      need: 'exclusive', waitMs: 0, isHolderAlive: async () => {
+      need: 'exclusive',
+      waitMs: 0,
+      isHolderAlive: async () => {
         throw new Error('apiserver down');
       },
     }).catch((e: unknown) => e);
@@ -71,17 +86,30 @@ export async function lockScenario(t: Assert, bin: string, start: () => Promise<
 
     // 2. the callback says the holder is gone: exactly that lock is removed, then check runs
     const result = await withLockRecovery(restic, () => restic.check(), {
-      need: 'exclusive', waitMs: 20_000, pollMs: 300, isHolderAlive: async (l) => l.pid !== victim.pid,
+      need: 'exclusive',
+      waitMs: 20_000,
+      pollMs: 300,
+      isHolderAlive: async (l) => l.pid !== victim.pid,
     });
     t.equal(result.ok, true, 'check succeeds after recovery and the repository is clean');
     t.same(await restic.listLocks(), [], 'no lock left');
 
     // 3. an exclusive holder blocks even shared commands until it is gone
     const excl = foreignRestic(restic, bin, ['key', 'passwd']); // waits for a new password on stdin, holding the lock
-    const [xlock] = await until('restic to hold a lock', async () => { const locks = await restic.locks(); return locks.length >= 1 && locks; }, { timeoutMs: 20_000, everyMs: 150 });
+    const [xlock] = await until(
+      'restic to hold a lock',
+      async () => {
+        const locks = await restic.locks();
+        return locks.length >= 1 && locks;
+      },
+      { timeoutMs: 20_000, everyMs: 150 },
+    );
     t.equal(xlock!.exclusive, true, 'key passwd holds an exclusive lock');
     const blocked = await restic.backup([import.meta.dirname], { host: 'h' }).catch((e: unknown) => e);
-    t.ok(blocked instanceof LockedError && blocked.holder?.exclusive === true, 'backup is blocked by the exclusive holder');
+    t.ok(
+      blocked instanceof LockedError && blocked.holder?.exclusive === true,
+      'backup is blocked by the exclusive holder',
+    );
     const pidAlive = async (l: LockInfo) => {
       try {
         process.kill(l.pid, 0);
@@ -90,12 +118,23 @@ export async function lockScenario(t: Assert, bin: string, start: () => Promise<
         return false;
       }
     };
-    const stillThere = await recoverLocks(restic, { need: 'shared', waitMs: 600, pollMs: 200, isHolderAlive: pidAlive }).catch((e: unknown) => e);
-    t.ok(stillThere instanceof LockedError && (stillThere as LockedError).holder?.exclusive, 'live exclusive holder: refused');
+    const stillThere = await recoverLocks(restic, {
+      need: 'shared',
+      waitMs: 600,
+      pollMs: 200,
+      isHolderAlive: pidAlive,
+    }).catch((e: unknown) => e);
+    t.ok(
+      stillThere instanceof LockedError && (stillThere as LockedError).holder?.exclusive,
+      'live exclusive holder: refused',
+    );
     excl.kill('SIGKILL');
     await once(excl, 'exit');
     const b = await withLockRecovery(restic, () => restic.backup([import.meta.dirname], { host: 'h' }), {
-      need: 'shared', waitMs: 20_000, pollMs: 200, isHolderAlive: pidAlive,
+      need: 'shared',
+      waitMs: 20_000,
+      pollMs: 200,
+      isHolderAlive: pidAlive,
     });
     t.ok(b.snapshotId, 'backup runs once the dead exclusive holder is removed');
     t.equal((await restic.check()).ok, true, 'check is clean');

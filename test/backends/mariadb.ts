@@ -45,7 +45,10 @@ export interface MariaDb {
 const SYSTEM_DATABASES = new Set(['mysql', 'information_schema', 'performance_schema', 'sys']);
 
 export function mariadbAvailable(): boolean {
-  return onPath('mariadbd', `${process.env.PATH ?? ''}:/usr/sbin`) !== undefined && onPath('mariadb-install-db') !== undefined;
+  return (
+    onPath('mariadbd', `${process.env.PATH ?? ''}:/usr/sbin`) !== undefined &&
+    onPath('mariadb-install-db') !== undefined
+  );
 }
 
 export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> {
@@ -58,8 +61,18 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
   // Small InnoDB files keep the data directory (and its creation) small: the defaults write ~100 MB.
   const serverFlags = ['--innodb-log-file-size=8M', '--innodb-buffer-pool-size=32M', '--skip-name-resolve'];
   try {
-    await run('mariadb-install-db', ['--no-defaults', `--datadir=${dataDir}`, '--user=root',
-      '--auth-root-authentication-method=socket', '--skip-test-db', ...serverFlags], { env });
+    await run(
+      'mariadb-install-db',
+      [
+        '--no-defaults',
+        `--datadir=${dataDir}`,
+        '--user=root',
+        '--auth-root-authentication-method=socket',
+        '--skip-test-db',
+        ...serverFlags,
+      ],
+      { env },
+    );
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
@@ -68,27 +81,59 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
   const user = opts.user ?? 'stash';
   const password = opts.password ?? 'mariadb-test-password';
   const sql = (statements: string, database?: string) =>
-    run('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--skip-column-names',
-      '--default-character-set=utf8mb4', ...(database ? [`--database=${database}`] : [])], { env, input: statements });
+    run(
+      'mariadb',
+      [
+        '--no-defaults',
+        `--socket=${socket}`,
+        '--user=root',
+        '--batch',
+        '--skip-column-names',
+        '--default-character-set=utf8mb4',
+        ...(database ? [`--database=${database}`] : []),
+      ],
+      { env, input: statements },
+    );
   let server: ServerProcess;
   try {
-    server = await startServer(mariadbd, ['--no-defaults', `--datadir=${dataDir}`, '--user=root',
-      '--bind-address=127.0.0.1', `--port=${port}`, `--socket=${socket}`, `--pid-file=${join(dir, 'mysqld.pid')}`,
-      '--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin', ...serverFlags], {
-      env,
-      ready: () => sql('SELECT 1').then(() => true, () => false),
-      readyTimeoutMs: 30_000,
-    });
+    server = await startServer(
+      mariadbd,
+      [
+        '--no-defaults',
+        `--datadir=${dataDir}`,
+        '--user=root',
+        '--bind-address=127.0.0.1',
+        `--port=${port}`,
+        `--socket=${socket}`,
+        `--pid-file=${join(dir, 'mysqld.pid')}`,
+        '--character-set-server=utf8mb4',
+        '--collation-server=utf8mb4_bin',
+        ...serverFlags,
+      ],
+      {
+        env,
+        ready: () =>
+          sql('SELECT 1').then(
+            () => true,
+            () => false,
+          ),
+        readyTimeoutMs: 30_000,
+      },
+    );
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
   const quotedPassword = `'${password.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  await sql(`CREATE USER '${user}'@'127.0.0.1' IDENTIFIED BY ${quotedPassword};\n` +
-    `GRANT ALL PRIVILEGES ON *.* TO '${user}'@'127.0.0.1' WITH GRANT OPTION;\n`);
+  await sql(
+    `CREATE USER '${user}'@'127.0.0.1' IDENTIFIED BY ${quotedPassword};\n` +
+      `GRANT ALL PRIVILEGES ON *.* TO '${user}'@'127.0.0.1' WITH GRANT OPTION;\n`,
+  );
 
   const rows = async (database: string, table: string): Promise<string> => {
-    const count = await sql(`SELECT COUNT(*) FROM information_schema.columns WHERE table_schema='${database}' AND table_name='${table}'`);
+    const count = await sql(
+      `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema='${database}' AND table_name='${table}'`,
+    );
     const n = Number(count.trim());
     if (!(n > 0)) throw new Error(`table ${database}.${table} not found`);
     const order = Array.from({ length: n }, (_, i) => String(i + 1)).join(',');
@@ -107,18 +152,34 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
     rows,
     async databases() {
       const out = await sql('SHOW DATABASES');
-      return out.split('\n').filter((d) => d && !SYSTEM_DATABASES.has(d)).sort();
+      return out
+        .split('\n')
+        .filter((d) => d && !SYSTEM_DATABASES.has(d))
+        .sort();
     },
     holdWriteLock(database, table) {
-      return holdInSession('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--skip-column-names', '--unbuffered'], env,
-        `LOCK TABLES \`${database}\`.\`${table}\` WRITE;\nSELECT 'locked';\n`, 'UNLOCK TABLES;\n', `${database}.${table}`);
+      return holdInSession(
+        'mariadb',
+        ['--no-defaults', `--socket=${socket}`, '--user=root', '--batch', '--skip-column-names', '--unbuffered'],
+        env,
+        `LOCK TABLES \`${database}\`.\`${table}\` WRITE;\nSELECT 'locked';\n`,
+        'UNLOCK TABLES;\n',
+        `${database}.${table}`,
+      );
     },
     killBlockedSession(who, timeoutMs = 20_000) {
-      return endBlockedSession(async () => {
-        const out = await sql(`SELECT id, info FROM information_schema.processlist WHERE user='${who}' AND state LIKE 'Waiting for table%' LIMIT 1`);
-        const [id, ...info] = out.trim().split('\t');
-        return id ? { id, query: info.join('\t') } : undefined;
-      }, (id) => sql(`KILL ${Number(id)}`), who, timeoutMs);
+      return endBlockedSession(
+        async () => {
+          const out = await sql(
+            `SELECT id, info FROM information_schema.processlist WHERE user='${who}' AND state LIKE 'Waiting for table%' LIMIT 1`,
+          );
+          const [id, ...info] = out.trim().split('\t');
+          return id ? { id, query: info.join('\t') } : undefined;
+        },
+        (id) => sql(`KILL ${Number(id)}`),
+        who,
+        timeoutMs,
+      );
     },
     async stop() {
       await server.stop(5000);
@@ -127,13 +188,17 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
   };
 }
 
-
 function run(file: string, args: string[], o: { env: NodeJS.ProcessEnv; input?: string }): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(file, args, { env: o.env, maxBuffer: 256 * 1024 * 1024, encoding: 'latin1' }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${file} failed: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
-    });
+    const child = execFile(
+      file,
+      args,
+      { env: o.env, maxBuffer: 256 * 1024 * 1024, encoding: 'latin1' },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${file} failed: ${stderr.trim() || err.message}`));
+        else resolve(stdout);
+      },
+    );
     // EPIPE when the client exits without reading (a readiness probe before the server listens).
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(o.input ?? '');

@@ -77,26 +77,82 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     await rm(dir, { recursive: true, force: true });
     throw err;
   };
-  await run(...asUser(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth-local=trust',
-    '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync', '--no-instructions']), { env }).catch(cleanupOnError);
+  await run(
+    ...asUser(join(bin, 'initdb'), [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      `--pwfile=${pwfile}`,
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '-E',
+      'UTF8',
+      '--locale=C.UTF-8',
+      '--no-sync',
+      '--no-instructions',
+    ]),
+    { env },
+  ).catch(cleanupOnError);
   await rm(pwfile);
   const port = await freePort();
   const user = opts.user ?? 'stash';
   const password = opts.password ?? 'postgres-test-password';
-  const psqlArgs = (database: string) => ['-X', '-q', '-h', dir, '-p', String(port), '-U', 'postgres', '-d', database,
-    '-v', 'ON_ERROR_STOP=1', '-At'];
-  const sql = (statements: string, database = 'postgres') => run(join(bin, 'psql'), psqlArgs(database), { env, input: statements });
-  const [file, args] = asUser(join(bin, 'postgres'), ['-D', dataDir, '-c', 'listen_addresses=127.0.0.1', '-p', String(port),
-    '-k', dir, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'shared_buffers=16MB']);
+  const psqlArgs = (database: string) => [
+    '-X',
+    '-q',
+    '-h',
+    dir,
+    '-p',
+    String(port),
+    '-U',
+    'postgres',
+    '-d',
+    database,
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-At',
+  ];
+  const sql = (statements: string, database = 'postgres') =>
+    run(join(bin, 'psql'), psqlArgs(database), { env, input: statements });
+  const [file, args] = asUser(join(bin, 'postgres'), [
+    '-D',
+    dataDir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'shared_buffers=16MB',
+  ]);
   const server = await startServer(file, args, {
     env,
-    ready: () => sql('SELECT 1').then(() => true, () => false),
+    ready: () =>
+      sql('SELECT 1').then(
+        () => true,
+        () => false,
+      ),
     readyTimeoutMs: 30_000,
   }).catch(cleanupOnError);
   await sql(`CREATE ROLE "${user}" LOGIN SUPERUSER PASSWORD ${literal(password)};\n`);
 
   const rows = async (database: string, table: string): Promise<string> => {
-    const n = Number((await sql(`SELECT count(*) FROM information_schema.columns WHERE table_schema='public' AND table_name=${literal(table)}`, database)).trim());
+    const n = Number(
+      (
+        await sql(
+          `SELECT count(*) FROM information_schema.columns WHERE table_schema='public' AND table_name=${literal(table)}`,
+          database,
+        )
+      ).trim(),
+    );
     if (!(n > 0)) throw new Error(`table ${database}.${table} not found`);
     const order = Array.from({ length: n }, (_, i) => String(i + 1)).join(',');
     return sql(`COPY (SELECT * FROM public."${table}" ORDER BY ${order}) TO STDOUT`, database);
@@ -113,19 +169,34 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     sql,
     rows,
     async databases() {
-      const out = await sql("SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1");
+      const out = await sql(
+        "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1",
+      );
       return out.split('\n').filter(Boolean);
     },
     holdExclusiveLock(database, table) {
-      return holdInSession(join(bin, 'psql'), psqlArgs(database), env,
-        `BEGIN;\nLOCK TABLE public."${table}" IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n`, 'ROLLBACK;\n', `${database}.${table}`);
+      return holdInSession(
+        join(bin, 'psql'),
+        psqlArgs(database),
+        env,
+        `BEGIN;\nLOCK TABLE public."${table}" IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n`,
+        'ROLLBACK;\n',
+        `${database}.${table}`,
+      );
     },
     terminateBlockedSession(who, timeoutMs = 20_000) {
-      return endBlockedSession(async () => {
-        const out = await sql(`SELECT pid, query FROM pg_stat_activity WHERE usename=${literal(who)} AND wait_event_type='Lock' LIMIT 1`);
-        const [pid, ...query] = out.trim().split('|');
-        return pid ? { id: pid, query: query.join('|') } : undefined;
-      }, (pid) => sql(`SELECT pg_terminate_backend(${Number(pid)})`), who, timeoutMs);
+      return endBlockedSession(
+        async () => {
+          const out = await sql(
+            `SELECT pid, query FROM pg_stat_activity WHERE usename=${literal(who)} AND wait_event_type='Lock' LIMIT 1`,
+          );
+          const [pid, ...query] = out.trim().split('|');
+          return pid ? { id: pid, query: query.join('|') } : undefined;
+        },
+        (pid) => sql(`SELECT pg_terminate_backend(${Number(pid)})`),
+        who,
+        timeoutMs,
+      );
     },
     async stop() {
       // SIGINT is PostgreSQL's fast shutdown (SIGTERM waits for clients); the group kill follows anyway.
@@ -150,17 +221,22 @@ async function osIds(name: string): Promise<{ uid: number; gid: number }> {
   const f = out.trim().split(':');
   const uid = Number(f[2]);
   const gid = Number(f[3]);
-  if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid === 0) throw new Error(`no usable non-root OS user ${name} for PostgreSQL`);
+  if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid === 0)
+    throw new Error(`no usable non-root OS user ${name} for PostgreSQL`);
   return { uid, gid };
 }
 
-
 function run(file: string, args: string[], o: { env: NodeJS.ProcessEnv; input?: string }): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(file, args, { env: o.env, maxBuffer: 256 * 1024 * 1024, encoding: 'latin1' }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${file} failed: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
-    });
+    const child = execFile(
+      file,
+      args,
+      { env: o.env, maxBuffer: 256 * 1024 * 1024, encoding: 'latin1' },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${file} failed: ${stderr.trim() || err.message}`));
+        else resolve(stdout);
+      },
+    );
     // EPIPE when the client exits without reading (a readiness probe before the server listens).
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(o.input ?? '');

@@ -84,10 +84,13 @@ export async function startRestServer(opts: RestServerOptions = {}): Promise<Res
 async function tlsAnswers(port: number): Promise<boolean> {
   const { request } = await import('node:https');
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET', rejectUnauthorized: false, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(true);
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path: '/', method: 'GET', rejectUnauthorized: false, timeout: 2000 },
+      (res) => {
+        res.resume();
+        resolve(true);
+      },
+    );
     req.once('error', () => resolve(false));
     req.once('timeout', () => {
       req.destroy();

@@ -13,7 +13,10 @@ export interface TestRestic {
 }
 
 export async function makeRestic(
-  bin: string, backend: BackendSpec, secret: SecretData, extra: Partial<ResticOptions> = {},
+  bin: string,
+  backend: BackendSpec,
+  secret: SecretData,
+  extra: Partial<ResticOptions> = {},
 ): Promise<TestRestic> {
   const scratch = await mkdtemp(join(tmpdir(), 'stash-ts-restic-'));
   const repo = await resolveRepository(backend, secret, { scratchDir: join(scratch, 'secrets') });

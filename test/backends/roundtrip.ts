@@ -13,7 +13,13 @@ import type tap from 'tap';
 /** tap's Test object (the parameter of a t.test callback). */
 export type Assert = Parameters<Parameters<typeof tap.test>[0]>[0];
 
-export async function roundTrip(t: Assert, bin: string, backend: BackendSpec, secret: SecretData, work: string): Promise<void> {
+export async function roundTrip(
+  t: Assert,
+  bin: string,
+  backend: BackendSpec,
+  secret: SecretData,
+  work: string,
+): Promise<void> {
   const { restic, cleanup } = await makeRestic(bin, backend, secret);
   try {
     const src = join(work, 'src', 'data');
@@ -39,8 +45,16 @@ export async function roundTrip(t: Assert, bin: string, backend: BackendSpec, se
 
     const all = await restic.snapshots();
     t.equal(all.length, 2, 'two snapshots');
-    t.same(all.map((s) => s.hostname), [host, host], 'snapshot host is the stable host');
-    t.same((await restic.snapshots({ host, paths: [src], tags: ['first'] })).map((s) => s.id.slice(0, 8)), [b1.snapshotId!.slice(0, 8)], 'filters select the first snapshot');
+    t.same(
+      all.map((s) => s.hostname),
+      [host, host],
+      'snapshot host is the stable host',
+    );
+    t.same(
+      (await restic.snapshots({ host, paths: [src], tags: ['first'] })).map((s) => s.id.slice(0, 8)),
+      [b1.snapshotId!.slice(0, 8)],
+      'filters select the first snapshot',
+    );
     t.equal((await restic.snapshots({ host: 'other-host' })).length, 0, 'host filter excludes');
 
     // restore the FIRST snapshot and compare with the tree as it was then
@@ -49,7 +63,11 @@ export async function roundTrip(t: Assert, bin: string, backend: BackendSpec, se
     await writeFile(join(src, 'README.txt'), 'hello first\n');
     const summary = await restic.restore(b1.snapshotId!, { target, host });
     if (summary) t.ok(summary.filesRestored > 0, 'restore summary (0.16+)');
-    t.same(await diffTrees(src, join(target, src)), [], 'restored tree is identical (content, modes, symlinks, empty dirs)');
+    t.same(
+      await diffTrees(src, join(target, src)),
+      [],
+      'restored tree is identical (content, modes, symlinks, empty dirs)',
+    );
 
     // forget keeps the newest per host+paths group
     const dry = await restic.forget({ name: 'keep-1', keepLast: 1, dryRun: true });
@@ -59,12 +77,19 @@ export async function roundTrip(t: Assert, bin: string, backend: BackendSpec, se
     t.equal(f.removed.length, 1, 'forget removed one');
     t.equal(f.pruned, true, 'prune ran');
     const left = await restic.snapshots();
-    t.same(left.map((s) => s.tags), [['second']], 'the newest snapshot is kept');
+    t.same(
+      left.map((s) => s.tags),
+      [['second']],
+      'the newest snapshot is kept',
+    );
 
     const check = await restic.check();
     t.equal(check.ok, true, `check is clean ${JSON.stringify(check.errors)}`);
     const st = await restic.stats();
-    t.ok(st.totalSize > 0 && st.snapshotsCount === 1, `stats: ${formatBytes(st.totalSize)} in ${st.snapshotsCount} snapshot`);
+    t.ok(
+      st.totalSize > 0 && st.snapshotsCount === 1,
+      `stats: ${formatBytes(st.totalSize)} in ${st.snapshotsCount} snapshot`,
+    );
   } finally {
     await cleanup();
   }

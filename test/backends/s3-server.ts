@@ -37,21 +37,24 @@ export async function startS3Server(opts: S3ServerOptions = {}): Promise<S3Serve
   const accessKey = `test${randomBytes(6).toString('hex')}`;
   const secretKey = randomBytes(18).toString('base64url');
   const endpoint = `http://127.0.0.1:${port}`;
-  const server = await startServer(bin, ['server', '--quiet', '--address', `127.0.0.1:${port}`,
-    '--console-address', `127.0.0.1:${consolePort}`, dataDir], {
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: root,
-      MINIO_ROOT_USER: accessKey,
-      MINIO_ROOT_PASSWORD: secretKey,
-      // loopback only: no update checks, no call-home, no web console
-      MINIO_UPDATE: 'off',
-      MINIO_CALLHOME_ENABLE: 'off',
-      MINIO_BROWSER: 'off',
+  const server = await startServer(
+    bin,
+    ['server', '--quiet', '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, dataDir],
+    {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: root,
+        MINIO_ROOT_USER: accessKey,
+        MINIO_ROOT_PASSWORD: secretKey,
+        // loopback only: no update checks, no call-home, no web console
+        MINIO_UPDATE: 'off',
+        MINIO_CALLHOME_ENABLE: 'off',
+        MINIO_BROWSER: 'off',
+      },
+      ready: () => httpOk(`${endpoint}/minio/health/live`),
+      readyTimeoutMs: 60_000,
     },
-    ready: () => httpOk(`${endpoint}/minio/health/live`),
-    readyTimeoutMs: 60_000,
-  });
+  );
   const bucket = opts.bucket ?? 'stash-test';
   const s3: S3Server['backend']['s3'] = { endpoint, bucket, region: 'us-east-1' };
   if (opts.prefix) s3.prefix = opts.prefix;

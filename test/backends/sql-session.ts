@@ -8,7 +8,14 @@ export interface HeldLock {
 }
 
 /** Starts `file args`, sends `lockSql` (which must print `locked` once it holds the lock) and keeps the session open. */
-export async function holdInSession(file: string, args: string[], env: NodeJS.ProcessEnv, lockSql: string, releaseSql: string, what: string): Promise<HeldLock> {
+export async function holdInSession(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  lockSql: string,
+  releaseSql: string,
+  what: string,
+): Promise<HeldLock> {
   const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -34,7 +41,12 @@ export async function holdInSession(file: string, args: string[], env: NodeJS.Pr
 }
 
 /** Polls `find` for a blocked session of `who` and ends it with `end`; returns the query it was running. */
-export async function endBlockedSession(find: () => Promise<{ id: string; query: string } | undefined>, end: (id: string) => Promise<unknown>, who: string, timeoutMs: number): Promise<string> {
+export async function endBlockedSession(
+  find: () => Promise<{ id: string; query: string } | undefined>,
+  end: (id: string) => Promise<unknown>,
+  who: string,
+  timeoutMs: number,
+): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = await find();

@@ -56,7 +56,12 @@ export async function readTree(dir: string): Promise<Map<string, TreeEntry>> {
         await walk(r);
       } else if (st.isFile()) {
         const content = await readFile(p);
-        out.set(r, { type: 'file', mode, size: content.length, sha256: createHash('sha256').update(content).digest('hex') });
+        out.set(r, {
+          type: 'file',
+          mode,
+          size: content.length,
+          sha256: createHash('sha256').update(content).digest('hex'),
+        });
       } else out.set(r, { type: 'other', mode });
     }
   }
@@ -72,7 +77,8 @@ export async function diffTrees(expectedDir: string, actualDir: string): Promise
   for (const [k, ea] of a) {
     const eb = b.get(k);
     if (!eb) diffs.push(`missing: ${k}`);
-    else if (JSON.stringify(ea) !== JSON.stringify(eb)) diffs.push(`differs: ${k}: ${JSON.stringify(ea)} != ${JSON.stringify(eb)}`);
+    else if (JSON.stringify(ea) !== JSON.stringify(eb))
+      diffs.push(`differs: ${k}: ${JSON.stringify(ea)} != ${JSON.stringify(eb)}`);
   }
   for (const k of b.keys()) if (!a.has(k)) diffs.push(`extra: ${k}`);
   const root = [(await lstat(expectedDir)).mode & 0o7777, (await lstat(actualDir)).mode & 0o7777];

@@ -14,7 +14,17 @@ import { useCluster } from '../world/harness.ts';
 import { makeLocalBackend } from '../backends/local.ts';
 import type { BackupBatch, BackupSession, Repository } from '../../agent/types.ts';
 import {
-  eventsFor, getSession, initiateTargets, makeRepository, restic, runAgent, sampleCmdlines, seedTree, sidecarArgs, startAgent, type AgentProcess,
+  eventsFor,
+  getSession,
+  initiateTargets,
+  makeRepository,
+  restic,
+  runAgent,
+  sampleCmdlines,
+  seedTree,
+  sidecarArgs,
+  startAgent,
+  type AgentProcess,
 } from '../support/agent-world.ts';
 import { until } from '../support/until.ts';
 
@@ -52,13 +62,38 @@ t.test('3-member BackupBatch: per-target, per-host stats from three sidecar proc
   const hookPort = (hookServer.address() as AddressInfo).port;
   const marker = join(work, 'pre-hook-ran');
   const batch: BackupBatch = {
-    apiVersion: apiVersionOf('BackupBatch'), kind: 'BackupBatch', metadata: { name: 'app', namespace: ns },
+    apiVersion: apiVersionOf('BackupBatch'),
+    kind: 'BackupBatch',
+    metadata: { name: 'app', namespace: ns },
     spec: {
-      schedule: '*/5 * * * *', repository: { name: 'repo' }, executionOrder: 'Parallel',
+      schedule: '*/5 * * * *',
+      repository: { name: 'repo' },
+      executionOrder: 'Parallel',
       retentionPolicy: { name: 'keep-3', keepLast: 3, prune: true },
       members: members.map((m, i) => ({
-        ...(i === 0 ? { hooks: { preBackup: { exec: { command: ['/bin/sh', '-c', `echo "{{ .Target.Name }} {{ .Invoker.Kind }}" > ${marker}`] } } } } : {}),
-        ...(i === 2 ? { hooks: { postBackup: { executionPolicy: 'OnSuccess' as const, httpPost: { port: hookPort, path: '/done', body: '{"target":"{{ .Target.Name }}","phase":"{{ .Status.Phase }}"}' } } } } : {}),
+        ...(i === 0
+          ? {
+              hooks: {
+                preBackup: {
+                  exec: { command: ['/bin/sh', '-c', `echo "{{ .Target.Name }} {{ .Invoker.Kind }}" > ${marker}`] },
+                },
+              },
+            }
+          : {}),
+        ...(i === 2
+          ? {
+              hooks: {
+                postBackup: {
+                  executionPolicy: 'OnSuccess' as const,
+                  httpPost: {
+                    port: hookPort,
+                    path: '/done',
+                    body: '{"target":"{{ .Target.Name }}","phase":"{{ .Status.Phase }}"}',
+                  },
+                },
+              },
+            }
+          : {}),
         target: {
           ...(m.alias ? { alias: m.alias } : {}),
           ref: { apiVersion: 'apps/v1', kind: m.kind, name: m.name },
@@ -69,16 +104,29 @@ t.test('3-member BackupBatch: per-target, per-host stats from three sidecar proc
   };
   await kube.create(batch);
 
-  const agents: AgentProcess[] = members.map((m) => startAgent(
-    sidecarArgs({ invokerKind: 'BackupBatch', invokerName: 'app', targetKind: m.kind, targetName: m.name, namespace: ns, scratch: join(work, 'tmp', m.pod) }),
-    { podName: m.pod, nodeName: 'node-a', namespace: ns, kubeconfig: kubeconfigPath },
-  ));
+  const agents: AgentProcess[] = members.map((m) =>
+    startAgent(
+      sidecarArgs({
+        invokerKind: 'BackupBatch',
+        invokerName: 'app',
+        targetKind: m.kind,
+        targetName: m.name,
+        namespace: ns,
+        scratch: join(work, 'tmp', m.pod),
+      }),
+      { podName: m.pod, nodeName: 'node-a', namespace: ns, kubeconfig: kubeconfigPath },
+    ),
+  );
   t.teardown(async () => {
     for (const a of agents) await a.stop();
   });
 
   // The trigger CronJob's command.
-  const created = await runAgent(['create-backupsession', '--invoker-name=app', '--invoker-kind=BackupBatch'], { podName: 'trigger', namespace: ns, kubeconfig: kubeconfigPath });
+  const created = await runAgent(['create-backupsession', '--invoker-name=app', '--invoker-kind=BackupBatch'], {
+    podName: 'trigger',
+    namespace: ns,
+    kubeconfig: kubeconfigPath,
+  });
   t.equal(created.code, 0, created.output);
   const list = await kube.list<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ns);
   t.equal(list.items.length, 1);
@@ -95,13 +143,28 @@ t.test('3-member BackupBatch: per-target, per-host stats from three sidecar proc
   // Give the sidecars a moment to see the un-initiated session: they must not start before initiation.
   await new Promise((r) => setTimeout(r, 1500));
   const before = await getSession(kube, ns, name);
-  t.notOk(before.status?.targets?.some((x) => x.stats?.length), 'nobody backs up before the operator initiates');
+  t.notOk(
+    before.status?.targets?.some((x) => x.stats?.length),
+    'nobody backs up before the operator initiates',
+  );
 
-  await initiateTargets(kube, ns, name, members.map((m) => ({ ref: { apiVersion: 'apps/v1', kind: m.kind, name: m.name }, totalHosts: 1 })));
-  const done = await until('all hosts to report', async () => {
-    const s = await getSession(kube, ns, name);
-    return s.status?.targets?.every((x) => (x.stats?.length ?? 0) >= 1) && s.status.conditions?.some((c) => c.type === 'RepositoryMetricsPushed') ? s : undefined;
-  }, 90_000);
+  await initiateTargets(
+    kube,
+    ns,
+    name,
+    members.map((m) => ({ ref: { apiVersion: 'apps/v1', kind: m.kind, name: m.name }, totalHosts: 1 })),
+  );
+  const done = await until(
+    'all hosts to report',
+    async () => {
+      const s = await getSession(kube, ns, name);
+      return s.status?.targets?.every((x) => (x.stats?.length ?? 0) >= 1) &&
+        s.status.conditions?.some((c) => c.type === 'RepositoryMetricsPushed')
+        ? s
+        : undefined;
+    },
+    90_000,
+  );
   const argvs = sampler.stop();
 
   for (const m of members) {
@@ -127,8 +190,15 @@ t.test('3-member BackupBatch: per-target, per-host stats from three sidecar proc
   t.equal(cond('RepositoryMetricsPushed')?.status, 'True', cond('RepositoryMetricsPushed')?.message ?? '');
   t.equal(done.status?.phase, 'Running', 'final only once the operator pushes metrics');
 
-  t.equal((await readFile(marker, 'utf8')).trim(), 'wordpress BackupBatch', 'preBackup exec hook ran with its template rendered');
-  t.equal(done.status?.targets?.[0]?.conditions?.find((c) => c.type === 'PreBackupHookExecutionSucceeded')?.status, 'True');
+  t.equal(
+    (await readFile(marker, 'utf8')).trim(),
+    'wordpress BackupBatch',
+    'preBackup exec hook ran with its template rendered',
+  );
+  t.equal(
+    done.status?.targets?.[0]?.conditions?.find((c) => c.type === 'PreBackupHookExecutionSucceeded')?.status,
+    'True',
+  );
   const post = await until('postBackup hook', async () => {
     const s = await getSession(kube, ns, name);
     return s.status?.targets?.[2]?.conditions?.find((c) => c.type === 'PostBackupHookExecutionSucceeded');
@@ -143,7 +213,11 @@ t.test('3-member BackupBatch: per-target, per-host stats from three sidecar proc
   t.equal(repo.status?.lastBackupTime, done.metadata?.creationTimestamp);
 
   // restic agrees: one snapshot per host, with the docs/api.md §12 host names.
-  const snaps = JSON.parse(execFileSync(restic(), ['snapshots', '--json', '--no-lock', '-r', backend.dir], { env: { RESTIC_PASSWORD: canary, PATH: '/usr/bin:/bin', HOME: work } }).toString()) as Array<{ hostname: string }>;
+  const snaps = JSON.parse(
+    execFileSync(restic(), ['snapshots', '--json', '--no-lock', '-r', backend.dir], {
+      env: { RESTIC_PASSWORD: canary, PATH: '/usr/bin:/bin', HOME: work },
+    }).toString(),
+  ) as Array<{ hostname: string }>;
   t.same(snaps.map((s) => s.hostname).sort(), ['db-0', 'node-a', 'wp']);
 
   const events = await until('events', async () => {
@@ -153,8 +227,14 @@ t.test('3-member BackupBatch: per-target, per-host stats from three sidecar proc
   t.same(events.map((e) => e.reason).sort(), ['HostBackupSucceeded', 'HostBackupSucceeded', 'HostBackupSucceeded']);
 
   // The canary password: never in logs, argv, status or events.
-  t.ok(argvs.some((a) => a.includes(' backup ')), 'sampled restic while it ran');
-  t.notOk(argvs.some((a) => a.includes(canary)), 'not in any child argv');
+  t.ok(
+    argvs.some((a) => a.includes(' backup ')),
+    'sampled restic while it ran',
+  );
+  t.notOk(
+    argvs.some((a) => a.includes(canary)),
+    'not in any child argv',
+  );
   for (const a of agents) t.notOk(a.output().includes(canary), 'not in agent output');
   t.notOk(JSON.stringify(done).includes(canary), 'not in session status');
   t.notOk(JSON.stringify(repo).includes(canary), 'not in repository status');

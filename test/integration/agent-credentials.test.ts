@@ -16,14 +16,24 @@ import { closedPort } from '../backends/proc.ts';
 import { startRestServer } from '../backends/rest-server.ts';
 import { startS3Server } from '../backends/s3-server.ts';
 import {
-  eventsFor, makeBackupConfiguration, makeRepository, runSession, sampleCmdlines, seedTree, sidecarArgs, startAgent,
+  eventsFor,
+  makeBackupConfiguration,
+  makeRepository,
+  runSession,
+  sampleCmdlines,
+  seedTree,
+  sidecarArgs,
+  startAgent,
 } from '../support/agent-world.ts';
 
 t.test('wrong credentials and unreachable endpoints fail the host fast, naming what to check', async (t) => {
   const { kube, namespace: ns, kubeconfigPath } = await useCluster(t);
   const rand = () => Math.random().toString(36).slice(2, 10);
   const local = await makeLocalBackend({ password: `local-pw-${rand()}` });
-  const rest = await startRestServer({ auth: { username: 'stash', password: `rest-auth-${rand()}` }, password: `rest-repo-${rand()}` });
+  const rest = await startRestServer({
+    auth: { username: 'stash', password: `rest-auth-${rand()}` },
+    password: `rest-repo-${rand()}`,
+  });
   const s3 = await startS3Server({ prefix: 'creds', password: `s3-repo-${rand()}` });
   const work = await mkdtemp(join(tmpdir(), 'agent-creds-'));
   t.teardown(async () => {
@@ -35,9 +45,24 @@ t.test('wrong credentials and unreachable endpoints fail the host fast, naming w
   const src = join(work, 'data');
   await seedTree(src);
   await makeRepository(kube, ns, 'repo', local.backend, local.secret);
-  await makeBackupConfiguration(kube, ns, 'app-backup', { repo: 'repo', targetName: 'app', alias: 'app', paths: [src] });
+  await makeBackupConfiguration(kube, ns, 'app-backup', {
+    repo: 'repo',
+    targetName: 'app',
+    alias: 'app',
+    paths: [src],
+  });
   const sidecar = startAgent(
-    [...sidecarArgs({ invokerKind: 'BackupConfiguration', invokerName: 'app-backup', targetKind: 'Deployment', targetName: 'app', namespace: ns, scratch: join(work, 'tmp') }), '--lock-wait=10s'],
+    [
+      ...sidecarArgs({
+        invokerKind: 'BackupConfiguration',
+        invokerName: 'app-backup',
+        targetKind: 'Deployment',
+        targetName: 'app',
+        namespace: ns,
+        scratch: join(work, 'tmp'),
+      }),
+      '--lock-wait=10s',
+    ],
     { podName: 'app-6b7c-c4r5t', namespace: ns, kubeconfig: kubeconfigPath },
   );
   t.teardown(() => sidecar.stop());
@@ -57,7 +82,10 @@ t.test('wrong credentials and unreachable endpoints fail the host fast, naming w
   };
   const session = async () => {
     const started = Date.now();
-    const s = await runSession(kube, ns, `app-backup-${++n}`, 'app-backup', ref, { postActions: false, timeoutMs: 120_000 });
+    const s = await runSession(kube, ns, `app-backup-${++n}`, 'app-backup', ref, {
+      postActions: false,
+      timeoutMs: 120_000,
+    });
     sessions.push(s);
     return { st: s.status?.targets?.[0]?.stats?.[0], ms: Date.now() - started };
   };
@@ -105,15 +133,24 @@ t.test('wrong credentials and unreachable endpoints fail the host fast, naming w
   await succeeds('s3 after the fix');
 
   const argvs = sampler.stop();
-  const events = (await Promise.all(Array.from({ length: n }, (_, i) => eventsFor(kube, ns, `app-backup-${i + 1}`)))).flat();
+  const events = (
+    await Promise.all(Array.from({ length: n }, (_, i) => eventsFor(kube, ns, `app-backup-${i + 1}`)))
+  ).flat();
   t.ok(events.filter((e) => e.reason === 'HostBackupFailed').length >= 7, 'a Warning event per failed host');
   const secrets = [
-    ...wrongValues, local.secret.RESTIC_PASSWORD!, rest.secret.RESTIC_PASSWORD!, rest.secret.REST_SERVER_PASSWORD!,
-    s3.secret.RESTIC_PASSWORD!, s3.secret.AWS_SECRET_ACCESS_KEY!,
+    ...wrongValues,
+    local.secret.RESTIC_PASSWORD!,
+    rest.secret.RESTIC_PASSWORD!,
+    rest.secret.REST_SERVER_PASSWORD!,
+    s3.secret.RESTIC_PASSWORD!,
+    s3.secret.AWS_SECRET_ACCESS_KEY!,
   ];
   for (const secret of secrets) {
     t.notOk(sidecar.output().includes(secret), 'secret not in agent logs');
-    t.notOk(argvs.some((a) => a.includes(secret)), 'secret not in any child argv');
+    t.notOk(
+      argvs.some((a) => a.includes(secret)),
+      'secret not in any child argv',
+    );
     t.notOk(JSON.stringify(sessions).includes(secret), 'secret not in status');
     t.notOk(JSON.stringify(events).includes(secret), 'secret not in events');
   }

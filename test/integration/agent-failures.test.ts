@@ -11,7 +11,15 @@ import { makeLocalBackend } from '../backends/local.ts';
 import { freePort } from '../backends/proc.ts';
 import type { BackupConfiguration, Repository } from '../../agent/types.ts';
 import {
-  eventsFor, makeBackupConfiguration, makeRepository, resticRun, runSession, sampleCmdlines, seedTree, sidecarArgs, startAgent,
+  eventsFor,
+  makeBackupConfiguration,
+  makeRepository,
+  resticRun,
+  runSession,
+  sampleCmdlines,
+  seedTree,
+  sidecarArgs,
+  startAgent,
 } from '../support/agent-world.ts';
 
 t.test('wrong password, unreachable backend, missing path', async (t) => {
@@ -27,15 +35,33 @@ t.test('wrong password, unreachable backend, missing path', async (t) => {
   const src = join(work, 'data');
   await seedTree(src);
   await makeRepository(kube, ns, 'repo', b.backend, b.secret);
-  await makeBackupConfiguration(kube, ns, 'app-backup', { repo: 'repo', targetName: 'app', alias: 'app', paths: [src] });
+  await makeBackupConfiguration(kube, ns, 'app-backup', {
+    repo: 'repo',
+    targetName: 'app',
+    alias: 'app',
+    paths: [src],
+  });
   const sidecar = startAgent(
-    [...sidecarArgs({ invokerKind: 'BackupConfiguration', invokerName: 'app-backup', targetKind: 'Deployment', targetName: 'app', namespace: ns, scratch: join(work, 'tmp') }), '--backend-timeout=3s', '--lock-wait=10s'],
+    [
+      ...sidecarArgs({
+        invokerKind: 'BackupConfiguration',
+        invokerName: 'app-backup',
+        targetKind: 'Deployment',
+        targetName: 'app',
+        namespace: ns,
+        scratch: join(work, 'tmp'),
+      }),
+      '--backend-timeout=3s',
+      '--lock-wait=10s',
+    ],
     { podName: 'app-6b7c-q2w3e', namespace: ns, kubeconfig: kubeconfigPath },
   );
   t.teardown(() => sidecar.stop());
   const sampler = sampleCmdlines(() => [sidecar.pid]);
   const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'app' };
-  const snapshotCount = () => (JSON.parse(resticRun(['snapshots', '--json', '--no-lock', '-r', b.dir], { RESTIC_PASSWORD: canary })) as unknown[]).length;
+  const snapshotCount = () =>
+    (JSON.parse(resticRun(['snapshots', '--json', '--no-lock', '-r', b.dir], { RESTIC_PASSWORD: canary })) as unknown[])
+      .length;
   const sessions: unknown[] = [];
 
   const ok = await runSession(kube, ns, 'app-backup-1', 'app-backup', ref);
@@ -44,7 +70,11 @@ t.test('wrong password, unreachable backend, missing path', async (t) => {
   t.equal(snapshotCount(), 1);
 
   await t.test('wrong password', async (t) => {
-    await kube.update('v1', 'Secret', ns, 'repo-secret', (s) => ({ ...s, data: undefined, stringData: { RESTIC_PASSWORD: wrong } }));
+    await kube.update('v1', 'Secret', ns, 'repo-secret', (s) => ({
+      ...s,
+      data: undefined,
+      stringData: { RESTIC_PASSWORD: wrong },
+    }));
     const s = await runSession(kube, ns, 'app-backup-2', 'app-backup', ref);
     sessions.push(s);
     const st = s.status?.targets?.[0]?.stats?.[0];
@@ -52,7 +82,11 @@ t.test('wrong password, unreachable backend, missing path', async (t) => {
     t.equal(s.status?.targets?.[0]?.phase, 'Failed');
     t.match(st?.error, /wrong repository password/);
     t.match(st?.error, new RegExp(`Secret ${ns}/repo-secret`));
-    await kube.update('v1', 'Secret', ns, 'repo-secret', (x) => ({ ...x, data: undefined, stringData: { RESTIC_PASSWORD: canary } }));
+    await kube.update('v1', 'Secret', ns, 'repo-secret', (x) => ({
+      ...x,
+      data: undefined,
+      stringData: { RESTIC_PASSWORD: canary },
+    }));
     t.equal(snapshotCount(), 1, 'earlier snapshot intact');
   });
 
@@ -79,10 +113,16 @@ t.test('wrong password, unreachable backend, missing path', async (t) => {
 
   await t.test('missing path', async (t) => {
     const missing = join(work, 'not-mounted');
-    await kube.update<BackupConfiguration>(apiVersionOf('BackupConfiguration'), 'BackupConfiguration', ns, 'app-backup', (bc) => {
-      if (bc.spec.target) bc.spec.target.paths = [missing];
-      return bc;
-    });
+    await kube.update<BackupConfiguration>(
+      apiVersionOf('BackupConfiguration'),
+      'BackupConfiguration',
+      ns,
+      'app-backup',
+      (bc) => {
+        if (bc.spec.target) bc.spec.target.paths = [missing];
+        return bc;
+      },
+    );
     const s = await runSession(kube, ns, 'app-backup-4', 'app-backup', ref);
     sessions.push(s);
     const st = s.status?.targets?.[0]?.stats?.[0];
@@ -92,16 +132,26 @@ t.test('wrong password, unreachable backend, missing path', async (t) => {
   });
 
   const argvs = sampler.stop();
-  const events = [...(await eventsFor(kube, ns, 'app-backup-2')), ...(await eventsFor(kube, ns, 'app-backup-3')), ...(await eventsFor(kube, ns, 'app-backup-4'))];
+  const events = [
+    ...(await eventsFor(kube, ns, 'app-backup-2')),
+    ...(await eventsFor(kube, ns, 'app-backup-3')),
+    ...(await eventsFor(kube, ns, 'app-backup-4')),
+  ];
   t.equal(events.filter((e) => e.reason === 'HostBackupFailed').length, 3, 'a Warning event per failed host');
   t.ok(events.every((e) => e.type === 'Warning'));
   resticRun(['check', '-r', b.dir], { RESTIC_PASSWORD: canary });
   t.pass('restic check is clean');
   for (const secret of [canary, wrong]) {
     t.notOk(sidecar.output().includes(secret), 'secret not in agent logs');
-    t.notOk(argvs.some((a) => a.includes(secret)), 'secret not in any child argv');
+    t.notOk(
+      argvs.some((a) => a.includes(secret)),
+      'secret not in any child argv',
+    );
     t.notOk(JSON.stringify(sessions).includes(secret), 'secret not in status');
     t.notOk(JSON.stringify(events).includes(secret), 'secret not in events');
   }
-  t.ok(argvs.some((a) => a.includes('restic') && a.includes(' backup ')), 'restic was sampled while it ran');
+  t.ok(
+    argvs.some((a) => a.includes('restic') && a.includes(' backup ')),
+    'restic was sampled while it ran',
+  );
 });

@@ -14,11 +14,24 @@ import type { BackupSession } from '../../agent/types.ts';
 import { useCluster } from '../world/harness.ts';
 import { makeLocalBackend } from '../backends/local.ts';
 import {
-  createSession, descendants, getSession, isRunning, makeBackupConfiguration, makeRepository, resticRun, runSession, sidecarArgs, startAgent,
+  createSession,
+  descendants,
+  getSession,
+  isRunning,
+  makeBackupConfiguration,
+  makeRepository,
+  resticRun,
+  runSession,
+  sidecarArgs,
+  startAgent,
 } from '../support/agent-world.ts';
 import { until } from '../support/until.ts';
 
-const comm = (pid: number) => readFile(`/proc/${pid}/comm`, 'utf8').then((s) => s.trim(), () => '');
+const comm = (pid: number) =>
+  readFile(`/proc/${pid}/comm`, 'utf8').then(
+    (s) => s.trim(),
+    () => '',
+  );
 
 t.test('no restic outlives a SIGKILLed agent', async (t) => {
   const { kube, namespace: ns, kubeconfigPath } = await useCluster(t);
@@ -33,25 +46,53 @@ t.test('no restic outlives a SIGKILLed agent', async (t) => {
   // Large enough that the backup is still running when the agent is killed.
   for (let i = 0; i < 6; i++) await writeFile(join(data, `big-${i}.bin`), randomBytes(24 * 1024 * 1024));
   await makeRepository(kube, ns, 'repo', b.backend, b.secret);
-  await makeBackupConfiguration(kube, ns, 'app-backup', { repo: 'repo', targetName: 'app', alias: 'app', paths: [data] });
+  await makeBackupConfiguration(kube, ns, 'app-backup', {
+    repo: 'repo',
+    targetName: 'app',
+    alias: 'app',
+    paths: [data],
+  });
   const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'app' };
-  const args = sidecarArgs({ invokerKind: 'BackupConfiguration', invokerName: 'app-backup', targetKind: 'Deployment', targetName: 'app', namespace: ns, scratch: join(work, 'tmp') });
+  const args = sidecarArgs({
+    invokerKind: 'BackupConfiguration',
+    invokerName: 'app-backup',
+    targetKind: 'Deployment',
+    targetName: 'app',
+    namespace: ns,
+    scratch: join(work, 'tmp'),
+  });
   const pod = { podName: 'app-6b7c-k1l2d', namespace: ns, kubeconfig: kubeconfigPath };
 
   const victim = startAgent(args, pod);
   t.teardown(() => victim.kill());
   await createSession(kube, ns, 'app-backup-1', 'BackupConfiguration', 'app-backup');
-  await kube.update<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ns, 'app-backup-1', (s) => {
-    s.status = mergeBackupSessionStatus(s.status, { targets: [{ ref, totalHosts: 1, preBackupActions: ['InitializeBackendRepository'] }] }, { namespace: ns });
-    return s;
-  }, { subresource: 'status' });
-  const backing = await until('restic backup under the agent', async () => {
-    for (const pid of descendants(victim.pid)) {
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if ((await comm(pid)) === 'restic' && cmdline.split('\0').includes('backup')) return pid;
-    }
-    return undefined;
-  }, 90_000, 20);
+  await kube.update<BackupSession>(
+    apiVersionOf('BackupSession'),
+    'BackupSession',
+    ns,
+    'app-backup-1',
+    (s) => {
+      s.status = mergeBackupSessionStatus(
+        s.status,
+        { targets: [{ ref, totalHosts: 1, preBackupActions: ['InitializeBackendRepository'] }] },
+        { namespace: ns },
+      );
+      return s;
+    },
+    { subresource: 'status' },
+  );
+  const backing = await until(
+    'restic backup under the agent',
+    async () => {
+      for (const pid of descendants(victim.pid)) {
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        if ((await comm(pid)) === 'restic' && cmdline.split('\0').includes('backup')) return pid;
+      }
+      return undefined;
+    },
+    90_000,
+    20,
+  );
   const children = descendants(victim.pid);
   t.ok(children.includes(backing), `restic backup runs as pid ${backing}`);
 

@@ -16,7 +16,11 @@ t.test('SIGKILLed sidecars leave locks that the next backup recovers', async (t)
     const s = await nextAppSession();
     const st = s.status?.targets?.[0]?.stats?.[0];
     t.equal(st?.phase, 'Succeeded', `round ${i}: next backup succeeds ${st?.error ?? ''}`);
-    t.equal(s.status?.conditions?.find((c) => c.type === 'RepositoryIntegrityVerified')?.status, 'True', `round ${i}: check ran with the repository to itself`);
+    t.equal(
+      s.status?.conditions?.find((c) => c.type === 'RepositoryIntegrityVerified')?.status,
+      'True',
+      `round ${i}: check ran with the repository to itself`,
+    );
     t.notOk(lockHosts().includes(`victim-${i}-pod`), `round ${i}: the dead pod's lock was removed`);
   }
   t.match(survivor.output(), /removing lock of a dead holder/);

@@ -12,19 +12,34 @@ const ROLES = ['stash-sidecar', 'stash-restore-init-container', 'stash-backup-jo
 
 t.test('every agent role may keep a heartbeat Lease', async (t) => {
   const { kube, namespace: ns } = await useCluster(t);
-  const docs = parseAllDocuments(readFileSync(new URL('../../manifests/webhook/agent-rbac.yaml', import.meta.url), 'utf8')).map((d) => d.toJSON() as KubeObject);
+  const docs = parseAllDocuments(
+    readFileSync(new URL('../../manifests/webhook/agent-rbac.yaml', import.meta.url), 'utf8'),
+  ).map((d) => d.toJSON() as KubeObject);
   for (const d of docs) await kube.apply(d);
   for (const role of docs.map((d) => d.metadata?.name ?? '')) t.ok(role.startsWith('stash-'), role);
-  t.same(ROLES.filter((r) => !docs.some((d) => d.metadata?.name === r)), [], 'the roles the heartbeat needs are in the file');
+  t.same(
+    ROLES.filter((r) => !docs.some((d) => d.metadata?.name === r)),
+    [],
+    'the roles the heartbeat needs are in the file',
+  );
 
   const allowed = async (sa: string, verb: string): Promise<boolean> => {
     const review = await kube.request<{ status?: { allowed?: boolean } }>({
-      method: 'POST', path: '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+      method: 'POST',
+      path: '/apis/authorization.k8s.io/v1/subjectaccessreviews',
       body: {
-        apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
         spec: {
-          user: `system:serviceaccount:${ns}:${sa}`, groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'],
-          resourceAttributes: { namespace: ns, verb, group: 'coordination.k8s.io', resource: 'leases', name: 'stash-heartbeat-0123456789abcdef0123' },
+          user: `system:serviceaccount:${ns}:${sa}`,
+          groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'],
+          resourceAttributes: {
+            namespace: ns,
+            verb,
+            group: 'coordination.k8s.io',
+            resource: 'leases',
+            name: 'stash-heartbeat-0123456789abcdef0123',
+          },
         },
       },
     });
@@ -34,7 +49,9 @@ t.test('every agent role may keep a heartbeat Lease', async (t) => {
   for (const role of ROLES) {
     const sa = `${role}-sa`;
     await kube.create({
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: role, namespace: ns },
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: role, namespace: ns },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
       subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
     });

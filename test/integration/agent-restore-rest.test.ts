@@ -4,4 +4,6 @@ import t from 'tap';
 import { startRestServer } from '../backends/rest-server.ts';
 import { restoreRoundTrip } from '../support/agent-world.ts';
 
-t.test('backup then restore is byte-identical (rest)', (t) => restoreRoundTrip(t, 'rest', () => startRestServer({ auth: { username: 'stash', password: 'rest-basic-auth-pw' } })));
+t.test('backup then restore is byte-identical (rest)', (t) =>
+  restoreRoundTrip(t, 'rest', () => startRestServer({ auth: { username: 'stash', password: 'rest-basic-auth-pw' } })),
+);

@@ -4,4 +4,6 @@ import t from 'tap';
 import { startS3Server } from '../backends/s3-server.ts';
 import { restoreRoundTrip } from '../support/agent-world.ts';
 
-t.test('backup then restore is byte-identical (s3)', (t) => restoreRoundTrip(t, 's3', () => startS3Server({ prefix: 'team/app' })));
+t.test('backup then restore is byte-identical (s3)', (t) =>
+  restoreRoundTrip(t, 's3', () => startS3Server({ prefix: 'team/app' })),
+);

@@ -30,7 +30,11 @@ function kubectlRunner(c: ClusterHandle, cacheDir: string) {
         ['--kubeconfig', c.kubeconfigPath, '--cache-dir', cacheDir, ...args],
         { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
         (err, stdout, stderr) => {
-          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+          const code = err
+            ? typeof (err as { code?: unknown }).code === 'number'
+              ? (err as { code: number }).code
+              : 1
+            : 0;
           resolve({ code, stdout, stderr });
         },
       );
@@ -52,9 +56,19 @@ t.test('stash CRDs on a real apiserver', async (t) => {
 
   // The harness installs manifests/crds when it starts the cluster; apply again so this file tests the CRDs of
   // this working tree even against a cluster started earlier. Identical content makes this a no-op.
-  const applied = await kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager', 'stash-ts-tests', '-f', crdDir]);
+  const applied = await kubectl([
+    'apply',
+    '--server-side',
+    '--force-conflicts',
+    '--field-manager',
+    'stash-ts-tests',
+    '-f',
+    crdDir,
+  ]);
   t.equal(applied.code, 0, `CRDs apply: ${applied.stderr}`);
-  const crdNames = readdirSync(crdDir).filter((f) => f.endsWith('.yaml')).map((f) => `crd/${f.replace(/\.yaml$/, '')}`);
+  const crdNames = readdirSync(crdDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => `crd/${f.replace(/\.yaml$/, '')}`);
   const established = await kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...crdNames]);
   t.equal(established.code, 0, `CRDs established: ${established.stderr}`);
 
@@ -88,7 +102,10 @@ t.test('stash CRDs on a real apiserver', async (t) => {
       members: [{ target: { alias: 'db' } }, { target: { alias: 'app' }, tempDir: { disableCaching: false } }],
     });
     const restore = await get('RestoreBatch', 'wordpress-restore');
-    t.match(restore.spec, { driver: 'Restic', members: [{}, { hooks: { postRestore: { executionPolicy: 'OnSuccess' } } }] });
+    t.match(restore.spec, {
+      driver: 'Restic',
+      members: [{}, { hooks: { postRestore: { executionPolicy: 'OnSuccess' } } }],
+    });
     const session = await get('RestoreSession', 'ss-restore');
     t.match(session.spec, { driver: 'Restic', hooks: { postRestore: { executionPolicy: 'OnFailure' } } });
     const rest = await get('Repository', 'rest-repo');
@@ -102,19 +119,36 @@ t.test('stash CRDs on a real apiserver', async (t) => {
     for (const f of invalidFixtures()) {
       const res = await kubectl(['create', '--validate=strict', '-f', '-'], stringify(inNamespace(f, ns)));
       t.not(res.code, 0, `${f.file} rejected`);
-      t.ok(f.expectError && res.stderr.includes(f.expectError), `${f.file}: error names ${f.expectError}: ${res.stderr.trim()}`);
+      t.ok(
+        f.expectError && res.stderr.includes(f.expectError),
+        `${f.file}: error names ${f.expectError}: ${res.stderr.trim()}`,
+      );
     }
   });
 
   t.test('status is a subresource validated by the schema', async (t) => {
     const target = ['-n', ns, 'backupsessions.stash.appscode.com/wordpress-backup-1763942400'];
-    const bad = await kubectl(['patch', ...target, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { phase: 'Exploded' } })]);
+    const bad = await kubectl([
+      'patch',
+      ...target,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { phase: 'Exploded' } }),
+    ]);
     t.not(bad.code, 0, 'unknown phase rejected');
     t.match(bad.stderr, /status\.phase/);
     const status = {
       phase: 'Running',
       sessionDeadline: '2026-11-24T00:30:00Z',
-      conditions: [{ type: 'BackendRepositoryInitialized', status: 'True', reason: 'BackendRepositoryFound', lastTransitionTime: '2026-11-23T23:30:00Z' }],
+      conditions: [
+        {
+          type: 'BackendRepositoryInitialized',
+          status: 'True',
+          reason: 'BackendRepositoryFound',
+          lastTransitionTime: '2026-11-23T23:30:00Z',
+        },
+      ],
       targets: [
         {
           ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wordpress' },
@@ -140,18 +174,37 @@ t.test('stash CRDs on a real apiserver', async (t) => {
         },
       ],
     };
-    const good = await kubectl(['patch', ...target, '--subresource=status', '--type=merge', '-o', 'json', '-p', JSON.stringify({ status })]);
+    const good = await kubectl([
+      'patch',
+      ...target,
+      '--subresource=status',
+      '--type=merge',
+      '-o',
+      'json',
+      '-p',
+      JSON.stringify({ status }),
+    ]);
     t.equal(good.code, 0, `status accepted: ${good.stderr}`);
     if (good.code === 0) t.match(JSON.parse(good.stdout).status, status);
-    const spec = await kubectl(['patch', ...target, '--type=merge', '-o', 'json', '-p', JSON.stringify({ status: { phase: 'Failed' } })]);
+    const spec = await kubectl([
+      'patch',
+      ...target,
+      '--type=merge',
+      '-o',
+      'json',
+      '-p',
+      JSON.stringify({ status: { phase: 'Failed' } }),
+    ]);
     t.equal(spec.code, 0, spec.stderr);
-    if (spec.code === 0) t.equal(JSON.parse(spec.stdout).status.phase, 'Running', 'status cannot be changed through the main resource');
+    if (spec.code === 0)
+      t.equal(JSON.parse(spec.stdout).status.phase, 'Running', 'status cannot be changed through the main resource');
   });
 
   t.test('kubectl explain describes the schema', async (t) => {
     const res = await kubectl(['explain', 'backupbatch.spec.members.target']);
     t.equal(res.code, 0, res.stderr);
-    for (const field of ['alias', 'ref', 'paths', 'volumeMounts', 'exclude']) t.match(res.stdout, new RegExp(`^\\s+${field}\\s`, 'm'), `lists ${field}`);
+    for (const field of ['alias', 'ref', 'paths', 'volumeMounts', 'exclude'])
+      t.match(res.stdout, new RegExp(`^\\s+${field}\\s`, 'm'), `lists ${field}`);
     t.match(res.stdout, /becomes the restic\s+--host/, 'alias is explained');
     t.match(res.stdout, /^\s+ref\s+<Object> -required-/m, 'ref is required');
     const order = await kubectl(['explain', 'backupbatch.spec.executionOrder']);

@@ -59,7 +59,10 @@ for (const [version, bin] of bins) {
         }
         return out;
       },
-      dropAll: () => m.sql('DROP DATABASE IF EXISTS blog; DROP DATABASE IF EXISTS shop; DROP DATABASE IF EXISTS zz_locked;').then(() => undefined),
+      dropAll: () =>
+        m
+          .sql('DROP DATABASE IF EXISTS blog; DROP DATABASE IF EXISTS shop; DROP DATABASE IF EXISTS zz_locked;')
+          .then(() => undefined),
       databases: () => m.databases(),
       lockLast: () => m.holdWriteLock('zz_locked', 't'),
       killWaitingDump: () => m.killBlockedSession(m.user),
@@ -72,20 +75,29 @@ for (const [version, bin] of bins) {
       scheme: 'mysql',
       clients: /^(mysqldump|mariadb-dump|mysql|mariadb)$/,
       lostSession: /mysqldump failed .*(Lost connection|server has gone away|interrupted|2013)/i,
-      more: version !== newest ? undefined : async (t, { restic, conn, host, original }) => {
-        // mysqldump output drops and re-creates each table, so a restore replaces changed rows.
-        await m.sql("UPDATE blog.posts SET title = 'changed' WHERE id < 100; DELETE FROM shop.orders WHERE id > 10;");
-        await restoreDatabase(restic, conn, { snapshot: 'latest', host });
-        const now = await db.tables();
-        for (const key of Object.keys(original)) t.ok(now[key] === original[key], `${key}: replaced by the restore`);
-        // The task's args choose what is dumped: only shop.
-        const shopOnly = await backupDatabase(restic, conn, { host, params: [{ name: 'args', value: '--databases shop' }] });
-        await db.dropAll();
-        await restoreDatabase(restic, conn, { snapshot: shopOnly.snapshotId!, host });
-        t.same(await db.databases(), ['shop'], 'only the database the args named is in the dump');
-        t.ok((await m.rows('shop', 'orders')) === original['shop.orders'], 'shop.orders identical');
-        t.ok((await m.rows('shop', 'customers')) === original['shop.customers'], 'shop.customers identical');
-      },
+      more:
+        version !== newest
+          ? undefined
+          : async (t, { restic, conn, host, original }) => {
+              // mysqldump output drops and re-creates each table, so a restore replaces changed rows.
+              await m.sql(
+                "UPDATE blog.posts SET title = 'changed' WHERE id < 100; DELETE FROM shop.orders WHERE id > 10;",
+              );
+              await restoreDatabase(restic, conn, { snapshot: 'latest', host });
+              const now = await db.tables();
+              for (const key of Object.keys(original))
+                t.ok(now[key] === original[key], `${key}: replaced by the restore`);
+              // The task's args choose what is dumped: only shop.
+              const shopOnly = await backupDatabase(restic, conn, {
+                host,
+                params: [{ name: 'args', value: '--databases shop' }],
+              });
+              await db.dropAll();
+              await restoreDatabase(restic, conn, { snapshot: shopOnly.snapshotId!, host });
+              t.same(await db.databases(), ['shop'], 'only the database the args named is in the dump');
+              t.ok((await m.rows('shop', 'orders')) === original['shop.orders'], 'shop.orders identical');
+              t.ok((await m.rows('shop', 'customers')) === original['shop.customers'], 'shop.customers identical');
+            },
     });
   });
 }

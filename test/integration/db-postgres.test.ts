@@ -17,7 +17,12 @@ const bins = resticBinaries();
 if (bins.size === 0) t.fail('no restic binary found');
 if (!postgresBinDir()) t.fail('PostgreSQL not installed: run hack/install-system-packages.sh');
 
-const TABLES: Array<[string, string]> = [['blog', 'posts'], ['shop', 'orders'], ['shop', 'customers'], ['zz_locked', 't']];
+const TABLES: Array<[string, string]> = [
+  ['blog', 'posts'],
+  ['shop', 'orders'],
+  ['shop', 'customers'],
+  ['zz_locked', 't'],
+];
 
 // Text with 4-byte UTF-8, quotes, a backslash and a tab; bytea with NUL, quotes, backslash, CR, LF.
 const SEED: Record<string, string> = {
@@ -78,18 +83,35 @@ for (const [version, bin] of bins) {
       clients: /^(pg_dumpall|pg_dump|psql)$/,
       lostSession: /pg_dumpall failed .*(terminating connection|server closed the connection|pg_dump failed)/i,
       keys: { user: 'POSTGRES_USER', password: 'POSTGRES_PASSWORD' },
-      more: version !== newest ? undefined : async (t, { restic, conn, host, original }) => {
-        // A plain pg_dumpall dump does not overwrite: restoring it over existing tables fails and says why.
-        const over = await restoreDatabase(restic, conn, { snapshot: 'latest', host }).then(() => undefined, (err: unknown) => err as Error);
-        t.match(over?.message, /psql failed \(exit code 3\): .*statement\(s\) of the dump failed, first: relation ".+" already exists/, `restore over existing data: ${over?.message.slice(-160)}`);
-        // With the task's args (`--clean --if-exists`, as a user would set them) it replaces what is there.
-        const clean = await backupDatabase(restic, conn, { host, params: [{ name: 'args', value: '--clean --if-exists' }] });
-        await pg.sql("UPDATE posts SET title = 'changed' WHERE id < 100; INSERT INTO posts (id) VALUES (99999)", 'blog');
-        await pg.sql('DELETE FROM orders WHERE id > 10', 'shop');
-        await restoreDatabase(restic, conn, { snapshot: clean.snapshotId!, host });
-        const now = await db.tables();
-        for (const key of Object.keys(original)) t.ok(now[key] === original[key], `${key}: replaced by the --clean dump`);
-      },
+      more:
+        version !== newest
+          ? undefined
+          : async (t, { restic, conn, host, original }) => {
+              // A plain pg_dumpall dump does not overwrite: restoring it over existing tables fails and says why.
+              const over = await restoreDatabase(restic, conn, { snapshot: 'latest', host }).then(
+                () => undefined,
+                (err: unknown) => err as Error,
+              );
+              t.match(
+                over?.message,
+                /psql failed \(exit code 3\): .*statement\(s\) of the dump failed, first: relation ".+" already exists/,
+                `restore over existing data: ${over?.message.slice(-160)}`,
+              );
+              // With the task's args (`--clean --if-exists`, as a user would set them) it replaces what is there.
+              const clean = await backupDatabase(restic, conn, {
+                host,
+                params: [{ name: 'args', value: '--clean --if-exists' }],
+              });
+              await pg.sql(
+                "UPDATE posts SET title = 'changed' WHERE id < 100; INSERT INTO posts (id) VALUES (99999)",
+                'blog',
+              );
+              await pg.sql('DELETE FROM orders WHERE id > 10', 'shop');
+              await restoreDatabase(restic, conn, { snapshot: clean.snapshotId!, host });
+              const now = await db.tables();
+              for (const key of Object.keys(original))
+                t.ok(now[key] === original[key], `${key}: replaced by the --clean dump`);
+            },
     });
   });
 }

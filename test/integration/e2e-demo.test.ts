@@ -19,10 +19,18 @@ async function runDemo(env: Record<string, string>): Promise<{ code: number; out
   const world = mkdtempSync(join(tmpdir(), 'stash-ts-e2e-'));
   try {
     return await new Promise<{ code: number; out: string }>((resolve) => {
-      execFile(join(REPO_ROOT, 'node_modules', '.bin', 'node'), ['demo/demo.ts'], {
-        cwd: REPO_ROOT, timeout: 580_000, maxBuffer: 16 * 1024 * 1024,
-        env: { ...process.env, DEMO_QUIET: '1', DEMO_POD_RUNNER: '1', DEMO_WORLD_DIR: world, ...env },
-      }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` }));
+      execFile(
+        join(REPO_ROOT, 'node_modules', '.bin', 'node'),
+        ['demo/demo.ts'],
+        {
+          cwd: REPO_ROOT,
+          timeout: 580_000,
+          maxBuffer: 16 * 1024 * 1024,
+          env: { ...process.env, DEMO_QUIET: '1', DEMO_POD_RUNNER: '1', DEMO_WORLD_DIR: world, ...env },
+        },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` }),
+      );
     });
   } finally {
     rmSync(world, { recursive: true, force: true });
@@ -38,5 +46,9 @@ t.test('make demo story passes on the local backend', { timeout: 600_000 }, asyn
 t.test('DB=mariadb: the mysql component is a real MariaDB member (REST backend)', { timeout: 600_000 }, async (t) => {
   const { code, out } = await runDemo({ BACKEND: 'rest', DB: 'mariadb' });
   t.equal(code, 0, 'demo exits 0');
-  t.match(out, /^PASS: batch backup and restore of WordPress \+ MariaDB on the rest backend/m, `demo says PASS:\n${out.slice(-3000)}`);
+  t.match(
+    out,
+    /^PASS: batch backup and restore of WordPress \+ MariaDB on the rest backend/m,
+    `demo says PASS:\n${out.slice(-3000)}`,
+  );
 });

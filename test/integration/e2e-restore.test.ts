@@ -12,8 +12,18 @@ import { Informer } from '../../shared/kube/informer.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { findCondition } from '../../shared/status/index.ts';
 import {
-  backupBatch, backupSession, createApp, e2eWorld, finished, namespaceWithRepo, readTree, restoreBatch, sidecarsRunning, until,
-  type RestoreBatchObj, type SessionObj,
+  backupBatch,
+  backupSession,
+  createApp,
+  e2eWorld,
+  finished,
+  namespaceWithRepo,
+  readTree,
+  restoreBatch,
+  sidecarsRunning,
+  until,
+  type RestoreBatchObj,
+  type SessionObj,
 } from '../support/e2e-world.ts';
 
 const BB = apiVersionOf('BackupBatch');
@@ -30,11 +40,22 @@ t.test('RestoreBatch restores three members in Sequential order with global pre/
   const apps = ['db', 'web', 'cache'];
   const dirs: Record<string, string> = {};
   for (const a of apps) {
-    dirs[a] = await createApp(w, ns, a, { 'README.txt': `data of ${a}\n`, 'db/table.bin': randomBytes(768 * 1024), 'conf/app.conf': `name=${a}\n`, 'deep/a/b/c.txt': a });
+    dirs[a] = await createApp(w, ns, a, {
+      'README.txt': `data of ${a}\n`,
+      'db/table.bin': randomBytes(768 * 1024),
+      'conf/app.conf': `name=${a}\n`,
+      'deep/a/b/c.txt': a,
+    });
   }
   const pristine = Object.fromEntries(apps.map((a) => [a, readTree(dirs[a]!)]));
   await w.kube.create(backupBatch(ns, 'app', apps, { executionOrder: 'Parallel' }));
-  await until('BackupBatch Ready', async () => (await w.kube.get<KubeObject & { status?: { phase?: string } }>(BB, 'BackupBatch', ns, 'app')).status?.phase === 'Ready', 60_000);
+  await until(
+    'BackupBatch Ready',
+    async () =>
+      (await w.kube.get<KubeObject & { status?: { phase?: string } }>(BB, 'BackupBatch', ns, 'app')).status?.phase ===
+      'Ready',
+    60_000,
+  );
   await sidecarsRunning(w, ns, apps);
   await w.kube.create(backupSession(ns, 'app-1', 'app'));
   const backup = await finished<SessionObj>(w, BS, 'BackupSession', ns, 'app-1', 120_000);
@@ -53,12 +74,23 @@ t.test('RestoreBatch restores three members in Sequential order with global pre/
   const calls: Array<{ path: string; body: string; finished: string[] }> = [];
   const server = http.createServer((req, res) => {
     let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString('utf8'); });
+    req.on('data', (c: Buffer) => {
+      body += c.toString('utf8');
+    });
     req.on('end', () => {
-      void w.kube.get<RestoreBatchObj>(RB, 'RestoreBatch', ns, 'restore').then((rb) => {
-        calls.push({ path: req.url ?? '', body, finished: (rb.status?.members ?? []).filter((m) => m.phase === 'Succeeded' || m.phase === 'Failed').map((m) => m.ref?.name ?? '') });
-        res.writeHead(200).end('ok');
-      }, () => res.writeHead(500).end());
+      void w.kube.get<RestoreBatchObj>(RB, 'RestoreBatch', ns, 'restore').then(
+        (rb) => {
+          calls.push({
+            path: req.url ?? '',
+            body,
+            finished: (rb.status?.members ?? [])
+              .filter((m) => m.phase === 'Succeeded' || m.phase === 'Failed')
+              .map((m) => m.ref?.name ?? ''),
+          });
+          res.writeHead(200).end('ok');
+        },
+        () => res.writeHead(500).end(),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -74,7 +106,8 @@ t.test('RestoreBatch restores three members in Sequential order with global pre/
     const n = ++seq;
     for (const m of o.status?.members ?? []) {
       const name = m.ref?.name ?? '';
-      if (findCondition(m.conditions, 'RestoreExecutorEnsured')?.status === 'True' && !started.has(name)) started.set(name, n);
+      if (findCondition(m.conditions, 'RestoreExecutorEnsured')?.status === 'True' && !started.has(name))
+        started.set(name, n);
       if ((m.phase === 'Succeeded' || m.phase === 'Failed') && !ended.has(name)) ended.set(name, n);
     }
   };
@@ -82,20 +115,36 @@ t.test('RestoreBatch restores three members in Sequential order with global pre/
   t.teardown(() => inf.stop());
   await inf.waitForSync();
 
-  await w.kube.create(restoreBatch(ns, 'restore', apps, {
-    executionOrder: 'Sequential',
-    hooks: {
-      preRestore: { httpPost: { host: '127.0.0.1', port, path: '/pre', body: '{"name":"{{ .Name }}"}' } },
-      postRestore: { httpGet: { host: '127.0.0.1', port, path: '/post' }, executionPolicy: 'Always' },
-    },
-  }));
+  await w.kube.create(
+    restoreBatch(ns, 'restore', apps, {
+      executionOrder: 'Sequential',
+      hooks: {
+        preRestore: { httpPost: { host: '127.0.0.1', port, path: '/pre', body: '{"name":"{{ .Name }}"}' } },
+        postRestore: { httpGet: { host: '127.0.0.1', port, path: '/post' }, executionPolicy: 'Always' },
+      },
+    }),
+  );
   const rb = await finished<RestoreBatchObj>(w, RB, 'RestoreBatch', ns, 'restore', 150_000);
-  t.equal(rb.status?.phase, 'Succeeded', `the RestoreBatch succeeded: ${JSON.stringify(rb.status?.members?.map((m) => [m.ref?.name, m.phase, m.stats?.[0]?.error]))}`);
-  t.same(rb.status?.members?.map((m) => m.phase), ['Succeeded', 'Succeeded', 'Succeeded']);
+  t.equal(
+    rb.status?.phase,
+    'Succeeded',
+    `the RestoreBatch succeeded: ${JSON.stringify(rb.status?.members?.map((m) => [m.ref?.name, m.phase, m.stats?.[0]?.error]))}`,
+  );
+  t.same(
+    rb.status?.members?.map((m) => m.phase),
+    ['Succeeded', 'Succeeded', 'Succeeded'],
+  );
   for (let i = 0; i + 1 < apps.length; i++) {
-    t.ok((started.get(apps[i + 1]!) ?? 0) > (ended.get(apps[i]!) ?? Infinity), `${apps[i + 1]} was restored only after ${apps[i]} finished`);
+    t.ok(
+      (started.get(apps[i + 1]!) ?? 0) > (ended.get(apps[i]!) ?? Infinity),
+      `${apps[i + 1]} was restored only after ${apps[i]} finished`,
+    );
   }
-  t.same(calls.map((c) => c.path), ['/pre', '/post'], 'each global hook ran once, pre then post');
+  t.same(
+    calls.map((c) => c.path),
+    ['/pre', '/post'],
+    'each global hook ran once, pre then post',
+  );
   t.same(calls[0]?.finished, [], 'no member had finished when the pre hook ran');
   t.same(JSON.parse(calls[0]?.body ?? '{}'), { name: 'restore' }, 'the pre hook body was rendered');
   t.same([...(calls[1]?.finished ?? [])].sort(), [...apps].sort(), 'the post hook ran after every member finished');

@@ -8,10 +8,25 @@
 // bound; afterwards a clean session succeeds, `restic check` is clean and every earlier snapshot is intact.
 import t from 'tap';
 import { backupSession } from '../support/e2e-world.ts';
-import { BACKUP_STAGES, FAULT_LIVENESS_MS, type BackupStage, endChecks, faultWorld, figure, finalPhase, hostSummary, reachStage, sequentialBatch } from '../support/fault-world.ts';
+import {
+  BACKUP_STAGES,
+  FAULT_LIVENESS_MS,
+  type BackupStage,
+  endChecks,
+  faultWorld,
+  figure,
+  finalPhase,
+  hostSummary,
+  reachStage,
+  sequentialBatch,
+} from '../support/fault-world.ts';
 
 // Two rounds of every stage, then once more the stages where a status write is in flight (agent or operator).
-const ROUNDS: ReadonlyArray<readonly BackupStage[]> = [BACKUP_STAGES, BACKUP_STAGES, ['during member 1 status write', 'between members', 'during the final write']];
+const ROUNDS: ReadonlyArray<readonly BackupStage[]> = [
+  BACKUP_STAGES,
+  BACKUP_STAGES,
+  ['during member 1 status write', 'between members', 'during the final write'],
+];
 
 t.setTimeout(600_000);
 const w = await faultWorld(t, 'fault-api-backup');
@@ -31,12 +46,25 @@ t.test(`kube-apiserver restarted at each stage of a Sequential BackupBatch (${RO
       const took = await w.restartApiServer();
       restarts.push(took);
       const { s, ms } = await finalPhase(w, ns, name, at, FAULT_LIVENESS_MS * 4);
-      figure(t, `apiserver restart ${stage} (round ${round})`, ms, `restart took ${(took / 1000).toFixed(1)} s; ${s.status?.phase}; ${hostSummary(s)}`);
-      t.equal(s.status?.phase, 'Succeeded', `${stage}, round ${round}: the session succeeds despite the restart`, { status: s.status });
-      t.same(s.status?.targets?.map((x) => x.phase), ['Succeeded', 'Succeeded'], 'both members final');
+      figure(
+        t,
+        `apiserver restart ${stage} (round ${round})`,
+        ms,
+        `restart took ${(took / 1000).toFixed(1)} s; ${s.status?.phase}; ${hostSummary(s)}`,
+      );
+      t.equal(s.status?.phase, 'Succeeded', `${stage}, round ${round}: the session succeeds despite the restart`, {
+        status: s.status,
+      });
+      t.same(
+        s.status?.targets?.map((x) => x.phase),
+        ['Succeeded', 'Succeeded'],
+        'both members final',
+      );
     }
   }
   t.equal(w.restarts, ROUNDS.flat().length, `${w.restarts} apiserver restarts`);
-  t.comment(`apiserver restart durations (kill to /readyz): ${restarts.map((x) => (x / 1000).toFixed(1)).join(', ')} s`);
+  t.comment(
+    `apiserver restart durations (kill to /readyz): ${restarts.map((x) => (x / 1000).toFixed(1)).join(', ')} s`,
+  );
   await endChecks(t, w, ns, repoDir);
 });

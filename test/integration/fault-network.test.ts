@@ -6,7 +6,17 @@
 // afterwards a clean session succeeds, `restic check` is clean and every earlier snapshot is intact.
 import t from 'tap';
 import { backupSession, until } from '../support/e2e-world.ts';
-import { BACKUP_STAGES, FAULT_LIVENESS_MS, endChecks, faultWorld, figure, finalPhase, hostSummary, reachStage, sequentialBatch } from '../support/fault-world.ts';
+import {
+  BACKUP_STAGES,
+  FAULT_LIVENESS_MS,
+  endChecks,
+  faultWorld,
+  figure,
+  finalPhase,
+  hostSummary,
+  reachStage,
+  sequentialBatch,
+} from '../support/fault-world.ts';
 
 const OUTAGE_MS = 8_000;
 
@@ -30,8 +40,15 @@ t.test('agents behind a proxy that drops, then stalls, their apiserver connectio
       if (fault === 'drop') await proxy.drop(OUTAGE_MS);
       else await proxy.stall(OUTAGE_MS);
       const { s, ms } = await finalPhase(w, ns, name, at, FAULT_LIVENESS_MS * 4);
-      figure(t, `agents' apiserver connections ${fault === 'drop' ? 'dropped' : 'stalled'} ${OUTAGE_MS / 1000} s ${stage}`, ms, `${s.status?.phase}; ${hostSummary(s)}`);
-      t.equal(s.status?.phase, 'Succeeded', `${fault} ${stage}: the session succeeds once the network is back`, { status: s.status });
+      figure(
+        t,
+        `agents' apiserver connections ${fault === 'drop' ? 'dropped' : 'stalled'} ${OUTAGE_MS / 1000} s ${stage}`,
+        ms,
+        `${s.status?.phase}; ${hostSummary(s)}`,
+      );
+      t.equal(s.status?.phase, 'Succeeded', `${fault} ${stage}: the session succeeds once the network is back`, {
+        status: s.status,
+      });
     }
   }
   await endChecks(t, w, ns, repoDir);

@@ -7,7 +7,17 @@
 import t from 'tap';
 import { backupSession } from '../support/e2e-world.ts';
 import {
-  BACKUP_STAGES, FAULT_LIVENESS_MS, endChecks, faultWorld, figure, finalPhase, hostSummary, killAndRestartOperator, pauseOperator, reachStage, sequentialBatch,
+  BACKUP_STAGES,
+  FAULT_LIVENESS_MS,
+  endChecks,
+  faultWorld,
+  figure,
+  finalPhase,
+  hostSummary,
+  killAndRestartOperator,
+  pauseOperator,
+  reachStage,
+  sequentialBatch,
 } from '../support/fault-world.ts';
 
 // Longer than the operator's 10 s leader Lease: the paused leader loses it and must win it back.
@@ -29,9 +39,20 @@ t.test('the operator killed, and paused, at each stage of a Sequential BackupBat
       if (fault === 'kill') await killAndRestartOperator(w);
       else await pauseOperator(w, PAUSE_MS);
       const { s, ms } = await finalPhase(w, ns, name, at, FAULT_LIVENESS_MS * 4);
-      figure(t, `operator ${fault === 'kill' ? 'SIGKILL + restart' : `SIGSTOP ${PAUSE_MS / 1000} s + SIGCONT`} ${stage}`, ms, `${s.status?.phase}; ${hostSummary(s)}`);
-      t.equal(s.status?.phase, 'Succeeded', `operator ${fault} ${stage}: the session still succeeds`, { status: s.status });
-      t.same(s.status?.targets?.map((x) => x.phase), ['Succeeded', 'Succeeded'], 'both members final and Succeeded');
+      figure(
+        t,
+        `operator ${fault === 'kill' ? 'SIGKILL + restart' : `SIGSTOP ${PAUSE_MS / 1000} s + SIGCONT`} ${stage}`,
+        ms,
+        `${s.status?.phase}; ${hostSummary(s)}`,
+      );
+      t.equal(s.status?.phase, 'Succeeded', `operator ${fault} ${stage}: the session still succeeds`, {
+        status: s.status,
+      });
+      t.same(
+        s.status?.targets?.map((x) => x.phase),
+        ['Succeeded', 'Succeeded'],
+        'both members final and Succeeded',
+      );
     }
   }
   await endChecks(t, w, ns, repoDir);

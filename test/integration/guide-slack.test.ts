@@ -14,7 +14,15 @@ import t from 'tap';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { e2eWorld, readTree } from '../support/e2e-world.ts';
 import {
-  BC, claimWithFiles, guideRepository, namespace, nextScheduledBackup, noSessionLeftRunning, phaseIs, podsRunning, slackWebhook,
+  BC,
+  claimWithFiles,
+  guideRepository,
+  namespace,
+  nextScheduledBackup,
+  noSessionLeftRunning,
+  phaseIs,
+  podsRunning,
+  slackWebhook,
 } from '../support/guide-world.ts';
 
 t.setTimeout(300_000);
@@ -35,9 +43,10 @@ const ALL_BODY = [
   '}',
   '',
 ].join('\n');
-const FAILED_BODY = ALL_BODY
-  .replace('Backup completed for %s/%s Status: %s.', ':x: Backup failed for %s/%s Reason: %s.')
-  .replace('.Status.Phase', '.Status.Error');
+const FAILED_BODY = ALL_BODY.replace(
+  'Backup completed for %s/%s Status: %s.',
+  ':x: Backup failed for %s/%s Reason: %s.',
+).replace('.Status.Phase', '.Status.Error');
 
 /**
  * What Stash sends for these two bodies: `{{- … -}}` leaves nothing and trims the newline after it, and sprig's
@@ -51,18 +60,38 @@ function upstreamRendering(text: string): string {
 
 const TEMPLATES_TODO = 'issue #18: hook templates are not yet Go text/template + sprig';
 
-function backupConfiguration(ns: string, port: number, policy: 'Always' | 'OnFailure', paths: string[], body: string): KubeObject {
+function backupConfiguration(
+  ns: string,
+  port: number,
+  policy: 'Always' | 'OnFailure',
+  paths: string[],
+  body: string,
+): KubeObject {
   return {
-    apiVersion: BC, kind: 'BackupConfiguration', metadata: { name: 'deployment-backup', namespace: ns },
+    apiVersion: BC,
+    kind: 'BackupConfiguration',
+    metadata: { name: 'deployment-backup', namespace: ns },
     spec: {
-      repository: { name: 'gcs-repo' }, schedule: '*/5 * * * *',
-      target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'stash-demo' }, volumeMounts: [{ name: 'source-data', mountPath: '/source/data' }], paths },
+      repository: { name: 'gcs-repo' },
+      schedule: '*/5 * * * *',
+      target: {
+        ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'stash-demo' },
+        volumeMounts: [{ name: 'source-data', mountPath: '/source/data' }],
+        paths,
+      },
       hooks: {
         postBackup: {
           executionPolicy: policy,
           // host hooks.slack.com, port 443, scheme HTTPS → the loopback webhook over HTTP (no Internet here);
           // path, headers and body are the guide's.
-          httpPost: { host: '127.0.0.1', path: SLACK_PATH, port, scheme: 'HTTP', httpHeaders: [{ name: 'Content-Type', value: 'application/json' }], body },
+          httpPost: {
+            host: '127.0.0.1',
+            path: SLACK_PATH,
+            port,
+            scheme: 'HTTP',
+            httpHeaders: [{ name: 'Content-Type', value: 'application/json' }],
+            body,
+          },
         },
       },
       retentionPolicy: { name: 'keep-last-5', keepLast: 5, prune: true },
@@ -75,19 +104,42 @@ t.test('hooks/slack-notification: a notification after every backup, then only a
   await namespace(w, ns);
   const slack = await slackWebhook(t);
   // kubectl exec … -- touch /source/data/file-{1,2,3}.txt
-  const claim = await claimWithFiles(w, ns, {
-    kind: 'PersistentVolumeClaim', apiVersion: 'v1', metadata: { name: 'stash-sample-data' },
-    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-  }, { 'file-1.txt': '', 'file-2.txt': '', 'file-3.txt': '' });
-  t.same(Object.keys(readTree(claim)).sort(), ['file-1.txt', 'file-2.txt', 'file-3.txt'], 'ls /source/data: file-1.txt file-2.txt file-3.txt');
+  const claim = await claimWithFiles(
+    w,
+    ns,
+    {
+      kind: 'PersistentVolumeClaim',
+      apiVersion: 'v1',
+      metadata: { name: 'stash-sample-data' },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+    },
+    { 'file-1.txt': '', 'file-2.txt': '', 'file-3.txt': '' },
+  );
+  t.same(
+    Object.keys(readTree(claim)).sort(),
+    ['file-1.txt', 'file-2.txt', 'file-3.txt'],
+    'ls /source/data: file-1.txt file-2.txt file-3.txt',
+  );
   await w.kube.create({
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { labels: { app: 'stash-demo' }, name: 'stash-demo', namespace: ns },
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { labels: { app: 'stash-demo' }, name: 'stash-demo', namespace: ns },
     spec: {
-      replicas: 1, selector: { matchLabels: { app: 'stash-demo' } },
+      replicas: 1,
+      selector: { matchLabels: { app: 'stash-demo' } },
       template: {
         metadata: { labels: { app: 'stash-demo' }, name: 'busybox' },
         spec: {
-          containers: [{ args: ['sleep 3000'], command: ['/bin/sh', '-c'], image: 'busybox', imagePullPolicy: 'IfNotPresent', name: 'busybox', volumeMounts: [{ mountPath: '/source/data', name: 'source-data' }] }],
+          containers: [
+            {
+              args: ['sleep 3000'],
+              command: ['/bin/sh', '-c'],
+              image: 'busybox',
+              imagePullPolicy: 'IfNotPresent',
+              name: 'busybox',
+              volumeMounts: [{ mountPath: '/source/data', name: 'source-data' }],
+            },
+          ],
           restartPolicy: 'Always',
           volumes: [{ name: 'source-data', persistentVolumeClaim: { claimName: 'stash-sample-data' } }],
         },
@@ -106,12 +158,23 @@ t.test('hooks/slack-notification: a notification after every backup, then only a
   t.equal(ok.status?.targets?.[0]?.stats?.[0]?.snapshots?.[0]?.fileStats?.totalFiles, 3, 'the three files backed up');
   t.equal(slack.calls.length, 1, 'one notification in the channel');
   const first = slack.calls[0];
-  t.match(first, { method: 'POST', path: SLACK_PATH, contentType: 'application/json' }, 'POSTed to the webhook path with the guide\'s Content-Type');
+  t.match(
+    first,
+    { method: 'POST', path: SLACK_PATH, contentType: 'application/json' },
+    "POSTed to the webhook path with the guide's Content-Type",
+  );
   t.equal(first?.body, ALL_BODY, 'sent today: the body as written (see the file comment)');
-  t.equal(first?.body, upstreamRendering(`Backup completed for ${ns}/stash-demo Status: Succeeded.`), 'as Stash renders it: "Backup completed for demo/stash-demo Status: Succeeded."', { todo: TEMPLATES_TODO });
+  t.equal(
+    first?.body,
+    upstreamRendering(`Backup completed for ${ns}/stash-demo Status: Succeeded.`),
+    'as Stash renders it: "Backup completed for demo/stash-demo Status: Succeeded."',
+    { todo: TEMPLATES_TODO },
+  );
 
   // failed_backup_notification.yaml: `kubectl apply` → "configured"
-  await w.kube.apply(backupConfiguration(ns, slack.port, 'OnFailure', ['/path/does/not/exist'], FAILED_BODY), { force: true });
+  await w.kube.apply(backupConfiguration(ns, slack.port, 'OnFailure', ['/path/does/not/exist'], FAILED_BODY), {
+    force: true,
+  });
   const failed = await nextScheduledBackup(w, ns, 'deployment-backup');
   t.equal(failed.status?.phase, 'Failed', 'kubectl get backupsession: Failed', { status: failed.status });
   const error = JSON.stringify(failed.status ?? {});
@@ -120,6 +183,11 @@ t.test('hooks/slack-notification: a notification after every backup, then only a
   const second = slack.calls[1];
   t.match(second, { method: 'POST', path: SLACK_PATH, contentType: 'application/json' }, 'to the same webhook');
   t.equal(second?.body, FAILED_BODY, 'sent today: the body as written');
-  t.match(second?.body ?? '', /":x: Backup failed for demo-slack\/stash-demo Reason: .*\/path\/does\/not\/exist/, 'as Stash renders it: ":x: Backup failed for demo/stash-demo Reason: …"', { todo: TEMPLATES_TODO });
+  t.match(
+    second?.body ?? '',
+    /":x: Backup failed for demo-slack\/stash-demo Reason: .*\/path\/does\/not\/exist/,
+    'as Stash renders it: ":x: Backup failed for demo/stash-demo Reason: …"',
+    { todo: TEMPLATES_TODO },
+  );
   await noSessionLeftRunning(t, w, ns);
 });

@@ -5,7 +5,13 @@ import { useCluster } from '../world/harness.ts';
 
 t.test('one holder at a time; release hands over at once; a silent holder expires', async (t) => {
   const { kube, namespace } = await useCluster(t);
-  const opts = { namespace, name: 'lock-deployment-web-backup', leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 200 };
+  const opts = {
+    namespace,
+    name: 'lock-deployment-web-backup',
+    leaseDurationMs: 2000,
+    renewDeadlineMs: 1500,
+    retryPeriodMs: 200,
+  };
   const a = new LeaseLock(kube, { ...opts, identity: 'pod-a' });
   const b = new LeaseLock(kube, { ...opts, identity: 'pod-b' });
 
@@ -31,9 +37,25 @@ t.test('runLeaderElection: the second candidate leads when the first stops', asy
   const events: string[] = [];
   const stopA = new AbortController();
   const stopB = new AbortController();
-  const runA = runLeaderElection(new LeaseLock(kube, { ...opts, identity: 'a' }), { onStartedLeading: () => { events.push('a'); } }, stopA.signal);
+  const runA = runLeaderElection(
+    new LeaseLock(kube, { ...opts, identity: 'a' }),
+    {
+      onStartedLeading: () => {
+        events.push('a');
+      },
+    },
+    stopA.signal,
+  );
   await sleep(500);
-  const runB = runLeaderElection(new LeaseLock(kube, { ...opts, identity: 'b' }), { onStartedLeading: () => { events.push('b'); } }, stopB.signal);
+  const runB = runLeaderElection(
+    new LeaseLock(kube, { ...opts, identity: 'b' }),
+    {
+      onStartedLeading: () => {
+        events.push('b');
+      },
+    },
+    stopB.signal,
+  );
   await sleep(1000);
   t.same(events, ['a'], 'only a leads while it runs');
   stopA.abort();

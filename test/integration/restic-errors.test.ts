@@ -10,7 +10,11 @@ import { closedPort } from '../backends/proc.ts';
 import { startRestServer } from '../backends/rest-server.ts';
 import { makeRestic } from '../backends/restic.ts';
 import {
-  BackendAccessDeniedError, BackendUnreachableError, PartialBackupError, RepositoryMissingError, WrongPasswordError,
+  BackendAccessDeniedError,
+  BackendUnreachableError,
+  PartialBackupError,
+  RepositoryMissingError,
+  WrongPasswordError,
 } from '../../shared/restic/errors.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -45,17 +49,31 @@ for (const [version, bin] of resticBinaries()) {
 
     const restGood = await mk(rest.backend, rest.secret);
     await restGood.init();
-    await t.rejects((await mk(rest.backend, { ...rest.secret, RESTIC_PASSWORD: 'nope-nope' })).exists(), WrongPasswordError, 'wrong password (rest)');
+    await t.rejects(
+      (await mk(rest.backend, { ...rest.secret, RESTIC_PASSWORD: 'nope-nope' })).exists(),
+      WrongPasswordError,
+      'wrong password (rest)',
+    );
     const denied = await mk(rest.backend, { ...rest.secret, REST_SERVER_PASSWORD: 'bad-rest-pw' });
     const deniedErr = await denied.exists().catch((e: unknown) => e);
     t.ok(deniedErr instanceof BackendAccessDeniedError, 'bad REST credentials: access denied');
-    t.notMatch(JSON.stringify({ m: (deniedErr as Error).message, tail: (deniedErr as BackendAccessDeniedError).stderrTail }), /bad-rest-pw/, 'the password is not in the error');
+    t.notMatch(
+      JSON.stringify({ m: (deniedErr as Error).message, tail: (deniedErr as BackendAccessDeniedError).stderrTail }),
+      /bad-rest-pw/,
+      'the password is not in the error',
+    );
 
     const port = await closedPort();
-    const gone = await mk({ rest: { url: `http://127.0.0.1:${port}/repo/` } }, rest.secret, { probeTimeoutMs: 4000, graceMs: 5000 });
+    const gone = await mk({ rest: { url: `http://127.0.0.1:${port}/repo/` } }, rest.secret, {
+      probeTimeoutMs: 4000,
+      graceMs: 5000,
+    });
     const t0 = Date.now();
     const unreachable = await gone.exists().catch((e: unknown) => e);
-    t.ok(unreachable instanceof BackendUnreachableError, `unreachable REST server classified (${(unreachable as Error).message})`);
+    t.ok(
+      unreachable instanceof BackendUnreachableError,
+      `unreachable REST server classified (${(unreachable as Error).message})`,
+    );
     t.ok(Date.now() - t0 < 15_000, 'within the probe timeout');
     t.notMatch((unreachable as Error).message, /rest-secret-pw/, 'no password in the message');
 
@@ -76,13 +94,24 @@ for (const [version, bin] of resticBinaries()) {
     const env = await readFile(join(rec, 'env'), 'utf8');
     t.notMatch(argv, /rest-secret-pw|right-password|rest-test-password/, 'no secret in argv');
     t.match(argv, /^--json$/m, 'argv carries the flags');
-    t.match(env, /(^|\0)RESTIC_REPOSITORY=rest:http:\/\/u:rest-secret-pw@127\.0\.0\.1/, 'the credentialed repository goes through env');
+    t.match(
+      env,
+      /(^|\0)RESTIC_REPOSITORY=rest:http:\/\/u:rest-secret-pw@127\.0\.0\.1/,
+      'the credentialed repository goes through env',
+    );
     t.notMatch(env, /leaked-host|leaked-aws-key/, 'nothing inherited from the agent environment');
     // tap's process tracker adds NODE_OPTIONS and _TAPJS_* to every child it sees; PWD comes from sh.
     const harness = /^(NODE_OPTIONS|_TAPJS_\w+|PWD|SHLVL|_)$/;
-    t.same(env.split('\0').filter(Boolean).map((l) => l.split('=')[0]!).filter((k) => !harness.test(k)).sort(),
+    t.same(
+      env
+        .split('\0')
+        .filter(Boolean)
+        .map((l) => l.split('=')[0]!)
+        .filter((k) => !harness.test(k))
+        .sort(),
       ['HOME', 'PATH', 'RESTIC_PASSWORD', 'RESTIC_PROGRESS_FPS', 'RESTIC_REPOSITORY', 'TMPDIR'],
-      'exactly the variables we set');
+      'exactly the variables we set',
+    );
   });
 
   t.test(`partial backup (unreadable file), restic ${version}`, async (t) => {
@@ -109,8 +138,12 @@ for (const [version, bin] of resticBinaries()) {
       for (const p of [repoDir, home]) await chown(p, 65534, 65534);
       prefix = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
     }
-    const { restic, cleanup } = await makeRestic(runBin, { local: { mountPath: repoDir } }, { RESTIC_PASSWORD: 'partial-pw' },
-      { commandPrefix: prefix, cache: { dir: join(home, 'cache') }, home, tmpDir: home });
+    const { restic, cleanup } = await makeRestic(
+      runBin,
+      { local: { mountPath: repoDir } },
+      { RESTIC_PASSWORD: 'partial-pw' },
+      { commandPrefix: prefix, cache: { dir: join(home, 'cache') }, home, tmpDir: home },
+    );
     t.teardown(cleanup);
     await restic.init();
     const err = await restic.backup([src], { host: 'host-0' }).catch((e: unknown) => e);

@@ -18,9 +18,11 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const NODE = join(ROOT, 'node_modules', '.bin', 'node');
 
 function commOf(pid: number): Promise<string> {
-  return readFile(`/proc/${pid}/comm`, 'utf8').then((s) => s.trim(), () => '');
+  return readFile(`/proc/${pid}/comm`, 'utf8').then(
+    (s) => s.trim(),
+    () => '',
+  );
 }
-
 
 for (const [version, bin] of resticBinaries()) {
   t.test(`restic and the dump clients die with a SIGKILLed parent, restic ${version}`, async (t) => {
@@ -54,8 +56,14 @@ for (const [version, bin] of resticBinaries()) {
         kids = await Promise.all(descendants(parent.pid!).map(async (pid) => ({ pid, comm: await commOf(pid) })));
         if (kids.some((k) => k.comm === 'restic') && kids.some((k) => k.comm === clientComm)) break;
       }
-      t.ok(kids.some((k) => k.comm === 'restic'), `${label}: restic runs (${kids.map((k) => k.comm).join(', ')})`);
-      t.ok(kids.some((k) => k.comm === clientComm), `${label}: the dump client (${clientComm}) runs`);
+      t.ok(
+        kids.some((k) => k.comm === 'restic'),
+        `${label}: restic runs (${kids.map((k) => k.comm).join(', ')})`,
+      );
+      t.ok(
+        kids.some((k) => k.comm === clientComm),
+        `${label}: the dump client (${clientComm}) runs`,
+      );
       await sleep(500);
       parent.kill('SIGKILL');
       await exited;
@@ -68,12 +76,24 @@ for (const [version, bin] of resticBinaries()) {
     };
 
     // An endless producer: only a kill stops this backup.
-    await scenario('stdin backup', `restic.backupCommand({ file: 'yes', args: ['insert into t values (1);'] }, { host: 'db', filename: 'db.dump' })`, 'yes');
+    await scenario(
+      'stdin backup',
+      `restic.backupCommand({ file: 'yes', args: ['insert into t values (1);'] }, { host: 'db', filename: 'db.dump' })`,
+      'yes',
+    );
     // A consumer that never reads: restic dump blocks on a full pipe until killed.
-    await scenario('dump restore', `restic.dumpToCommand('latest', 'db.dump', { file: 'sleep', args: ['60'] }, { host: 'db' })`, 'sleep');
+    await scenario(
+      'dump restore',
+      `restic.dumpToCommand('latest', 'db.dump', { file: 'sleep', args: ['60'] }, { host: 'db' })`,
+      'sleep',
+    );
 
     await sleep(1000);
     const snaps = await restic.snapshots();
-    t.same(snaps.map((s) => s.id.slice(0, 8)), [base.snapshotId!.slice(0, 8)], 'the killed stdin backup wrote no snapshot');
+    t.same(
+      snaps.map((s) => s.id.slice(0, 8)),
+      [base.snapshotId!.slice(0, 8)],
+      'the killed stdin backup wrote no snapshot',
+    );
   });
 }

@@ -10,7 +10,11 @@ import { roundTrip } from '../backends/roundtrip.ts';
 
 for (const [version, bin] of resticBinaries()) {
   t.test(`rest-server (https, auth), restic ${version}`, async (t) => {
-    const rest = await startRestServer({ auth: { username: 'stash', password: 'p@ss:w/rd%' }, tls: true, repoPath: 'team/app' });
+    const rest = await startRestServer({
+      auth: { username: 'stash', password: 'p@ss:w/rd%' },
+      tls: true,
+      repoPath: 'team/app',
+    });
     const work = await mkdtemp(join(tmpdir(), 'stash-ts-it-'));
     t.teardown(async () => {
       await rest.stop();

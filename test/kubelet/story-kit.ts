@@ -15,13 +15,27 @@ import { until } from '../support/e2e-world.ts';
 
 export type Pod = KubeObject & {
   spec?: { containers?: Array<{ name: string; image: string }>; initContainers?: Array<{ name: string }> };
-  status?: { phase?: string; containerStatuses?: Array<{ name: string; ready?: boolean; restartCount?: number; containerID?: string }> };
+  status?: {
+    phase?: string;
+    containerStatuses?: Array<{ name: string; ready?: boolean; restartCount?: number; containerID?: string }>;
+  };
 };
 type Condition = { type: string; status: string; message?: string };
 export type Session = KubeObject & {
   status?: {
-    phase?: string; conditions?: Condition[];
-    targets?: Array<{ phase?: string; totalHosts?: number; conditions?: Condition[]; stats?: Array<{ hostname?: string; phase?: string; error?: string; snapshots?: Array<{ fileStats?: { totalFiles?: number } }> }> }>;
+    phase?: string;
+    conditions?: Condition[];
+    targets?: Array<{
+      phase?: string;
+      totalHosts?: number;
+      conditions?: Condition[];
+      stats?: Array<{
+        hostname?: string;
+        phase?: string;
+        error?: string;
+        snapshots?: Array<{ fileStats?: { totalFiles?: number } }>;
+      }>;
+    }>;
   };
 };
 
@@ -55,29 +69,64 @@ export async function openStory(t: Test, name: string): Promise<Story> {
   chmodSync(repoDir, 0o777);
   const password = `story-${Date.now()}`;
   await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  await kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'repo-secret', namespace: ns }, stringData: { RESTIC_PASSWORD: password } });
   await kube.create({
-    apiVersion: apiVersionOf('Repository'), kind: 'Repository', metadata: { name: 'repo', namespace: ns },
-    spec: { backend: { storageSecretName: 'repo-secret', local: { mountPath: '/stash-repo', hostPath: { path: repoDir } } } },
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'repo-secret', namespace: ns },
+    stringData: { RESTIC_PASSWORD: password },
+  });
+  await kube.create({
+    apiVersion: apiVersionOf('Repository'),
+    kind: 'Repository',
+    metadata: { name: 'repo', namespace: ns },
+    spec: {
+      backend: { storageSecretName: 'repo-secret', local: { mountPath: '/stash-repo', hostPath: { path: repoDir } } },
+    },
   });
   return {
-    world, kube, ns, repoDir,
-    kubectl: (...args) => execFileSync(world.kubectl, ['--kubeconfig', world.kubeconfig, ...args], { encoding: 'utf8' }),
-    restic: (...args) => execFileSync(binary('restic'), ['-r', repoDir, '--no-cache', ...args], { encoding: 'utf8', env: { ...process.env, RESTIC_PASSWORD: password } }),
+    world,
+    kube,
+    ns,
+    repoDir,
+    kubectl: (...args) =>
+      execFileSync(world.kubectl, ['--kubeconfig', world.kubeconfig, ...args], { encoding: 'utf8' }),
+    restic: (...args) =>
+      execFileSync(binary('restic'), ['-r', repoDir, '--no-cache', ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, RESTIC_PASSWORD: password },
+      }),
   };
 }
 
 /** A workload of one `app` container running the app image with `command`, its volume `data` (an emptyDir) at /data. */
-export function appWorkload(kind: 'Deployment' | 'StatefulSet', ns: string, name: string, command: string, spec: Record<string, unknown> = {}): KubeObject {
+export function appWorkload(
+  kind: 'Deployment' | 'StatefulSet',
+  ns: string,
+  name: string,
+  command: string,
+  spec: Record<string, unknown> = {},
+): KubeObject {
   return {
-    apiVersion: 'apps/v1', kind, metadata: { name, namespace: ns, labels: { app: name } },
+    apiVersion: 'apps/v1',
+    kind,
+    metadata: { name, namespace: ns, labels: { app: name } },
     spec: {
-      replicas: 1, selector: { matchLabels: { app: name } }, ...spec,
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      ...spec,
       template: {
         metadata: { labels: { app: name } },
         spec: {
           terminationGracePeriodSeconds: 2,
-          containers: [{ name: 'app', image: APP_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', command], volumeMounts: [{ name: 'data', mountPath: '/data' }] }],
+          containers: [
+            {
+              name: 'app',
+              image: APP_IMAGE,
+              imagePullPolicy: 'IfNotPresent',
+              command: ['sh', '-c', command],
+              volumeMounts: [{ name: 'data', mountPath: '/data' }],
+            },
+          ],
           volumes: [{ name: 'data', emptyDir: {} }],
         },
       },
@@ -87,37 +136,77 @@ export function appWorkload(kind: 'Deployment' | 'StatefulSet', ns: string, name
 
 /** The workload's live pods once `count` of them run with every container ready, the stash sidecar included. */
 export async function podsWithSidecar(st: Story, app: string, count = 1, ms = 180_000): Promise<Pod[]> {
-  return await until(`${count} pod(s) of ${app} with a ready stash sidecar`, async () => {
-    const live = (await st.kube.list<Pod>('v1', 'Pod', st.ns, { labelSelector: `app=${app}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
-    const ready = live.filter((p) => p.status?.phase === 'Running' && p.status.containerStatuses?.some((c) => c.name === 'stash') && p.status.containerStatuses.every((c) => c.ready));
-    return ready.length === count ? ready : undefined;
-  }, ms);
+  return await until(
+    `${count} pod(s) of ${app} with a ready stash sidecar`,
+    async () => {
+      const live = (await st.kube.list<Pod>('v1', 'Pod', st.ns, { labelSelector: `app=${app}` })).items.filter(
+        (p) => !p.metadata?.deletionTimestamp,
+      );
+      const ready = live.filter(
+        (p) =>
+          p.status?.phase === 'Running' &&
+          p.status.containerStatuses?.some((c) => c.name === 'stash') &&
+          p.status.containerStatuses.every((c) => c.ready),
+      );
+      return ready.length === count ? ready : undefined;
+    },
+    ms,
+  );
 }
 
 /** An on-demand BackupSession for the invoker, labelled as Stash labels them. */
-export async function backupNow(st: Story, name: string, invoker: { kind: 'BackupConfiguration' | 'BackupBatch'; name: string }): Promise<void> {
+export async function backupNow(
+  st: Story,
+  name: string,
+  invoker: { kind: 'BackupConfiguration' | 'BackupBatch'; name: string },
+): Promise<void> {
   await st.kube.create({
-    apiVersion: apiVersionOf('BackupSession'), kind: 'BackupSession',
-    metadata: { name, namespace: st.ns, labels: { 'stash.appscode.com/invoker-type': invoker.kind, 'stash.appscode.com/invoker-name': invoker.name } },
+    apiVersion: apiVersionOf('BackupSession'),
+    kind: 'BackupSession',
+    metadata: {
+      name,
+      namespace: st.ns,
+      labels: { 'stash.appscode.com/invoker-type': invoker.kind, 'stash.appscode.com/invoker-name': invoker.name },
+    },
     spec: { invoker: { apiGroup: 'stash.appscode.com', kind: invoker.kind, name: invoker.name } },
   });
 }
 
 /** The session (BackupSession, RestoreSession, RestoreBatch) once its phase is final. */
-export async function finalPhase<T extends KubeObject & { status?: { phase?: string } }>(st: Story, kind: 'BackupSession' | 'RestoreSession' | 'RestoreBatch', name: string, ms = 240_000): Promise<T> {
-  return await until(`${kind} ${name} to finish`, async () => {
-    const o = await st.kube.get<T>(apiVersionOf(kind), kind, st.ns, name);
-    return o.status?.phase === 'Succeeded' || o.status?.phase === 'Failed' ? o : undefined;
-  }, ms);
+export async function finalPhase<T extends KubeObject & { status?: { phase?: string } }>(
+  st: Story,
+  kind: 'BackupSession' | 'RestoreSession' | 'RestoreBatch',
+  name: string,
+  ms = 240_000,
+): Promise<T> {
+  return await until(
+    `${kind} ${name} to finish`,
+    async () => {
+      const o = await st.kube.get<T>(apiVersionOf(kind), kind, st.ns, name);
+      return o.status?.phase === 'Succeeded' || o.status?.phase === 'Failed' ? o : undefined;
+    },
+    ms,
+  );
 }
 
 /** A BackupConfiguration `name` over the app workload's /data (volume `data`), on demand only (a schedule of once a year). */
-export async function configureBackup(st: Story, name: string, target: { kind: 'Deployment' | 'StatefulSet'; name: string }): Promise<void> {
+export async function configureBackup(
+  st: Story,
+  name: string,
+  target: { kind: 'Deployment' | 'StatefulSet'; name: string },
+): Promise<void> {
   await st.kube.create({
-    apiVersion: apiVersionOf('BackupConfiguration'), kind: 'BackupConfiguration', metadata: { name, namespace: st.ns },
+    apiVersion: apiVersionOf('BackupConfiguration'),
+    kind: 'BackupConfiguration',
+    metadata: { name, namespace: st.ns },
     spec: {
-      repository: { name: 'repo' }, schedule: '0 0 1 1 *',
-      target: { ref: { apiVersion: 'apps/v1', ...target }, paths: ['/data'], volumeMounts: [{ name: 'data', mountPath: '/data' }] },
+      repository: { name: 'repo' },
+      schedule: '0 0 1 1 *',
+      target: {
+        ref: { apiVersion: 'apps/v1', ...target },
+        paths: ['/data'],
+        volumeMounts: [{ name: 'data', mountPath: '/data' }],
+      },
       retentionPolicy: { name: 'keep-3', keepLast: 3, prune: true },
     },
   });

@@ -70,10 +70,15 @@ export function startAgent(args: string[], pod: PodEnv): AgentProcess {
   const group = (sig: NodeJS.Signals) => {
     try {
       process.kill(-pid, sig);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   };
   return {
-    child, pid, output: () => out, exited,
+    child,
+    pid,
+    output: () => out,
+    exited,
     async stop(graceMs = 5000) {
       group('SIGTERM');
       const t = setTimeout(() => group('SIGKILL'), graceMs);
@@ -89,7 +94,11 @@ export function startAgent(args: string[], pod: PodEnv): AgentProcess {
 }
 
 /** Runs the agent to completion (restore, create-backupsession); resolves with exit code and output. */
-export async function runAgent(args: string[], pod: PodEnv, timeoutMs = 90_000): Promise<{ code: number | null; output: string }> {
+export async function runAgent(
+  args: string[],
+  pod: PodEnv,
+  timeoutMs = 90_000,
+): Promise<{ code: number | null; output: string }> {
   const a = startAgent(args, pod);
   const t = setTimeout(() => void a.kill(), timeoutMs);
   const code = await a.exited;
@@ -97,21 +106,52 @@ export async function runAgent(args: string[], pod: PodEnv, timeoutMs = 90_000):
   return { code, output: a.output() };
 }
 
-export function sidecarArgs(o: { invokerKind: string; invokerName: string; targetKind: string; targetName: string; namespace: string; scratch: string }): string[] {
+export function sidecarArgs(o: {
+  invokerKind: string;
+  invokerName: string;
+  targetKind: string;
+  targetName: string;
+  namespace: string;
+  scratch: string;
+}): string[] {
   // The args the mutating webhook injects (docs/api.md §13.2), plus our dev-only hostname isolation.
   return [
-    'run-backup', `--invoker-name=${o.invokerName}`, `--invoker-kind=${o.invokerKind}`, `--target-name=${o.targetName}`,
-    `--target-namespace=${o.namespace}`, `--target-kind=${o.targetKind}`, '--enable-cache=true', '--max-connections=0',
-    '--metrics-enabled=true', '--pushgateway-url=http://127.0.0.1:1', '--use-kubeapiserver-fqdn-for-aks=true', '--v=3',
-    '--scratch-dir', o.scratch, '--restic-hostname-isolation',
+    'run-backup',
+    `--invoker-name=${o.invokerName}`,
+    `--invoker-kind=${o.invokerKind}`,
+    `--target-name=${o.targetName}`,
+    `--target-namespace=${o.namespace}`,
+    `--target-kind=${o.targetKind}`,
+    '--enable-cache=true',
+    '--max-connections=0',
+    '--metrics-enabled=true',
+    '--pushgateway-url=http://127.0.0.1:1',
+    '--use-kubeapiserver-fqdn-for-aks=true',
+    '--v=3',
+    '--scratch-dir',
+    o.scratch,
+    '--restic-hostname-isolation',
   ];
 }
 
 /** Secret + Repository for a backend block. */
-export async function makeRepository(kube: Kube, ns: string, name: string, backend: Record<string, unknown>, secret: Record<string, string>): Promise<void> {
-  await kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${name}-secret`, namespace: ns }, stringData: secret });
+export async function makeRepository(
+  kube: Kube,
+  ns: string,
+  name: string,
+  backend: Record<string, unknown>,
+  secret: Record<string, string>,
+): Promise<void> {
   await kube.create({
-    apiVersion: apiVersionOf('Repository'), kind: 'Repository', metadata: { name, namespace: ns },
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: `${name}-secret`, namespace: ns },
+    stringData: secret,
+  });
+  await kube.create({
+    apiVersion: apiVersionOf('Repository'),
+    kind: 'Repository',
+    metadata: { name, namespace: ns },
     spec: { backend: { ...backend, storageSecretName: `${name}-secret` } },
   });
 }
@@ -124,23 +164,49 @@ export async function getSession(kube: Kube, ns: string, name: string): Promise<
  * The operator's docs/api.md §14.3 step 6, done by the test because no operator exists yet: write each target's ref and
  * totalHosts, InitializeBackendRepository on the first, the post-backup actions on the last.
  */
-export async function initiateTargets(kube: Kube, ns: string, session: string, targets: Array<{ ref: TargetPatch['ref']; totalHosts: number }>): Promise<void> {
-  await kube.update<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ns, session, (s) => {
-    const patches: TargetPatch[] = targets.map((t, i) => ({
-      ref: t.ref, totalHosts: t.totalHosts,
-      ...(i === 0 ? { preBackupActions: ['InitializeBackendRepository'] } : {}),
-      ...(i === targets.length - 1 ? { postBackupActions: ['ApplyRetentionPolicy', 'VerifyRepositoryIntegrity', 'SendRepositoryMetrics'] } : {}),
-    }));
-    s.status = mergeBackupSessionStatus(s.status, { targets: patches }, { namespace: ns });
-    return s;
-  }, { subresource: 'status' });
+export async function initiateTargets(
+  kube: Kube,
+  ns: string,
+  session: string,
+  targets: Array<{ ref: TargetPatch['ref']; totalHosts: number }>,
+): Promise<void> {
+  await kube.update<BackupSession>(
+    apiVersionOf('BackupSession'),
+    'BackupSession',
+    ns,
+    session,
+    (s) => {
+      const patches: TargetPatch[] = targets.map((t, i) => ({
+        ref: t.ref,
+        totalHosts: t.totalHosts,
+        ...(i === 0 ? { preBackupActions: ['InitializeBackendRepository'] } : {}),
+        ...(i === targets.length - 1
+          ? { postBackupActions: ['ApplyRetentionPolicy', 'VerifyRepositoryIntegrity', 'SendRepositoryMetrics'] }
+          : {}),
+      }));
+      s.status = mergeBackupSessionStatus(s.status, { targets: patches }, { namespace: ns });
+      return s;
+    },
+    { subresource: 'status' },
+  );
 }
 
 /** A BackupSession the way create-backupsession makes one (used when a test wants a fixed name). */
-export async function createSession(kube: Kube, ns: string, name: string, invokerKind: string, invokerName: string): Promise<void> {
+export async function createSession(
+  kube: Kube,
+  ns: string,
+  name: string,
+  invokerKind: string,
+  invokerName: string,
+): Promise<void> {
   await kube.create({
-    apiVersion: apiVersionOf('BackupSession'), kind: 'BackupSession',
-    metadata: { name, namespace: ns, labels: { 'stash.appscode.com/invoker-type': invokerKind, 'stash.appscode.com/invoker-name': invokerName } },
+    apiVersion: apiVersionOf('BackupSession'),
+    kind: 'BackupSession',
+    metadata: {
+      name,
+      namespace: ns,
+      labels: { 'stash.appscode.com/invoker-type': invokerKind, 'stash.appscode.com/invoker-name': invokerName },
+    },
     spec: { invoker: { apiGroup: 'stash.appscode.com', kind: invokerKind, name: invokerName }, retryLeft: 0 },
   });
 }
@@ -182,7 +248,16 @@ export async function tree(dir: string): Promise<TreeEntry[]> {
       else if (st.isDirectory()) {
         out.push({ path: rel, type: 'dir', mode: st.mode & 0o7777, size: 0, digest: '' });
         await walk(p);
-      } else out.push({ path: rel, type: 'file', mode: st.mode & 0o7777, size: st.size, digest: createHash('sha256').update(await readFile(p)).digest('hex') });
+      } else
+        out.push({
+          path: rel,
+          type: 'file',
+          mode: st.mode & 0o7777,
+          size: st.size,
+          digest: createHash('sha256')
+            .update(await readFile(p))
+            .digest('hex'),
+        });
     }
   };
   await walk(dir);
@@ -208,16 +283,19 @@ export function descendants(root: number): number[] {
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       parent.set(Number(e), ppid);
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   const out: number[] = [];
   const frontier = [root];
   while (frontier.length) {
     const p = frontier.pop() as number;
-    for (const [c, pp] of parent) if (pp === p && !out.includes(c)) {
-      out.push(c);
-      frontier.push(c);
-    }
+    for (const [c, pp] of parent)
+      if (pp === p && !out.includes(c)) {
+        out.push(c);
+        frontier.push(c);
+      }
   }
   return out;
 }
@@ -232,7 +310,9 @@ export function sampleCmdlines(roots: () => number[], everyMs = 15): { stop(): s
         for (const pid of [r, ...descendants(r)]) {
           try {
             seen.add(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '));
-          } catch { /* exited */ }
+          } catch {
+            /* exited */
+          }
         }
       }
       await sleep(everyMs);
@@ -247,8 +327,14 @@ export function sampleCmdlines(roots: () => number[], everyMs = 15): { stop(): s
   };
 }
 
-export async function eventsFor(kube: Kube, ns: string, name: string): Promise<Array<KubeObject & { reason?: string; message?: string; type?: string }>> {
-  const list = await kube.list<KubeObject & { involvedObject?: { name?: string }; reason?: string; message?: string; type?: string }>('v1', 'Event', ns);
+export async function eventsFor(
+  kube: Kube,
+  ns: string,
+  name: string,
+): Promise<Array<KubeObject & { reason?: string; message?: string; type?: string }>> {
+  const list = await kube.list<
+    KubeObject & { involvedObject?: { name?: string }; reason?: string; message?: string; type?: string }
+  >('v1', 'Event', ns);
   return list.items.filter((e) => e.involvedObject?.name === name);
 }
 
@@ -265,13 +351,25 @@ export interface SingleTarget {
 }
 
 /** A BackupConfiguration for one Deployment target backing up `paths` into Repository `repo`. */
-export async function makeBackupConfiguration(kube: Kube, ns: string, name: string, o: { repo: string; targetName: string; alias?: string; paths: string[]; kind?: string; keepLast?: number }): Promise<void> {
+export async function makeBackupConfiguration(
+  kube: Kube,
+  ns: string,
+  name: string,
+  o: { repo: string; targetName: string; alias?: string; paths: string[]; kind?: string; keepLast?: number },
+): Promise<void> {
   await kube.create({
-    apiVersion: apiVersionOf('BackupConfiguration'), kind: 'BackupConfiguration', metadata: { name, namespace: ns },
+    apiVersion: apiVersionOf('BackupConfiguration'),
+    kind: 'BackupConfiguration',
+    metadata: { name, namespace: ns },
     spec: {
-      schedule: '*/5 * * * *', repository: { name: o.repo },
+      schedule: '*/5 * * * *',
+      repository: { name: o.repo },
       retentionPolicy: { name: 'keep', keepLast: o.keepLast ?? 10, prune: false },
-      target: { ...(o.alias ? { alias: o.alias } : {}), ref: { apiVersion: 'apps/v1', kind: o.kind ?? 'Deployment', name: o.targetName }, paths: o.paths },
+      target: {
+        ...(o.alias ? { alias: o.alias } : {}),
+        ref: { apiVersion: 'apps/v1', kind: o.kind ?? 'Deployment', name: o.targetName },
+        paths: o.paths,
+      },
     },
   });
 }
@@ -280,26 +378,60 @@ export async function makeBackupConfiguration(kube: Kube, ns: string, name: stri
  * One session of a single-target invoker: creates the session, initiates the target as the operator would
  * (with repository init and the post-backup actions, unless `postActions` is false) and waits for the host.
  */
-export async function runSession(kube: Kube, ns: string, sessionName: string, invoker: string, targetRef: TargetPatch['ref'], o: { postActions?: boolean; timeoutMs?: number } = {}): Promise<BackupSession> {
+export async function runSession(
+  kube: Kube,
+  ns: string,
+  sessionName: string,
+  invoker: string,
+  targetRef: TargetPatch['ref'],
+  o: { postActions?: boolean; timeoutMs?: number } = {},
+): Promise<BackupSession> {
   await createSession(kube, ns, sessionName, 'BackupConfiguration', invoker);
-  await kube.update<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ns, sessionName, (s) => {
-    s.status = mergeBackupSessionStatus(s.status, {
-      targets: [{
-        ref: targetRef, totalHosts: 1, preBackupActions: ['InitializeBackendRepository'],
-        ...(o.postActions === false ? {} : { postBackupActions: ['ApplyRetentionPolicy', 'VerifyRepositoryIntegrity', 'SendRepositoryMetrics'] }),
-      }],
-    }, { namespace: ns });
-    return s;
-  }, { subresource: 'status' });
-  return await until(`host stats of ${sessionName}`, async () => {
-    const s = await getSession(kube, ns, sessionName);
-    return s.status?.targets?.[0]?.stats?.length ? s : undefined;
-  }, o.timeoutMs ?? 90_000, 100);
+  await kube.update<BackupSession>(
+    apiVersionOf('BackupSession'),
+    'BackupSession',
+    ns,
+    sessionName,
+    (s) => {
+      s.status = mergeBackupSessionStatus(
+        s.status,
+        {
+          targets: [
+            {
+              ref: targetRef,
+              totalHosts: 1,
+              preBackupActions: ['InitializeBackendRepository'],
+              ...(o.postActions === false
+                ? {}
+                : {
+                    postBackupActions: ['ApplyRetentionPolicy', 'VerifyRepositoryIntegrity', 'SendRepositoryMetrics'],
+                  }),
+            },
+          ],
+        },
+        { namespace: ns },
+      );
+      return s;
+    },
+    { subresource: 'status' },
+  );
+  return await until(
+    `host stats of ${sessionName}`,
+    async () => {
+      const s = await getSession(kube, ns, sessionName);
+      return s.status?.targets?.[0]?.stats?.length ? s : undefined;
+    },
+    o.timeoutMs ?? 90_000,
+    100,
+  );
 }
 
 /** Runs restic directly (as a person checking the repository would). */
 export function resticRun(args: string[], env: Record<string, string>): string {
-  return execFileSync(restic(), args, { env: { PATH: '/usr/bin:/bin', HOME: '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  return execFileSync(restic(), args, {
+    env: { PATH: '/usr/bin:/bin', HOME: '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).toString();
 }
 
 // ---- lock tests: a repository, a long-lived sidecar (the survivor) and victims killed mid-backup
@@ -314,23 +446,47 @@ export async function lockWorld(t: Test, survivorLockWait: string) {
   });
   const env = { RESTIC_PASSWORD: b.secret.RESTIC_PASSWORD ?? '' };
   const locksDir = join(b.dir, 'locks');
-  const lockFiles = async () => (await readdir(locksDir).catch(() => [] as string[])).filter((f) => /^[0-9a-f]{64}$/.test(f));
+  const lockFiles = async () =>
+    (await readdir(locksDir).catch(() => [] as string[])).filter((f) => /^[0-9a-f]{64}$/.test(f));
   // A lock can vanish between list and cat (its holder finished): skip it.
-  const lockHosts = () => resticRun(['list', 'locks', '--no-lock', '-r', b.dir], env).split('\n').filter(Boolean).flatMap((id) => {
-    try {
-      return [(JSON.parse(resticRun(['cat', 'lock', id, '--no-lock', '-r', b.dir], env)) as { hostname: string }).hostname];
-    } catch {
-      return [];
-    }
-  });
+  const lockHosts = () =>
+    resticRun(['list', 'locks', '--no-lock', '-r', b.dir], env)
+      .split('\n')
+      .filter(Boolean)
+      .flatMap((id) => {
+        try {
+          return [
+            (JSON.parse(resticRun(['cat', 'lock', id, '--no-lock', '-r', b.dir], env)) as { hostname: string })
+              .hostname,
+          ];
+        } catch {
+          return [];
+        }
+      });
 
   await makeRepository(kube, ns, 'repo', b.backend, b.secret);
   const appData = join(work, 'app');
   await mkdir(appData, { recursive: true });
   await writeFile(join(appData, 'a.txt'), 'steady\n');
-  await makeBackupConfiguration(kube, ns, 'app-backup', { repo: 'repo', targetName: 'app', alias: 'app', paths: [appData], keepLast: 100 });
+  await makeBackupConfiguration(kube, ns, 'app-backup', {
+    repo: 'repo',
+    targetName: 'app',
+    alias: 'app',
+    paths: [appData],
+    keepLast: 100,
+  });
   const survivor = startAgent(
-    [...sidecarArgs({ invokerKind: 'BackupConfiguration', invokerName: 'app-backup', targetKind: 'Deployment', targetName: 'app', namespace: ns, scratch: join(work, 'tmp-app') }), `--lock-wait=${survivorLockWait}`],
+    [
+      ...sidecarArgs({
+        invokerKind: 'BackupConfiguration',
+        invokerName: 'app-backup',
+        targetKind: 'Deployment',
+        targetName: 'app',
+        namespace: ns,
+        scratch: join(work, 'tmp-app'),
+      }),
+      `--lock-wait=${survivorLockWait}`,
+    ],
     { podName: 'app-5f6g-survivor', namespace: ns, kubeconfig: kubeconfigPath },
   );
   t.teardown(() => survivor.stop());
@@ -338,7 +494,11 @@ export async function lockWorld(t: Test, survivorLockWait: string) {
   let n = 0;
   const nextAppSession = async () => runSession(kube, ns, `app-backup-${++n}`, 'app-backup', appRef);
   const first = await nextAppSession();
-  t.equal(first.status?.targets?.[0]?.stats?.[0]?.phase, 'Succeeded', first.status?.targets?.[0]?.stats?.[0]?.error ?? '');
+  t.equal(
+    first.status?.targets?.[0]?.stats?.[0]?.phase,
+    'Succeeded',
+    first.status?.targets?.[0]?.stats?.[0]?.error ?? '',
+  );
 
   /** A victim sidecar of its own Deployment, killed with SIGKILL once restic holds its lock. */
   const killMidBackup = async (podName: string, i: number) => {
@@ -348,17 +508,48 @@ export async function lockWorld(t: Test, survivorLockWait: string) {
     const inv = `victim-${i}`;
     await makeBackupConfiguration(kube, ns, inv, { repo: 'repo', targetName: inv, alias: inv, paths: [data] });
     const victim = startAgent(
-      sidecarArgs({ invokerKind: 'BackupConfiguration', invokerName: inv, targetKind: 'Deployment', targetName: inv, namespace: ns, scratch: join(work, `tmp-${i}`) }),
+      sidecarArgs({
+        invokerKind: 'BackupConfiguration',
+        invokerName: inv,
+        targetKind: 'Deployment',
+        targetName: inv,
+        namespace: ns,
+        scratch: join(work, `tmp-${i}`),
+      }),
       { podName, namespace: ns, kubeconfig: kubeconfigPath },
     );
     t.teardown(() => victim.kill());
     const before = new Set(await lockFiles());
     await createSession(kube, ns, `${inv}-1`, 'BackupConfiguration', inv);
-    await kube.update<BackupSession>(apiVersionOf('BackupSession'), 'BackupSession', ns, `${inv}-1`, (s) => {
-      s.status = mergeBackupSessionStatus(s.status, { targets: [{ ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: inv }, totalHosts: 1, preBackupActions: ['InitializeBackendRepository'] }] }, { namespace: ns });
-      return s;
-    }, { subresource: 'status' });
-    await until('the victim restic to take its lock', async () => ((await lockFiles()).some((f) => !before.has(f)) ? true : undefined), 60_000, 10);
+    await kube.update<BackupSession>(
+      apiVersionOf('BackupSession'),
+      'BackupSession',
+      ns,
+      `${inv}-1`,
+      (s) => {
+        s.status = mergeBackupSessionStatus(
+          s.status,
+          {
+            targets: [
+              {
+                ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: inv },
+                totalHosts: 1,
+                preBackupActions: ['InitializeBackendRepository'],
+              },
+            ],
+          },
+          { namespace: ns },
+        );
+        return s;
+      },
+      { subresource: 'status' },
+    );
+    await until(
+      'the victim restic to take its lock',
+      async () => ((await lockFiles()).some((f) => !before.has(f)) ? true : undefined),
+      60_000,
+      10,
+    );
     await victim.kill();
     const s = await getSession(kube, ns, `${inv}-1`);
     t.notOk(s.status?.targets?.[0]?.stats?.length, `${podName} died before reporting`);
@@ -367,7 +558,6 @@ export async function lockWorld(t: Test, survivorLockWait: string) {
 
   return { kube, ns, b, env, work, appData, lockFiles, lockHosts, survivor, nextAppSession, killMidBackup };
 }
-
 
 // ---- restore round trip, shared by the per-backend restore tests
 
@@ -394,14 +584,30 @@ export async function restoreRoundTrip(t: Test, label: string, start: () => Prom
     await seedTree(src, { files: 24, seed: label });
     const want = await tree(src);
     await makeRepository(kube, ns, 'repo', b.backend, b.secret);
-    await makeBackupConfiguration(kube, ns, 'app-backup', { repo: 'repo', targetName: 'app', alias: 'app', paths: [src] });
+    await makeBackupConfiguration(kube, ns, 'app-backup', {
+      repo: 'repo',
+      targetName: 'app',
+      alias: 'app',
+      paths: [src],
+    });
 
     const sidecar = startAgent(
-      sidecarArgs({ invokerKind: 'BackupConfiguration', invokerName: 'app-backup', targetKind: 'Deployment', targetName: 'app', namespace: ns, scratch: join(work, 'tmp-sidecar') }),
+      sidecarArgs({
+        invokerKind: 'BackupConfiguration',
+        invokerName: 'app-backup',
+        targetKind: 'Deployment',
+        targetName: 'app',
+        namespace: ns,
+        scratch: join(work, 'tmp-sidecar'),
+      }),
       { podName: 'app-7c9d-xk2lp', namespace: ns, kubeconfig: kubeconfigPath },
     );
     t.teardown(() => sidecar.stop());
-    const done = await runSession(kube, ns, 'app-backup-1', 'app-backup', { apiVersion: 'apps/v1', kind: 'Deployment', name: 'app' });
+    const done = await runSession(kube, ns, 'app-backup-1', 'app-backup', {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: 'app',
+    });
     const st = done.status?.targets?.[0]?.stats?.[0];
     t.equal(st?.phase, 'Succeeded', st?.error ?? '');
     t.equal(st?.hostname, 'app');
@@ -410,17 +616,34 @@ export async function restoreRoundTrip(t: Test, label: string, start: () => Prom
     // The pod is recreated with an empty volume; the original stays aside for comparison.
     await rename(src, `${src}.orig`);
     const rs: RestoreSession = {
-      apiVersion: apiVersionOf('RestoreSession'), kind: 'RestoreSession', metadata: { name: 'app-restore', namespace: ns },
+      apiVersion: apiVersionOf('RestoreSession'),
+      kind: 'RestoreSession',
+      metadata: { name: 'app-restore', namespace: ns },
       spec: {
         repository: { name: 'repo' },
-        target: { alias: 'app', ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'app' }, rules: [{ paths: [src] }] },
+        target: {
+          alias: 'app',
+          ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'app' },
+          rules: [{ paths: [src] }],
+        },
       },
     };
     await kube.create(rs);
     const initArgs = [
-      'restore', '--invoker-kind=RestoreSession', '--invoker-name=app-restore', '--target-name=app', `--target-namespace=${ns}`,
-      '--target-kind=Deployment', '--enable-cache=true', '--max-connections=0', '--metrics-enabled=true', '--pushgateway-url=http://127.0.0.1:1',
-      '--use-kubeapiserver-fqdn-for-aks=true', '--scratch-dir', join(work, 'tmp-init'), '--restic-hostname-isolation',
+      'restore',
+      '--invoker-kind=RestoreSession',
+      '--invoker-name=app-restore',
+      '--target-name=app',
+      `--target-namespace=${ns}`,
+      '--target-kind=Deployment',
+      '--enable-cache=true',
+      '--max-connections=0',
+      '--metrics-enabled=true',
+      '--pushgateway-url=http://127.0.0.1:1',
+      '--use-kubeapiserver-fqdn-for-aks=true',
+      '--scratch-dir',
+      join(work, 'tmp-init'),
+      '--restic-hostname-isolation',
     ];
     const pod = { podName: 'app-7c9d-zz9q1', namespace: ns, kubeconfig: kubeconfigPath };
     const r = await runAgent(initArgs, pod);
@@ -443,11 +666,17 @@ export async function restoreRoundTrip(t: Test, label: string, start: () => Prom
     const again = await runAgent(initArgs, pod);
     t.equal(again.code, 0);
     t.match(again.output, /host already restored/);
-    t.notOk((await tree(src)).some((e) => e.path === 'script.sh'), 'no second restore');
+    t.notOk(
+      (await tree(src)).some((e) => e.path === 'script.sh'),
+      'no second restore',
+    );
     for (const key of ['RESTIC_PASSWORD', 'REST_SERVER_PASSWORD', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
       const v = b.secret[key];
       if (!v) continue;
-      t.notOk(r.output.includes(v) || sidecar.output().includes(v) || JSON.stringify(got).includes(v), `${key} not in output or status`);
+      t.notOk(
+        r.output.includes(v) || sidecar.output().includes(v) || JSON.stringify(got).includes(v),
+        `${key} not in output or status`,
+      );
     }
   }
 }

@@ -22,7 +22,17 @@ import { startOperator } from '../world/operator.ts';
 import { killGroup } from '../world/procs.ts';
 import { findTarget } from '../../shared/status/index.ts';
 import {
-  REPO_MOUNT, backupBatch, backupSession, createApp, e2eWorld, firstOperatorPid, namespaceWithRepo, sidecarsRunning, until, type E2EWorld, type SessionObj,
+  REPO_MOUNT,
+  backupBatch,
+  backupSession,
+  createApp,
+  e2eWorld,
+  firstOperatorPid,
+  namespaceWithRepo,
+  sidecarsRunning,
+  until,
+  type E2EWorld,
+  type SessionObj,
 } from './e2e-world.ts';
 
 const run = promisify(execFile);
@@ -51,16 +61,23 @@ export async function faultWorld(t: Teardown, name: string, opts: { proxy?: bool
     t.teardown(() => proxy?.close());
     agentKubeconfig = join(mkdtempSync(join(tmpdir(), `stash-ts-${name}-agents-`)), 'kubeconfig');
   }
-  const w = await e2eWorld(t, name, { operatorEnv: { STASH_HOST_LIVENESS_TIMEOUT: `${FAULT_LIVENESS_MS}ms` }, agentKubeconfig });
+  const w = await e2eWorld(t, name, {
+    operatorEnv: { STASH_HOST_LIVENESS_TIMEOUT: `${FAULT_LIVENESS_MS}ms` },
+    agentKubeconfig,
+  });
   if (proxy && agentKubeconfig) {
     // Agents start only after the test creates workloads, so the file exists before any agent reads it.
-    const cfg = JSON.parse(readFileSync(w.state.kubeconfig, 'utf8')) as { clusters: Array<{ cluster: { server: string } }> };
+    const cfg = JSON.parse(readFileSync(w.state.kubeconfig, 'utf8')) as {
+      clusters: Array<{ cluster: { server: string } }>;
+    };
     for (const c of cfg.clusters) c.cluster.server = `https://127.0.0.1:${proxy.port}`;
     writeFileSync(agentKubeconfig, JSON.stringify(cfg, null, 2), { mode: 0o600 });
     proxy.target = w.state.ports.api;
   }
   const fw: FaultWorld = {
-    ...w, proxy, restarts: 0,
+    ...w,
+    proxy,
+    restarts: 0,
     async restartApiServer() {
       const t0 = Date.now();
       await restartApiServer(w.dir);
@@ -109,20 +126,40 @@ export class TcpProxy {
     const pair = { a, b };
     this.#pairs.add(pair);
     const forget = () => this.#pairs.delete(pair);
-    a.on('close', () => { forget(); b.destroy(); });
-    b.on('close', () => { forget(); a.destroy(); });
+    a.on('close', () => {
+      forget();
+      b.destroy();
+    });
+    b.on('close', () => {
+      forget();
+      a.destroy();
+    });
     // Data moves only while passing; a stalled pair keeps its bytes until the stall ends.
-    a.on('data', (d: Buffer) => { if (!b.write(d)) a.pause(); });
-    b.on('data', (d: Buffer) => { if (!a.write(d)) b.pause(); });
-    a.on('drain', () => { if (this.mode === 'pass') b.resume(); });
-    b.on('drain', () => { if (this.mode === 'pass') a.resume(); });
-    if (this.mode === 'stall') { a.pause(); b.pause(); }
+    a.on('data', (d: Buffer) => {
+      if (!b.write(d)) a.pause();
+    });
+    b.on('data', (d: Buffer) => {
+      if (!a.write(d)) b.pause();
+    });
+    a.on('drain', () => {
+      if (this.mode === 'pass') b.resume();
+    });
+    b.on('drain', () => {
+      if (this.mode === 'pass') a.resume();
+    });
+    if (this.mode === 'stall') {
+      a.pause();
+      b.pause();
+    }
   }
 
   /** Resets every open connection and refuses new ones for `ms`. */
   async drop(ms: number): Promise<void> {
     this.mode = 'drop';
-    for (const { a, b } of this.#pairs) { a.resetAndDestroy(); b.destroy(); }
+    for (const { a, b } of this.#pairs) {
+      a.resetAndDestroy();
+      b.destroy();
+    }
     await new Promise((r) => setTimeout(r, ms));
     this.mode = 'pass';
   }
@@ -130,10 +167,16 @@ export class TcpProxy {
   /** Forwards nothing in either direction for `ms` (connections stay open), then resumes them. */
   async stall(ms: number): Promise<void> {
     this.mode = 'stall';
-    for (const { a, b } of this.#pairs) { a.pause(); b.pause(); }
+    for (const { a, b } of this.#pairs) {
+      a.pause();
+      b.pause();
+    }
     await new Promise((r) => setTimeout(r, ms));
     this.mode = 'pass';
-    for (const { a, b } of this.#pairs) { a.resume(); b.resume(); }
+    for (const { a, b } of this.#pairs) {
+      a.resume();
+      b.resume();
+    }
   }
 
   get connections(): number {
@@ -141,15 +184,26 @@ export class TcpProxy {
   }
 
   async close(): Promise<void> {
-    for (const { a, b } of this.#pairs) { a.destroy(); b.destroy(); }
+    for (const { a, b } of this.#pairs) {
+      a.destroy();
+      b.destroy();
+    }
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
 }
 
-type Status = { phase?: string; targets?: Array<{ phase?: string; stats?: Array<{ phase?: string }> }>; members?: Array<{ phase?: string; stats?: Array<{ phase?: string }> }> };
+type Status = {
+  phase?: string;
+  targets?: Array<{ phase?: string; stats?: Array<{ phase?: string }> }>;
+  members?: Array<{ phase?: string; stats?: Array<{ phase?: string }> }>;
+};
 
 /** Sessions (or restore invokers) of a namespace that are not final, or whose members or hosts are not. */
-export async function openSessions(w: E2EWorld, ns: string, kinds: string[] = ['BackupSession', 'RestoreBatch', 'RestoreSession']): Promise<string[]> {
+export async function openSessions(
+  w: E2EWorld,
+  ns: string,
+  kinds: string[] = ['BackupSession', 'RestoreBatch', 'RestoreSession'],
+): Promise<string[]> {
   const final = (p: string | undefined) => ['Succeeded', 'Failed', 'Skipped', 'Unknown', 'Invalid'].includes(p ?? '');
   const open: string[] = [];
   for (const kind of kinds) {
@@ -158,24 +212,44 @@ export async function openSessions(w: E2EWorld, ns: string, kinds: string[] = ['
       const st = o.status ?? {};
       const parts = [...(st.targets ?? []), ...(st.members ?? [])];
       const inner = parts.some((p) => !final(p.phase) || (p.stats ?? []).some((h) => !final(h.phase)));
-      if (!final(st.phase) || (st.phase !== 'Skipped' && inner)) open.push(`${kind}/${o.metadata?.name}=${st.phase ?? 'none'}`);
+      if (!final(st.phase) || (st.phase !== 'Skipped' && inner))
+        open.push(`${kind}/${o.metadata?.name}=${st.phase ?? 'none'}`);
     }
   }
   return open;
 }
 
 /** The session's phase once final, and how long after `since` it got there. */
-export async function finalPhase(w: E2EWorld, ns: string, name: string, since: number, ms = FAULT_LIVENESS_MS * 4): Promise<{ s: SessionObj; ms: number }> {
-  const s = await until(`BackupSession ${ns}/${name} final`, async () => {
-    const o = await w.kube.get<SessionObj>(apiVersionOf('BackupSession'), 'BackupSession', ns, name);
-    return ['Succeeded', 'Failed', 'Skipped'].includes(o.status?.phase ?? '') ? o : undefined;
-  }, ms, 100);
+export async function finalPhase(
+  w: E2EWorld,
+  ns: string,
+  name: string,
+  since: number,
+  ms = FAULT_LIVENESS_MS * 4,
+): Promise<{ s: SessionObj; ms: number }> {
+  const s = await until(
+    `BackupSession ${ns}/${name} final`,
+    async () => {
+      const o = await w.kube.get<SessionObj>(apiVersionOf('BackupSession'), 'BackupSession', ns, name);
+      return ['Succeeded', 'Failed', 'Skipped'].includes(o.status?.phase ?? '') ? o : undefined;
+    },
+    ms,
+    100,
+  );
   return { s, ms: Date.now() - since };
 }
 
 /** restic against a repository (a local directory, rest:…, s3:…) with the Secret's data as env: `check` and the snapshot ids. */
-export function resticRepo(repo: string, secret: Record<string, string>): { check(): Promise<string>; snapshots(): Promise<string[]> } {
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), ...secret, RESTIC_CACHE_DIR: mkdtempSync(join(tmpdir(), 'stash-ts-fault-cache-')) };
+export function resticRepo(
+  repo: string,
+  secret: Record<string, string>,
+): { check(): Promise<string>; snapshots(): Promise<string[]> } {
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: tmpdir(),
+    ...secret,
+    RESTIC_CACHE_DIR: mkdtempSync(join(tmpdir(), 'stash-ts-fault-cache-')),
+  };
   const bin = binary('restic');
   return {
     async check() {
@@ -183,7 +257,10 @@ export function resticRepo(repo: string, secret: Record<string, string>): { chec
       return stdout;
     },
     async snapshots() {
-      const { stdout } = await run(bin, ['-r', repo, '--no-lock', 'snapshots', '--json'], { env, maxBuffer: 16 * 1024 * 1024 });
+      const { stdout } = await run(bin, ['-r', repo, '--no-lock', 'snapshots', '--json'], {
+        env,
+        maxBuffer: 16 * 1024 * 1024,
+      });
       return (JSON.parse(stdout) as Array<{ id: string }>).map((x) => x.id);
     },
   };
@@ -192,14 +269,31 @@ export function resticRepo(repo: string, secret: Record<string, string>): { chec
 /** The backend Secret's data of a test namespace (namespaceWithRepo makes a random password). */
 export async function secretData(w: E2EWorld, ns: string, name = 'repo-secret'): Promise<Record<string, string>> {
   const s = await w.kube.get<KubeObject & { data?: Record<string, string> }>('v1', 'Secret', ns, name);
-  return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  return Object.fromEntries(
+    Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
 }
 
 /** A namespace with a Repository on the given backend block and its Secret. */
-export async function namespaceWithBackend(w: E2EWorld, ns: string, backend: Record<string, unknown>, secret: Record<string, string>): Promise<void> {
+export async function namespaceWithBackend(
+  w: E2EWorld,
+  ns: string,
+  backend: Record<string, unknown>,
+  secret: Record<string, string>,
+): Promise<void> {
   await w.kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  await w.kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'repo-secret', namespace: ns }, stringData: secret });
-  await w.kube.create({ apiVersion: apiVersionOf('Repository'), kind: 'Repository', metadata: { name: 'repo', namespace: ns }, spec: { backend: { storageSecretName: 'repo-secret', ...backend } } });
+  await w.kube.create({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'repo-secret', namespace: ns },
+    stringData: secret,
+  });
+  await w.kube.create({
+    apiVersion: apiVersionOf('Repository'),
+    kind: 'Repository',
+    metadata: { name: 'repo', namespace: ns },
+    spec: { backend: { storageSecretName: 'repo-secret', ...backend } },
+  });
 }
 
 /** restic (and database dump) processes whose command line names `needle` (a repository path), from /proc. */
@@ -259,7 +353,9 @@ export interface RestartableServer {
  * A backend server that can be stopped and started again on the same port and data (the test backends in
  * test/backends start afresh each time): restic's REST server without auth, or MinIO with fixed credentials.
  */
-export async function restartableBackend(kind: 'rest' | 's3'): Promise<RestartableServer & { backend: Record<string, unknown>; secret: Record<string, string> }> {
+export async function restartableBackend(
+  kind: 'rest' | 's3',
+): Promise<RestartableServer & { backend: Record<string, unknown>; secret: Record<string, string> }> {
   const root = mkdtempSync(join(tmpdir(), `stash-ts-fault-${kind}-`));
   const data = join(root, 'data');
   mkdirSync(data);
@@ -269,29 +365,68 @@ export async function restartableBackend(kind: 'rest' | 's3'): Promise<Restartab
   const secretKey = randomBytes(18).toString('base64url');
   let proc: ServerProcess | undefined;
   const start = async () => {
-    proc = kind === 'rest'
-      ? await startServer(restServerBin() ?? '', ['--path', data, '--listen', `127.0.0.1:${port}`, '--no-auth'], { env, ready: () => httpOk(`http://127.0.0.1:${port}/`) })
-      : await startServer(minioBin() ?? '', ['server', '--quiet', '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${await freePort()}`, data], {
-        env: { ...env, MINIO_ROOT_USER: access, MINIO_ROOT_PASSWORD: secretKey, MINIO_UPDATE: 'off', MINIO_CALLHOME_ENABLE: 'off', MINIO_BROWSER: 'off' },
-        ready: () => httpOk(`http://127.0.0.1:${port}/minio/health/live`), readyTimeoutMs: 60_000,
-      });
+    proc =
+      kind === 'rest'
+        ? await startServer(restServerBin() ?? '', ['--path', data, '--listen', `127.0.0.1:${port}`, '--no-auth'], {
+            env,
+            ready: () => httpOk(`http://127.0.0.1:${port}/`),
+          })
+        : await startServer(
+            minioBin() ?? '',
+            [
+              'server',
+              '--quiet',
+              '--address',
+              `127.0.0.1:${port}`,
+              '--console-address',
+              `127.0.0.1:${await freePort()}`,
+              data,
+            ],
+            {
+              env: {
+                ...env,
+                MINIO_ROOT_USER: access,
+                MINIO_ROOT_PASSWORD: secretKey,
+                MINIO_UPDATE: 'off',
+                MINIO_CALLHOME_ENABLE: 'off',
+                MINIO_BROWSER: 'off',
+              },
+              ready: () => httpOk(`http://127.0.0.1:${port}/minio/health/live`),
+              readyTimeoutMs: 60_000,
+            },
+          );
   };
   await start();
   const password = `fault-${randomBytes(6).toString('hex')}`;
   return {
     port,
     start,
-    async stop() { await proc?.stop(); },
-    backend: kind === 'rest' ? { rest: { url: `http://127.0.0.1:${port}/repo/` } } : { s3: { endpoint: `http://127.0.0.1:${port}`, bucket: 'fault', prefix: 'repo', region: 'us-east-1' } },
-    secret: kind === 'rest' ? { RESTIC_PASSWORD: password } : { RESTIC_PASSWORD: password, AWS_ACCESS_KEY_ID: access, AWS_SECRET_ACCESS_KEY: secretKey },
+    async stop() {
+      await proc?.stop();
+    },
+    backend:
+      kind === 'rest'
+        ? { rest: { url: `http://127.0.0.1:${port}/repo/` } }
+        : { s3: { endpoint: `http://127.0.0.1:${port}`, bucket: 'fault', prefix: 'repo', region: 'us-east-1' } },
+    secret:
+      kind === 'rest'
+        ? { RESTIC_PASSWORD: password }
+        : { RESTIC_PASSWORD: password, AWS_ACCESS_KEY_ID: access, AWS_SECRET_ACCESS_KEY: secretKey },
   };
 }
 
 // ------------------------------------------------------------------------------------------------ a Sequential batch
 
 /** The stages of a two-member Sequential BackupBatch at which a fault is injected. */
-export const BACKUP_STAGES = ['before member 1', 'during member 1 backup', 'during member 1 status write', 'between members', 'during member 2 backup', 'during the final write'] as const;
-export type BackupStage = typeof BACKUP_STAGES[number];
+export const BACKUP_STAGES = [
+  'before member 1',
+  'during member 1 backup',
+  'during member 1 status write',
+  'between members',
+  'during member 2 backup',
+  'during the final write',
+] as const;
+export type BackupStage = (typeof BACKUP_STAGES)[number];
 
 /**
  * Namespace `ns` with a local Repository and a Sequential BackupBatch `app` over two Deployments (`first`,
@@ -302,8 +437,25 @@ export async function sequentialBatch(w: E2EWorld, ns: string): Promise<string> 
   const repoDir = await namespaceWithRepo(w, ns);
   const apps = ['first', 'second'];
   for (const a of apps) await createApp(w, ns, a, { 'blob.bin': randomBytes(24 * 1024 * 1024), 'small.txt': `${a}\n` });
-  await w.kube.create(backupBatch(ns, 'app', apps, { executionOrder: 'Sequential', retentionPolicy: { name: 'keep-all', keepLast: 100, prune: false } }));
-  await until('BackupBatch Ready', async () => (await w.kube.get<KubeObject & { status?: { phase?: string } }>(apiVersionOf('BackupBatch'), 'BackupBatch', ns, 'app')).status?.phase === 'Ready', 60_000);
+  await w.kube.create(
+    backupBatch(ns, 'app', apps, {
+      executionOrder: 'Sequential',
+      retentionPolicy: { name: 'keep-all', keepLast: 100, prune: false },
+    }),
+  );
+  await until(
+    'BackupBatch Ready',
+    async () =>
+      (
+        await w.kube.get<KubeObject & { status?: { phase?: string } }>(
+          apiVersionOf('BackupBatch'),
+          'BackupBatch',
+          ns,
+          'app',
+        )
+      ).status?.phase === 'Ready',
+    60_000,
+  );
   await sidecarsRunning(w, ns, apps);
   return repoDir;
 }
@@ -311,7 +463,12 @@ export async function sequentialBatch(w: E2EWorld, ns: string): Promise<string> 
 /** Returns once session `name` of sequentialBatch's `app` has reached `stage` (watched through status and /proc). */
 export async function reachStage(w: E2EWorld, ns: string, name: string, stage: BackupStage): Promise<void> {
   const ref = (app: string) => ({ apiVersion: 'apps/v1', kind: 'Deployment', name: app, namespace: ns });
-  const phase = async (app: string) => findTarget((await w.kube.getOrNull<SessionObj>(apiVersionOf('BackupSession'), 'BackupSession', ns, name))?.status, ref(app), ns)?.phase;
+  const phase = async (app: string) =>
+    findTarget(
+      (await w.kube.getOrNull<SessionObj>(apiVersionOf('BackupSession'), 'BackupSession', ns, name))?.status,
+      ref(app),
+      ns,
+    )?.phase;
   const final = async (app: string) => ['Succeeded', 'Failed'].includes((await phase(app)) ?? '');
   // restic's command line names the repository's mount path, the same for every member; Sequential order says whose it is.
   const backingUp = () => procsNaming(REPO_MOUNT).some((p) => / backup /.test(p.cmd));
@@ -319,17 +476,32 @@ export async function reachStage(w: E2EWorld, ns: string, name: string, stage: B
     case 'before member 1':
       return;
     case 'during member 1 backup':
-      await until('member 1 restic running', async () => (await phase('first')) === 'Running' && backingUp(), 60_000, 50);
+      await until(
+        'member 1 restic running',
+        async () => (await phase('first')) === 'Running' && backingUp(),
+        60_000,
+        50,
+      );
       return;
     case 'during member 1 status write':
-      await until('member 1 restic running', async () => (await phase('first')) === 'Running' && backingUp(), 60_000, 50);
+      await until(
+        'member 1 restic running',
+        async () => (await phase('first')) === 'Running' && backingUp(),
+        60_000,
+        50,
+      );
       await until('member 1 restic done', async () => !backingUp(), 60_000, 20);
       return;
     case 'between members':
       await until('member 1 final', () => final('first'), 90_000, 50);
       return;
     case 'during member 2 backup':
-      await until('member 2 restic running', async () => (await phase('second')) === 'Running' && backingUp(), 90_000, 50);
+      await until(
+        'member 2 restic running',
+        async () => (await phase('second')) === 'Running' && backingUp(),
+        90_000,
+        50,
+      );
       return;
     case 'during the final write':
       await until('member 2 final', () => final('second'), 90_000, 50);
@@ -341,14 +513,23 @@ export async function endChecks(t: Assert, w: E2EWorld, ns: string, repoDir: str
   const repo = resticRepo(repoDir, await secretData(w, ns));
   const before = await repo.snapshots();
   await w.kube.create(backupSession(ns, `${invoker}-clean`, invoker));
-  t.equal((await finalPhase(w, ns, `${invoker}-clean`, Date.now())).s.status?.phase, 'Succeeded', 'the next session without a fault succeeds');
+  t.equal(
+    (await finalPhase(w, ns, `${invoker}-clean`, Date.now())).s.status?.phase,
+    'Succeeded',
+    'the next session without a fault succeeds',
+  );
   const after = await repo.snapshots();
-  t.ok(before.every((id) => after.includes(id)), `every earlier snapshot is intact (${before.length} before, ${after.length} after)`);
+  t.ok(
+    before.every((id) => after.includes(id)),
+    `every earlier snapshot is intact (${before.length} before, ${after.length} after)`,
+  );
   t.match(await repo.check(), /no errors were found/, 'restic check is clean');
   t.same(await openSessions(w, ns), [], 'no session, member or host left Running or Pending');
 }
 
 /** "first=Succeeded, second=Failed (why)" for a figure line. */
 export function hostSummary(s: SessionObj): string {
-  return (s.status?.targets ?? []).flatMap((x) => (x.stats ?? []).map((h) => `${h.hostname}=${h.phase}${h.error ? ` (${h.error})` : ''}`)).join(', ');
+  return (s.status?.targets ?? [])
+    .flatMap((x) => (x.stats ?? []).map((h) => `${h.hostname}=${h.phase}${h.error ? ` (${h.error})` : ''}`))
+    .join(', ');
 }

@@ -16,7 +16,12 @@ export interface UntilOptions {
 }
 
 /** Resolves with the probe's first truthy value. Short form: `until(what, probe, timeoutMs, everyMs)`. */
-export async function until<T>(what: string, probe: Probe<T>, opts: UntilOptions | number = {}, every?: number): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: Probe<T>,
+  opts: UntilOptions | number = {},
+  every?: number,
+): Promise<T> {
   const { timeoutMs = 60_000, everyMs = every ?? 100, detail } = typeof opts === 'number' ? { timeoutMs: opts } : opts;
   const end = Date.now() + timeoutMs;
   let lastErr: unknown;
@@ -28,9 +33,12 @@ export async function until<T>(what: string, probe: Probe<T>, opts: UntilOptions
       lastErr = err;
     }
     if (Date.now() > end) {
-      const cause = lastErr === undefined ? '' : ` (last error: ${lastErr instanceof Error ? lastErr.message : String(lastErr)})`;
+      const cause =
+        lastErr === undefined ? '' : ` (last error: ${lastErr instanceof Error ? lastErr.message : String(lastErr)})`;
       const more = detail?.() ?? '';
-      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${cause}${more ? `\n${more}` : ''}`, { cause: lastErr });
+      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${cause}${more ? `\n${more}` : ''}`, {
+        cause: lastErr,
+      });
     }
     await sleep(everyMs);
   }

@@ -7,7 +7,10 @@ import type { Test } from 'tap';
 import { generateCerts, type GeneratedCerts } from '../../certs/certs.ts';
 import { buildApp, type AppDeps } from '../../webhook/app.ts';
 
-export async function servedOverHttps(t: Test, deps: Partial<AppDeps> = {}): Promise<{ app: ReturnType<typeof buildApp>; port: number; certs: GeneratedCerts; dir: string }> {
+export async function servedOverHttps(
+  t: Test,
+  deps: Partial<AppDeps> = {},
+): Promise<{ app: ReturnType<typeof buildApp>; port: number; certs: GeneratedCerts; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'stash-https-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const certs = await generateCerts({ dir });

@@ -38,7 +38,9 @@ export async function ensureTestWorld(log?: (m: string) => void): Promise<Contro
       // Someone else is starting it; a lock older than 3 minutes belongs to a dead starter.
       try {
         if (Date.now() - statSync(lock).mtimeMs > 180_000) rmSync(lock, { recursive: true, force: true });
-      } catch { /* raced with its removal */ }
+      } catch {
+        /* raced with its removal */
+      }
       await sleep(250);
       const s = readState(TEST_WORLD_DIR);
       if (s && (await isHealthy(s))) return s;
@@ -52,7 +54,12 @@ export async function ensureTestWorld(log?: (m: string) => void): Promise<Contro
 }
 
 function slug(s: string): string {
-  return s.toLowerCase().replace(/\.test\.ts$/, '').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+  return s
+    .toLowerCase()
+    .replace(/\.test\.ts$/, '')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
 }
 
 export async function useCluster(t: TapLike): Promise<ClusterHandle> {
@@ -60,7 +67,11 @@ export async function useCluster(t: TapLike): Promise<ClusterHandle> {
   const kube = Kube.load(state.kubeconfig, 'stash-ts-test');
   const file = process.argv[1] ? basename(process.argv[1]) : t.name;
   const namespace = `${slug(file) || 'test'}-${randomBytes(3).toString('hex')}`;
-  await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { 'stash-ts.test/namespace': 'true' } } });
+  await kube.create({
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: namespace, labels: { 'stash-ts.test/namespace': 'true' } },
+  });
   t.teardown(async () => {
     await kube.delete('v1', 'Namespace', undefined, namespace).catch(() => undefined);
     kube.close();

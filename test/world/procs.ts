@@ -16,10 +16,21 @@ export function alive(pid: number | undefined): boolean {
   }
 }
 
-export function launchDetached(logDir: string, name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): number {
+export function launchDetached(
+  logDir: string,
+  name: string,
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): number {
   mkdirSync(logDir, { recursive: true });
   const out = openSync(join(logDir, `${name}.log`), 'a');
-  const child = spawn(cmd, args, { detached: true, cwd: opts.cwd, stdio: ['ignore', out, out], env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env } });
+  const child = spawn(cmd, args, {
+    detached: true,
+    cwd: opts.cwd,
+    stdio: ['ignore', out, out],
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env },
+  });
   closeSync(out);
   child.unref();
   if (!child.pid) throw new Error(`could not start ${name}`);
@@ -28,10 +39,18 @@ export function launchDetached(logDir: string, name: string, cmd: string, args: 
 
 export async function killGroup(pid: number | undefined, graceMs = 10_000): Promise<void> {
   if (!pid || !alive(pid)) return;
-  try { process.kill(-pid, 'SIGTERM'); } catch { /* already gone */ }
+  try {
+    process.kill(-pid, 'SIGTERM');
+  } catch {
+    /* already gone */
+  }
   const end = Date.now() + graceMs;
   while (alive(pid) && Date.now() < end) await sleep(100);
-  try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
   while (alive(pid)) await sleep(50);
 }
 

@@ -22,10 +22,20 @@ function runnerPidFile(dir: string): string {
   return join(dir, 'pod-runner.json');
 }
 
-export async function startRunner(dir: string, log: (m: string) => void = () => undefined, opts: { agentKubeconfig?: string } = {}): Promise<void> {
+export async function startRunner(
+  dir: string,
+  log: (m: string) => void = () => undefined,
+  opts: { agentKubeconfig?: string } = {},
+): Promise<void> {
   await stopPidFile(runnerPidFile(dir));
   const env = opts.agentKubeconfig ? { STASH_POD_RUNNER_AGENT_KUBECONFIG: opts.agentKubeconfig } : {};
-  const pid = launchDetached(join(dir, 'logs'), 'pod-runner', join(REPO_ROOT, 'node_modules', '.bin', 'node'), ['test/world/pod-runner/main.ts', dir], { cwd: REPO_ROOT, env });
+  const pid = launchDetached(
+    join(dir, 'logs'),
+    'pod-runner',
+    join(REPO_ROOT, 'node_modules', '.bin', 'node'),
+    ['test/world/pod-runner/main.ts', dir],
+    { cwd: REPO_ROOT, env },
+  );
   writePidFile(runnerPidFile(dir), { pid });
   await sleep(500);
   if (!alive(pid)) throw new Error(`pod runner exited at start; see ${join(dir, 'logs', 'pod-runner.log')}`);
@@ -49,7 +59,9 @@ export async function worldDown(dir = DEV_WORLD_DIR): Promise<void> {
 export async function worldStatus(dir = DEV_WORLD_DIR): Promise<string[]> {
   const s = readState(dir);
   return [
-    s && (await isHealthy(s)) ? `control plane running at https://127.0.0.1:${s.ports.api}` : 'control plane not running',
+    s && (await isHealthy(s))
+      ? `control plane running at https://127.0.0.1:${s.ports.api}`
+      : 'control plane not running',
     `operator: ${alive(readPidFile(join(dir, 'operator.json'))?.pid) ? 'running' : 'not running'}`,
     `pod runner: ${alive(readPidFile(runnerPidFile(dir))?.pid) ? 'running' : 'not running'}`,
   ];

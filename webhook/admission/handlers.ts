@@ -21,24 +21,41 @@ export type Outcome =
   | { outcome: 'denied'; note: string; code: number; reason: string; message: string }
   | { outcome: 'errored'; note: string; code: number; reason: string; message: string };
 
-export const allowed = (note: string, warnings?: string[]): Outcome => ({ outcome: 'allowed', note, ...(warnings ? { warnings } : {}) });
+export const allowed = (note: string, warnings?: string[]): Outcome => ({
+  outcome: 'allowed',
+  note,
+  ...(warnings ? { warnings } : {}),
+});
 
 /** Allowed with `patch`, or plainly allowed when the patch is empty. */
 export const patched = (note: string, patch: Operation[]): Outcome =>
-  (patch.length === 0 ? allowed(note) : { outcome: 'patched', note, patch });
+  patch.length === 0 ? allowed(note) : { outcome: 'patched', note, patch };
 
-export const denied = (note: string, code: number, reason: string, message: string): Outcome =>
-  ({ outcome: 'denied', note, code, reason, message });
+export const denied = (note: string, code: number, reason: string, message: string): Outcome => ({
+  outcome: 'denied',
+  note,
+  code,
+  reason,
+  message,
+});
 
-export const errored = (code: number, message: string): Outcome =>
-  ({ outcome: 'errored', note: 'error', code, reason: code === 400 ? 'BadRequest' : 'InternalError', message });
+export const errored = (code: number, message: string): Outcome => ({
+  outcome: 'errored',
+  note: 'error',
+  code,
+  reason: code === 400 ? 'BadRequest' : 'InternalError',
+  message,
+});
 
 /** The AdmissionReview that answers request `uid` with `o`. */
 export function reviewOf(uid: string, o: Outcome): AdmissionReviewOut {
   switch (o.outcome) {
-    case 'allowed': return allow(uid, undefined, o.warnings);
-    case 'patched': return allow(uid, o.patch);
-    default: return deny(uid, o.code, o.message, o.reason);
+    case 'allowed':
+      return allow(uid, undefined, o.warnings);
+    case 'patched':
+      return allow(uid, o.patch);
+    default:
+      return deny(uid, o.code, o.message, o.reason);
   }
 }
 
@@ -75,11 +92,16 @@ export function workloadMutator({ invokers, inject }: HandlerDeps): Handler {
     if (INJECTABLE[r.kind.kind] !== r.kind.group || !isRecord(object)) return allowed('not a workload');
     try {
       const w = workloadRef(r, object);
-      const result = mutateWorkload(object, {
-        backup: invokers.backupInvokersFor(w),
-        restore: invokers.restoreInvokersFor(w),
-        repository,
-      }, inject, { namespace: w.namespace });
+      const result = mutateWorkload(
+        object,
+        {
+          backup: invokers.backupInvokersFor(w),
+          restore: invokers.restoreInvokersFor(w),
+          repository,
+        },
+        inject,
+        { namespace: w.namespace },
+      );
       if ('skip' in result) return allowed(result.skip);
       return patched(result.actions.join(','), fastJsonPatch.compare(object, result.mutated));
     } catch (err) {
@@ -109,9 +131,16 @@ export function stashValidator({ invokers }: HandlerDeps): Handler {
   return (r, log) => {
     if (r.kind.group !== GROUP) return allowed('not ours');
     try {
-      const problems = validateStash({
-        kind: r.kind.kind, operation: r.operation, namespace: r.namespace, object: r.object, oldObject: r.oldObject,
-      }, { repository });
+      const problems = validateStash(
+        {
+          kind: r.kind.kind,
+          operation: r.operation,
+          namespace: r.namespace,
+          object: r.object,
+          oldObject: r.oldObject,
+        },
+        { repository },
+      );
       if (problems.length === 0) return allowed('valid');
       const meta = isRecord(r.object) && isRecord(r.object.metadata) ? r.object.metadata : {};
       const name = `${r.namespace ?? ''}/${typeof meta.name === 'string' ? meta.name : (r.name ?? '')}`;

@@ -35,7 +35,13 @@ export interface AgentContext {
 }
 
 /** Volumes the operator owns in a pod template: current helper volumes plus those older Stash versions added. */
-export const HELPER_VOLUMES: ReadonlySet<string> = new Set([VOLUME.tmpDir, 'stash-scratchdir', 'stash-podinfo', 'stash-secret-volume', 'stash-local']);
+export const HELPER_VOLUMES: ReadonlySet<string> = new Set([
+  VOLUME.tmpDir,
+  'stash-scratchdir',
+  'stash-podinfo',
+  'stash-secret-volume',
+  'stash-local',
+]);
 export const LOCAL_VOLUME_PREFIX = 'stash-local-';
 
 export function isHelperVolume(name: unknown): boolean {
@@ -76,11 +82,21 @@ function commonFlags(ctx: AgentContext, opts: InjectOptions): string[] {
 }
 
 export function backupArgs(ctx: AgentContext, opts: InjectOptions): string[] {
-  return ['run-backup', `--invoker-name=${ctx.invokerName}`, `--invoker-kind=${ctx.invokerKind}`, ...commonFlags(ctx, opts)];
+  return [
+    'run-backup',
+    `--invoker-name=${ctx.invokerName}`,
+    `--invoker-kind=${ctx.invokerKind}`,
+    ...commonFlags(ctx, opts),
+  ];
 }
 
 export function restoreArgs(ctx: AgentContext, opts: InjectOptions): string[] {
-  return ['restore', `--invoker-kind=${ctx.invokerKind}`, `--invoker-name=${ctx.invokerName}`, ...commonFlags(ctx, opts)];
+  return [
+    'restore',
+    `--invoker-kind=${ctx.invokerKind}`,
+    `--invoker-name=${ctx.invokerName}`,
+    ...commonFlags(ctx, opts),
+  ];
 }
 
 function fieldEnv(name: string, fieldPath: string): EnvVar {
@@ -99,7 +115,8 @@ export function agentEnv(member: BackupMember | RestoreMember): EnvVar[] {
   }
   if (typeof c.nice?.adjustment === 'number') env.push({ name: 'NICE_ADJUSTMENT', value: String(c.nice.adjustment) });
   if (typeof c.ionice?.class === 'number') env.push({ name: 'IONICE_CLASS', value: String(c.ionice.class) });
-  if (typeof c.ionice?.classData === 'number') env.push({ name: 'IONICE_CLASS_DATA', value: String(c.ionice.classData) });
+  if (typeof c.ionice?.classData === 'number')
+    env.push({ name: 'IONICE_CLASS_DATA', value: String(c.ionice.classData) });
   return env;
 }
 
@@ -110,7 +127,11 @@ function shortHash(s: string): string {
 /** Pod volume name for a local-backend Repository: a DNS label, distinct per Repository. */
 export function localVolumeName(repo: Repository): string {
   const name = String(repo.metadata.name ?? '');
-  const readable = name.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40).replace(/-+$/, '');
+  const readable = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 40)
+    .replace(/-+$/, '');
   return `${LOCAL_VOLUME_PREFIX}${readable ? `${readable}-` : ''}${shortHash(`${repo.metadata.namespace ?? ''}/${name}`)}`;
 }
 
@@ -144,7 +165,13 @@ export function agentVolumeMounts(member: BackupMember | RestoreMember, local: V
   return mounts;
 }
 
-function baseContainer(name: string, args: string[], ctx: AgentContext, opts: InjectOptions, local: VolumeMount | undefined): Obj {
+function baseContainer(
+  name: string,
+  args: string[],
+  ctx: AgentContext,
+  opts: InjectOptions,
+  local: VolumeMount | undefined,
+): Obj {
   const c = ctx.member.runtimeSettings?.container ?? {};
   const container: Obj = {
     name,
@@ -184,9 +211,14 @@ export function buildRestoreInit(ctx: AgentContext, opts: InjectOptions, local: 
  * The agent container and the pod volumes it needs (its temp dir, a local backend's volume): the same parts for
  * an injected sidecar or init-container and for a job-model Job, so both run the agent identically.
  */
-export function agentParts(purpose: 'backup' | 'restore', ctx: AgentContext, opts: InjectOptions): { container: Obj; volumes: Obj[] } {
+export function agentParts(
+  purpose: 'backup' | 'restore',
+  ctx: AgentContext,
+  opts: InjectOptions,
+): { container: Obj; volumes: Obj[] } {
   const local = localBackendVolume(ctx.repository);
-  const container = purpose === 'backup' ? buildSidecar(ctx, opts, local?.mount) : buildRestoreInit(ctx, opts, local?.mount);
+  const container =
+    purpose === 'backup' ? buildSidecar(ctx, opts, local?.mount) : buildRestoreInit(ctx, opts, local?.mount);
   return { container, volumes: [tmpDirVolume(ctx.member.tempDir), ...(local ? [local.volume] : [])] };
 }
 
@@ -199,7 +231,9 @@ export function injectionHash(parts: unknown): string {
 export function stableStringify(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map((x) => stableStringify(x ?? null)).join(',')}]`;
   if (isRecord(v)) {
-    const keys = Object.keys(v).filter((k) => v[k] !== undefined).sort();
+    const keys = Object.keys(v)
+      .filter((k) => v[k] !== undefined)
+      .sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify(v[k])}`).join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
@@ -210,7 +244,9 @@ export function stableStringify(v: unknown): string {
  * apiserver adds defaults to what we inject (probe timeouts, hostPath type); those must not count as drift.
  */
 export function covers(have: unknown, want: unknown): boolean {
-  if (Array.isArray(want)) return Array.isArray(have) && have.length === want.length && want.every((w, i) => covers(have[i], w));
-  if (isRecord(want)) return isRecord(have) && Object.entries(want).every(([k, w]) => w === undefined || covers(have[k], w));
+  if (Array.isArray(want))
+    return Array.isArray(have) && have.length === want.length && want.every((w, i) => covers(have[i], w));
+  if (isRecord(want))
+    return isRecord(have) && Object.entries(want).every(([k, w]) => w === undefined || covers(have[k], w));
   return have === want;
 }

@@ -2,19 +2,32 @@ import t from 'tap';
 import fastJsonPatch from 'fast-json-patch';
 import { ANNOTATION } from '../../shared/api/constants.ts';
 import {
-  backupBatch, backupConfiguration, daemonSet, deployment, localRepository, repository, restoreBatch, statefulSet,
+  backupBatch,
+  backupConfiguration,
+  daemonSet,
+  deployment,
+  localRepository,
+  repository,
+  restoreBatch,
+  statefulSet,
 } from '../../test/fixtures/reviews/fixtures.ts';
 import { mutateWorkload, migrateRestoreRules, UNTARGETED, type Invokers } from './mutate.ts';
 import type { InjectOptions } from './inject.ts';
 import type { BackupInvoker, Obj, Repository, RestoreInvoker } from './types.ts';
 
-const OPTS: InjectOptions = { image: 'stash-ts/agent:0.1.0', pushgatewayUrl: 'http://stash-ts-operator.stash-system.svc:56789', useKubeapiserverFqdnForAks: true };
+const OPTS: InjectOptions = {
+  image: 'stash-ts/agent:0.1.0',
+  pushgatewayUrl: 'http://stash-ts-operator.stash-system.svc:56789',
+  useKubeapiserverFqdnForAks: true,
+};
 
 function invokers(backup: Obj[] = [], restore: Obj[] = [], repos: Obj[] = [repository()]): Invokers {
   return {
     backup: backup as unknown as BackupInvoker[],
     restore: restore as unknown as RestoreInvoker[],
-    repository: (ns, name) => repos.find((r) => (r.metadata as Obj).namespace === ns && (r.metadata as Obj).name === name) as Repository | undefined,
+    repository: (ns, name) =>
+      repos.find((r) => (r.metadata as Obj).namespace === ns && (r.metadata as Obj).name === name) as
+        Repository | undefined,
   };
 }
 
@@ -26,7 +39,8 @@ function mutated(workload: Obj, inv: Invokers, opts = OPTS): Obj {
 
 type PodSpec = { containers: Obj[]; initContainers?: Obj[]; volumes?: Obj[] };
 const pod = (w: Obj): PodSpec => ((w.spec as Obj).template as Obj).spec as PodSpec;
-const tmplAnn = (w: Obj): Record<string, string> => (((w.spec as Obj).template as Obj).metadata as Obj).annotations as Record<string, string>;
+const tmplAnn = (w: Obj): Record<string, string> =>
+  (((w.spec as Obj).template as Obj).metadata as Obj).annotations as Record<string, string>;
 const ann = (w: Obj): Record<string, string> => (w.metadata as Obj).annotations as Record<string, string>;
 const byName = (list: Obj[] | undefined, name: string): Obj | undefined => list?.find((c) => c.name === name);
 
@@ -40,9 +54,16 @@ t.test('sidecar injected into a Deployment per docs/api.md §13.2', async (t) =>
   t.equal(pod(out).containers.at(-1), sidecar, 'appended after the app containers');
   t.equal(sidecar.image, OPTS.image);
   t.same(sidecar.args, [
-    'run-backup', '--invoker-name=wordpress-backup', '--invoker-kind=BackupBatch', '--target-name=wordpress',
-    '--target-namespace=demo', '--target-kind=Deployment', '--enable-cache=false', '--max-connections=7',
-    '--metrics-enabled=true', '--pushgateway-url=http://stash-ts-operator.stash-system.svc:56789',
+    'run-backup',
+    '--invoker-name=wordpress-backup',
+    '--invoker-kind=BackupBatch',
+    '--target-name=wordpress',
+    '--target-namespace=demo',
+    '--target-kind=Deployment',
+    '--enable-cache=false',
+    '--max-connections=7',
+    '--metrics-enabled=true',
+    '--pushgateway-url=http://stash-ts-operator.stash-system.svc:56789',
     '--use-kubeapiserver-fqdn-for-aks=true',
   ]);
   t.same(sidecar.env, [
@@ -58,7 +79,10 @@ t.test('sidecar injected into a Deployment per docs/api.md §13.2', async (t) =>
     { name: 'stash-tmp-dir', mountPath: '/stash-tmp' },
     { name: 'data', mountPath: '/var/www/html' },
   ]);
-  t.same(byName(pod(out).volumes, 'stash-tmp-dir'), { name: 'stash-tmp-dir', emptyDir: { medium: 'Memory', sizeLimit: '1Gi' } });
+  t.same(byName(pod(out).volumes, 'stash-tmp-dir'), {
+    name: 'stash-tmp-dir',
+    emptyDir: { medium: 'Memory', sizeLimit: '1Gi' },
+  });
   t.match(tmplAnn(out)[ANNOTATION.lastAppliedBackupInvokerHash], /^[0-9a-f]{16}$/);
   t.equal(ann(out)[ANNOTATION.lastAppliedBackupInvokerKind], 'BackupBatch');
   const last = JSON.parse(ann(out)[ANNOTATION.lastAppliedBackupInvoker]!);
@@ -105,14 +129,43 @@ t.test('a sidecar removed by an update is put back', async (t) => {
 t.test('StatefulSet and DaemonSet get the sidecar and a rolling update strategy', async (t) => {
   const sts = mutated(statefulSet(), invokers([backupBatch()]));
   t.same((sts.spec as Obj).updateStrategy, { type: 'RollingUpdate' });
-  t.match(byName(pod(sts).containers, 'stash')!.args, ['run-backup', '--invoker-name=wordpress-backup', '--invoker-kind=BackupBatch', '--target-name=mysql', '--target-namespace=demo', '--target-kind=StatefulSet']);
-  t.same(byName(pod(sts).containers, 'stash')!.volumeMounts, [{ name: 'stash-tmp-dir', mountPath: '/stash-tmp' }, { name: 'data', mountPath: '/var/lib/mysql' }]);
-  t.same(byName(pod(sts).volumes, 'stash-tmp-dir'), { name: 'stash-tmp-dir', emptyDir: {} }, 'no tempDir: plain emptyDir');
-  t.match(byName(pod(sts).containers, 'stash')!.args, ['run-backup', String, String, String, String, String, '--enable-cache=true']);
+  t.match(byName(pod(sts).containers, 'stash')!.args, [
+    'run-backup',
+    '--invoker-name=wordpress-backup',
+    '--invoker-kind=BackupBatch',
+    '--target-name=mysql',
+    '--target-namespace=demo',
+    '--target-kind=StatefulSet',
+  ]);
+  t.same(byName(pod(sts).containers, 'stash')!.volumeMounts, [
+    { name: 'stash-tmp-dir', mountPath: '/stash-tmp' },
+    { name: 'data', mountPath: '/var/lib/mysql' },
+  ]);
+  t.same(
+    byName(pod(sts).volumes, 'stash-tmp-dir'),
+    { name: 'stash-tmp-dir', emptyDir: {} },
+    'no tempDir: plain emptyDir',
+  );
+  t.match(byName(pod(sts).containers, 'stash')!.args, [
+    'run-backup',
+    String,
+    String,
+    String,
+    String,
+    String,
+    '--enable-cache=true',
+  ]);
 
   const ds = mutated(daemonSet(), invokers([backupBatch()]));
   t.same((ds.spec as Obj).updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 1 } });
-  t.match(byName(pod(ds).containers, 'stash')!.args, ['run-backup', String, String, '--target-name=logs', '--target-namespace=demo', '--target-kind=DaemonSet']);
+  t.match(byName(pod(ds).containers, 'stash')!.args, [
+    'run-backup',
+    String,
+    String,
+    '--target-name=logs',
+    '--target-namespace=demo',
+    '--target-kind=DaemonSet',
+  ]);
 });
 
 t.test('paused never changes the pod template', async (t) => {
@@ -122,7 +175,11 @@ t.test('paused never changes the pod template', async (t) => {
   t.same((out.spec as Obj).template, (running.spec as Obj).template);
   const again = mutateWorkload(running, invokers([paused]), OPTS);
   const after = 'skip' in again ? running : again.mutated;
-  t.same((after.spec as Obj).template, (running.spec as Obj).template, 'pausing an existing invoker keeps the template');
+  t.same(
+    (after.spec as Obj).template,
+    (running.spec as Obj).template,
+    'pausing an existing invoker keeps the template',
+  );
 });
 
 t.test('an invoker change updates the sidecar and its hash', async (t) => {
@@ -130,7 +187,15 @@ t.test('an invoker change updates the sidecar and its hash', async (t) => {
   const changed = backupBatch();
   ((changed.spec as Obj).members as Obj[])[0]!.tempDir = { disableCaching: false };
   const next = mutated(once, invokers([changed]));
-  t.match(byName(pod(next).containers, 'stash')!.args, ['run-backup', String, String, String, String, String, '--enable-cache=true']);
+  t.match(byName(pod(next).containers, 'stash')!.args, [
+    'run-backup',
+    String,
+    String,
+    String,
+    String,
+    String,
+    '--enable-cache=true',
+  ]);
   t.same(byName(pod(next).volumes, 'stash-tmp-dir'), { name: 'stash-tmp-dir', emptyDir: {} });
   t.not(tmplAnn(next)[ANNOTATION.lastAppliedBackupInvokerHash], tmplAnn(once)[ANNOTATION.lastAppliedBackupInvokerHash]);
   t.equal(pod(next).containers.filter((c) => c.name === 'stash').length, 1, 'replaced, not duplicated');
@@ -156,14 +221,22 @@ t.test('removal when no invoker targets the workload any more (docs/api.md §13.
 });
 
 t.test('job-model members and other drivers are not injected', async (t) => {
-  const bc = backupConfiguration('bc', 'demo', { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wordpress' } });
+  const bc = backupConfiguration('bc', 'demo', {
+    ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wordpress' },
+  });
   (bc.spec as Obj).task = { name: 'custom-task' };
   t.match(mutateWorkload(deployment(), invokers([bc]), OPTS), { skip: String });
   const vs = backupConfiguration();
   (vs.spec as Obj).driver = 'VolumeSnapshotter';
   t.match(mutateWorkload(deployment(), invokers([vs]), OPTS), { skip: String });
-  const elsewhere = backupConfiguration('bc2', 'demo', { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wordpress', namespace: 'other' } });
-  t.match(mutateWorkload(deployment(), invokers([elsewhere]), OPTS), { skip: String }, 'a ref to another namespace does not match');
+  const elsewhere = backupConfiguration('bc2', 'demo', {
+    ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wordpress', namespace: 'other' },
+  });
+  t.match(
+    mutateWorkload(deployment(), invokers([elsewhere]), OPTS),
+    { skip: String },
+    'a ref to another namespace does not match',
+  );
 });
 
 t.test('newest backup invoker wins', async (t) => {
@@ -172,7 +245,11 @@ t.test('newest backup invoker wins', async (t) => {
   const newer = backupConfiguration('newer');
   (newer.metadata as Obj).creationTimestamp = '2026-06-01T00:00:00Z';
   const out = mutated(deployment(), invokers([older, newer]));
-  t.match(byName(pod(out).containers, 'stash')!.args, ['run-backup', '--invoker-name=newer', '--invoker-kind=BackupConfiguration']);
+  t.match(byName(pod(out).containers, 'stash')!.args, [
+    'run-backup',
+    '--invoker-name=newer',
+    '--invoker-kind=BackupConfiguration',
+  ]);
 });
 
 t.test('restore init-container goes first, as root by default (docs/api.md §13.3)', async (t) => {
@@ -186,12 +263,23 @@ t.test('restore init-container goes first, as root by default (docs/api.md §13.
   t.equal(init[0]!.name, 'stash-init');
   t.equal(init[1]!.name, 'setup');
   t.same(init[0]!.args, [
-    'restore', '--invoker-kind=RestoreBatch', '--invoker-name=wordpress-restore', '--target-name=wordpress',
-    '--target-namespace=demo', '--target-kind=Deployment', '--enable-cache=true', '--max-connections=7',
-    '--metrics-enabled=true', '--pushgateway-url=http://stash-ts-operator.stash-system.svc:56789',
+    'restore',
+    '--invoker-kind=RestoreBatch',
+    '--invoker-name=wordpress-restore',
+    '--target-name=wordpress',
+    '--target-namespace=demo',
+    '--target-kind=Deployment',
+    '--enable-cache=true',
+    '--max-connections=7',
+    '--metrics-enabled=true',
+    '--pushgateway-url=http://stash-ts-operator.stash-system.svc:56789',
     '--use-kubeapiserver-fqdn-for-aks=true',
   ]);
-  t.same(init[0]!.securityContext, { runAsUser: 0, runAsGroup: 1000, readOnlyRootFilesystem: true }, 'given fields override the defaults one by one');
+  t.same(
+    init[0]!.securityContext,
+    { runAsUser: 0, runAsGroup: 1000, readOnlyRootFilesystem: true },
+    'given fields override the defaults one by one',
+  );
   t.ok(byName(pod(out).containers, 'stash'), 'backup sidecar too');
   t.equal(ann(out)[ANNOTATION.lastAppliedRestoreInvokerKind], 'RestoreBatch');
   t.ok(tmplAnn(out)[ANNOTATION.lastAppliedRestoreInvokerHash]);
@@ -200,11 +288,17 @@ t.test('restore init-container goes first, as root by default (docs/api.md §13.
   const shuffled = structuredClone(out);
   pod(shuffled).initContainers = [init[1]!, init[0]!];
   const again = mutated(shuffled, invokers([backupBatch()], [rb]));
-  t.same(pod(again).initContainers!.map((c) => c.name), ['stash-init', 'setup']);
+  t.same(
+    pod(again).initContainers!.map((c) => c.name),
+    ['stash-init', 'setup'],
+  );
 
   // Restore invoker gone: the init container goes, the sidecar and the helper volume stay.
   const removed = mutated(out, invokers([backupBatch()], []));
-  t.same(pod(removed).initContainers!.map((c) => c.name), ['setup']);
+  t.same(
+    pod(removed).initContainers!.map((c) => c.name),
+    ['setup'],
+  );
   t.ok(byName(pod(removed).volumes, 'stash-tmp-dir'), 'tmp dir still used by the sidecar');
   t.notOk(ann(removed)[ANNOTATION.lastAppliedRestoreInvoker]);
 });
@@ -226,16 +320,24 @@ t.test('local backend volume is added and mounted at mountPath/subPath', async (
   const local = mounts.find((m) => String(m.name).startsWith('stash-local-'))!;
   t.same({ ...local, name: 'x' }, { name: 'x', mountPath: '/safe/data', subPath: 'repo' });
   t.match(local.name, /^stash-local-local-repo-[0-9a-f]{8}$/);
-  t.same(byName(pod(out).volumes, String(local.name)), { name: local.name, hostPath: { path: '/data/stash-test/repo' } });
+  t.same(byName(pod(out).volumes, String(local.name)), {
+    name: local.name,
+    hostPath: { path: '/data/stash-test/repo' },
+  });
   t.match(side.args, ['run-backup', String, String, String, String, String, String, '--max-connections=0']);
   const removed = mutated(out, invokers([], [], [localRepository()]));
-  t.notOk(pod(removed).volumes?.some((v) => String(v.name).startsWith('stash-local')), 'local volume removed with the sidecar');
+  t.notOk(
+    pod(removed).volumes?.some((v) => String(v.name).startsWith('stash-local')),
+    'local volume removed with the sidecar',
+  );
 });
 
 t.test('not a workload, no template, being deleted, no name: skipped', async (t) => {
   t.match(mutateWorkload(null, invokers(), OPTS), { skip: String });
   t.match(mutateWorkload({ kind: 'Pod', metadata: { name: 'x' } }, invokers(), OPTS), { skip: /not an injectable/ });
-  t.match(mutateWorkload({ kind: 'Deployment', metadata: { name: 'x' }, spec: {} }, invokers(), OPTS), { skip: /pod template/ });
+  t.match(mutateWorkload({ kind: 'Deployment', metadata: { name: 'x' }, spec: {} }, invokers(), OPTS), {
+    skip: /pod template/,
+  });
   const d = deployment();
   (d.metadata as Obj).deletionTimestamp = '2026-11-23T00:00:00Z';
   t.match(mutateWorkload(d, invokers([backupBatch()]), OPTS), { skip: /deleted/ });
@@ -245,8 +347,14 @@ t.test('not a workload, no template, being deleted, no name: skipped', async (t)
 });
 
 t.test('deprecated RestoreSession spec.rules move into spec.target.rules', async (t) => {
-  const rs = { kind: 'RestoreSession', spec: { target: { ref: { kind: 'Deployment', name: 'x' } }, rules: [{ paths: ['/a'] }] } };
-  t.same(migrateRestoreRules(rs), { kind: 'RestoreSession', spec: { target: { ref: { kind: 'Deployment', name: 'x' }, rules: [{ paths: ['/a'] }] } } });
+  const rs = {
+    kind: 'RestoreSession',
+    spec: { target: { ref: { kind: 'Deployment', name: 'x' } }, rules: [{ paths: ['/a'] }] },
+  };
+  t.same(migrateRestoreRules(rs), {
+    kind: 'RestoreSession',
+    spec: { target: { ref: { kind: 'Deployment', name: 'x' }, rules: [{ paths: ['/a'] }] } },
+  });
   t.equal(migrateRestoreRules({ spec: { target: {} } }), undefined);
 });
 
@@ -266,8 +374,25 @@ t.test('untargeted workloads are left alone; every trace of ours on one is decid
   // Each trace of ours, on a workload nothing targets any more: the decision is not UNTARGETED.
   const injected = mutated(deployment(), invokers([backupBatch()]));
   const restored = mutated(deployment(), invokers([], [restoreBatch()]));
-  const local = mutated(deployment(), invokers([backupConfiguration('wp-bc', 'demo', { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wordpress' }, volumeMounts: [{ name: 'data', mountPath: '/var/www/html' }], paths: ['/var/www/html'] })], [], [localRepository()]));
-  const traces: Array<[string, Obj]> = [['sidecar', injected], ['init-container', restored], ['local backend', local]];
+  const local = mutated(
+    deployment(),
+    invokers(
+      [
+        backupConfiguration('wp-bc', 'demo', {
+          ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wordpress' },
+          volumeMounts: [{ name: 'data', mountPath: '/var/www/html' }],
+          paths: ['/var/www/html'],
+        }),
+      ],
+      [],
+      [localRepository()],
+    ),
+  );
+  const traces: Array<[string, Obj]> = [
+    ['sidecar', injected],
+    ['init-container', restored],
+    ['local backend', local],
+  ];
   const onlyAnnotation = deployment();
   (onlyAnnotation.metadata as Obj).annotations = { [ANNOTATION.lastAppliedBackupInvoker]: 'x' };
   traces.push(['annotation only', onlyAnnotation]);

@@ -5,11 +5,16 @@
 // The desired state is recomputed on every admission rather than only when the last-applied annotation changes:
 // an update that dropped the sidecar (kubectl replace of the original manifest) gets it back.
 import { ANNOTATION, CONTAINER, KINDS } from '../../shared/api/constants.ts';
-import {
-  agentParts, covers, injectionHash, isHelperVolume, type AgentContext, type InjectOptions,
-} from './inject.ts';
+import { agentParts, covers, injectionHash, isHelperVolume, type AgentContext, type InjectOptions } from './inject.ts';
 import type {
-  BackupInvoker, BackupMember, Obj, Repository, RestoreInvoker, RestoreMember, TargetRef, WorkloadRef,
+  BackupInvoker,
+  BackupMember,
+  Obj,
+  Repository,
+  RestoreInvoker,
+  RestoreMember,
+  TargetRef,
+  WorkloadRef,
 } from './types.ts';
 
 export interface Invokers {
@@ -18,9 +23,7 @@ export interface Invokers {
   repository(namespace: string, name: string): Repository | undefined;
 }
 
-export type MutateResult =
-  | { skip: string }
-  | { mutated: Obj; actions: string[] };
+export type MutateResult = { skip: string } | { mutated: Obj; actions: string[] };
 
 /** Workload kinds whose pod template we inject into, with the API group each lives in. */
 export const INJECTABLE: Readonly<Record<string, string>> = {
@@ -59,9 +62,12 @@ function memberFor<M extends BackupMember | RestoreMember>(inv: AnyInvoker, w: W
   if (driver && driver !== 'Restic') return undefined;
   const ns = inv.metadata.namespace;
   const members: unknown = 'members' in spec ? spec.members : undefined;
-  const candidates: unknown[] = inv.kind === KINDS.BackupBatch.kind || inv.kind === KINDS.RestoreBatch.kind
-    ? (Array.isArray(members) ? members : [])
-    : [spec];
+  const candidates: unknown[] =
+    inv.kind === KINDS.BackupBatch.kind || inv.kind === KINDS.RestoreBatch.kind
+      ? Array.isArray(members)
+        ? members
+        : []
+      : [spec];
   for (const m of candidates) {
     if (!isRecord(m)) continue;
     const member = m as M;
@@ -85,7 +91,10 @@ function restoreRank(inv: RestoreInvoker): number {
   return RESTORE_RANK[String(inv.status?.phase ?? '')] ?? 0;
 }
 
-function pickBackup(list: BackupInvoker[], w: WorkloadRef): { invoker: BackupInvoker; member: BackupMember } | undefined {
+function pickBackup(
+  list: BackupInvoker[],
+  w: WorkloadRef,
+): { invoker: BackupInvoker; member: BackupMember } | undefined {
   const matches = list
     .filter((inv) => inv.kind === KINDS.BackupConfiguration.kind || inv.kind === KINDS.BackupBatch.kind)
     .map((invoker) => ({ invoker, member: memberFor<BackupMember>(invoker, w) }))
@@ -94,7 +103,10 @@ function pickBackup(list: BackupInvoker[], w: WorkloadRef): { invoker: BackupInv
   return matches[0];
 }
 
-function pickRestore(list: RestoreInvoker[], w: WorkloadRef): { invoker: RestoreInvoker; member: RestoreMember } | undefined {
+function pickRestore(
+  list: RestoreInvoker[],
+  w: WorkloadRef,
+): { invoker: RestoreInvoker; member: RestoreMember } | undefined {
   const matches = list
     .filter((inv) => inv.kind === KINDS.RestoreSession.kind || inv.kind === KINDS.RestoreBatch.kind)
     .map((invoker) => ({ invoker, member: memberFor<RestoreMember>(invoker, w) }))
@@ -133,7 +145,7 @@ function containerList(podSpec: Obj, key: 'containers' | 'initContainers'): Obj[
 
 /** Adds or replaces a volume by name; with `keepDefaulted`, a stored volume that carries everything wanted stays. */
 function upsertVolume(podSpec: Obj, volume: Obj, keepDefaulted: boolean): void {
-  const volumes = Array.isArray(podSpec.volumes) ? (podSpec.volumes as Obj[]) : (podSpec.volumes = []) as Obj[];
+  const volumes = Array.isArray(podSpec.volumes) ? (podSpec.volumes as Obj[]) : ((podSpec.volumes = []) as Obj[]);
   const i = volumes.findIndex((v) => isRecord(v) && v.name === volume.name);
   if (i === -1) volumes.push(volume);
   else if (!(keepDefaulted && covers(volumes[i], volume))) volumes[i] = volume;
@@ -215,10 +227,20 @@ interface Plan {
 // then costs a few comparisons instead of rebuilding and hashing the container.
 const planCache = new WeakMap<InjectOptions, WeakMap<object, Map<string, Plan>>>();
 
-function plan(role: Role, invoker: AnyInvoker, member: BackupMember | RestoreMember, w: WorkloadRef, invokers: Invokers, opts: InjectOptions): Plan {
+function plan(
+  role: Role,
+  invoker: AnyInvoker,
+  member: BackupMember | RestoreMember,
+  w: WorkloadRef,
+  invokers: Invokers,
+  opts: InjectOptions,
+): Plan {
   const repoRef = invoker.spec?.repository;
   const repoName = isRecord(repoRef) && typeof repoRef.name === 'string' ? repoRef.name : '';
-  const repoNs = (isRecord(repoRef) && typeof repoRef.namespace === 'string' && repoRef.namespace) || invoker.metadata.namespace || w.namespace;
+  const repoNs =
+    (isRecord(repoRef) && typeof repoRef.namespace === 'string' && repoRef.namespace) ||
+    invoker.metadata.namespace ||
+    w.namespace;
   const repository = repoName ? invokers.repository(repoNs, repoName) : undefined;
 
   let byInvoker = planCache.get(opts);
@@ -229,10 +251,20 @@ function plan(role: Role, invoker: AnyInvoker, member: BackupMember | RestoreMem
   const hit = byWorkload.get(key);
   if (hit && hit.repository === repository) return hit;
 
-  const ctx: AgentContext = { invokerKind: invoker.kind, invokerName: String(invoker.metadata.name ?? ''), workload: w, member, repository };
+  const ctx: AgentContext = {
+    invokerKind: invoker.kind,
+    invokerName: String(invoker.metadata.name ?? ''),
+    workload: w,
+    member,
+    repository,
+  };
   const { container, volumes } = agentParts(role === BACKUP ? 'backup' : 'restore', ctx, opts);
   const p: Plan = {
-    role, invokerKind: invoker.kind, repository, container, volumes,
+    role,
+    invokerKind: invoker.kind,
+    repository,
+    container,
+    volumes,
     hash: injectionHash({ container, volumes }),
     lastApplied: lastAppliedInvoker(invoker),
   };
@@ -248,7 +280,11 @@ function annotation(meta: unknown, key: string): unknown {
 function planApplied(meta: Obj, templateMeta: unknown, podSpec: Obj, p: Plan): boolean {
   const role = p.role;
   if (annotation(templateMeta, role.hashAnnotation) !== p.hash) return false;
-  if (annotation(meta, role.invokerAnnotation) !== p.lastApplied || annotation(meta, role.kindAnnotation) !== p.invokerKind) return false;
+  if (
+    annotation(meta, role.invokerAnnotation) !== p.lastApplied ||
+    annotation(meta, role.kindAnnotation) !== p.invokerKind
+  )
+    return false;
   const list = containerList(podSpec, role.listKey);
   const at = list.findIndex((c) => isRecord(c) && c.name === role.containerName);
   if (at === -1 || (role === RESTORE && at !== 0) || !covers(list[at], p.container)) return false;
@@ -259,9 +295,14 @@ function planApplied(meta: Obj, templateMeta: unknown, podSpec: Obj, p: Plan): b
 
 /** Read-only: nothing of this role's is present. */
 function roleAbsent(meta: Obj, templateMeta: unknown, podSpec: Obj, role: Role, opts: InjectOptions): boolean {
-  return annotation(meta, role.invokerAnnotation) === undefined && annotation(meta, role.kindAnnotation) === undefined
-    && annotation(templateMeta, role.hashAnnotation) === undefined
-    && !containerList(podSpec, role.listKey).some((c) => isRecord(c) && c.name === role.containerName && c.image === opts.image);
+  return (
+    annotation(meta, role.invokerAnnotation) === undefined &&
+    annotation(meta, role.kindAnnotation) === undefined &&
+    annotation(templateMeta, role.hashAnnotation) === undefined &&
+    !containerList(podSpec, role.listKey).some(
+      (c) => isRecord(c) && c.name === role.containerName && c.image === opts.image,
+    )
+  );
 }
 
 function inject(t: Target, p: Plan): void {
@@ -297,8 +338,11 @@ function remove(t: Target, role: Role, opts: InjectOptions): boolean {
   const ann = isRecord(t.meta.annotations) ? t.meta.annotations : {};
   const templateAnn = isRecord(t.templateMeta.annotations) ? t.templateMeta.annotations : {};
   const list = containerList(t.podSpec, role.listKey);
-  const ours = role.invokerAnnotation in ann || role.kindAnnotation in ann || role.hashAnnotation in templateAnn
-    || list.some((c) => isRecord(c) && c.name === role.containerName && c.image === opts.image);
+  const ours =
+    role.invokerAnnotation in ann ||
+    role.kindAnnotation in ann ||
+    role.hashAnnotation in templateAnn ||
+    list.some((c) => isRecord(c) && c.name === role.containerName && c.image === opts.image);
   if (!ours) return false;
   const kept = list.filter((c) => !(isRecord(c) && c.name === role.containerName));
   if (kept.length !== list.length) {
@@ -316,7 +360,8 @@ function agentMounts(podSpec: Obj): Set<string> {
   for (const key of ['containers', 'initContainers'] as const) {
     for (const c of containerList(podSpec, key)) {
       if (!isRecord(c) || (c.name !== CONTAINER.sidecar && c.name !== CONTAINER.initContainer)) continue;
-      for (const m of Array.isArray(c.volumeMounts) ? c.volumeMounts : []) if (isRecord(m) && typeof m.name === 'string') used.add(m.name);
+      for (const m of Array.isArray(c.volumeMounts) ? c.volumeMounts : [])
+        if (isRecord(m) && typeof m.name === 'string') used.add(m.name);
     }
   }
   return used;
@@ -354,7 +399,12 @@ function pruneHelperVolumes(podSpec: Obj): void {
  * modified; `mutated` is a deep copy. Restore is handled before backup, as upstream does. `request.namespace` is
  * the admission request's namespace, used when the object does not carry one.
  */
-export function mutateWorkload(workload: unknown, invokers: Invokers, opts: InjectOptions, request: { namespace?: string } = {}): MutateResult {
+export function mutateWorkload(
+  workload: unknown,
+  invokers: Invokers,
+  opts: InjectOptions,
+  request: { namespace?: string } = {},
+): MutateResult {
   if (!isRecord(workload)) return { skip: 'object is not a JSON object' };
   const kind = typeof workload.kind === 'string' ? workload.kind : '';
   if (!(kind in INJECTABLE)) return { skip: `kind ${kind || '(none)'} is not an injectable workload` };
@@ -363,7 +413,8 @@ export function mutateWorkload(workload: unknown, invokers: Invokers, opts: Inje
   if (meta.deletionTimestamp) return { skip: 'object is being deleted' };
   if (typeof meta.name !== 'string' || meta.name === '') return { skip: 'object has no name yet' };
   const spec = workload.spec;
-  if (!isRecord(spec) || !isRecord(spec.template) || !isRecord(spec.template.spec)) return { skip: 'object has no pod template' };
+  if (!isRecord(spec) || !isRecord(spec.template) || !isRecord(spec.template.spec))
+    return { skip: 'object has no pod template' };
 
   const w: WorkloadRef = {
     apiVersion: typeof workload.apiVersion === 'string' ? workload.apiVersion : `${INJECTABLE[kind]}/v1`,
@@ -381,16 +432,30 @@ export function mutateWorkload(workload: unknown, invokers: Invokers, opts: Inje
   const backupPlan = backup ? plan(BACKUP, backup.invoker, backup.member, w, invokers, opts) : undefined;
 
   // Most admissions change nothing (untargeted workloads, updates of injected ones): decide that without copying.
-  const restoreOk = restorePlan ? planApplied(meta, template.metadata, podSpec0, restorePlan) : roleAbsent(meta, template.metadata, podSpec0, RESTORE, opts);
-  const backupOk = backupPlan ? planApplied(meta, template.metadata, podSpec0, backupPlan) : roleAbsent(meta, template.metadata, podSpec0, BACKUP, opts);
-  if (restoreOk && backupOk && helperVolumesInUse(podSpec0) && (!(restorePlan || backupPlan) || !needsRollingUpdate(kind, spec))) {
+  const restoreOk = restorePlan
+    ? planApplied(meta, template.metadata, podSpec0, restorePlan)
+    : roleAbsent(meta, template.metadata, podSpec0, RESTORE, opts);
+  const backupOk = backupPlan
+    ? planApplied(meta, template.metadata, podSpec0, backupPlan)
+    : roleAbsent(meta, template.metadata, podSpec0, BACKUP, opts);
+  if (
+    restoreOk &&
+    backupOk &&
+    helperVolumesInUse(podSpec0) &&
+    (!(restorePlan || backupPlan) || !needsRollingUpdate(kind, spec))
+  ) {
     return { skip: restorePlan || backupPlan ? 'already up to date' : UNTARGETED };
   }
 
   const copy = structuredClone(workload);
   const cspec = copy.spec as Obj;
   const ctemplate = cspec.template as Obj;
-  const t: Target = { meta: copy.metadata as Obj, spec: cspec, templateMeta: ensureRecord(ctemplate, 'metadata'), podSpec: ctemplate.spec as Obj };
+  const t: Target = {
+    meta: copy.metadata as Obj,
+    spec: cspec,
+    templateMeta: ensureRecord(ctemplate, 'metadata'),
+    podSpec: ctemplate.spec as Obj,
+  };
   const actions: string[] = [];
 
   if (restorePlan && restore) {
@@ -408,7 +473,8 @@ export function mutateWorkload(workload: unknown, invokers: Invokers, opts: Inje
   pruneHelperVolumes(t.podSpec);
   if (actions.length > 0) forceRollingUpdate(kind, cspec);
   // An empty template metadata we created is noise in the patch.
-  if (isRecord(ctemplate.metadata) && Object.keys(ctemplate.metadata).length === 0 && !isRecord(template.metadata)) delete ctemplate.metadata;
+  if (isRecord(ctemplate.metadata) && Object.keys(ctemplate.metadata).length === 0 && !isRecord(template.metadata))
+    delete ctemplate.metadata;
   if (actions.length === 0) return { skip: 'nothing of ours to add or remove' };
   return { mutated: copy, actions };
 }
@@ -425,7 +491,7 @@ export function migrateRestoreRules(obj: unknown): Obj | undefined {
   if (isRecord(target) && Array.isArray(target.rules) && target.rules.length > 0) return undefined;
   const copy = structuredClone(obj);
   const spec = copy.spec as Obj;
-  const t = isRecord(spec.target) ? spec.target : (spec.target = {}) as Obj;
+  const t = isRecord(spec.target) ? spec.target : ((spec.target = {}) as Obj);
   t.rules = spec.rules;
   delete spec.rules;
   return copy;

@@ -74,13 +74,22 @@ export function parseReview(body: unknown): ParsedReview {
   if (!isRecord(req)) return fail('request is missing');
   if (uid === undefined) return fail('request.uid is missing');
   const kind = req.kind;
-  if (!isRecord(kind) || typeof kind.kind !== 'string' || typeof kind.group !== 'string' || typeof kind.version !== 'string') {
+  if (
+    !isRecord(kind) ||
+    typeof kind.kind !== 'string' ||
+    typeof kind.group !== 'string' ||
+    typeof kind.version !== 'string'
+  ) {
     return fail('request.kind must have group, version and kind');
   }
-  if (typeof req.operation !== 'string' || !OPERATIONS.has(req.operation)) return fail('request.operation is not a known operation');
-  if (req.object !== undefined && req.object !== null && !isRecord(req.object)) return fail('request.object is not an object');
-  if (req.oldObject !== undefined && req.oldObject !== null && !isRecord(req.oldObject)) return fail('request.oldObject is not an object');
-  if (req.namespace !== undefined && typeof req.namespace !== 'string') return fail('request.namespace is not a string');
+  if (typeof req.operation !== 'string' || !OPERATIONS.has(req.operation))
+    return fail('request.operation is not a known operation');
+  if (req.object !== undefined && req.object !== null && !isRecord(req.object))
+    return fail('request.object is not an object');
+  if (req.oldObject !== undefined && req.oldObject !== null && !isRecord(req.oldObject))
+    return fail('request.oldObject is not an object');
+  if (req.namespace !== undefined && typeof req.namespace !== 'string')
+    return fail('request.namespace is not a string');
   if (req.name !== undefined && typeof req.name !== 'string') return fail('request.name is not a string');
   return { ok: true, request: req as unknown as AdmissionRequest };
 }

@@ -3,8 +3,15 @@
 // invoker index admission asks. Untyped input (a review's object) is checked against the schema before a rule
 // trusts it (validate.ts); invokers and repositories come from the informers, i.e. the apiserver already checked them.
 import type {
-  BackupBatch, BackupConfiguration, BackupConfigurationSpec, BackupConfigurationTemplateSpec, Repository as ApiRepository,
-  RestoreBatch, RestoreSession, RestoreSessionSpec, RestoreTargetSpec,
+  BackupBatch,
+  BackupConfiguration,
+  BackupConfigurationSpec,
+  BackupConfigurationTemplateSpec,
+  Repository as ApiRepository,
+  RestoreBatch,
+  RestoreSession,
+  RestoreSessionSpec,
+  RestoreTargetSpec,
 } from '../../shared/api/types.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 

@@ -4,13 +4,26 @@ import { cronProblem, isGoDuration, validateStash, type ValidationContext } from
 import type { Obj, Repository } from './types.ts';
 
 const repos: Repository[] = [
-  { kind: 'Repository', metadata: { name: 'shared', namespace: 'backups' }, spec: { backend: { gcs: { bucket: 'b' } }, usagePolicy: { allowedNamespaces: { from: 'All' } } } },
-  { kind: 'Repository', metadata: { name: 'private', namespace: 'backups' }, spec: { backend: { gcs: { bucket: 'b' } } } },
+  {
+    kind: 'Repository',
+    metadata: { name: 'shared', namespace: 'backups' },
+    spec: { backend: { gcs: { bucket: 'b' } }, usagePolicy: { allowedNamespaces: { from: 'All' } } },
+  },
+  {
+    kind: 'Repository',
+    metadata: { name: 'private', namespace: 'backups' },
+    spec: { backend: { gcs: { bucket: 'b' } } },
+  },
 ];
-const ctx: ValidationContext = { repository: (ns, name) => repos.find((r) => r.metadata.namespace === ns && r.metadata.name === name) };
+const ctx: ValidationContext = {
+  repository: (ns, name) => repos.find((r) => r.metadata.namespace === ns && r.metadata.name === name),
+};
 
 function check(obj: Obj, operation = 'CREATE', oldObject?: Obj) {
-  return validateStash({ kind: String(obj.kind), operation, namespace: String((obj.metadata as Obj).namespace), object: obj, oldObject }, ctx);
+  return validateStash(
+    { kind: String(obj.kind), operation, namespace: String((obj.metadata as Obj).namespace), object: obj, oldObject },
+    ctx,
+  );
 }
 
 t.test('manifests written against the documented API pass', async (t) => {
@@ -26,7 +39,10 @@ t.test('each invalid manifest is rejected naming the field', async (t) => {
     const meta = doc.metadata as Obj;
     const expect = String((meta.annotations as Obj)['x-expect']);
     const problems = check(doc);
-    t.ok(problems.some((p) => p.field === expect), `${String(meta.name)}: ${expect} in ${JSON.stringify(problems)}`);
+    t.ok(
+      problems.some((p) => p.field === expect),
+      `${String(meta.name)}: ${expect} in ${JSON.stringify(problems)}`,
+    );
   }
 });
 
@@ -38,7 +54,12 @@ t.test('duplicate member message names both members', async (t) => {
 });
 
 t.test('immutability', async (t) => {
-  const bs = { apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupSession', metadata: { name: 's', namespace: 'demo' }, spec: { invoker: { apiGroup: 'stash.appscode.com', kind: 'BackupBatch', name: 'b' }, retryLeft: 1 } };
+  const bs = {
+    apiVersion: 'stash.appscode.com/v1beta1',
+    kind: 'BackupSession',
+    metadata: { name: 's', namespace: 'demo' },
+    spec: { invoker: { apiGroup: 'stash.appscode.com', kind: 'BackupBatch', name: 'b' }, retryLeft: 1 },
+  };
   const changed = structuredClone(bs);
   changed.spec.retryLeft = 0;
   t.match(check(changed, 'UPDATE', bs), [{ field: 'spec', message: /immutable/ }]);
@@ -46,7 +67,10 @@ t.test('immutability', async (t) => {
   (relabelled.metadata as Obj).labels = { a: 'b' };
   t.same(check(relabelled, 'UPDATE', bs), [], 'metadata may change');
   // Key order is not a change.
-  const reordered = { ...bs, spec: { retryLeft: 1, invoker: { name: 'b', kind: 'BackupBatch', apiGroup: 'stash.appscode.com' } } };
+  const reordered = {
+    ...bs,
+    spec: { retryLeft: 1, invoker: { name: 'b', kind: 'BackupBatch', apiGroup: 'stash.appscode.com' } },
+  };
   t.same(check(reordered, 'UPDATE', bs), []);
 
   for (const kind of ['RestoreSession', 'RestoreBatch']) {
@@ -83,21 +107,35 @@ t.test('repository usage policy across namespaces', async (t) => {
   t.match(check(priv), [{ field: 'spec.repository.namespace', message: /only from its own namespace/ }]);
   const unknown = structuredClone(bb);
   (unknown.spec as Obj).repository = { name: 'nope', namespace: 'backups' };
-  t.same(check(unknown), [], 'an unknown Repository is the operator\'s to report');
+  t.same(check(unknown), [], "an unknown Repository is the operator's to report");
 });
 
 t.test('all problems are reported at once', async (t) => {
   const bad = {
-    kind: 'BackupBatch', metadata: { name: 'x', namespace: 'demo' },
-    spec: { schedule: 'nope', members: [{ target: { ref: { kind: 'Deployment' } } }], retentionPolicy: { keepLast: -1 }, timeOut: '1d', executionOrder: 'Random' },
+    kind: 'BackupBatch',
+    metadata: { name: 'x', namespace: 'demo' },
+    spec: {
+      schedule: 'nope',
+      members: [{ target: { ref: { kind: 'Deployment' } } }],
+      retentionPolicy: { keepLast: -1 },
+      timeOut: '1d',
+      executionOrder: 'Random',
+    },
   };
-  const fields = check(bad).map((p) => p.field).sort();
+  const fields = check(bad)
+    .map((p) => p.field)
+    .sort();
   t.same(fields, [
-    'spec.executionOrder', 'spec.members[0].target.ref.name', 'spec.repository', 'spec.retentionPolicy',
-    'spec.retentionPolicy.keepLast', 'spec.retentionPolicy.name',
+    'spec.executionOrder',
+    'spec.members[0].target.ref.name',
+    'spec.repository',
+    'spec.retentionPolicy',
+    'spec.retentionPolicy.keepLast',
+    'spec.retentionPolicy.name',
     // From the schema alone: Stash's RetentionPolicy.prune has no omitempty.
     'spec.retentionPolicy.prune',
-    'spec.schedule', 'spec.timeOut',
+    'spec.schedule',
+    'spec.timeOut',
   ]);
 });
 
@@ -112,27 +150,52 @@ t.test('the schema is checked too: wrong types and unknown fields are named', as
   t.match(problems, [
     { field: 'spec.paused', message: 'must be true or false' }, // the rule's message wins over the schema's
   ]);
-  t.ok(problems.some((p) => p.field === 'spec.target.paths[1]'), JSON.stringify(problems));
-  t.ok(problems.some((p) => p.field === 'spec.target.unknownKnob' && /unknown field/.test(p.message)), JSON.stringify(problems));
+  t.ok(
+    problems.some((p) => p.field === 'spec.target.paths[1]'),
+    JSON.stringify(problems),
+  );
+  t.ok(
+    problems.some((p) => p.field === 'spec.target.unknownKnob' && /unknown field/.test(p.message)),
+    JSON.stringify(problems),
+  );
   t.equal(new Set(problems.map((p) => p.field)).size, problems.length, 'each field named once');
 });
 
 t.test('garbage never throws', async (t) => {
-  const samples: unknown[] = [null, 1, 'x', [], { spec: 5 }, { spec: { members: 'x' } }, { spec: { members: [null, 1, { target: [] }] } },
-    { spec: { retentionPolicy: [], hooks: { preBackup: 'x' }, target: { rules: [null, { targetHosts: 'a' }] } } }];
-  for (const kind of ['Repository', 'BackupConfiguration', 'BackupBatch', 'BackupSession', 'RestoreSession', 'RestoreBatch']) {
+  const samples: unknown[] = [
+    null,
+    1,
+    'x',
+    [],
+    { spec: 5 },
+    { spec: { members: 'x' } },
+    { spec: { members: [null, 1, { target: [] }] } },
+    { spec: { retentionPolicy: [], hooks: { preBackup: 'x' }, target: { rules: [null, { targetHosts: 'a' }] } } },
+  ];
+  for (const kind of [
+    'Repository',
+    'BackupConfiguration',
+    'BackupBatch',
+    'BackupSession',
+    'RestoreSession',
+    'RestoreBatch',
+  ]) {
     for (const object of samples) {
       t.doesNotThrow(() => validateStash({ kind, operation: 'CREATE', object }, ctx));
       t.doesNotThrow(() => validateStash({ kind, operation: 'UPDATE', object, oldObject: object }, ctx));
     }
   }
   t.same(validateStash({ kind: 'Repository', operation: 'DELETE', object: null }, ctx), [], 'DELETE is not checked');
-  t.match(validateStash({ kind: 'Repository', operation: 'CREATE', object: { metadata: {} } }, ctx), [{ field: 'spec' }]);
+  t.match(validateStash({ kind: 'Repository', operation: 'CREATE', object: { metadata: {} } }, ctx), [
+    { field: 'spec' },
+  ]);
 });
 
 t.test('cron schedules as CronJobs accept them', async (t) => {
-  for (const ok of ['*/5 * * * *', '0 0 * * 0', '@daily', '@midnight', '@every 1h30m', '15 2 1-7 * MON']) t.equal(cronProblem(ok), undefined, ok);
-  for (const bad of ['', '* * * *', '0 0 0 * * *', '61 * * * *', 'TZ=UTC 0 0 * * *', '@every 1d', '@sometimes']) t.type(cronProblem(bad), 'string', bad);
+  for (const ok of ['*/5 * * * *', '0 0 * * 0', '@daily', '@midnight', '@every 1h30m', '15 2 1-7 * MON'])
+    t.equal(cronProblem(ok), undefined, ok);
+  for (const bad of ['', '* * * *', '0 0 0 * * *', '61 * * * *', 'TZ=UTC 0 0 * * *', '@every 1d', '@sometimes'])
+    t.type(cronProblem(bad), 'string', bad);
 });
 
 t.test('Go durations', async (t) => {

@@ -48,7 +48,8 @@ export function cronProblem(schedule: string): string | undefined {
   if (/^(CRON_)?TZ=/.test(s)) return 'time zones in the schedule are not supported by CronJobs';
   if (CRON_MACROS.has(s)) return undefined;
   if (s.startsWith('@every ')) return isGoDuration(s.slice(7).trim()) ? undefined : `"${s}" has an invalid duration`;
-  if (s.split(/\s+/).length !== 5) return `"${s}" must have exactly 5 fields (minute hour day-of-month month day-of-week)`;
+  if (s.split(/\s+/).length !== 5)
+    return `"${s}" must have exactly 5 fields (minute hour day-of-month month day-of-week)`;
   try {
     CronExpressionParser.parse(s);
     return undefined;
@@ -88,12 +89,14 @@ class Checker {
   oneOf(obj: Obj, key: string, path: string, allowed: readonly string[]): void {
     const v = obj[key];
     if (v === undefined || v === null || v === '') return;
-    if (typeof v !== 'string' || !allowed.includes(v)) this.add(`${path}.${key}`, `must be one of ${allowed.join(', ')}, got ${describe(v)}`);
+    if (typeof v !== 'string' || !allowed.includes(v))
+      this.add(`${path}.${key}`, `must be one of ${allowed.join(', ')}, got ${describe(v)}`);
   }
   duration(obj: Obj, key: string, path: string): void {
     const v = obj[key];
     if (v === undefined || v === null || v === '') return;
-    if (typeof v !== 'string' || !isGoDuration(v)) this.add(`${path}.${key}`, `must be a duration such as 30s, 10m or 1h30m, got ${describe(v)}`);
+    if (typeof v !== 'string' || !isGoDuration(v))
+      this.add(`${path}.${key}`, `must be a duration such as 30s, 10m or 1h30m, got ${describe(v)}`);
   }
   record(obj: Obj, key: string, path: string, required = false): Obj | undefined {
     const v = obj[key];
@@ -138,9 +141,12 @@ const KEEP_FIELDS = ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepM
 function checkHandler(c: Checker, h: Obj, path: string, policies: readonly string[] | undefined): void {
   const set = HANDLER_ACTIONS.filter((a) => h[a] !== undefined && h[a] !== null);
   if (set.length !== 1) {
-    c.add(path, set.length === 0
-      ? `must set exactly one action (${HANDLER_ACTIONS.join(', ')}), found none`
-      : `must set exactly one action (${HANDLER_ACTIONS.join(', ')}), found ${set.join(' and ')}`);
+    c.add(
+      path,
+      set.length === 0
+        ? `must set exactly one action (${HANDLER_ACTIONS.join(', ')}), found none`
+        : `must set exactly one action (${HANDLER_ACTIONS.join(', ')}), found ${set.join(' and ')}`,
+    );
   }
   const exec = c.record(h, 'exec', path);
   if (exec) {
@@ -152,8 +158,10 @@ function checkHandler(c: Checker, h: Obj, path: string, policies: readonly strin
     if (!action) continue;
     const port = action.port;
     if (port === undefined || port === null || port === '') c.add(`${path}.${a}.port`, 'is required');
-    else if (typeof port === 'string' && !h.containerName) c.add(`${path}.containerName`, `is required to resolve the named port "${port}"`);
-    else if (typeof port === 'number' && (!Number.isInteger(port) || port < 1 || port > 65535)) c.add(`${path}.${a}.port`, `must be a port number 1-65535, got ${port}`);
+    else if (typeof port === 'string' && !h.containerName)
+      c.add(`${path}.containerName`, `is required to resolve the named port "${port}"`);
+    else if (typeof port === 'number' && (!Number.isInteger(port) || port < 1 || port > 65535))
+      c.add(`${path}.${a}.port`, `must be a port number 1-65535, got ${port}`);
     if (a !== 'tcpSocket') c.oneOf(action, 'scheme', `${path}.${a}`, ['HTTP', 'HTTPS']);
   }
   c.str(h, 'containerName', path);
@@ -191,7 +199,14 @@ function refKey(ref: Obj, defaultNs: string): string {
 }
 
 /** TargetRef checks; returns the ref when it is usable for identity comparison. */
-function checkRef(c: Checker, target: Obj, path: string, ns: string, task: Obj | undefined, required: boolean): Obj | undefined {
+function checkRef(
+  c: Checker,
+  target: Obj,
+  path: string,
+  ns: string,
+  task: Obj | undefined,
+  required: boolean,
+): Obj | undefined {
   const ref = c.record(target, 'ref', path, required);
   if (!ref) return undefined;
   const p = `${path}.ref`;
@@ -200,7 +215,8 @@ function checkRef(c: Checker, target: Obj, path: string, ns: string, task: Obj |
   c.str(ref, 'apiVersion', p);
   const refNs = c.str(ref, 'namespace', p);
   const taskName = task && typeof task.name === 'string' ? task.name : '';
-  const sidecarOrPvc = kind !== undefined && ((WORKLOAD_KINDS as readonly string[]).includes(kind) || kind === 'PersistentVolumeClaim');
+  const sidecarOrPvc =
+    kind !== undefined && ((WORKLOAD_KINDS as readonly string[]).includes(kind) || kind === 'PersistentVolumeClaim');
   if (refNs && ns && refNs !== ns && sidecarOrPvc && !taskName.startsWith('kubedump')) {
     c.add(`${p}.namespace`, `a ${kind} in another namespace (${refNs}) cannot be a target of an invoker in ${ns}`);
   }
@@ -234,7 +250,12 @@ function checkMemberCommon(c: Checker, m: Obj, path: string): Obj | undefined {
   if (tempDir) {
     c.oneOf(tempDir, 'medium', `${path}.tempDir`, ['', 'Memory']);
     const sl = tempDir.sizeLimit;
-    if (sl !== undefined && sl !== null && !(typeof sl === 'number' && sl >= 0) && !(typeof sl === 'string' && QUANTITY.test(sl))) {
+    if (
+      sl !== undefined &&
+      sl !== null &&
+      !(typeof sl === 'number' && sl >= 0) &&
+      !(typeof sl === 'string' && QUANTITY.test(sl))
+    ) {
       c.add(`${path}.tempDir.sizeLimit`, `must be a quantity such as 1Gi, got ${describe(sl)}`);
     }
   }
@@ -243,11 +264,19 @@ function checkMemberCommon(c: Checker, m: Obj, path: string): Obj | undefined {
   if (container) {
     const p = `${path}.runtimeSettings.container`;
     const nice = c.record(container, 'nice', p);
-    if (nice && nice.adjustment !== undefined && !(Number.isInteger(nice.adjustment) && (nice.adjustment as number) >= -20 && (nice.adjustment as number) <= 19)) {
+    if (
+      nice &&
+      nice.adjustment !== undefined &&
+      !(Number.isInteger(nice.adjustment) && (nice.adjustment as number) >= -20 && (nice.adjustment as number) <= 19)
+    ) {
       c.add(`${p}.nice.adjustment`, 'must be an integer from -20 to 19');
     }
     const ionice = c.record(container, 'ionice', p);
-    if (ionice && ionice.class !== undefined && !(Number.isInteger(ionice.class) && (ionice.class as number) >= 0 && (ionice.class as number) <= 3)) {
+    if (
+      ionice &&
+      ionice.class !== undefined &&
+      !(Number.isInteger(ionice.class) && (ionice.class as number) >= 0 && (ionice.class as number) <= 3)
+    ) {
       c.add(`${p}.ionice.class`, 'must be 0, 1, 2 or 3');
     }
     c.list(container, 'env', p)?.forEach((e, i) => {
@@ -284,12 +313,14 @@ function checkRules(c: Checker, rules: unknown[], path: string): void {
     if (!isRecord(r)) return c.add(p, 'must be an object');
     const hosts = c.strings(r, 'targetHosts', p) ?? [];
     if (hosts.length === 0) {
-      if (fallback !== undefined) c.add(`${p}.targetHosts`, `only one rule may leave targetHosts empty; ${path}[${fallback}] already does`);
+      if (fallback !== undefined)
+        c.add(`${p}.targetHosts`, `only one rule may leave targetHosts empty; ${path}[${fallback}] already does`);
       else fallback = i;
     }
     for (const h of hosts) {
       const prev = hostRule.get(h);
-      if (prev !== undefined && prev !== i) c.add(`${p}.targetHosts`, `host "${h}" already appears in ${path}[${prev}].targetHosts`);
+      if (prev !== undefined && prev !== i)
+        c.add(`${p}.targetHosts`, `host "${h}" already appears in ${path}[${prev}].targetHosts`);
       else if (prev === i) c.add(`${p}.targetHosts`, `host "${h}" is listed twice`);
       else hostRule.set(h, i);
     }
@@ -331,14 +362,22 @@ function checkRepositoryRef(c: Checker, spec: Obj, ns: string, ctx: ValidationCo
   if (!found) return;
   const from = found.spec?.usagePolicy?.allowedNamespaces?.from ?? 'Same';
   if (from === 'Same') {
-    c.add('spec.repository.namespace', `Repository ${repoNs}/${name} allows use only from its own namespace (usagePolicy.allowedNamespaces.from: Same)`);
+    c.add(
+      'spec.repository.namespace',
+      `Repository ${repoNs}/${name} allows use only from its own namespace (usagePolicy.allowedNamespaces.from: Same)`,
+    );
   }
   // `Selector` needs the namespace's labels, which admission does not hold; the operator's ValidationPassed
   // condition reports that case.
 }
 
 /** A batch's members: present, each an object checked by `check`, no target named twice. */
-function checkMembers(c: Checker, spec: Obj, ns: string, check: (m: Obj, path: string) => Obj | undefined): unknown[] | undefined {
+function checkMembers(
+  c: Checker,
+  spec: Obj,
+  ns: string,
+  check: (m: Obj, path: string) => Obj | undefined,
+): unknown[] | undefined {
   const members = c.list(spec, 'members', 'spec');
   if (!members || members.length === 0) {
     c.add('spec.members', 'must list at least one member');
@@ -360,7 +399,10 @@ function uniqueRefs(c: Checker, refs: Array<Obj | undefined>, ns: string, member
     const key = refKey(ref, ns);
     const prev = seen.get(key);
     if (prev !== undefined) {
-      c.add(`${memberPath(i)}.target.ref`, `targets ${String(ref.kind)} ${String(ref.namespace || ns)}/${String(ref.name)} already targeted by ${memberPath(prev)}`);
+      c.add(
+        `${memberPath(i)}.target.ref`,
+        `targets ${String(ref.kind)} ${String(ref.namespace || ns)}/${String(ref.name)} already targeted by ${memberPath(prev)}`,
+      );
     } else {
       seen.set(key, i);
     }
@@ -376,11 +418,16 @@ function sameJson(a: unknown, b: unknown): boolean {
 function validateRepository(c: Checker, spec: Obj): void {
   const backend = c.record(spec, 'backend', 'spec', true);
   if (!backend) return;
-  const providers = ['local', 's3', 'gcs', 'azure', 'swift', 'b2', 'rest'].filter((p) => backend[p] !== undefined && backend[p] !== null);
+  const providers = ['local', 's3', 'gcs', 'azure', 'swift', 'b2', 'rest'].filter(
+    (p) => backend[p] !== undefined && backend[p] !== null,
+  );
   if (providers.length !== 1) {
-    c.add('spec.backend', providers.length === 0
-      ? 'must set one storage provider (local, s3, gcs, azure, swift, b2 or rest)'
-      : `must set only one storage provider, found ${providers.join(', ')}`);
+    c.add(
+      'spec.backend',
+      providers.length === 0
+        ? 'must set one storage provider (local, s3, gcs, azure, swift, b2 or rest)'
+        : `must set only one storage provider, found ${providers.join(', ')}`,
+    );
   }
   c.str(backend, 'storageSecretName', 'spec.backend');
   const local = c.record(backend, 'local', 'spec.backend');
@@ -389,14 +436,21 @@ function validateRepository(c: Checker, spec: Obj): void {
     if (mp !== undefined && mp !== '') {
       const clean = mp.replace(/\/+$/, '') || '/';
       if (!mp.startsWith('/')) c.add('spec.backend.local.mountPath', `must be an absolute path, got "${mp}"`);
-      else if (clean === '/stash' || clean.startsWith('/stash/')) c.add('spec.backend.local.mountPath', `must not be /stash or under it (reserved for the agent), got "${mp}"`);
+      else if (clean === '/stash' || clean.startsWith('/stash/'))
+        c.add('spec.backend.local.mountPath', `must not be /stash or under it (reserved for the agent), got "${mp}"`);
     }
     c.str(local, 'subPath', 'spec.backend.local');
     if (!Object.keys(local).some((k) => k !== 'mountPath' && k !== 'subPath')) {
       c.add('spec.backend.local', 'must name a volume source (hostPath, persistentVolumeClaim, nfs, ...)');
     }
   }
-  const required: Array<[string, string]> = [['s3', 'bucket'], ['gcs', 'bucket'], ['azure', 'container'], ['swift', 'container'], ['b2', 'bucket']];
+  const required: Array<[string, string]> = [
+    ['s3', 'bucket'],
+    ['gcs', 'bucket'],
+    ['azure', 'container'],
+    ['swift', 'container'],
+    ['b2', 'bucket'],
+  ];
   for (const [provider, field] of required) {
     const block = c.record(backend, provider, 'spec.backend');
     if (block) c.str(block, field, `spec.backend.${provider}`, true);
@@ -406,7 +460,8 @@ function validateRepository(c: Checker, spec: Obj): void {
     if (block) c.int(block, 'maxConnections', `spec.backend.${provider}`);
   }
   if (spec.wipeOut === true) {
-    for (const p of ['local', 'b2']) if (isRecord(backend[p])) c.add('spec.wipeOut', `is not supported for the ${p} backend`);
+    for (const p of ['local', 'b2'])
+      if (isRecord(backend[p])) c.add('spec.wipeOut', `is not supported for the ${p} backend`);
   } else if (spec.wipeOut !== undefined && typeof spec.wipeOut !== 'boolean') {
     c.add('spec.wipeOut', 'must be true or false');
   }
@@ -414,7 +469,8 @@ function validateRepository(c: Checker, spec: Obj): void {
   const an = up ? c.record(up, 'allowedNamespaces', 'spec.usagePolicy') : undefined;
   if (an) {
     c.oneOf(an, 'from', 'spec.usagePolicy.allowedNamespaces', ['Same', 'All', 'Selector']);
-    if (an.from === 'Selector' && !isRecord(an.selector)) c.add('spec.usagePolicy.allowedNamespaces.selector', 'is required when from is Selector');
+    if (an.from === 'Selector' && !isRecord(an.selector))
+      c.add('spec.usagePolicy.allowedNamespaces.selector', 'is required when from is Selector');
   }
 }
 
@@ -514,16 +570,25 @@ export function validateStash(input: ValidationInput, ctx: ValidationContext): P
   }
   const old = input.operation === 'UPDATE' && isRecord(input.oldObject) ? input.oldObject : undefined;
   if (old && IMMUTABLE_SPEC.has(input.kind)) {
-    if (!sameJson(old.spec, obj.spec)) c.add('spec', `is immutable: a ${input.kind} cannot be changed after creation; create a new one`);
+    if (!sameJson(old.spec, obj.spec))
+      c.add('spec', `is immutable: a ${input.kind} cannot be changed after creation; create a new one`);
     return c.problems;
   }
   switch (input.kind) {
-    case KINDS.Repository.kind: validateRepository(c, spec); break;
+    case KINDS.Repository.kind:
+      validateRepository(c, spec);
+      break;
     case KINDS.BackupConfiguration.kind:
-    case KINDS.BackupBatch.kind: validateBackupInvoker(c, input.kind, spec, ns, ctx); break;
+    case KINDS.BackupBatch.kind:
+      validateBackupInvoker(c, input.kind, spec, ns, ctx);
+      break;
     case KINDS.RestoreSession.kind:
-    case KINDS.RestoreBatch.kind: validateRestoreInvoker(c, input.kind, spec, ns, ctx); break;
-    case KINDS.BackupSession.kind: validateBackupSession(c, spec); break;
+    case KINDS.RestoreBatch.kind:
+      validateRestoreInvoker(c, input.kind, spec, ns, ctx);
+      break;
+    case KINDS.BackupSession.kind:
+      validateBackupSession(c, spec);
+      break;
   }
   schemaProblems(c, input.kind, obj);
   return c.problems;

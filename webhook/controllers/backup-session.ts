@@ -8,19 +8,49 @@ import { errorMessage } from '../../shared/errors.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
 import {
-  findTarget, hasCondition, isFalse, isFinalSessionPhase, isTrue, mergeBackupSessionStatus, parseGoDuration,
-  refKey, rfc3339, type BackupSessionPatch, type TargetPatch,
+  findTarget,
+  hasCondition,
+  isFalse,
+  isFinalSessionPhase,
+  isTrue,
+  mergeBackupSessionStatus,
+  parseGoDuration,
+  refKey,
+  rfc3339,
+  type BackupSessionPatch,
+  type TargetPatch,
 } from '../../shared/status/index.ts';
 import {
-  MissingSince, slimPod, cond, executionModel, getTarget, invokerApiVersion, isBatch, membersOf, ownerRef, recordEvent,
-  totalHostsOf, type LooseInvoker, type Member, type Workload,
+  MissingSince,
+  slimPod,
+  cond,
+  executionModel,
+  getTarget,
+  invokerApiVersion,
+  isBatch,
+  membersOf,
+  ownerRef,
+  recordEvent,
+  totalHostsOf,
+  type LooseInvoker,
+  type Member,
+  type Workload,
 } from './common.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
 import { eligibleSince, expectedHostNames, heartbeatInformer, observeHosts } from './hosts.ts';
 import { JOB_REPORT_GRACE_MS, ensureBackupJob } from './jobs.ts';
-import { closeOutMember, deadlineFor, deadlineState, hostsToFail, invokerLabelsToAdd, mayStart, sessionInvoker, skipReason } from './rules.ts';
+import {
+  closeOutMember,
+  deadlineFor,
+  deadlineState,
+  hostsToFail,
+  invokerLabelsToAdd,
+  mayStart,
+  sessionInvoker,
+  skipReason,
+} from './rules.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
 
 export interface SessionObj extends KubeObject {
@@ -36,12 +66,24 @@ function targetFinal(t: BackupTargetStatus | undefined): boolean {
 }
 
 function initiated(t: BackupTargetStatus | undefined): boolean {
-  return t !== undefined && (hasCondition(t.conditions, CONDITION.BackupExecutorEnsured) || ['Running', 'Succeeded', 'Failed'].includes(t.phase ?? ''));
+  return (
+    t !== undefined &&
+    (hasCondition(t.conditions, CONDITION.BackupExecutorEnsured) ||
+      ['Running', 'Succeeded', 'Failed'].includes(t.phase ?? ''))
+  );
 }
 
 /** docs/api.md §14.3 step 2: every target has an entry and reached a final phase. */
-export function allTargetsFinal(status: BackupSessionStatus | undefined, members: readonly Member[], ns: string): boolean {
-  return members.length > 0 && (status?.targets?.length ?? 0) >= members.length && members.every((m) => targetFinal(findTarget(status, m.ref, ns)));
+export function allTargetsFinal(
+  status: BackupSessionStatus | undefined,
+  members: readonly Member[],
+  ns: string,
+): boolean {
+  return (
+    members.length > 0 &&
+    (status?.targets?.length ?? 0) >= members.length &&
+    members.every((m) => targetFinal(findTarget(status, m.ref, ns)))
+  );
 }
 
 function summary(s: SessionObj, inv: LooseInvoker, phase: string): HookSummary {
@@ -70,15 +112,27 @@ export class BackupSessionLoop {
 
   constructor(d: ResolvedDeps, signal: AbortSignal) {
     this.d = d;
-    this.sessions = new Informer<SessionObj>(d.kube, { apiVersion: SESSION_API, kind: 'BackupSession', namespace: d.namespace, log: d.log });
-    this.pods = new Informer<KubeObject>(d.kube, { apiVersion: 'v1', kind: 'Pod', namespace: d.namespace, log: d.log, transform: slimPod });
+    this.sessions = new Informer<SessionObj>(d.kube, {
+      apiVersion: SESSION_API,
+      kind: 'BackupSession',
+      namespace: d.namespace,
+      log: d.log,
+    });
+    this.pods = new Informer<KubeObject>(d.kube, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      namespace: d.namespace,
+      log: d.log,
+      transform: slimPod,
+    });
     this.leases = heartbeatInformer(d.kube, d.namespace, ['BackupSession'], d.log);
     this.queue = new WorkQueue((key) => this.reconcile(key), { name: 'backup-session', log: d.log, signal });
     const poke = (o: SessionObj): void => {
       if (!scoped(d, o)) return;
       const phase = o.status?.phase;
       // Final sessions matter only while a retry is owed.
-      if (isFinalSessionPhase(phase) && !(phase === 'Failed' && (o.spec?.retryLeft ?? 0) > 0 && !o.status?.retried)) return;
+      if (isFinalSessionPhase(phase) && !(phase === 'Failed' && (o.spec?.retryLeft ?? 0) > 0 && !o.status?.retried))
+        return;
       this.queue.add(`${o.metadata?.namespace}/${o.metadata?.name}`);
     };
     this.sessions.on('add', poke);
@@ -87,13 +141,18 @@ export class BackupSessionLoop {
     // A pod that goes away (or terminates) may leave a host unreported: look at running sessions in its namespace.
     const podGone = (p: KubeObject): void => {
       for (const s of this.sessions.list()) {
-        if (s.metadata?.namespace === p.metadata?.namespace && s.status?.phase === 'Running') this.queue.add(`${s.metadata?.namespace}/${s.metadata?.name}`);
+        if (s.metadata?.namespace === p.metadata?.namespace && s.status?.phase === 'Running')
+          this.queue.add(`${s.metadata?.namespace}/${s.metadata?.name}`);
       }
     };
     this.pods.on('delete', podGone);
     this.pods.on('update', (p, old) => {
       const st = (x: KubeObject | undefined) => (x as { status?: { phase?: string } } | undefined)?.status?.phase;
-      if ((p.metadata?.deletionTimestamp && !old?.metadata?.deletionTimestamp) || (st(p) !== st(old) && (st(p) === 'Failed' || st(p) === 'Succeeded'))) podGone(p);
+      if (
+        (p.metadata?.deletionTimestamp && !old?.metadata?.deletionTimestamp) ||
+        (st(p) !== st(old) && (st(p) === 'Failed' || st(p) === 'Succeeded'))
+      )
+        podGone(p);
     });
     // A leader that loses its Lease stops counting; the next term registers afresh.
     const remove = d.metrics.addSessionSource(() => this.sessions.list());
@@ -122,14 +181,28 @@ export class BackupSessionLoop {
   }
 
   /** Merges a patch into the stored status (conflict-retried) and recomputes the phases in the same write. */
-  async write(s: SessionObj, patch: BackupSessionPatch, extra?: (st: BackupSessionStatus) => void): Promise<SessionObj> {
+  async write(
+    s: SessionObj,
+    patch: BackupSessionPatch,
+    extra?: (st: BackupSessionStatus) => void,
+  ): Promise<SessionObj> {
     const ns = s.metadata?.namespace ?? '';
-    const out = await this.d.kube.update<SessionObj>(SESSION_API, 'BackupSession', ns, s.metadata?.name ?? '', (cur) => {
-      const next = mergeBackupSessionStatus(cur.status, patch, { namespace: ns, creationTimestamp: cur.metadata?.creationTimestamp });
-      extra?.(next);
-      cur.status = next;
-      return cur;
-    }, { subresource: 'status' });
+    const out = await this.d.kube.update<SessionObj>(
+      SESSION_API,
+      'BackupSession',
+      ns,
+      s.metadata?.name ?? '',
+      (cur) => {
+        const next = mergeBackupSessionStatus(cur.status, patch, {
+          namespace: ns,
+          creationTimestamp: cur.metadata?.creationTimestamp,
+        });
+        extra?.(next);
+        cur.status = next;
+        return cur;
+      },
+      { subresource: 'status' },
+    );
     return out ?? s;
   }
 
@@ -144,7 +217,15 @@ export class BackupSessionLoop {
     const labels = invokerLabelsToAdd(s);
     if (labels && !isFinalSessionPhase(s.status?.phase)) {
       s = await this.d.kube.patch<SessionObj>(SESSION_API, 'BackupSession', ns, name, { metadata: { labels } });
-      void recordEvent(this.d.events, s, 'Normal', 'InvokerLabelsAdded', `Added labels ${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(', ')} so that the agents of ${inv.kind} ${inv.metadata?.name} find this session.`);
+      void recordEvent(
+        this.d.events,
+        s,
+        'Normal',
+        'InvokerLabelsAdded',
+        `Added labels ${Object.entries(labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')} so that the agents of ${inv.kind} ${inv.metadata?.name} find this session.`,
+      );
     }
     const members = membersOf(inv);
     if (isFinalSessionPhase(s.status?.phase)) {
@@ -152,14 +233,32 @@ export class BackupSessionLoop {
       return;
     }
     const conds = s.status?.conditions;
-    if (isFalse(conds, CONDITION.GlobalPreBackupHookSucceeded) || isTrue(conds, CONDITION.DeadlineExceeded) || allTargetsFinal(s.status, members, ns)) {
+    if (
+      isFalse(conds, CONDITION.GlobalPreBackupHookSucceeded) ||
+      isTrue(conds, CONDITION.DeadlineExceeded) ||
+      allTargetsFinal(s.status, members, ns)
+    ) {
       await this.#finish(s, inv, members);
       return;
     }
     const dl = deadlineState(s.status?.sessionDeadline, Date.now());
     if (dl.passed) {
-      await this.write(s, { conditions: [cond('DeadlineExceeded', 'True', `Failed to complete backup within ${inv.spec?.timeOut ?? 'the session deadline'}.`)] });
-      void recordEvent(this.d.events, s, 'Warning', 'DeadlineExceeded', `BackupSession did not finish within ${inv.spec?.timeOut}.`);
+      await this.write(s, {
+        conditions: [
+          cond(
+            'DeadlineExceeded',
+            'True',
+            `Failed to complete backup within ${inv.spec?.timeOut ?? 'the session deadline'}.`,
+          ),
+        ],
+      });
+      void recordEvent(
+        this.d.events,
+        s,
+        'Warning',
+        'DeadlineExceeded',
+        `BackupSession did not finish within ${inv.spec?.timeOut}.`,
+      );
       this.queue.add(key);
       return;
     }
@@ -169,7 +268,12 @@ export class BackupSessionLoop {
       let why = this.#skipReason(s, inv);
       if (why) {
         // Skipping is final; decide it on the stored invoker, not on a cache that may trail by an event.
-        const fresh = await this.d.kube.getOrNull<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', ns, inv.metadata?.name ?? '');
+        const fresh = await this.d.kube.getOrNull<LooseInvoker>(
+          invokerApiVersion(inv.kind ?? ''),
+          inv.kind ?? '',
+          ns,
+          inv.metadata?.name ?? '',
+        );
         if (!fresh) return;
         why = this.#skipReason(s, fresh);
       }
@@ -195,26 +299,58 @@ export class BackupSessionLoop {
   }
 
   #skipReason(s: SessionObj, inv: LooseInvoker): string | undefined {
-    const other = this.#sessionsOf(inv).find((o) => o.metadata?.name !== s.metadata?.name && o.status?.phase === 'Running');
-    return skipReason({ invoker: `${inv.kind} ${inv.metadata?.name}`, invokerPhase: inv.status?.phase, paused: inv.spec?.paused === true, otherRunning: other?.metadata?.name });
+    const other = this.#sessionsOf(inv).find(
+      (o) => o.metadata?.name !== s.metadata?.name && o.status?.phase === 'Running',
+    );
+    return skipReason({
+      invoker: `${inv.kind} ${inv.metadata?.name}`,
+      invokerPhase: inv.status?.phase,
+      paused: inv.spec?.paused === true,
+      otherRunning: other?.metadata?.name,
+    });
   }
 
   /** Sessions of one invoker in its namespace, recognised by spec.invoker (or the older label) as agents do. */
   #sessionsOf(inv: LooseInvoker): SessionObj[] {
     return this.sessions.list().filter((o) => {
       const who = sessionInvoker(o);
-      return o.metadata?.namespace === inv.metadata?.namespace && who?.kind === inv.kind && who?.name === inv.metadata?.name;
+      return (
+        o.metadata?.namespace === inv.metadata?.namespace && who?.kind === inv.kind && who?.name === inv.metadata?.name
+      );
     });
   }
 
-  async #runHook(s: SessionObj, inv: LooseInvoker, h: HookHandler, hook: string, type: 'GlobalPreBackupHookSucceeded' | 'GlobalPostBackupHookSucceeded', phase: string): Promise<Condition> {
+  async #runHook(
+    s: SessionObj,
+    inv: LooseInvoker,
+    h: HookHandler,
+    hook: string,
+    type: 'GlobalPreBackupHookSucceeded' | 'GlobalPostBackupHookSucceeded',
+    phase: string,
+  ): Promise<Condition> {
     try {
-      const out = await executeHook(h, { kube: this.d.kube, executorPod: this.d.executorPod, timeoutMs: this.d.tuning.hookTimeoutMs, summary: summary(s, inv, phase) });
+      const out = await executeHook(h, {
+        kube: this.d.kube,
+        executorPod: this.d.executorPod,
+        timeoutMs: this.d.tuning.hookTimeoutMs,
+        summary: summary(s, inv, phase),
+      });
       void recordEvent(this.d.events, s, 'Normal', `Global${hook[0]!.toUpperCase()}${hook.slice(1)}HookSucceeded`, out);
       return cond(type, 'True', `Global ${hook} hook succeeded: ${out}`.slice(0, 1024));
     } catch (err) {
-      this.d.metrics.hookFailures.inc({ namespace: inv.metadata?.namespace ?? '', invoker_kind: inv.kind ?? '', invoker_name: inv.metadata?.name ?? '', hook });
-      void recordEvent(this.d.events, s, 'Warning', `Global${hook[0]!.toUpperCase()}${hook.slice(1)}HookFailed`, errorMessage(err));
+      this.d.metrics.hookFailures.inc({
+        namespace: inv.metadata?.namespace ?? '',
+        invoker_kind: inv.kind ?? '',
+        invoker_name: inv.metadata?.name ?? '',
+        hook,
+      });
+      void recordEvent(
+        this.d.events,
+        s,
+        'Warning',
+        `Global${hook[0]!.toUpperCase()}${hook.slice(1)}HookFailed`,
+        errorMessage(err),
+      );
       return cond(type, 'False', `Global ${hook} hook failed: ${errorMessage(err)}`.slice(0, 1024));
     }
   }
@@ -228,21 +364,41 @@ export class BackupSessionLoop {
       if (m.index === count - 1) p.postBackupActions = [...POST_BACKUP_ACTIONS];
       return p;
     };
-    if (model.model === 'unsupported') return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Cannot back up ${what}: ${model.reason}.`)] };
+    if (model.model === 'unsupported')
+      return {
+        ref: m.ref,
+        conditions: [cond('BackupExecutorEnsured', 'False', `Cannot back up ${what}: ${model.reason}.`)],
+      };
     if (model.model === 'job') {
       try {
-        if (!(await getTarget(this.d.kube, m.ref))) return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Target ${what} does not exist.`)] };
+        if (!(await getTarget(this.d.kube, m.ref)))
+          return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Target ${what} does not exist.`)] };
         const job = await ensureBackupJob({ kube: this.d.kube, inject: this.d.inject }, inv, m, s);
-        return actions({ ref: m.ref, totalHosts: 1, conditions: [cond('BackupExecutorEnsured', 'True', `Backup Job ${job.name} for ${what} is in place.`)] });
+        return actions({
+          ref: m.ref,
+          totalHosts: 1,
+          conditions: [cond('BackupExecutorEnsured', 'True', `Backup Job ${job.name} for ${what} is in place.`)],
+        });
       } catch (err) {
-        return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Could not create the backup Job for ${what}: ${errorMessage(err)}`)] };
+        return {
+          ref: m.ref,
+          conditions: [
+            cond('BackupExecutorEnsured', 'False', `Could not create the backup Job for ${what}: ${errorMessage(err)}`),
+          ],
+        };
       }
     }
     try {
       const r = await syncWorkload(this.d.workloads, m.ref);
-      if (!r.found) return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Target ${what} does not exist.`)] };
+      if (!r.found)
+        return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Target ${what} does not exist.`)] };
       if (!injectedFor(r.object, 'backup', inv)) {
-        return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `The stash sidecar of ${what} belongs to another backup invoker.`)] };
+        return {
+          ref: m.ref,
+          conditions: [
+            cond('BackupExecutorEnsured', 'False', `The stash sidecar of ${what} belongs to another backup invoker.`),
+          ],
+        };
       }
       return actions({
         ref: m.ref,
@@ -250,7 +406,12 @@ export class BackupSessionLoop {
         conditions: [cond('BackupExecutorEnsured', 'True', `The stash sidecar of ${what} is in place.`)],
       });
     } catch (err) {
-      return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Could not ensure the stash sidecar of ${what}: ${errorMessage(err)}`)] };
+      return {
+        ref: m.ref,
+        conditions: [
+          cond('BackupExecutorEnsured', 'False', `Could not ensure the stash sidecar of ${what}: ${errorMessage(err)}`),
+        ],
+      };
     }
   }
 
@@ -258,7 +419,11 @@ export class BackupSessionLoop {
     const ns = s.metadata?.namespace ?? '';
     let working: BackupSessionStatus = structuredClone(s.status ?? {});
     const patches: TargetPatch[] = [];
-    const progress = () => members.map((x) => ({ initiated: initiated(findTarget(working, x.ref, ns)), final: targetFinal(findTarget(working, x.ref, ns)) }));
+    const progress = () =>
+      members.map((x) => ({
+        initiated: initiated(findTarget(working, x.ref, ns)),
+        final: targetFinal(findTarget(working, x.ref, ns)),
+      }));
     for (const m of members) {
       const t = findTarget(working, m.ref, ns);
       if (initiated(t)) continue;
@@ -278,11 +443,21 @@ export class BackupSessionLoop {
     const out = await this.write(s, { targets: patches }, (st) => {
       if (deadline && !st.sessionDeadline) st.sessionDeadline = deadline;
     });
-    if (out.status?.sessionDeadline) this.queue.addAfter(`${ns}/${s.metadata?.name}`, Math.max(0, Date.parse(out.status.sessionDeadline) - Date.now()));
+    if (out.status?.sessionDeadline)
+      this.queue.addAfter(
+        `${ns}/${s.metadata?.name}`,
+        Math.max(0, Date.parse(out.status.sessionDeadline) - Date.now()),
+      );
     for (const p of patches) {
       const c = p.conditions?.[0];
       if (!c) continue;
-      void recordEvent(this.d.events, out, c.status === 'True' ? 'Normal' : 'Warning', c.reason ?? c.type, c.status === 'True' ? `Initiated backup of ${p.ref.kind} ${p.ref.name}.` : (c.message ?? ''));
+      void recordEvent(
+        this.d.events,
+        out,
+        c.status === 'True' ? 'Normal' : 'Warning',
+        c.reason ?? c.type,
+        c.status === 'True' ? `Initiated backup of ${p.ref.kind} ${p.ref.name}.` : (c.message ?? ''),
+      );
     }
     return out;
   }
@@ -293,7 +468,9 @@ export class BackupSessionLoop {
     const { hostGoneGraceMs, hostLivenessMs } = this.d.tuning;
     const patches: TargetPatch[] = [];
     let next: number | undefined;
-    const soon = (ms: number) => { next = Math.min(next ?? ms, ms); };
+    const soon = (ms: number) => {
+      next = Math.min(next ?? ms, ms);
+    };
     const pods = this.pods.list();
     for (const m of members) {
       const t = findTarget(s.status, m.ref, ns);
@@ -302,30 +479,57 @@ export class BackupSessionLoop {
       const reported = new Set((t.stats ?? []).map((x) => x.hostname ?? ''));
       const prefix = `${key}|${refKey(m.ref, ns)}|`;
       const { hosts, unknownHosts } = await observeHosts({
-        kube: this.d.kube, purpose: 'backup', inv, m, model, heartbeatKind: 'BackupSession', session: s.metadata?.name ?? '', namespace: ns,
-        totalHosts: t.totalHosts, reported, pods, leases: this.leases, missing: this.#missing, prefix,
+        kube: this.d.kube,
+        purpose: 'backup',
+        inv,
+        m,
+        model,
+        heartbeatKind: 'BackupSession',
+        session: s.metadata?.name ?? '',
+        namespace: ns,
+        totalHosts: t.totalHosts,
+        reported,
+        pods,
+        leases: this.leases,
+        missing: this.#missing,
+        prefix,
       });
       const verdict = hostsToFail({
-        now: Date.now(), eligibleSince: eligibleSince(t.conditions, CONDITION.BackupExecutorEnsured, s.metadata?.creationTimestamp), boundMs: hostLivenessMs,
+        now: Date.now(),
+        eligibleSince: eligibleSince(t.conditions, CONDITION.BackupExecutorEnsured, s.metadata?.creationTimestamp),
+        boundMs: hostLivenessMs,
         // An ended Job never comes back, unlike a pod being replaced: its grace only covers the agent's last write.
         goneGraceMs: model === 'workload' ? hostGoneGraceMs : Math.min(hostGoneGraceMs, JOB_REPORT_GRACE_MS),
-        target: `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}`, hosts,
+        target: `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}`,
+        hosts,
       });
       if (verdict.recheckInMs !== undefined) soon(verdict.recheckInMs);
       const reasons = verdict.failed.map((f) => f.reason);
       if (unknownHosts > 0) {
         const since = this.#missing.seen(`${prefix}*`);
-        if (since >= hostGoneGraceMs) reasons.push(`${unknownHosts} host(s) of ${m.ref.kind} ${m.ref.name} have no live pod`);
+        if (since >= hostGoneGraceMs)
+          reasons.push(`${unknownHosts} host(s) of ${m.ref.kind} ${m.ref.name} have no live pod`);
         else soon(hostGoneGraceMs - since);
       }
       if (reasons.length > 0) {
-        const failed: HostBackupStats[] = verdict.failed.map((f) => ({ hostname: f.host, phase: 'Failed', error: f.reason }));
+        const failed: HostBackupStats[] = verdict.failed.map((f) => ({
+          hostname: f.host,
+          phase: 'Failed',
+          error: f.reason,
+        }));
         patches.push({ ref: m.ref, stats: failed, conditions: [cond('BackupDisrupted', 'True', reasons.join('; '))] });
       }
     }
     if (patches.length > 0) {
       const out = await this.write(s, { targets: patches });
-      for (const p of patches) void recordEvent(this.d.events, out, 'Warning', 'FailedToCompleteDueToDisruption', p.conditions?.[0]?.message ?? '');
+      for (const p of patches)
+        void recordEvent(
+          this.d.events,
+          out,
+          'Warning',
+          'FailedToCompleteDueToDisruption',
+          p.conditions?.[0]?.message ?? '',
+        );
     }
     if (next !== undefined) this.queue.addAfter(key, next + 50);
   }
@@ -345,20 +549,39 @@ export class BackupSessionLoop {
       const initiated = total !== undefined && total !== null;
       const reported = new Set((t.stats ?? []).map((x) => x.hostname ?? ''));
       const model = executionModel(inv, m).model;
-      const names = initiated && model !== 'unsupported' ? expectedHostNames('backup', model, m, total) ?? [] : [];
-      const c = closeOutMember({ initiated, openHosts: names.filter((h) => !reported.has(h)), missingCount: initiated ? Math.max(0, total - reported.size) : 1 });
+      const names = initiated && model !== 'unsupported' ? (expectedHostNames('backup', model, m, total) ?? []) : [];
+      const c = closeOutMember({
+        initiated,
+        openHosts: names.filter((h) => !reported.has(h)),
+        missingCount: initiated ? Math.max(0, total - reported.size) : 1,
+      });
       const what = `${m.ref.kind} ${m.ref.name}`;
-      const p: TargetPatch = { ref: m.ref, stats: c.failHosts.map((h) => ({ hostname: h, phase: 'Failed', error: `${why} before host ${h} of ${what} reported` })) };
+      const p: TargetPatch = {
+        ref: m.ref,
+        stats: c.failHosts.map((h) => ({
+          hostname: h,
+          phase: 'Failed',
+          error: `${why} before host ${h} of ${what} reported`,
+        })),
+      };
       if (c.failMember) {
-        p.conditions = [initiated
-          ? cond('BackupDisrupted', 'True', `${why} before every host of ${what} reported.`)
-          : cond('BackupExecutorEnsured', 'False', `Not started: ${why} before the turn of ${what}.`)];
+        p.conditions = [
+          initiated
+            ? cond('BackupDisrupted', 'True', `${why} before every host of ${what} reported.`)
+            : cond('BackupExecutorEnsured', 'False', `Not started: ${why} before the turn of ${what}.`),
+        ];
       }
       patches.push(p);
     }
     if (patches.length === 0) return s;
     const out = await this.write(s, { targets: patches });
-    void recordEvent(this.d.events, out, 'Warning', 'SessionEndedEarly', `${why}: ${patches.map((p) => `${p.ref.kind} ${p.ref.name}${p.stats?.length ? ` (hosts ${p.stats.map((x) => x.hostname).join(', ')})` : ''}`).join('; ')} marked Failed.`);
+    void recordEvent(
+      this.d.events,
+      out,
+      'Warning',
+      'SessionEndedEarly',
+      `${why}: ${patches.map((p) => `${p.ref.kind} ${p.ref.name}${p.stats?.length ? ` (hosts ${p.stats.map((x) => x.hostname).join(', ')})` : ''}`).join('; ')} marked Failed.`,
+    );
     return out;
   }
 
@@ -369,14 +592,21 @@ export class BackupSessionLoop {
     const conds = s.status?.conditions;
     const preFailed = isFalse(conds, CONDITION.GlobalPreBackupHookSucceeded);
     const deadline = isTrue(conds, CONDITION.DeadlineExceeded);
-    if (deadline) s = await this.#closeOut(s, inv, members, `the session deadline (timeOut ${inv.spec?.timeOut ?? '?'}) passed`);
+    if (deadline)
+      s = await this.#closeOut(s, inv, members, `the session deadline (timeOut ${inv.spec?.timeOut ?? '?'}) passed`);
     else if (preFailed) s = await this.#closeOut(s, inv, members, 'the global preBackup hook failed');
     if (!preFailed && !deadline) {
       const waiting = members.filter((m) => {
         const t = findTarget(s.status, m.ref, ns);
         const hook = (m.member.hooks as { postBackup?: unknown } | undefined)?.postBackup;
-        return hook && t && isTrue(t.conditions, CONDITION.BackupExecutorEnsured) && !isFalse(t.conditions, CONDITION.PreBackupHookExecutionSucceeded)
-          && !isTrue(t.conditions, CONDITION.BackupDisrupted) && !hasCondition(t.conditions, CONDITION.PostBackupHookExecutionSucceeded);
+        return (
+          hook &&
+          t &&
+          isTrue(t.conditions, CONDITION.BackupExecutorEnsured) &&
+          !isFalse(t.conditions, CONDITION.PreBackupHookExecutionSucceeded) &&
+          !isTrue(t.conditions, CONDITION.BackupDisrupted) &&
+          !hasCondition(t.conditions, CONDITION.PostBackupHookExecutionSucceeded)
+        );
       });
       // The agent records its local post hook right after its stats; give it a bounded time to do so.
       if (waiting.length > 0 && this.#missing.seen(`${key}|post-hooks`) < this.d.tuning.hookTimeoutMs) {
@@ -384,35 +614,60 @@ export class BackupSessionLoop {
         return;
       }
     }
-    const post = isBatch(inv.kind) ? (inv.spec?.hooks as { postBackup?: HookHandler } | undefined)?.postBackup : undefined;
+    const post = isBatch(inv.kind)
+      ? (inv.spec?.hooks as { postBackup?: HookHandler } | undefined)?.postBackup
+      : undefined;
     const anyFailed = deadline || preFailed || (s.status?.targets ?? []).some((t) => t.phase === 'Failed');
     if (post && !preFailed && !hasCondition(conds, CONDITION.GlobalPostBackupHookSucceeded)) {
       const outcome = anyFailed ? 'Failed' : 'Succeeded';
       const c = postHookAllowed(post.executionPolicy, outcome, s.spec?.retryLeft ?? 0)
         ? await this.#runHook(s, inv, post, 'postBackup', 'GlobalPostBackupHookSucceeded', outcome)
-        : cond('GlobalPostBackupHookSucceeded', 'True', `Skipped the global postBackup hook: executionPolicy ${post.executionPolicy} does not apply to a ${outcome} session.`);
+        : cond(
+            'GlobalPostBackupHookSucceeded',
+            'True',
+            `Skipped the global postBackup hook: executionPolicy ${post.executionPolicy} does not apply to a ${outcome} session.`,
+          );
       s = await this.write(s, { conditions: [c] });
     }
     const cleaned = await this.#cleanHistory(s, inv);
-    s = await this.write(s, { conditions: [cleaned, cond('MetricsPushed', 'True', 'Metrics are exported by the operator on /metrics.')] });
+    s = await this.write(s, {
+      conditions: [cleaned, cond('MetricsPushed', 'True', 'Metrics are exported by the operator on /metrics.')],
+    });
     this.#missing.clear(`${key}|`);
     this.#record(s, inv);
     const phase = s.status?.phase ?? 'Unknown';
-    void recordEvent(this.d.events, s, phase === 'Succeeded' ? 'Normal' : 'Warning', `BackupSession${phase}`, `BackupSession ${s.metadata?.name} finished: ${phase} after ${s.status?.sessionDuration ?? '?'}.`);
+    void recordEvent(
+      this.d.events,
+      s,
+      phase === 'Succeeded' ? 'Normal' : 'Warning',
+      `BackupSession${phase}`,
+      `BackupSession ${s.metadata?.name} finished: ${phase} after ${s.status?.sessionDuration ?? '?'}.`,
+    );
     if (phase === 'Failed') this.queue.add(key); // retry bookkeeping
   }
 
   #record(s: SessionObj, inv: LooseInvoker): void {
     const m = this.d.metrics;
     const phase = s.status?.phase ?? 'Unknown';
-    const labels = { namespace: inv.metadata?.namespace ?? '', invoker_kind: inv.kind ?? '', invoker_name: inv.metadata?.name ?? '' };
+    const labels = {
+      namespace: inv.metadata?.namespace ?? '',
+      invoker_kind: inv.kind ?? '',
+      invoker_name: inv.metadata?.name ?? '',
+    };
     m.sessionsFinished.inc({ ...labels, phase });
     const secs = durationSeconds(s.status?.sessionDuration);
     if (secs !== undefined) m.lastDuration.set({ ...labels, phase }, secs);
     if (phase === 'Succeeded') m.lastSuccess.set(labels, Date.now() / 1000);
     for (const t of s.status?.targets ?? []) {
-      const tl = { ...labels, target_kind: t.ref?.kind ?? '', target_name: t.ref?.name ?? '', target_namespace: t.ref?.namespace || labels.namespace };
-      const durations = (t.stats ?? []).map((x) => durationSeconds(x.duration)).filter((x): x is number => x !== undefined);
+      const tl = {
+        ...labels,
+        target_kind: t.ref?.kind ?? '',
+        target_name: t.ref?.name ?? '',
+        target_namespace: t.ref?.namespace || labels.namespace,
+      };
+      const durations = (t.stats ?? [])
+        .map((x) => durationSeconds(x.duration))
+        .filter((x): x is number => x !== undefined);
       if (durations.length > 0) m.targetLastDuration.set(tl, Math.max(...durations));
       if (t.phase === 'Succeeded') m.targetLastSuccess.set(tl, Date.now() / 1000);
     }
@@ -428,15 +683,24 @@ export class BackupSessionLoop {
       return ta !== tb ? (ta < tb ? 1 : -1) : (a.metadata?.name ?? '') < (b.metadata?.name ?? '') ? 1 : -1;
     });
     const done = (o: SessionObj): boolean => o === current || isFinalSessionPhase(o.status?.phase);
-    const keep = limit > 0 ? all.find((o) => o === current || o.status?.phase === 'Succeeded' || o.status?.phase === 'Failed') : undefined;
+    const keep =
+      limit > 0
+        ? all.find((o) => o === current || o.status?.phase === 'Succeeded' || o.status?.phase === 'Failed')
+        : undefined;
     try {
       let deleted = 0;
       for (const [i, o] of all.entries()) {
         if (i < limit || o === current || o === keep || !done(o)) continue;
-        await this.d.kube.delete(SESSION_API, 'BackupSession', o.metadata?.namespace, o.metadata?.name ?? '', { propagationPolicy: 'Background' });
+        await this.d.kube.delete(SESSION_API, 'BackupSession', o.metadata?.namespace, o.metadata?.name ?? '', {
+          propagationPolicy: 'Background',
+        });
         deleted++;
       }
-      return cond('BackupHistoryCleaned', 'True', `Kept at most ${limit} finished BackupSession(s); deleted ${deleted}.`);
+      return cond(
+        'BackupHistoryCleaned',
+        'True',
+        `Kept at most ${limit} finished BackupSession(s); deleted ${deleted}.`,
+      );
     } catch (err) {
       return cond('BackupHistoryCleaned', 'False', `Could not clean up old BackupSessions: ${errorMessage(err)}`);
     }
@@ -448,8 +712,10 @@ export class BackupSessionLoop {
     if (s.status?.phase !== 'Failed' || left <= 0 || s.status?.retried) return;
     const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
     if (!s.status.nextRetry) {
-      const delay = parseGoDuration(((inv.spec?.retryConfig as { delay?: string } | undefined)?.delay) ?? '') ?? 0;
-      s = await this.write(s, {}, (st) => { st.nextRetry = rfc3339(new Date(Date.now() + delay)); });
+      const delay = parseGoDuration((inv.spec?.retryConfig as { delay?: string } | undefined)?.delay ?? '') ?? 0;
+      s = await this.write(s, {}, (st) => {
+        st.nextRetry = rfc3339(new Date(Date.now() + delay));
+      });
     }
     const wait = Date.parse(s.status?.nextRetry ?? '') - Date.now();
     if (wait > 0) {
@@ -477,8 +743,16 @@ export class BackupSessionLoop {
         if ((err as { status?: number }).status !== 409) throw err;
       }
     }
-    await this.write(s, {}, (st) => { st.retried = true; });
-    void recordEvent(this.d.events, s, 'Normal', 'BackupRetried', `Created retry BackupSession ${created?.metadata?.name} (${left - 1} retries left).`);
+    await this.write(s, {}, (st) => {
+      st.retried = true;
+    });
+    void recordEvent(
+      this.d.events,
+      s,
+      'Normal',
+      'BackupRetried',
+      `Created retry BackupSession ${created?.metadata?.name} (${left - 1} retries left).`,
+    );
   }
 }
 

@@ -4,7 +4,16 @@
 // session Running forever).
 import type { Logger } from 'pino';
 import {
-  APPBINDING_API_VERSION, CONDITION_REASONS, FINALIZER, GROUP, KINDS, LABEL, LABEL_VALUE, WORKLOAD_KINDS, apiVersionOf, type StashKind,
+  APPBINDING_API_VERSION,
+  CONDITION_REASONS,
+  FINALIZER,
+  GROUP,
+  KINDS,
+  LABEL,
+  LABEL_VALUE,
+  WORKLOAD_KINDS,
+  apiVersionOf,
+  type StashKind,
 } from '../../shared/api/index.ts';
 import type { Condition, ConditionType, Repository, TargetRef } from '../../shared/api/index.ts';
 import { withPvcDefaults } from '../../shared/api/pvc-target.ts';
@@ -40,7 +49,13 @@ export interface EventSink {
 }
 
 /** Records a core/v1 Event on `obj`. Never throws: an Event is a courtesy, not part of the state. */
-export async function recordEvent(sink: EventSink, obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+export async function recordEvent(
+  sink: EventSink,
+  obj: KubeObject,
+  type: 'Normal' | 'Warning',
+  reason: string,
+  message: string,
+): Promise<void> {
   const m = obj.metadata ?? {};
   const now = new Date().toISOString();
   try {
@@ -48,7 +63,14 @@ export async function recordEvent(sink: EventSink, obj: KubeObject, type: 'Norma
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { generateName: `${m.name ?? 'stash'}.`, namespace: m.namespace },
-      involvedObject: { apiVersion: obj.apiVersion, kind: obj.kind, name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion },
+      involvedObject: {
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        name: m.name,
+        namespace: m.namespace,
+        uid: m.uid,
+        resourceVersion: m.resourceVersion,
+      },
       reason,
       message: message.slice(0, 1024),
       type,
@@ -65,12 +87,24 @@ export async function recordEvent(sink: EventSink, obj: KubeObject, type: 'Norma
 }
 
 /** One Event per condition whose status changed (or that is new), Warning when it is not True. */
-export async function eventsForTransitions(sink: EventSink, obj: KubeObject, before: readonly Condition[] | undefined, after: readonly Condition[] | undefined, scope = ''): Promise<void> {
+export async function eventsForTransitions(
+  sink: EventSink,
+  obj: KubeObject,
+  before: readonly Condition[] | undefined,
+  after: readonly Condition[] | undefined,
+  scope = '',
+): Promise<void> {
   for (const c of after ?? []) {
     const prev = before?.find((p) => p.type === c.type);
     if (prev && prev.status === c.status) continue;
     const what = scope ? `${scope}: ` : '';
-    await recordEvent(sink, obj, c.status === 'True' ? 'Normal' : 'Warning', c.reason ?? c.type, `${what}${c.type}=${c.status}: ${c.message ?? ''}`);
+    await recordEvent(
+      sink,
+      obj,
+      c.status === 'True' ? 'Normal' : 'Warning',
+      c.reason ?? c.type,
+      `${what}${c.type}=${c.status}: ${c.message ?? ''}`,
+    );
   }
 }
 
@@ -131,12 +165,19 @@ export type ExecutionModel = { model: 'workload' } | { model: 'job' } | { model:
 export function executionModel(inv: LooseInvoker, m: Member): ExecutionModel {
   const driver = inv.spec?.driver || 'Restic';
   const kind = m.ref.kind ?? '';
-  if (driver !== 'Restic') return { model: 'unsupported', reason: `driver ${driver} (VolumeSnapshotter job) is not supported by this operator` };
+  if (driver !== 'Restic')
+    return {
+      model: 'unsupported',
+      reason: `driver ${driver} (VolumeSnapshotter job) is not supported by this operator`,
+    };
   if (INJECTABLE_HERE.has(kind)) return { model: 'workload' };
   if (JOB_TARGET_KINDS.has(kind)) return { model: 'job' };
   const templates = (m.member.target as { volumeClaimTemplates?: unknown[] } | undefined)?.volumeClaimTemplates;
   if (!m.ref.name && Array.isArray(templates) && templates.length > 0) return { model: 'job' };
-  return { model: 'unsupported', reason: `target kind ${kind || '(none)'} (${m.ref.name ?? ''}) cannot be backed up or restored: use a workload, a PersistentVolumeClaim or an AppBinding` };
+  return {
+    model: 'unsupported',
+    reason: `target kind ${kind || '(none)'} (${m.ref.name ?? ''}) cannot be backed up or restored: use a workload, a PersistentVolumeClaim or an AppBinding`,
+  };
 }
 
 export function invokerKey(kind: string, namespace: string | undefined, name: string | undefined): string {
@@ -148,8 +189,22 @@ export function parseKey(key: string): { kind: string; namespace: string; name: 
   return { kind, namespace, name: rest.join('/') };
 }
 
-export function ownerRef(obj: KubeObject): { apiVersion: string; kind: string; name: string; uid: string; controller: boolean; blockOwnerDeletion: boolean } {
-  return { apiVersion: obj.apiVersion ?? '', kind: obj.kind ?? '', name: obj.metadata?.name ?? '', uid: obj.metadata?.uid ?? '', controller: true, blockOwnerDeletion: true };
+export function ownerRef(obj: KubeObject): {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller: boolean;
+  blockOwnerDeletion: boolean;
+} {
+  return {
+    apiVersion: obj.apiVersion ?? '',
+    kind: obj.kind ?? '',
+    name: obj.metadata?.name ?? '',
+    uid: obj.metadata?.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
 }
 
 export function invokerApiVersion(kind: string): string {
@@ -186,7 +241,11 @@ export function selectorMatches(sel: LabelSelector | undefined, labels: Record<s
 }
 
 /** RepositoryFound, BackendSecretFound, ValidationPassed (usage policy) for an invoker. */
-export async function checkRepository(kube: Kube, inv: LooseInvoker, cached?: (namespace: string, name: string) => KubeObject | undefined): Promise<RepositoryCheck> {
+export async function checkRepository(
+  kube: Kube,
+  inv: LooseInvoker,
+  cached?: (namespace: string, name: string) => KubeObject | undefined,
+): Promise<RepositoryCheck> {
   const ns = inv.metadata?.namespace ?? '';
   const ref = inv.spec?.repository ?? {};
   const repoNs = ref.namespace || ns;
@@ -194,12 +253,23 @@ export async function checkRepository(kube: Kube, inv: LooseInvoker, cached?: (n
   let repo: Repository | null;
   try {
     // `cached`: an informer's copy, so a Repository listing many invokers is not read again per reconcile.
-    repo = ref.name ? (cached?.(repoNs, ref.name) as (Repository & KubeObject) | undefined) ?? await kube.getOrNull<Repository & KubeObject>(apiVersionOf('Repository'), 'Repository', repoNs, ref.name) : null;
-    conditions.push(repo
-      ? cond('RepositoryFound', 'True', `Repository ${repoNs}/${ref.name} exists.`)
-      : cond('RepositoryFound', 'False', `Repository ${repoNs}/${ref.name ?? ''} does not exist; create it or fix spec.repository.`));
+    repo = ref.name
+      ? ((cached?.(repoNs, ref.name) as (Repository & KubeObject) | undefined) ??
+        (await kube.getOrNull<Repository & KubeObject>(apiVersionOf('Repository'), 'Repository', repoNs, ref.name)))
+      : null;
+    conditions.push(
+      repo
+        ? cond('RepositoryFound', 'True', `Repository ${repoNs}/${ref.name} exists.`)
+        : cond(
+            'RepositoryFound',
+            'False',
+            `Repository ${repoNs}/${ref.name ?? ''} does not exist; create it or fix spec.repository.`,
+          ),
+    );
   } catch (err) {
-    conditions.push(cond('RepositoryFound', 'Unknown', `Could not read Repository ${repoNs}/${ref.name}: ${errorMessage(err)}`));
+    conditions.push(
+      cond('RepositoryFound', 'Unknown', `Could not read Repository ${repoNs}/${ref.name}: ${errorMessage(err)}`),
+    );
     return { conditions, ready: false };
   }
   if (!repo) return { conditions, ready: false };
@@ -208,13 +278,21 @@ export async function checkRepository(kube: Kube, inv: LooseInvoker, cached?: (n
   try {
     const secret = secretName ? await kube.getOrNull('v1', 'Secret', repoNs, secretName) : null;
     secretOk = secret !== null;
-    conditions.push(secretOk
-      ? cond('BackendSecretFound', 'True', `Backend Secret ${repoNs}/${secretName} exists.`)
-      : cond('BackendSecretFound', 'False', secretName
-        ? `Backend Secret ${repoNs}/${secretName} named by Repository ${ref.name} does not exist.`
-        : `Repository ${repoNs}/${ref.name} has no spec.backend.storageSecretName.`));
+    conditions.push(
+      secretOk
+        ? cond('BackendSecretFound', 'True', `Backend Secret ${repoNs}/${secretName} exists.`)
+        : cond(
+            'BackendSecretFound',
+            'False',
+            secretName
+              ? `Backend Secret ${repoNs}/${secretName} named by Repository ${ref.name} does not exist.`
+              : `Repository ${repoNs}/${ref.name} has no spec.backend.storageSecretName.`,
+          ),
+    );
   } catch (err) {
-    conditions.push(cond('BackendSecretFound', 'Unknown', `Could not read Secret ${repoNs}/${secretName}: ${errorMessage(err)}`));
+    conditions.push(
+      cond('BackendSecretFound', 'Unknown', `Could not read Secret ${repoNs}/${secretName}: ${errorMessage(err)}`),
+    );
   }
   let allowed = repoNs === ns;
   let why = `Repository ${repoNs}/${ref.name} allows use only from its own namespace (usagePolicy.allowedNamespaces.from: Same).`;
@@ -227,9 +305,11 @@ export async function checkRepository(kube: Kube, inv: LooseInvoker, cached?: (n
       why = `Namespace ${ns} does not match the usagePolicy selector of Repository ${repoNs}/${ref.name}.`;
     }
   }
-  conditions.push(allowed
-    ? cond('ValidationPassed', 'True', 'The invoker passed validation.')
-    : cond('ValidationPassed', 'False', why));
+  conditions.push(
+    allowed
+      ? cond('ValidationPassed', 'True', 'The invoker passed validation.')
+      : cond('ValidationPassed', 'False', why),
+  );
   return { conditions, repository: repo, ready: secretOk && allowed };
 }
 
@@ -238,16 +318,29 @@ export async function setRepositoryReference(kube: Kube, inv: LooseInvoker, pres
   const ref = inv.spec?.repository ?? {};
   if (!ref.name) return;
   const repoNs = ref.namespace || inv.metadata?.namespace;
-  const me = { apiGroup: GROUP, kind: inv.kind ?? '', namespace: inv.metadata?.namespace ?? '', name: inv.metadata?.name ?? '' };
-  const same = (r: { kind?: string; namespace?: string; name?: string }) => r.kind === me.kind && r.namespace === me.namespace && r.name === me.name;
+  const me = {
+    apiGroup: GROUP,
+    kind: inv.kind ?? '',
+    namespace: inv.metadata?.namespace ?? '',
+    name: inv.metadata?.name ?? '',
+  };
+  const same = (r: { kind?: string; namespace?: string; name?: string }) =>
+    r.kind === me.kind && r.namespace === me.namespace && r.name === me.name;
   try {
-    await kube.update<Repository & KubeObject>(apiVersionOf('Repository'), 'Repository', repoNs, ref.name, (cur) => {
-      const refs = [...(cur.status?.references ?? [])] as Array<typeof me>;
-      const has = refs.some(same);
-      if (has === present) return null;
-      const next = present ? [...refs, me] : refs.filter((r) => !same(r));
-      return { ...cur, status: { ...(cur.status ?? {}), references: next } };
-    }, { subresource: 'status' });
+    await kube.update<Repository & KubeObject>(
+      apiVersionOf('Repository'),
+      'Repository',
+      repoNs,
+      ref.name,
+      (cur) => {
+        const refs = [...(cur.status?.references ?? [])] as Array<typeof me>;
+        const has = refs.some(same);
+        if (has === present) return null;
+        const next = present ? [...refs, me] : refs.filter((r) => !same(r));
+        return { ...cur, status: { ...(cur.status ?? {}), references: next } };
+      },
+      { subresource: 'status' },
+    );
   } catch (err) {
     // A Repository that is gone has no references to keep.
     if ((err as { status?: number }).status !== 404) throw err;
@@ -267,7 +360,13 @@ export function workloadApiVersion(ref: TargetRef): string {
 
 /** The target object, or null when it does not exist. Unknown kinds throw. */
 export async function getTarget(kube: Kube, ref: TargetRef): Promise<KubeObject | null> {
-  const apiVersion = ref.apiVersion || (ref.kind === 'PersistentVolumeClaim' ? 'v1' : ref.kind === 'AppBinding' ? APPBINDING_API_VERSION : workloadApiVersion(ref));
+  const apiVersion =
+    ref.apiVersion ||
+    (ref.kind === 'PersistentVolumeClaim'
+      ? 'v1'
+      : ref.kind === 'AppBinding'
+        ? APPBINDING_API_VERSION
+        : workloadApiVersion(ref));
   resourceFor(apiVersion, ref.kind ?? '');
   return await kube.getOrNull(apiVersion, ref.kind ?? '', ref.namespace, ref.name ?? '');
 }
@@ -293,9 +392,13 @@ export function slimPod(p: KubeObject): KubeObject {
   const spec = (p as { spec?: { nodeName?: string } }).spec;
   const status = (p as { status?: { phase?: string } }).status;
   return {
-    apiVersion: p.apiVersion, kind: p.kind,
+    apiVersion: p.apiVersion,
+    kind: p.kind,
     metadata: {
-      name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion,
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
       ...(m.labels ? { labels: m.labels } : {}),
       ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
     },
@@ -313,21 +416,41 @@ function podLive(p: KubeObject & { status?: { phase?: string } }): boolean {
  * terminating, or terminated). `unknownHosts` counts hosts that are missing but whose names cannot be derived
  * (DaemonSet nodes without a pod).
  */
-export async function missingHosts(kube: Kube, ref: TargetRef, alias: string | undefined, totalHosts: number, reported: ReadonlySet<string>, podsInNamespace?: readonly KubeObject[]): Promise<{ missing: MissingHost[]; unknownHosts: number; expected: string[] }> {
+export async function missingHosts(
+  kube: Kube,
+  ref: TargetRef,
+  alias: string | undefined,
+  totalHosts: number,
+  reported: ReadonlySet<string>,
+  podsInNamespace?: readonly KubeObject[],
+): Promise<{ missing: MissingHost[]; unknownHosts: number; expected: string[] }> {
   const kind = ref.kind ?? '';
   const w = await kube.getOrNull<Workload>(workloadApiVersion(ref), kind, ref.namespace, ref.name ?? '');
   const where = `${kind} ${ref.namespace}/${ref.name}`;
-  const hostFor = (suffix: string | number): string => (alias ? `${alias}-${suffix}` : typeof suffix === 'number' ? `host-${suffix}` : suffix);
-  const expected: string[] = kind === 'StatefulSet'
-    ? Array.from({ length: totalHosts }, (_, i) => hostFor(i))
-    : kind === 'DaemonSet' ? [] : [alias ?? 'host-0'];
+  const hostFor = (suffix: string | number): string =>
+    alias ? `${alias}-${suffix}` : typeof suffix === 'number' ? `host-${suffix}` : suffix;
+  const expected: string[] =
+    kind === 'StatefulSet'
+      ? Array.from({ length: totalHosts }, (_, i) => hostFor(i))
+      : kind === 'DaemonSet'
+        ? []
+        : [alias ?? 'host-0'];
   if (!w) {
-    return { missing: expected.filter((h) => !reported.has(h)).map((host) => ({ host, reason: `${where} was deleted before host ${host} reported` })), unknownHosts: 0, expected };
+    return {
+      missing: expected
+        .filter((h) => !reported.has(h))
+        .map((host) => ({ host, reason: `${where} was deleted before host ${host} reported` })),
+      unknownHosts: 0,
+      expected,
+    };
   }
   const labels = w.spec?.selector?.matchLabels ?? {};
-  const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+  const selector = Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
   type Pod = KubeObject & { spec?: { nodeName?: string }; status?: { phase?: string } };
-  const source = (podsInNamespace ?? (await kube.list<Pod>('v1', 'Pod', ref.namespace, selector ? { labelSelector: selector } : {})).items) as Pod[];
+  const source = (podsInNamespace ??
+    (await kube.list<Pod>('v1', 'Pod', ref.namespace, selector ? { labelSelector: selector } : {})).items) as Pod[];
   const pods = source
     .filter((p) => p.metadata?.namespace === ref.namespace)
     .filter((p) => selectorMatches(w.spec?.selector, p.metadata?.labels ?? {}));
@@ -337,18 +460,30 @@ export async function missingHosts(kube: Kube, ref: TargetRef, alias: string | u
     for (let i = 0; i < totalHosts; i++) {
       const host = hostFor(i);
       if (reported.has(host)) continue;
-      if (!live.some((p) => p.metadata?.name === `${ref.name}-${i}`)) missing.push({ host, reason: `pod ${ref.name}-${i} of ${where} is gone or terminated before host ${host} reported` });
+      if (!live.some((p) => p.metadata?.name === `${ref.name}-${i}`))
+        missing.push({
+          host,
+          reason: `pod ${ref.name}-${i} of ${where} is gone or terminated before host ${host} reported`,
+        });
     }
     return { missing, unknownHosts: 0, expected };
   }
   if (kind === 'DaemonSet') {
     const liveUnreported = live.filter((p) => !reported.has(hostFor(p.spec?.nodeName ?? '')));
     const outstanding = Math.max(0, totalHosts - reported.size);
-    return { missing: [], unknownHosts: Math.max(0, outstanding - liveUnreported.length), expected: liveUnreported.map((p) => hostFor(p.spec?.nodeName ?? '')) };
+    return {
+      missing: [],
+      unknownHosts: Math.max(0, outstanding - liveUnreported.length),
+      expected: liveUnreported.map((p) => hostFor(p.spec?.nodeName ?? '')),
+    };
   }
   const host = alias ?? 'host-0';
   if (reported.has(host) || live.length > 0) return { missing: [], unknownHosts: 0, expected };
-  return { missing: [{ host, reason: `no live pod of ${where} is left to back up host ${host} (pods gone or terminated)` }], unknownHosts: 0, expected };
+  return {
+    missing: [{ host, reason: `no live pod of ${where} is left to back up host ${host} (pods gone or terminated)` }],
+    unknownHosts: 0,
+    expected,
+  };
 }
 
 /** Remembers since when a host has been seen without a pod, so a pod being replaced is not called crashed at once. */
@@ -378,24 +513,38 @@ export class MissingSince {
 /** Adds the finalizer when missing; returns the stored object. */
 export async function ensureFinalizer(kube: Kube, inv: LooseInvoker): Promise<LooseInvoker> {
   if ((inv.metadata?.finalizers ?? []).includes(FINALIZER)) return inv;
-  const next = await kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', inv.metadata?.namespace, inv.metadata?.name ?? '', (cur) => {
-    if (cur.metadata?.deletionTimestamp || (cur.metadata?.finalizers ?? []).includes(FINALIZER)) return null;
-    cur.metadata!.finalizers = [...(cur.metadata?.finalizers ?? []), FINALIZER];
-    return cur;
-  });
+  const next = await kube.update<LooseInvoker>(
+    invokerApiVersion(inv.kind ?? ''),
+    inv.kind ?? '',
+    inv.metadata?.namespace,
+    inv.metadata?.name ?? '',
+    (cur) => {
+      if (cur.metadata?.deletionTimestamp || (cur.metadata?.finalizers ?? []).includes(FINALIZER)) return null;
+      cur.metadata!.finalizers = [...(cur.metadata?.finalizers ?? []), FINALIZER];
+      return cur;
+    },
+  );
   return next ?? inv;
 }
 
 /** Drops our finalizer from an invoker, the last step of its deletion; an invoker already gone is fine. */
 export async function removeFinalizer(kube: Kube, inv: LooseInvoker, finalizer: string): Promise<void> {
-  await kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', inv.metadata?.namespace, inv.metadata?.name ?? '', (cur) => {
-    const f = cur.metadata?.finalizers ?? [];
-    if (!f.includes(finalizer)) return null;
-    cur.metadata!.finalizers = f.filter((x) => x !== finalizer);
-    return cur;
-  }).catch((err: unknown) => {
-    if ((err as { status?: number }).status !== 404) throw err;
-  });
+  await kube
+    .update<LooseInvoker>(
+      invokerApiVersion(inv.kind ?? ''),
+      inv.kind ?? '',
+      inv.metadata?.namespace,
+      inv.metadata?.name ?? '',
+      (cur) => {
+        const f = cur.metadata?.finalizers ?? [];
+        if (!f.includes(finalizer)) return null;
+        cur.metadata!.finalizers = f.filter((x) => x !== finalizer);
+        return cur;
+      },
+    )
+    .catch((err: unknown) => {
+      if ((err as { status?: number }).status !== 404) throw err;
+    });
 }
 
 /** Labels of the objects an invoker makes (CronJob, Jobs, service accounts): the invoker's own, plus ours. */
@@ -405,8 +554,20 @@ export function invokerLabels(inv: LooseInvoker, component: string): Record<stri
 
 /** runtimeSettings.pod fields that go into the pod spec as they are. */
 const POD_SETTINGS = [
-  'nodeSelector', 'nodeName', 'affinity', 'tolerations', 'securityContext', 'imagePullSecrets', 'priorityClassName', 'priority',
-  'schedulerName', 'runtimeClassName', 'readinessGates', 'enableServiceLinks', 'automountServiceAccountToken', 'topologySpreadConstraints',
+  'nodeSelector',
+  'nodeName',
+  'affinity',
+  'tolerations',
+  'securityContext',
+  'imagePullSecrets',
+  'priorityClassName',
+  'priority',
+  'schedulerName',
+  'runtimeClassName',
+  'readinessGates',
+  'enableServiceLinks',
+  'automountServiceAccountToken',
+  'topologySpreadConstraints',
 ] as const;
 
 /** Copies the runtimeSettings.pod fields that a pod spec takes as they are (copies, so the invoker stays untouched). */
@@ -418,8 +579,16 @@ export function copyPodSettings(pod: Record<string, unknown>, podSpec: Record<st
  * docs/api.md §11: the sidecar (ClusterRole stash-sidecar) and the restore init-container (stash-restore-init-container) run
  * under the workload's service account (`w`, just read); this binds the role to it in the workload's namespace.
  */
-export async function ensureSidecarRbac(kube: Kube, inv: LooseInvoker, ref: { kind?: string; name?: string; namespace?: string }, w: KubeObject, role: 'stash-sidecar' | 'stash-restore-init-container' = 'stash-sidecar'): Promise<void> {
-  const sa = (w as { spec?: { template?: { spec?: { serviceAccountName?: string } } } }).spec?.template?.spec?.serviceAccountName || 'default';
+export async function ensureSidecarRbac(
+  kube: Kube,
+  inv: LooseInvoker,
+  ref: { kind?: string; name?: string; namespace?: string },
+  w: KubeObject,
+  role: 'stash-sidecar' | 'stash-restore-init-container' = 'stash-sidecar',
+): Promise<void> {
+  const sa =
+    (w as { spec?: { template?: { spec?: { serviceAccountName?: string } } } }).spec?.template?.spec
+      ?.serviceAccountName || 'default';
   await kube.apply({
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',

@@ -20,11 +20,28 @@ t.test('backupInvokerPhase follows docs/api.md §14.8', async (t) => {
     ['everything True', all, 'Ready'],
     ['no conditions yet', [], 'NotReady'],
     ['repository missing', [F('RepositoryFound'), T('ValidationPassed'), T('CronJobCreated')], 'NotReady'],
-    ['secret unknown', [T('RepositoryFound'), U('BackendSecretFound'), T('ValidationPassed'), T('CronJobCreated')], 'NotReady'],
-    ['validation failed', [T('RepositoryFound'), T('BackendSecretFound'), F('ValidationPassed'), T('CronJobCreated')], 'Invalid'],
-    ['CronJob failed', [T('RepositoryFound'), T('BackendSecretFound'), T('ValidationPassed'), F('CronJobCreated')], 'NotReady'],
+    [
+      'secret unknown',
+      [T('RepositoryFound'), U('BackendSecretFound'), T('ValidationPassed'), T('CronJobCreated')],
+      'NotReady',
+    ],
+    [
+      'validation failed',
+      [T('RepositoryFound'), T('BackendSecretFound'), F('ValidationPassed'), T('CronJobCreated')],
+      'Invalid',
+    ],
+    [
+      'CronJob failed',
+      [T('RepositoryFound'), T('BackendSecretFound'), T('ValidationPassed'), F('CronJobCreated')],
+      'NotReady',
+    ],
     ['Restic without repository conditions', [T('ValidationPassed'), T('CronJobCreated')], 'NotReady'],
-    ['VolumeSnapshotter needs no repository', [T('ValidationPassed'), T('CronJobCreated')], 'Ready', 'VolumeSnapshotter'],
+    [
+      'VolumeSnapshotter needs no repository',
+      [T('ValidationPassed'), T('CronJobCreated')],
+      'Ready',
+      'VolumeSnapshotter',
+    ],
   ];
   for (const [name, conds, want, driver] of rows) t.equal(backupInvokerPhase(conds, driver), want, name);
 });
@@ -38,14 +55,22 @@ t.test('cond picks the docs/api.md §10 reason for the status', async (t) => {
 });
 
 const batch: LooseInvoker = {
-  apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupBatch',
+  apiVersion: 'stash.appscode.com/v1beta1',
+  kind: 'BackupBatch',
   metadata: { name: 'wp.prod', namespace: 'shop', uid: 'u-1', labels: { team: 'a' } },
   spec: {
-    schedule: '*/5 * * * *', paused: true,
-    runtimeSettings: { pod: { nodeSelector: { disk: 'ssd' } }, container: { resources: { limits: { cpu: '100m' } }, nice: { adjustment: 5 } } },
+    schedule: '*/5 * * * *',
+    paused: true,
+    runtimeSettings: {
+      pod: { nodeSelector: { disk: 'ssd' } },
+      container: { resources: { limits: { cpu: '100m' } }, nice: { adjustment: 5 } },
+    },
     members: [
       { target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'wp' } } },
-      { task: { name: 'pvc-backup' }, target: { ref: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'data' } } },
+      {
+        task: { name: 'pvc-backup' },
+        target: { ref: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'data' } },
+      },
       { target: { ref: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', namespace: 'other' } } },
     ],
   },
@@ -54,7 +79,16 @@ const batch: LooseInvoker = {
 t.test('trigger CronJob per docs/api.md §14.2', async (t) => {
   const cj = buildTriggerCronJob(batch, 'reg/agent:1') as any;
   t.equal(cj.metadata.name, 'stash-trigger-wp-prod', 'dots become dashes');
-  t.same(cj.metadata.ownerReferences, [{ apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupBatch', name: 'wp.prod', uid: 'u-1', controller: true, blockOwnerDeletion: true }]);
+  t.same(cj.metadata.ownerReferences, [
+    {
+      apiVersion: 'stash.appscode.com/v1beta1',
+      kind: 'BackupBatch',
+      name: 'wp.prod',
+      uid: 'u-1',
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ]);
   t.equal(cj.metadata.labels['app.kubernetes.io/component'], 'stash-backup');
   t.equal(cj.metadata.labels.team, 'a', 'invoker labels carried');
   t.equal(cj.spec.suspend, true, 'paused suspends');
@@ -63,28 +97,59 @@ t.test('trigger CronJob per docs/api.md §14.2', async (t) => {
   t.equal(pod.restartPolicy, 'Never');
   t.equal(pod.serviceAccountName, 'stash-trigger-wp-prod', 'own service account by default');
   t.same(pod.nodeSelector, { disk: 'ssd' }, 'pod runtime settings applied');
-  t.same(pod.containers[0], {
-    name: 'stash-trigger', image: 'reg/agent:1', imagePullPolicy: 'IfNotPresent',
-    args: ['create-backupsession', '--invoker-name=wp.prod', '--invoker-kind=BackupBatch'],
-    resources: { limits: { cpu: '100m' } },
-  }, 'only resources/env/envFrom/securityContext of the container settings');
-  t.equal(cronJobName({ ...batch, metadata: { ...batch.metadata, name: 'x'.repeat(80) } }).length, 52, 'at most 52 characters');
-  const bc: LooseInvoker = { kind: 'BackupConfiguration', metadata: { name: 'm', namespace: 'a' }, spec: { target: { ref: { kind: 'AppBinding', name: 'db', namespace: 'b' } } } };
+  t.same(
+    pod.containers[0],
+    {
+      name: 'stash-trigger',
+      image: 'reg/agent:1',
+      imagePullPolicy: 'IfNotPresent',
+      args: ['create-backupsession', '--invoker-name=wp.prod', '--invoker-kind=BackupBatch'],
+      resources: { limits: { cpu: '100m' } },
+    },
+    'only resources/env/envFrom/securityContext of the container settings',
+  );
+  t.equal(
+    cronJobName({ ...batch, metadata: { ...batch.metadata, name: 'x'.repeat(80) } }).length,
+    52,
+    'at most 52 characters',
+  );
+  const bc: LooseInvoker = {
+    kind: 'BackupConfiguration',
+    metadata: { name: 'm', namespace: 'a' },
+    spec: { target: { ref: { kind: 'AppBinding', name: 'db', namespace: 'b' } } },
+  };
   t.equal(cronJobName(bc), 'stash-trigger-b-m', 'target in another namespace is part of the name');
 });
 
 t.test('members and execution model (docs/api.md §12)', async (t) => {
   const ms = membersOf(batch);
-  t.same(ms.map((m) => m.ref.namespace), ['shop', 'shop', 'other'], 'namespace defaults to the invoker');
-  t.same(ms.map((m) => executionModel(batch, m).model), ['workload', 'job', 'workload']);
+  t.same(
+    ms.map((m) => m.ref.namespace),
+    ['shop', 'shop', 'other'],
+    'namespace defaults to the invoker',
+  );
+  t.same(
+    ms.map((m) => executionModel(batch, m).model),
+    ['workload', 'job', 'workload'],
+  );
   const vs = executionModel({ ...batch, spec: { ...batch.spec, driver: 'VolumeSnapshotter' } }, ms[0]!);
   t.match(vs, { model: 'unsupported', reason: /VolumeSnapshotter/ });
-  const db: LooseInvoker = { kind: 'RestoreBatch', metadata: { name: 'r', namespace: 'shop' }, spec: { members: [
-    { target: { ref: { apiVersion: 'appcatalog.appscode.com/v1alpha1', kind: 'AppBinding', name: 'mysql' } } },
-    { target: { volumeClaimTemplates: [{ metadata: { name: 'data-${POD_ORDINAL}' }, spec: {} }] } },
-    { target: { ref: { kind: 'Service', name: 'x' } } },
-  ] } };
-  t.same(membersOf(db).map((m) => executionModel(db, m).model), ['job', 'job', 'unsupported'], 'databases and volumeClaimTemplates run in Jobs');
+  const db: LooseInvoker = {
+    kind: 'RestoreBatch',
+    metadata: { name: 'r', namespace: 'shop' },
+    spec: {
+      members: [
+        { target: { ref: { apiVersion: 'appcatalog.appscode.com/v1alpha1', kind: 'AppBinding', name: 'mysql' } } },
+        { target: { volumeClaimTemplates: [{ metadata: { name: 'data-${POD_ORDINAL}' }, spec: {} }] } },
+        { target: { ref: { kind: 'Service', name: 'x' } } },
+      ],
+    },
+  };
+  t.same(
+    membersOf(db).map((m) => executionModel(db, m).model),
+    ['job', 'job', 'unsupported'],
+    'databases and volumeClaimTemplates run in Jobs',
+  );
 });
 
 t.test('label selectors', async (t) => {
@@ -100,7 +165,10 @@ t.test('label selectors', async (t) => {
 
 t.test('hook helpers', async (t) => {
   const data = { Name: 's-1', Status: { Phase: 'Failed' }, Invoker: { Kind: 'BackupBatch' } };
-  t.equal(renderTemplate('{{ .Name }} is {{.Status.Phase}} ({{ .Invoker.Kind }}){{ .Missing.Key }}', data), 's-1 is Failed (BackupBatch)');
+  t.equal(
+    renderTemplate('{{ .Name }} is {{.Status.Phase}} ({{ .Invoker.Kind }}){{ .Missing.Key }}', data),
+    's-1 is Failed (BackupBatch)',
+  );
   t.equal(renderTemplate('no templates', data), 'no templates');
   t.ok(postHookAllowed(undefined, 'Failed'), 'Always by default');
   t.ok(postHookAllowed('OnSuccess', 'Succeeded'));
@@ -114,7 +182,9 @@ t.test('httpPost, httpGet and tcpSocket hooks against a loopback server', async 
   const seen: Array<{ method?: string; url?: string; body: string; type?: string }> = [];
   const srv = http.createServer((req, res) => {
     let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
     req.on('end', () => {
       seen.push({ method: req.method, url: req.url, body, type: req.headers['content-type'] });
       if (req.url === '/slow') return; // never answers
@@ -122,13 +192,41 @@ t.test('httpPost, httpGet and tcpSocket hooks against a loopback server', async 
     });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  t.teardown(() => { srv.closeAllConnections(); srv.close(); });
+  t.teardown(() => {
+    srv.closeAllConnections();
+    srv.close();
+  });
   const port = (srv.address() as { port: number }).port;
-  const ctx = { kube: undefined as never, timeoutMs: 500, summary: { Name: 'n', Namespace: 'ns', Invoker: { APIGroup: 'g', Kind: 'K', Name: 'i' }, Status: { Phase: 'Succeeded' } } };
+  const ctx = {
+    kube: undefined as never,
+    timeoutMs: 500,
+    summary: {
+      Name: 'n',
+      Namespace: 'ns',
+      Invoker: { APIGroup: 'g', Kind: 'K', Name: 'i' },
+      Status: { Phase: 'Succeeded' },
+    },
+  };
   t.match(await executeHook({ httpGet: { port, path: 'ok' } }, ctx), /returned 204/);
-  await executeHook({ httpPost: { port, path: '/p', body: '{"p":"{{ .Status.Phase }}"}', httpHeaders: [{ name: 'content-type', value: 'application/json' }] } }, ctx);
+  await executeHook(
+    {
+      httpPost: {
+        port,
+        path: '/p',
+        body: '{"p":"{{ .Status.Phase }}"}',
+        httpHeaders: [{ name: 'content-type', value: 'application/json' }],
+      },
+    },
+    ctx,
+  );
   await executeHook({ httpPost: { port: String(port), path: '/f', form: [{ key: 'a', values: ['1', '2'] }] } }, ctx);
-  t.same(seen.slice(1).map((s) => [s.url, s.body, s.type]), [['/p', '{"p":"Succeeded"}', 'application/json'], ['/f', 'a=1&a=2', 'application/x-www-form-urlencoded']]);
+  t.same(
+    seen.slice(1).map((s) => [s.url, s.body, s.type]),
+    [
+      ['/p', '{"p":"Succeeded"}', 'application/json'],
+      ['/f', 'a=1&a=2', 'application/x-www-form-urlencoded'],
+    ],
+  );
   await t.rejects(executeHook({ httpGet: { port, path: '/bad' } }, ctx), /returned 500/);
   await t.rejects(executeHook({ httpGet: { port, path: '/slow' } }, ctx), /timed out after 500 ms/);
   t.match(await executeHook({ tcpSocket: { port } }, ctx), /is open/);
@@ -142,13 +240,16 @@ t.test('work queue: one run per key at a time, coalescing, timers', async (t) =>
   const runs: string[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
-  const q = new WorkQueue(async (key) => {
-    inFlight++;
-    maxInFlight = Math.max(maxInFlight, inFlight);
-    runs.push(key);
-    await sleep(30);
-    inFlight--;
-  }, { name: 'test', log, signal: ac.signal, concurrency: 4 });
+  const q = new WorkQueue(
+    async (key) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      runs.push(key);
+      await sleep(30);
+      inFlight--;
+    },
+    { name: 'test', log, signal: ac.signal, concurrency: 4 },
+  );
   q.add('a');
   q.add('a'); // already queued: dropped
   await sleep(5);
@@ -165,9 +266,12 @@ t.test('work queue: one run per key at a time, coalescing, timers', async (t) =>
   while (!runs.includes('c')) await sleep(5);
   t.ok(Date.now() - t0 >= 75 && Date.now() - t0 < 450, 'ran at the earlier time, not the later one');
   let fails = 0;
-  const q2 = new WorkQueue(async () => {
-    if (fails++ < 2) throw new Error('boom');
-  }, { name: 'retry', log, signal: ac.signal, backoffInitialMs: 10 });
+  const q2 = new WorkQueue(
+    async () => {
+      if (fails++ < 2) throw new Error('boom');
+    },
+    { name: 'retry', log, signal: ac.signal, backoffInitialMs: 10 },
+  );
   q2.add('x');
   await until('three failed runs', () => fails >= 3, { timeoutMs: 2_000, everyMs: 10 });
   t.equal(fails, 3, 'a failing key is retried with backoff until it succeeds');
@@ -177,9 +281,24 @@ t.test('work queue: one run per key at a time, coalescing, timers', async (t) =>
 t.test('/metrics serves the registry in Prometheus format', async (t) => {
   const m = new StashMetrics();
   m.addSessionSource(() => [
-    { kind: 'BackupSession', metadata: { namespace: 'a' }, spec: { invoker: { kind: 'BackupBatch', name: 'wp' } }, status: { phase: 'Succeeded' } },
-    { kind: 'BackupSession', metadata: { namespace: 'a' }, spec: { invoker: { kind: 'BackupBatch', name: 'wp' } }, status: { phase: 'Succeeded' } },
-    { kind: 'BackupSession', metadata: { namespace: 'a' }, spec: { invoker: { kind: 'BackupBatch', name: 'wp' } }, status: {} },
+    {
+      kind: 'BackupSession',
+      metadata: { namespace: 'a' },
+      spec: { invoker: { kind: 'BackupBatch', name: 'wp' } },
+      status: { phase: 'Succeeded' },
+    },
+    {
+      kind: 'BackupSession',
+      metadata: { namespace: 'a' },
+      spec: { invoker: { kind: 'BackupBatch', name: 'wp' } },
+      status: { phase: 'Succeeded' },
+    },
+    {
+      kind: 'BackupSession',
+      metadata: { namespace: 'a' },
+      spec: { invoker: { kind: 'BackupBatch', name: 'wp' } },
+      status: {},
+    },
   ]);
   m.lastSuccess.set({ namespace: 'a', invoker_kind: 'BackupBatch', invoker_name: 'wp' }, 1700000000);
   m.hookFailures.inc({ namespace: 'a', invoker_kind: 'BackupBatch', invoker_name: 'wp', hook: 'preBackup' });
@@ -189,9 +308,21 @@ t.test('/metrics serves the registry in Prometheus format', async (t) => {
   t.equal(res.status, 200);
   t.match(res.headers.get('content-type'), /text\/plain/);
   const text = await res.text();
-  t.match(text, 'stash_sessions{kind="BackupSession",namespace="a",invoker_kind="BackupBatch",invoker_name="wp",phase="Succeeded"} 2');
-  t.match(text, 'stash_sessions{kind="BackupSession",namespace="a",invoker_kind="BackupBatch",invoker_name="wp",phase="Pending"} 1');
-  t.match(text, 'stash_last_success_timestamp_seconds{namespace="a",invoker_kind="BackupBatch",invoker_name="wp"} 1700000000');
-  t.match(text, 'stash_hook_failures_total{namespace="a",invoker_kind="BackupBatch",invoker_name="wp",hook="preBackup"} 1');
+  t.match(
+    text,
+    'stash_sessions{kind="BackupSession",namespace="a",invoker_kind="BackupBatch",invoker_name="wp",phase="Succeeded"} 2',
+  );
+  t.match(
+    text,
+    'stash_sessions{kind="BackupSession",namespace="a",invoker_kind="BackupBatch",invoker_name="wp",phase="Pending"} 1',
+  );
+  t.match(
+    text,
+    'stash_last_success_timestamp_seconds{namespace="a",invoker_kind="BackupBatch",invoker_name="wp"} 1700000000',
+  );
+  t.match(
+    text,
+    'stash_hook_failures_total{namespace="a",invoker_kind="BackupBatch",invoker_name="wp",hook="preBackup"} 1',
+  );
   t.equal((await fetch(`http://127.0.0.1:${srv.port}/other`)).status, 404);
 });

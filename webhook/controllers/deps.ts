@@ -26,7 +26,6 @@ export interface ControllerDeps {
   executorPod?: { namespace: string; name: string };
 }
 
-
 export interface Tuning {
   /** Requeue while something the loop waits for is missing (Repository, Secret, target): docs/api.md §14.1 says 5 s. */
   requeueMs: number;
@@ -46,7 +45,11 @@ export interface Tuning {
 // hostGoneGraceMs outlasts the default pod terminationGracePeriodSeconds (30 s), so a pod that is merely being
 // replaced is not mistaken for a crash.
 export const DEFAULT_TUNING: Tuning = {
-  requeueMs: 5_000, hostGoneGraceMs: 60_000, hostLivenessMs: HEARTBEAT.livenessBoundMs, hookTimeoutMs: 60_000, resyncMs: 10 * 60_000,
+  requeueMs: 5_000,
+  hostGoneGraceMs: 60_000,
+  hostLivenessMs: HEARTBEAT.livenessBoundMs,
+  hookTimeoutMs: 60_000,
+  resyncMs: 10 * 60_000,
 };
 
 export interface ResolvedDeps {
@@ -65,7 +68,11 @@ export interface ResolvedDeps {
 }
 
 export function resolveDeps(deps: ControllerDeps): ResolvedDeps {
-  const inject = deps.inject ?? { image: deps.config.agentImage, pushgatewayUrl: '', useKubeapiserverFqdnForAks: false };
+  const inject = deps.inject ?? {
+    image: deps.config.agentImage,
+    pushgatewayUrl: '',
+    useKubeapiserverFqdnForAks: false,
+  };
   return {
     kube: deps.kube,
     log: deps.log,
@@ -74,7 +81,11 @@ export function resolveDeps(deps: ControllerDeps): ResolvedDeps {
     namespace: deps.namespace,
     inject,
     metrics: deps.metrics ?? defaultMetrics,
-    tuning: { ...DEFAULT_TUNING, ...(deps.config.hostLivenessMs !== undefined ? { hostLivenessMs: deps.config.hostLivenessMs } : {}), ...(deps.tuning ?? {}) },
+    tuning: {
+      ...DEFAULT_TUNING,
+      ...(deps.config.hostLivenessMs !== undefined ? { hostLivenessMs: deps.config.hostLivenessMs } : {}),
+      ...(deps.tuning ?? {}),
+    },
     events: { kube: deps.kube, log: deps.log, component: 'stash-operator', instance: deps.config.identity },
     workloads: { kube: deps.kube, log: deps.log, index: deps.index, inject },
     executorPod: deps.executorPod ?? { namespace: deps.config.namespace, name: deps.config.identity },

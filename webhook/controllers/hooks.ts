@@ -12,10 +12,21 @@ import { errorMessage } from '../../shared/errors.ts';
 
 export interface HookHandler {
   exec?: { command?: string[] };
-  httpGet?: { host?: string; port?: number | string; path?: string; scheme?: string; httpHeaders?: Array<{ name: string; value: string }> };
+  httpGet?: {
+    host?: string;
+    port?: number | string;
+    path?: string;
+    scheme?: string;
+    httpHeaders?: Array<{ name: string; value: string }>;
+  };
   httpPost?: {
-    host?: string; port?: number | string; path?: string; scheme?: string; httpHeaders?: Array<{ name: string; value: string }>;
-    body?: string; form?: Array<{ key: string; values?: string[] }>;
+    host?: string;
+    port?: number | string;
+    path?: string;
+    scheme?: string;
+    httpHeaders?: Array<{ name: string; value: string }>;
+    body?: string;
+    form?: Array<{ key: string; values?: string[] }>;
   };
   tcpSocket?: { host?: string; port?: number | string };
   containerName?: string;
@@ -58,10 +69,14 @@ export function renderTemplate(text: string, data: unknown): string {
 /** Which executionPolicy lets a post hook run, given the outcome so far. */
 export function postHookAllowed(policy: string | undefined, outcome: 'Succeeded' | 'Failed', retryLeft = 0): boolean {
   switch (policy || 'Always') {
-    case 'OnSuccess': return outcome === 'Succeeded';
-    case 'OnFailure': return outcome === 'Failed';
-    case 'OnFinalRetryFailure': return outcome === 'Failed' && retryLeft <= 0;
-    default: return true;
+    case 'OnSuccess':
+      return outcome === 'Succeeded';
+    case 'OnFailure':
+      return outcome === 'Failed';
+    case 'OnFinalRetryFailure':
+      return outcome === 'Failed' && retryLeft <= 0;
+    default:
+      return true;
   }
 }
 
@@ -81,18 +96,33 @@ async function withTimeout<T>(what: string, ms: number, run: (signal: AbortSigna
   }
 }
 
-async function resolvePort(ctx: HookContext, port: number | string | undefined, containerName: string | undefined): Promise<number> {
+async function resolvePort(
+  ctx: HookContext,
+  port: number | string | undefined,
+  containerName: string | undefined,
+): Promise<number> {
   if (typeof port === 'number') return port;
   if (port !== undefined && /^\d+$/.test(port)) return Number(port);
   if (!port) throw new Error('hook has no port');
   if (!ctx.executorPod) throw new Error(`named port ${port} needs an executor pod to resolve it`);
-  const pod = await ctx.kube.get<KubeObject & { spec?: { containers?: Array<{ name: string; ports?: Array<{ name?: string; containerPort: number }> }> } }>('v1', 'Pod', ctx.executorPod.namespace, ctx.executorPod.name);
+  const pod = await ctx.kube.get<
+    KubeObject & {
+      spec?: { containers?: Array<{ name: string; ports?: Array<{ name?: string; containerPort: number }> }> };
+    }
+  >('v1', 'Pod', ctx.executorPod.namespace, ctx.executorPod.name);
   const containers = (pod.spec?.containers ?? []).filter((c) => !containerName || c.name === containerName);
   for (const c of containers) for (const p of c.ports ?? []) if (p.name === port) return p.containerPort;
-  throw new Error(`named port ${port} not found in pod ${ctx.executorPod.namespace}/${ctx.executorPod.name}${containerName ? ` container ${containerName}` : ''}`);
+  throw new Error(
+    `named port ${port} not found in pod ${ctx.executorPod.namespace}/${ctx.executorPod.name}${containerName ? ` container ${containerName}` : ''}`,
+  );
 }
 
-async function httpCall(ctx: HookContext, method: 'GET' | 'POST', a: NonNullable<HookHandler['httpPost']>, containerName: string | undefined): Promise<string> {
+async function httpCall(
+  ctx: HookContext,
+  method: 'GET' | 'POST',
+  a: NonNullable<HookHandler['httpPost']>,
+  containerName: string | undefined,
+): Promise<string> {
   const port = await resolvePort(ctx, a.port, containerName);
   const scheme = (a.scheme || 'HTTP').toUpperCase() === 'HTTPS' ? 'https' : 'http';
   const host = a.host || '127.0.0.1';
@@ -112,35 +142,49 @@ async function httpCall(ctx: HookContext, method: 'GET' | 'POST', a: NonNullable
     }
     headers['content-length'] = String(Buffer.byteLength(body));
   }
-  return await withTimeout(`${method} ${url.href}`, ctx.timeoutMs, (signal) => new Promise<string>((resolve, reject) => {
-    const mod = scheme === 'https' ? https : http;
-    // Hook endpoints are the user's own services; a self-signed certificate is theirs to choose.
-    const req = mod.request(url, { method, headers, signal, rejectUnauthorized: false }, (res) => {
-      res.resume();
-      const code = res.statusCode ?? 0;
-      if (code >= 200 && code < 400) resolve(`${method} ${url.href} returned ${code}`);
-      else reject(new Error(`${method} ${url.href} returned ${code}`));
-    });
-    req.on('error', (err) => reject(new Error(`${method} ${url.href}: ${err.message}`)));
-    if (body !== undefined) req.write(body);
-    req.end();
-  }));
+  return await withTimeout(
+    `${method} ${url.href}`,
+    ctx.timeoutMs,
+    (signal) =>
+      new Promise<string>((resolve, reject) => {
+        const mod = scheme === 'https' ? https : http;
+        // Hook endpoints are the user's own services; a self-signed certificate is theirs to choose.
+        const req = mod.request(url, { method, headers, signal, rejectUnauthorized: false }, (res) => {
+          res.resume();
+          const code = res.statusCode ?? 0;
+          if (code >= 200 && code < 400) resolve(`${method} ${url.href} returned ${code}`);
+          else reject(new Error(`${method} ${url.href} returned ${code}`));
+        });
+        req.on('error', (err) => reject(new Error(`${method} ${url.href}: ${err.message}`)));
+        if (body !== undefined) req.write(body);
+        req.end();
+      }),
+  );
 }
 
-async function tcpCall(ctx: HookContext, a: NonNullable<HookHandler['tcpSocket']>, containerName: string | undefined): Promise<string> {
+async function tcpCall(
+  ctx: HookContext,
+  a: NonNullable<HookHandler['tcpSocket']>,
+  containerName: string | undefined,
+): Promise<string> {
   const port = await resolvePort(ctx, a.port, containerName);
   const host = a.host || '127.0.0.1';
-  return await withTimeout(`tcp ${host}:${port}`, ctx.timeoutMs, () => new Promise<string>((resolve, reject) => {
-    const sock = net.connect({ host, port });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(`tcp ${host}:${port} is open`);
-    });
-    sock.once('error', (err) => {
-      sock.destroy();
-      reject(new Error(`tcp ${host}:${port}: ${err.message}`));
-    });
-  }));
+  return await withTimeout(
+    `tcp ${host}:${port}`,
+    ctx.timeoutMs,
+    () =>
+      new Promise<string>((resolve, reject) => {
+        const sock = net.connect({ host, port });
+        sock.once('connect', () => {
+          sock.destroy();
+          resolve(`tcp ${host}:${port} is open`);
+        });
+        sock.once('error', (err) => {
+          sock.destroy();
+          reject(new Error(`tcp ${host}:${port}: ${err.message}`));
+        });
+      }),
+  );
 }
 
 class Collect extends Writable {
@@ -152,11 +196,17 @@ class Collect extends Writable {
 }
 
 async function execCall(ctx: HookContext, command: string[], containerName: string | undefined): Promise<string> {
-  if (!ctx.executorPod) throw new Error('exec hook needs an executor pod (set POD_NAME/POD_NAMESPACE for the operator)');
+  if (!ctx.executorPod)
+    throw new Error('exec hook needs an executor pod (set POD_NAME/POD_NAMESPACE for the operator)');
   const { namespace, name } = ctx.executorPod;
   let container = containerName;
   if (!container) {
-    const pod = await ctx.kube.get<KubeObject & { spec?: { containers?: Array<{ name: string }> } }>('v1', 'Pod', namespace, name);
+    const pod = await ctx.kube.get<KubeObject & { spec?: { containers?: Array<{ name: string }> } }>(
+      'v1',
+      'Pod',
+      namespace,
+      name,
+    );
     container = pod.spec?.containers?.[0]?.name;
     if (!container) throw new Error(`pod ${namespace}/${name} has no containers`);
   }
@@ -167,15 +217,32 @@ async function execCall(ctx: HookContext, command: string[], containerName: stri
   const exec = new Exec(await ctx.kube.clientNodeConfig());
   let socket: { close(): void } | undefined;
   try {
-    return await withTimeout(`exec in ${namespace}/${name}`, ctx.timeoutMs, () => new Promise<string>((resolve, reject) => {
-      exec.exec(namespace, name, container, argv, out, err, null, false, (status) => {
-        if (status.status === 'Success') resolve(out.text.trim().slice(0, 512));
-        else reject(new Error(`exec ${argv[0] ?? ''} in ${namespace}/${name}/${container} failed: ${status.message ?? status.reason ?? 'non-zero exit'}${err.text ? `: ${err.text.trim().slice(0, 512)}` : ''}`));
-      }).then((ws) => {
-        socket = ws;
-        ws.on('close', () => setTimeout(() => reject(new Error(`exec in ${namespace}/${name} closed without a status`)), 100));
-      }, (e: unknown) => reject(new Error(`exec in ${namespace}/${name}/${container}: ${errorMessage(e)}`)));
-    }));
+    return await withTimeout(
+      `exec in ${namespace}/${name}`,
+      ctx.timeoutMs,
+      () =>
+        new Promise<string>((resolve, reject) => {
+          exec
+            .exec(namespace, name, container, argv, out, err, null, false, (status) => {
+              if (status.status === 'Success') resolve(out.text.trim().slice(0, 512));
+              else
+                reject(
+                  new Error(
+                    `exec ${argv[0] ?? ''} in ${namespace}/${name}/${container} failed: ${status.message ?? status.reason ?? 'non-zero exit'}${err.text ? `: ${err.text.trim().slice(0, 512)}` : ''}`,
+                  ),
+                );
+            })
+            .then(
+              (ws) => {
+                socket = ws;
+                ws.on('close', () =>
+                  setTimeout(() => reject(new Error(`exec in ${namespace}/${name} closed without a status`)), 100),
+                );
+              },
+              (e: unknown) => reject(new Error(`exec in ${namespace}/${name}/${container}: ${errorMessage(e)}`)),
+            );
+        }),
+    );
   } finally {
     socket?.close();
   }

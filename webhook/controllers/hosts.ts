@@ -5,7 +5,14 @@ import { HEARTBEAT, heartbeatLeaseName, type HeartbeatSessionKind } from '../../
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
 import type { Logger } from 'pino';
-import { aliasOf, missingHosts, type ExecutionModel, type LooseInvoker, type Member, type MissingSince } from './common.ts';
+import {
+  aliasOf,
+  missingHosts,
+  type ExecutionModel,
+  type LooseInvoker,
+  type Member,
+  type MissingSince,
+} from './common.ts';
 import { memberJobHosts, missingJobHosts } from './jobs.ts';
 import type { HostObservation } from './rules.ts';
 
@@ -14,21 +21,42 @@ interface LeaseObj extends KubeObject {
 }
 
 /** Heartbeat Leases of the given session kinds, cached by an informer on the heartbeat label. */
-export function heartbeatInformer(kube: Kube, namespace: string | undefined, kinds: readonly HeartbeatSessionKind[], log: Logger): Informer<KubeObject> {
+export function heartbeatInformer(
+  kube: Kube,
+  namespace: string | undefined,
+  kinds: readonly HeartbeatSessionKind[],
+  log: Logger,
+): Informer<KubeObject> {
   return new Informer<KubeObject>(kube, {
-    apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace, log,
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    namespace,
+    log,
     labelSelector: `${HEARTBEAT.label.sessionKind} in (${kinds.join(',')})`,
     // Only the renewal time matters here; holder and durations stay out of memory.
-    transform: (l: LeaseObj) => ({
-      apiVersion: l.apiVersion, kind: l.kind,
-      metadata: { name: l.metadata?.name, namespace: l.metadata?.namespace, resourceVersion: l.metadata?.resourceVersion, creationTimestamp: l.metadata?.creationTimestamp },
-      spec: { renewTime: l.spec?.renewTime, acquireTime: l.spec?.acquireTime },
-    }) as LeaseObj,
+    transform: (l: LeaseObj) =>
+      ({
+        apiVersion: l.apiVersion,
+        kind: l.kind,
+        metadata: {
+          name: l.metadata?.name,
+          namespace: l.metadata?.namespace,
+          resourceVersion: l.metadata?.resourceVersion,
+          creationTimestamp: l.metadata?.creationTimestamp,
+        },
+        spec: { renewTime: l.spec?.renewTime, acquireTime: l.spec?.acquireTime },
+      }) as LeaseObj,
   });
 }
 
 /** When a host last showed it works on the session (epoch ms), or undefined when it has no Lease. */
-export function heartbeatAt(leases: Informer<KubeObject>, namespace: string, kind: HeartbeatSessionKind, session: string, host: string): number | undefined {
+export function heartbeatAt(
+  leases: Informer<KubeObject>,
+  namespace: string,
+  kind: HeartbeatSessionKind,
+  session: string,
+  host: string,
+): number | undefined {
   const l = leases.get(namespace, heartbeatLeaseName(kind, session, host)) as LeaseObj | undefined;
   if (!l) return undefined;
   const t = Date.parse(l.spec?.renewTime ?? l.spec?.acquireTime ?? l.metadata?.creationTimestamp ?? '');
@@ -39,11 +67,17 @@ export function heartbeatAt(leases: Informer<KubeObject>, namespace: string, kin
  * Host names a member is expected to report, when they can be named without pods: a Deployment's alias (or
  * host-0), a StatefulSet's per-ordinal names, a Job's hosts. Undefined for a DaemonSet (one host per node).
  */
-export function expectedHostNames(purpose: 'backup' | 'restore', model: ExecutionModel['model'], m: Member, totalHosts: number): string[] | undefined {
+export function expectedHostNames(
+  purpose: 'backup' | 'restore',
+  model: ExecutionModel['model'],
+  m: Member,
+  totalHosts: number,
+): string[] | undefined {
   if (model === 'job') return memberJobHosts(purpose, m);
   const alias = aliasOf(m);
   if (m.ref.kind === 'DaemonSet') return undefined;
-  if (m.ref.kind === 'StatefulSet') return Array.from({ length: totalHosts }, (_, i) => (alias ? `${alias}-${i}` : `host-${i}`));
+  if (m.ref.kind === 'StatefulSet')
+    return Array.from({ length: totalHosts }, (_, i) => (alias ? `${alias}-${i}` : `host-${i}`));
   return [alias ?? 'host-0'];
 }
 
@@ -70,9 +104,25 @@ export interface ObserveInput {
 
 /** The unreported hosts of a running member with what the rules need to judge them; unknownHosts: unnamed missing hosts. */
 export async function observeHosts(o: ObserveInput): Promise<{ hosts: HostObservation[]; unknownHosts: number }> {
-  const { missing: gone, unknownHosts, expected } = o.model === 'workload'
+  const {
+    missing: gone,
+    unknownHosts,
+    expected,
+  } = o.model === 'workload'
     ? await missingHosts(o.kube, o.m.ref, aliasOf(o.m), o.totalHosts, o.reported, o.pods)
-    : { missing: await missingJobHosts(o.kube, o.purpose, o.inv, o.m, o.purpose === 'backup' ? o.session : '', o.reported, o.pods), unknownHosts: 0, expected: memberJobHosts(o.purpose, o.m) };
+    : {
+        missing: await missingJobHosts(
+          o.kube,
+          o.purpose,
+          o.inv,
+          o.m,
+          o.purpose === 'backup' ? o.session : '',
+          o.reported,
+          o.pods,
+        ),
+        unknownHosts: 0,
+        expected: memberJobHosts(o.purpose, o.m),
+      };
   const still = new Set<string>();
   const hosts: HostObservation[] = [];
   for (const host of expected) {
@@ -94,7 +144,12 @@ export async function observeHosts(o: ObserveInput): Promise<{ hosts: HostObserv
  * When a member's hosts were due to start: the last transition of its executor condition (set when the operator
  * initiated it: its turn in Sequential order, the session's start in Parallel), else the session's creation.
  */
-export function eligibleSince(conds: ReadonlyArray<{ type: string; lastTransitionTime?: string }> | undefined, type: string, sessionCreated: string | undefined, now = Date.now()): number {
+export function eligibleSince(
+  conds: ReadonlyArray<{ type: string; lastTransitionTime?: string }> | undefined,
+  type: string,
+  sessionCreated: string | undefined,
+  now = Date.now(),
+): number {
   const at = Date.parse(conds?.find((c) => c.type === type)?.lastTransitionTime ?? sessionCreated ?? '');
   return Number.isNaN(at) ? now : at;
 }

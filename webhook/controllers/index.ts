@@ -21,6 +21,10 @@ export const CONTROLLERS: Array<{ name: string; run: Controller }> = [
 export async function startControllers(deps: ControllerDeps, signal: AbortSignal): Promise<void> {
   for (const c of CONTROLLERS) {
     deps.log.info({ controller: c.name }, 'starting controller');
-    void c.run(deps, signal).catch((err: unknown) => deps.log.error({ controller: c.name, err: String(err) }, 'controller stopped with an error'));
+    void c
+      .run(deps, signal)
+      .catch((err: unknown) =>
+        deps.log.error({ controller: c.name, err: String(err) }, 'controller stopped with an error'),
+      );
   }
 }

@@ -9,9 +9,26 @@ import { errorMessage } from '../../shared/errors.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { isFalse, isTrue, mergeConditions } from '../../shared/status/index.ts';
 import {
-  checkRepository, cond, copyPodSettings, eventsForTransitions, executionModel, getTarget, invokerApiVersion, invokerKey,
-  invokerLabels, isBatch, isUnknownOrFalse, membersOf, ownerRef, parseKey, recordEvent, setRepositoryReference,
-  type LooseInvoker, removeFinalizer, ensureFinalizer, ensureSidecarRbac,
+  checkRepository,
+  cond,
+  copyPodSettings,
+  eventsForTransitions,
+  executionModel,
+  getTarget,
+  invokerApiVersion,
+  invokerKey,
+  invokerLabels,
+  isBatch,
+  isUnknownOrFalse,
+  membersOf,
+  ownerRef,
+  parseKey,
+  recordEvent,
+  setRepositoryReference,
+  type LooseInvoker,
+  removeFinalizer,
+  ensureFinalizer,
+  ensureSidecarRbac,
 } from './common.ts';
 import { WorkQueue } from './queue.ts';
 import { WATCHED_WORKLOADS, injectedFor, syncWorkload, type WorkloadSyncResult } from './workload.ts';
@@ -20,7 +37,10 @@ import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDe
 export const BACKUP_INVOKER_KINDS = ['BackupConfiguration', 'BackupBatch'] as const;
 
 /** docs/api.md §14.8: the invoker phase, from its own conditions only (batch member conditions are ignored). */
-export function backupInvokerPhase(conds: readonly Condition[] | undefined, driver = 'Restic'): 'Ready' | 'NotReady' | 'Invalid' {
+export function backupInvokerPhase(
+  conds: readonly Condition[] | undefined,
+  driver = 'Restic',
+): 'Ready' | 'NotReady' | 'Invalid' {
   if (isUnknownOrFalse(conds, 'RepositoryFound') || isUnknownOrFalse(conds, 'BackendSecretFound')) return 'NotReady';
   if (isFalse(conds, 'ValidationPassed')) return 'Invalid';
   const repoOk = driver !== 'Restic' || (isTrue(conds, 'RepositoryFound') && isTrue(conds, 'BackendSecretFound'));
@@ -32,7 +52,8 @@ export function backupInvokerPhase(conds: readonly Condition[] | undefined, driv
 export function cronJobName(inv: LooseInvoker): string {
   const name = (inv.metadata?.name ?? '').replace(/\./g, '-');
   const targetNs = inv.spec?.target?.ref?.namespace;
-  const base = targetNs && targetNs !== inv.metadata?.namespace ? `stash-trigger-${targetNs}-${name}` : `stash-trigger-${name}`;
+  const base =
+    targetNs && targetNs !== inv.metadata?.namespace ? `stash-trigger-${targetNs}-${name}` : `stash-trigger-${name}`;
   return base.slice(0, 52).replace(/-+$/, '');
 }
 
@@ -40,7 +61,10 @@ export function cronJobName(inv: LooseInvoker): string {
 /** docs/api.md §14.2: the CronJob that creates a BackupSession at each slot. */
 export function buildTriggerCronJob(inv: LooseInvoker, image: string): KubeObject {
   const name = cronJobName(inv);
-  const rs = (inv.spec?.runtimeSettings ?? {}) as { pod?: Record<string, unknown>; container?: Record<string, unknown> };
+  const rs = (inv.spec?.runtimeSettings ?? {}) as {
+    pod?: Record<string, unknown>;
+    container?: Record<string, unknown>;
+  };
   const pod = rs.pod ?? {};
   const container: Record<string, unknown> = {
     name: CONTAINER.trigger,
@@ -48,7 +72,8 @@ export function buildTriggerCronJob(inv: LooseInvoker, image: string): KubeObjec
     imagePullPolicy: 'IfNotPresent',
     args: ['create-backupsession', `--invoker-name=${inv.metadata?.name ?? ''}`, `--invoker-kind=${inv.kind ?? ''}`],
   };
-  for (const k of ['resources', 'env', 'envFrom', 'securityContext'] as const) if (rs.container?.[k] !== undefined) container[k] = rs.container[k];
+  for (const k of ['resources', 'env', 'envFrom', 'securityContext'] as const)
+    if (rs.container?.[k] !== undefined) container[k] = rs.container[k];
   const podSpec: Record<string, unknown> = {
     restartPolicy: 'Never',
     serviceAccountName: (pod.serviceAccountName as string | undefined) || name,
@@ -93,10 +118,17 @@ async function ensureCronJob(d: ResolvedDeps, inv: LooseInvoker): Promise<string
   const rs = (inv.spec?.runtimeSettings ?? {}) as { pod?: { serviceAccountName?: string } };
   if (!rs.pod?.serviceAccountName) {
     // The trigger pod creates BackupSessions, so its own service account gets exactly stash-cron-job.
-    const meta = { name: cj.metadata!.name, namespace: ns, labels: cj.metadata!.labels, ownerReferences: [ownerRef(inv)] };
+    const meta = {
+      name: cj.metadata!.name,
+      namespace: ns,
+      labels: cj.metadata!.labels,
+      ownerReferences: [ownerRef(inv)],
+    };
     await d.kube.apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta });
     await d.kube.apply({
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta,
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta,
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'stash-cron-job' },
       subjects: [{ kind: 'ServiceAccount', name: cj.metadata!.name, namespace: ns }],
     });
@@ -119,7 +151,13 @@ async function finalizeBackupInvoker(d: ResolvedDeps, inv: LooseInvoker): Promis
   await d.kube.delete('v1', 'ServiceAccount', inv.metadata?.namespace, name);
   await setRepositoryReference(d.kube, inv, false);
   await removeFinalizer(d.kube, inv, FINALIZER);
-  await recordEvent(d.events, inv, 'Normal', 'InvokerDeleted', `Removed the stash sidecar from targeted workloads, the trigger CronJob and the Repository reference of ${inv.kind} ${inv.metadata?.name}.`);
+  await recordEvent(
+    d.events,
+    inv,
+    'Normal',
+    'InvokerDeleted',
+    `Removed the stash sidecar from targeted workloads, the trigger CronJob and the Repository reference of ${inv.kind} ${inv.metadata?.name}.`,
+  );
 }
 
 /**
@@ -139,7 +177,13 @@ async function releaseFormerTargets(d: ResolvedDeps, inv: LooseInvoker): Promise
       const name = w.metadata?.name ?? '';
       if (current.has(`${kind}/${ns}/${name}`) || !injectedFor(w, 'backup', inv)) continue;
       await syncWorkload(d.workloads, { apiVersion: 'apps/v1', kind, name, namespace: ns });
-      await recordEvent(d.events, inv, 'Normal', 'SidecarRemoved', `${kind} ${ns}/${name} is no longer a target of ${inv.kind} ${inv.metadata?.name}: removed its stash sidecar.`);
+      await recordEvent(
+        d.events,
+        inv,
+        'Normal',
+        'SidecarRemoved',
+        `${kind} ${ns}/${name} is no longer a target of ${inv.kind} ${inv.metadata?.name}: removed its stash sidecar.`,
+      );
     }
   }
 }
@@ -149,7 +193,10 @@ interface MemberConditions {
   conditions?: Condition[];
 }
 
-export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Promise<{ requeueMs?: number; gone?: boolean }> {
+export async function reconcileBackupInvoker(
+  d: ResolvedDeps,
+  key: string,
+): Promise<{ requeueMs?: number; gone?: boolean }> {
   const { kind, namespace, name } = parseKey(key);
   const apiVersion = invokerApiVersion(kind);
   let inv = await d.kube.getOrNull<LooseInvoker>(apiVersion, kind, namespace, name);
@@ -197,7 +244,11 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
     let exists = false;
     try {
       exists = synced ? synced.found : (await getTarget(d.kube, m.ref)) !== null;
-      c.push(exists ? cond('BackupTargetFound', 'True', `Target ${what} exists.`) : cond('BackupTargetFound', 'False', `Target ${what} does not exist.`));
+      c.push(
+        exists
+          ? cond('BackupTargetFound', 'True', `Target ${what} exists.`)
+          : cond('BackupTargetFound', 'False', `Target ${what} does not exist.`),
+      );
       if (!exists) requeue = true;
     } catch (err) {
       c.push(cond('BackupTargetFound', 'Unknown', `Could not check target ${what}: ${errorMessage(err)}`));
@@ -207,12 +258,20 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
       try {
         if (!synced) throw syncError;
         const mine = synced.found && injectedFor(synced.object, 'backup', inv);
-        c.push(mine
-          ? cond('StashSidecarInjected', 'True', `The stash sidecar is in the pod template of ${what}.`)
-          : cond('StashSidecarInjected', 'False', `A newer backup invoker owns the sidecar of ${what}.`));
+        c.push(
+          mine
+            ? cond('StashSidecarInjected', 'True', `The stash sidecar is in the pod template of ${what}.`)
+            : cond('StashSidecarInjected', 'False', `A newer backup invoker owns the sidecar of ${what}.`),
+        );
         if (mine && synced.found) await ensureSidecarRbac(d.kube, inv, m.ref, synced.object);
       } catch (err) {
-        c.push(cond('StashSidecarInjected', 'False', `Could not inject the stash sidecar into ${what}: ${errorMessage(err)}`));
+        c.push(
+          cond(
+            'StashSidecarInjected',
+            'False',
+            `Could not inject the stash sidecar into ${what}: ${errorMessage(err)}`,
+          ),
+        );
         requeue = true;
       }
     }
@@ -231,25 +290,41 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
   const beforeMembers = (inv.status?.memberConditions ?? []) as MemberConditions[];
   let after: LooseInvoker | null;
   try {
-    after = await d.kube.update<LooseInvoker>(apiVersion, kind, namespace, name, (cur) => {
-      const status = { ...(cur.status ?? {}) } as Record<string, unknown> & { conditions?: Condition[]; memberConditions?: MemberConditions[] };
-      if (batch) {
-        status.conditions = mergeConditions(status.conditions, conds) ?? [];
-        const prev = status.memberConditions ?? [];
-        status.memberConditions = memberConds.map((mc) => {
-          const old = prev.find((p) => p.target.kind === mc.target.kind && p.target.name === mc.target.name && (p.target.namespace || namespace) === mc.target.namespace);
-          return { target: mc.target, conditions: mergeConditions(old?.conditions, mc.conditions) ?? [] };
-        });
-      } else {
-        status.conditions = mergeConditions(status.conditions, [...conds, ...(memberConds[0]?.conditions ?? [])]) ?? [];
-      }
-      status.phase = backupInvokerPhase(status.conditions, driver);
-      status.observedGeneration = cur.metadata?.generation;
-      // A resync that finds everything as it was writes nothing (and wakes no watcher).
-      if (fjp.compare(cur.status ?? {}, status).length === 0) return null;
-      cur.status = status;
-      return cur;
-    }, { subresource: 'status' });
+    after = await d.kube.update<LooseInvoker>(
+      apiVersion,
+      kind,
+      namespace,
+      name,
+      (cur) => {
+        const status = { ...(cur.status ?? {}) } as Record<string, unknown> & {
+          conditions?: Condition[];
+          memberConditions?: MemberConditions[];
+        };
+        if (batch) {
+          status.conditions = mergeConditions(status.conditions, conds) ?? [];
+          const prev = status.memberConditions ?? [];
+          status.memberConditions = memberConds.map((mc) => {
+            const old = prev.find(
+              (p) =>
+                p.target.kind === mc.target.kind &&
+                p.target.name === mc.target.name &&
+                (p.target.namespace || namespace) === mc.target.namespace,
+            );
+            return { target: mc.target, conditions: mergeConditions(old?.conditions, mc.conditions) ?? [] };
+          });
+        } else {
+          status.conditions =
+            mergeConditions(status.conditions, [...conds, ...(memberConds[0]?.conditions ?? [])]) ?? [];
+        }
+        status.phase = backupInvokerPhase(status.conditions, driver);
+        status.observedGeneration = cur.metadata?.generation;
+        // A resync that finds everything as it was writes nothing (and wakes no watcher).
+        if (fjp.compare(cur.status ?? {}, status).length === 0) return null;
+        cur.status = status;
+        return cur;
+      },
+      { subresource: 'status' },
+    );
   } catch (err) {
     if ((err as { status?: number }).status === 404) return { gone: true };
     throw err;
@@ -259,7 +334,13 @@ export async function reconcileBackupInvoker(d: ResolvedDeps, key: string): Prom
     if (batch) {
       for (const mc of (after.status?.memberConditions ?? []) as MemberConditions[]) {
         const old = beforeMembers.find((p) => p.target.kind === mc.target.kind && p.target.name === mc.target.name);
-        await eventsForTransitions(d.events, after, old?.conditions, mc.conditions, `member ${mc.target.kind}/${mc.target.name}`);
+        await eventsForTransitions(
+          d.events,
+          after,
+          old?.conditions,
+          mc.conditions,
+          `member ${mc.target.kind}/${mc.target.name}`,
+        );
       }
     }
   }
@@ -273,24 +354,36 @@ function repoNamespaceOf(inv: LooseInvoker): string {
 
 /** True when the Repository's status.references already lists this invoker. */
 export function referencedBy(repo: KubeObject | undefined, inv: LooseInvoker): boolean {
-  const refs = (repo?.status as { references?: Array<{ kind?: string; namespace?: string; name?: string }> } | undefined)?.references ?? [];
-  return refs.some((r) => r.kind === inv.kind && r.namespace === inv.metadata?.namespace && r.name === inv.metadata?.name);
+  const refs =
+    (repo?.status as { references?: Array<{ kind?: string; namespace?: string; name?: string }> } | undefined)
+      ?.references ?? [];
+  return refs.some(
+    (r) => r.kind === inv.kind && r.namespace === inv.metadata?.namespace && r.name === inv.metadata?.name,
+  );
 }
 
 /** True when `after` equals `before`, or is `before` plus our finalizer (the one change reconcile makes itself). */
-export function sameOrOurFinalizerAdded(before: readonly string[] | undefined, after: readonly string[] | undefined): boolean {
+export function sameOrOurFinalizerAdded(
+  before: readonly string[] | undefined,
+  after: readonly string[] | undefined,
+): boolean {
   const b = before ?? [];
   const a = after ?? [];
   if (a.length === b.length) return a.every((f, i) => f === b[i]);
-  return a.length === b.length + 1 && !b.includes(FINALIZER) && a.filter((f) => f !== FINALIZER).every((f, i) => f === b[i]);
+  return (
+    a.length === b.length + 1 && !b.includes(FINALIZER) && a.filter((f) => f !== FINALIZER).every((f, i) => f === b[i])
+  );
 }
 
 export async function runBackupInvokers(deps: ControllerDeps, signal: AbortSignal): Promise<void> {
   const d = resolveDeps(deps);
-  const queue = new WorkQueue(async (key) => {
-    const r = await reconcileBackupInvoker(d, key);
-    if (!r.gone) queue.addAfter(key, r.requeueMs ?? d.tuning.resyncMs * (0.9 + Math.random() / 5));
-  }, { name: 'backup-invoker', log: d.log, signal });
+  const queue = new WorkQueue(
+    async (key) => {
+      const r = await reconcileBackupInvoker(d, key);
+      if (!r.gone) queue.addAfter(key, r.requeueMs ?? d.tuning.resyncMs * (0.9 + Math.random() / 5));
+    },
+    { name: 'backup-invoker', log: d.log, signal },
+  );
   for (const kind of BACKUP_INVOKER_KINDS) {
     const inf = d.index.informers.get(kind);
     if (!inf) throw new Error(`invoker index has no ${kind} informer`);
@@ -301,9 +394,14 @@ export async function runBackupInvokers(deps: ControllerDeps, signal: AbortSigna
     inf.on('update', (o, old) => {
       // Status-only writes (our own) change neither generation nor metadata we react to; nor does the finalizer
       // we add at the start of a reconcile that then carries on with the updated object.
-      if (old && o.metadata?.generation === old.metadata?.generation && !o.metadata?.deletionTimestamp
-        && sameOrOurFinalizerAdded(old.metadata?.finalizers, o.metadata?.finalizers)
-        && JSON.stringify(o.metadata?.labels) === JSON.stringify(old.metadata?.labels)) return;
+      if (
+        old &&
+        o.metadata?.generation === old.metadata?.generation &&
+        !o.metadata?.deletionTimestamp &&
+        sameOrOurFinalizerAdded(old.metadata?.finalizers, o.metadata?.finalizers) &&
+        JSON.stringify(o.metadata?.labels) === JSON.stringify(old.metadata?.labels)
+      )
+        return;
       poke(o);
     });
     for (const o of inf.list()) poke(o);
@@ -316,7 +414,11 @@ export async function runBackupInvokers(deps: ControllerDeps, signal: AbortSigna
     for (const kind of BACKUP_INVOKER_KINDS) {
       for (const o of d.index.informers.get(kind)?.list() ?? []) {
         const r = (o as LooseInvoker).spec?.repository;
-        if (r?.name === repo.metadata?.name && (r?.namespace || o.metadata?.namespace) === repo.metadata?.namespace && scoped(d, o)) {
+        if (
+          r?.name === repo.metadata?.name &&
+          (r?.namespace || o.metadata?.namespace) === repo.metadata?.namespace &&
+          scoped(d, o)
+        ) {
           queue.add(invokerKey(kind, o.metadata?.namespace, o.metadata?.name));
         }
       }

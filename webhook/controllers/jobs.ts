@@ -17,7 +17,10 @@ const ORDINAL_PLACEHOLDER = '${POD_ORDINAL}';
 
 /** A DNS label (Job names end up in the pods' `job-name` label): readable prefix, hash when too long. */
 export function jobName(parts: string[]): string {
-  const full = parts.join('-').toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  const full = parts
+    .join('-')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-');
   if (full.length <= 63) return full;
   const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
   return `${full.slice(0, 54).replace(/-+$/, '')}-${hash}`;
@@ -32,8 +35,13 @@ function restoreJobName(invoker: string, index: number, ordinal?: number): strin
 }
 
 /** The service account a job-model agent runs under: the member's (or invoker's) choice, else one per invoker. */
-export function jobServiceAccount(inv: LooseInvoker, member: Record<string, unknown>, purpose: 'backup' | 'restore'): { name: string; ours: boolean } {
-  const pick = (rs: unknown) => ((rs as { pod?: { serviceAccountName?: string } } | undefined)?.pod?.serviceAccountName) || undefined;
+export function jobServiceAccount(
+  inv: LooseInvoker,
+  member: Record<string, unknown>,
+  purpose: 'backup' | 'restore',
+): { name: string; ours: boolean } {
+  const pick = (rs: unknown) =>
+    (rs as { pod?: { serviceAccountName?: string } } | undefined)?.pod?.serviceAccountName || undefined;
   const chosen = pick(member.runtimeSettings) ?? pick(inv.spec?.runtimeSettings);
   if (chosen) return { name: chosen, ours: false };
   return { name: jobName([`stash-${purpose}-job`, inv.metadata?.name ?? '']), ours: true };
@@ -49,9 +57,17 @@ interface PvcTemplate {
  * `-<ordinal>` only when `replicas` asks for ordinals — without it (a Deployment's clone, as in the clone-PVC
  * guide) the claim is named exactly as the template, so the recovered workload can mount it by that name.
  */
-export function claimForOrdinal(template: PvcTemplate, ordinal: number, replicasSet: boolean): { claim: string; volume: string } {
+export function claimForOrdinal(
+  template: PvcTemplate,
+  ordinal: number,
+  replicasSet: boolean,
+): { claim: string; volume: string } {
   const raw = template.metadata?.name ?? '';
-  const claim = raw.includes(ORDINAL_PLACEHOLDER) ? raw.split(ORDINAL_PLACEHOLDER).join(String(ordinal)) : replicasSet ? `${raw}-${ordinal}` : raw;
+  const claim = raw.includes(ORDINAL_PLACEHOLDER)
+    ? raw.split(ORDINAL_PLACEHOLDER).join(String(ordinal))
+    : replicasSet
+      ? `${raw}-${ordinal}`
+      : raw;
   const suffix = `-${ordinal}`;
   return { claim, volume: claim.endsWith(suffix) ? claim.slice(0, -suffix.length) : claim };
 }
@@ -76,8 +92,19 @@ interface JobInput {
 export function buildJob(j: JobInput): KubeObject {
   const member = j.m.member as unknown as BackupMember & RestoreMember;
   const ref = j.m.ref;
-  const workload = { apiVersion: ref.apiVersion ?? '', kind: ref.kind ?? '', name: ref.name ?? '', namespace: ref.namespace ?? j.inv.metadata?.namespace ?? '' };
-  const ctx = { invokerKind: j.inv.kind ?? '', invokerName: j.inv.metadata?.name ?? '', workload, member, repository: j.repository };
+  const workload = {
+    apiVersion: ref.apiVersion ?? '',
+    kind: ref.kind ?? '',
+    name: ref.name ?? '',
+    namespace: ref.namespace ?? j.inv.metadata?.namespace ?? '',
+  };
+  const ctx = {
+    invokerKind: j.inv.kind ?? '',
+    invokerName: j.inv.metadata?.name ?? '',
+    workload,
+    member,
+    repository: j.repository,
+  };
   const { container, volumes } = agentParts(j.purpose, ctx, j.inject);
   // One container whatever the purpose; the extra flags make the agent do one session's share and exit.
   container.name = CONTAINER.sidecar;
@@ -119,7 +146,7 @@ export function buildJob(j: JobInput): KubeObject {
 /** Pod volumes that carry a PVC target: every volume name the member mounts refers to that claim. */
 export function pvcVolumes(m: Member): Obj[] {
   if (m.ref.kind !== 'PersistentVolumeClaim' || !m.ref.name) return [];
-  const mounts = ((m.member.target as { volumeMounts?: Array<{ name?: string }> } | undefined)?.volumeMounts ?? []);
+  const mounts = (m.member.target as { volumeMounts?: Array<{ name?: string }> } | undefined)?.volumeMounts ?? [];
   const names = [...new Set(mounts.map((v) => v.name).filter((n): n is string => typeof n === 'string' && n !== ''))];
   return names.map((name) => ({ name, persistentVolumeClaim: { claimName: m.ref.name } }));
 }
@@ -140,17 +167,25 @@ interface JobEnsureDeps {
   inject: InjectOptions;
 }
 
-async function ensureServiceAccount(d: JobEnsureDeps, inv: LooseInvoker, member: Record<string, unknown>, purpose: 'backup' | 'restore'): Promise<string> {
+async function ensureServiceAccount(
+  d: JobEnsureDeps,
+  inv: LooseInvoker,
+  member: Record<string, unknown>,
+  purpose: 'backup' | 'restore',
+): Promise<string> {
   const sa = jobServiceAccount(inv, member, purpose);
   if (!sa.ours) return sa.name;
   const meta = {
-    name: sa.name, namespace: inv.metadata?.namespace,
+    name: sa.name,
+    namespace: inv.metadata?.namespace,
     labels: invokerLabels(inv, purpose === 'backup' ? LABEL_VALUE.componentBackup : LABEL_VALUE.componentRestore),
     ownerReferences: [ownerRef(inv)],
   };
   await d.kube.apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta });
   await d.kube.apply({
-    apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta,
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: meta,
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `stash-${purpose}-job` },
     subjects: [{ kind: 'ServiceAccount', name: sa.name, namespace: inv.metadata?.namespace }],
   });
@@ -160,15 +195,29 @@ async function ensureServiceAccount(d: JobEnsureDeps, inv: LooseInvoker, member:
 async function repositoryOf(kube: Kube, inv: LooseInvoker): Promise<Repository | undefined> {
   const ref = inv.spec?.repository;
   if (!ref?.name) return undefined;
-  const repo = await kube.getOrNull(apiVersionOf('Repository'), 'Repository', ref.namespace || inv.metadata?.namespace, ref.name);
+  const repo = await kube.getOrNull(
+    apiVersionOf('Repository'),
+    'Repository',
+    ref.namespace || inv.metadata?.namespace,
+    ref.name,
+  );
   return (repo as unknown as Repository | null) ?? undefined;
 }
 
 /** docs/api.md §14.3 step 6: the backup Job of one job-model target of a session (owned by the session). */
-export async function ensureBackupJob(d: JobEnsureDeps, inv: LooseInvoker, m: Member, session: KubeObject): Promise<{ name: string; created: boolean }> {
+export async function ensureBackupJob(
+  d: JobEnsureDeps,
+  inv: LooseInvoker,
+  m: Member,
+  session: KubeObject,
+): Promise<{ name: string; created: boolean }> {
   const name = backupJobName(session.metadata?.name ?? '', m.index);
   const job = buildJob({
-    purpose: 'backup', inv, m, name, owner: session,
+    purpose: 'backup',
+    inv,
+    m,
+    name,
+    owner: session,
     repository: await repositoryOf(d.kube, inv),
     inject: d.inject,
     serviceAccountName: await ensureServiceAccount(d, inv, m.member, 'backup'),
@@ -182,7 +231,11 @@ export async function ensureBackupJob(d: JobEnsureDeps, inv: LooseInvoker, m: Me
  * docs/api.md §16.1 step 6 / §16.3: restore Job(s) of one job-model member, owned by the invoker. With volumeClaimTemplates,
  * the PVCs of each ordinal are created first and the Job of that ordinal mounts them. Returns the host count.
  */
-export async function ensureRestoreJobs(d: JobEnsureDeps, inv: LooseInvoker, m: Member): Promise<{ names: string[]; totalHosts: number }> {
+export async function ensureRestoreJobs(
+  d: JobEnsureDeps,
+  inv: LooseInvoker,
+  m: Member,
+): Promise<{ names: string[]; totalHosts: number }> {
   const target = (m.member.target ?? {}) as { volumeClaimTemplates?: PvcTemplate[]; replicas?: number };
   const templates = target.volumeClaimTemplates ?? [];
   const repository = await repositoryOf(d.kube, inv);
@@ -201,9 +254,11 @@ export async function ensureRestoreJobs(d: JobEnsureDeps, inv: LooseInvoker, m: 
     for (const t of templates) {
       const { claim, volume } = claimForOrdinal(t, ordinal, target.replicas !== undefined);
       await createOnce(d.kube, {
-        apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
         metadata: {
-          name: claim, namespace: inv.metadata?.namespace,
+          name: claim,
+          namespace: inv.metadata?.namespace,
           labels: { ...(t.metadata?.labels ?? {}), [LABEL.managedBy]: LABEL_VALUE.managedBy },
           ...(t.metadata?.annotations ? { annotations: t.metadata.annotations } : {}),
         },
@@ -219,28 +274,49 @@ export async function ensureRestoreJobs(d: JobEnsureDeps, inv: LooseInvoker, m: 
 }
 
 /** Job names of a member, in the order of memberJobHosts, for the crashed-host rule. */
-export function memberJobNames(purpose: 'backup' | 'restore', inv: LooseInvoker, m: Member, sessionName: string): string[] {
+export function memberJobNames(
+  purpose: 'backup' | 'restore',
+  inv: LooseInvoker,
+  m: Member,
+  sessionName: string,
+): string[] {
   if (purpose === 'backup') return [backupJobName(sessionName, m.index)];
   const target = (m.member.target ?? {}) as { volumeClaimTemplates?: unknown[]; replicas?: number };
   if (!target.volumeClaimTemplates?.length) return [restoreJobName(inv.metadata?.name ?? '', m.index)];
-  return Array.from({ length: Math.max(1, target.replicas ?? 1) }, (_, o) => restoreJobName(inv.metadata?.name ?? '', m.index, o));
+  return Array.from({ length: Math.max(1, target.replicas ?? 1) }, (_, o) =>
+    restoreJobName(inv.metadata?.name ?? '', m.index, o),
+  );
 }
 
 interface JobObj extends KubeObject {
-  status?: { failed?: number; succeeded?: number; conditions?: Array<{ type?: string; status?: string; message?: string; reason?: string }> };
+  status?: {
+    failed?: number;
+    succeeded?: number;
+    conditions?: Array<{ type?: string; status?: string; message?: string; reason?: string }>;
+  };
 }
 
 /** The hosts a member's Jobs report (docs/api.md §12): one per Job; `<alias>-<ordinal>` for volumeClaimTemplates with replicas. */
 export function memberJobHosts(purpose: 'backup' | 'restore', m: Member): string[] {
   const target = (m.member.target ?? {}) as { alias?: string; volumeClaimTemplates?: unknown[]; replicas?: number };
   if (purpose === 'restore' && target.volumeClaimTemplates?.length) {
-    return Array.from({ length: Math.max(1, target.replicas ?? 1) }, (_, o) => restoreHostForTemplates(target.alias, o, target.replicas !== undefined));
+    return Array.from({ length: Math.max(1, target.replicas ?? 1) }, (_, o) =>
+      restoreHostForTemplates(target.alias, o, target.replicas !== undefined),
+    );
   }
   return [target.alias?.trim() || 'host-0'];
 }
 
 /** Hosts of a job-model member that have not reported and whose Job can no longer report them. */
-export async function missingJobHosts(kube: Kube, purpose: 'backup' | 'restore', inv: LooseInvoker, m: Member, sessionName: string, reported: ReadonlySet<string>, pods: readonly KubeObject[]): Promise<Array<{ host: string; reason: string }>> {
+export async function missingJobHosts(
+  kube: Kube,
+  purpose: 'backup' | 'restore',
+  inv: LooseInvoker,
+  m: Member,
+  sessionName: string,
+  reported: ReadonlySet<string>,
+  pods: readonly KubeObject[],
+): Promise<Array<{ host: string; reason: string }>> {
   const hosts = memberJobHosts(purpose, m);
   const names = memberJobNames(purpose, inv, m, sessionName);
   const out: Array<{ host: string; reason: string }> = [];
@@ -262,15 +338,26 @@ function jobOfPod(p: KubeObject): string | undefined {
  * Why a Job can no longer report (deleted, failed, or done without its agent writing stats), or undefined while
  * it may still report. Its pod terminating counts at once: the Job's own status follows a moment later.
  */
-async function jobGone(kube: Kube, namespace: string, name: string, pods: readonly KubeObject[]): Promise<string | undefined> {
+async function jobGone(
+  kube: Kube,
+  namespace: string,
+  name: string,
+  pods: readonly KubeObject[],
+): Promise<string | undefined> {
   const job = await kube.getOrNull<JobObj>('batch/v1', 'Job', namespace, name);
   if (!job || job.metadata?.deletionTimestamp) return `Job ${name} was deleted before its host reported`;
   const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
-  if (failed) return `Job ${name} failed (${[failed.reason, failed.message].filter(Boolean).join(': ')}) before its host reported`;
-  if (job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True')) return `Job ${name} completed without its host reporting`;
-  const pod = pods.find((p) => p.metadata?.namespace === namespace && jobOfPod(p) === name
-    && ['Failed', 'Succeeded'].includes((p as { status?: { phase?: string } }).status?.phase ?? ''));
-  if (pod) return `pod ${pod.metadata?.name} of Job ${name} ended (${(pod as { status?: { phase?: string } }).status?.phase}) before its host reported`;
+  if (failed)
+    return `Job ${name} failed (${[failed.reason, failed.message].filter(Boolean).join(': ')}) before its host reported`;
+  if (job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True'))
+    return `Job ${name} completed without its host reporting`;
+  const pod = pods.find(
+    (p) =>
+      p.metadata?.namespace === namespace &&
+      jobOfPod(p) === name &&
+      ['Failed', 'Succeeded'].includes((p as { status?: { phase?: string } }).status?.phase ?? ''),
+  );
+  if (pod)
+    return `pod ${pod.metadata?.name} of Job ${name} ended (${(pod as { status?: { phase?: string } }).status?.phase}) before its host reported`;
   return undefined;
 }
-

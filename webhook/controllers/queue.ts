@@ -28,12 +28,16 @@ export class WorkQueue {
   constructor(reconcile: Reconcile, opts: QueueOptions) {
     this.#reconcile = reconcile;
     this.#o = { concurrency: 8, backoffInitialMs: 500, backoffMaxMs: 30_000, ...opts };
-    opts.signal.addEventListener('abort', () => {
-      for (const t of this.#timers.values()) clearTimeout(t.timer);
-      this.#timers.clear();
-      this.#pending.length = 0;
-      this.#queued.clear();
-    }, { once: true });
+    opts.signal.addEventListener(
+      'abort',
+      () => {
+        for (const t of this.#timers.values()) clearTimeout(t.timer);
+        this.#timers.clear();
+        this.#pending.length = 0;
+        this.#queued.clear();
+      },
+      { once: true },
+    );
   }
 
   add(key: string): void {
@@ -55,10 +59,13 @@ export class WorkQueue {
     const existing = this.#timers.get(key);
     if (existing && existing.at <= at) return;
     if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
-      this.#timers.delete(key);
-      this.add(key);
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(key);
+        this.add(key);
+      },
+      Math.max(0, ms),
+    );
     timer.unref();
     this.#timers.set(key, { at, timer });
   }
@@ -84,7 +91,10 @@ export class WorkQueue {
       const n = (this.#failures.get(key) ?? 0) + 1;
       this.#failures.set(key, n);
       const wait = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** (n - 1));
-      this.#o.log.warn({ queue: this.#o.name, key, err: errorMessage(err), retryInMs: wait }, 'reconcile failed; retrying');
+      this.#o.log.warn(
+        { queue: this.#o.name, key, err: errorMessage(err), retryInMs: wait },
+        'reconcile failed; retrying',
+      );
       this.addAfter(key, wait);
     } finally {
       this.#running.delete(key);

@@ -3,18 +3,49 @@
 // hooks run by the operator, the init-container injected through mutateWorkload, deadline timers, hosts whose
 // pod vanished marked Failed, and MetricsPushed as the last step that makes the phase final.
 import { CONDITION, FINALIZER } from '../../shared/api/index.ts';
-import type { Condition, HostRestoreStats, RestoreBatchStatus, RestoreMemberStatus, RestoreSessionStatus } from '../../shared/api/index.ts';
+import type {
+  Condition,
+  HostRestoreStats,
+  RestoreBatchStatus,
+  RestoreMemberStatus,
+  RestoreSessionStatus,
+} from '../../shared/api/index.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
 import {
-  hasCondition, isFalse, isFinalMemberPhase, isFinalRestorePhase, isTrue, mergeRestoreBatchStatus, mergeRestoreSessionStatus,
-  parseGoDuration, refKey, restoreMemberPhase, sameRef, type MemberPatch,
+  hasCondition,
+  isFalse,
+  isFinalMemberPhase,
+  isFinalRestorePhase,
+  isTrue,
+  mergeRestoreBatchStatus,
+  mergeRestoreSessionStatus,
+  parseGoDuration,
+  refKey,
+  restoreMemberPhase,
+  sameRef,
+  type MemberPatch,
 } from '../../shared/status/index.ts';
 import {
-  MissingSince, slimPod, checkRepository, cond, executionModel, getTarget, invokerApiVersion, invokerKey, membersOf,
-  parseKey, recordEvent, totalHostsOf, type LooseInvoker, type Member, type Workload,
-  removeFinalizer, ensureFinalizer, ensureSidecarRbac,
+  MissingSince,
+  slimPod,
+  checkRepository,
+  cond,
+  executionModel,
+  getTarget,
+  invokerApiVersion,
+  invokerKey,
+  membersOf,
+  parseKey,
+  recordEvent,
+  totalHostsOf,
+  type LooseInvoker,
+  type Member,
+  type Workload,
+  removeFinalizer,
+  ensureFinalizer,
+  ensureSidecarRbac,
 } from './common.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
@@ -37,8 +68,23 @@ function memberViews(inv: LooseInvoker, members: Member[]): MemberView[] {
   if (inv.kind === 'RestoreSession') {
     const s = (inv.status ?? {}) as RestoreSessionStatus;
     const m = members[0]!;
-    const present = s.conditions?.some((c) => c.type === CONDITION.RestoreTargetFound || c.type === CONDITION.RestoreExecutorEnsured);
-    return [{ m, st: present ? { ref: m.ref, conditions: s.conditions, totalHosts: s.totalHosts, stats: s.stats, phase: restoreMemberPhase(s) } : undefined }];
+    const present = s.conditions?.some(
+      (c) => c.type === CONDITION.RestoreTargetFound || c.type === CONDITION.RestoreExecutorEnsured,
+    );
+    return [
+      {
+        m,
+        st: present
+          ? {
+              ref: m.ref,
+              conditions: s.conditions,
+              totalHosts: s.totalHosts,
+              stats: s.stats,
+              phase: restoreMemberPhase(s),
+            }
+          : undefined,
+      },
+    ];
   }
   const list = ((inv.status ?? {}) as RestoreBatchStatus).members ?? [];
   return members.map((m) => ({ m, st: list.find((x) => sameRef(x.ref, m.ref, ns)) }));
@@ -58,7 +104,13 @@ export class RestoreLoop {
 
   constructor(d: ResolvedDeps, signal: AbortSignal) {
     this.d = d;
-    this.pods = new Informer<KubeObject>(d.kube, { apiVersion: 'v1', kind: 'Pod', namespace: d.namespace, log: d.log, transform: slimPod });
+    this.pods = new Informer<KubeObject>(d.kube, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      namespace: d.namespace,
+      log: d.log,
+      transform: slimPod,
+    });
     this.leases = heartbeatInformer(d.kube, d.namespace, RESTORE_KINDS, d.log);
     this.queue = new WorkQueue((key) => this.reconcile(key), { name: 'restore', log: d.log, signal });
     for (const kind of RESTORE_KINDS) {
@@ -79,14 +131,19 @@ export class RestoreLoop {
     const podGone = (p: KubeObject): void => {
       for (const kind of RESTORE_KINDS) {
         for (const o of d.index.informers.get(kind)?.list() ?? []) {
-          if (o.metadata?.namespace === p.metadata?.namespace && (o as LooseInvoker).status?.phase === 'Running') this.queue.add(invokerKey(kind, o.metadata?.namespace, o.metadata?.name));
+          if (o.metadata?.namespace === p.metadata?.namespace && (o as LooseInvoker).status?.phase === 'Running')
+            this.queue.add(invokerKey(kind, o.metadata?.namespace, o.metadata?.name));
         }
       }
     };
     this.pods.on('delete', podGone);
     this.pods.on('update', (p, old) => {
       const st = (x: KubeObject | undefined) => (x as { status?: { phase?: string } } | undefined)?.status?.phase;
-      if ((p.metadata?.deletionTimestamp && !old?.metadata?.deletionTimestamp) || (st(p) !== st(old) && (st(p) === 'Failed' || st(p) === 'Succeeded'))) podGone(p);
+      if (
+        (p.metadata?.deletionTimestamp && !old?.metadata?.deletionTimestamp) ||
+        (st(p) !== st(old) && (st(p) === 'Failed' || st(p) === 'Succeeded'))
+      )
+        podGone(p);
     });
   }
 
@@ -101,23 +158,45 @@ export class RestoreLoop {
   }
 
   /** Merges invoker-level conditions and member patches into the stored status and recomputes phases. */
-  async write(inv: LooseInvoker, conditions: Condition[], members: MemberPatch[], extra?: (st: RestoreSessionStatus | RestoreBatchStatus) => void): Promise<LooseInvoker> {
+  async write(
+    inv: LooseInvoker,
+    conditions: Condition[],
+    members: MemberPatch[],
+    extra?: (st: RestoreSessionStatus | RestoreBatchStatus) => void,
+  ): Promise<LooseInvoker> {
     const ns = inv.metadata?.namespace ?? '';
-    const out = await this.d.kube.update<LooseInvoker>(invokerApiVersion(inv.kind ?? ''), inv.kind ?? '', ns, inv.metadata?.name ?? '', (cur) => {
-      const created = cur.metadata?.creationTimestamp;
-      let next: RestoreSessionStatus | RestoreBatchStatus;
-      if (cur.kind === 'RestoreSession' || inv.kind === 'RestoreSession') {
-        const mp = members[0];
-        next = mergeRestoreSessionStatus(cur.status as RestoreSessionStatus | undefined, {
-          conditions: [...conditions, ...(mp?.conditions ?? [])], totalHosts: mp?.totalHosts, stats: mp?.stats,
-        }, { creationTimestamp: created });
-      } else {
-        next = mergeRestoreBatchStatus(cur.status as RestoreBatchStatus | undefined, { conditions, members }, { namespace: ns, creationTimestamp: created });
-      }
-      extra?.(next);
-      cur.status = next as LooseInvoker['status'];
-      return cur;
-    }, { subresource: 'status' });
+    const out = await this.d.kube.update<LooseInvoker>(
+      invokerApiVersion(inv.kind ?? ''),
+      inv.kind ?? '',
+      ns,
+      inv.metadata?.name ?? '',
+      (cur) => {
+        const created = cur.metadata?.creationTimestamp;
+        let next: RestoreSessionStatus | RestoreBatchStatus;
+        if (cur.kind === 'RestoreSession' || inv.kind === 'RestoreSession') {
+          const mp = members[0];
+          next = mergeRestoreSessionStatus(
+            cur.status as RestoreSessionStatus | undefined,
+            {
+              conditions: [...conditions, ...(mp?.conditions ?? [])],
+              totalHosts: mp?.totalHosts,
+              stats: mp?.stats,
+            },
+            { creationTimestamp: created },
+          );
+        } else {
+          next = mergeRestoreBatchStatus(
+            cur.status as RestoreBatchStatus | undefined,
+            { conditions, members },
+            { namespace: ns, creationTimestamp: created },
+          );
+        }
+        extra?.(next);
+        cur.status = next as LooseInvoker['status'];
+        return cur;
+      },
+      { subresource: 'status' },
+    );
     return out ?? inv;
   }
 
@@ -135,14 +214,34 @@ export class RestoreLoop {
     const conds = inv.status?.conditions;
     const views = memberViews(inv, members);
     const allFinal = views.length > 0 && views.every((v) => memberFinal(v.st));
-    if (isFalse(conds, CONDITION.GlobalPreRestoreHookSucceeded) || isTrue(conds, CONDITION.DeadlineExceeded) || allFinal) {
+    if (
+      isFalse(conds, CONDITION.GlobalPreRestoreHookSucceeded) ||
+      isTrue(conds, CONDITION.DeadlineExceeded) ||
+      allFinal
+    ) {
       await this.#finish(key, inv, views);
       return;
     }
     const dl = deadlineState((inv.status as { sessionDeadline?: string } | undefined)?.sessionDeadline, Date.now());
     if (dl.passed) {
-      await this.write(inv, [cond('DeadlineExceeded', 'True', `Failed to complete restore within ${inv.spec?.timeOut ?? 'the session deadline'}.`)], []);
-      void recordEvent(this.d.events, inv, 'Warning', 'DeadlineExceeded', `${kind} did not finish within ${inv.spec?.timeOut}.`);
+      await this.write(
+        inv,
+        [
+          cond(
+            'DeadlineExceeded',
+            'True',
+            `Failed to complete restore within ${inv.spec?.timeOut ?? 'the session deadline'}.`,
+          ),
+        ],
+        [],
+      );
+      void recordEvent(
+        this.d.events,
+        inv,
+        'Warning',
+        'DeadlineExceeded',
+        `${kind} did not finish within ${inv.spec?.timeOut}.`,
+      );
       this.queue.add(key);
       return;
     }
@@ -156,7 +255,8 @@ export class RestoreLoop {
         return;
       }
     }
-    const pre = kind === 'RestoreBatch' ? (inv.spec?.hooks as { preRestore?: HookHandler } | undefined)?.preRestore : undefined;
+    const pre =
+      kind === 'RestoreBatch' ? (inv.spec?.hooks as { preRestore?: HookHandler } | undefined)?.preRestore : undefined;
     if (pre && !hasCondition(inv.status?.conditions, CONDITION.GlobalPreRestoreHookSucceeded)) {
       const c = await this.#runHook(inv, pre, 'preRestore', 'GlobalPreRestoreHookSucceeded', 'Running');
       inv = await this.write(inv, [c], []);
@@ -169,19 +269,36 @@ export class RestoreLoop {
     await this.#checkHosts(key, inv, members);
   }
 
-  async #runHook(inv: LooseInvoker, h: HookHandler, hook: string, type: 'GlobalPreRestoreHookSucceeded' | 'GlobalPostRestoreHookSucceeded', phase: string): Promise<Condition> {
+  async #runHook(
+    inv: LooseInvoker,
+    h: HookHandler,
+    hook: string,
+    type: 'GlobalPreRestoreHookSucceeded' | 'GlobalPostRestoreHookSucceeded',
+    phase: string,
+  ): Promise<Condition> {
     const summary: HookSummary = {
-      Name: inv.metadata?.name ?? '', Namespace: inv.metadata?.namespace ?? '',
+      Name: inv.metadata?.name ?? '',
+      Namespace: inv.metadata?.namespace ?? '',
       Invoker: { APIGroup: 'stash.appscode.com', Kind: inv.kind ?? '', Name: inv.metadata?.name ?? '' },
       Status: { Phase: phase },
     };
     const Hook = `Global${hook[0]!.toUpperCase()}${hook.slice(1)}Hook`;
     try {
-      const out = await executeHook(h, { kube: this.d.kube, executorPod: this.d.executorPod, timeoutMs: this.d.tuning.hookTimeoutMs, summary });
+      const out = await executeHook(h, {
+        kube: this.d.kube,
+        executorPod: this.d.executorPod,
+        timeoutMs: this.d.tuning.hookTimeoutMs,
+        summary,
+      });
       void recordEvent(this.d.events, inv, 'Normal', `${Hook}Succeeded`, out);
       return cond(type, 'True', `Global ${hook} hook succeeded: ${out}`.slice(0, 1024));
     } catch (err) {
-      this.d.metrics.hookFailures.inc({ namespace: inv.metadata?.namespace ?? '', invoker_kind: inv.kind ?? '', invoker_name: inv.metadata?.name ?? '', hook });
+      this.d.metrics.hookFailures.inc({
+        namespace: inv.metadata?.namespace ?? '',
+        invoker_kind: inv.kind ?? '',
+        invoker_name: inv.metadata?.name ?? '',
+        hook,
+      });
       void recordEvent(this.d.events, inv, 'Warning', `${Hook}Failed`, errorMessage(err));
       return cond(type, 'False', `Global ${hook} hook failed: ${errorMessage(err)}`.slice(0, 1024));
     }
@@ -192,32 +309,69 @@ export class RestoreLoop {
     const model = executionModel(inv, m);
     let found: Condition;
     if (!m.ref.name) {
-      found = cond('RestoreTargetFound', 'True', 'No target ref: the member restores into new PVCs from volumeClaimTemplates.');
+      found = cond(
+        'RestoreTargetFound',
+        'True',
+        'No target ref: the member restores into new PVCs from volumeClaimTemplates.',
+      );
     } else {
       let target: KubeObject | null;
       try {
         target = await getTarget(this.d.kube, m.ref);
       } catch (err) {
-        return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'Unknown', `Could not check target ${what}: ${errorMessage(err)}`)] };
+        return {
+          ref: m.ref,
+          conditions: [cond('RestoreTargetFound', 'Unknown', `Could not check target ${what}: ${errorMessage(err)}`)],
+        };
       }
-      if (!target) return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'False', `Target ${what} does not exist.`)] };
+      if (!target)
+        return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'False', `Target ${what} does not exist.`)] };
       found = cond('RestoreTargetFound', 'True', `Target ${what} exists.`);
     }
-    if (model.model === 'unsupported') return { ref: m.ref, conditions: [found, cond('RestoreExecutorEnsured', 'False', `Cannot restore ${what}: ${model.reason}.`)] };
+    if (model.model === 'unsupported')
+      return {
+        ref: m.ref,
+        conditions: [found, cond('RestoreExecutorEnsured', 'False', `Cannot restore ${what}: ${model.reason}.`)],
+      };
     if (model.model === 'job') {
       try {
         const jobs = await ensureRestoreJobs({ kube: this.d.kube, inject: this.d.inject }, inv, m);
-        return { ref: m.ref, totalHosts: jobs.totalHosts, conditions: [found, cond('RestoreExecutorEnsured', 'True', `Restore Job(s) ${jobs.names.join(', ')} for ${what} are in place.`)] };
+        return {
+          ref: m.ref,
+          totalHosts: jobs.totalHosts,
+          conditions: [
+            found,
+            cond('RestoreExecutorEnsured', 'True', `Restore Job(s) ${jobs.names.join(', ')} for ${what} are in place.`),
+          ],
+        };
       } catch (err) {
-        return { ref: m.ref, conditions: [found, cond('RestoreExecutorEnsured', 'False', `Could not create the restore Job for ${what}: ${errorMessage(err)}`)] };
+        return {
+          ref: m.ref,
+          conditions: [
+            found,
+            cond(
+              'RestoreExecutorEnsured',
+              'False',
+              `Could not create the restore Job for ${what}: ${errorMessage(err)}`,
+            ),
+          ],
+        };
       }
     }
     try {
       const r = await syncWorkload(this.d.workloads, m.ref);
-      if (!r.found) return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'False', `Target ${what} does not exist.`)] };
+      if (!r.found)
+        return { ref: m.ref, conditions: [cond('RestoreTargetFound', 'False', `Target ${what} does not exist.`)] };
       if (!injectedFor(r.object, 'restore', inv)) {
         const msg = `The stash-init container of ${what} belongs to another restore invoker.`;
-        return { ref: m.ref, conditions: [found, cond('StashInitContainerInjected', 'False', msg), cond('RestoreExecutorEnsured', 'False', msg)] };
+        return {
+          ref: m.ref,
+          conditions: [
+            found,
+            cond('StashInitContainerInjected', 'False', msg),
+            cond('RestoreExecutorEnsured', 'False', msg),
+          ],
+        };
       }
       // Found on real pods: stash-init reads its RestoreSession with the workload's own token.
       await ensureSidecarRbac(this.d.kube, inv, m.ref, r.object, 'stash-restore-init-container');
@@ -232,7 +386,14 @@ export class RestoreLoop {
       };
     } catch (err) {
       const msg = `Could not inject the stash-init container into ${what}: ${errorMessage(err)}`;
-      return { ref: m.ref, conditions: [found, cond('StashInitContainerInjected', 'False', msg), cond('RestoreExecutorEnsured', 'False', msg)] };
+      return {
+        ref: m.ref,
+        conditions: [
+          found,
+          cond('StashInitContainerInjected', 'False', msg),
+          cond('RestoreExecutorEnsured', 'False', msg),
+        ],
+      };
     }
   }
 
@@ -244,7 +405,10 @@ export class RestoreLoop {
     let waitTarget = false;
     for (const v of views) {
       if (hasCondition(v.st?.conditions, CONDITION.RestoreExecutorEnsured)) continue;
-      const progress = views.map((x) => ({ initiated: x === v ? false : hasCondition(x.st?.conditions, CONDITION.RestoreExecutorEnsured), final: final.get(x.m.index) ?? false }));
+      const progress = views.map((x) => ({
+        initiated: x === v ? false : hasCondition(x.st?.conditions, CONDITION.RestoreExecutorEnsured),
+        final: final.get(x.m.index) ?? false,
+      }));
       if (!mayStart(inv.spec?.executionOrder, progress, v.m.index)) {
         if (!v.st && inv.kind === 'RestoreBatch') patches.push({ ref: v.m.ref });
         continue;
@@ -265,7 +429,14 @@ export class RestoreLoop {
     if (dl) this.queue.addAfter(key, Math.max(0, Date.parse(dl) - Date.now()));
     for (const p of patches) {
       const c = p.conditions?.find((x) => x.type === CONDITION.RestoreExecutorEnsured);
-      if (c) void recordEvent(this.d.events, out, c.status === 'True' ? 'Normal' : 'Warning', c.reason ?? c.type, c.status === 'True' ? `Initiated restore of ${p.ref.kind} ${p.ref.name}.` : (c.message ?? ''));
+      if (c)
+        void recordEvent(
+          this.d.events,
+          out,
+          c.status === 'True' ? 'Normal' : 'Warning',
+          c.reason ?? c.type,
+          c.status === 'True' ? `Initiated restore of ${p.ref.kind} ${p.ref.name}.` : (c.message ?? ''),
+        );
     }
     return out;
   }
@@ -279,24 +450,51 @@ export class RestoreLoop {
     const pods = this.pods.list();
     for (const { m, st } of memberViews(inv, members)) {
       const model = executionModel(inv, m).model;
-      if (!st || (st.phase ?? restoreMemberPhase(st)) !== 'Running' || st.totalHosts === undefined || model === 'unsupported') continue;
+      if (
+        !st ||
+        (st.phase ?? restoreMemberPhase(st)) !== 'Running' ||
+        st.totalHosts === undefined ||
+        model === 'unsupported'
+      )
+        continue;
       const reported = new Set((st.stats ?? []).filter((x) => x.phase !== 'Running').map((x) => x.hostname ?? ''));
       const { hosts } = await observeHosts({
-        kube: this.d.kube, purpose: 'restore', inv, m, model, heartbeatKind: inv.kind as 'RestoreSession' | 'RestoreBatch', session: inv.metadata?.name ?? '',
-        namespace: ns, totalHosts: st.totalHosts, reported, pods, leases: this.leases, missing: this.#missing, prefix: `${key}|${refKey(m.ref, ns)}|`,
+        kube: this.d.kube,
+        purpose: 'restore',
+        inv,
+        m,
+        model,
+        heartbeatKind: inv.kind as 'RestoreSession' | 'RestoreBatch',
+        session: inv.metadata?.name ?? '',
+        namespace: ns,
+        totalHosts: st.totalHosts,
+        reported,
+        pods,
+        leases: this.leases,
+        missing: this.#missing,
+        prefix: `${key}|${refKey(m.ref, ns)}|`,
       });
       const verdict = hostsToFail({
-        now: Date.now(), eligibleSince: eligibleSince(st.conditions, CONDITION.RestoreExecutorEnsured, inv.metadata?.creationTimestamp), boundMs: hostLivenessMs,
+        now: Date.now(),
+        eligibleSince: eligibleSince(st.conditions, CONDITION.RestoreExecutorEnsured, inv.metadata?.creationTimestamp),
+        boundMs: hostLivenessMs,
         // An ended Job never comes back, unlike a pod being replaced: its grace only covers the agent's last write.
         goneGraceMs: model === 'workload' ? hostGoneGraceMs : Math.min(hostGoneGraceMs, JOB_REPORT_GRACE_MS),
-        target: m.ref.name ? `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}` : 'new volumes (volumeClaimTemplates)', hosts,
+        target: m.ref.name ? `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}` : 'new volumes (volumeClaimTemplates)',
+        hosts,
       });
       if (verdict.recheckInMs !== undefined) next = Math.min(next ?? verdict.recheckInMs, verdict.recheckInMs);
-      if (verdict.failed.length > 0) patches.push({ ref: m.ref, stats: verdict.failed.map((f): HostRestoreStats => ({ hostname: f.host, phase: 'Failed', error: f.reason })) });
+      if (verdict.failed.length > 0)
+        patches.push({
+          ref: m.ref,
+          stats: verdict.failed.map((f): HostRestoreStats => ({ hostname: f.host, phase: 'Failed', error: f.reason })),
+        });
     }
     if (patches.length > 0) {
       const out = await this.write(inv, [], patches);
-      for (const p of patches) for (const s of p.stats ?? []) void recordEvent(this.d.events, out, 'Warning', 'HostFailed', `Host ${s.hostname}: ${s.error}`);
+      for (const p of patches)
+        for (const s of p.stats ?? [])
+          void recordEvent(this.d.events, out, 'Warning', 'HostFailed', `Host ${s.hostname}: ${s.error}`);
     }
     if (next !== undefined) this.queue.addAfter(key, next + 50);
   }
@@ -310,21 +508,48 @@ export class RestoreLoop {
     for (const { m, st } of views) {
       if (!st || memberFinal(st)) continue;
       const total = st.totalHosts;
-      const initiated = total !== undefined && total !== null && isTrue(st.conditions, CONDITION.RestoreExecutorEnsured);
+      const initiated =
+        total !== undefined && total !== null && isTrue(st.conditions, CONDITION.RestoreExecutorEnsured);
       const reported = new Set((st.stats ?? []).filter((x) => x.phase !== 'Running').map((x) => x.hostname ?? ''));
       const model = executionModel(inv, m).model;
-      const named = initiated && model !== 'unsupported' ? expectedHostNames('restore', model, m, total) ?? [] : [];
+      const named = initiated && model !== 'unsupported' ? (expectedHostNames('restore', model, m, total) ?? []) : [];
       const running = (st.stats ?? []).filter((x) => x.phase === 'Running').map((x) => x.hostname ?? '');
       const open = [...new Set([...named, ...running])].filter((h) => h && !reported.has(h));
-      const c = closeOutMember({ initiated, openHosts: open, missingCount: initiated ? Math.max(0, total - reported.size) : 1 });
+      const c = closeOutMember({
+        initiated,
+        openHosts: open,
+        missingCount: initiated ? Math.max(0, total - reported.size) : 1,
+      });
       const what = m.ref.name ? `${m.ref.kind} ${m.ref.name}` : 'new volumes';
-      const p: MemberPatch = { ref: m.ref, stats: c.failHosts.map((h): HostRestoreStats => ({ hostname: h, phase: 'Failed', error: `${why} before host ${h} of ${what} reported` })) };
-      if (c.failMember) p.conditions = [cond('RestoreExecutorEnsured', 'False', initiated ? `${why} before every host of ${what} reported.` : `Not started: ${why} before the turn of ${what}.`)];
+      const p: MemberPatch = {
+        ref: m.ref,
+        stats: c.failHosts.map((h): HostRestoreStats => ({
+          hostname: h,
+          phase: 'Failed',
+          error: `${why} before host ${h} of ${what} reported`,
+        })),
+      };
+      if (c.failMember)
+        p.conditions = [
+          cond(
+            'RestoreExecutorEnsured',
+            'False',
+            initiated
+              ? `${why} before every host of ${what} reported.`
+              : `Not started: ${why} before the turn of ${what}.`,
+          ),
+        ];
       patches.push(p);
     }
     if (patches.length === 0) return inv;
     const out = await this.write(inv, [], patches);
-    void recordEvent(this.d.events, out, 'Warning', 'SessionEndedEarly', `${why}: ${patches.map((p) => `${p.ref.kind ?? 'member'} ${p.ref.name ?? ''}${p.stats?.length ? ` (hosts ${p.stats.map((x) => x.hostname).join(', ')})` : ''}`).join('; ')} marked Failed.`);
+    void recordEvent(
+      this.d.events,
+      out,
+      'Warning',
+      'SessionEndedEarly',
+      `${why}: ${patches.map((p) => `${p.ref.kind ?? 'member'} ${p.ref.name ?? ''}${p.stats?.length ? ` (hosts ${p.stats.map((x) => x.hostname).join(', ')})` : ''}`).join('; ')} marked Failed.`,
+    );
     return out;
   }
 
@@ -333,41 +558,79 @@ export class RestoreLoop {
     const preFailed = isFalse(conds, CONDITION.GlobalPreRestoreHookSucceeded);
     const deadline = isTrue(conds, CONDITION.DeadlineExceeded);
     if (deadline || preFailed) {
-      inv = await this.#closeOut(inv, views, deadline ? `the restore deadline (timeOut ${inv.spec?.timeOut ?? '?'}) passed` : 'the global preRestore hook failed');
-      views = memberViews(inv, views.map((v) => v.m));
+      inv = await this.#closeOut(
+        inv,
+        views,
+        deadline
+          ? `the restore deadline (timeOut ${inv.spec?.timeOut ?? '?'}) passed`
+          : 'the global preRestore hook failed',
+      );
+      views = memberViews(
+        inv,
+        views.map((v) => v.m),
+      );
     }
     if (!preFailed && !deadline) {
       const waiting = views.filter(({ m, st }) => {
         const hook = (m.member.hooks as { postRestore?: unknown } | undefined)?.postRestore;
-        return hook && st && isTrue(st.conditions, CONDITION.RestoreExecutorEnsured) && !isFalse(st.conditions, CONDITION.PreRestoreHookExecutionSucceeded)
-          && !hasCondition(st.conditions, CONDITION.PostRestoreHookExecutionSucceeded)
-          && !(st.stats ?? []).some((s) => s.phase === 'Failed' && /gone|deleted|no live pod/.test(s.error ?? ''));
+        return (
+          hook &&
+          st &&
+          isTrue(st.conditions, CONDITION.RestoreExecutorEnsured) &&
+          !isFalse(st.conditions, CONDITION.PreRestoreHookExecutionSucceeded) &&
+          !hasCondition(st.conditions, CONDITION.PostRestoreHookExecutionSucceeded) &&
+          !(st.stats ?? []).some((s) => s.phase === 'Failed' && /gone|deleted|no live pod/.test(s.error ?? ''))
+        );
       });
       if (waiting.length > 0 && this.#missing.seen(`${key}|post-hooks`) < this.d.tuning.hookTimeoutMs) {
         this.queue.addAfter(key, this.d.tuning.hookTimeoutMs);
         return;
       }
     }
-    const post = inv.kind === 'RestoreBatch' ? (inv.spec?.hooks as { postRestore?: HookHandler } | undefined)?.postRestore : undefined;
-    const anyFailed = preFailed || deadline || views.some(({ st }) => (st?.phase ?? (st ? restoreMemberPhase(st) : 'Pending')) !== 'Succeeded');
+    const post =
+      inv.kind === 'RestoreBatch'
+        ? (inv.spec?.hooks as { postRestore?: HookHandler } | undefined)?.postRestore
+        : undefined;
+    const anyFailed =
+      preFailed ||
+      deadline ||
+      views.some(({ st }) => (st?.phase ?? (st ? restoreMemberPhase(st) : 'Pending')) !== 'Succeeded');
     if (post && !preFailed && !hasCondition(conds, CONDITION.GlobalPostRestoreHookSucceeded)) {
       const outcome = anyFailed ? 'Failed' : 'Succeeded';
       const c = postHookAllowed(post.executionPolicy, outcome)
         ? await this.#runHook(inv, post, 'postRestore', 'GlobalPostRestoreHookSucceeded', outcome)
-        : cond('GlobalPostRestoreHookSucceeded', 'True', `Skipped the global postRestore hook: executionPolicy ${post.executionPolicy} does not apply to a ${outcome} restore.`);
+        : cond(
+            'GlobalPostRestoreHookSucceeded',
+            'True',
+            `Skipped the global postRestore hook: executionPolicy ${post.executionPolicy} does not apply to a ${outcome} restore.`,
+          );
       inv = await this.write(inv, [c], []);
     }
-    inv = await this.write(inv, [cond('MetricsPushed', 'True', 'Metrics are exported by the operator on /metrics.')], []);
+    inv = await this.write(
+      inv,
+      [cond('MetricsPushed', 'True', 'Metrics are exported by the operator on /metrics.')],
+      [],
+    );
     this.#missing.clear(`${key}|`);
     this.#record(inv);
     const phase = inv.status?.phase ?? 'Unknown';
-    void recordEvent(this.d.events, inv, phase === 'Succeeded' ? 'Normal' : 'Warning', `Restore${phase}`, `${inv.kind} ${inv.metadata?.name} finished: ${phase} after ${(inv.status as { sessionDuration?: string }).sessionDuration ?? '?'}.`);
+    void recordEvent(
+      this.d.events,
+      inv,
+      phase === 'Succeeded' ? 'Normal' : 'Warning',
+      `Restore${phase}`,
+      `${inv.kind} ${inv.metadata?.name} finished: ${phase} after ${(inv.status as { sessionDuration?: string }).sessionDuration ?? '?'}.`,
+    );
   }
 
   #record(inv: LooseInvoker): void {
     const mt = this.d.metrics;
     const phase = inv.status?.phase ?? 'Unknown';
-    const labels = { namespace: inv.metadata?.namespace ?? '', invoker_kind: inv.kind ?? '', invoker_name: inv.metadata?.name ?? '' };
+    const labels = {
+      namespace: inv.metadata?.namespace ?? '',
+      invoker_kind: inv.kind ?? '',
+      invoker_name: inv.metadata?.name ?? '',
+    };
     mt.sessionsFinished.inc({ ...labels, phase });
     const d = (inv.status as { sessionDuration?: string }).sessionDuration;
     const ms = d ? parseGoDuration(d) : undefined;
@@ -375,8 +638,15 @@ export class RestoreLoop {
     if (phase === 'Succeeded') mt.lastSuccess.set(labels, Date.now() / 1000);
     for (const { m, st } of memberViews(inv, membersOf(inv))) {
       if (!st) continue;
-      const tl = { ...labels, target_kind: m.ref.kind ?? '', target_name: m.ref.name ?? '', target_namespace: m.ref.namespace ?? '' };
-      const durations = (st.stats ?? []).map((x) => (x.duration ? parseGoDuration(x.duration) : undefined)).filter((x): x is number => x !== undefined);
+      const tl = {
+        ...labels,
+        target_kind: m.ref.kind ?? '',
+        target_name: m.ref.name ?? '',
+        target_namespace: m.ref.namespace ?? '',
+      };
+      const durations = (st.stats ?? [])
+        .map((x) => (x.duration ? parseGoDuration(x.duration) : undefined))
+        .filter((x): x is number => x !== undefined);
       if (durations.length > 0) mt.targetLastDuration.set(tl, Math.max(...durations) / 1000);
       if ((st.phase ?? restoreMemberPhase(st)) === 'Succeeded') mt.targetLastSuccess.set(tl, Date.now() / 1000);
     }
@@ -389,7 +659,13 @@ export class RestoreLoop {
       await syncWorkload(this.d.workloads, m.ref, { excludeUid: inv.metadata?.uid });
     }
     await removeFinalizer(this.d.kube, inv, FINALIZER);
-    void recordEvent(this.d.events, inv, 'Normal', 'InvokerDeleted', `Removed the stash-init container of ${inv.kind} ${inv.metadata?.name} from targeted workloads.`);
+    void recordEvent(
+      this.d.events,
+      inv,
+      'Normal',
+      'InvokerDeleted',
+      `Removed the stash-init container of ${inv.kind} ${inv.metadata?.name} from targeted workloads.`,
+    );
   }
 }
 

@@ -1,19 +1,64 @@
 // Table tests of the orchestration rules both session loops decide with (rules.ts).
 import t from 'tap';
-import { closeOutMember, deadlineFor, deadlineState, hostsToFail, invokerLabelsToAdd, mayStart, sessionInvoker, skipReason, type MemberProgress } from './rules.ts';
+import {
+  closeOutMember,
+  deadlineFor,
+  deadlineState,
+  hostsToFail,
+  invokerLabelsToAdd,
+  mayStart,
+  sessionInvoker,
+  skipReason,
+  type MemberProgress,
+} from './rules.ts';
 
 t.test('mayStart: Sequential waits for every earlier member to be final; Parallel starts all', async (t) => {
   const P = (initiated: boolean, final: boolean): MemberProgress => ({ initiated, final });
   const rows: Array<[string, string | undefined, MemberProgress[], boolean[]]> = [
-    ['Sequential, nothing started: only the first', 'Sequential', [P(false, false), P(false, false), P(false, false)], [true, false, false]],
-    ['Sequential, first running: nobody else', 'Sequential', [P(true, false), P(false, false), P(false, false)], [false, false, false]],
-    ['Sequential, first final: the second', 'Sequential', [P(true, true), P(false, false), P(false, false)], [false, true, false]],
-    ['Sequential, a Failed member hands over too', 'Sequential', [P(true, true), P(true, true), P(false, false)], [false, false, true]],
-    ['Sequential, a member failed at initiation counts as final', 'Sequential', [P(true, true), P(false, false)], [false, true]],
-    ['Parallel: every member not yet initiated', 'Parallel', [P(true, false), P(false, false), P(false, false)], [false, true, true]],
+    [
+      'Sequential, nothing started: only the first',
+      'Sequential',
+      [P(false, false), P(false, false), P(false, false)],
+      [true, false, false],
+    ],
+    [
+      'Sequential, first running: nobody else',
+      'Sequential',
+      [P(true, false), P(false, false), P(false, false)],
+      [false, false, false],
+    ],
+    [
+      'Sequential, first final: the second',
+      'Sequential',
+      [P(true, true), P(false, false), P(false, false)],
+      [false, true, false],
+    ],
+    [
+      'Sequential, a Failed member hands over too',
+      'Sequential',
+      [P(true, true), P(true, true), P(false, false)],
+      [false, false, true],
+    ],
+    [
+      'Sequential, a member failed at initiation counts as final',
+      'Sequential',
+      [P(true, true), P(false, false)],
+      [false, true],
+    ],
+    [
+      'Parallel: every member not yet initiated',
+      'Parallel',
+      [P(true, false), P(false, false), P(false, false)],
+      [false, true, true],
+    ],
     ['order unset is Parallel', undefined, [P(false, false), P(false, false)], [true, true]],
   ];
-  for (const [name, order, progress, want] of rows) t.same(progress.map((_, i) => mayStart(order, progress, i)), want, name);
+  for (const [name, order, progress, want] of rows)
+    t.same(
+      progress.map((_, i) => mayStart(order, progress, i)),
+      want,
+      name,
+    );
   t.equal(mayStart('Sequential', [], 0), false, 'no such member');
 });
 
@@ -41,23 +86,69 @@ t.test('deadlines: from creation plus timeOut; passed once reached', async (t) =
 
 t.test('hostsToFail: pod gone after its grace, stale heartbeat, never taken up within the bound', async (t) => {
   const now = 1_000_000;
-  const base = { now, eligibleSince: now - 10_000, boundMs: 120_000, goneGraceMs: 60_000, target: 'Deployment shop/web' };
+  const base = {
+    now,
+    eligibleSince: now - 10_000,
+    boundMs: 120_000,
+    goneGraceMs: 60_000,
+    target: 'Deployment shop/web',
+  };
   type Row = [string, Parameters<typeof hostsToFail>[0], string[], RegExp | undefined, number | undefined];
   const rows: Row[] = [
-    ['fresh heartbeat: alive, look again when it would go stale', { ...base, hosts: [{ host: 'web', heartbeatAt: now - 5_000 }] }, [], undefined, 115_001],
-    ['stale heartbeat while the pod exists: failed, naming host and bound',
-      { ...base, hosts: [{ host: 'web', heartbeatAt: now - 121_000 }] }, ['web'], /host web of Deployment shop\/web stopped working.*liveness bound of 2m0s/, undefined],
+    [
+      'fresh heartbeat: alive, look again when it would go stale',
+      { ...base, hosts: [{ host: 'web', heartbeatAt: now - 5_000 }] },
+      [],
+      undefined,
+      115_001,
+    ],
+    [
+      'stale heartbeat while the pod exists: failed, naming host and bound',
+      { ...base, hosts: [{ host: 'web', heartbeatAt: now - 121_000 }] },
+      ['web'],
+      /host web of Deployment shop\/web stopped working.*liveness bound of 2m0s/,
+      undefined,
+    ],
     ['no Lease, turn began 10 s ago: wait', { ...base, hosts: [{ host: 'web' }] }, [], undefined, 110_001],
-    ['no Lease, turn began longer ago than the bound: nobody took it up',
-      { ...base, eligibleSince: now - 130_000, hosts: [{ host: 'web' }] }, ['web'], /no agent took up the session for host web.*2m0s.*stash container is injected.*invoker-type\/invoker-name labels/, undefined],
-    ['pod gone within the grace: wait for the grace', { ...base, hosts: [{ host: 'web', gone: { reason: 'pod gone', forMs: 20_000 }, heartbeatAt: now - 200_000 }] }, [], undefined, 40_000],
-    ['pod gone past the grace: failed with the pod reason', { ...base, hosts: [{ host: 'web', gone: { reason: 'pod web-0 is gone', forMs: 60_000 } }] }, ['web'], /pod web-0 is gone/, undefined],
-    ['several hosts: each by its own rule, the earliest recheck wins',
-      { ...base, hosts: [{ host: 'a', heartbeatAt: now - 500_000 }, { host: 'b', heartbeatAt: now - 100_000 }, { host: 'c' }] }, ['a'], /host a/, 20_001],
+    [
+      'no Lease, turn began longer ago than the bound: nobody took it up',
+      { ...base, eligibleSince: now - 130_000, hosts: [{ host: 'web' }] },
+      ['web'],
+      /no agent took up the session for host web.*2m0s.*stash container is injected.*invoker-type\/invoker-name labels/,
+      undefined,
+    ],
+    [
+      'pod gone within the grace: wait for the grace',
+      { ...base, hosts: [{ host: 'web', gone: { reason: 'pod gone', forMs: 20_000 }, heartbeatAt: now - 200_000 }] },
+      [],
+      undefined,
+      40_000,
+    ],
+    [
+      'pod gone past the grace: failed with the pod reason',
+      { ...base, hosts: [{ host: 'web', gone: { reason: 'pod web-0 is gone', forMs: 60_000 } }] },
+      ['web'],
+      /pod web-0 is gone/,
+      undefined,
+    ],
+    [
+      'several hosts: each by its own rule, the earliest recheck wins',
+      {
+        ...base,
+        hosts: [{ host: 'a', heartbeatAt: now - 500_000 }, { host: 'b', heartbeatAt: now - 100_000 }, { host: 'c' }],
+      },
+      ['a'],
+      /host a/,
+      20_001,
+    ],
   ];
   for (const [name, input, hosts, reason, recheck] of rows) {
     const out = hostsToFail(input);
-    t.same(out.failed.map((f) => f.host), hosts, `${name}: failed hosts`);
+    t.same(
+      out.failed.map((f) => f.host),
+      hosts,
+      `${name}: failed hosts`,
+    );
     if (reason) t.match(out.failed[0]?.reason, reason, `${name}: reason`);
     t.equal(out.recheckInMs, recheck, `${name}: recheck`);
   }
@@ -66,22 +157,53 @@ t.test('hostsToFail: pod gone after its grace, stale heartbeat, never taken up w
 });
 
 t.test('closeOutMember: an ended session leaves no member or host open', async (t) => {
-  t.same(closeOutMember({ initiated: false, openHosts: [], missingCount: 1 }), { failHosts: [], failMember: true }, 'never started: the member fails as a whole');
-  t.same(closeOutMember({ initiated: true, openHosts: ['a', 'b'], missingCount: 2 }), { failHosts: ['a', 'b'], failMember: false }, 'named open hosts fail one by one');
-  t.same(closeOutMember({ initiated: true, openHosts: ['a'], missingCount: 3 }), { failHosts: ['a'], failMember: true }, 'unnamed missing hosts (DaemonSet nodes): the member fails too');
+  t.same(
+    closeOutMember({ initiated: false, openHosts: [], missingCount: 1 }),
+    { failHosts: [], failMember: true },
+    'never started: the member fails as a whole',
+  );
+  t.same(
+    closeOutMember({ initiated: true, openHosts: ['a', 'b'], missingCount: 2 }),
+    { failHosts: ['a', 'b'], failMember: false },
+    'named open hosts fail one by one',
+  );
+  t.same(
+    closeOutMember({ initiated: true, openHosts: ['a'], missingCount: 3 }),
+    { failHosts: ['a'], failMember: true },
+    'unnamed missing hosts (DaemonSet nodes): the member fails too',
+  );
 });
 
-t.test('sessions made by hand: the invoker from spec.invoker or the older label; the labels agents select by', async (t) => {
-  const T = 'stash.appscode.com/invoker-type';
-  const N = 'stash.appscode.com/invoker-name';
-  const bySpec = { spec: { invoker: { apiGroup: 'stash.appscode.com', kind: 'BackupConfiguration', name: 'app' } } };
-  const byOldLabel = { metadata: { labels: { 'stash.appscode.com/backup-configuration': 'app' } } };
-  t.same(sessionInvoker(bySpec), { kind: 'BackupConfiguration', name: 'app' });
-  t.same(sessionInvoker(byOldLabel), { kind: 'BackupConfiguration', name: 'app' }, 'the guide\'s older label alone names a BackupConfiguration');
-  t.equal(sessionInvoker({}), undefined);
-  t.same(invokerLabelsToAdd(bySpec), { [T]: 'BackupConfiguration', [N]: 'app' });
-  t.same(invokerLabelsToAdd({ ...bySpec, ...byOldLabel }), { [T]: 'BackupConfiguration', [N]: 'app' }, 'both the spec and the older label');
-  t.equal(invokerLabelsToAdd({ ...bySpec, metadata: { labels: { [T]: 'BackupConfiguration', [N]: 'app' } } }), undefined, 'nothing to add');
-  t.same(invokerLabelsToAdd({ ...bySpec, metadata: { labels: { [T]: 'BackupConfiguration', [N]: 'other' } } }), { [T]: 'BackupConfiguration', [N]: 'app' }, 'a wrong label is corrected from spec.invoker');
-  t.equal(invokerLabelsToAdd({}), undefined, 'no invoker, nothing to add');
-});
+t.test(
+  'sessions made by hand: the invoker from spec.invoker or the older label; the labels agents select by',
+  async (t) => {
+    const T = 'stash.appscode.com/invoker-type';
+    const N = 'stash.appscode.com/invoker-name';
+    const bySpec = { spec: { invoker: { apiGroup: 'stash.appscode.com', kind: 'BackupConfiguration', name: 'app' } } };
+    const byOldLabel = { metadata: { labels: { 'stash.appscode.com/backup-configuration': 'app' } } };
+    t.same(sessionInvoker(bySpec), { kind: 'BackupConfiguration', name: 'app' });
+    t.same(
+      sessionInvoker(byOldLabel),
+      { kind: 'BackupConfiguration', name: 'app' },
+      "the guide's older label alone names a BackupConfiguration",
+    );
+    t.equal(sessionInvoker({}), undefined);
+    t.same(invokerLabelsToAdd(bySpec), { [T]: 'BackupConfiguration', [N]: 'app' });
+    t.same(
+      invokerLabelsToAdd({ ...bySpec, ...byOldLabel }),
+      { [T]: 'BackupConfiguration', [N]: 'app' },
+      'both the spec and the older label',
+    );
+    t.equal(
+      invokerLabelsToAdd({ ...bySpec, metadata: { labels: { [T]: 'BackupConfiguration', [N]: 'app' } } }),
+      undefined,
+      'nothing to add',
+    );
+    t.same(
+      invokerLabelsToAdd({ ...bySpec, metadata: { labels: { [T]: 'BackupConfiguration', [N]: 'other' } } }),
+      { [T]: 'BackupConfiguration', [N]: 'app' },
+      'a wrong label is corrected from spec.invoker',
+    );
+    t.equal(invokerLabelsToAdd({}), undefined, 'no invoker, nothing to add');
+  },
+);

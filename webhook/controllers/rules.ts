@@ -66,10 +66,12 @@ export interface SkipInput {
 
 /** Why a session that has not started must be skipped, or undefined when it may run. */
 export function skipReason(i: SkipInput): string | undefined {
-  if (i.invokerPhase !== 'Ready') return `Skipped taking new backup: ${i.invoker} is not Ready (phase ${i.invokerPhase ?? 'unset'}).`;
+  if (i.invokerPhase !== 'Ready')
+    return `Skipped taking new backup: ${i.invoker} is not Ready (phase ${i.invokerPhase ?? 'unset'}).`;
   // Upstream's docs say a paused invoker skips manual sessions too; we follow the docs.
   if (i.paused) return `Skipped taking new backup: ${i.invoker} is paused.`;
-  if (i.otherRunning) return `Skipped taking new backup: BackupSession ${i.otherRunning} of ${i.invoker} is still running.`;
+  if (i.otherRunning)
+    return `Skipped taking new backup: BackupSession ${i.otherRunning} of ${i.invoker} is still running.`;
   return undefined;
 }
 
@@ -124,7 +126,9 @@ export interface HostFailure {
 export function hostsToFail(i: LivenessInput): { failed: HostFailure[]; recheckInMs?: number } {
   const failed: HostFailure[] = [];
   let recheck: number | undefined;
-  const later = (ms: number) => { recheck = Math.min(recheck ?? ms, Math.max(0, ms)); };
+  const later = (ms: number) => {
+    recheck = Math.min(recheck ?? ms, Math.max(0, ms));
+  };
   const bound = formatMs(i.boundMs);
   for (const h of i.hosts) {
     if (h.gone) {
@@ -137,8 +141,9 @@ export function hostsToFail(i: LivenessInput): { failed: HostFailure[]; recheckI
       if (age > i.boundMs) {
         failed.push({
           host: h.host,
-          reason: `host ${h.host} of ${i.target} stopped working on the session: its heartbeat Lease was last renewed ${formatMs(Math.round(age / 1000) * 1000)} ago `
-            + `(${new Date(h.heartbeatAt).toISOString()}), beyond the liveness bound of ${bound}; see the agent's log`,
+          reason:
+            `host ${h.host} of ${i.target} stopped working on the session: its heartbeat Lease was last renewed ${formatMs(Math.round(age / 1000) * 1000)} ago ` +
+            `(${new Date(h.heartbeatAt).toISOString()}), beyond the liveness bound of ${bound}; see the agent's log`,
         });
       } else later(i.boundMs - age + 1);
       continue;
@@ -147,9 +152,10 @@ export function hostsToFail(i: LivenessInput): { failed: HostFailure[]; recheckI
     if (waited > i.boundMs) {
       failed.push({
         host: h.host,
-        reason: `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: `
-          + 'check that the stash container is injected into its pods and running (kubectl get pods, the workload\'s pod template), '
-          + 'and that the session carries the invoker-type/invoker-name labels',
+        reason:
+          `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: ` +
+          "check that the stash container is injected into its pods and running (kubectl get pods, the workload's pod template), " +
+          'and that the session carries the invoker-type/invoker-name labels',
       });
     } else later(i.boundMs - waited + 1);
   }

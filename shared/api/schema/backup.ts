@@ -22,20 +22,32 @@ import {
 /** Fields every backup invoker has (docs/api.md §4 "invoker part", §5). */
 const invokerProps = {
   schedule: str('Cron schedule (5 fields, e.g. "*/5 * * * *") at which the trigger CronJob creates a BackupSession.'),
-  driver: strEnum(DRIVERS, 'How backups are taken: Restic (file-level, default) or VolumeSnapshotter (CSI VolumeSnapshots).', {
-    default: 'Restic',
-  }),
+  driver: strEnum(
+    DRIVERS,
+    'How backups are taken: Restic (file-level, default) or VolumeSnapshotter (CSI VolumeSnapshots).',
+    {
+      default: 'Restic',
+    },
+  ),
   repository: RepositoryRefSchema,
   retentionPolicy: req(RetentionPolicySchema),
-  paused: bool('Stop scheduling new BackupSessions (suspends the CronJob); the workload is not restarted.', { default: false }),
-  backupHistoryLimit: int32('How many finished BackupSessions (with their Jobs and PVCs) to keep.', { default: 1, minimum: 0 }),
+  paused: bool('Stop scheduling new BackupSessions (suspends the CronJob); the workload is not restarted.', {
+    default: false,
+  }),
+  backupHistoryLimit: int32('How many finished BackupSessions (with their Jobs and PVCs) to keep.', {
+    default: 1,
+    minimum: 0,
+  }),
   timeOut: timeOut(),
   retryConfig: RetryConfigSchema,
 };
 
 const invokerStatusProps = {
   observedGeneration: int64('metadata.generation last processed by the operator.'),
-  phase: strEnum(BACKUP_INVOKER_PHASES, 'Ready once all conditions hold, NotReady while waiting, Invalid when validation failed.'),
+  phase: strEnum(
+    BACKUP_INVOKER_PHASES,
+    'Ready once all conditions hold, NotReady while waiting, Invalid when validation failed.',
+  ),
 };
 
 export const BackupConfigurationSpecSchema = obj('Desired backup of one target.', {
@@ -68,19 +80,33 @@ export const MemberConditionsSchema = obj('Conditions of one batch member.', {
   conditions: conditions('BackupTargetFound, StashSidecarInjected.'),
 });
 
-export const BackupBatchSpecSchema = obj('Desired backup of several co-related targets (one application) as one unit.', {
-  members: arr('The targets to back up, each with its own task, runtime settings and local hooks.', BackupConfigurationTemplateSpecSchema),
-  ...invokerProps,
-  repository: describe(RepositoryRefSchema, 'The one Repository shared by all members; members are told apart by host (alias).'),
-  retentionPolicy: req(describe(RetentionPolicySchema, 'Snapshots to keep; applied once per BackupSession to the whole repository.')),
-  runtimeSettings: describe(RuntimeSettingsSchema, 'Runtime settings for the trigger CronJob only.'),
-  hooks: describe(BackupHooksSchema, 'Global hooks, run by the operator before the first member starts and after all have finished.'),
-  executionOrder: strEnum(
-    EXECUTION_ORDERS,
-    'Parallel: all members back up at once. Sequential: a member starts once every earlier member has Succeeded or Failed.',
-    { default: 'Parallel' },
-  ),
-});
+export const BackupBatchSpecSchema = obj(
+  'Desired backup of several co-related targets (one application) as one unit.',
+  {
+    members: arr(
+      'The targets to back up, each with its own task, runtime settings and local hooks.',
+      BackupConfigurationTemplateSpecSchema,
+    ),
+    ...invokerProps,
+    repository: describe(
+      RepositoryRefSchema,
+      'The one Repository shared by all members; members are told apart by host (alias).',
+    ),
+    retentionPolicy: req(
+      describe(RetentionPolicySchema, 'Snapshots to keep; applied once per BackupSession to the whole repository.'),
+    ),
+    runtimeSettings: describe(RuntimeSettingsSchema, 'Runtime settings for the trigger CronJob only.'),
+    hooks: describe(
+      BackupHooksSchema,
+      'Global hooks, run by the operator before the first member starts and after all have finished.',
+    ),
+    executionOrder: strEnum(
+      EXECUTION_ORDERS,
+      'Parallel: all members back up at once. Sequential: a member starts once every earlier member has Succeeded or Failed.',
+      { default: 'Parallel' },
+    ),
+  },
+);
 
 export const BackupBatchStatusSchema = obj('Observed state of the BackupBatch.', {
   ...invokerStatusProps,
@@ -104,7 +130,10 @@ export const BackupSessionSpecSchema = obj('What this backup run belongs to. Imm
 });
 
 export const BackupSessionStatusSchema = obj('Progress of this backup run.', {
-  phase: strEnum(BACKUP_SESSION_PHASES, 'Pending, Skipped, Running, Succeeded, Failed or Unknown; derived from targets and conditions.'),
+  phase: strEnum(
+    BACKUP_SESSION_PHASES,
+    'Pending, Skipped, Running, Succeeded, Failed or Unknown; derived from targets and conditions.',
+  ),
   sessionDuration: duration('Time from creation to the final phase, as a Go duration.'),
   sessionDeadline: sessionDeadline(),
   retried: bool('A retry session has been created for this failed session.'),

@@ -43,7 +43,10 @@ function walk(schema: Schema, value: Json, path: string, out: SchemaProblem[]): 
   const type = schema['type'] as string | undefined;
   const actual = typeOf(value);
   if (type !== undefined) {
-    const ok = type === actual || (type === 'number' && actual === 'integer') || (type === 'object' && actual === 'object' && value !== null);
+    const ok =
+      type === actual ||
+      (type === 'number' && actual === 'integer') ||
+      (type === 'object' && actual === 'object' && value !== null);
     if (!ok) {
       out.push({ path: at, kind: 'type', message: `${at}: must be of type ${type}, got ${actual}` });
       return;
@@ -52,11 +55,19 @@ function walk(schema: Schema, value: Json, path: string, out: SchemaProblem[]): 
   const enumValues = schema['enum'] as Json[] | undefined;
   if (enumValues && !enumValues.includes(value)) {
     const allowed = enumValues.map((v) => JSON.stringify(v)).join(', ');
-    out.push({ path: at, kind: 'enum', message: `${at}: unsupported value ${JSON.stringify(value)}; supported values: ${allowed}` });
+    out.push({
+      path: at,
+      kind: 'enum',
+      message: `${at}: unsupported value ${JSON.stringify(value)}; supported values: ${allowed}`,
+    });
   }
   if (typeof value === 'string') {
     if (schema['format'] === 'date-time' && !RFC3339.test(value)) {
-      out.push({ path: at, kind: 'format', message: `${at}: must be an RFC 3339 date-time, got ${JSON.stringify(value)}` });
+      out.push({
+        path: at,
+        kind: 'format',
+        message: `${at}: must be an RFC 3339 date-time, got ${JSON.stringify(value)}`,
+      });
     }
     const minLength = schema['minLength'] as number | undefined;
     if (minLength !== undefined && value.length < minLength) {

@@ -67,7 +67,11 @@ export const conditions = (description: string) => arr(description, ConditionSch
 /** docs/api.md §2.1 */
 export const TargetRefSchema = obj('Reference to the object a target stands for.', {
   apiVersion: str('API version of the referent, e.g. apps/v1, v1 or appcatalog.appscode.com/v1alpha1.'),
-  kind: req(str('Kind of the referent: Deployment, StatefulSet, DaemonSet, DeploymentConfig, PersistentVolumeClaim, AppBinding, …')),
+  kind: req(
+    str(
+      'Kind of the referent: Deployment, StatefulSet, DaemonSet, DeploymentConfig, PersistentVolumeClaim, AppBinding, …',
+    ),
+  ),
   name: req(str('Name of the referent.')),
   namespace: str("Namespace of the referent; defaults to the invoker's namespace."),
 });
@@ -75,7 +79,9 @@ export const TargetRefSchema = obj('Reference to the object a target stands for.
 /** docs/api.md §2.12 */
 export const RepositoryRefSchema = obj('The Repository (backend) to use.', {
   name: req(str('Name of the Repository.')),
-  namespace: str("Namespace of the Repository; defaults to the invoker's. Cross-namespace use must be allowed by the Repository's usagePolicy."),
+  namespace: str(
+    "Namespace of the Repository; defaults to the invoker's. Cross-namespace use must be allowed by the Repository's usagePolicy.",
+  ),
 });
 
 /** docs/api.md §2.4 */
@@ -94,43 +100,49 @@ export const TaskRefSchema = obj(
 );
 
 /** docs/api.md §2.5 */
-export const ContainerRuntimeSettingsSchema = obj('Settings for the Stash container (sidecar, init-container or job container).', {
-  resources: ResourceRequirements,
-  livenessProbe: describe(Probe, 'Liveness probe of the Stash container.'),
-  readinessProbe: describe(Probe, 'Readiness probe of the Stash container.'),
-  lifecycle: Lifecycle,
-  securityContext: SecurityContext,
-  nice: obj('CPU scheduling priority applied to restic.', {
-    adjustment: int32('nice adjustment (-20 highest priority … 19 lowest); passed as NICE_ADJUSTMENT.'),
-  }),
-  ionice: obj('I/O scheduling applied to restic.', {
-    class: int32('ionice class (1 realtime, 2 best-effort, 3 idle); passed as IONICE_CLASS.'),
-    classData: int32('Priority within the class (0 highest … 7 lowest); passed as IONICE_CLASS_DATA.'),
-  }),
-  env: arr('Extra environment variables for the Stash container.', EnvVar),
-  envFrom: arr('ConfigMaps or Secrets exported as environment variables.', EnvFromSource),
-});
+export const ContainerRuntimeSettingsSchema = obj(
+  'Settings for the Stash container (sidecar, init-container or job container).',
+  {
+    resources: ResourceRequirements,
+    livenessProbe: describe(Probe, 'Liveness probe of the Stash container.'),
+    readinessProbe: describe(Probe, 'Readiness probe of the Stash container.'),
+    lifecycle: Lifecycle,
+    securityContext: SecurityContext,
+    nice: obj('CPU scheduling priority applied to restic.', {
+      adjustment: int32('nice adjustment (-20 highest priority … 19 lowest); passed as NICE_ADJUSTMENT.'),
+    }),
+    ionice: obj('I/O scheduling applied to restic.', {
+      class: int32('ionice class (1 realtime, 2 best-effort, 3 idle); passed as IONICE_CLASS.'),
+      classData: int32('Priority within the class (0 highest … 7 lowest); passed as IONICE_CLASS_DATA.'),
+    }),
+    env: arr('Extra environment variables for the Stash container.', EnvVar),
+    envFrom: arr('ConfigMaps or Secrets exported as environment variables.', EnvFromSource),
+  },
+);
 
-export const PodRuntimeSettingsSchema = obj('Settings for pods Stash creates (backup/restore jobs and the trigger CronJob).', {
-  podLabels: strMap('Labels added to the pod.'),
-  podAnnotations: strMap('Annotations added to the pod.'),
-  nodeSelector: strMap('Node labels the pod must match.'),
-  serviceAccountName: str('ServiceAccount the pod runs as; Stash creates one with the needed RBAC when empty.'),
-  serviceAccountAnnotations: strMap('Annotations for the ServiceAccount Stash creates (e.g. cloud IAM roles).'),
-  automountServiceAccountToken: bool('Whether to mount the ServiceAccount token.'),
-  nodeName: str('Schedule onto this node.'),
-  securityContext: PodSecurityContext,
-  imagePullSecrets: arr('Secrets for pulling the Stash image.', LocalObjectReference),
-  affinity: Affinity,
-  schedulerName: str('Scheduler that places the pod.'),
-  tolerations: arr('Taints the pod tolerates.', Toleration),
-  priorityClassName: str('PriorityClass of the pod.'),
-  priority: int32('Pod priority value.'),
-  readinessGates: arr('Extra readiness conditions.', PodReadinessGate),
-  runtimeClassName: str('RuntimeClass to run the pod with.'),
-  enableServiceLinks: bool('Inject Service environment variables.'),
-  topologySpreadConstraints: arr('How the pods spread across topology domains.', TopologySpreadConstraint),
-});
+export const PodRuntimeSettingsSchema = obj(
+  'Settings for pods Stash creates (backup/restore jobs and the trigger CronJob).',
+  {
+    podLabels: strMap('Labels added to the pod.'),
+    podAnnotations: strMap('Annotations added to the pod.'),
+    nodeSelector: strMap('Node labels the pod must match.'),
+    serviceAccountName: str('ServiceAccount the pod runs as; Stash creates one with the needed RBAC when empty.'),
+    serviceAccountAnnotations: strMap('Annotations for the ServiceAccount Stash creates (e.g. cloud IAM roles).'),
+    automountServiceAccountToken: bool('Whether to mount the ServiceAccount token.'),
+    nodeName: str('Schedule onto this node.'),
+    securityContext: PodSecurityContext,
+    imagePullSecrets: arr('Secrets for pulling the Stash image.', LocalObjectReference),
+    affinity: Affinity,
+    schedulerName: str('Scheduler that places the pod.'),
+    tolerations: arr('Taints the pod tolerates.', Toleration),
+    priorityClassName: str('PriorityClass of the pod.'),
+    priority: int32('Pod priority value.'),
+    readinessGates: arr('Extra readiness conditions.', PodReadinessGate),
+    runtimeClassName: str('RuntimeClass to run the pod with.'),
+    enableServiceLinks: bool('Inject Service environment variables.'),
+    topologySpreadConstraints: arr('How the pods spread across topology domains.', TopologySpreadConstraint),
+  },
+);
 
 export const RuntimeSettingsSchema = obj('Resource and scheduling settings for what Stash runs for this target.', {
   pod: PodRuntimeSettingsSchema,
@@ -155,18 +167,21 @@ export const InterimVolumeTemplateSchema = describe(
 );
 
 /** docs/api.md §2.8 */
-export const RetentionPolicySchema = obj('Which snapshots to keep (restic forget), applied once per BackupSession to the whole repository.', {
-  name: req(str('Name of the policy (free text).')),
-  keepLast: int64('Keep the last N snapshots (--keep-last).'),
-  keepHourly: int64('Keep the last N hourly snapshots (--keep-hourly).'),
-  keepDaily: int64('Keep the last N daily snapshots (--keep-daily).'),
-  keepWeekly: int64('Keep the last N weekly snapshots (--keep-weekly).'),
-  keepMonthly: int64('Keep the last N monthly snapshots (--keep-monthly).'),
-  keepYearly: int64('Keep the last N yearly snapshots (--keep-yearly).'),
-  keepTags: strs('Keep snapshots carrying any of these tags (--keep-tag).'),
-  prune: req(bool('Also remove data no longer referenced (--prune).')),
-  dryRun: bool('Only report what would be removed (--dry-run).'),
-});
+export const RetentionPolicySchema = obj(
+  'Which snapshots to keep (restic forget), applied once per BackupSession to the whole repository.',
+  {
+    name: req(str('Name of the policy (free text).')),
+    keepLast: int64('Keep the last N snapshots (--keep-last).'),
+    keepHourly: int64('Keep the last N hourly snapshots (--keep-hourly).'),
+    keepDaily: int64('Keep the last N daily snapshots (--keep-daily).'),
+    keepWeekly: int64('Keep the last N weekly snapshots (--keep-weekly).'),
+    keepMonthly: int64('Keep the last N monthly snapshots (--keep-monthly).'),
+    keepYearly: int64('Keep the last N yearly snapshots (--keep-yearly).'),
+    keepTags: strs('Keep snapshots carrying any of these tags (--keep-tag).'),
+    prune: req(bool('Also remove data no longer referenced (--prune).')),
+    dryRun: bool('Only report what would be removed (--dry-run).'),
+  },
+);
 
 /** docs/api.md §2.9 */
 export const RetryConfigSchema = obj('Retry a failed BackupSession. Without it, failed sessions are not retried.', {
@@ -176,8 +191,14 @@ export const RetryConfigSchema = obj('Retry a failed BackupSession. Without it, 
 
 /** docs/api.md §2.10 */
 const handlerProps = {
-  exec: describe(ExecAction, 'Run a command in a container of the executor pod; exit 0 is success. Entries may use Go templates ({{ .Status.Phase }} …).'),
-  httpGet: describe(HTTPGetAction, 'Send an HTTP GET; a 2xx/3xx response is success. A missing host means the executor pod IP.'),
+  exec: describe(
+    ExecAction,
+    'Run a command in a container of the executor pod; exit 0 is success. Entries may use Go templates ({{ .Status.Phase }} …).',
+  ),
+  httpGet: describe(
+    HTTPGetAction,
+    'Send an HTTP GET; a 2xx/3xx response is success. A missing host means the executor pod IP.',
+  ),
   httpPost: obj('Send an HTTP POST with a body or a URL-encoded form; a 2xx/3xx response is success.', {
     path: str('Path to request.'),
     port: req(intOrString('Port number or name to connect to (a name needs containerName).')),
@@ -210,7 +231,9 @@ const postBackupHandler = obj('Hook run after backup; set exactly one of exec, h
 
 const postRestoreHandler = obj('Hook run after restore; set exactly one of exec, httpGet, httpPost, tcpSocket.', {
   ...handlerProps,
-  executionPolicy: strEnum(RESTORE_HOOK_EXECUTION_POLICIES, 'When the hook runs: Always, OnSuccess or OnFailure.', { default: 'Always' }),
+  executionPolicy: strEnum(RESTORE_HOOK_EXECUTION_POLICIES, 'When the hook runs: Always, OnSuccess or OnFailure.', {
+    default: 'Always',
+  }),
 });
 
 export const BackupHooksSchema = obj('Actions run before and after backup.', {
@@ -231,7 +254,10 @@ export const BackupTargetSchema = obj('What to back up and how.', {
   ref: req(describe(TargetRefSchema, 'The object to back up.')),
   paths: strs('Directories to back up; one snapshot per path.'),
   exclude: strs('restic exclude patterns (Restic driver only).'),
-  volumeMounts: arr("Volumes of the workload to mount into the backup container, by the pod spec's volume name.", VolumeMount),
+  volumeMounts: arr(
+    "Volumes of the workload to mount into the backup container, by the pod spec's volume name.",
+    VolumeMount,
+  ),
   replicas: int32('VolumeSnapshotter driver: how many StatefulSet replicas to snapshot.', { minimum: 0 }),
   snapshotClassName: str('VolumeSnapshotClass for the VolumeSnapshotter driver.'),
   args: strs('Extra arguments appended verbatim to restic backup.'),
@@ -239,7 +265,9 @@ export const BackupTargetSchema = obj('What to back up and how.', {
 
 /** docs/api.md §2.3 */
 export const RuleSchema = obj('Which data a set of hosts restores.', {
-  targetHosts: strs('Hosts this rule applies to; empty makes it the fallback rule for every host without a specific rule.'),
+  targetHosts: strs(
+    'Hosts this rule applies to; empty makes it the fallback rule for every host without a specific rule.',
+  ),
   sourceHost: str('Host whose backed-up data to restore; empty means the restoring host itself.'),
   paths: strs('Paths to restore, from the latest snapshot of each. Not together with snapshots.'),
   snapshots: strs('Snapshot IDs to restore (or latest). Not together with paths.'),
@@ -250,9 +278,15 @@ export const RuleSchema = obj('Which data a set of hosts restores.', {
 export const RestoreTargetSchema = obj('Where and what to restore.', {
   alias: str('Must equal the alias used at backup; derives this host name and the default source host.'),
   ref: describe(TargetRefSchema, 'The object to restore into; may be omitted when volumeClaimTemplates are used.'),
-  volumeMounts: arr('Volumes to mount into the restore container; the mount path must match the path backed up.', VolumeMount),
+  volumeMounts: arr(
+    'Volumes to mount into the restore container; the mount path must match the path backed up.',
+    VolumeMount,
+  ),
   replicas: int32('With volumeClaimTemplates: number of ordinals to create.', { minimum: 0 }),
-  volumeClaimTemplates: arr('PVCs to create and restore into; ${POD_ORDINAL} in names is replaced per ordinal.', PVCTemplateSchema),
+  volumeClaimTemplates: arr(
+    'PVCs to create and restore into; ${POD_ORDINAL} in names is replaced per ordinal.',
+    PVCTemplateSchema,
+  ),
   rules: arr('Per-host restore rules; a host with no matching rule restores nothing.', RuleSchema),
   args: strs('Extra arguments appended to restic restore.'),
 });
@@ -281,7 +315,10 @@ export const restoreTargetProps = {
   hooks: describe(RestoreHooksSchema, 'Hooks run for this target, before and after its restore.'),
 };
 
-export const RestoreTargetSpecSchema = obj('One member of a restore batch: a target and how to restore it.', restoreTargetProps);
+export const RestoreTargetSpecSchema = obj(
+  'One member of a restore batch: a target and how to restore it.',
+  restoreTargetProps,
+);
 
 /** docs/api.md §6 status */
 export const SnapshotStatsSchema = obj('Result of one restic snapshot.', {
@@ -312,7 +349,9 @@ export const BackupTargetStatusSchema = obj('Progress of one target in this sess
   phase: strEnum(BACKUP_TARGET_PHASES, 'Phase of this target: Pending, Running, Succeeded or Failed.'),
   stats: arr('Per-host results.', HostBackupStatsSchema),
   preBackupActions: strs('Actions to run before the backup (InitializeBackendRepository).'),
-  postBackupActions: strs('Actions to run after the backup (ApplyRetentionPolicy, VerifyRepositoryIntegrity, SendRepositoryMetrics).'),
+  postBackupActions: strs(
+    'Actions to run after the backup (ApplyRetentionPolicy, VerifyRepositoryIntegrity, SendRepositoryMetrics).',
+  ),
   conditions: conditions('Target-level conditions.'),
 });
 
@@ -336,7 +375,11 @@ export const RestoreMemberStatusSchema = obj('Progress of one member of the rest
  * A whole object of one of our kinds. metadata is only `type: object`: the apiserver owns its schema and rejects
  * anything more in a CRD.
  */
-export function kindSchema<Spec extends TSchema, Status extends TSchema>(description: string, spec: Spec, status: Status) {
+export function kindSchema<Spec extends TSchema, Status extends TSchema>(
+  description: string,
+  spec: Spec,
+  status: Status,
+) {
   return obj(description, {
     apiVersion: str('Versioned schema of this object, e.g. stash.appscode.com/v1beta1.'),
     kind: str('Kind of this object.'),

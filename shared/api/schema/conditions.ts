@@ -101,34 +101,95 @@ export type ConditionReason = (typeof REASON)[keyof typeof REASON];
  * Which reasons belong to which condition type, per docs/api.md §10; `true`/`false`/`unknown` are the reasons for that status.
  * Used to keep writers honest (a test checks every REASON appears here exactly where docs/api.md §10 puts it).
  */
-export const CONDITION_REASONS: Record<ConditionType, { true?: ConditionReason; false?: ConditionReason; unknown?: ConditionReason }> = {
-  RepositoryFound: { true: REASON.RepositoryAvailable, false: REASON.RepositoryNotAvailable, unknown: REASON.UnableToCheckRepositoryAvailability },
-  BackendSecretFound: { true: REASON.BackendSecretAvailable, false: REASON.BackendSecretNotAvailable, unknown: REASON.UnableToCheckBackendSecretAvailability },
+export const CONDITION_REASONS: Record<
+  ConditionType,
+  { true?: ConditionReason; false?: ConditionReason; unknown?: ConditionReason }
+> = {
+  RepositoryFound: {
+    true: REASON.RepositoryAvailable,
+    false: REASON.RepositoryNotAvailable,
+    unknown: REASON.UnableToCheckRepositoryAvailability,
+  },
+  BackendSecretFound: {
+    true: REASON.BackendSecretAvailable,
+    false: REASON.BackendSecretNotAvailable,
+    unknown: REASON.UnableToCheckBackendSecretAvailability,
+  },
   ValidationPassed: { true: REASON.ResourceValidationPassed, false: REASON.ResourceValidationFailed },
   CronJobCreated: { true: REASON.CronJobCreationSucceeded, false: REASON.CronJobCreationFailed },
-  BackupTargetFound: { true: REASON.TargetAvailable, false: REASON.TargetNotAvailable, unknown: REASON.UnableToCheckTargetAvailability },
+  BackupTargetFound: {
+    true: REASON.TargetAvailable,
+    false: REASON.TargetNotAvailable,
+    unknown: REASON.UnableToCheckTargetAvailability,
+  },
   StashSidecarInjected: { true: REASON.SidecarInjectionSucceeded, false: REASON.SidecarInjectionFailed },
-  RestoreTargetFound: { true: REASON.TargetAvailable, false: REASON.TargetNotAvailable, unknown: REASON.UnableToCheckTargetAvailability },
-  StashInitContainerInjected: { true: REASON.InitContainerInjectionSucceeded, false: REASON.InitContainerInjectionFailed },
+  RestoreTargetFound: {
+    true: REASON.TargetAvailable,
+    false: REASON.TargetNotAvailable,
+    unknown: REASON.UnableToCheckTargetAvailability,
+  },
+  StashInitContainerInjected: {
+    true: REASON.InitContainerInjectionSucceeded,
+    false: REASON.InitContainerInjectionFailed,
+  },
   RestoreJobCreated: { true: REASON.RestoreJobCreationSucceeded, false: REASON.RestoreJobCreationFailed },
-  RestoreExecutorEnsured: { true: REASON.SuccessfullyEnsuredRestoreExecutor, false: REASON.FailedToEnsureRestoreExecutor },
-  PreRestoreHookExecutionSucceeded: { true: REASON.SuccessfullyExecutedPreRestoreHook, false: REASON.FailedToExecutePreRestoreHook },
-  PostRestoreHookExecutionSucceeded: { true: REASON.SuccessfullyExecutedPostRestoreHook, false: REASON.FailedToExecutePostRestoreHook },
+  RestoreExecutorEnsured: {
+    true: REASON.SuccessfullyEnsuredRestoreExecutor,
+    false: REASON.FailedToEnsureRestoreExecutor,
+  },
+  PreRestoreHookExecutionSucceeded: {
+    true: REASON.SuccessfullyExecutedPreRestoreHook,
+    false: REASON.FailedToExecutePreRestoreHook,
+  },
+  PostRestoreHookExecutionSucceeded: {
+    true: REASON.SuccessfullyExecutedPostRestoreHook,
+    false: REASON.FailedToExecutePostRestoreHook,
+  },
   RestoreCompleted: { true: REASON.PostRestoreTasksExecuted, false: REASON.PostRestoreTasksNotExecuted },
-  GlobalPreRestoreHookSucceeded: { true: REASON.GlobalPreRestoreHookExecutedSuccessfully, false: REASON.GlobalPreRestoreHookExecutionFailed },
-  GlobalPostRestoreHookSucceeded: { true: REASON.GlobalPostRestoreHookExecutedSuccessfully, false: REASON.GlobalPostRestoreHookExecutionFailed },
+  GlobalPreRestoreHookSucceeded: {
+    true: REASON.GlobalPreRestoreHookExecutedSuccessfully,
+    false: REASON.GlobalPreRestoreHookExecutionFailed,
+  },
+  GlobalPostRestoreHookSucceeded: {
+    true: REASON.GlobalPostRestoreHookExecutedSuccessfully,
+    false: REASON.GlobalPostRestoreHookExecutionFailed,
+  },
   MetricsPushed: { true: REASON.SuccessfullyPushedMetrics, false: REASON.FailedToPushMetrics },
   DeadlineExceeded: { true: REASON.FailedToCompleteWithinDeadline },
-  BackendRepositoryInitialized: { true: REASON.BackendRepositoryFound, false: REASON.FailedToInitializeBackendRepository },
-  RetentionPolicyApplied: { true: REASON.SuccessfullyAppliedRetentionPolicy, false: REASON.FailedToApplyRetentionPolicy },
-  RepositoryIntegrityVerified: { true: REASON.SuccessfullyVerifiedRepositoryIntegrity, false: REASON.FailedToVerifyRepositoryIntegrity },
-  RepositoryMetricsPushed: { true: REASON.SuccessfullyPushedRepositoryMetrics, false: REASON.FailedToPushRepositoryMetrics },
-  GlobalPreBackupHookSucceeded: { true: REASON.GlobalPreBackupHookExecutedSuccessfully, false: REASON.GlobalPreBackupHookExecutionFailed },
-  GlobalPostBackupHookSucceeded: { true: REASON.GlobalPostBackupHookExecutedSuccessfully, false: REASON.GlobalPostBackupHookExecutionFailed },
+  BackendRepositoryInitialized: {
+    true: REASON.BackendRepositoryFound,
+    false: REASON.FailedToInitializeBackendRepository,
+  },
+  RetentionPolicyApplied: {
+    true: REASON.SuccessfullyAppliedRetentionPolicy,
+    false: REASON.FailedToApplyRetentionPolicy,
+  },
+  RepositoryIntegrityVerified: {
+    true: REASON.SuccessfullyVerifiedRepositoryIntegrity,
+    false: REASON.FailedToVerifyRepositoryIntegrity,
+  },
+  RepositoryMetricsPushed: {
+    true: REASON.SuccessfullyPushedRepositoryMetrics,
+    false: REASON.FailedToPushRepositoryMetrics,
+  },
+  GlobalPreBackupHookSucceeded: {
+    true: REASON.GlobalPreBackupHookExecutedSuccessfully,
+    false: REASON.GlobalPreBackupHookExecutionFailed,
+  },
+  GlobalPostBackupHookSucceeded: {
+    true: REASON.GlobalPostBackupHookExecutedSuccessfully,
+    false: REASON.GlobalPostBackupHookExecutionFailed,
+  },
   BackupSkipped: { true: REASON.SkippedTakingNewBackup },
   BackupHistoryCleaned: { true: REASON.SuccessfullyCleanedBackupHistory, false: REASON.FailedToCleanBackupHistory },
   BackupExecutorEnsured: { true: REASON.SuccessfullyEnsuredBackupExecutor, false: REASON.FailedToEnsureBackupExecutor },
-  PreBackupHookExecutionSucceeded: { true: REASON.SuccessfullyExecutedPreBackupHook, false: REASON.FailedToExecutePreBackupHook },
-  PostBackupHookExecutionSucceeded: { true: REASON.SuccessfullyExecutedPostBackupHook, false: REASON.FailedToExecutePostBackupHook },
+  PreBackupHookExecutionSucceeded: {
+    true: REASON.SuccessfullyExecutedPreBackupHook,
+    false: REASON.FailedToExecutePreBackupHook,
+  },
+  PostBackupHookExecutionSucceeded: {
+    true: REASON.SuccessfullyExecutedPostBackupHook,
+    false: REASON.FailedToExecutePostBackupHook,
+  },
   BackupDisrupted: { true: REASON.FailedToCompleteDueToDisruption },
 };

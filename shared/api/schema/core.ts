@@ -30,7 +30,22 @@ import type {
   V1TopologySpreadConstraint,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import { arr, bool, core, int32, int64, intOrString, obj, opaque, quantity, quantityMap, req, str, strMap, strs } from './helpers.ts';
+import {
+  arr,
+  bool,
+  core,
+  int32,
+  int64,
+  intOrString,
+  obj,
+  opaque,
+  quantity,
+  quantityMap,
+  req,
+  str,
+  strMap,
+  strs,
+} from './helpers.ts';
 
 export const VolumeMount = core<V1VolumeMount>('A volume of the workload mounted into a container.', {
   name: req(str('Name of a volume in the pod spec.')),
@@ -86,7 +101,10 @@ export const TCPSocketAction = core<V1TCPSocketAction>('Open a TCP connection.',
 export const ResourceRequirements = core<V1ResourceRequirements>('Compute resources of a container.', {
   limits: quantityMap('Maximum amount of each resource (cpu, memory, …) the container may use.'),
   requests: quantityMap('Amount of each resource the scheduler reserves for the container.'),
-  claims: arr('Dynamically allocated resource claims used by this container.', opaque<object>('A resource claim by name.')),
+  claims: arr(
+    'Dynamically allocated resource claims used by this container.',
+    opaque<object>('A resource claim by name.'),
+  ),
 });
 
 export const Probe = core<V1Probe>('A health check performed against the container.', {
@@ -156,14 +174,19 @@ export const Toleration = core<V1Toleration>('Lets the pod schedule onto nodes w
 export const EnvVar = core<V1EnvVar>('An environment variable for the container.', {
   name: req(str('Variable name.')),
   value: str('Literal value; $(VAR) references are expanded.'),
-  valueFrom: opaque<object>('Source of the value (fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef, fileKeyRef).'),
+  valueFrom: opaque<object>(
+    'Source of the value (fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef, fileKeyRef).',
+  ),
 });
 
-export const EnvFromSource = core<V1EnvFromSource>('Exports every key of a ConfigMap or Secret as environment variables.', {
-  prefix: str('Prefix prepended to every key.'),
-  configMapRef: opaque<object>('ConfigMap to read.'),
-  secretRef: opaque<object>('Secret to read.'),
-});
+export const EnvFromSource = core<V1EnvFromSource>(
+  'Exports every key of a ConfigMap or Secret as environment variables.',
+  {
+    prefix: str('Prefix prepended to every key.'),
+    configMapRef: opaque<object>('ConfigMap to read.'),
+    secretRef: opaque<object>('Secret to read.'),
+  },
+);
 
 export const PodReadinessGate = core<V1PodReadinessGate>('An extra pod condition required for readiness.', {
   conditionType: req(str('Condition type in the pod condition list.')),
@@ -173,20 +196,23 @@ export const TopologySpreadConstraint = opaque<V1TopologySpreadConstraint>(
   'How matching pods spread across topology domains (maxSkew, topologyKey, whenUnsatisfiable, labelSelector, …).',
 );
 
-export const PersistentVolumeClaimSpec = core<V1PersistentVolumeClaimSpec>('Desired characteristics of a PersistentVolumeClaim.', {
-  accessModes: strs('Access modes (ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod).'),
-  resources: core<V1ResourceRequirements>('Minimum resources the volume must have.', {
-    limits: quantityMap('Maximum amount of storage.'),
-    requests: quantityMap('Requested amount of storage, e.g. {storage: 1Gi}.'),
-  }),
-  storageClassName: str('StorageClass to provision from.'),
-  volumeMode: str('Filesystem (default) or Block.'),
-  volumeName: str('Bind to this existing PersistentVolume.'),
-  selector: LabelSelector,
-  dataSource: opaque<object>('Populate the volume from a VolumeSnapshot or PVC.'),
-  dataSourceRef: opaque<object>('Populate the volume from any populator object.'),
-  volumeAttributesClassName: str('VolumeAttributesClass of the claim.'),
-});
+export const PersistentVolumeClaimSpec = core<V1PersistentVolumeClaimSpec>(
+  'Desired characteristics of a PersistentVolumeClaim.',
+  {
+    accessModes: strs('Access modes (ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod).'),
+    resources: core<V1ResourceRequirements>('Minimum resources the volume must have.', {
+      limits: quantityMap('Maximum amount of storage.'),
+      requests: quantityMap('Requested amount of storage, e.g. {storage: 1Gi}.'),
+    }),
+    storageClassName: str('StorageClass to provision from.'),
+    volumeMode: str('Filesystem (default) or Block.'),
+    volumeName: str('Bind to this existing PersistentVolume.'),
+    selector: LabelSelector,
+    dataSource: opaque<object>('Populate the volume from a VolumeSnapshot or PVC.'),
+    dataSourceRef: opaque<object>('Populate the volume from any populator object.'),
+    volumeAttributesClassName: str('VolumeAttributesClass of the claim.'),
+  },
+);
 
 /** Inline core VolumeSource fields (docs/api.md §3 `local`); common ones typed fully, the rest kept opaque. */
 export const VolumeSourceProps = {
@@ -239,7 +265,7 @@ export const VolumeSourceProps = {
 export const PartialObjectMeta = obj('Metadata of an object the operator creates from this template.', {
   name: str('Name of the object; for volumeClaimTemplates it may contain ${POD_ORDINAL}.'),
   generateName: str('Prefix for a server-generated name.'),
-  namespace: str('Namespace; defaults to the invoker\'s.'),
+  namespace: str("Namespace; defaults to the invoker's."),
   labels: strMap('Labels to set.'),
   annotations: strMap('Annotations to set.'),
   ownerReferences: arr('Owners of the object.', opaque<object>('An owner reference.')),

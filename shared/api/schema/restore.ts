@@ -17,9 +17,14 @@ import {
 } from './common.ts';
 
 const driver = () =>
-  strEnum(DRIVERS, 'How data is restored: Restic (default) or VolumeSnapshotter (from CSI VolumeSnapshots).', { default: 'Restic' });
+  strEnum(DRIVERS, 'How data is restored: Restic (default) or VolumeSnapshotter (from CSI VolumeSnapshots).', {
+    default: 'Restic',
+  });
 const phase = () =>
-  strEnum(RESTORE_PHASES, 'Pending, Running, Succeeded, Failed, Unknown or Invalid; derived from members and conditions.');
+  strEnum(
+    RESTORE_PHASES,
+    'Pending, Running, Succeeded, Failed, Unknown or Invalid; derived from members and conditions.',
+  );
 
 export const RestoreSessionSpecSchema = obj('What to restore, from where, into what. Immutable after creation.', {
   ...restoreTargetProps,
@@ -49,13 +54,19 @@ export const RestoreSessionSchema = kindSchema(
 export const RestoreBatchSpecSchema = obj('What to restore for each member of an application, from one Repository.', {
   driver: driver(),
   repository: describe(RepositoryRefSchema, 'The Repository shared by all members.'),
-  members: arr('The targets to restore, each with its own task, runtime settings and local hooks.', RestoreTargetSpecSchema),
+  members: arr(
+    'The targets to restore, each with its own task, runtime settings and local hooks.',
+    RestoreTargetSpecSchema,
+  ),
   executionOrder: strEnum(
     EXECUTION_ORDERS,
     'Parallel: all members restore at once. Sequential: a member starts once every earlier member has finished.',
     { default: 'Parallel' },
   ),
-  hooks: describe(RestoreHooksSchema, 'Global hooks, run by the operator before the first member starts and after all have finished.'),
+  hooks: describe(
+    RestoreHooksSchema,
+    'Global hooks, run by the operator before the first member starts and after all have finished.',
+  ),
   timeOut: timeOut(),
 });
 

@@ -8,11 +8,41 @@ type Schema = Record<string, unknown>;
 
 /** Keys apiextensions v1 JSONSchemaProps accepts (others are dropped or rejected by the apiserver). */
 const ALLOWED = new Set([
-  'description', 'type', 'format', 'title', 'default', 'maximum', 'exclusiveMaximum', 'minimum', 'exclusiveMinimum',
-  'maxLength', 'minLength', 'pattern', 'maxItems', 'minItems', 'uniqueItems', 'multipleOf', 'enum', 'maxProperties',
-  'minProperties', 'required', 'items', 'allOf', 'oneOf', 'anyOf', 'not', 'properties', 'additionalProperties',
-  'example', 'nullable', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-embedded-resource',
-  'x-kubernetes-int-or-string', 'x-kubernetes-list-map-keys', 'x-kubernetes-list-type', 'x-kubernetes-map-type',
+  'description',
+  'type',
+  'format',
+  'title',
+  'default',
+  'maximum',
+  'exclusiveMaximum',
+  'minimum',
+  'exclusiveMinimum',
+  'maxLength',
+  'minLength',
+  'pattern',
+  'maxItems',
+  'minItems',
+  'uniqueItems',
+  'multipleOf',
+  'enum',
+  'maxProperties',
+  'minProperties',
+  'required',
+  'items',
+  'allOf',
+  'oneOf',
+  'anyOf',
+  'not',
+  'properties',
+  'additionalProperties',
+  'example',
+  'nullable',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-embedded-resource',
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-list-type',
+  'x-kubernetes-map-type',
   'x-kubernetes-validations',
 ]);
 const TYPES = new Set(['object', 'array', 'string', 'integer', 'number', 'boolean']);
@@ -44,14 +74,16 @@ function visit(node: Schema, path: string, isField: boolean, out: string[]): voi
     out.push(`${path}: unknown type ${JSON.stringify(type)}`);
   }
   for (const junctor of ['allOf', 'anyOf', 'oneOf', 'not']) {
-    if (junctor in node) out.push(`${path}: ${junctor} is not used by our schemas (structural rules restrict what it may contain)`);
+    if (junctor in node)
+      out.push(`${path}: ${junctor} is not used by our schemas (structural rules restrict what it may contain)`);
   }
   if (isField && path !== 'metadata' && path !== '<root>' && typeof node['description'] !== 'string') {
     out.push(`${path}: every field needs a description (kubectl explain shows it)`);
   }
   const properties = node['properties'] as Record<string, Schema> | undefined;
   const additional = node['additionalProperties'];
-  if (properties && additional !== undefined) out.push(`${path}: properties and additionalProperties are mutually exclusive`);
+  if (properties && additional !== undefined)
+    out.push(`${path}: properties and additionalProperties are mutually exclusive`);
   if ((properties || additional !== undefined) && type !== 'object') out.push(`${path}: properties need type object`);
   if (type === 'array' && typeof node['items'] !== 'object') out.push(`${path}: an array needs items`);
   if (node['items'] !== undefined && type !== 'array') out.push(`${path}: items need type array`);
@@ -73,5 +105,6 @@ function visit(node: Schema, path: string, isField: boolean, out: string[]): voi
     visit(child, path === '<root>' ? name : `${path}.${name}`, true, out);
   }
   if (typeof additional === 'object' && additional !== null) visit(additional as Schema, `${path}{*}`, false, out);
-  if (typeof node['items'] === 'object' && node['items'] !== null) visit(node['items'] as Schema, `${path}[*]`, false, out);
+  if (typeof node['items'] === 'object' && node['items'] !== null)
+    visit(node['items'] as Schema, `${path}[*]`, false, out);
 }

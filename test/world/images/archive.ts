@@ -5,7 +5,16 @@
 // archive is never imported twice.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot } from '../../backends/bins.ts';
 
@@ -79,10 +88,16 @@ export interface ImageArchive {
 /** Writes (or finds in the cache) the docker-archive of `ref` made of `layers` and `cfg`. */
 export function writeArchive(ref: string, layers: Layer[], cfg: ImageConfig): ImageArchive {
   const config = {
-    architecture: 'amd64', os: 'linux', created: '1970-01-01T00:00:01Z',
+    architecture: 'amd64',
+    os: 'linux',
+    created: '1970-01-01T00:00:01Z',
     config: {
-      User: cfg.user ?? '', WorkingDir: cfg.workingDir ?? '', Entrypoint: cfg.entrypoint ?? null, Cmd: cfg.cmd ?? null,
-      Env: cfg.env ?? [], ExposedPorts: Object.fromEntries((cfg.exposedPorts ?? []).map((p) => [p.includes('/') ? p : `${p}/tcp`, {}])),
+      User: cfg.user ?? '',
+      WorkingDir: cfg.workingDir ?? '',
+      Entrypoint: cfg.entrypoint ?? null,
+      Cmd: cfg.cmd ?? null,
+      Env: cfg.env ?? [],
+      ExposedPorts: Object.fromEntries((cfg.exposedPorts ?? []).map((p) => [p.includes('/') ? p : `${p}/tcp`, {}])),
     },
     rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${l.digest}`) },
     history: layers.map(() => ({ created: '1970-01-01T00:00:01Z', created_by: 'stash-ts test/world/images' })),
@@ -102,9 +117,14 @@ export function writeArchive(ref: string, layers: Layer[], cfg: ImageConfig): Im
       linkSync(l.file, join(stage, l.digest, 'layer.tar'));
       return `${l.digest}/layer.tar`;
     });
-    writeFileSync(join(stage, 'manifest.json'), JSON.stringify([{ Config: configName, RepoTags: [ref], Layers: layerNames }]));
+    writeFileSync(
+      join(stage, 'manifest.json'),
+      JSON.stringify([{ Config: configName, RepoTags: [ref], Layers: layerNames }]),
+    );
     const tmp = `${file}.tmp`;
-    execFileSync('tar', ['--sort=name', '--mtime=@1', '--owner=0', '--group=0', '-C', stage, '-cf', tmp, '.'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('tar', ['--sort=name', '--mtime=@1', '--owner=0', '--group=0', '-C', stage, '-cf', tmp, '.'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     renameSync(tmp, file);
     rmSync(stage, { recursive: true, force: true });
   }

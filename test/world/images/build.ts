@@ -7,12 +7,32 @@
 // Every expensive part is cached by the content of its inputs under ~/.cache/stash-ts/images.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { pinnedVersions, resticBin } from '../../backends/bins.ts';
 import { REPO_ROOT } from '../bins.ts';
 import { AGENT_IMAGE, OPERATOR_IMAGE } from '../entrypoints.ts';
-import { imagesCache, layerFromDir, sha256, writeArchive, type ImageArchive, type ImageConfig, type Layer } from './archive.ts';
+import {
+  imagesCache,
+  layerFromDir,
+  sha256,
+  writeArchive,
+  type ImageArchive,
+  type ImageConfig,
+  type Layer,
+} from './archive.ts';
 import { parseDockerfile, type ImagePlan } from './dockerfile.ts';
 
 export const PAUSE_IMAGE = 'stash-ts/pause:3.10';
@@ -49,10 +69,17 @@ function scratch(name: string): string {
 /** The machine's enabled apt sources (deb822 or one-line files), as mmdebstrap takes them. */
 export function aptSources(): string[] {
   const files: string[] = [];
-  if (existsSync('/etc/apt/sources.list') && readFileSync('/etc/apt/sources.list', 'utf8').split('\n').some((l) => /^deb\s/.test(l.trim()))) files.push('/etc/apt/sources.list');
+  if (
+    existsSync('/etc/apt/sources.list') &&
+    readFileSync('/etc/apt/sources.list', 'utf8')
+      .split('\n')
+      .some((l) => /^deb\s/.test(l.trim()))
+  )
+    files.push('/etc/apt/sources.list');
   const d = '/etc/apt/sources.list.d';
   if (existsSync(d)) for (const f of readdirSync(d).sort()) if (/\.(list|sources)$/.test(f)) files.push(join(d, f));
-  if (!files.length) throw new Error('no apt sources in /etc/apt/sources.list(.d): mmdebstrap needs the machine\'s Debian mirror');
+  if (!files.length)
+    throw new Error("no apt sources in /etc/apt/sources.list(.d): mmdebstrap needs the machine's Debian mirror");
   return files;
 }
 
@@ -60,7 +87,14 @@ export function aptSources(): string[] {
 function debianRootfs(packages: string[], log: Log): { dir: string; key: string } {
   const sources = aptSources();
   const pkgs = [...new Set(packages)].sort();
-  const key = sha256(JSON.stringify({ suite: DEBIAN_SUITE, variant: 'minbase', pkgs, sources: sources.map((f) => readFileSync(f, 'utf8')) })).slice(0, 24);
+  const key = sha256(
+    JSON.stringify({
+      suite: DEBIAN_SUITE,
+      variant: 'minbase',
+      pkgs,
+      sources: sources.map((f) => readFileSync(f, 'utf8')),
+    }),
+  ).slice(0, 24);
   const dir = join(imagesCache(), 'rootfs', key);
   if (existsSync(join(dir, 'etc', 'os-release'))) return { dir, key };
   const t0 = Date.now();
@@ -68,9 +102,22 @@ function debianRootfs(packages: string[], log: Log): { dir: string; key: string 
   const tmp = `${dir}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(join(imagesCache(), 'rootfs'), { recursive: true });
-  execFileSync('mmdebstrap', ['--quiet', '--mode=root', '--variant=minbase', ...(pkgs.length ? [`--include=${pkgs.join(',')}`] : []),
-    '--aptopt=Acquire::Languages "none"', '--dpkgopt=path-exclude=/usr/share/doc/*', '--dpkgopt=path-exclude=/usr/share/man/*',
-    DEBIAN_SUITE, tmp, ...sources], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(
+    'mmdebstrap',
+    [
+      '--quiet',
+      '--mode=root',
+      '--variant=minbase',
+      ...(pkgs.length ? [`--include=${pkgs.join(',')}`] : []),
+      '--aptopt=Acquire::Languages "none"',
+      '--dpkgopt=path-exclude=/usr/share/doc/*',
+      '--dpkgopt=path-exclude=/usr/share/man/*',
+      DEBIAN_SUITE,
+      tmp,
+      ...sources,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   renameSync(tmp, dir);
   log(`rootfs ${key} in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
   return { dir, key };
@@ -78,7 +125,9 @@ function debianRootfs(packages: string[], log: Log): { dir: string; key: string 
 
 async function rootfsLayer(rootfs: { dir: string; key: string }): Promise<Layer> {
   // Device nodes come from the runtime, not the image.
-  return await cachedLayer(`rootfs-${rootfs.key}`, () => layerFromDir(rootfs.dir, { exclude: ['./dev/*', './proc/*', './sys/*', './run/*', './tmp/*'] }));
+  return await cachedLayer(`rootfs-${rootfs.key}`, () =>
+    layerFromDir(rootfs.dir, { exclude: ['./dev/*', './proc/*', './sys/*', './run/*', './tmp/*'] }),
+  );
 }
 
 /** The Node 24 binary of the npm `node` package, where node:24 images have it. */
@@ -110,7 +159,9 @@ function prodNodeModules(log: Log): string {
   copyFileSync(join(REPO_ROOT, 'package.json'), join(tmp, 'package.json'));
   copyFileSync(join(REPO_ROOT, 'package-lock.json'), join(tmp, 'package-lock.json'));
   execFileSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--loglevel=error'], {
-    cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PATH: `${join(REPO_ROOT, 'node_modules', '.bin')}:${process.env.PATH}` },
+    cwd: tmp,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, PATH: `${join(REPO_ROOT, 'node_modules', '.bin')}:${process.env.PATH}` },
   });
   renameSync(tmp, dir);
   return join(dir, 'node_modules');
@@ -133,22 +184,33 @@ function stageOutput(plan: ImagePlan, stage: string, src: string, log: Log): str
   const s = plan.stages.find((x) => x.name === stage);
   if (!s) throw new Error(`COPY --from=${stage}: no such stage`);
   if (stage === 'deps' && src === '/app/node_modules') {
-    if (!s.runs.some((r) => /^npm ci --omit=dev\b/.test(r))) throw new Error('the deps stage no longer runs `npm ci --omit=dev`: update test/world/images');
+    if (!s.runs.some((r) => /^npm ci --omit=dev\b/.test(r)))
+      throw new Error('the deps stage no longer runs `npm ci --omit=dev`: update test/world/images');
     return prodNodeModules(log);
   }
   if (stage === 'restic' && src === '/out/restic') {
     const want = pinnedVersions().RESTIC_VERSION;
-    if (s.args.RESTIC_VERSION !== want) throw new Error(`Dockerfile restic stage builds ${s.args.RESTIC_VERSION}, hack/versions.env pins ${want}`);
+    if (s.args.RESTIC_VERSION !== want)
+      throw new Error(`Dockerfile restic stage builds ${s.args.RESTIC_VERSION}, hack/versions.env pins ${want}`);
     const bin = resticBin();
-    if (!bin?.includes(`restic-${want}`)) throw new Error(`restic ${want} is not built yet; run: hack/build-bins.sh restic`);
+    if (!bin?.includes(`restic-${want}`))
+      throw new Error(`restic ${want} is not built yet; run: hack/build-bins.sh restic`);
     return bin;
   }
   throw new Error(`COPY --from=${stage} ${src}: not known to test/world/images`);
 }
 
 /** Runs a build-time RUN step in a chroot of the image so far; returns the layer of what it added. */
-async function runStep(rootfsDir: string, layers: Layer[], command: string, env: Record<string, string>, workdir: string): Promise<Layer> {
-  const key = sha256(JSON.stringify({ layers: layers.map((l) => l.digest), command, env, workdir, entries: 'with-dirs' })).slice(0, 24);
+async function runStep(
+  rootfsDir: string,
+  layers: Layer[],
+  command: string,
+  env: Record<string, string>,
+  workdir: string,
+): Promise<Layer> {
+  const key = sha256(
+    JSON.stringify({ layers: layers.map((l) => l.digest), command, env, workdir, entries: 'with-dirs' }),
+  ).slice(0, 24);
   return await cachedLayer(`run-${key}`, async () => {
     const root = scratch('run');
     const before = join(root, 'root');
@@ -159,24 +221,35 @@ async function runStep(rootfsDir: string, layers: Layer[], command: string, env:
     writeFileSync(marker, '');
     execFileSync('sleep', ['1']);
     execFileSync('chroot', [before, '/bin/sh', '-c', `cd ${workdir} && ${command}`], {
-      stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: NODE_BASE_PATH, HOME: '/root', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { PATH: NODE_BASE_PATH, HOME: '/root', ...env },
     });
     // What the step wrote: entries newer than the marker (directories as entries only: their other content is
     // in earlier layers already).
     const added = execFileSync('find', ['.', '-newer', marker], { cwd: before, encoding: 'utf8' })
-      .split('\n').filter((p) => p && p !== '.' && !/^\.\/(proc|dev|tmp|sys|run)(\/|$)/.test(p));
-    const l = await layerFromDir(before, { paths: added.length ? added : ['./etc/os-release'], rootOwned: true, noRecursion: true });
+      .split('\n')
+      .filter((p) => p && p !== '.' && !/^\.\/(proc|dev|tmp|sys|run)(\/|$)/.test(p));
+    const l = await layerFromDir(before, {
+      paths: added.length ? added : ['./etc/os-release'],
+      rootOwned: true,
+      noRecursion: true,
+    });
     rmSync(root, { recursive: true, force: true });
     return l;
   });
 }
 
 function assertBase(plan: ImagePlan, file: string): void {
-  if (plan.base !== 'node:24-bookworm-slim') throw new Error(`${file}: final stage FROM ${plan.base}; test/world/images makes node:24-bookworm-slim only`);
+  if (plan.base !== 'node:24-bookworm-slim')
+    throw new Error(`${file}: final stage FROM ${plan.base}; test/world/images makes node:24-bookworm-slim only`);
 }
 
 /** Builds the image a Dockerfile describes (final stage), tagged `ref`. */
-export async function buildFromDockerfile(file: string, ref: string, log: Log = () => undefined): Promise<ImageArchive> {
+export async function buildFromDockerfile(
+  file: string,
+  ref: string,
+  log: Log = () => undefined,
+): Promise<ImageArchive> {
   const plan = parseDockerfile(readFileSync(join(REPO_ROOT, file), 'utf8'), file);
   assertBase(plan, file);
   const rootfs = debianRootfs(plan.packages, log);
@@ -191,17 +264,19 @@ export async function buildFromDockerfile(file: string, ref: string, log: Log = 
     const copies = pending;
     pending = [];
     const key = sha256(JSON.stringify(copies.map((c) => [c.dst, treeFingerprint(c.src)]))).slice(0, 24);
-    layers.push(await cachedLayer(`copy-${key}`, async () => {
-      const d = scratch('copy');
-      for (const c of copies) {
-        const dst = join(d, c.dst);
-        mkdirSync(join(dst, '..'), { recursive: true });
-        cpSync(c.src, dst, { recursive: true, dereference: false, verbatimSymlinks: true });
-      }
-      const l = await layerFromDir(d, { rootOwned: true });
-      rmSync(d, { recursive: true, force: true });
-      return l;
-    }));
+    layers.push(
+      await cachedLayer(`copy-${key}`, async () => {
+        const d = scratch('copy');
+        for (const c of copies) {
+          const dst = join(d, c.dst);
+          mkdirSync(join(dst, '..'), { recursive: true });
+          cpSync(c.src, dst, { recursive: true, dereference: false, verbatimSymlinks: true });
+        }
+        const l = await layerFromDir(d, { rootOwned: true });
+        rmSync(d, { recursive: true, force: true });
+        return l;
+      }),
+    );
   };
   for (const step of plan.steps) {
     if (step.kind === 'copy') {
@@ -220,7 +295,10 @@ export async function buildFromDockerfile(file: string, ref: string, log: Log = 
 export function imageConfigFor(plan: ImagePlan, nodeVersion: string): ImageConfig {
   const env = { PATH: NODE_BASE_PATH, NODE_VERSION: nodeVersion.replace(/^v/, ''), ...plan.env };
   return {
-    user: plan.user, workingDir: plan.workdir, entrypoint: plan.entrypoint, exposedPorts: plan.expose,
+    user: plan.user,
+    workingDir: plan.workdir,
+    entrypoint: plan.entrypoint,
+    exposedPorts: plan.expose,
     env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
   };
 }
@@ -247,7 +325,9 @@ async function buildApp(): Promise<ImageArchive> {
     copyFileSync(bb, join(d, 'bin', 'busybox'));
     execFileSync('chmod', ['0755', join(d, 'bin', 'busybox')]);
     execFileSync('chmod', ['1777', join(d, 'tmp')]);
-    for (const applet of execFileSync(bb, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox')) {
+    for (const applet of execFileSync(bb, ['--list'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((a) => a && a !== 'busybox')) {
       symlinkSync('busybox', join(d, 'bin', applet));
     }
     writeFileSync(join(d, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
@@ -262,17 +342,24 @@ async function buildApp(): Promise<ImageArchive> {
 /** Debian's MariaDB server (the database story); the pod's command starts mariadbd with its own datadir. */
 async function buildMariadb(log: Log): Promise<ImageArchive> {
   const rootfs = debianRootfs(['mariadb-server', 'mariadb-client'], log);
-  return writeArchive(MARIADB_IMAGE, [await rootfsLayer(rootfs)], { cmd: ['mariadbd', '--user=mysql'], env: [`PATH=${NODE_BASE_PATH}`] });
+  return writeArchive(MARIADB_IMAGE, [await rootfsLayer(rootfs)], {
+    cmd: ['mariadbd', '--user=mysql'],
+    env: [`PATH=${NODE_BASE_PATH}`],
+  });
 }
 
 export type ImageName = 'pause' | 'app' | 'operator' | 'agent' | 'mariadb';
 
 export async function buildImage(name: ImageName, log: Log = () => undefined): Promise<ImageArchive> {
   const t0 = Date.now();
-  const a = await (name === 'pause' ? buildPause()
-    : name === 'app' ? buildApp()
-      : name === 'operator' ? buildFromDockerfile('Dockerfile.webhook', OPERATOR_IMAGE, log)
-        : name === 'agent' ? buildFromDockerfile('Dockerfile.agent', AGENT_IMAGE, log)
+  const a = await (name === 'pause'
+    ? buildPause()
+    : name === 'app'
+      ? buildApp()
+      : name === 'operator'
+        ? buildFromDockerfile('Dockerfile.webhook', OPERATOR_IMAGE, log)
+        : name === 'agent'
+          ? buildFromDockerfile('Dockerfile.agent', AGENT_IMAGE, log)
           : buildMariadb(log));
   log(`image ${a.ref}: ${(a.bytes / 1e6).toFixed(0)} MB in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   return a;

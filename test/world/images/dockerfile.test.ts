@@ -11,7 +11,10 @@ import { aptPackages, instructions, parseDockerfile } from './dockerfile.ts';
 
 const read = (f: string) => readFileSync(join(REPO_ROOT, f), 'utf8');
 
-for (const [file, entry, app] of [['Dockerfile.webhook', OPERATOR_ENTRYPOINT, 'webhook'], ['Dockerfile.agent', AGENT_ENTRYPOINT, 'agent']] as const) {
+for (const [file, entry, app] of [
+  ['Dockerfile.webhook', OPERATOR_ENTRYPOINT, 'webhook'],
+  ['Dockerfile.agent', AGENT_ENTRYPOINT, 'agent'],
+] as const) {
   t.test(`${file}: the image build follows it`, async (t) => {
     const text = read(file);
     const plan = parseDockerfile(text, file);
@@ -20,7 +23,8 @@ for (const [file, entry, app] of [['Dockerfile.webhook', OPERATOR_ENTRYPOINT, 'w
     t.equal(plan.workdir, '/app');
     t.match(plan.user, /^[1-9]\d*:\d+$/, 'non-root user');
     const dsts = plan.steps.flatMap((s) => (s.kind === 'copy' ? [s.copy.dst] : []));
-    for (const d of ['/app/node_modules', '/app/package.json', '/app/shared', `/app/${app}`]) t.ok(dsts.includes(d), `copies ${d}`);
+    for (const d of ['/app/node_modules', '/app/package.json', '/app/shared', `/app/${app}`])
+      t.ok(dsts.includes(d), `copies ${d}`);
     const cfg = imageConfigFor(plan, 'v24.1.0');
     t.equal(cfg.user, plan.user);
     t.same(cfg.entrypoint, [...entry]);
@@ -29,26 +33,45 @@ for (const [file, entry, app] of [['Dockerfile.webhook', OPERATOR_ENTRYPOINT, 'w
     for (const m of finalStage.matchAll(/^ENV\s+(.+)$/gm)) {
       for (const kv of m[1]!.trim().split(/\s+/)) t.ok(cfg.env?.includes(kv), `image env has ${kv}`);
     }
-    t.ok(cfg.env?.some((e) => e.startsWith('PATH=') && e.includes('/usr/local/bin')), 'node on PATH as in node:24 images');
+    t.ok(
+      cfg.env?.some((e) => e.startsWith('PATH=') && e.includes('/usr/local/bin')),
+      'node on PATH as in node:24 images',
+    );
     // Every instruction of the file was read (none is silently dropped).
     const kinds = new Set(instructions(text).map((i) => i.keyword));
-    for (const k of kinds) t.ok(['FROM', 'ARG', 'WORKDIR', 'COPY', 'RUN', 'ENV', 'USER', 'EXPOSE', 'ENTRYPOINT'].includes(k), `${k} understood`);
+    for (const k of kinds)
+      t.ok(
+        ['FROM', 'ARG', 'WORKDIR', 'COPY', 'RUN', 'ENV', 'USER', 'EXPOSE', 'ENTRYPOINT'].includes(k),
+        `${k} understood`,
+      );
   });
 }
 
-t.test('Dockerfile.agent: its apt packages go into the Debian base; the compile-cache RUN runs at build time', async (t) => {
-  const plan = parseDockerfile(read('Dockerfile.agent'), 'Dockerfile.agent');
-  t.same(plan.packages.sort(), ['ca-certificates', 'mariadb-client', 'postgresql-client', 'util-linux']);
-  t.ok(plan.steps.some((s) => s.kind === 'copy' && s.copy.from === 'restic' && s.copy.dst === '/usr/local/bin/restic'));
-  const run = plan.steps.find((s) => s.kind === 'run');
-  t.match(run?.kind === 'run' ? run.command : '', /node agent\/main\.ts/);
-  t.equal(run?.kind === 'run' ? run.env.NODE_COMPILE_CACHE : '', '/app/.node-compile-cache', 'RUN sees the ENV set before it');
-});
+t.test(
+  'Dockerfile.agent: its apt packages go into the Debian base; the compile-cache RUN runs at build time',
+  async (t) => {
+    const plan = parseDockerfile(read('Dockerfile.agent'), 'Dockerfile.agent');
+    t.same(plan.packages.sort(), ['ca-certificates', 'mariadb-client', 'postgresql-client', 'util-linux']);
+    t.ok(
+      plan.steps.some((s) => s.kind === 'copy' && s.copy.from === 'restic' && s.copy.dst === '/usr/local/bin/restic'),
+    );
+    const run = plan.steps.find((s) => s.kind === 'run');
+    t.match(run?.kind === 'run' ? run.command : '', /node agent\/main\.ts/);
+    t.equal(
+      run?.kind === 'run' ? run.env.NODE_COMPILE_CACHE : '',
+      '/app/.node-compile-cache',
+      'RUN sees the ENV set before it',
+    );
+  },
+);
 
 t.test('an instruction the builder does not know is an error naming the line, never skipped', async (t) => {
   t.throws(() => parseDockerfile('FROM node:24-bookworm-slim\nVOLUME /data\n', 'X'), /X:2: VOLUME is not understood/);
   t.throws(() => parseDockerfile('COPY a b\n', 'Y'), /Y:1: COPY before FROM/);
   t.same(aptPackages('apt-get update && apt-get install -y --no-install-recommends a b && rm -rf x'), ['a', 'b']);
   const p = parseDockerfile('FROM node:24-bookworm-slim\nWORKDIR /app\nCOPY x y ./\nCOPY z ./zz\n', 'Z');
-  t.same(p.steps.map((s) => (s.kind === 'copy' ? s.copy.dst : '')), ['/app/x', '/app/y', '/app/zz']);
+  t.same(
+    p.steps.map((s) => (s.kind === 'copy' ? s.copy.dst : '')),
+    ['/app/x', '/app/y', '/app/zz'],
+  );
 });

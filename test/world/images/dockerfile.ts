@@ -93,19 +93,42 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): ImagePlan {
       const m = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(rest);
       if (!m) throw new Error(`${where}: cannot read FROM ${rest}`);
       stages.push({ base: m[1]!, name: m[2], args: {}, runs: [] });
-      plan = { stages, base: m[1]!, packages: [], steps: [], env: {}, user: '', workdir: '/', entrypoint: [], expose: [] };
+      plan = {
+        stages,
+        base: m[1]!,
+        packages: [],
+        steps: [],
+        env: {},
+        user: '',
+        workdir: '/',
+        entrypoint: [],
+        expose: [],
+      };
       workdir = '/';
       continue;
     }
     const stage = stages[stages.length - 1];
     if (!stage || !plan) throw new Error(`${where}: ${keyword} before FROM`);
     switch (keyword) {
-      case 'ARG': Object.assign(stage.args, pairs(rest)); break;
-      case 'WORKDIR': workdir = resolve(workdir, rest); plan.workdir = workdir; break;
-      case 'ENV': Object.assign(plan.env, pairs(rest)); break;
-      case 'USER': plan.user = rest; break;
-      case 'EXPOSE': plan.expose.push(...rest.split(/\s+/)); break;
-      case 'ENTRYPOINT': plan.entrypoint = JSON.parse(rest) as string[]; break;
+      case 'ARG':
+        Object.assign(stage.args, pairs(rest));
+        break;
+      case 'WORKDIR':
+        workdir = resolve(workdir, rest);
+        plan.workdir = workdir;
+        break;
+      case 'ENV':
+        Object.assign(plan.env, pairs(rest));
+        break;
+      case 'USER':
+        plan.user = rest;
+        break;
+      case 'EXPOSE':
+        plan.expose.push(...rest.split(/\s+/));
+        break;
+      case 'ENTRYPOINT':
+        plan.entrypoint = JSON.parse(rest) as string[];
+        break;
       case 'RUN': {
         stage.runs.push(rest);
         const pkgs = aptPackages(rest);
@@ -115,12 +138,15 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): ImagePlan {
       }
       case 'COPY': {
         const m = /^(?:--from=(\S+)\s+)?(\S+(?:\s+\S+)*)\s+(\S+)$/.exec(rest);
-        if (!m || m[2]!.startsWith('--')) throw new Error(`${where}: COPY [--from=STAGE] SRC... DST is supported, got "${rest}"`);
+        if (!m || m[2]!.startsWith('--'))
+          throw new Error(`${where}: COPY [--from=STAGE] SRC... DST is supported, got "${rest}"`);
         const srcs = m[2]!.split(/\s+/);
         // Docker's rule: into the directory when DST ends with a slash or there are several sources.
         const intoDir = m[3]!.endsWith('/') || srcs.length > 1;
         for (const src of srcs) {
-          const dst = intoDir ? `${resolve(workdir, m[3]!)}/${src.replace(/\/$/, '').split('/').pop()}` : resolve(workdir, m[3]!);
+          const dst = intoDir
+            ? `${resolve(workdir, m[3]!)}/${src.replace(/\/$/, '').split('/').pop()}`
+            : resolve(workdir, m[3]!);
           plan.steps.push({ kind: 'copy', copy: { from: m[1], src, dst: dst.replace(/^\/\//, '/') } });
         }
         break;

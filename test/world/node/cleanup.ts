@@ -33,7 +33,9 @@ function walkDirs(dir: string): string[] {
     const p = join(dir, e);
     try {
       if (lstatSync(p).isDirectory()) out.push(...walkDirs(p));
-    } catch { /* raced with removal */ }
+    } catch {
+      /* raced with removal */
+    }
   }
   out.push(dir);
   return out;
@@ -46,7 +48,9 @@ function cgroupPids(): number[] {
     for (const d of walkDirs(root)) {
       try {
         for (const l of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n')) if (l) pids.add(Number(l));
-      } catch { /* gone */ }
+      } catch {
+        /* gone */
+      }
     }
   }
   return [...pids];
@@ -60,14 +64,20 @@ export function shimPids(l: NodeLayout): number[] {
     try {
       const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
       if (argv[0]?.includes('containerd-shim') && argv.includes(l.containerdSock)) out.push(Number(p));
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   return out;
 }
 
 function kill(pids: number[]): void {
   for (const p of pids) {
-    try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -89,28 +99,57 @@ export async function cleanupNodeHost(l: NodeLayout): Promise<void> {
     await sleep(100);
   }
   for (const m of mountsUnder([l.node])) {
-    try { execFileSync('umount', ['-l', m], { stdio: 'ignore' }); } catch { /* already gone */ }
+    try {
+      execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+    } catch {
+      /* already gone */
+    }
   }
   deleteNetns();
   // `ip netns add` made /run/netns a bind mount of itself; undo it when no namespace is left there.
   if (existsSync('/run/netns') && readdirSync('/run/netns').length === 0) {
-    try { execFileSync('umount', ['/run/netns'], { stdio: 'ignore' }); } catch { /* not a mount */ }
-    try { rmdirSync('/run/netns'); } catch { /* in use */ }
+    try {
+      execFileSync('umount', ['/run/netns'], { stdio: 'ignore' });
+    } catch {
+      /* not a mount */
+    }
+    try {
+      rmdirSync('/run/netns');
+    } catch {
+      /* in use */
+    }
   }
-  for (const root of cgroupDirs()) for (const d of walkDirs(root)) {
-    try { rmdirSync(d); } catch { /* a process still in it: the next down tries again */ }
-  }
+  for (const root of cgroupDirs())
+    for (const d of walkDirs(root)) {
+      try {
+        rmdirSync(d);
+      } catch {
+        /* a process still in it: the next down tries again */
+      }
+    }
   // kubelet links every container log into /var/log/containers; libcni caches results in /var/lib/cni.
   removeMatching('/var/log/containers', (f) => {
-    try { return readlinkSync(f).startsWith(l.podLogs); } catch { return false; }
+    try {
+      return readlinkSync(f).startsWith(l.podLogs);
+    } catch {
+      return false;
+    }
   });
-  removeMatching('/var/lib/cni/results', (f) => /\/(stash-ts-node|cni-loopback)-/.test(f) || f.includes(`/${CNI_NETWORK}-`));
+  removeMatching(
+    '/var/lib/cni/results',
+    (f) => /\/(stash-ts-node|cni-loopback)-/.test(f) || f.includes(`/${CNI_NETWORK}-`),
+  );
   for (const d of ['/var/lib/cni/results', '/var/lib/cni']) {
-    try { rmdirSync(d); } catch { /* not empty or absent */ }
+    try {
+      rmdirSync(d);
+    } catch {
+      /* not empty or absent */
+    }
   }
   // Shim sockets: containerd 1.6 puts them under /run/containerd/s whatever its config says.
   if (!otherContainerdRunning(l)) rmSync('/run/containerd', { recursive: true, force: true });
-  for (const d of [l.containerdState, l.runcRoot, l.kubeletRoot, l.podLogs, l.cniIpam, l.etcdData]) rmSync(d, { recursive: true, force: true });
+  for (const d of [l.containerdState, l.runcRoot, l.kubeletRoot, l.podLogs, l.cniIpam, l.etcdData])
+    rmSync(d, { recursive: true, force: true });
 }
 
 function removeMatching(dir: string, match: (file: string) => boolean): void {
@@ -119,7 +158,11 @@ function removeMatching(dir: string, match: (file: string) => boolean): void {
     const p = join(dir, f);
     if (match(p)) rmSync(p, { force: true });
   }
-  try { rmdirSync(dir); } catch { /* not empty */ }
+  try {
+    rmdirSync(dir);
+  } catch {
+    /* not empty */
+  }
 }
 
 function otherContainerdRunning(l: NodeLayout): boolean {
@@ -128,7 +171,9 @@ function otherContainerdRunning(l: NodeLayout): boolean {
     try {
       const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
       if (/(^|\/)containerd$/.test(argv[0] ?? '') && !argv.some((a) => a.startsWith(l.node))) return true;
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   return false;
 }

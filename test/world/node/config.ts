@@ -50,30 +50,45 @@ oom_score = 0
 /** Pods on bridge cni0 (pre-created with the node IP); their default route leads only into the namespace. */
 export function cniConfig(l: NodeLayout): object {
   return {
-    cniVersion: '0.4.0', name: CNI_NETWORK,
-    plugins: [{
-      type: 'bridge', bridge: BRIDGE, isGateway: true, ipMasq: false, hairpinMode: true,
-      ipam: {
-        type: 'host-local', dataDir: l.cniIpam,
-        ranges: [[{ subnet: POD_CIDR, rangeStart: '10.88.1.1', rangeEnd: '10.88.255.254', gateway: NODE_IP }]],
-        routes: [{ dst: '0.0.0.0/0' }],
+    cniVersion: '0.4.0',
+    name: CNI_NETWORK,
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: BRIDGE,
+        isGateway: true,
+        ipMasq: false,
+        hairpinMode: true,
+        ipam: {
+          type: 'host-local',
+          dataDir: l.cniIpam,
+          ranges: [[{ subnet: POD_CIDR, rangeStart: '10.88.1.1', rangeEnd: '10.88.255.254', gateway: NODE_IP }]],
+          routes: [{ dst: '0.0.0.0/0' }],
+        },
       },
-    }, { type: 'portmap', capabilities: { portMappings: true } }],
+      { type: 'portmap', capabilities: { portMappings: true } },
+    ],
   };
 }
 
 export function kubeletConfig(l: NodeLayout, pki: { ca: string; servingCert: string; servingKey: string }): object {
   return {
-    apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration',
+    apiVersion: 'kubelet.config.k8s.io/v1beta1',
+    kind: 'KubeletConfiguration',
     // This machine kind mounts cgroup v1 hierarchies; kubelet >= 1.35 refuses them unless told.
     failCgroupV1: false,
     // containerd 1.6 has no RuntimeConfig RPC to tell the driver: kubelet falls back to this (and logs it).
     cgroupDriver: 'cgroupfs',
     cgroupRoot: `/${CGROUP_ROOT}`,
-    containerRuntimeEndpoint: `unix://${l.containerdSock}`, imageServiceEndpoint: `unix://${l.containerdSock}`,
-    address: NODE_IP, port: PORTS.kubelet, readOnlyPort: 0,
-    healthzBindAddress: '127.0.0.1', healthzPort: PORTS.kubeletHealthz,
-    tlsCertFile: pki.servingCert, tlsPrivateKeyFile: pki.servingKey,
+    containerRuntimeEndpoint: `unix://${l.containerdSock}`,
+    imageServiceEndpoint: `unix://${l.containerdSock}`,
+    address: NODE_IP,
+    port: PORTS.kubelet,
+    readOnlyPort: 0,
+    healthzBindAddress: '127.0.0.1',
+    healthzPort: PORTS.kubeletHealthz,
+    tlsCertFile: pki.servingCert,
+    tlsPrivateKeyFile: pki.servingKey,
     authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: pki.ca } },
     authorization: { mode: 'Webhook' },
     clusterDomain: 'cluster.local',
@@ -83,23 +98,35 @@ export function kubeletConfig(l: NodeLayout, pki: { ca: string; servingCert: str
     podLogsDir: l.podLogs,
     volumePluginDir: join(l.kubeletRoot, 'volume-plugins'),
     // Images come from our own archives and are never pulled again: never collect them.
-    imageGCHighThresholdPercent: 100, imageGCLowThresholdPercent: 99,
-    evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
+    imageGCHighThresholdPercent: 100,
+    imageGCLowThresholdPercent: 99,
+    evictionHard: {
+      'memory.available': '100Mi',
+      'nodefs.available': '1%',
+      'imagefs.available': '1%',
+      'nodefs.inodesFree': '1%',
+    },
     serializeImagePulls: false,
     registerNode: true,
-    syncFrequency: '10s', fileCheckFrequency: '0s', nodeStatusUpdateFrequency: '10s',
+    syncFrequency: '10s',
+    fileCheckFrequency: '0s',
+    nodeStatusUpdateFrequency: '10s',
     shutdownGracePeriod: '0s',
   };
 }
 
 export function kubeProxyConfig(kubeconfig: string): object {
   return {
-    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1', kind: 'KubeProxyConfiguration',
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
     clientConnection: { kubeconfig },
     // iptables rules in the namespace's own tables: Service IPs (the webhook's, the apiserver's) work for pods
     // and for the apiserver itself.
-    mode: 'iptables', clusterCIDR: POD_CIDR, hostnameOverride: NODE_NAME,
-    healthzBindAddress: `127.0.0.1:${PORTS.proxyHealthz}`, metricsBindAddress: `127.0.0.1:${PORTS.proxyMetrics}`,
+    mode: 'iptables',
+    clusterCIDR: POD_CIDR,
+    hostnameOverride: NODE_NAME,
+    healthzBindAddress: `127.0.0.1:${PORTS.proxyHealthz}`,
+    metricsBindAddress: `127.0.0.1:${PORTS.proxyMetrics}`,
     oomScoreAdj: 0,
     // The namespace's conntrack sysctls belong to the host; leave them alone.
     conntrack: { maxPerCore: 0, min: 0 },
@@ -107,9 +134,17 @@ export function kubeProxyConfig(kubeconfig: string): object {
   };
 }
 
-export function writeNodeConfigs(l: NodeLayout, pki: { ca: string; servingCert: string; servingKey: string }, proxyKubeconfig: string): { containerd: string; kubelet: string; proxy: string } {
+export function writeNodeConfigs(
+  l: NodeLayout,
+  pki: { ca: string; servingCert: string; servingKey: string },
+  proxyKubeconfig: string,
+): { containerd: string; kubelet: string; proxy: string } {
   mkdirSync(l.cniConf, { recursive: true });
-  const files = { containerd: join(l.node, 'containerd.toml'), kubelet: join(l.node, 'kubelet-config.json'), proxy: join(l.node, 'kube-proxy-config.json') };
+  const files = {
+    containerd: join(l.node, 'containerd.toml'),
+    kubelet: join(l.node, 'kubelet-config.json'),
+    proxy: join(l.node, 'kube-proxy-config.json'),
+  };
   writeFileSync(files.containerd, containerdConfig(l));
   writeFileSync(join(l.cniConf, `10-${CNI_NETWORK}.conflist`), JSON.stringify(cniConfig(l), null, 2));
   writeFileSync(files.kubelet, JSON.stringify(kubeletConfig(l, pki), null, 2));

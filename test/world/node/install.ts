@@ -21,7 +21,12 @@ export interface InstallTarget {
 
 function kubectl(t: InstallTarget, args: string[], input?: string): string {
   try {
-    return execFileSync(t.kubectl, ['--kubeconfig', t.kubeconfig, ...args], { cwd: REPO_ROOT, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    return execFileSync(t.kubectl, ['--kubeconfig', t.kubeconfig, ...args], {
+      cwd: REPO_ROOT,
+      input,
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     throw new Error(`kubectl ${args.join(' ')}: ${err.stderr?.trim() || err.message}`, { cause: e });
@@ -33,21 +38,62 @@ export async function installProduct(t: InstallTarget, log: (m: string) => void 
   // CRDs carry long schemas: server-side apply keeps them out of the last-applied annotation's size limit.
   kubectl(t, ['apply', '--server-side', '--force-conflicts', '-f', 'manifests/crds/']);
   kubectl(t, ['wait', '--for=condition=Established', '--timeout=60s', '-f', 'manifests/crds/']);
-  kubectl(t, ['apply', '-f', 'manifests/webhook/operator.yaml', '-f', 'manifests/webhook/rbac.yaml', '-f', 'manifests/webhook/agent-rbac.yaml']);
+  kubectl(t, [
+    'apply',
+    '-f',
+    'manifests/webhook/operator.yaml',
+    '-f',
+    'manifests/webhook/rbac.yaml',
+    '-f',
+    'manifests/webhook/agent-rbac.yaml',
+  ]);
   const certDir = join(t.dir, 'webhook-certs');
   // A second install into the same world keeps its CA (the running operator and webhooks already trust it).
-  if (!existsSync(join(certDir, 'tls.key'))) execFileSync(NODE, ['certs/cli.ts', 'generate', '--dir', certDir], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  const secret = kubectl(t, ['-n', OPERATOR_NAMESPACE, 'create', 'secret', 'tls', 'stash-ts-operator-tls', `--cert=${join(certDir, 'tls.crt')}`, `--key=${join(certDir, 'tls.key')}`, '--dry-run=client', '-o', 'yaml']);
+  if (!existsSync(join(certDir, 'tls.key')))
+    execFileSync(NODE, ['certs/cli.ts', 'generate', '--dir', certDir], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  const secret = kubectl(t, [
+    '-n',
+    OPERATOR_NAMESPACE,
+    'create',
+    'secret',
+    'tls',
+    'stash-ts-operator-tls',
+    `--cert=${join(certDir, 'tls.crt')}`,
+    `--key=${join(certDir, 'tls.key')}`,
+    '--dry-run=client',
+    '-o',
+    'yaml',
+  ]);
   kubectl(t, ['apply', '-f', '-'], secret);
-  const webhooks = execFileSync(NODE, ['certs/cli.ts', 'render', '--dir', certDir], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const webhooks = execFileSync(NODE, ['certs/cli.ts', 'render', '--dir', certDir], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+  });
   kubectl(t, ['apply', '-f', '-'], webhooks);
   log('manifests applied (CRDs, operator, RBAC, agent RBAC, TLS Secret, webhook configurations)');
   // The image keeps its tag when its content changes: roll the pods onto a rebuilt one, as a user would.
   const image = await buildImage('operator');
   const ann = 'stash-ts.test/operator-image-id';
-  const current = kubectl(t, ['-n', OPERATOR_NAMESPACE, 'get', `deployment/${OPERATOR_DEPLOYMENT}`, '-o', `jsonpath={.spec.template.metadata.annotations.stash-ts\\.test/operator-image-id}`]).trim();
+  const current = kubectl(t, [
+    '-n',
+    OPERATOR_NAMESPACE,
+    'get',
+    `deployment/${OPERATOR_DEPLOYMENT}`,
+    '-o',
+    `jsonpath={.spec.template.metadata.annotations.stash-ts\\.test/operator-image-id}`,
+  ]).trim();
   if (current !== image.id) {
-    kubectl(t, ['-n', OPERATOR_NAMESPACE, 'patch', `deployment/${OPERATOR_DEPLOYMENT}`, '-p', JSON.stringify({ spec: { template: { metadata: { annotations: { [ann]: image.id } } } } })]);
+    kubectl(t, [
+      '-n',
+      OPERATOR_NAMESPACE,
+      'patch',
+      `deployment/${OPERATOR_DEPLOYMENT}`,
+      '-p',
+      JSON.stringify({ spec: { template: { metadata: { annotations: { [ann]: image.id } } } } }),
+    ]);
   }
   kubectl(t, ['-n', OPERATOR_NAMESPACE, 'rollout', 'status', `deployment/${OPERATOR_DEPLOYMENT}`, '--timeout=180s']);
   log(`operator Deployment available (2 replicas) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
@@ -59,10 +105,17 @@ export async function installProduct(t: InstallTarget, log: (m: string) => void 
  * pods are Ready: a dry-run of an invalid object is rejected by our validating webhook once the path works.
  */
 async function waitWebhookServing(t: InstallTarget): Promise<void> {
-  const probe = JSON.stringify({ apiVersion: 'stash.appscode.com/v1beta1', kind: 'BackupConfiguration', metadata: { name: 'webhook-probe', namespace: 'default' }, spec: {
-    schedule: 'not a schedule', repository: { name: 'probe' }, target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'probe' } },
-    retentionPolicy: { name: 'probe', keepLast: 1, prune: true },
-  } });
+  const probe = JSON.stringify({
+    apiVersion: 'stash.appscode.com/v1beta1',
+    kind: 'BackupConfiguration',
+    metadata: { name: 'webhook-probe', namespace: 'default' },
+    spec: {
+      schedule: 'not a schedule',
+      repository: { name: 'probe' },
+      target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'probe' } },
+      retentionPolicy: { name: 'probe', keepLast: 1, prune: true },
+    },
+  });
   const end = Date.now() + 60_000;
   let last = '';
   while (Date.now() < end) {

@@ -17,7 +17,17 @@ export const CNI_NETWORK = 'stash-ts-node';
 export const CGROUP_ROOT = 'stash-ts-node';
 
 /** Ports inside the namespace (its own loopback: no clash with anything in the root namespace). */
-export const PORTS = { etcd: 2379, etcdPeer: 2380, api: 6443, kcm: 10257, scheduler: 10259, kubelet: 10250, kubeletHealthz: 10248, proxyHealthz: 10256, proxyMetrics: 10249 } as const;
+export const PORTS = {
+  etcd: 2379,
+  etcdPeer: 2380,
+  api: 6443,
+  kcm: 10257,
+  scheduler: 10259,
+  kubelet: 10250,
+  kubeletHealthz: 10248,
+  proxyHealthz: 10256,
+  proxyMetrics: 10249,
+} as const;
 
 export interface NodeLayout {
   dir: string;
@@ -39,7 +49,9 @@ export interface NodeLayout {
 export function layout(dir: string): NodeLayout {
   const node = join(dir, 'node');
   return {
-    dir, node, logs: join(dir, 'logs'),
+    dir,
+    node,
+    logs: join(dir, 'logs'),
     // containerd's root keeps the imported images between worlds; everything else is per world.
     containerdRoot: join(node, 'containerd', 'root'),
     containerdState: join(node, 'containerd', 'state'),

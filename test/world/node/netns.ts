@@ -28,7 +28,11 @@ export function createNetns(name = NETNS): void {
 
 export function deleteNetns(name = NETNS): void {
   if (netnsExists(name)) {
-    try { ip(['netns', 'del', name]); } catch { /* already gone */ }
+    try {
+      ip(['netns', 'del', name]);
+    } catch {
+      /* already gone */
+    }
   }
 }
 

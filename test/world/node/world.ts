@@ -17,13 +17,33 @@ import { cacheRoot, pinnedVersions } from '../../backends/bins.ts';
 import { buildImage, type ImageName } from '../images/build.ts';
 import { cleanupNodeHost } from './cleanup.ts';
 import { writeNodeConfigs } from './config.ts';
-import { API_SERVICE_IP, CGROUP_ROOT, NETNS, NODE_IP, NODE_NAME, PORTS, SERVICE_CIDR, layout, type NodeLayout } from './layout.ts';
+import {
+  API_SERVICE_IP,
+  CGROUP_ROOT,
+  NETNS,
+  NODE_IP,
+  NODE_NAME,
+  PORTS,
+  SERVICE_CIDR,
+  layout,
+  type NodeLayout,
+} from './layout.ts';
 import { createNetns, inNetns, netnsExists } from './netns.ts';
 
 const execFileAsync = promisify(execFile);
 
 /** Order matters: started in this order, stopped in the reverse one. */
-const PROCESSES = ['containerd', 'etcd', 'socat-netns', 'socat-root', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy', 'kubelet'] as const;
+const PROCESSES = [
+  'containerd',
+  'etcd',
+  'socat-netns',
+  'socat-root',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kube-proxy',
+  'kubelet',
+] as const;
 type ProcName = (typeof PROCESSES)[number];
 
 export interface NodeWorldState {
@@ -84,17 +104,43 @@ export function readNodeState(dir: string): NodeWorldState | null {
   }
 }
 
-function nodePki(dir: string): Pki & { apiserver: { cert: string; key: string }; kubeletClient: { cert: string; key: string }; kubeletServing: { cert: string; key: string }; apiserverKubeletClient: { cert: string; key: string } } {
+function nodePki(dir: string): Pki & {
+  apiserver: { cert: string; key: string };
+  kubeletClient: { cert: string; key: string };
+  kubeletServing: { cert: string; key: string };
+  apiserverKubeletClient: { cert: string; key: string };
+} {
   const pki = createPki(join(dir, 'pki'));
   const srv = 'extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n';
   const cli = 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n';
-  const names = ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', 'localhost'];
+  const names = [
+    'kubernetes',
+    'kubernetes.default',
+    'kubernetes.default.svc',
+    'kubernetes.default.svc.cluster.local',
+    'localhost',
+  ];
   return {
     ...pki,
-    apiserver: issueCert(pki, 'node-apiserver', '/CN=kube-apiserver', `subjectAltName=IP:127.0.0.1,IP:${NODE_IP},IP:${API_SERVICE_IP},${names.map((n) => `DNS:${n}`).join(',')}\n${srv}`),
+    apiserver: issueCert(
+      pki,
+      'node-apiserver',
+      '/CN=kube-apiserver',
+      `subjectAltName=IP:127.0.0.1,IP:${NODE_IP},IP:${API_SERVICE_IP},${names.map((n) => `DNS:${n}`).join(',')}\n${srv}`,
+    ),
     kubeletClient: issueCert(pki, 'kubelet-client', `/O=system:nodes/CN=system:node:${NODE_NAME}`, cli),
-    kubeletServing: issueCert(pki, 'kubelet-serving', `/O=system:nodes/CN=system:node:${NODE_NAME}`, `subjectAltName=IP:${NODE_IP},DNS:${NODE_NAME}\n${srv}`),
-    apiserverKubeletClient: issueCert(pki, 'apiserver-kubelet-client', '/O=system:masters/CN=kube-apiserver-kubelet-client', cli),
+    kubeletServing: issueCert(
+      pki,
+      'kubelet-serving',
+      `/O=system:nodes/CN=system:node:${NODE_NAME}`,
+      `subjectAltName=IP:${NODE_IP},DNS:${NODE_NAME}\n${srv}`,
+    ),
+    apiserverKubeletClient: issueCert(
+      pki,
+      'apiserver-kubelet-client',
+      '/O=system:masters/CN=kube-apiserver-kubelet-client',
+      cli,
+    ),
   };
 }
 
@@ -129,14 +175,16 @@ async function importImages(l: NodeLayout, names: ImageName[], log: (m: string) 
   const archives = [];
   for (const n of names) archives.push(await buildImage(n, log));
   // Asynchronous and side by side: the control plane comes up meanwhile (the agent image alone takes 30-60 s).
-  await Promise.all(archives.map(async (a) => {
-    const mark = join(marks, a.ref.replace(/[/:]/g, '_'));
-    if (existsSync(mark) && readFileSync(mark, 'utf8') === a.id) return;
-    const t0 = Date.now();
-    await execFileAsync('ctr', [...ctr, 'images', 'import', a.file]);
-    writeFileSync(mark, a.id);
-    log(`imported ${a.ref} into containerd in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
-  }));
+  await Promise.all(
+    archives.map(async (a) => {
+      const mark = join(marks, a.ref.replace(/[/:]/g, '_'));
+      if (existsSync(mark) && readFileSync(mark, 'utf8') === a.id) return;
+      const t0 = Date.now();
+      await execFileAsync('ctr', [...ctr, 'images', 'import', a.file]);
+      writeFileSync(mark, a.id);
+      log(`imported ${a.ref} into containerd in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    }),
+  );
 }
 
 export async function startNodeWorld(dirIn: string, opts: NodeWorldOptions = {}): Promise<NodeWorldState> {
@@ -144,7 +192,9 @@ export async function startNodeWorld(dirIn: string, opts: NodeWorldOptions = {})
   const log = opts.log ?? (() => undefined);
   const t0 = Date.now();
   const timings: Record<string, number> = {};
-  const mark = (what: string) => { timings[what] = Date.now() - t0; };
+  const mark = (what: string) => {
+    timings[what] = Date.now() - t0;
+  };
   mkdirSync(dir, { recursive: true });
   const existing = readNodeState(dir);
   if (existing && (await isNodeWorldHealthy(existing))) {
@@ -155,7 +205,10 @@ export async function startNodeWorld(dirIn: string, opts: NodeWorldOptions = {})
   const owner = existsSync(OWNER_FILE) ? readFileSync(OWNER_FILE, 'utf8').trim() : '';
   if (owner && owner !== dir) {
     const other = readNodeState(owner);
-    if (other && (await isNodeWorldHealthy(other))) throw new Error(`a real-kubelet world already runs from ${owner} (one per machine: kubelet and CNI share host paths); stop it first: node test/world/cli.ts down ${owner}`);
+    if (other && (await isNodeWorldHealthy(other)))
+      throw new Error(
+        `a real-kubelet world already runs from ${owner} (one per machine: kubelet and CNI share host paths); stop it first: node test/world/cli.ts down ${owner}`,
+      );
     log(`cleaning up a dead real-kubelet world of ${owner}`);
     await stopNodeWorld(owner);
   }
@@ -168,8 +221,14 @@ export async function startNodeWorld(dirIn: string, opts: NodeWorldOptions = {})
   const pki = nodePki(dir);
   const apiPort = await freePort();
   const state: NodeWorldState = {
-    kind: 'kubelet', dir, apiPort, pids: {}, kubeconfig: join(dir, 'kubeconfig'), kubectl: join(dir, 'bin', 'kubectl'),
-    startedAt: new Date().toISOString(), timings,
+    kind: 'kubelet',
+    dir,
+    apiPort,
+    pids: {},
+    kubeconfig: join(dir, 'kubeconfig'),
+    kubectl: join(dir, 'bin', 'kubectl'),
+    startedAt: new Date().toISOString(),
+    timings,
   };
   const save = () => writeFileSync(l.stateFile, JSON.stringify(state, null, 2));
   save();
@@ -180,8 +239,14 @@ export async function startNodeWorld(dirIn: string, opts: NodeWorldOptions = {})
   };
 
   createNetns();
-  for (const h of execFileSync('ls', ['/sys/fs/cgroup'], { encoding: 'utf8' }).split('\n').filter((h) => h && h !== 'unified')) {
-    try { mkdirSync(join('/sys/fs/cgroup', h, CGROUP_ROOT), { recursive: true }); } catch { /* not a hierarchy */ }
+  for (const h of execFileSync('ls', ['/sys/fs/cgroup'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((h) => h && h !== 'unified')) {
+    try {
+      mkdirSync(join('/sys/fs/cgroup', h, CGROUP_ROOT), { recursive: true });
+    } catch {
+      /* not a hierarchy */
+    }
   }
   mkdirSync(join(dir, 'bin'), { recursive: true });
   rmSync(state.kubectl, { force: true });
@@ -190,68 +255,173 @@ export async function startNodeWorld(dirIn: string, opts: NodeWorldOptions = {})
   const kubeletKubeconfig = join(l.node, 'kubelet.kubeconfig');
   mkdirSync(l.node, { recursive: true });
   writeKubeconfigFile(inNsKubeconfig, `https://127.0.0.1:${PORTS.api}`, pki.caCert, pki.adminCert, pki.adminKey);
-  writeKubeconfigFile(kubeletKubeconfig, `https://127.0.0.1:${PORTS.api}`, pki.caCert, pki.kubeletClient.cert, pki.kubeletClient.key, `system:node:${NODE_NAME}`);
+  writeKubeconfigFile(
+    kubeletKubeconfig,
+    `https://127.0.0.1:${PORTS.api}`,
+    pki.caCert,
+    pki.kubeletClient.cert,
+    pki.kubeletClient.key,
+    `system:node:${NODE_NAME}`,
+  );
   writeKubeconfigFile(state.kubeconfig, `https://127.0.0.1:${apiPort}`, pki.caCert, pki.adminCert, pki.adminKey);
-  const files = writeNodeConfigs(l, { ca: pki.caCert, servingCert: pki.kubeletServing.cert, servingKey: pki.kubeletServing.key }, inNsKubeconfig);
+  const files = writeNodeConfigs(
+    l,
+    { ca: pki.caCert, servingCert: pki.kubeletServing.cert, servingKey: pki.kubeletServing.key },
+    inNsKubeconfig,
+  );
   mark('netns+pki');
 
   start('containerd', '/usr/bin/containerd', ['--config', files.containerd]);
   rmSync(l.etcdData, { recursive: true, force: true });
-  start('etcd', binary('etcd'), [
-    `--data-dir=${l.etcdData}`, `--listen-client-urls=http://127.0.0.1:${PORTS.etcd}`, `--advertise-client-urls=http://127.0.0.1:${PORTS.etcd}`,
-    `--listen-peer-urls=http://127.0.0.1:${PORTS.etcdPeer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${PORTS.etcdPeer}`,
-    `--initial-cluster=default=http://127.0.0.1:${PORTS.etcdPeer}`, '--unsafe-no-fsync=true', '--log-level=warn',
-  ], { GOMEMLIMIT: '512MiB' });
+  start(
+    'etcd',
+    binary('etcd'),
+    [
+      `--data-dir=${l.etcdData}`,
+      `--listen-client-urls=http://127.0.0.1:${PORTS.etcd}`,
+      `--advertise-client-urls=http://127.0.0.1:${PORTS.etcd}`,
+      `--listen-peer-urls=http://127.0.0.1:${PORTS.etcdPeer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${PORTS.etcdPeer}`,
+      `--initial-cluster=default=http://127.0.0.1:${PORTS.etcdPeer}`,
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ],
+    { GOMEMLIMIT: '512MiB' },
+  );
   // The loopback bridge for root-namespace clients: the namespace side dials the apiserver per connection.
   rmSync(l.apiSock, { force: true });
   start('socat-netns', '/usr/bin/socat', [`UNIX-LISTEN:${l.apiSock},fork,unlink-early`, `TCP:127.0.0.1:${PORTS.api}`]);
-  start('socat-root', '/usr/bin/socat', [`TCP-LISTEN:${apiPort},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${l.apiSock}`], {}, false);
-  start('kube-apiserver', binary('kube-apiserver'), [
-    `--etcd-servers=http://127.0.0.1:${PORTS.etcd}`,
-    '--bind-address=0.0.0.0', `--secure-port=${PORTS.api}`, `--advertise-address=${NODE_IP}`,
-    `--tls-cert-file=${pki.apiserver.cert}`, `--tls-private-key-file=${pki.apiserver.key}`, `--client-ca-file=${pki.caCert}`,
-    `--kubelet-client-certificate=${pki.apiserverKubeletClient.cert}`, `--kubelet-client-key=${pki.apiserverKubeletClient.key}`,
-    `--kubelet-certificate-authority=${pki.caCert}`, '--kubelet-preferred-address-types=InternalIP',
-    '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction',
-    `--service-cluster-ip-range=${SERVICE_CIDR}`,
-    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-    `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
-    '--allow-privileged=true', '--profiling=false', '--v=1',
-  ], { GOMEMLIMIT: '1GiB' });
-  await until('containerd', async () => {
-    try { execFileSync('ctr', ['--address', l.containerdSock, 'version'], { stdio: 'ignore' }); return true; } catch { return false; }
-  }, { timeoutMs: 30_000, everyMs: 150, detail: logTail(join(l.logs, 'containerd.log')) });
+  start(
+    'socat-root',
+    '/usr/bin/socat',
+    [`TCP-LISTEN:${apiPort},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${l.apiSock}`],
+    {},
+    false,
+  );
+  start(
+    'kube-apiserver',
+    binary('kube-apiserver'),
+    [
+      `--etcd-servers=http://127.0.0.1:${PORTS.etcd}`,
+      '--bind-address=0.0.0.0',
+      `--secure-port=${PORTS.api}`,
+      `--advertise-address=${NODE_IP}`,
+      `--tls-cert-file=${pki.apiserver.cert}`,
+      `--tls-private-key-file=${pki.apiserver.key}`,
+      `--client-ca-file=${pki.caCert}`,
+      `--kubelet-client-certificate=${pki.apiserverKubeletClient.cert}`,
+      `--kubelet-client-key=${pki.apiserverKubeletClient.key}`,
+      `--kubelet-certificate-authority=${pki.caCert}`,
+      '--kubelet-preferred-address-types=InternalIP',
+      '--authorization-mode=Node,RBAC',
+      '--enable-admission-plugins=NodeRestriction',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${pki.saPub}`,
+      `--service-account-signing-key-file=${pki.saKey}`,
+      '--allow-privileged=true',
+      '--profiling=false',
+      '--v=1',
+    ],
+    { GOMEMLIMIT: '1GiB' },
+  );
+  await until(
+    'containerd',
+    async () => {
+      try {
+        execFileSync('ctr', ['--address', l.containerdSock, 'version'], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { timeoutMs: 30_000, everyMs: 150, detail: logTail(join(l.logs, 'containerd.log')) },
+  );
   mark('containerd');
   // Images import while the control plane comes up.
   const imports = importImages(l, ['pause', ...(opts.images ?? [])], log);
-  await until('kube-apiserver', async () => (await probe(`https://127.0.0.1:${apiPort}/readyz`, pki)) === 200, { timeoutMs: 120_000, everyMs: 150, detail: logTail(join(l.logs, 'kube-apiserver.log')) });
+  await until('kube-apiserver', async () => (await probe(`https://127.0.0.1:${apiPort}/readyz`, pki)) === 200, {
+    timeoutMs: 120_000,
+    everyMs: 150,
+    detail: logTail(join(l.logs, 'kube-apiserver.log')),
+  });
   mark('apiserver');
   log(`kube-apiserver ready (netns ${NETNS}, root loopback https://127.0.0.1:${apiPort})`);
-  start('kube-controller-manager', binary('kube-controller-manager'), [
-    `--kubeconfig=${inNsKubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${PORTS.kcm}`,
-    `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.caCert}`, '--use-service-account-credentials=true',
-    '--controllers=*,-node-ipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-node-route-controller',
-    '--concurrent-deployment-syncs=10', '--concurrent-replicaset-syncs=10', '--concurrent-job-syncs=10',
-    '--v=1',
-  ], { GOMEMLIMIT: '512MiB' });
-  start('kube-scheduler', nodeBinary('kube-scheduler'), [`--kubeconfig=${inNsKubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${PORTS.scheduler}`, '--v=1'], { GOMEMLIMIT: '256MiB' });
+  start(
+    'kube-controller-manager',
+    binary('kube-controller-manager'),
+    [
+      `--kubeconfig=${inNsKubeconfig}`,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${PORTS.kcm}`,
+      `--service-account-private-key-file=${pki.saKey}`,
+      `--root-ca-file=${pki.caCert}`,
+      '--use-service-account-credentials=true',
+      '--controllers=*,-node-ipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-node-route-controller',
+      '--concurrent-deployment-syncs=10',
+      '--concurrent-replicaset-syncs=10',
+      '--concurrent-job-syncs=10',
+      '--v=1',
+    ],
+    { GOMEMLIMIT: '512MiB' },
+  );
+  start(
+    'kube-scheduler',
+    nodeBinary('kube-scheduler'),
+    [
+      `--kubeconfig=${inNsKubeconfig}`,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${PORTS.scheduler}`,
+      '--v=1',
+    ],
+    { GOMEMLIMIT: '256MiB' },
+  );
   start('kube-proxy', nodeBinary('kube-proxy'), [`--config=${files.proxy}`, '--v=1'], { GOMEMLIMIT: '256MiB' });
   await imports;
   mark('images');
-  start('kubelet', nodeBinary('kubelet'), [`--config=${files.kubelet}`, `--kubeconfig=${kubeletKubeconfig}`, `--root-dir=${l.kubeletRoot}`, `--hostname-override=${NODE_NAME}`, `--node-ip=${NODE_IP}`, '--v=1'], { GOMEMLIMIT: '512MiB' });
+  start(
+    'kubelet',
+    nodeBinary('kubelet'),
+    [
+      `--config=${files.kubelet}`,
+      `--kubeconfig=${kubeletKubeconfig}`,
+      `--root-dir=${l.kubeletRoot}`,
+      `--hostname-override=${NODE_NAME}`,
+      `--node-ip=${NODE_IP}`,
+      '--v=1',
+    ],
+    { GOMEMLIMIT: '512MiB' },
+  );
   const kube = Kube.load(state.kubeconfig);
   try {
-    await until('node Ready without taints', async () => {
-      const n = await kube.getOrNull<{ spec?: { taints?: unknown[] }; status?: { conditions?: Array<{ type: string; status: string }> } }>('v1', 'Node', undefined, NODE_NAME);
-      return !!n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && !(n.spec?.taints?.length);
-    }, { timeoutMs: 120_000, everyMs: 150, detail: logTail(join(l.logs, 'kubelet.log')) });
+    await until(
+      'node Ready without taints',
+      async () => {
+        const n = await kube.getOrNull<{
+          spec?: { taints?: unknown[] };
+          status?: { conditions?: Array<{ type: string; status: string }> };
+        }>('v1', 'Node', undefined, NODE_NAME);
+        return (
+          !!n?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && !n.spec?.taints?.length
+        );
+      },
+      { timeoutMs: 120_000, everyMs: 150, detail: logTail(join(l.logs, 'kubelet.log')) },
+    );
     mark('node-ready');
-    await until('ServiceAccount default', async () => !!(await kube.getOrNull('v1', 'ServiceAccount', 'default', 'default')), 60_000);
+    await until(
+      'ServiceAccount default',
+      async () => !!(await kube.getOrNull('v1', 'ServiceAccount', 'default', 'default')),
+      60_000,
+    );
   } finally {
     kube.close();
   }
   mark('up');
   save();
-  log(`node ${NODE_NAME} Ready (containerd, kubelet ${pinnedVersions().K8S_VERSION}) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  log(
+    `node ${NODE_NAME} Ready (containerd, kubelet ${pinnedVersions().K8S_VERSION}) in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
+  );
   return state;
 }

@@ -12,13 +12,21 @@ export function fieldValue(pod: Pod, path: string): string {
   const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
   if (m) return (pod.metadata?.[m[1] as 'labels' | 'annotations'] as Record<string, string> | undefined)?.[m[2]!] ?? '';
   switch (path) {
-    case 'metadata.name': return pod.metadata?.name ?? '';
-    case 'metadata.namespace': return pod.metadata?.namespace ?? '';
-    case 'metadata.uid': return pod.metadata?.uid ?? '';
-    case 'spec.nodeName': return pod.spec?.nodeName ?? '';
-    case 'spec.serviceAccountName': return pod.spec?.serviceAccountName ?? 'default';
-    case 'status.podIP': case 'status.hostIP': return POD_IP;
-    default: return '';
+    case 'metadata.name':
+      return pod.metadata?.name ?? '';
+    case 'metadata.namespace':
+      return pod.metadata?.namespace ?? '';
+    case 'metadata.uid':
+      return pod.metadata?.uid ?? '';
+    case 'spec.nodeName':
+      return pod.spec?.nodeName ?? '';
+    case 'spec.serviceAccountName':
+      return pod.spec?.serviceAccountName ?? 'default';
+    case 'status.podIP':
+    case 'status.hostIP':
+      return POD_IP;
+    default:
+      return '';
   }
 }
 
@@ -30,11 +38,18 @@ export function expand(value: string, vars: Record<string, string>): string {
   });
 }
 
-async function dataOf(kube: Kube, kind: 'Secret' | 'ConfigMap', ns: string, name: string): Promise<Record<string, string> | null> {
+async function dataOf(
+  kube: Kube,
+  kind: 'Secret' | 'ConfigMap',
+  ns: string,
+  name: string,
+): Promise<Record<string, string> | null> {
   const obj = await kube.getOrNull<DataObject>('v1', kind, ns, name);
   if (!obj) return null;
   const data = obj.data ?? {};
-  return kind === 'Secret' ? Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) : data;
+  return kind === 'Secret'
+    ? Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))
+    : data;
 }
 
 export async function resolveEnv(kube: Kube, pod: Pod, c: Container): Promise<Record<string, string>> {
@@ -44,7 +59,8 @@ export async function resolveEnv(kube: Kube, pod: Pod, c: Container): Promise<Re
     const ref = from.secretRef ?? from.configMapRef;
     if (!ref) continue;
     const data = await dataOf(kube, from.secretRef ? 'Secret' : 'ConfigMap', ns, ref.name);
-    if (!data && !ref.optional) throw new Error(`envFrom: ${from.secretRef ? 'secret' : 'configmap'} "${ref.name}" not found`);
+    if (!data && !ref.optional)
+      throw new Error(`envFrom: ${from.secretRef ? 'secret' : 'configmap'} "${ref.name}" not found`);
     for (const [k, v] of Object.entries(data ?? {})) vars[`${from.prefix ?? ''}${k}`] = v;
   }
   for (const e of c.env ?? []) {
@@ -55,7 +71,8 @@ export async function resolveEnv(kube: Kube, pod: Pod, c: Container): Promise<Re
       const ref = (vf.secretKeyRef ?? vf.configMapKeyRef)!;
       const data = await dataOf(kube, vf.secretKeyRef ? 'Secret' : 'ConfigMap', ns, ref.name);
       const v = data?.[ref.key];
-      if (v === undefined && !ref.optional) throw new Error(`env ${e.name}: key "${ref.key}" of "${ref.name}" not found`);
+      if (v === undefined && !ref.optional)
+        throw new Error(`env ${e.name}: key "${ref.key}" of "${ref.name}" not found`);
       if (v !== undefined) vars[e.name] = v;
     } else vars[e.name] = '';
   }

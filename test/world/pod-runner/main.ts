@@ -15,7 +15,11 @@ const log = createLogger({ name: 'pod-runner', level: process.env.STASH_LOG_LEVE
 const pidFile = join(worldDir, 'pod-runner-pids.json');
 if (existsSync(pidFile)) {
   for (const pid of JSON.parse(readFileSync(pidFile, 'utf8')) as number[]) {
-    try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   }
 }
 
@@ -29,7 +33,10 @@ const runner = new PodRunner({
   kubeconfig: process.env.STASH_POD_RUNNER_AGENT_KUBECONFIG || kubeconfig,
   log,
   images: {
-    [AGENT_IMAGE]: { entrypoint: [...AGENT_ENTRYPOINT], env: { NODE_ENV: 'production', STASH_RESTIC_BINARY: binary('restic') } },
+    [AGENT_IMAGE]: {
+      entrypoint: [...AGENT_ENTRYPOINT],
+      env: { NODE_ENV: 'production', STASH_RESTIC_BINARY: binary('restic') },
+    },
   },
 });
 await runner.start();

@@ -42,9 +42,16 @@ export function launchContainer(spec: LaunchSpec): ChildProcess {
   ].join('\n');
   mkdirSync(dirname(spec.logFile), { recursive: true });
   const out = openSync(spec.logFile, 'a');
-  const child = spawn('unshare', ['--mount', '--uts', '--propagation', 'private', '--', 'sh', '-c', script, 'container', ...spec.argv], {
-    cwd: spec.cwd, env: spec.env, stdio: ['ignore', out, out], detached: true,
-  });
+  const child = spawn(
+    'unshare',
+    ['--mount', '--uts', '--propagation', 'private', '--', 'sh', '-c', script, 'container', ...spec.argv],
+    {
+      cwd: spec.cwd,
+      env: spec.env,
+      stdio: ['ignore', out, out],
+      detached: true,
+    },
+  );
   closeSync(out);
   return child;
 }
@@ -53,8 +60,18 @@ export function launchContainer(spec: LaunchSpec): ChildProcess {
 export async function stopContainer(child: ChildProcess, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try { process.kill(-child.pid, 'SIGTERM'); } catch { return; }
-  const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, graceMs);
   await exited;
   clearTimeout(timer);
 }

@@ -72,14 +72,29 @@ export class PodRunner {
   constructor(o: RunnerOptions) {
     this.#o = o;
     this.nodeName = o.nodeName ?? 'stash-ts-local';
-    this.#informer = new Informer<Pod>(o.kube, { apiVersion: 'v1', kind: 'Pod', namespace: o.namespace, log: o.log, relistMs: 60_000 });
+    this.#informer = new Informer<Pod>(o.kube, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      namespace: o.namespace,
+      log: o.log,
+      relistMs: 60_000,
+    });
     const enqueue = (p: Pod) => this.#enqueue(p.metadata?.uid ?? '', () => this.#sync(p));
-    this.#informer.on('add', enqueue).on('update', enqueue).on('delete', (p) => this.#enqueue(p.metadata?.uid ?? '', () => this.#forget(p)));
+    this.#informer
+      .on('add', enqueue)
+      .on('update', enqueue)
+      .on('delete', (p) => this.#enqueue(p.metadata?.uid ?? '', () => this.#forget(p)));
   }
 
   async start(): Promise<void> {
     await this.#ensureNode();
-    this.#heartbeat = setInterval(() => void this.#ensureNode().catch((err: unknown) => this.#o.log.warn({ err: errorMessage(err) }, 'node heartbeat failed')), 20_000);
+    this.#heartbeat = setInterval(
+      () =>
+        void this.#ensureNode().catch((err: unknown) =>
+          this.#o.log.warn({ err: errorMessage(err) }, 'node heartbeat failed'),
+        ),
+      20_000,
+    );
     this.#informer.start();
     await this.#informer.waitForSync();
   }
@@ -98,33 +113,81 @@ export class PodRunner {
 
   #enqueue(key: string, fn: () => Promise<void>): void {
     const prev = this.#queue.get(key) ?? Promise.resolve();
-    const next = prev.then(fn).catch((err: unknown) => this.#o.log.error({ err: errorMessage(err), pod: key }, 'pod sync failed'));
+    const next = prev
+      .then(fn)
+      .catch((err: unknown) => this.#o.log.error({ err: errorMessage(err), pod: key }, 'pod sync failed'));
     this.#queue.set(key, next);
-    void next.then(() => { if (this.#queue.get(key) === next) this.#queue.delete(key); });
+    void next.then(() => {
+      if (this.#queue.get(key) === next) this.#queue.delete(key);
+    });
   }
 
   async #ensureNode(): Promise<void> {
     const { kube } = this.#o;
     type NodeObj = KubeObject & { spec?: { taints?: Array<{ key?: string; effect?: string }> } };
-    const node = (await kube.getOrNull<NodeObj>('v1', 'Node', undefined, this.nodeName))
-      ?? await kube.create<NodeObj>({ apiVersion: 'v1', kind: 'Node', metadata: { name: this.nodeName, labels: { 'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } }, spec: {} });
+    const node =
+      (await kube.getOrNull<NodeObj>('v1', 'Node', undefined, this.nodeName)) ??
+      (await kube.create<NodeObj>({
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name: this.nodeName,
+          labels: {
+            'kubernetes.io/hostname': this.nodeName,
+            'kubernetes.io/os': 'linux',
+            'kubernetes.io/arch': 'amd64',
+          },
+        },
+        spec: {},
+      }));
     const t = now();
-    await kube.patch('v1', 'Node', undefined, this.nodeName, {
-      status: {
-        conditions: [{ type: 'Ready', status: 'True', reason: 'PodRunnerReady', message: 'local pod runner (dev/test stand-in for a kubelet)', lastHeartbeatTime: t, lastTransitionTime: t }],
-        addresses: [{ type: 'InternalIP', address: POD_IP }, { type: 'Hostname', address: this.nodeName }],
-        capacity: { cpu: '2', memory: '24Gi', pods: '250' },
-        allocatable: { cpu: '2', memory: '24Gi', pods: '250' },
-        nodeInfo: { kubeletVersion: 'stash-ts-pod-runner', operatingSystem: 'linux', architecture: 'amd64', containerRuntimeVersion: 'local-process://0', kernelVersion: '', osImage: '', kubeProxyVersion: '', machineID: '', systemUUID: '', bootID: '' },
+    await kube.patch(
+      'v1',
+      'Node',
+      undefined,
+      this.nodeName,
+      {
+        status: {
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'PodRunnerReady',
+              message: 'local pod runner (dev/test stand-in for a kubelet)',
+              lastHeartbeatTime: t,
+              lastTransitionTime: t,
+            },
+          ],
+          addresses: [
+            { type: 'InternalIP', address: POD_IP },
+            { type: 'Hostname', address: this.nodeName },
+          ],
+          capacity: { cpu: '2', memory: '24Gi', pods: '250' },
+          allocatable: { cpu: '2', memory: '24Gi', pods: '250' },
+          nodeInfo: {
+            kubeletVersion: 'stash-ts-pod-runner',
+            operatingSystem: 'linux',
+            architecture: 'amd64',
+            containerRuntimeVersion: 'local-process://0',
+            kernelVersion: '',
+            osImage: '',
+            kubeProxyVersion: '',
+            machineID: '',
+            systemUUID: '',
+            bootID: '',
+          },
+        },
       },
-    }, { subresource: 'status' });
+      { subresource: 'status' },
+    );
     // The apiserver taints every new Node node.kubernetes.io/not-ready (TaintNodesByCondition); on a real cluster
     // the node lifecycle controller lifts it once the kubelet reports Ready. That controller is off in this world
     // (it would evict pods whenever a loaded machine delays a heartbeat), so the runner lifts it as the node
     // becomes Ready — else DaemonSets get no pods.
     const taints = node.spec?.taints ?? [];
     const kept = taints.filter((taint) => !CONDITION_TAINTS.has(taint.key ?? ''));
-    if (kept.length !== taints.length) await kube.patch('v1', 'Node', undefined, this.nodeName, { spec: { taints: kept } });
+    if (kept.length !== taints.length)
+      await kube.patch('v1', 'Node', undefined, this.nodeName, { spec: { taints: kept } });
   }
 
   async #sync(pod: Pod): Promise<void> {
@@ -133,7 +196,17 @@ export class PodRunner {
     const name = pod.metadata?.name ?? '';
     if (!pod.spec?.nodeName) {
       if (pod.metadata?.deletionTimestamp) return;
-      await this.#o.kube.request({ method: 'POST', path: `/api/v1/namespaces/${ns}/pods/${name}/binding`, body: { apiVersion: 'v1', kind: 'Binding', metadata: { name }, target: { apiVersion: 'v1', kind: 'Node', name: this.nodeName } } })
+      await this.#o.kube
+        .request({
+          method: 'POST',
+          path: `/api/v1/namespaces/${ns}/pods/${name}/binding`,
+          body: {
+            apiVersion: 'v1',
+            kind: 'Binding',
+            metadata: { name },
+            target: { apiVersion: 'v1', kind: 'Node', name: this.nodeName },
+          },
+        })
         .catch((err: unknown) => this.#o.log.warn({ pod: `${ns}/${name}`, err: errorMessage(err) }, 'bind failed'));
       return;
     }
@@ -143,8 +216,15 @@ export class PodRunner {
       if (run) await this.#stopAll(run, Math.min(10, pod.spec.terminationGracePeriodSeconds ?? 30) * 1000);
       this.#runs.delete(uid);
       rmSync(podDir(this.#o.worldDir, pod), { recursive: true, force: true });
-      await this.#o.kube.request({ method: 'DELETE', path: `/api/v1/namespaces/${ns}/pods/${name}`, body: { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } } })
-        .catch((err: unknown) => { if (!isNotFound(err)) throw err; });
+      await this.#o.kube
+        .request({
+          method: 'DELETE',
+          path: `/api/v1/namespaces/${ns}/pods/${name}`,
+          body: { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } },
+        })
+        .catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
       return;
     }
     if (run) {
@@ -152,9 +232,22 @@ export class PodRunner {
       return;
     }
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
-    run = { pod, volumes: undefined, procs: new Map(), init: new Map(), main: new Map(), phase: 'Pending', initialized: false, stopping: false, startTime: now(), writes: Promise.resolve() };
+    run = {
+      pod,
+      volumes: undefined,
+      procs: new Map(),
+      init: new Map(),
+      main: new Map(),
+      phase: 'Pending',
+      initialized: false,
+      stopping: false,
+      startTime: now(),
+      writes: Promise.resolve(),
+    };
     this.#runs.set(uid, run);
-    void this.#runPod(run).catch((err: unknown) => this.#o.log.error({ pod: `${ns}/${name}`, err: errorMessage(err) }, 'pod run failed'));
+    void this.#runPod(run).catch((err: unknown) =>
+      this.#o.log.error({ pod: `${ns}/${name}`, err: errorMessage(err) }, 'pod run failed'),
+    );
   }
 
   async #forget(pod: Pod): Promise<void> {
@@ -198,8 +291,10 @@ export class PodRunner {
       }
     }
     run.message = undefined;
-    for (const c of pod.spec?.containers ?? []) run.main.set(c.name, this.#status(c, 0, { waiting: { reason: 'PodInitializing' } }));
-    for (const c of pod.spec?.initContainers ?? []) run.init.set(c.name, this.#status(c, 0, { waiting: { reason: 'PodInitializing' } }));
+    for (const c of pod.spec?.containers ?? [])
+      run.main.set(c.name, this.#status(c, 0, { waiting: { reason: 'PodInitializing' } }));
+    for (const c of pod.spec?.initContainers ?? [])
+      run.init.set(c.name, this.#status(c, 0, { waiting: { reason: 'PodInitializing' } }));
     await this.#writeStatus(run);
 
     for (const c of pod.spec?.initContainers ?? []) {
@@ -257,7 +352,18 @@ export class PodRunner {
     const recipe = this.#runnable(c);
     const startedAt = now();
     if (!recipe) {
-      table.set(c.name, this.#status(c, restarts, { terminated: { exitCode: 0, reason: 'Completed', message: 'not run: the local pod runner runs only the agent image', startedAt, finishedAt: now() } }));
+      table.set(
+        c.name,
+        this.#status(c, restarts, {
+          terminated: {
+            exitCode: 0,
+            reason: 'Completed',
+            message: 'not run: the local pod runner runs only the agent image',
+            startedAt,
+            finishedAt: now(),
+          },
+        }),
+      );
       await this.#writeStatus(run);
       return 0;
     }
@@ -271,26 +377,56 @@ export class PodRunner {
       argv = [...entry, ...(c.args ?? [])].map((a) => expand(a, env));
       if (argv[0] === 'node') argv[0] = this.#o.nodeBinary;
       mounts = mountsFor(c, run.volumes!);
-      mounts.push({ source: join(podDir(this.#o.worldDir, pod), 'serviceaccount'), target: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true });
+      mounts.push({
+        source: join(podDir(this.#o.worldDir, pod), 'serviceaccount'),
+        target: '/var/run/secrets/kubernetes.io/serviceaccount',
+        readOnly: true,
+      });
     } catch (err) {
-      table.set(c.name, this.#status(c, restarts, { waiting: { reason: 'CreateContainerConfigError', message: errorMessage(err) } }));
+      table.set(
+        c.name,
+        this.#status(c, restarts, { waiting: { reason: 'CreateContainerConfigError', message: errorMessage(err) } }),
+      );
       await this.#writeStatus(run);
       return 1;
     }
-    const logFile = join(this.#o.worldDir, 'logs', 'pods', `${pod.metadata?.namespace}_${pod.metadata?.name}_${c.name}.log`);
+    const logFile = join(
+      this.#o.worldDir,
+      'logs',
+      'pods',
+      `${pod.metadata?.namespace}_${pod.metadata?.name}_${c.name}.log`,
+    );
     const child = launchContainer({
-      hostname: pod.metadata?.name ?? 'pod', argv, mounts, cwd: this.#o.workdir, logFile,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', HOSTNAME: pod.metadata?.name ?? '', ...recipe.env, KUBECONFIG: this.#o.kubeconfig, ...env },
+      hostname: pod.metadata?.name ?? 'pod',
+      argv,
+      mounts,
+      cwd: this.#o.workdir,
+      logFile,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: '/root',
+        HOSTNAME: pod.metadata?.name ?? '',
+        ...recipe.env,
+        KUBECONFIG: this.#o.kubeconfig,
+        ...env,
+      },
     });
     run.procs.set(c.name, child);
     this.#savePids();
     table.set(c.name, this.#status(c, restarts, { running: { startedAt } }, true));
     await this.#writeStatus(run);
-    const code = await new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 9 : 1))));
+    const code = await new Promise<number>((resolve) =>
+      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 9 : 1))),
+    );
     run.procs.delete(c.name);
     this.#savePids();
     if (!run.stopping) {
-      table.set(c.name, this.#status(c, restarts, { terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', startedAt, finishedAt: now() } }));
+      table.set(
+        c.name,
+        this.#status(c, restarts, {
+          terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', startedAt, finishedAt: now() },
+        }),
+      );
       await this.#writeStatus(run);
     }
     return code;
@@ -302,11 +438,23 @@ export class PodRunner {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'namespace'), run.pod.metadata?.namespace ?? 'default');
     const caFile = join(this.#o.worldDir, 'pki', 'ca.crt');
-    try { writeFileSync(join(dir, 'ca.crt'), readFileSync(caFile)); } catch { /* no CA file: fine */ }
+    try {
+      writeFileSync(join(dir, 'ca.crt'), readFileSync(caFile));
+    } catch {
+      /* no CA file: fine */
+    }
   }
 
   #status(c: Container, restartCount: number, state: ContainerStatus['state'], ready = false): ContainerStatus {
-    return { name: c.name, image: c.image ?? '', imageID: c.image ? `local://${c.image}` : '', ready: ready && !!state.running, started: !!state.running, restartCount, state };
+    return {
+      name: c.name,
+      image: c.image ?? '',
+      imageID: c.image ? `local://${c.image}` : '',
+      ready: ready && !!state.running,
+      started: !!state.running,
+      restartCount,
+      state,
+    };
   }
 
   async #writeStatus(run: Run): Promise<void> {
@@ -320,19 +468,43 @@ export class PodRunner {
     const t = now();
     const mains = [...run.main.values()];
     const ready = run.phase === 'Running' && mains.length > 0 && mains.every((s) => s.ready);
-    const cond = (type: string, ok: boolean, reason?: string) => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: t, ...(reason && !ok ? { reason } : {}) });
+    const cond = (type: string, ok: boolean, reason?: string) => ({
+      type,
+      status: ok ? 'True' : 'False',
+      lastTransitionTime: t,
+      ...(reason && !ok ? { reason } : {}),
+    });
     const status = {
       phase: run.phase,
-      hostIP: POD_IP, podIP: POD_IP, podIPs: [{ ip: POD_IP }], startTime: run.startTime,
-      conditions: [cond('PodScheduled', true), cond('Initialized', run.initialized, 'ContainersNotInitialized'), cond('ContainersReady', ready, 'ContainersNotReady'), cond('Ready', ready, 'ContainersNotReady')],
+      hostIP: POD_IP,
+      podIP: POD_IP,
+      podIPs: [{ ip: POD_IP }],
+      startTime: run.startTime,
+      conditions: [
+        cond('PodScheduled', true),
+        cond('Initialized', run.initialized, 'ContainersNotInitialized'),
+        cond('ContainersReady', ready, 'ContainersNotReady'),
+        cond('Ready', ready, 'ContainersNotReady'),
+      ],
       initContainerStatuses: (pod.spec?.initContainers ?? []).map((c) => run.init.get(c.name)).filter(Boolean),
       containerStatuses: (pod.spec?.containers ?? []).map((c) => run.main.get(c.name)).filter(Boolean),
       ...(run.message ? { message: run.message } : {}),
     };
     try {
-      await this.#o.kube.patch('v1', 'Pod', pod.metadata?.namespace, pod.metadata?.name ?? '', { status }, { subresource: 'status' });
+      await this.#o.kube.patch(
+        'v1',
+        'Pod',
+        pod.metadata?.namespace,
+        pod.metadata?.name ?? '',
+        { status },
+        { subresource: 'status' },
+      );
     } catch (err) {
-      if (!isNotFound(err)) this.#o.log.warn({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, err: errorMessage(err) }, 'pod status write failed');
+      if (!isNotFound(err))
+        this.#o.log.warn(
+          { pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, err: errorMessage(err) },
+          'pod status write failed',
+        );
     }
   }
 }

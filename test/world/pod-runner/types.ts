@@ -54,7 +54,11 @@ export interface ContainerStatus {
   ready: boolean;
   started?: boolean;
   restartCount: number;
-  state: { waiting?: { reason: string; message?: string }; running?: { startedAt: string }; terminated?: { exitCode: number; reason: string; message?: string; startedAt?: string; finishedAt: string } };
+  state: {
+    waiting?: { reason: string; message?: string };
+    running?: { startedAt: string };
+    terminated?: { exitCode: number; reason: string; message?: string; startedAt?: string; finishedAt: string };
+  };
   lastState?: ContainerStatus['state'];
 }
 
@@ -70,7 +74,13 @@ export interface Pod extends KubeObject {
   };
   status?: {
     phase?: string;
-    conditions?: Array<{ type: string; status: string; lastTransitionTime?: string; reason?: string; message?: string }>;
+    conditions?: Array<{
+      type: string;
+      status: string;
+      lastTransitionTime?: string;
+      reason?: string;
+      message?: string;
+    }>;
     initContainerStatuses?: ContainerStatus[];
     containerStatuses?: ContainerStatus[];
     podIP?: string;

@@ -24,7 +24,9 @@ export function podDir(worldDir: string, pod: Pod): string {
 function writeItems(dir: string, data: Record<string, string>, items?: Array<{ key: string; path: string }>): void {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const entries = items?.length ? items.filter((i) => i.key in data).map((i) => [i.path, data[i.key]!] as const) : Object.entries(data);
+  const entries = items?.length
+    ? items.filter((i) => i.key in data).map((i) => [i.path, data[i.key]!] as const)
+    : Object.entries(data);
   for (const [path, value] of entries) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), value, { mode: 0o644 });
@@ -57,16 +59,25 @@ async function materialize(kube: Kube, worldDir: string, pod: Pod, ns: string, v
   if (v.secret || v.configMap) {
     const isSecret = !!v.secret;
     const name = v.secret?.secretName ?? v.configMap!.name;
-    const obj = await kube.getOrNull<KubeObject & { data?: Record<string, string> }>('v1', isSecret ? 'Secret' : 'ConfigMap', ns, name);
-    if (!obj && !(v.secret?.optional ?? v.configMap?.optional)) throw new Error(`volume ${v.name}: ${isSecret ? 'secret' : 'configmap'} "${name}" not found`);
+    const obj = await kube.getOrNull<KubeObject & { data?: Record<string, string> }>(
+      'v1',
+      isSecret ? 'Secret' : 'ConfigMap',
+      ns,
+      name,
+    );
+    if (!obj && !(v.secret?.optional ?? v.configMap?.optional))
+      throw new Error(`volume ${v.name}: ${isSecret ? 'secret' : 'configmap'} "${name}" not found`);
     const raw = obj?.data ?? {};
-    const data = isSecret ? Object.fromEntries(Object.entries(raw).map(([k, val]) => [k, Buffer.from(val, 'base64').toString('utf8')])) : raw;
+    const data = isSecret
+      ? Object.fromEntries(Object.entries(raw).map(([k, val]) => [k, Buffer.from(val, 'base64').toString('utf8')]))
+      : raw;
     writeItems(own, data, v.secret?.items ?? v.configMap?.items);
     return own;
   }
   if (v.downwardAPI) {
     const data: Record<string, string> = {};
-    for (const item of v.downwardAPI.items ?? []) if (item.fieldRef) data[item.path] = fieldValue(pod, item.fieldRef.fieldPath);
+    for (const item of v.downwardAPI.items ?? [])
+      if (item.fieldRef) data[item.path] = fieldValue(pod, item.fieldRef.fieldPath);
     writeItems(own, data);
     return own;
   }

@@ -11,8 +11,15 @@ const look = (process.env.PROBE_LOOK ?? '').split(',').filter(Boolean);
 const report = {
   argv: args,
   env: Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(POD_|NODE_|MY_|KUBECONFIG|HOSTNAME)/.test(k))),
-  files: Object.fromEntries(look.map((p) => [p, existsSync(p) ? readdirSync(p).map((f) => `${f}=${readFileSync(join(p, f), 'utf8').trim()}`) : null])),
-  namespaceFile: existsSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace') ? readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8') : null,
+  files: Object.fromEntries(
+    look.map((p) => [
+      p,
+      existsSync(p) ? readdirSync(p).map((f) => `${f}=${readFileSync(join(p, f), 'utf8').trim()}`) : null,
+    ]),
+  ),
+  namespaceFile: existsSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace')
+    ? readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8')
+    : null,
   hostname: hostname(),
   at: Date.now(),
 };
