@@ -45,5 +45,9 @@ export class ValidationError extends StashError {
 }
 
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (err instanceof Error) return err.message;
+  // Some libraries reject with plain events rather than Errors (a WebSocket's ErrorEvent carries `message`).
+  if (typeof err === 'object' && err !== null && typeof (err as { message?: unknown }).message === 'string')
+    return (err as { message: string }).message;
+  return String(err);
 }

@@ -265,7 +265,11 @@ function plan(
     repository,
     container,
     volumes,
-    hash: injectionHash({ container, volumes }),
+    // A restore hashes its invoker's uid too: a RestoreSession deleted and made again under the same name (same
+    // spec) must roll the pods, or their stash-init, already done for the old one, never takes the new one up.
+    hash: injectionHash(
+      role === RESTORE ? { container, volumes, invoker: invoker.metadata.uid } : { container, volumes },
+    ),
     lastApplied: lastAppliedInvoker(invoker),
   };
   byWorkload.set(key, p);
