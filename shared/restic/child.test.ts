@@ -104,22 +104,37 @@ t.test("a group kill takes the wrapper's children too, so their pipes close", as
   t.ok(Date.now() - t0 < 3000, 'done without waiting for the grandchild');
 });
 
+// On exit the parent sends the stop signal (execa's cleanup), and the kernel's parent-death signal (SIGKILL, from
+// `setpriv --pdeathsig`) follows at once: the child may not get to act on SIGINT, so restic can leave its lock,
+// which the holder-aware recovery removes (agent-killed.test.ts). A graceful stop is the agent's SIGTERM path,
+// which aborts runs and waits their grace (the next test). What must hold here: nothing outlives the parent.
 t.test('children do not outlive a parent that exits', async (t) => {
-  const marker = join(dir, 'got-signal');
+  const pidFile = join(dir, 'exiting-parent-child-pid');
   const script = `
     import { startChild } from ${JSON.stringify(join(import.meta.dirname, 'child.ts'))};
-    startChild({ file: 'sh', args: ['-c', 'trap "echo int > \\"$0\\"; exit 0" INT; while :; do sleep 0.05; done', ${JSON.stringify(marker)}],
+    startChild({ file: 'sh', args: ['-c', 'echo $$ > "$0"; trap "exit 0" INT; while :; do sleep 0.05; done', ${JSON.stringify(pidFile)}],
       env: { PATH: ${JSON.stringify(PATH)} }, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', stopSignal: 'SIGINT', graceMs: 10_000 });
-    setTimeout(() => process.exit(0), 300);
+    const until = Date.now() + 20_000;
+    const wait = async () => {
+      const { readFile } = await import('node:fs/promises');
+      while (!(await readFile(${JSON.stringify(pidFile)}, 'utf8').catch(() => '')) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      process.exit(0);
+    };
+    void wait();
   `;
   const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
   await new Promise((resolve) => parent.once('exit', resolve));
-  let got = '';
-  for (let i = 0; i < 50 && !got; i++) {
-    await sleep(100);
-    got = await readFile(marker, 'utf8').catch(() => '');
+  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  t.ok(pid > 0, `the child started (pid ${pid})`);
+  let alive = true;
+  for (let i = 0; i < 50 && alive; i++) {
+    alive = await readFile(`/proc/${pid}/stat`, 'utf8').then(
+      (st) => !/^\d+ \([^)]*\) Z/.test(st),
+      () => false,
+    );
+    if (alive) await sleep(100);
   }
-  t.equal(got.trim(), 'int', 'the child got its stop signal (SIGINT for restic) when the parent exited');
+  t.notOk(alive, 'the child is gone once its parent exited');
 });
 
 t.test('an aborted signal stops the child with its stop signal', async (t) => {
