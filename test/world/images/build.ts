@@ -220,7 +220,11 @@ async function runStep(
     const marker = join(root, 'marker');
     writeFileSync(marker, '');
     execFileSync('sleep', ['1']);
-    execFileSync('chroot', [before, '/bin/sh', '-c', `cd ${workdir} && ${command}`], {
+    // `env -i` inside the chroot: the step sees only the image's environment. Our own env option is not enough,
+    // because a parent may add to every child's environment (tap's process tracking adds NODE_OPTIONS with its
+    // loaders, which do not exist inside the image).
+    const stepEnv = Object.entries({ PATH: NODE_BASE_PATH, HOME: '/root', ...env }).map(([k, v]) => `${k}=${v}`);
+    execFileSync('chroot', [before, '/usr/bin/env', '-i', ...stepEnv, '/bin/sh', '-c', `cd ${workdir} && ${command}`], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { PATH: NODE_BASE_PATH, HOME: '/root', ...env },
     });
