@@ -46,6 +46,7 @@ export async function openRepo(
     tmpDir: tmp,
     home: tmp,
     commandPrefix: commandPrefix(ctx),
+    priority: ctx.priority,
     probeTimeoutMs: Math.max(ctx.backendTimeoutMs, 5_000),
     logger: ctx.log,
   });

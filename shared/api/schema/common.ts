@@ -108,10 +108,10 @@ export const ContainerRuntimeSettingsSchema = obj(
     readinessProbe: describe(Probe, 'Readiness probe of the Stash container.'),
     lifecycle: Lifecycle,
     securityContext: SecurityContext,
-    nice: obj('CPU scheduling priority applied to restic.', {
+    nice: obj('CPU scheduling priority of restic and the dump/restore clients (`nice -n`).', {
       adjustment: int32('nice adjustment (-20 highest priority … 19 lowest); passed as NICE_ADJUSTMENT.'),
     }),
-    ionice: obj('I/O scheduling applied to restic.', {
+    ionice: obj('I/O scheduling of restic and the dump/restore clients (`ionice -c -n`).', {
       class: int32('ionice class (1 realtime, 2 best-effort, 3 idle); passed as IONICE_CLASS.'),
       classData: int32('Priority within the class (0 highest … 7 lowest); passed as IONICE_CLASS_DATA.'),
     }),
