@@ -23,6 +23,8 @@ export interface ValidationInput {
 export interface ValidationContext {
   /** From the informer cache; undefined when unknown (the operator reports a missing Repository later). */
   repository(namespace: string, name: string): Repository | undefined;
+  /** Go text/template's parse error of a hook template (shared/template), or undefined when it parses. */
+  templateError?(text: string): string | undefined;
 }
 
 function isRecord(v: unknown): v is Obj {
@@ -60,6 +62,7 @@ export function cronProblem(schedule: string): string | undefined {
 
 class Checker {
   readonly problems: Problem[] = [];
+  templateError: ((text: string) => string | undefined) | undefined;
   add(field: string, message: string): void {
     this.problems.push({ field, message });
   }
@@ -152,7 +155,10 @@ function checkHandler(c: Checker, h: Obj, path: string, policies: readonly strin
   if (exec) {
     const cmd = c.strings(exec, 'command', `${path}.exec`);
     if (!cmd || cmd.length === 0) c.add(`${path}.exec.command`, 'must list the command to run');
+    cmd?.forEach((arg, i) => checkTemplate(c, arg, `${path}.exec.command[${i}]`));
   }
+  const post = c.record(h, 'httpPost', path);
+  if (typeof post?.body === 'string') checkTemplate(c, post.body, `${path}.httpPost.body`);
   for (const a of ['httpGet', 'httpPost', 'tcpSocket'] as const) {
     const action = c.record(h, a, path);
     if (!action) continue;
@@ -167,6 +173,13 @@ function checkHandler(c: Checker, h: Obj, path: string, policies: readonly strin
   c.str(h, 'containerName', path);
   if (policies) c.oneOf(h, 'executionPolicy', path, policies);
   else if (h.executionPolicy !== undefined) c.add(`${path}.executionPolicy`, 'is only allowed on post hooks');
+}
+
+/** Stash renders exec arguments and httpPost bodies containing `{{` as Go templates: they must parse. */
+function checkTemplate(c: Checker, text: string, path: string): void {
+  if (!text.includes('{{') || !c.templateError) return;
+  const err = c.templateError(text);
+  if (err !== undefined) c.add(path, `is not a valid Go template: ${err}`);
 }
 
 function checkHooks(c: Checker, spec: Obj, path: string, pre: string, post: string, policies: readonly string[]): void {
@@ -554,6 +567,7 @@ function schemaProblems(c: Checker, kind: string, obj: Obj): void {
 /** All problems with a create or update of one of our kinds; empty means admit. */
 export function validateStash(input: ValidationInput, ctx: ValidationContext): Problem[] {
   const c = new Checker();
+  c.templateError = ctx.templateError;
   if (!KNOWN.has(input.kind)) return c.problems;
   if (input.operation !== 'CREATE' && input.operation !== 'UPDATE') return c.problems;
   const obj = input.object;
