@@ -472,9 +472,13 @@ function validateRepository(c: Checker, spec: Obj): void {
     const block = isRecord(backend[provider]) ? (backend[provider] as Obj) : undefined;
     if (block) c.int(block, 'maxConnections', `spec.backend.${provider}`);
   }
+  // Accepting wipeOut: true without deleting anything would leave the user believing the data is gone
+  // (docs/api.md §3): rejected on every backend until the operator can wipe one.
   if (spec.wipeOut === true) {
-    for (const p of ['local', 'b2'])
-      if (isRecord(backend[p])) c.add('spec.wipeOut', `is not supported for the ${p} backend`);
+    c.add(
+      'spec.wipeOut',
+      'true is not supported: stash-ts does not delete backend data when a Repository is deleted; leave it unset or false (the data is kept) and remove the data with restic or the storage tools',
+    );
   } else if (spec.wipeOut !== undefined && typeof spec.wipeOut !== 'boolean') {
     c.add('spec.wipeOut', 'must be true or false');
   }
