@@ -37,7 +37,7 @@ import type { RepoOps } from './repo.ts';
 import { emitEvent, hostCondition, patchBackupSession, postHookCondition } from './status.ts';
 import type { BackupBatch, BackupInvoker, BackupSession, Repository } from './types.ts';
 import type { Member } from './members.ts';
-import { sessionInvoker } from './members.ts';
+import { sessionInvoker } from '../shared/api/target.ts';
 
 export type OpenRepo = (
   loaded: LoadedRepository,

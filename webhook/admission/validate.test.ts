@@ -16,7 +16,7 @@ const repos: Repository[] = [
   },
 ];
 const ctx: ValidationContext = {
-  repository: (ns, name) => repos.find((r) => r.metadata.namespace === ns && r.metadata.name === name),
+  repository: (ns, name) => repos.find((r) => r.metadata?.namespace === ns && r.metadata?.name === name),
 };
 
 function check(obj: Obj, operation = 'CREATE', oldObject?: Obj) {

@@ -2,10 +2,13 @@
 // against its kind's schema (shared/api/schema, the source of the CRDs), then the rules a schema cannot say. Every
 // problem names the field path, and all problems are reported at once so a user fixes a manifest in one round.
 import { CronExpressionParser } from 'cron-parser';
-import { KINDS, WORKLOAD_KINDS, type StashKind } from '../../shared/api/constants.ts';
+import { KINDS, type StashKind } from '../../shared/api/constants.ts';
+import { apiVersionProblem, isWorkloadKind, targetKey } from '../../shared/api/target.ts';
+import type { TargetRef } from '../../shared/api/types.ts';
 import { check as schemaCheck, SCHEMAS } from '../../shared/api/schema/index.ts';
 import { stableStringify } from './inject.ts';
 import type { Obj, Repository } from './types.ts';
+import { isRecord } from '../../shared/is-record.ts';
 
 export interface Problem {
   field: string;
@@ -23,10 +26,6 @@ export interface ValidationInput {
 export interface ValidationContext {
   /** From the informer cache; undefined when unknown (the operator reports a missing Repository later). */
   repository(namespace: string, name: string): Repository | undefined;
-}
-
-function isRecord(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function describe(v: unknown): string {
@@ -194,10 +193,6 @@ function checkRetention(c: Checker, spec: Obj): void {
   }
 }
 
-function refKey(ref: Obj, defaultNs: string): string {
-  return `${String(ref.apiVersion ?? '')}|${String(ref.kind)}|${String(ref.namespace || defaultNs)}|${String(ref.name)}`;
-}
-
 /** TargetRef checks; returns the ref when it is usable for identity comparison. */
 function checkRef(
   c: Checker,
@@ -212,11 +207,13 @@ function checkRef(
   const p = `${path}.ref`;
   const kind = c.str(ref, 'kind', p, true);
   const name = c.str(ref, 'name', p, true);
-  c.str(ref, 'apiVersion', p);
+  const apiVersion = c.str(ref, 'apiVersion', p);
+  // docs/api.md §2.1: a ref that spells a group its kind is not served by would name nothing, silently.
+  const versionProblem = apiVersionProblem({ apiVersion, kind });
+  if (versionProblem) c.add(`${p}.apiVersion`, versionProblem);
   const refNs = c.str(ref, 'namespace', p);
   const taskName = task && typeof task.name === 'string' ? task.name : '';
-  const sidecarOrPvc =
-    kind !== undefined && ((WORKLOAD_KINDS as readonly string[]).includes(kind) || kind === 'PersistentVolumeClaim');
+  const sidecarOrPvc = isWorkloadKind(kind) || kind === 'PersistentVolumeClaim';
   if (refNs && ns && refNs !== ns && sidecarOrPvc && !taskName.startsWith('kubedump')) {
     c.add(`${p}.namespace`, `a ${kind} in another namespace (${refNs}) cannot be a target of an invoker in ${ns}`);
   }
@@ -396,7 +393,7 @@ function uniqueRefs(c: Checker, refs: Array<Obj | undefined>, ns: string, member
   const seen = new Map<string, number>();
   refs.forEach((ref, i) => {
     if (!ref) return;
-    const key = refKey(ref, ns);
+    const key = targetKey(ref as Partial<TargetRef>, ns);
     const prev = seen.get(key);
     if (prev !== undefined) {
       c.add(

@@ -15,11 +15,11 @@ import {
   isTrue,
   mergeBackupSessionStatus,
   parseGoDuration,
-  refKey,
   rfc3339,
   type BackupSessionPatch,
   type TargetPatch,
 } from '../../shared/status/index.ts';
+import { isBatch, isBatchKind, membersOf, sessionInvoker, targetKey } from '../../shared/api/target.ts';
 import {
   MissingSince,
   slimPod,
@@ -27,15 +27,13 @@ import {
   executionModel,
   getTarget,
   invokerApiVersion,
-  isBatch,
-  membersOf,
   ownerRef,
   recordEvent,
   totalHostsOf,
-  type LooseInvoker,
   type Member,
   type Workload,
 } from './common.ts';
+import type { BackupInvoker } from '../../shared/api/types.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
@@ -48,7 +46,6 @@ import {
   hostsToFail,
   invokerLabelsToAdd,
   mayStart,
-  sessionInvoker,
   skipReason,
 } from './rules.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
@@ -86,7 +83,7 @@ export function allTargetsFinal(
   );
 }
 
-function summary(s: SessionObj, inv: LooseInvoker, phase: string): HookSummary {
+function summary(s: SessionObj, inv: BackupInvoker, phase: string): HookSummary {
   return {
     Name: s.metadata?.name ?? '',
     Namespace: s.metadata?.namespace ?? '',
@@ -170,14 +167,14 @@ export class BackupSessionLoop {
     await Promise.all([this.sessions.stop(), this.pods.stop(), this.leases.stop()]);
   }
 
-  async #invoker(s: SessionObj): Promise<LooseInvoker | null> {
+  async #invoker(s: SessionObj): Promise<BackupInvoker | null> {
     const { kind, name } = sessionInvoker(s) ?? { kind: '', name: '' };
     if (kind !== 'BackupConfiguration' && kind !== 'BackupBatch') return null;
     // The index's informer holds every invoker; its copy is at most one watch event old, which is enough for
     // reading spec and phase, and saves a round trip on the hand-off path.
-    const cached = this.d.index.informers.get(kind)?.get(s.metadata?.namespace, name) as LooseInvoker | undefined;
+    const cached = this.d.index.informers.get(kind)?.get(s.metadata?.namespace, name) as BackupInvoker | undefined;
     if (cached) return cached;
-    return await this.d.kube.getOrNull<LooseInvoker>(invokerApiVersion(kind), kind, s.metadata?.namespace, name);
+    return await this.d.kube.getOrNull<BackupInvoker>(invokerApiVersion(kind), kind, s.metadata?.namespace, name);
   }
 
   /** Merges a patch into the stored status (conflict-retried) and recomputes the phases in the same write. */
@@ -268,7 +265,7 @@ export class BackupSessionLoop {
       let why = this.#skipReason(s, inv);
       if (why) {
         // Skipping is final; decide it on the stored invoker, not on a cache that may trail by an event.
-        const fresh = await this.d.kube.getOrNull<LooseInvoker>(
+        const fresh = await this.d.kube.getOrNull<BackupInvoker>(
           invokerApiVersion(inv.kind ?? ''),
           inv.kind ?? '',
           ns,
@@ -285,7 +282,9 @@ export class BackupSessionLoop {
         return;
       }
     }
-    const pre = isBatch(inv.kind) ? (inv.spec?.hooks as { preBackup?: HookHandler } | undefined)?.preBackup : undefined;
+    const pre = isBatchKind(inv.kind)
+      ? (inv.spec?.hooks as { preBackup?: HookHandler } | undefined)?.preBackup
+      : undefined;
     if (pre && !hasCondition(conds, CONDITION.GlobalPreBackupHookSucceeded)) {
       const c = await this.#runHook(s, inv, pre, 'preBackup', 'GlobalPreBackupHookSucceeded', 'Running');
       s = await this.write(s, { conditions: [c] });
@@ -298,7 +297,7 @@ export class BackupSessionLoop {
     await this.#checkHosts(key, s, inv, members);
   }
 
-  #skipReason(s: SessionObj, inv: LooseInvoker): string | undefined {
+  #skipReason(s: SessionObj, inv: BackupInvoker): string | undefined {
     const other = this.#sessionsOf(inv).find(
       (o) => o.metadata?.name !== s.metadata?.name && o.status?.phase === 'Running',
     );
@@ -311,7 +310,7 @@ export class BackupSessionLoop {
   }
 
   /** Sessions of one invoker in its namespace, recognised by spec.invoker (or the older label) as agents do. */
-  #sessionsOf(inv: LooseInvoker): SessionObj[] {
+  #sessionsOf(inv: BackupInvoker): SessionObj[] {
     return this.sessions.list().filter((o) => {
       const who = sessionInvoker(o);
       return (
@@ -322,7 +321,7 @@ export class BackupSessionLoop {
 
   async #runHook(
     s: SessionObj,
-    inv: LooseInvoker,
+    inv: BackupInvoker,
     h: HookHandler,
     hook: string,
     type: 'GlobalPreBackupHookSucceeded' | 'GlobalPostBackupHookSucceeded',
@@ -356,7 +355,7 @@ export class BackupSessionLoop {
   }
 
   /** Ensures the executor of one target and states what it must do (docs/api.md §14.3 step 6). */
-  async #ensureExecutor(s: SessionObj, inv: LooseInvoker, m: Member, count: number): Promise<TargetPatch> {
+  async #ensureExecutor(s: SessionObj, inv: BackupInvoker, m: Member, count: number): Promise<TargetPatch> {
     const model = executionModel(inv, m);
     const what = `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}`;
     const actions = (p: TargetPatch): TargetPatch => {
@@ -415,7 +414,7 @@ export class BackupSessionLoop {
     }
   }
 
-  async #initiate(s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<SessionObj> {
+  async #initiate(s: SessionObj, inv: BackupInvoker, members: Member[]): Promise<SessionObj> {
     const ns = s.metadata?.namespace ?? '';
     let working: BackupSessionStatus = structuredClone(s.status ?? {});
     const patches: TargetPatch[] = [];
@@ -427,7 +426,7 @@ export class BackupSessionLoop {
     for (const m of members) {
       const t = findTarget(working, m.ref, ns);
       if (initiated(t)) continue;
-      if (!mayStart(inv.spec?.executionOrder, progress(), m.index)) {
+      if (!mayStart(isBatch(inv) ? inv.spec.executionOrder : undefined, progress(), m.index)) {
         if (!t) {
           patches.push({ ref: m.ref });
           working = mergeBackupSessionStatus(working, { targets: [{ ref: m.ref }] }, { namespace: ns });
@@ -463,7 +462,7 @@ export class BackupSessionLoop {
   }
 
   /** Hosts that can no longer finish are failed (rules.ts hostsToFail), so the session always ends. */
-  async #checkHosts(key: string, s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<void> {
+  async #checkHosts(key: string, s: SessionObj, inv: BackupInvoker, members: Member[]): Promise<void> {
     const ns = s.metadata?.namespace ?? '';
     const { hostGoneGraceMs, hostLivenessMs } = this.d.tuning;
     const patches: TargetPatch[] = [];
@@ -477,7 +476,7 @@ export class BackupSessionLoop {
       const model = executionModel(inv, m).model;
       if (!t || t.phase !== 'Running' || t.totalHosts === undefined || model === 'unsupported') continue;
       const reported = new Set((t.stats ?? []).map((x) => x.hostname ?? ''));
-      const prefix = `${key}|${refKey(m.ref, ns)}|`;
+      const prefix = `${key}|${targetKey(m.ref, ns)}|`;
       const { hosts, unknownHosts } = await observeHosts({
         kube: this.d.kube,
         purpose: 'backup',
@@ -538,7 +537,7 @@ export class BackupSessionLoop {
    * A session that ends before its members did (deadline, failed global pre-hook) leaves nothing open: every
    * host without a final entry gets a Failed one and a member that never got its turn fails (rules.ts closeOutMember).
    */
-  async #closeOut(s: SessionObj, inv: LooseInvoker, members: Member[], why: string): Promise<SessionObj> {
+  async #closeOut(s: SessionObj, inv: BackupInvoker, members: Member[], why: string): Promise<SessionObj> {
     const ns = s.metadata?.namespace ?? '';
     const patches: TargetPatch[] = [];
     for (const m of members) {
@@ -586,7 +585,7 @@ export class BackupSessionLoop {
   }
 
   /** docs/api.md §14.3 step 2: local post hooks, global post hook, history, metrics — the last write makes the phase final. */
-  async #finish(s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<void> {
+  async #finish(s: SessionObj, inv: BackupInvoker, members: Member[]): Promise<void> {
     const ns = s.metadata?.namespace ?? '';
     const key = `${ns}/${s.metadata?.name}`;
     const conds = s.status?.conditions;
@@ -614,7 +613,7 @@ export class BackupSessionLoop {
         return;
       }
     }
-    const post = isBatch(inv.kind)
+    const post = isBatchKind(inv.kind)
       ? (inv.spec?.hooks as { postBackup?: HookHandler } | undefined)?.postBackup
       : undefined;
     const anyFailed = deadline || preFailed || (s.status?.targets ?? []).some((t) => t.phase === 'Failed');
@@ -646,7 +645,7 @@ export class BackupSessionLoop {
     if (phase === 'Failed') this.queue.add(key); // retry bookkeeping
   }
 
-  #record(s: SessionObj, inv: LooseInvoker): void {
+  #record(s: SessionObj, inv: BackupInvoker): void {
     const m = this.d.metrics;
     const phase = s.status?.phase ?? 'Unknown';
     const labels = {
@@ -674,7 +673,7 @@ export class BackupSessionLoop {
   }
 
   /** docs/api.md §14.5: keep `backupHistoryLimit` completed sessions, always the newest Succeeded-or-Failed one. */
-  async #cleanHistory(current: SessionObj, inv: LooseInvoker): Promise<Condition> {
+  async #cleanHistory(current: SessionObj, inv: BackupInvoker): Promise<Condition> {
     const limit = (inv.spec?.backupHistoryLimit as number | undefined) ?? 1;
     const mine = this.#sessionsOf(inv).filter((o) => o.metadata?.name !== current.metadata?.name);
     const all = [current, ...mine].sort((a, b) => {
@@ -707,7 +706,7 @@ export class BackupSessionLoop {
   }
 
   /** docs/api.md §14.6: a failed session with retries left gets a successor after retryConfig.delay. */
-  async #retry(s: SessionObj, inv: LooseInvoker): Promise<void> {
+  async #retry(s: SessionObj, inv: BackupInvoker): Promise<void> {
     const left = s.spec?.retryLeft ?? 0;
     if (s.status?.phase !== 'Failed' || left <= 0 || s.status?.retried) return;
     const key = `${s.metadata?.namespace}/${s.metadata?.name}`;

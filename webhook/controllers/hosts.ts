@@ -5,14 +5,8 @@ import { HEARTBEAT, heartbeatLeaseName, type HeartbeatSessionKind } from '../../
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
 import type { Logger } from 'pino';
-import {
-  aliasOf,
-  missingHosts,
-  type ExecutionModel,
-  type LooseInvoker,
-  type Member,
-  type MissingSince,
-} from './common.ts';
+import { aliasOf, missingHosts, type ExecutionModel, type Member, type MissingSince } from './common.ts';
+import type { Invoker } from '../../shared/api/types.ts';
 import { memberJobHosts, missingJobHosts } from './jobs.ts';
 import type { HostObservation } from './rules.ts';
 
@@ -84,7 +78,7 @@ export function expectedHostNames(
 export interface ObserveInput {
   kube: Kube;
   purpose: 'backup' | 'restore';
-  inv: LooseInvoker;
+  inv: Invoker;
   m: Member;
   model: 'workload' | 'job';
   heartbeatKind: HeartbeatSessionKind;
