@@ -17,6 +17,8 @@ export interface SchemaProblem {
   /** `required`, `type`, `enum`, `unknown`, `format` or `range`. */
   kind: 'required' | 'type' | 'enum' | 'unknown' | 'format' | 'range';
   message: string;
+  /** Where in the value, as a JSON pointer (`/spec/members/0/target`). */
+  pointer: string;
 }
 
 type Schema = Record<string, unknown>;
@@ -87,7 +89,7 @@ function compile(schema: object): TypeCheck<TSchema> {
 }
 
 /** The value with null object fields dropped: the apiserver treats them as absent. */
-function withoutNulls(value: unknown): unknown {
+export function withoutNulls(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutNulls);
   if (!isRecord(value)) return value;
   const out: Record<string, unknown> = {};
@@ -114,7 +116,7 @@ function fieldPath(pointer: string, value: unknown): string {
   return out === '' ? '<root>' : out;
 }
 
-function problemOf(e: ValueError, at: string): SchemaProblem {
+function problemOf(e: ValueError, at: string): Omit<SchemaProblem, 'pointer'> {
   const got = typeOf(e.value);
   const s = e.schema as Schema & { [Kind]?: string };
   switch (e.type) {
@@ -173,7 +175,7 @@ export function check(schema: object, value: unknown): SchemaProblem[] {
     const at = fieldPath(e.path, input);
     if (seen.has(at)) continue; // a missing required field is also reported as the wrong type
     seen.add(at);
-    problems.push(problemOf(e, at));
+    problems.push({ ...problemOf(e, at), pointer: e.path });
   }
   return problems;
 }
