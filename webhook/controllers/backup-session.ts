@@ -22,7 +22,6 @@ import {
 import { isBatch, isBatchKind, membersOf, sessionInvoker, targetKey } from '../../shared/api/target.ts';
 import {
   MissingSince,
-  slimPod,
   cond,
   executionModel,
   getTarget,
@@ -37,7 +36,7 @@ import type { BackupInvoker } from '../../shared/api/types.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
-import { eligibleSince, expectedHostNames, heartbeatInformer, observeHosts } from './hosts.ts';
+import { eligibleSince, expectedHostNames, hostInformers, observeHosts } from './hosts.ts';
 import { JOB_REPORT_GRACE_MS, ensureBackupJob } from './jobs.ts';
 import {
   closeOutMember,
@@ -115,14 +114,13 @@ export class BackupSessionLoop {
       namespace: d.namespace,
       log: d.log,
     });
-    this.pods = new Informer<KubeObject>(d.kube, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      namespace: d.namespace,
-      log: d.log,
-      transform: slimPod,
-    });
-    this.leases = heartbeatInformer(d.kube, d.namespace, ['BackupSession'], d.log);
+    // A pod that goes away (or terminates) may leave a host unreported: look at running sessions in its namespace.
+    ({ pods: this.pods, leases: this.leases } = hostInformers(d, ['BackupSession'], (p) => {
+      for (const s of this.sessions.list()) {
+        if (s.metadata?.namespace === p.metadata?.namespace && s.status?.phase === 'Running')
+          this.queue.add(`${s.metadata?.namespace}/${s.metadata?.name}`);
+      }
+    }));
     this.queue = new WorkQueue((key) => this.reconcile(key), { name: 'backup-session', log: d.log, signal });
     const poke = (o: SessionObj): void => {
       if (!scoped(d, o)) return;
@@ -135,22 +133,6 @@ export class BackupSessionLoop {
     this.sessions.on('add', poke);
     this.sessions.on('update', poke);
     this.sessions.on('delete', (o) => this.#missing.clear(`${o.metadata?.namespace}/${o.metadata?.name}|`));
-    // A pod that goes away (or terminates) may leave a host unreported: look at running sessions in its namespace.
-    const podGone = (p: KubeObject): void => {
-      for (const s of this.sessions.list()) {
-        if (s.metadata?.namespace === p.metadata?.namespace && s.status?.phase === 'Running')
-          this.queue.add(`${s.metadata?.namespace}/${s.metadata?.name}`);
-      }
-    };
-    this.pods.on('delete', podGone);
-    this.pods.on('update', (p, old) => {
-      const st = (x: KubeObject | undefined) => (x as { status?: { phase?: string } } | undefined)?.status?.phase;
-      if (
-        (p.metadata?.deletionTimestamp && !old?.metadata?.deletionTimestamp) ||
-        (st(p) !== st(old) && (st(p) === 'Failed' || st(p) === 'Succeeded'))
-      )
-        podGone(p);
-    });
     // A leader that loses its Lease stops counting; the next term registers afresh.
     const remove = d.metrics.addSessionSource(() => this.sessions.list());
     signal.addEventListener('abort', remove, { once: true });

@@ -29,7 +29,6 @@ import {
 import { isBatch, membersOf, targetKey } from '../../shared/api/target.ts';
 import {
   MissingSince,
-  slimPod,
   checkRepository,
   cond,
   executionModel,
@@ -49,7 +48,7 @@ import type { RestoreInvoker } from '../../shared/api/types.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
-import { eligibleSince, expectedHostNames, heartbeatInformer, observeHosts } from './hosts.ts';
+import { eligibleSince, expectedHostNames, hostInformers, observeHosts } from './hosts.ts';
 import { JOB_REPORT_GRACE_MS, ensureRestoreJobs } from './jobs.ts';
 import { closeOutMember, deadlineFor, deadlineState, hostsToFail, mayStart } from './rules.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
@@ -103,14 +102,14 @@ export class RestoreLoop {
 
   constructor(d: ResolvedDeps, signal: AbortSignal) {
     this.d = d;
-    this.pods = new Informer<KubeObject>(d.kube, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      namespace: d.namespace,
-      log: d.log,
-      transform: slimPod,
-    });
-    this.leases = heartbeatInformer(d.kube, d.namespace, RESTORE_KINDS, d.log);
+    ({ pods: this.pods, leases: this.leases } = hostInformers(d, RESTORE_KINDS, (p) => {
+      for (const kind of RESTORE_KINDS) {
+        for (const o of d.index.informers.get(kind)?.list() ?? []) {
+          if (o.metadata?.namespace === p.metadata?.namespace && (o as RestoreInvoker).status?.phase === 'Running')
+            this.queue.add(invokerKey(kind, o.metadata?.namespace, o.metadata?.name));
+        }
+      }
+    }));
     this.queue = new WorkQueue((key) => this.reconcile(key), { name: 'restore', log: d.log, signal });
     for (const kind of RESTORE_KINDS) {
       const inf = d.index.informers.get(kind);
@@ -128,23 +127,6 @@ export class RestoreLoop {
       const remove = d.metrics.addSessionSource(() => inf.list().filter((o) => scoped(d, o)));
       signal.addEventListener('abort', remove, { once: true });
     }
-    const podGone = (p: KubeObject): void => {
-      for (const kind of RESTORE_KINDS) {
-        for (const o of d.index.informers.get(kind)?.list() ?? []) {
-          if (o.metadata?.namespace === p.metadata?.namespace && (o as RestoreInvoker).status?.phase === 'Running')
-            this.queue.add(invokerKey(kind, o.metadata?.namespace, o.metadata?.name));
-        }
-      }
-    };
-    this.pods.on('delete', podGone);
-    this.pods.on('update', (p, old) => {
-      const st = (x: KubeObject | undefined) => (x as { status?: { phase?: string } } | undefined)?.status?.phase;
-      if (
-        (p.metadata?.deletionTimestamp && !old?.metadata?.deletionTimestamp) ||
-        (st(p) !== st(old) && (st(p) === 'Failed' || st(p) === 'Succeeded'))
-      )
-        podGone(p);
-    });
   }
 
   async start(): Promise<void> {
