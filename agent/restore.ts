@@ -32,12 +32,11 @@ import {
 } from './common.ts';
 import { runHook, type HookSummary } from './hooks.ts';
 import { isDatabaseTarget, restoreDatabaseTarget } from './database.ts';
-import { holderChecker } from './locks.ts';
 import { actionable } from './messages.ts';
 import type { RepoOps } from './repo.ts';
 import { emitEvent, hostCondition, patchRestoreBatchMember, patchRestoreSession, postHookCondition } from './status.ts';
 import { withHeartbeat } from './heartbeat.ts';
-import { ownResticHostname, type OpenRepo } from './host-backup.ts';
+import { openWithLockCheck, repositoryWhere, type OpenRepo } from './host-backup.ts';
 import type { RestoreBatch, RestoreInvoker, RestoreSession } from './types.ts';
 
 const WAIT_MS = 30 * 60_000;
@@ -358,26 +357,12 @@ class HostRestore {
     let loaded: LoadedRepository | undefined;
     try {
       loaded = await loadRepository(ctx.kube, this.#invoker.spec.repository, this.#ns, this.#prefetch);
-      repo = await this.#openRepo(
-        loaded,
-        ctx,
-        holderChecker({
-          kube: ctx.kube,
-          namespace: ctx.targetNamespace,
-          ownHostname: ownResticHostname(ctx),
-          log: this.#log,
-        }),
-      );
+      repo = await openWithLockCheck(this.#openRepo, loaded, ctx, this.#log);
       await repo.preflight();
       await this.#restoreRule(repo, rule);
       return undefined;
     } catch (err) {
-      return loaded
-        ? actionable(err, {
-            repository: repo?.display ?? loaded.repository.metadata?.name ?? '',
-            secret: `${loaded.repository.metadata?.namespace}/${loaded.repository.spec.backend.storageSecretName ?? ''}`,
-          })
-        : errorMessage(err);
+      return loaded ? actionable(err, repositoryWhere(loaded, repo)) : errorMessage(err);
     } finally {
       await repo?.close().catch(() => undefined);
     }
