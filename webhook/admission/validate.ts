@@ -385,6 +385,17 @@ function validateRepository(c: Checker, spec: ApiRepository['spec']): void {
     c.add('spec.usagePolicy.allowedNamespaces.selector', 'is required when from is Selector');
 }
 
+/** What every invoker kind checks: its repository (required with the Restic driver) and its timeOut. */
+function checkInvoker(
+  c: Checker,
+  spec: { driver?: string; repository?: { name?: string; namespace?: string }; timeOut?: string },
+  ns: string,
+  ctx: ValidationContext,
+): void {
+  checkRepositoryRef(c, spec.repository, ns, ctx, !spec.driver || spec.driver === 'Restic');
+  c.duration(spec.timeOut, 'spec.timeOut');
+}
+
 function validateBackupInvoker(
   c: Checker,
   inv: BackupConfiguration | BackupBatch,
@@ -392,15 +403,13 @@ function validateBackupInvoker(
   ctx: ValidationContext,
 ): void {
   const spec = inv.spec;
-  const restic = !spec.driver || spec.driver === 'Restic';
-  checkRepositoryRef(c, spec.repository, ns, ctx, restic);
+  checkInvoker(c, spec, ns, ctx);
   checkRetention(c, spec.retentionPolicy);
   if (spec.schedule) {
     const p = cronProblem(spec.schedule);
     if (p) c.add('spec.schedule', p);
   }
   c.nonNegative(spec.backupHistoryLimit, 'spec.backupHistoryLimit');
-  c.duration(spec.timeOut, 'spec.timeOut');
   c.nonNegative(spec.retryConfig?.maxRetry, 'spec.retryConfig.maxRetry');
   c.duration(spec.retryConfig?.delay, 'spec.retryConfig.delay');
   // A target may change at any time (upstream refuses it while Ready; users fix a wrong target with `kubectl
@@ -420,10 +429,7 @@ function validateRestoreInvoker(
   ns: string,
   ctx: ValidationContext,
 ): void {
-  const spec = inv.spec;
-  const restic = !spec.driver || spec.driver === 'Restic';
-  checkRepositoryRef(c, spec.repository, ns, ctx, restic);
-  c.duration(spec.timeOut, 'spec.timeOut');
+  checkInvoker(c, inv.spec, ns, ctx);
   if (inv.kind === KINDS.RestoreBatch.kind) {
     const batch = (inv as RestoreBatch).spec;
     checkHooks(c, batch.hooks as Hooks | undefined, 'spec');
