@@ -18,7 +18,7 @@ const repos: Repository[] = [
   },
 ];
 const ctx: ValidationContext = {
-  repository: (ns, name) => repos.find((r) => r.metadata.namespace === ns && r.metadata.name === name),
+  repository: (ns, name) => repos.find((r) => r.metadata?.namespace === ns && r.metadata?.name === name),
 };
 
 function check(obj: Obj, operation = 'CREATE', oldObject?: Obj) {
@@ -241,4 +241,27 @@ t.test('a hook template that Go cannot parse is rejected naming the hook and the
   t.match(problems({ preBackup: { exec: { command: ['sh', '-c', 'echo {{ nosuch .Name }}'] } } }), [
     { field: 'spec.hooks.preBackup.exec.command[2]', message: /function "nosuch" not defined/ },
   ]);
+});
+
+t.test('target refs follow the one rule of docs/api.md §2.1', async (t) => {
+  const batch = (refs: Obj[]) => ({
+    kind: 'BackupBatch',
+    metadata: { name: 'x', namespace: 'demo' },
+    spec: {
+      repository: { name: 'r' },
+      retentionPolicy: { name: 'k', keepLast: 1, prune: true },
+      members: refs.map((ref) => ({ target: { ref } })),
+    },
+  });
+  const wp = (apiVersion: string) => ({ apiVersion, kind: 'Deployment', name: 'wp' });
+  t.same(check(batch([wp('extensions/v1beta1')])), [], 'an older group of the kind is accepted');
+  t.match(check(batch([wp('batch/v1')])), [
+    { field: 'spec.members[0].target.ref.apiVersion', message: /served by apps or extensions, not by batch\/v1/ },
+  ]);
+  t.match(
+    check(batch([wp('apps/v1'), wp('extensions/v1beta1')])),
+    [{ field: 'spec.members[1].target.ref', message: /already targeted by spec\.members\[0\]/ }],
+    'two spellings of one Deployment are one target',
+  );
+  t.match(check(batch([wp('apps/v1'), { kind: 'Deployment', name: 'wp' }])), [{ field: 'spec.members[1].target.ref' }]);
 });
