@@ -6,6 +6,7 @@ import { errorMessage } from '../shared/errors.ts';
 import { invokerOf, setPaused, trigger } from './backup.ts';
 import { CliError, EXIT, makeCli } from './context.ts';
 import { cp } from './cp.ts';
+import { debug, debugTarget } from './debug.ts';
 import { keyCommand } from './keys.ts';
 import { check, download, unlock } from './repository.ts';
 import { genRules } from './rules.ts';
@@ -40,9 +41,11 @@ Commands:
                                with its Repository and Secret)
   gen rules REPO [--timestamp T] [--hosts H,...]
                                restore rules for every host as it was at T (default now), as YAML
+  debug backup  --backupconfig NAME | --backupbatch NAME
+  debug restore --restoresession NAME | --restorebatch NAME
+                               one report: phase, conditions, sessions with every host's error, Events,
+                               the agents' recent log lines
   help                         this text
-
-Not yet here (upstream has it): debug backup|restore.
 
 Global flags: -n/--namespace NS (default "default"), --kubeconfig FILE.
 Passwords are read from files, never from the command line; no credential is printed.
@@ -66,6 +69,8 @@ const OPTIONS = {
   'new-password-file': { type: 'string' },
   'update-secret': { type: 'boolean' },
   'to-namespace': { type: 'string' },
+  restoresession: { type: 'string' },
+  restorebatch: { type: 'string' },
   timestamp: { type: 'string' },
   hosts: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -144,6 +149,11 @@ export async function main(argv: string[]): Promise<number> {
           host: f.host,
         });
         break;
+      case 'debug': {
+        const [kind, name] = debugTarget(f);
+        await debug(cli, need(p, 1, 'backup|restore'), kind, name, f.kubeconfig);
+        break;
+      }
       case 'cp':
         await cp(cli, need(p, 1, 'secret|repository|backupconfig'), need(p, 2, 'NAME'), f['to-namespace']);
         break;

@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { apiVersionOf } from '../../shared/api/constants.ts';
 import { SNAPSHOT_API_VERSION, SNAPSHOT_KIND, type Snapshot } from '../../shared/api/snapshot.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
@@ -39,9 +40,17 @@ const w = await e2eWorld(t, 'kubectl-stash', {
 const ns = 'cli';
 const PLUGIN = join(REPO_ROOT, 'cli', 'kubectl-stash');
 const outputs: string[] = [];
+const passwords: string[] = [];
 
 async function plugin(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(PLUGIN, [...args, '-n', ns, '--kubeconfig', w.state.kubeconfig], {
+  return await pluginIn(ns, ...args);
+}
+
+async function pluginIn(
+  namespace: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn(PLUGIN, [...args, '-n', namespace, '--kubeconfig', w.state.kubeconfig], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, STASH_RESTIC_BINARY: resticBin() },
   });
   let stdout = '';
@@ -71,6 +80,10 @@ t.test('--help lists every subcommand; bad input has its own exit codes', async 
   const h = await plugin('--help');
   t.equal(h.code, 0);
   for (const c of [
+    'cp secret|repository|backupconfig',
+    'gen rules',
+    'debug backup',
+    'debug restore',
     'trigger',
     'pause backup',
     'resume backup',
@@ -128,6 +141,36 @@ t.test('download REPO --snapshots <Snapshot name> gives the files byte for byte'
   t.equal(r.code, 0, r.stderr);
   const got = readTree(join(dest, snap!.status!.id!.slice(0, 8), DATA_PATH.slice(1)));
   t.same(got, readTree(claimDir), 'byte-identical to the backed-up volume');
+});
+
+t.test('gen rules gives rules a RestoreSession accepts', async (t) => {
+  const r = await plugin('gen', 'rules', 'repo');
+  t.equal(r.code, 0, r.stderr);
+  const { rules } = parse(r.stdout) as { rules: Array<{ targetHosts: string[]; snapshots: string[] }> };
+  t.same(
+    rules.map((x) => x.targetHosts),
+    [['app']],
+    'one rule for the host app',
+  );
+  t.match(rules[0]!.snapshots[0], /^[0-9a-f]{64}$/, 'naming a full snapshot id');
+  const rs = await w.kube.create(
+    {
+      apiVersion: apiVersionOf('RestoreSession'),
+      kind: 'RestoreSession',
+      metadata: { name: 'from-rules', namespace: ns },
+      spec: {
+        repository: { name: 'repo' },
+        target: {
+          ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'app' },
+          volumeMounts: [{ name: 'data', mountPath: DATA_PATH }],
+          rules,
+        },
+      },
+    },
+    { dryRun: true },
+  );
+  t.equal(rs.metadata?.name, 'from-rules', 'admitted (server dry run)');
+  t.equal((await plugin('gen', 'rules', 'repo', '--timestamp', '2000-01-01T00:00:00Z')).code, 3, 'nothing that old: 3');
 });
 
 t.test('check writes integrity into the Repository status', async (t) => {
@@ -232,9 +275,44 @@ t.test('key add with --update-secret, then remove the old key: only the new pass
   t.teardown(() => Promise.all([withNew.cleanup(), withOld.cleanup()]));
   t.ok((await withNew.restic.snapshots()).length >= 0, 'the new password opens the repository');
   await t.rejects(withOld.restic.snapshots(), WrongPasswordError, 'the old password no longer does');
-  t.notOk(
-    outputs.some((o) => o.includes(oldPassword) || o.includes(newPassword)),
-    'no output carried a password',
-  );
+  passwords.push(oldPassword, newPassword);
   t.ok(readFileSync(pwFile, 'utf8').length > 0);
+});
+
+t.test('cp repository makes a working copy in another namespace', async (t) => {
+  await w.kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'cli-copy' } });
+  const r = await plugin('cp', 'repository', 'repo', '--to-namespace', 'cli-copy');
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /Secret cli-copy\/repo-secret created/);
+  t.match(r.stdout, /Repository cli-copy\/repo created/);
+  const c = await pluginIn('cli-copy', 'check', 'repo');
+  t.equal(c.code, 0, `the copy opens the repository: ${c.stderr}`);
+  t.equal((await plugin('cp', 'repository', 'repo', '--to-namespace', 'cli-copy')).code, 0, 'again: left as it is');
+});
+
+t.test('debug backup shows the failing host error', async (t) => {
+  await createApp(w, ns, 'broken', { 'a.txt': 'a\n' });
+  await w.kube.create(backupBatch(ns, 'broken-backup', [['broken', { paths: ['/no/such/path'] }]]));
+  await sidecarsRunning(w, ns, ['broken']);
+  const r = await plugin('trigger', '--backupbatch', 'broken-backup');
+  t.equal(r.code, 0, r.stderr);
+  const name = /BackupSession cli\/(\S+) created/.exec(r.stdout)![1]!;
+  const s = await finished<SessionObj>(w, apiVersionOf('BackupSession'), 'BackupSession', ns, name, 120_000);
+  t.equal(s.status?.phase, 'Failed', 'the session Failed');
+  const hostError = s.status?.targets?.[0]?.stats?.[0]?.error ?? '';
+  t.ok(hostError, `the host reports why: ${hostError}`);
+  const d = await plugin('debug', 'backup', '--backupbatch', 'broken-backup');
+  t.equal(d.code, 0, d.stderr);
+  t.match(d.stdout, `BackupSession ${name}: Failed`, 'the session and its phase');
+  t.match(d.stdout, `host broken: Failed`, 'the failing host');
+  t.ok(d.stdout.includes(hostError), 'its error, as in the session status');
+  t.match(d.stdout, /stash log of pod broken-\S+: (not available|\(last 20 lines\))/, 'the agent log, or why not');
+});
+
+t.test('no output carried a password', async (t) => {
+  t.ok(passwords.length === 2, 'both passwords known');
+  t.notOk(
+    outputs.some((o) => passwords.some((p) => o.includes(p))),
+    'no password in any stdout or stderr',
+  );
 });
