@@ -230,6 +230,17 @@ t.test('restore rule selection (docs/api.md §2.3) and plan (§16.2)', async (t)
   t.same(await planRestore(rules[1]!, 'db-2', repo), [{ snapshot: 'abcd1234' }]);
   t.same(await planRestore({}, 'h', repo), [{ snapshot: 'new' }, { snapshot: 'b1' }]);
   await t.rejects(planRestore({}, 'h', { snapshots: async () => [] }), /no snapshot of host "h"/);
+  const full = 'a1b2c3d4' + 'e'.repeat(56);
+  const byId = { snapshots: async () => [{ id: full, paths: ['/a'], hostname: 'h' }] as never };
+  t.same(
+    await planRestore({ snapshots: ['gcs-repo-a1b2c3d4'] }, 'h', byId, 'gcs-repo'),
+    [{ snapshot: full }],
+    'a Snapshot object name restores its snapshot',
+  );
+  await t.rejects(
+    planRestore({ snapshots: ['other-a1b2c3d4'] }, 'h', byId, 'gcs-repo'),
+    /nor the name of a Snapshot of Repository "gcs-repo"/,
+  );
 });
 
 t.test('sidecar: which sessions, and when', async (t) => {

@@ -21,6 +21,8 @@ import {
 } from './admission/handlers.ts';
 import type { InjectOptions } from './admission/inject.ts';
 import { parseReview } from './admission/review.ts';
+import { snapshotDeleteValidator } from './admission/snapshot-delete.ts';
+import type { RepositoryUsers } from './repository-in-use.ts';
 import type { InvokerIndex } from './admission/types.ts';
 import { CertificateReloader, type TlsFiles } from './tls.ts';
 
@@ -28,6 +30,7 @@ export const ROUTES = {
   mutateWorkload: '/mutate-workload',
   mutateStash: '/mutate-stash',
   validateStash: '/validate-stash',
+  validateSnapshotDelete: '/validate-snapshot-delete',
   healthz: '/healthz',
   readyz: '/readyz',
 } as const;
@@ -41,6 +44,8 @@ export interface AppDeps {
   tls?: TlsFiles;
   /** Readiness beyond "the process is up", e.g. informers synced. */
   ready?: () => boolean;
+  /** Who uses each Repository now (sessions, restores), for Snapshot deletes; without it nothing counts as in use. */
+  repositoryUsers?: () => RepositoryUsers;
   /** Largest accepted body; an UPDATE review carries two objects of up to ~1.5 MiB each. */
   bodyLimit?: number;
 }
@@ -164,6 +169,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   admissionRoute(ROUTES.mutateWorkload, workloadMutator(handlerDeps));
   admissionRoute(ROUTES.mutateStash, stashMutator());
   admissionRoute(ROUTES.validateStash, stashValidator(handlerDeps));
+  admissionRoute(
+    ROUTES.validateSnapshotDelete,
+    snapshotDeleteValidator(deps.repositoryUsers ?? (() => ({ backupInvokers: [], backupSessions: [], restores: [] }))),
+  );
 
   app.get(ROUTES.healthz, (_req, reply) => void reply.send({ status: 'ok' }));
   app.get(ROUTES.readyz, (_req, reply) => {
