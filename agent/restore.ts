@@ -77,7 +77,7 @@ export async function planRestore(
 ): Promise<ResticStep[]> {
   const source = rule.sourceHost || host;
   if (rule.snapshots?.length) {
-    // A Snapshot object's name (<repository>-<8 hex>) stands for its id (docs/decisions/0009).
+    // A Snapshot object's name (<repository>-<8 hex>) stands for its id (docs/decisions/0010).
     const byName = rule.snapshots.some((s) => !/^([0-9a-f]{4,64}|latest)$/.test(s));
     const ids = byName ? (await repo.snapshots({})).map((s) => s.id) : [];
     try {

@@ -1,5 +1,5 @@
 // delete snapshot NAME: deletes the Snapshot object, which forgets the snapshot in the backend
-// (docs/decisions/0009), and waits until the operator has done so.
+// (docs/decisions/0010), and waits until the operator has done so.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SNAPSHOT_API_VERSION, SNAPSHOT_KIND } from '../shared/api/snapshot-names.ts';
 import { KubeError } from '../shared/errors.ts';

@@ -81,7 +81,7 @@ function repositoryOfSession(d: ResolvedDeps, s: Loose): string | undefined {
   return r?.name ? repoKey(r.namespace || inv?.metadata?.namespace, r.name) : undefined;
 }
 
-/** docs/decisions/0009: prune when an invoker using the Repository asks for it in its policy, or when none uses it. */
+/** docs/decisions/0010: prune when an invoker using the Repository asks for it in its policy, or when none uses it. */
 function prunes(d: ResolvedDeps, ns: string, name: string): boolean {
   const users = (backupInvokers(d) as Loose[]).filter(
     (i) => i.spec?.repository?.name === name && (i.spec.repository.namespace || i.metadata?.namespace) === ns,
