@@ -46,6 +46,7 @@ test-integration: setup
 
 test: setup typecheck lint
 	$(NODE) hack/gen-crds.ts --check
+	$(NODE) hack/render-manifests.ts --check
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory test-kubelet

@@ -1,13 +1,13 @@
 // Stash's families computed from object status (webhook/stash-metrics.ts) and the /metrics endpoint: which
 // session, target and host each value comes from, both name prefixes, labels, and the text format.
 import t from 'tap';
-import { StashMetrics, serveMetrics } from './metrics.ts';
+import { StashMetrics, scheduleInterval, serveMetrics } from './metrics.ts';
 import { FAMILIES, parseClock, parseSize, type MetricsSource, type Obj } from './stash-metrics.ts';
 
 const inv: Obj = {
   kind: 'BackupBatch',
   metadata: { name: 'wp', namespace: 'a' },
-  spec: { repository: { name: 'repo' } },
+  spec: { repository: { name: 'repo' }, schedule: '*/5 * * * *' },
 };
 const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' };
 const host = (phase: string, files: number, extra: Record<string, unknown> = {}) => ({
@@ -34,7 +34,13 @@ const session = (name: string, created: string, phase: string, hostPhase: string
     targets: [
       { ref, totalHosts: 1, phase, stats: [host(hostPhase, files, hostPhase === 'Failed' ? { error: 'boom' } : {})] },
     ],
-    conditions: phase === 'Failed' ? [{ type: 'GlobalPreBackupHookSucceeded', status: 'False' }] : [],
+    conditions:
+      phase === 'Failed'
+        ? [
+            { type: 'GlobalPreBackupHookSucceeded', status: 'False' },
+            { type: 'BackendRepositoryInitialized', status: 'False' },
+          ]
+        : [{ type: 'BackendRepositoryInitialized', status: 'True' }],
   },
 });
 const source: MetricsSource = {
@@ -104,6 +110,8 @@ t.test('parsers of the status formats', async (t) => {
   t.equal(parseClock('1:05'), 65);
   t.equal(parseClock('1:00:01'), 3601);
   t.equal(parseClock('x'), undefined);
+  t.equal(scheduleInterval('0 2 * * *'), 86400);
+  t.equal(scheduleInterval('not cron'), undefined);
 });
 
 t.test('the families of backup, repository and restore, from status', async (t) => {

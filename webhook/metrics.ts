@@ -5,6 +5,7 @@
 // defaults.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CronExpressionParser } from 'cron-parser';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { renderFamilies, stashFamilies, type MetricsSource, type Obj } from './stash-metrics.ts';
 
@@ -35,6 +36,17 @@ function invokerOf(o: Obj): { invoker_kind: string; invoker_name: string } {
 function* sessionsOf(src: MetricsSource): Iterable<Obj> {
   for (const s of src.backupSessions()) yield { ...s, kind: s.kind ?? 'BackupSession' };
   yield* src.restoreInvokers();
+}
+
+/** Seconds between the next two runs of a cron schedule; undefined when it does not parse. */
+export function scheduleInterval(schedule: string, now = new Date()): number | undefined {
+  try {
+    const it = CronExpressionParser.parse(schedule, { currentDate: now });
+    const a = it.next().getTime();
+    return (it.next().getTime() - a) / 1000;
+  } catch {
+    return undefined;
+  }
 }
 
 export class StashMetrics {
@@ -82,6 +94,50 @@ export class StashMetrics {
             if (hook && c.status === 'False')
               this.inc({ namespace: s.metadata?.namespace ?? '', ...invokerOf(s), hook });
           }
+        }
+      },
+    });
+    new Gauge({
+      name: 'stash_backend_repository_initialized',
+      help: 'Whether the newest BackupSession of this invoker that tried could reach and initialize its backend repository (1) or not (0).',
+      labelNames: ['namespace', 'invoker_kind', 'invoker_name'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const newest = new Map<string, { at: string; labels: Record<string, string>; ok: boolean }>();
+        for (const s of source().backupSessions()) {
+          const conds = (s.status as { conditions?: Array<{ type?: string; status?: string }> } | undefined)
+            ?.conditions;
+          const c = conds?.find((x) => x.type === 'BackendRepositoryInitialized');
+          if (!c || (c.status !== 'True' && c.status !== 'False')) continue;
+          const labels = { namespace: s.metadata?.namespace ?? '', ...invokerOf(s) };
+          const key = JSON.stringify(labels);
+          const at = `${s.metadata?.creationTimestamp ?? ''}|${s.metadata?.name ?? ''}`;
+          const prev = newest.get(key);
+          if (!prev || at > prev.at) newest.set(key, { at, labels, ok: c.status === 'True' });
+        }
+        for (const { labels, ok } of newest.values()) this.set(labels, ok ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'stash_backup_schedule_interval_seconds',
+      help: "Seconds between the next two runs of this invoker's schedule (unpaused invokers); alerts compare the age of the last success with it.",
+      labelNames: ['namespace', 'invoker_kind', 'invoker_name'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const inv of source().backupInvokers()) {
+          const spec = (inv.spec ?? {}) as { schedule?: string; paused?: boolean };
+          const secs = spec.schedule && !spec.paused ? scheduleInterval(spec.schedule) : undefined;
+          if (secs !== undefined)
+            this.set(
+              {
+                namespace: inv.metadata?.namespace ?? '',
+                invoker_kind: inv.kind ?? '',
+                invoker_name: inv.metadata?.name ?? '',
+              },
+              secs,
+            );
         }
       },
     });
