@@ -168,6 +168,7 @@ t.test('the families of backup, repository and restore, from status', async (t) 
     'a running restore has no Stash series',
   );
   has(`# TYPE stash_backup_target_count_total untyped`, 'a _total gauge is untyped');
+  has(`# TYPE stash_repository_snapshot_count untyped`, 'a _count gauge is untyped');
   has(`# TYPE stash_backup_session_success gauge`, 'others are gauges');
   for (const [legacy, modern] of Object.values(FAMILIES)) {
     t.match(text, `# HELP ${legacy} `, `${legacy} is described`);
@@ -199,6 +200,7 @@ t.test('/metrics serves process defaults and the families; other paths are 404',
   const text = await res.text();
   t.match(text, /^process_resident_memory_bytes \d+/m, 'process defaults');
   t.match(text, /^nodejs_heap_size_used_bytes \d+/m, 'Node.js defaults');
+  t.match(text, /^# TYPE nodejs_active_handles_total untyped$/m, "prom-client's _total gauges are untyped");
   t.match(text, /^stash_backup_session_success\{/m, 'Stash families');
   t.equal((await fetch(`http://127.0.0.1:${srv.port}/other`)).status, 404);
 });

@@ -33,8 +33,8 @@ export interface Family {
 /**
  * The families, each with its legacy `stash_` name and the `stash_appscode_com_` name upstream publishes beside
  * it (none for the repository families, which upstream publishes under `stash_` only). Gauges whose upstream
- * name ends in `_total` are exposed untyped: they are not counters, and a gauge named `_total` fails the
- * exposition lint (`promtool check metrics`).
+ * name ends in `_total` or `_count` are exposed untyped: they are neither counters nor histograms, and a gauge so
+ * named fails the exposition lint (`promtool check metrics`).
  */
 export const FAMILIES = {
   backupSessionSuccess: [
@@ -475,7 +475,7 @@ export function stashFamilies(src: MetricsSource): Family[] {
   >) {
     const samples = c.samples.get(key) ?? [];
     for (const name of [legacy, modern]) {
-      if (name) out.push({ name, help, type: name.endsWith('_total') ? 'untyped' : 'gauge', samples });
+      if (name) out.push({ name, help, type: /_(total|count)$/.test(name) ? 'untyped' : 'gauge', samples });
     }
   }
   return out;

@@ -129,20 +129,19 @@ t.test('helm install, upgrade with changed values, uninstall leaves only the CRD
   t.same([...new Set(vwc2.webhooks.map((w) => w.failurePolicy))], ['Ignore'], 'failurePolicy changed');
 
   helm('uninstall', 'stash-ts', '--namespace', NS, '--wait', '--timeout', '60s');
-  const gone: Array<[string, string, string | undefined, string]> = [
-    ['apps/v1', 'Deployment', NS, 'stash-ts-operator'],
-    ['v1', 'Service', NS, 'stash-ts-operator'],
-    ['v1', 'Secret', NS, 'stash-ts-operator-tls'],
-    ['v1', 'ServiceAccount', NS, 'stash-ts-operator'],
-    ['policy/v1', 'PodDisruptionBudget', NS, 'stash-ts-operator'],
-    ['rbac.authorization.k8s.io/v1', 'ClusterRole', undefined, 'stash-ts-operator'],
-    ['rbac.authorization.k8s.io/v1', 'ClusterRole', undefined, 'stash-sidecar'],
-    ['rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined, 'stash-ts-operator'],
-    ['admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', undefined, 'stash-ts-operator'],
-    ['admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration', undefined, 'stash-ts-operator'],
+  const gone: Array<[string, string | undefined, string]> = [
+    ['deployment', NS, 'stash-ts-operator'],
+    ['service', NS, 'stash-ts-operator'],
+    ['secret', NS, 'stash-ts-operator-tls'],
+    ['serviceaccount', NS, 'stash-ts-operator'],
+    ['poddisruptionbudget', NS, 'stash-ts-operator'],
+    ['clusterrole', undefined, 'stash-ts-operator'],
+    ['clusterrole', undefined, 'stash-sidecar'],
+    ['clusterrolebinding', undefined, 'stash-ts-operator'],
+    ['mutatingwebhookconfiguration', undefined, 'stash-ts-operator'],
+    ['validatingwebhookconfiguration', undefined, 'stash-ts-operator'],
   ];
-  for (const [api, kind, ns, name] of gone)
-    t.equal(await kube.getOrNull(api, kind, ns, name), null, `${kind} ${name} removed`);
+  for (const [kind, ns, name] of gone) t.notOk(exists(kind, ns, name), `${kind} ${name} removed`);
   const left = (await kube.list('apiextensions.k8s.io/v1', 'CustomResourceDefinition')).items.filter((c) =>
     (c.metadata?.name ?? '').endsWith('.stash.appscode.com'),
   );
