@@ -1,6 +1,6 @@
 // Stash's metric families (names, labels and meaning as upstream Stash publishes them through its pushgateway),
 // computed at scrape time from object status in the operator's caches, so every replica serves the same values
-// and a failover or restart loses nothing (docs/decisions/0009-metrics-from-status.md).
+// and a failover or restart loses nothing (docs/decisions/0010-metrics-from-status.md).
 //
 // Upstream pushes once per finished session and the pushgateway keeps the last value of each series: a success
 // gauge reflects the newest finished session, while durations, sizes and last-success times keep the values of
