@@ -20,7 +20,7 @@ system-packages:
 	@hack/install-system-packages.sh
 
 bins: system-packages
-	@hack/build-bins.sh etcd k8s k8s-node restic rest-server minio template
+	@hack/build-bins.sh etcd k8s k8s-node restic rest-server minio template promtool helm
 
 setup: deps bins
 
@@ -48,6 +48,7 @@ test-integration: setup
 
 test: setup typecheck lint
 	$(NODE) hack/gen-crds.ts --check
+	$(NODE) hack/render-manifests.ts --check
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory test-kubelet

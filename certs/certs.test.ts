@@ -43,8 +43,15 @@ t.test('webhook configurations', async (t) => {
         ['kube-system', 'stash-system'],
         'skips system and operator namespaces',
       );
-      const workloads = (w.rules as Array<{ apiGroups: string[] }>).some((r) => r.apiGroups.includes('apps'));
-      t.equal(w.failurePolicy, workloads ? 'Ignore' : 'Fail', `${w.name}: Ignore for workloads, Fail for our kinds`);
+      const rules = w.rules as Array<{ apiGroups: string[]; operations: string[] }>;
+      const workloads = rules.some((r) => r.apiGroups.includes('apps'));
+      // A Snapshot delete is checked again by the operator before it forgets (docs/decisions/0010).
+      const snapshotDelete = rules.every((r) => r.operations.join() === 'DELETE');
+      t.equal(
+        w.failurePolicy,
+        workloads || snapshotDelete ? 'Ignore' : 'Fail',
+        `${w.name}: Ignore for workloads and Snapshot deletes, Fail for our kinds`,
+      );
       t.ok(w.clientConfig.service, 'cluster form uses the Service');
     }
   }
@@ -60,7 +67,10 @@ t.test('webhook configurations', async (t) => {
     t.equal((m.metadata as Record<string, unknown>).name, 'test-x');
     for (const w of m.webhooks as Array<Record<string, any>>) {
       t.notOk(w.clientConfig.service, 'never a service clientConfig locally');
-      t.match(w.clientConfig.url, /^https:\/\/127\.0\.0\.1:9443\/(mutate-workload|mutate-stash|validate-stash)$/);
+      t.match(
+        w.clientConfig.url,
+        /^https:\/\/127\.0\.0\.1:9443\/(mutate-workload|mutate-stash|validate-stash|validate-snapshot-delete)$/,
+      );
       t.equal(w.clientConfig.caBundle, Buffer.from('PEM').toString('base64'));
       t.same(w.namespaceSelector, { matchLabels: { a: 'b' } });
       t.equal(w.timeoutSeconds, 3);

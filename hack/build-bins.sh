@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go binaries the local world needs (control plane, restic, backends) from Go modules,
 # once per version, into a cache outside the repository. Safe to run again: a cached version is reused.
-# Usage: hack/build-bins.sh [all|k8s|k8s-node|etcd|restic|rest-server|minio|template]...
+# Usage: hack/build-bins.sh [all|k8s|k8s-node|etcd|restic|rest-server|minio|template|promtool|helm]...
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,6 +60,9 @@ go_build() {
 build_restic() { go_build restic "$RESTIC_VERSION" github.com/restic/restic github.com/restic/restic/cmd/restic restic; }
 build_rest_server() { go_build rest-server "$REST_SERVER_VERSION" github.com/restic/rest-server github.com/restic/rest-server/cmd/rest-server rest-server; }
 build_minio() { go_build minio "$MINIO_VERSION" github.com/minio/minio github.com/minio/minio minio; }
+# Test tools of the chart and the metrics (charts/stash-ts, test/integration/metrics*.test.ts).
+build_promtool() { go_build promtool "$PROMETHEUS_VERSION" github.com/prometheus/prometheus github.com/prometheus/prometheus/cmd/promtool promtool; }
+build_helm() { go_build helm "$HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm helm; }
 
 # The hook template engine (shared/template/go, docs/decisions/0009-hook-templates-in-wasm.md): the WebAssembly
 # module the agent and operator run, and the same program built natively as the tests' reference. Its module
@@ -82,9 +85,10 @@ locked() { mkdir -p "$CACHE/bins"; ( flock 9; "$@" ) 9>"$CACHE/bins/.lock-$1"; }
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case "$t" in
-    all) locked build_etcd; locked build_restic; locked build_rest_server; locked build_k8s; locked build_k8s_node; locked build_minio; locked build_template ;;
+    all) locked build_etcd; locked build_restic; locked build_rest_server; locked build_k8s; locked build_k8s_node; locked build_minio; locked build_template; locked build_promtool; locked build_helm ;;
     k8s) locked build_k8s ;; k8s-node) locked build_k8s_node ;; etcd) locked build_etcd ;; restic) locked build_restic ;;
     rest-server) locked build_rest_server ;; minio) locked build_minio ;; template) locked build_template ;;
+    promtool) locked build_promtool ;; helm) locked build_helm ;;
     *) echo "unknown target: $t" >&2; exit 2 ;;
   esac
 done

@@ -9,7 +9,8 @@ import { buildApp } from './app.ts';
 import { InformerInvokerIndex } from './invoker-index.ts';
 import { repositoryUsersFrom, sessionPhaseInformer } from './repository-in-use.ts';
 import { startControllers } from './controllers/index.ts';
-import { serveMetrics } from './metrics.ts';
+import { metrics, serveMetrics } from './metrics.ts';
+import { InformerMetricsSource } from './metrics-source.ts';
 import type { InjectOptions } from './admission/inject.ts';
 
 const config = operatorConfig();
@@ -44,7 +45,9 @@ const app = buildApp({
 });
 await app.listen({ host: config.host, port: config.port });
 log.info({ host: config.host, port: config.port, identity: config.identity }, 'admission webhook listening');
-// Plain HTTP for Prometheus; session gauges are filled on the leader only.
+// Plain HTTP for Prometheus, on every replica: computed from the caches each replica keeps, not from the leader.
+const metricsSource = new InformerMetricsSource(kube, index, { log }).start();
+metrics.setSource(metricsSource);
 const metricsServer = await serveMetrics({ host: config.host, port: config.metricsPort });
 
 const stop = new AbortController();
@@ -80,6 +83,7 @@ async function shutdown(sig: string): Promise<void> {
   log.flush();
   await index.stop();
   await sessionPhases.stop();
+  await metricsSource.stop();
   kube.close();
   process.exit(0);
 }

@@ -1,106 +1,158 @@
-// Prometheus metrics derived from session status (docs/architecture.md §4: no pushgateway). Session counts by phase are
-// computed at scrape time from the operator's informer caches; last-success time and duration are recorded
-// by the session loops when they set MetricsPushed (the moment a session becomes final).
+// Prometheus metrics of the operator (docs/architecture.md §4: no pushgateway). Every family is computed at
+// scrape time from object status in the caches every replica keeps (webhook/metrics-source.ts), so the leader
+// and a standby serve the same values and a failover or restart loses nothing: Stash's own families
+// (webhook/stash-metrics.ts), two of ours where Stash has no equivalent, and prom-client's process and Node.js
+// defaults.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { CronExpressionParser } from 'cron-parser';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { renderFamilies, stashFamilies, type MetricsSource, type Obj } from './stash-metrics.ts';
 
-export interface SessionLike {
-  kind?: string;
-  metadata?: { namespace?: string; labels?: Record<string, string> };
-  spec?: { invoker?: { kind?: string; name?: string } };
-  status?: { phase?: string };
+export type { MetricsSource };
+
+const EMPTY: MetricsSource = {
+  backupInvokers: () => [],
+  backupSessions: () => [],
+  restoreInvokers: () => [],
+  repositories: () => [],
+};
+
+/** The operator-run (global) hooks whose outcome a condition of the session or restore records. */
+const HOOK_CONDITIONS: Record<string, string> = {
+  GlobalPreBackupHookSucceeded: 'preBackup',
+  GlobalPostBackupHookSucceeded: 'postBackup',
+  GlobalPreRestoreHookSucceeded: 'preRestore',
+  GlobalPostRestoreHookSucceeded: 'postRestore',
+};
+
+function invokerOf(o: Obj): { invoker_kind: string; invoker_name: string } {
+  const ref = (o.spec as { invoker?: { kind?: string; name?: string } } | undefined)?.invoker;
+  return ref
+    ? { invoker_kind: ref.kind ?? '', invoker_name: ref.name ?? '' }
+    : { invoker_kind: o.kind ?? '', invoker_name: o.metadata?.name ?? '' };
+}
+
+function* sessionsOf(src: MetricsSource): Iterable<Obj> {
+  for (const s of src.backupSessions()) yield { ...s, kind: s.kind ?? 'BackupSession' };
+  yield* src.restoreInvokers();
+}
+
+/** Seconds between the next two runs of a cron schedule; undefined when it does not parse. */
+export function scheduleInterval(schedule: string, now = new Date()): number | undefined {
+  try {
+    const it = CronExpressionParser.parse(schedule, { currentDate: now });
+    const a = it.next().getTime();
+    return (it.next().getTime() - a) / 1000;
+  } catch {
+    return undefined;
+  }
 }
 
 export class StashMetrics {
   readonly registry = new Registry();
-  readonly #sources: Array<() => Iterable<SessionLike>> = [];
-  readonly lastSuccess: Gauge<string>;
-  readonly lastDuration: Gauge<string>;
-  readonly targetLastSuccess: Gauge<string>;
-  readonly targetLastDuration: Gauge<string>;
-  readonly sessionsFinished: Counter<string>;
-  readonly hookFailures: Counter<string>;
+  #source: MetricsSource = EMPTY;
 
-  constructor() {
-    const sources = this.#sources;
+  constructor(opts: { defaults?: boolean } = {}) {
+    if (opts.defaults !== false) collectDefaultMetrics({ register: this.registry });
+    const source = () => this.#source;
     new Gauge({
       name: 'stash_sessions',
-      help: 'BackupSessions, RestoreSessions and RestoreBatches known to the operator, by kind, namespace, invoker and phase.',
+      help: 'BackupSessions, RestoreSessions and RestoreBatches kept in the cluster, by kind, namespace, invoker and phase.',
       labelNames: ['kind', 'namespace', 'invoker_kind', 'invoker_name', 'phase'],
       registers: [this.registry],
       collect() {
         this.reset();
         const counts = new Map<string, { labels: Record<string, string>; n: number }>();
-        for (const src of sources) {
-          for (const s of src()) {
-            const labels = {
-              kind: s.kind ?? '',
-              namespace: s.metadata?.namespace ?? '',
-              invoker_kind: s.spec?.invoker?.kind ?? s.kind ?? '',
-              invoker_name: s.spec?.invoker?.name ?? (s.metadata as { name?: string } | undefined)?.name ?? '',
-              phase: s.status?.phase || 'Pending',
-            };
-            const key = JSON.stringify(labels);
-            const e = counts.get(key) ?? { labels, n: 0 };
-            e.n++;
-            counts.set(key, e);
-          }
+        for (const s of sessionsOf(source())) {
+          const labels = {
+            kind: s.kind ?? '',
+            namespace: s.metadata?.namespace ?? '',
+            ...invokerOf(s),
+            phase: (s.status as { phase?: string } | undefined)?.phase || 'Pending',
+          };
+          const key = JSON.stringify(labels);
+          const e = counts.get(key) ?? { labels, n: 0 };
+          e.n++;
+          counts.set(key, e);
         }
         for (const { labels, n } of counts.values()) this.set(labels, n);
       },
     });
-    const inv = ['namespace', 'invoker_kind', 'invoker_name'];
-    const tgt = [...inv, 'target_kind', 'target_name', 'target_namespace'];
-    this.lastSuccess = new Gauge({
-      name: 'stash_last_success_timestamp_seconds',
-      help: 'Unix time the last session of this invoker succeeded.',
-      labelNames: inv,
+    new Gauge({
+      name: 'stash_hook_failed_sessions',
+      help: 'Kept BackupSessions, RestoreSessions and RestoreBatches whose global hook (run by the operator) failed, by invoker and hook.',
+      labelNames: ['namespace', 'invoker_kind', 'invoker_name', 'hook'],
       registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of sessionsOf(source())) {
+          const conds = (s.status as { conditions?: Array<{ type?: string; status?: string }> } | undefined)
+            ?.conditions;
+          for (const c of conds ?? []) {
+            const hook = HOOK_CONDITIONS[c.type ?? ''];
+            if (hook && c.status === 'False')
+              this.inc({ namespace: s.metadata?.namespace ?? '', ...invokerOf(s), hook });
+          }
+        }
+      },
     });
-    this.lastDuration = new Gauge({
-      name: 'stash_last_session_duration_seconds',
-      help: 'Duration of the last finished session of this invoker.',
-      labelNames: [...inv, 'phase'],
+    new Gauge({
+      name: 'stash_backend_repository_initialized',
+      help: 'Whether the newest BackupSession of this invoker that tried could reach and initialize its backend repository (1) or not (0).',
+      labelNames: ['namespace', 'invoker_kind', 'invoker_name'],
       registers: [this.registry],
+      collect() {
+        this.reset();
+        const newest = new Map<string, { at: string; labels: Record<string, string>; ok: boolean }>();
+        for (const s of source().backupSessions()) {
+          const conds = (s.status as { conditions?: Array<{ type?: string; status?: string }> } | undefined)
+            ?.conditions;
+          const c = conds?.find((x) => x.type === 'BackendRepositoryInitialized');
+          if (!c || (c.status !== 'True' && c.status !== 'False')) continue;
+          const labels = { namespace: s.metadata?.namespace ?? '', ...invokerOf(s) };
+          const key = JSON.stringify(labels);
+          const at = `${s.metadata?.creationTimestamp ?? ''}|${s.metadata?.name ?? ''}`;
+          const prev = newest.get(key);
+          if (!prev || at > prev.at) newest.set(key, { at, labels, ok: c.status === 'True' });
+        }
+        for (const { labels, ok } of newest.values()) this.set(labels, ok ? 1 : 0);
+      },
     });
-    this.targetLastSuccess = new Gauge({
-      name: 'stash_target_last_success_timestamp_seconds',
-      help: 'Unix time this target last finished successfully.',
-      labelNames: tgt,
+    new Gauge({
+      name: 'stash_backup_schedule_interval_seconds',
+      help: "Seconds between the next two runs of this invoker's schedule (unpaused invokers); alerts compare the age of the last success with it.",
+      labelNames: ['namespace', 'invoker_kind', 'invoker_name'],
       registers: [this.registry],
-    });
-    this.targetLastDuration = new Gauge({
-      name: 'stash_target_last_duration_seconds',
-      help: 'Longest host duration of this target in its last finished session.',
-      labelNames: tgt,
-      registers: [this.registry],
-    });
-    this.sessionsFinished = new Counter({
-      name: 'stash_sessions_finished_total',
-      help: 'Sessions that reached a final phase.',
-      labelNames: [...inv, 'phase'],
-      registers: [this.registry],
-    });
-    this.hookFailures = new Counter({
-      name: 'stash_hook_failures_total',
-      help: 'Hooks run by the operator that failed.',
-      labelNames: [...inv, 'hook'],
-      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const inv of source().backupInvokers()) {
+          const spec = (inv.spec ?? {}) as { schedule?: string; paused?: boolean };
+          const secs = spec.schedule && !spec.paused ? scheduleInterval(spec.schedule) : undefined;
+          if (secs !== undefined)
+            this.set(
+              {
+                namespace: inv.metadata?.namespace ?? '',
+                invoker_kind: inv.kind ?? '',
+                invoker_name: inv.metadata?.name ?? '',
+              },
+              secs,
+            );
+        }
+      },
     });
   }
 
-  /** Adds a source of sessions (an informer's list) to count by phase at scrape time; returns its remover. */
-  addSessionSource(src: () => Iterable<SessionLike>): () => void {
-    this.#sources.push(src);
-    return () => {
-      const i = this.#sources.indexOf(src);
-      if (i >= 0) this.#sources.splice(i, 1);
-    };
+  /** Where every family reads its objects from (the informer caches); until set, only process metrics. */
+  setSource(src: MetricsSource): void {
+    this.#source = src;
   }
 
   async text(): Promise<string> {
-    return await this.registry.metrics();
+    // prom-client's defaults include gauges named `_total` (nodejs_active_handles_total, …): exposed untyped, as
+    // Stash's are (webhook/stash-metrics.ts), since a gauge so named fails the exposition lint.
+    const own = (await this.registry.metrics()).replace(/^# TYPE (\S+_total) gauge$/gm, '# TYPE $1 untyped');
+    return own + renderFamilies(stashFamilies(this.#source));
   }
 
   get contentType(): string {
@@ -108,7 +160,7 @@ export class StashMetrics {
   }
 }
 
-/** The process-wide metrics the controllers record into and `serveMetrics` exposes. */
+/** The process-wide metrics `serveMetrics` exposes by default. */
 export const metrics = new StashMetrics();
 
 /**

@@ -206,19 +206,18 @@ t.test(
     t.equal(findCondition(s.status?.conditions, 'MetricsPushed')?.status, 'True', 'MetricsPushed is set last');
     t.equal(findCondition(s.status?.conditions, 'BackupHistoryCleaned')?.status, 'True');
     t.ok(s.status?.sessionDuration, 'sessionDuration filled');
-    // The operator records metrics right after its final status write, and counts sessions from its own informer
-    // cache: both may trail this test's watch by a moment.
+    // The metrics are computed from the informer caches at scrape time: they may trail this test's watch by a moment.
     const exported = async (re: RegExp) =>
       await until(String(re), async () => re.test(await metrics.text()), 5_000).catch(() => false);
     t.ok(
       await exported(
-        /stash_last_success_timestamp_seconds\{namespace="[^"]+",invoker_kind="BackupBatch",invoker_name="seq"\} \d/,
+        /stash_backup_last_success_time_seconds\{invoker_kind="BackupBatch",invoker_name="seq",[^}]*\} \d/,
       ),
       'last success time exported',
     );
     t.ok(
-      await exported(/stash_target_last_duration_seconds\{[^}]*target_name="seq-b"[^}]*\} 1.25/),
-      'per-target duration exported',
+      await exported(/stash_backup_host_backup_duration_seconds\{[^}]*name="seq-b"[^}]*\} 1.25/),
+      'per-host duration exported',
     );
     t.ok(
       await exported(/stash_sessions\{kind="BackupSession",[^}]*invoker_name="seq",phase="Succeeded"\} 1/),

@@ -75,10 +75,14 @@ t.test('a failing global pre-hook fails the session and no member is initiated',
   t.match(c?.message, new RegExp(`127\\.0\\.0\\.1:${port}`), 'the message names the endpoint that failed');
   t.equal(s.status?.targets?.length ?? 0, 0, 'no target was initiated');
   t.equal(findCondition(s.status?.conditions, 'MetricsPushed')?.status, 'True');
-  t.match(
-    await metrics.text(),
-    /stash_hook_failures_total\{[^}]*invoker_name="hook",hook="preBackup"\} 1/,
-    'hook failure counted',
+  t.ok(
+    await until(
+      'hook failure exported',
+      async () =>
+        /stash_hook_failed_sessions\{[^}]*invoker_name="hook",hook="preBackup"\} 1/.test(await metrics.text()),
+      5_000,
+    ).catch(() => false),
+    'hook failure exported',
   );
 });
 

@@ -319,6 +319,7 @@ export interface ExtraOperator {
   identity: string;
   pid: number;
   port: number;
+  metricsPort: number;
   logFile: string;
   stop(): Promise<void>;
 }
@@ -331,6 +332,7 @@ export interface ExtraOperator {
 export async function startExtraOperator(t: Teardown, w: E2EWorld, identity: string): Promise<ExtraOperator> {
   const certDir = join(w.dir, 'webhook-certs');
   const port = await freePort();
+  const metricsPort = await freePort();
   const logName = `operator-${identity}`;
   const [, script] = OPERATOR_ENTRYPOINT;
   const pid = launchDetached(join(w.dir, 'logs'), logName, join(REPO_ROOT, 'node_modules', '.bin', 'node'), [script], {
@@ -341,7 +343,7 @@ export async function startExtraOperator(t: Teardown, w: E2EWorld, identity: str
       POD_NAME: identity,
       STASH_WEBHOOK_HOST: '127.0.0.1',
       STASH_WEBHOOK_PORT: String(port),
-      STASH_METRICS_PORT: String(await freePort()),
+      STASH_METRICS_PORT: String(metricsPort),
       STASH_TLS_CERT_FILE: join(certDir, FILES.cert),
       STASH_TLS_KEY_FILE: join(certDir, FILES.key),
       STASH_AGENT_IMAGE: AGENT_IMAGE,
@@ -362,7 +364,7 @@ export async function startExtraOperator(t: Teardown, w: E2EWorld, identity: str
     60_000,
     150,
   );
-  return { identity, pid, port, logFile, stop };
+  return { identity, pid, port, metricsPort, logFile, stop };
 }
 
 /** The first operator's pid (started by worldUp). */

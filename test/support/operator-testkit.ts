@@ -10,6 +10,7 @@ import { Informer } from '../../shared/kube/informer.ts';
 import { createLogger } from '../../shared/log.ts';
 import { mergeBackupSessionStatus, mergeRestoreBatchStatus } from '../../shared/status/index.ts';
 import { InformerInvokerIndex } from '../../webhook/invoker-index.ts';
+import { InformerMetricsSource } from '../../webhook/metrics-source.ts';
 import { StashMetrics } from '../../webhook/metrics.ts';
 import type { Tuning } from '../../webhook/controllers/deps.ts';
 import { startControllers } from '../../webhook/controllers/index.ts';
@@ -42,11 +43,15 @@ export async function startOperator(
   const index = new InformerInvokerIndex(kube, log).start();
   await index.waitForSync();
   const ac = new AbortController();
-  const metrics = new StashMetrics();
-  await startControllers({ kube, log, config, index, namespace, metrics, tuning }, ac.signal);
+  const metrics = new StashMetrics({ defaults: false });
+  const source = new InformerMetricsSource(kube, index, { namespace, log }).start();
+  await source.sessions.waitForSync();
+  metrics.setSource(source);
+  await startControllers({ kube, log, config, index, namespace, tuning }, ac.signal);
   t.teardown(async () => {
     ac.abort();
     await index.stop();
+    await source.stop();
   });
   return { metrics, index };
 }

@@ -15,6 +15,8 @@ const COMPONENT: Record<string, [dir: string, versionKey: string]> = {
   restic: ['restic', 'RESTIC_VERSION'],
   'rest-server': ['rest-server', 'REST_SERVER_VERSION'],
   minio: ['minio', 'MINIO_VERSION'],
+  promtool: ['promtool', 'PROMETHEUS_VERSION'],
+  helm: ['helm', 'HELM_VERSION'],
 };
 
 /** Absolute path of a pinned, cached binary; throws with the command that builds it when it is missing. */

@@ -19,6 +19,8 @@ export const OPERATOR_NAMESPACE = 'stash-system';
 export interface OperatorState {
   pid: number;
   port: number;
+  /** Plain-HTTP /metrics of this replica. */
+  metricsPort: number;
   caFile: string;
 }
 
@@ -61,6 +63,7 @@ export async function startOperator(
     await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: OPERATOR_NAMESPACE } });
   }
   const port = await freePort();
+  const metricsPort = await freePort();
   const [, script] = OPERATOR_ENTRYPOINT;
   const pid = launchDetached(
     join(cp.dir, 'logs'),
@@ -75,7 +78,7 @@ export async function startOperator(
         POD_NAME: 'stash-ts-operator-local',
         STASH_WEBHOOK_HOST: '127.0.0.1',
         STASH_WEBHOOK_PORT: String(port),
-        STASH_METRICS_PORT: String(await freePort()),
+        STASH_METRICS_PORT: String(metricsPort),
         STASH_TLS_CERT_FILE: certs.certFile,
         STASH_TLS_KEY_FILE: certs.keyFile,
         STASH_AGENT_IMAGE: AGENT_IMAGE,
@@ -84,7 +87,7 @@ export async function startOperator(
       },
     },
   );
-  const state: OperatorState = { pid, port, caFile: certs.caFile };
+  const state: OperatorState = { pid, port, metricsPort, caFile: certs.caFile };
   writePidFile(join(cp.dir, 'operator.json'), state);
   const ca = readFileSync(certs.caFile);
   const end = Date.now() + 60_000;

@@ -93,11 +93,6 @@ function summary(s: SessionObj, inv: BackupInvoker, phase: string): HookSummary 
   };
 }
 
-function durationSeconds(d: string | undefined): number | undefined {
-  const ms = d ? parseGoDuration(d) : undefined;
-  return ms === undefined ? undefined : ms / 1000;
-}
-
 export class BackupSessionLoop {
   readonly d: ResolvedDeps;
   readonly sessions: Informer<SessionObj>;
@@ -134,9 +129,6 @@ export class BackupSessionLoop {
     this.sessions.on('add', poke);
     this.sessions.on('update', poke);
     this.sessions.on('delete', (o) => this.#missing.clear(`${o.metadata?.namespace}/${o.metadata?.name}|`));
-    // A leader that loses its Lease stops counting; the next term registers afresh.
-    const remove = d.metrics.addSessionSource(() => this.sessions.list());
-    signal.addEventListener('abort', remove, { once: true });
   }
 
   async start(): Promise<void> {
@@ -261,7 +253,6 @@ export class BackupSessionLoop {
         const cleaned = await this.#cleanHistory(s, inv);
         s = await this.write(s, { conditions: [cond('BackupSkipped', 'True', why), cleaned] });
         void recordEvent(this.d.events, s, 'Normal', 'BackupSkipped', why);
-        this.#record(s, inv);
         return;
       }
     }
@@ -320,12 +311,6 @@ export class BackupSessionLoop {
       void recordEvent(this.d.events, s, 'Normal', `Global${hook[0]!.toUpperCase()}${hook.slice(1)}HookSucceeded`, out);
       return cond(type, 'True', `Global ${hook} hook succeeded: ${out}`.slice(0, 1024));
     } catch (err) {
-      this.d.metrics.hookFailures.inc({
-        namespace: inv.metadata?.namespace ?? '',
-        invoker_kind: inv.kind ?? '',
-        invoker_name: inv.metadata?.name ?? '',
-        hook,
-      });
       void recordEvent(
         this.d.events,
         s,
@@ -616,7 +601,6 @@ export class BackupSessionLoop {
       conditions: [cleaned, cond('MetricsPushed', 'True', 'Metrics are exported by the operator on /metrics.')],
     });
     this.#missing.clear(`${key}|`);
-    this.#record(s, inv);
     const phase = s.status?.phase ?? 'Unknown';
     void recordEvent(
       this.d.events,
@@ -626,33 +610,6 @@ export class BackupSessionLoop {
       `BackupSession ${s.metadata?.name} finished: ${phase} after ${s.status?.sessionDuration ?? '?'}.`,
     );
     if (phase === 'Failed') this.queue.add(key); // retry bookkeeping
-  }
-
-  #record(s: SessionObj, inv: BackupInvoker): void {
-    const m = this.d.metrics;
-    const phase = s.status?.phase ?? 'Unknown';
-    const labels = {
-      namespace: inv.metadata?.namespace ?? '',
-      invoker_kind: inv.kind ?? '',
-      invoker_name: inv.metadata?.name ?? '',
-    };
-    m.sessionsFinished.inc({ ...labels, phase });
-    const secs = durationSeconds(s.status?.sessionDuration);
-    if (secs !== undefined) m.lastDuration.set({ ...labels, phase }, secs);
-    if (phase === 'Succeeded') m.lastSuccess.set(labels, Date.now() / 1000);
-    for (const t of s.status?.targets ?? []) {
-      const tl = {
-        ...labels,
-        target_kind: t.ref?.kind ?? '',
-        target_name: t.ref?.name ?? '',
-        target_namespace: t.ref?.namespace || labels.namespace,
-      };
-      const durations = (t.stats ?? [])
-        .map((x) => durationSeconds(x.duration))
-        .filter((x): x is number => x !== undefined);
-      if (durations.length > 0) m.targetLastDuration.set(tl, Math.max(...durations));
-      if (t.phase === 'Succeeded') m.targetLastSuccess.set(tl, Date.now() / 1000);
-    }
   }
 
   /** docs/api.md §14.5: keep `backupHistoryLimit` completed sessions, always the newest Succeeded-or-Failed one. */

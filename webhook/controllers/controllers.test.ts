@@ -1,10 +1,9 @@
 // Pure pieces of the control loops: invoker phase (docs/api.md §14.8), trigger CronJob (§14.2), hook helpers (§2.10),
-// label selectors, the work queue's ordering guarantees, and the /metrics endpoint.
+// label selectors and the work queue's ordering guarantees.
 import t from 'tap';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../shared/log.ts';
-import { StashMetrics, serveMetrics } from '../metrics.ts';
 import { cond, executionModel, selectorMatches } from './common.ts';
 import { membersOf } from '../../shared/api/target.ts';
 import type { BackupBatch, BackupConfiguration, Invoker } from '../../shared/api/types.ts';
@@ -277,53 +276,4 @@ t.test('work queue: one run per key at a time, coalescing, timers', async (t) =>
   await until('three failed runs', () => fails >= 3, { timeoutMs: 2_000, everyMs: 10 });
   t.equal(fails, 3, 'a failing key is retried with backoff until it succeeds');
   t.ok(maxInFlight <= 2, 'distinct keys may run together, a key never twice');
-});
-
-t.test('/metrics serves the registry in Prometheus format', async (t) => {
-  const m = new StashMetrics();
-  m.addSessionSource(() => [
-    {
-      kind: 'BackupSession',
-      metadata: { namespace: 'a' },
-      spec: { invoker: { kind: 'BackupBatch', name: 'wp' } },
-      status: { phase: 'Succeeded' },
-    },
-    {
-      kind: 'BackupSession',
-      metadata: { namespace: 'a' },
-      spec: { invoker: { kind: 'BackupBatch', name: 'wp' } },
-      status: { phase: 'Succeeded' },
-    },
-    {
-      kind: 'BackupSession',
-      metadata: { namespace: 'a' },
-      spec: { invoker: { kind: 'BackupBatch', name: 'wp' } },
-      status: {},
-    },
-  ]);
-  m.lastSuccess.set({ namespace: 'a', invoker_kind: 'BackupBatch', invoker_name: 'wp' }, 1700000000);
-  m.hookFailures.inc({ namespace: 'a', invoker_kind: 'BackupBatch', invoker_name: 'wp', hook: 'preBackup' });
-  const srv = await serveMetrics({ host: '127.0.0.1', port: 0, metrics: m });
-  t.teardown(() => srv.close());
-  const res = await fetch(`http://127.0.0.1:${srv.port}/metrics`);
-  t.equal(res.status, 200);
-  t.match(res.headers.get('content-type'), /text\/plain/);
-  const text = await res.text();
-  t.match(
-    text,
-    'stash_sessions{kind="BackupSession",namespace="a",invoker_kind="BackupBatch",invoker_name="wp",phase="Succeeded"} 2',
-  );
-  t.match(
-    text,
-    'stash_sessions{kind="BackupSession",namespace="a",invoker_kind="BackupBatch",invoker_name="wp",phase="Pending"} 1',
-  );
-  t.match(
-    text,
-    'stash_last_success_timestamp_seconds{namespace="a",invoker_kind="BackupBatch",invoker_name="wp"} 1700000000',
-  );
-  t.match(
-    text,
-    'stash_hook_failures_total{namespace="a",invoker_kind="BackupBatch",invoker_name="wp",hook="preBackup"} 1',
-  );
-  t.equal((await fetch(`http://127.0.0.1:${srv.port}/other`)).status, 404);
 });

@@ -5,7 +5,6 @@ import type { OperatorConfig } from '../../shared/config.ts';
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import type { InjectOptions } from '../admission/inject.ts';
 import type { InformerInvokerIndex } from '../invoker-index.ts';
-import { metrics as defaultMetrics, type StashMetrics } from '../metrics.ts';
 import type { EventSink } from './common.ts';
 import type { WorkloadSyncDeps } from './workload.ts';
 
@@ -19,8 +18,6 @@ export interface ControllerDeps {
   namespace?: string;
   /** Injection options; defaults to config.agentImage with upstream's empty pushgateway URL. */
   inject?: InjectOptions;
-  /** Where session metrics are recorded; defaults to the process-wide registry in webhook/metrics.ts. */
-  metrics?: StashMetrics;
   tuning?: Partial<Tuning>;
   /** Executor pod of global exec hooks; defaults to config.namespace/config.identity (POD_NAME). */
   executorPod?: { namespace: string; name: string };
@@ -64,7 +61,6 @@ export interface ResolvedDeps {
   index: InformerInvokerIndex;
   namespace: string | undefined;
   inject: InjectOptions;
-  metrics: StashMetrics;
   tuning: Tuning;
   events: EventSink;
   workloads: WorkloadSyncDeps;
@@ -85,7 +81,6 @@ export function resolveDeps(deps: ControllerDeps): ResolvedDeps {
     index: deps.index,
     namespace: deps.namespace,
     inject,
-    metrics: deps.metrics ?? defaultMetrics,
     tuning: {
       ...DEFAULT_TUNING,
       ...(deps.config.hostLivenessMs !== undefined ? { hostLivenessMs: deps.config.hostLivenessMs } : {}),

@@ -21,7 +21,6 @@ import {
   isTrue,
   mergeRestoreBatchStatus,
   mergeRestoreSessionStatus,
-  parseGoDuration,
   restoreMemberPhase,
   sameRef,
   type MemberPatch,
@@ -130,8 +129,6 @@ export class RestoreLoop {
       inf.on('update', poke);
       inf.on('delete', (o) => this.#missing.clear(`${invokerKey(kind, o.metadata?.namespace, o.metadata?.name)}|`));
       for (const o of inf.list()) poke(o);
-      const remove = d.metrics.addSessionSource(() => inf.list().filter((o) => scoped(d, o)));
-      signal.addEventListener('abort', remove, { once: true });
     }
   }
 
@@ -281,12 +278,6 @@ export class RestoreLoop {
       void recordEvent(this.d.events, inv, 'Normal', `${Hook}Succeeded`, out);
       return cond(type, 'True', `Global ${hook} hook succeeded: ${out}`.slice(0, 1024));
     } catch (err) {
-      this.d.metrics.hookFailures.inc({
-        namespace: inv.metadata?.namespace ?? '',
-        invoker_kind: inv.kind ?? '',
-        invoker_name: inv.metadata?.name ?? '',
-        hook,
-      });
       void recordEvent(this.d.events, inv, 'Warning', `${Hook}Failed`, errorMessage(err));
       return cond(type, 'False', `Global ${hook} hook failed: ${errorMessage(err)}`.slice(0, 1024));
     }
@@ -602,7 +593,6 @@ export class RestoreLoop {
       [],
     );
     this.#missing.clear(`${key}|`);
-    this.#record(inv);
     const phase = inv.status?.phase ?? 'Unknown';
     void recordEvent(
       this.d.events,
@@ -611,35 +601,6 @@ export class RestoreLoop {
       `Restore${phase}`,
       `${inv.kind} ${inv.metadata?.name} finished: ${phase} after ${(inv.status as { sessionDuration?: string }).sessionDuration ?? '?'}.`,
     );
-  }
-
-  #record(inv: RestoreInvoker): void {
-    const mt = this.d.metrics;
-    const phase = inv.status?.phase ?? 'Unknown';
-    const labels = {
-      namespace: inv.metadata?.namespace ?? '',
-      invoker_kind: inv.kind ?? '',
-      invoker_name: inv.metadata?.name ?? '',
-    };
-    mt.sessionsFinished.inc({ ...labels, phase });
-    const d = (inv.status as { sessionDuration?: string }).sessionDuration;
-    const ms = d ? parseGoDuration(d) : undefined;
-    if (ms !== undefined) mt.lastDuration.set({ ...labels, phase }, ms / 1000);
-    if (phase === 'Succeeded') mt.lastSuccess.set(labels, Date.now() / 1000);
-    for (const { m, st } of memberViews(inv, membersOf(inv))) {
-      if (!st) continue;
-      const tl = {
-        ...labels,
-        target_kind: m.ref.kind ?? '',
-        target_name: m.ref.name ?? '',
-        target_namespace: m.ref.namespace ?? '',
-      };
-      const durations = (st.stats ?? [])
-        .map((x) => (x.duration ? parseGoDuration(x.duration) : undefined))
-        .filter((x): x is number => x !== undefined);
-      if (durations.length > 0) mt.targetLastDuration.set(tl, Math.max(...durations) / 1000);
-      if ((st.phase ?? restoreMemberPhase(st)) === 'Succeeded') mt.targetLastSuccess.set(tl, Date.now() / 1000);
-    }
   }
 
   async #finalize(inv: RestoreInvoker): Promise<void> {
