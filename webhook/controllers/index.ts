@@ -5,6 +5,7 @@ import { runBackupInvokers } from './invoker.ts';
 import { runBackupSessions } from './backup-session.ts';
 import { runRestores } from './restore.ts';
 import { runWorkloads } from './workload.ts';
+import { runSnapshots } from './snapshots.ts';
 
 export type { ControllerDeps };
 
@@ -16,6 +17,7 @@ export const CONTROLLERS: Array<{ name: string; run: Controller }> = [
   { name: 'backup-invokers', run: runBackupInvokers },
   { name: 'backup-sessions', run: runBackupSessions },
   { name: 'restores', run: runRestores },
+  { name: 'snapshots', run: runSnapshots },
 ];
 
 export async function startControllers(deps: ControllerDeps, signal: AbortSignal): Promise<void> {
