@@ -3,8 +3,9 @@
 // process, and the pod runner, which is our dev/test stand-in for a kubelet (it runs the `stash-init`
 // containers as local processes; it is not a kubelet). restic restores from a local-directory Repository.
 // Stages: before member 1, during its restore, between members, during member 2, during the operator's final
-// write. Each RestoreBatch must end final within the liveness bound with the data back byte for byte;
-// afterwards a restore without a fault succeeds and `restic check` is clean.
+// write. Each RestoreBatch must end Succeeded with the data back byte for byte — a host whose pods the workload
+// controller rolls out late after the restart is judged from its stash-init's start, not failed as lost
+// (docs/decisions/0002-lease-heartbeats.md); afterwards a restore without a fault succeeds and `restic check` is clean.
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';

@@ -6,7 +6,7 @@
 // `restic check` clean, earlier snapshots intact, no restic process of a killed agent left (from /proc).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,7 +66,9 @@ export async function faultWorld(t: Teardown, name: string, opts: { proxy?: bool
   if (opts.proxy) {
     proxy = await TcpProxy.listen();
     t.teardown(() => proxy?.close());
-    agentKubeconfig = join(mkdtempSync(join(tmpdir(), `stash-ts-${name}-agents-`)), 'kubeconfig');
+    const dir = mkdtempSync(join(tmpdir(), `stash-ts-${name}-agents-`));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    agentKubeconfig = join(dir, 'kubeconfig');
   }
   const w = await e2eWorld(t, name, {
     operatorEnv: { STASH_HOST_LIVENESS_TIMEOUT: `${FAULT_LIVENESS_MS}ms` },
