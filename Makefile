@@ -20,7 +20,7 @@ system-packages:
 	@hack/install-system-packages.sh
 
 bins: system-packages
-	@hack/build-bins.sh etcd k8s k8s-node restic rest-server minio
+	@hack/build-bins.sh etcd etcd-tools k8s k8s-node restic rest-server minio
 
 setup: deps bins
 
