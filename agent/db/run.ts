@@ -3,7 +3,7 @@
 // file goes into the restore client's stdin. The restic wrapper owns the failure semantics — a producer
 // that fails, even after most of its output, leaves no snapshot; a consumer never sees a clean end of a
 // truncated stream — and this module owns the clients, their credentials and readable errors.
-import { StashError } from '../../shared/errors.ts';
+import { StashError, ValidationError } from '../../shared/errors.ts';
 import type { Restic } from '../../shared/restic/command.ts';
 import type { BackupResult } from '../../shared/restic/output.ts';
 import { makeRedactor } from '../../shared/restic/redact.ts';
@@ -11,6 +11,7 @@ import type { TaskParam } from './args.ts';
 import { prepareDump, prepareRestore, type CommandOptions, type PreparedCommand } from './commands.ts';
 import type { DatabaseConnection } from './connection.ts';
 import type { Engine } from './tasks.ts';
+import { ETCD_SNAPSHOT_FILENAME, backupEtcd, restoreEtcd } from './etcd.ts';
 import {
   REDIS_DUMP_FILENAME,
   buildRedisDumpCommand,
@@ -24,7 +25,7 @@ export const DUMP_FILENAME = 'dumpfile.sql';
 
 /** The stored file of each engine's dump (upstream's names, so snapshots are interchangeable). */
 export function dumpFilename(engine: Engine): string {
-  return engine === 'redis' ? REDIS_DUMP_FILENAME : DUMP_FILENAME;
+  return engine === 'redis' ? REDIS_DUMP_FILENAME : engine === 'etcd' ? ETCD_SNAPSHOT_FILENAME : DUMP_FILENAME;
 }
 
 export interface DatabaseBackupOptions {
@@ -100,6 +101,15 @@ export async function backupDatabase(
   o: DatabaseBackupOptions,
 ): Promise<BackupResult> {
   const redact = makeRedactor([conn.password]);
+  if (conn.engine === 'etcd')
+    return backupEtcd(restic, conn, { ...commandOptions(o), host: o.host, signal: o.signal, tags: o.tags }).catch(
+      (err: unknown) => {
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new DatabaseError('DATABASE_BACKUP_FAILED', redact(`backup of ${describe(conn)} failed: ${msg}`), {
+          cause: err,
+        });
+      },
+    );
   return withCommand(dumpCommand(conn, commandOptions(o)), async ({ command }) => {
     try {
       return await restic.backupCommand(command, {
@@ -130,6 +140,18 @@ export async function restoreDatabase(
   o: DatabaseRestoreOptions,
 ): Promise<{ bytes: number }> {
   const redact = makeRedactor([conn.password]);
+  if (conn.engine === 'etcd')
+    return restoreEtcd(restic, { ...commandOptions(o), host: o.host, snapshot: o.snapshot, signal: o.signal }).catch(
+      (err: unknown) => {
+        if (err instanceof ValidationError) throw err;
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new DatabaseError(
+          'DATABASE_RESTORE_FAILED',
+          redact(`restore of ${describe(conn)} from snapshot ${o.snapshot} failed: ${msg}`),
+          { cause: err },
+        );
+      },
+    );
   const flush = conn.engine === 'redis' && redisFlushFirst(o.params);
   return withCommand(restoreCommand(conn, commandOptions(o)), async ({ command }) => {
     try {
