@@ -5,8 +5,6 @@
 // is restored by stash-init into the new claim, and the Redis member restores the wiped server through the
 // restored AppBinding.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t from 'tap';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
@@ -16,6 +14,7 @@ import {
   DATA_PATH,
   REPO_MOUNT,
   backupSession,
+  createApp,
   e2eWorld,
   finished,
   namespaceWithRepo,
@@ -44,42 +43,8 @@ t.test(
     const ns = 'kinds-src';
     const repoDir = await namespaceWithRepo(w, ns);
     const files = { 'index.html': '<h1>shop</h1>', 'img/logo.bin': randomBytes(64 * 1024) };
-    const src = pvcDir(w.dir, ns, 'web-data');
-    for (const [rel, content] of Object.entries(files)) {
-      mkdirSync(join(src, rel, '..'), { recursive: true });
-      writeFileSync(join(src, rel), content);
-    }
+    const src = await createApp(w, ns, 'web', files, PART_OF);
     const app: KubeObject[] = [
-      {
-        apiVersion: 'v1',
-        kind: 'PersistentVolumeClaim',
-        metadata: { name: 'web-data', namespace: ns, labels: PART_OF },
-        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-      } as KubeObject,
-      {
-        apiVersion: 'apps/v1',
-        kind: 'Deployment',
-        metadata: { name: 'web', namespace: ns, labels: { app: 'web', ...PART_OF } },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: 'web' } },
-          template: {
-            metadata: { labels: { app: 'web' } },
-            spec: {
-              terminationGracePeriodSeconds: 5,
-              containers: [
-                {
-                  name: 'app',
-                  image: 'busybox:1.36',
-                  command: ['sleep', 'infinity'],
-                  volumeMounts: [{ name: 'data', mountPath: DATA_PATH }],
-                },
-              ],
-              volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'web-data' } }],
-            },
-          },
-        },
-      } as KubeObject,
       {
         apiVersion: 'v1',
         kind: 'Secret',
