@@ -1,4 +1,4 @@
-// A kubedump member in the agent (docs/decisions/0009-more-member-kinds.md): the dump tree of kubedump.ts
+// A kubedump member in the agent (docs/decisions/0010-more-member-kinds.md): the dump tree of kubedump.ts
 // backed up as one directory snapshot, and restored from the member's own snapshot into the cluster. The
 // target is the Namespace to dump (`target.ref: {apiVersion: v1, kind: Namespace, name}`, upstream's form);
 // task params: `labelSelector` picks objects, and on restore `targetNamespace` moves them into another

@@ -1,4 +1,4 @@
-// Kubernetes manifests as a member (kubedump-backup-<v> / kubedump-restore-<v>, docs/decisions/0009-more-member-kinds.md):
+// Kubernetes manifests as a member (kubedump-backup-<v> / kubedump-restore-<v>, docs/decisions/0010-more-member-kinds.md):
 // every listable resource of a namespace (or the objects a label selector picks), found through API discovery,
 // written one YAML file per object as `<root>/resources/<Kind>/<name>.yaml` (upstream's kubedump tree) with
 // the fields the server sets stripped, then backed up as a directory. Objects a controller owns

@@ -1,4 +1,4 @@
-// The etcd member (docs/decisions/0009-more-member-kinds.md): `etcdctl snapshot save` writes the snapshot to a
+// The etcd member (docs/decisions/0010-more-member-kinds.md): `etcdctl snapshot save` writes the snapshot to a
 // private file — etcdctl has no stdout mode, and it checks the snapshot's integrity only once the file is
 // complete — and only then is the file streamed into `restic backup --stdin` as /snapshot.db, so a failed or
 // cut-short snapshot never reaches the repository. The restore dumps that file back and runs

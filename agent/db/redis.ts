@@ -1,4 +1,4 @@
-// The Redis member (docs/decisions/0009-more-member-kinds.md): a logical dump of every database as a
+// The Redis member (docs/decisions/0010-more-member-kinds.md): a logical dump of every database as a
 // stream of RESP commands — `SELECT <db>` and, per key, `RESTORE <key> <expire-at-ms> <DUMP payload>
 // REPLACE ABSTTL` — which `redis-cli --pipe` replays into a running server. DUMP's payload is the server's
 // own serialisation of the value (any type, binary-safe, big keys included) and ABSTTL keeps the absolute
