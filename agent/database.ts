@@ -11,7 +11,7 @@ import type { BackupResult } from '../shared/restic/output.ts';
 import { AgentError, secretValues } from './common.ts';
 import type { Secret } from './types.ts';
 import {
-  DUMP_FILENAME,
+  dumpFilename,
   backupDatabase,
   connectionFromAppBinding,
   databaseTask,
@@ -52,7 +52,7 @@ function taskFor(task: TaskLike | undefined, action: 'backup' | 'restore') {
   const t = databaseTask(name);
   if (!t)
     throw new AgentError(
-      `task.name "${name}" is not a database task this agent knows (use e.g. mysql-${action}-8.0.21, mariadb-${action}-10.5.8 or postgres-${action}-16.1)`,
+      `task.name "${name}" is not a database task this agent knows (use e.g. mysql-${action}-8.0.21, mariadb-${action}-10.5.8, postgres-${action}-16.1, redis-${action}-7.0.5 or etcd-${action}-3.5.0)`,
     );
   if (t.action !== action)
     throw new AgentError(`task.name "${name}" is a ${t.action} task, but this member is a ${action}`);
@@ -80,7 +80,7 @@ export async function backupDatabaseTarget(
   const result = await i.repo.withRestic((restic) =>
     backupDatabase(restic, conn, { host: i.host, params: i.task?.params, signal: i.signal, tmpDir: i.tmpDir }),
   );
-  return { result, stats: snapshotStats(result, `/${DUMP_FILENAME}`) };
+  return { result, stats: snapshotStats(result, `/${dumpFilename(conn.engine)}`) };
 }
 
 export interface DatabaseRestoreInput extends DatabaseBackupInput {

@@ -30,6 +30,7 @@ import {
   type RepositoryPrefetch,
 } from './common.ts';
 import { backupDatabaseTarget, isDatabaseTarget } from './database.ts';
+import { backupKubedump, isKubedumpTask } from './kubedump-member.ts';
 import { runHook, type HookSummary } from './hooks.ts';
 import { holderChecker } from './locks.ts';
 import { actionable } from './messages.ts';
@@ -257,7 +258,8 @@ export class HostBackup {
     try {
       await repo.preflight();
       if (this.#initPending) await this.#initialiseIfMissing(repo);
-      if (isDatabaseTarget(this.#member.ref)) await this.#backUpDatabase(repo);
+      if (isKubedumpTask(this.#member.spec.task)) await this.#backUpManifests(repo);
+      else if (isDatabaseTarget(this.#member.ref)) await this.#backUpDatabase(repo);
       else await this.#backUpPaths(repo);
     } catch (err) {
       this.#error = err instanceof PathError ? err.message : `backup failed: ${actionable(err, this.#where)}`;
@@ -285,6 +287,30 @@ export class HostBackup {
       this.#log.info('repository initialised');
       return await step();
     }
+  }
+
+  /** A kubedump member: the target Namespace's manifests as one directory snapshot (agent/kubedump-member.ts). */
+  async #backUpManifests(repo: RepoOps): Promise<void> {
+    const { ctx, host, signal } = this.#d;
+    const member = this.#member;
+    const namespace = member.ref.kind === 'Namespace' ? member.ref.name : member.ref.namespace || this.#ns;
+    if (!namespace) throw new PathError('target.ref.name: the Namespace whose manifests to back up is required');
+    const out = await this.#initialisingOnMissing(repo, () =>
+      repo.withRestic((restic) =>
+        backupKubedump({
+          kube: ctx.kube,
+          restic,
+          namespace,
+          params: member.spec.task?.params,
+          host,
+          tmpDir: ctx.tmpDir,
+          signal,
+        }),
+      ),
+    );
+    await this.#settleInit(true, REPOSITORY_FOUND);
+    this.#snapshots.push(out.stats);
+    this.#log.info({ snapshot: out.stats.name, objects: out.objects }, 'manifests backed up');
   }
 
   async #backUpDatabase(repo: RepoOps): Promise<void> {

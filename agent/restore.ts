@@ -33,6 +33,7 @@ import {
 } from './common.ts';
 import { runHook, type HookSummary } from './hooks.ts';
 import { isDatabaseTarget, restoreDatabaseTarget } from './database.ts';
+import { isKubedumpTask, restoreKubedump } from './kubedump-member.ts';
 import { actionable } from './messages.ts';
 import type { RepoOps } from './repo.ts';
 import { emitEvent, hostCondition, patchRestoreBatchMember, patchRestoreSession, postHookCondition } from './status.ts';
@@ -386,6 +387,27 @@ class HostRestore {
   async #restoreRule(repo: RepoOps, rule: Rule): Promise<void> {
     const ctx = this.#ctx;
     const { signal } = this.#o;
+    if (isKubedumpTask(this.#member.spec.task)) {
+      // The member's own snapshot (`latest` of its host), re-created in the cluster (agent/kubedump-member.ts).
+      const snapshot = rule.snapshots?.[0] ?? 'latest';
+      const out = await repo.withRestic((restic) =>
+        restoreKubedump({
+          kube: ctx.kube,
+          restic,
+          namespace: this.#ns,
+          params: this.#member.spec.task?.params,
+          host: snapshot === 'latest' ? rule.sourceHost || this.#host : this.#host,
+          snapshot,
+          tmpDir: ctx.tmpDir,
+          signal,
+        }),
+      );
+      this.#log.info(
+        { created: out.created.length, skipped: out.skipped.length, replaced: out.replaced.length },
+        'manifests restored',
+      );
+      return;
+    }
     if (isDatabaseTarget(this.#member.ref)) {
       await restoreDatabaseTarget({
         kube: ctx.kube,

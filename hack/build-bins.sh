@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go binaries the local world needs (control plane, restic, backends) from Go modules,
 # once per version, into a cache outside the repository. Safe to run again: a cached version is reused.
-# Usage: hack/build-bins.sh [all|k8s|k8s-node|etcd|restic|rest-server|minio|template|promtool|helm]...
+# Usage: hack/build-bins.sh [all|k8s|k8s-node|etcd|etcd-tools|restic|rest-server|minio|template|promtool|helm]...
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,6 +39,21 @@ build_etcd() {
   log "building etcd $ETCD_VERSION"
   mkdir -p "$out.tmp"
   (cd "$here/bins/etcd" && go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3)
+  rm -rf "$out"; mv "$out.tmp" "$out"
+}
+
+# etcdctl and etcdutl of the same etcd version, for etcd members (agent/db/etcd.ts): snapshot save/restore.
+build_etcd_tools() {
+  local out="$CACHE/bins/etcd-tools-$ETCD_VERSION"
+  have "$out" etcdctl etcdutl && return 0
+  log "building etcdctl + etcdutl $ETCD_VERSION"
+  local mod="$CACHE/wrappers/etcd-tools-$ETCD_VERSION"
+  mkdir -p "$mod" "$out.tmp"
+  printf 'module stashts/bins/etcd-tools\n\ngo 1.26.0\n\nrequire (\n\tgo.etcd.io/etcd/etcdctl/v3 %s\n\tgo.etcd.io/etcd/etcdutl/v3 %s\n)\n' "$ETCD_VERSION" "$ETCD_VERSION" > "$mod/go.mod"
+  printf 'package main\n\nimport (\n\t_ "go.etcd.io/etcd/etcdctl/v3"\n\t_ "go.etcd.io/etcd/etcdutl/v3"\n)\n' > "$mod/tools.go"
+  (cd "$mod" && { go mod tidy >/dev/null 2>&1 || true; } \
+    && go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcdctl" go.etcd.io/etcd/etcdctl/v3 \
+    && go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcdutl" go.etcd.io/etcd/etcdutl/v3)
   rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
@@ -85,8 +100,8 @@ locked() { mkdir -p "$CACHE/bins"; ( flock 9; "$@" ) 9>"$CACHE/bins/.lock-$1"; }
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case "$t" in
-    all) locked build_etcd; locked build_restic; locked build_rest_server; locked build_k8s; locked build_k8s_node; locked build_minio; locked build_template; locked build_promtool; locked build_helm ;;
-    k8s) locked build_k8s ;; k8s-node) locked build_k8s_node ;; etcd) locked build_etcd ;; restic) locked build_restic ;;
+    all) locked build_etcd; locked build_etcd_tools; locked build_restic; locked build_rest_server; locked build_k8s; locked build_k8s_node; locked build_minio; locked build_template; locked build_promtool; locked build_helm ;;
+    k8s) locked build_k8s ;; k8s-node) locked build_k8s_node ;; etcd) locked build_etcd ;; etcd-tools) locked build_etcd_tools ;; restic) locked build_restic ;;
     rest-server) locked build_rest_server ;; minio) locked build_minio ;; template) locked build_template ;;
     promtool) locked build_promtool ;; helm) locked build_helm ;;
     *) echo "unknown target: $t" >&2; exit 2 ;;

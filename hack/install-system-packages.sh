@@ -13,7 +13,7 @@
 # every child (`setpriv --pdeathsig KILL -- restic …`) so no restic or dump client outlives a killed agent,
 # and unshare, which gives restic the pod's hostname in the local world.
 set -euo pipefail
-base=(openssl restic util-linux mariadb-server mariadb-client postgresql-15 postgresql-client-15)
+base=(openssl restic util-linux mariadb-server mariadb-client postgresql-15 postgresql-client-15 redis-server redis-tools)
 world=(containerd runc containernetworking-plugins iptables conntrack socat mmdebstrap busybox-static gcc libc6-dev)
 need=()
 for pkg in "${base[@]}" "${world[@]}"; do

@@ -126,3 +126,33 @@ t.test('errors name the missing field and never a secret', async (t) => {
   t.match(err?.message, /must not carry credentials/);
   t.notMatch(err?.message, /Sup3rLeak/, 'the URL password is not echoed');
 });
+
+t.test('Redis and etcd: the login is optional, etcd TLS files come from the Secret', async (t) => {
+  const ab = (url: string, type: string) => ({
+    metadata: { name: 'x', namespace: 'demo' },
+    spec: { type, clientConfig: { url }, secret: { name: 'x-auth' } },
+  });
+  t.same(connectionFromAppBinding(ab('redis://cache:6380', 'kubedb.com/redis'), { password: 'pw' }), {
+    engine: 'redis',
+    host: 'cache',
+    port: 6380,
+    user: '',
+    password: 'pw',
+    scheme: 'redis',
+  });
+  t.match(connectionFromAppBinding(ab('cache.demo.svc', 'kubedb.com/redis'), {}), {
+    engine: 'redis',
+    port: 6379,
+    password: '',
+  });
+  const etcd = connectionFromAppBinding(
+    ab('https://etcd:2379', 'etcd'),
+    { 'ca.crt': 'CA', 'tls.crt': 'C', 'tls.key': 'K' },
+    { engine: 'etcd' },
+  );
+  t.same(etcd.tls, { ca: 'CA', cert: 'C', key: 'K' });
+  t.equal(etcd.scheme, 'https');
+  t.throws(() => connectionFromAppBinding(ab('https://etcd:2379', 'etcd'), { 'tls.crt': 'C' }, { engine: 'etcd' }), {
+    message: /needs both tls\.crt and tls\.key/,
+  });
+});

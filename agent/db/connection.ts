@@ -1,7 +1,9 @@
 // Where a database member lives and how to log in: an AppBinding (appcatalog.appscode.com/v1alpha1) gives
 // the address — `spec.clientConfig.url`, or `spec.clientConfig.service` inside the cluster — and names the
 // Secret whose `username`/`password` keys hold the login (upstream Postgres addons also read
-// `POSTGRES_USER`/`POSTGRES_PASSWORD`). Errors name the missing field and never include a secret value.
+// `POSTGRES_USER`/`POSTGRES_PASSWORD`). Redis needs only `password` (a `username` selects an ACL user), and an
+// etcd Secret holds TLS client files (`ca.crt`, `tls.crt`, `tls.key`) and optionally a login. Errors name the
+// missing field and never include a secret value.
 import { ValidationError } from '../../shared/errors.ts';
 import type { Engine } from './tasks.ts';
 
@@ -38,17 +40,22 @@ export interface DatabaseConnection {
   database?: string;
   /** PostgreSQL `sslmode` from the URL query (e.g. disable, require). */
   sslMode?: string;
+  /** URL scheme as given (etcd: http or https). */
+  scheme?: string;
+  /** TLS client material from the Secret (etcd), PEM text; written to private files, never passed in argv. */
+  tls?: { ca?: string; cert?: string; key?: string };
 }
 
 /** Decoded Secret data (the caller decodes Kubernetes' base64); Buffers are read as UTF-8. */
 export type SecretValues = Record<string, string | Buffer | undefined>;
 
-const DEFAULT_PORT: Record<Engine, number> = { mysql: 3306, postgres: 5432 };
+const DEFAULT_PORT: Record<Engine, number> = { mysql: 3306, postgres: 5432, redis: 6379, etcd: 2379 };
 
 function engineOfScheme(scheme: string): Engine | undefined {
   const s = scheme.toLowerCase();
   if (s === 'mysql' || s === 'mariadb' || s === 'tcp+mysql') return 'mysql';
   if (s === 'postgres' || s === 'postgresql') return 'postgres';
+  if (s === 'redis') return 'redis';
   return undefined;
 }
 
@@ -56,6 +63,8 @@ function engineOfType(type: string): Engine | undefined {
   const t = type.toLowerCase();
   if (/mysql|mariadb|percona/.test(t)) return 'mysql';
   if (/postgres/.test(t)) return 'postgres';
+  if (/redis/.test(t)) return 'redis';
+  if (/etcd/.test(t)) return 'etcd';
   return undefined;
 }
 
@@ -87,6 +96,7 @@ export function connectionFromAppBinding(
   let database: string | undefined;
   let sslMode: string | undefined;
   let schemeEngine: Engine | undefined;
+  let scheme: string | undefined;
   if (cc.url) {
     let u: URL;
     const raw = /^[a-z][a-z0-9+.-]*:\/\//i.test(cc.url) ? cc.url : `tcp://${cc.url}`;
@@ -102,7 +112,8 @@ export function connectionFromAppBinding(
         `${where}: spec.clientConfig.url must not carry credentials; put them in the Secret spec.secret.name`,
       );
     }
-    schemeEngine = engineOfScheme(u.protocol.replace(/:$/, ''));
+    scheme = u.protocol.replace(/:$/, '').toLowerCase();
+    schemeEngine = engineOfScheme(scheme);
     host = u.hostname.replace(/^\[|\]$/g, '');
     if (!host) throw new ValidationError('spec.clientConfig.url', `${where}: spec.clientConfig.url has no host`);
     port = u.port ? Number(u.port) : undefined;
@@ -125,6 +136,7 @@ export function connectionFromAppBinding(
         `${where}: spec.clientConfig.service.port is required`,
       );
     port = Number(svc.port);
+    scheme = svc.scheme?.toLowerCase();
     schemeEngine = svc.scheme ? engineOfScheme(svc.scheme) : undefined;
     database = svc.path ? svc.path.replace(/^\/+|\/+$/g, '') || undefined : undefined;
     if (svc.query) sslMode = new URLSearchParams(svc.query).get('sslmode') ?? undefined;
@@ -162,6 +174,27 @@ export function connectionFromAppBinding(
     }
     return undefined;
   };
+  if (engine === 'redis' || engine === 'etcd') {
+    // Both work without a login (an etcd behind client certificates, a Redis without requirepass).
+    const conn: DatabaseConnection = {
+      engine,
+      host,
+      port,
+      user: pick(['username']) ?? '',
+      password: pick(['password']) ?? '',
+    };
+    if (scheme) conn.scheme = scheme;
+    if (engine === 'etcd') {
+      const tls = { ca: pick(['ca.crt']), cert: pick(['tls.crt']), key: pick(['tls.key']) };
+      if (!tls.cert !== !tls.key)
+        throw new ValidationError(
+          `secret ${secretName}`,
+          `Secret ${secretName} (from ${where}) needs both tls.crt and tls.key for a client certificate`,
+        );
+      if (tls.ca || tls.cert) conn.tls = Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined));
+    }
+    return conn;
+  }
   const userKeys = engine === 'postgres' ? ['username', 'POSTGRES_USER'] : ['username'];
   const passwordKeys = engine === 'postgres' ? ['password', 'POSTGRES_PASSWORD'] : ['password'];
   const user = pick(userKeys);

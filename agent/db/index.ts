@@ -16,6 +16,7 @@ export {
   restoreDatabase,
   DatabaseError,
   DUMP_FILENAME,
+  dumpFilename,
   type DatabaseBackupOptions,
   type DatabaseRestoreOptions,
 } from './run.ts';

@@ -3,16 +3,30 @@
 // file goes into the restore client's stdin. The restic wrapper owns the failure semantics — a producer
 // that fails, even after most of its output, leaves no snapshot; a consumer never sees a clean end of a
 // truncated stream — and this module owns the clients, their credentials and readable errors.
-import { StashError } from '../../shared/errors.ts';
+import { StashError, ValidationError } from '../../shared/errors.ts';
 import type { Restic } from '../../shared/restic/command.ts';
 import type { BackupResult } from '../../shared/restic/output.ts';
 import { makeRedactor } from '../../shared/restic/redact.ts';
 import type { TaskParam } from './args.ts';
 import { prepareDump, prepareRestore, type CommandOptions, type PreparedCommand } from './commands.ts';
 import type { DatabaseConnection } from './connection.ts';
+import type { Engine } from './tasks.ts';
+import { ETCD_SNAPSHOT_FILENAME, backupEtcd, restoreEtcd } from './etcd.ts';
+import {
+  REDIS_DUMP_FILENAME,
+  buildRedisDumpCommand,
+  buildRedisRestoreCommand,
+  flushRedis,
+  redisFlushFirst,
+} from './redis.ts';
 
 /** The file a dump is stored as inside the snapshot. */
 export const DUMP_FILENAME = 'dumpfile.sql';
+
+/** The stored file of each engine's dump (upstream's names, so snapshots are interchangeable). */
+export function dumpFilename(engine: Engine): string {
+  return engine === 'redis' ? REDIS_DUMP_FILENAME : engine === 'etcd' ? ETCD_SNAPSHOT_FILENAME : DUMP_FILENAME;
+}
 
 export interface DatabaseBackupOptions {
   /** restic --host (docs/api.md §12: `<alias>` or `host-0` for a database). */
@@ -43,8 +57,29 @@ export class DatabaseError extends StashError {
   }
 }
 
-function describe(conn: DatabaseConnection): string {
-  return `${conn.engine === 'mysql' ? 'MySQL/MariaDB' : 'PostgreSQL'} at ${conn.host}:${conn.port}`;
+const ENGINE_NAME: Record<Engine, string> = {
+  mysql: 'MySQL/MariaDB',
+  postgres: 'PostgreSQL',
+  redis: 'Redis',
+  etcd: 'etcd',
+};
+
+export function describe(conn: DatabaseConnection): string {
+  return `${ENGINE_NAME[conn.engine]} at ${conn.host}:${conn.port}`;
+}
+
+const noCleanup = async () => undefined;
+
+function dumpCommand(conn: DatabaseConnection, o: CommandOptions): Promise<PreparedCommand> {
+  if (conn.engine === 'redis')
+    return Promise.resolve({ command: buildRedisDumpCommand(conn, { path: o.path }), cleanup: noCleanup });
+  return prepareDump(conn, o);
+}
+
+function restoreCommand(conn: DatabaseConnection, o: CommandOptions): Promise<PreparedCommand> {
+  if (conn.engine === 'redis')
+    return Promise.resolve({ command: buildRedisRestoreCommand(conn, o), cleanup: noCleanup });
+  return prepareRestore(conn, o);
 }
 
 async function withCommand<T>(prepare: Promise<PreparedCommand>, fn: (p: PreparedCommand) => Promise<T>): Promise<T> {
@@ -66,11 +101,20 @@ export async function backupDatabase(
   o: DatabaseBackupOptions,
 ): Promise<BackupResult> {
   const redact = makeRedactor([conn.password]);
-  return withCommand(prepareDump(conn, commandOptions(o)), async ({ command }) => {
+  if (conn.engine === 'etcd')
+    return backupEtcd(restic, conn, { ...commandOptions(o), host: o.host, signal: o.signal, tags: o.tags }).catch(
+      (err: unknown) => {
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new DatabaseError('DATABASE_BACKUP_FAILED', redact(`backup of ${describe(conn)} failed: ${msg}`), {
+          cause: err,
+        });
+      },
+    );
+  return withCommand(dumpCommand(conn, commandOptions(o)), async ({ command }) => {
     try {
       return await restic.backupCommand(command, {
         host: o.host,
-        filename: DUMP_FILENAME,
+        filename: dumpFilename(conn.engine),
         signal: o.signal,
         timeoutMs: o.timeoutMs,
         tags: o.tags,
@@ -87,7 +131,8 @@ export async function backupDatabase(
 /**
  * Streams the snapshot's dump into the engine's client. MySQL/MariaDB stop at the first failing statement;
  * PostgreSQL's psql runs under a guard that fails on any error a full dump does not always meet (an
- * existing bootstrap role). Returns the number of dump bytes applied.
+ * existing bootstrap role); Redis's `redis-cli --pipe` fails when any command failed (after a FLUSHALL
+ * first when the task's `flushAll` param says so). Returns the number of dump bytes applied.
  */
 export async function restoreDatabase(
   restic: Restic,
@@ -95,9 +140,23 @@ export async function restoreDatabase(
   o: DatabaseRestoreOptions,
 ): Promise<{ bytes: number }> {
   const redact = makeRedactor([conn.password]);
-  return withCommand(prepareRestore(conn, commandOptions(o)), async ({ command }) => {
+  if (conn.engine === 'etcd')
+    return restoreEtcd(restic, { ...commandOptions(o), host: o.host, snapshot: o.snapshot, signal: o.signal }).catch(
+      (err: unknown) => {
+        if (err instanceof ValidationError) throw err;
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new DatabaseError(
+          'DATABASE_RESTORE_FAILED',
+          redact(`restore of ${describe(conn)} from snapshot ${o.snapshot} failed: ${msg}`),
+          { cause: err },
+        );
+      },
+    );
+  const flush = conn.engine === 'redis' && redisFlushFirst(o.params);
+  return withCommand(restoreCommand(conn, commandOptions(o)), async ({ command }) => {
     try {
-      return await restic.dumpToCommand(o.snapshot, `/${DUMP_FILENAME}`, command, {
+      if (flush) await flushRedis(conn);
+      return await restic.dumpToCommand(o.snapshot, `/${dumpFilename(conn.engine)}`, command, {
         host: o.host,
         signal: o.signal,
         timeoutMs: o.timeoutMs,
@@ -105,7 +164,7 @@ export async function restoreDatabase(
     } catch (err) {
       // The PostgreSQL client runs under node (the guard): name psql, not the node binary.
       const raw = err instanceof Error ? err.message : String(err);
-      const msg = command.file === 'mysql' ? raw : raw.split(command.file).join('psql');
+      const msg = command.file === process.execPath ? raw.split(command.file).join('psql') : raw;
       throw new DatabaseError(
         'DATABASE_RESTORE_FAILED',
         redact(`restore of ${describe(conn)} from snapshot ${o.snapshot} failed: ${msg}`),

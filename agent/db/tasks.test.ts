@@ -15,6 +15,10 @@ t.test('upstream task names select engine and action', async (t) => {
     ['postgres-backup-13.13-v2', { engine: 'postgres', action: 'backup', version: '13.13-v2' }],
     ['MySQL-Backup-8.0.21', { engine: 'mysql', action: 'backup', version: '8.0.21' }],
     ['mysql-backup', { engine: 'mysql', action: 'backup', version: undefined }],
+    ['redis-backup-7.0.5', { engine: 'redis', action: 'backup', version: '7.0.5' }],
+    ['redis-restore-6.2.5', { engine: 'redis', action: 'restore', version: '6.2.5' }],
+    ['etcd-backup-3.5.0', { engine: 'etcd', action: 'backup', version: '3.5.0' }],
+    ['etcd-restore-3.5.0', { engine: 'etcd', action: 'restore', version: '3.5.0' }],
   ];
   for (const [name, want] of cases) t.same(databaseTask(name), want, name);
 });

@@ -52,8 +52,12 @@ export interface ScenarioOptions {
   ) => Promise<void>;
 }
 
-/** Samples /proc/<pid>/cmdline of every process until stop(); reports processes whose argv holds `needle`. */
-export function sampleCommandLines(needle: string, watch: RegExp) {
+/**
+ * Samples /proc/<pid>/cmdline of every process until stop(); reports processes whose argv holds `needle`.
+ * `seen` lists the clients it caught: a process named like `watch`, or with an argument like `watchArg`
+ * (the node scripts that wrap a client).
+ */
+export function sampleCommandLines(needle: string, watch: RegExp, watchArg = /psql-guard/) {
   const hits = new Set<string>();
   const seen = new Set<string>();
   let running = true;
@@ -69,7 +73,7 @@ export function sampleCommandLines(needle: string, watch: RegExp) {
             const argv = raw.toString('utf8').split('\0').filter(Boolean);
             const line = argv.join(' ');
             const base = (argv[0] ?? '').split('/').pop() ?? '';
-            if (watch.test(base) || argv.some((a) => /psql-guard/.test(a)))
+            if (watch.test(base) || argv.some((a) => watchArg.test(a)))
               seen.add(argv.slice(0, 3).join(' ').slice(0, 120));
             if (line.includes(needle)) hits.add(`${pid}: ${(argv[0] ?? '').slice(0, 60)}`);
           }),

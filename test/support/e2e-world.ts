@@ -132,18 +132,20 @@ export async function createApp(
   ns: string,
   name: string,
   files: Record<string, Buffer | string>,
+  /** Extra labels on the claim and the Deployment (a kubedump member picks them by label). */
+  labels: Record<string, string> = {},
 ): Promise<string> {
   const dir = fillClaim(w, ns, `${name}-data`, files);
   await w.kube.create({
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
-    metadata: { name: `${name}-data`, namespace: ns },
+    metadata: { name: `${name}-data`, namespace: ns, labels },
     spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
   });
   await w.kube.create({
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name, namespace: ns, labels: { app: name } },
+    metadata: { name, namespace: ns, labels: { app: name, ...labels } },
     spec: {
       replicas: 1,
       selector: { matchLabels: { app: name } },

@@ -12,6 +12,8 @@ const COMPONENT: Record<string, [dir: string, versionKey: string]> = {
   'kube-controller-manager': ['k8s', 'K8S_VERSION'],
   kubectl: ['k8s', 'K8S_VERSION'],
   etcd: ['etcd', 'ETCD_VERSION'],
+  etcdctl: ['etcd-tools', 'ETCD_VERSION'],
+  etcdutl: ['etcd-tools', 'ETCD_VERSION'],
   restic: ['restic', 'RESTIC_VERSION'],
   'rest-server': ['rest-server', 'REST_SERVER_VERSION'],
   minio: ['minio', 'MINIO_VERSION'],

@@ -127,7 +127,7 @@ export function aliasOf(m: Member): string | undefined {
 const INJECTABLE_HERE: ReadonlySet<string> = new Set(KUBERNETES_WORKLOAD_KINDS);
 
 /** Targets that are not workloads: backed up and restored by a Job (docs/api.md §12, §16.3). */
-const JOB_TARGET_KINDS: ReadonlySet<string> = new Set(['PersistentVolumeClaim', 'AppBinding']);
+const JOB_TARGET_KINDS: ReadonlySet<string> = new Set(['PersistentVolumeClaim', 'AppBinding', 'Namespace']);
 
 export type ExecutionModel = { model: 'workload' } | { model: 'job' } | { model: 'unsupported'; reason: string };
 
@@ -146,7 +146,7 @@ export function executionModel(inv: Invoker, m: Member): ExecutionModel {
   if (!m.ref.name && Array.isArray(templates) && templates.length > 0) return { model: 'job' };
   return {
     model: 'unsupported',
-    reason: `target kind ${kind || '(none)'} (${m.ref.name ?? ''}) cannot be backed up or restored: use a workload, a PersistentVolumeClaim or an AppBinding`,
+    reason: `target kind ${kind || '(none)'} (${m.ref.name ?? ''}) cannot be backed up or restored: use a workload, a PersistentVolumeClaim, an AppBinding or a Namespace (kubedump)`,
   };
 }
 
