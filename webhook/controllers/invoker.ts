@@ -30,6 +30,7 @@ import {
   ensureFinalizer,
   ensureSidecarRbac,
 } from './common.ts';
+import { RESTRICTED_SECURITY_CONTEXT, podRunsAsRoot } from '../admission/inject.ts';
 import { WorkQueue } from './queue.ts';
 import { WATCHED_WORKLOADS, injectedFor, syncWorkload, type WorkloadSyncResult } from './workload.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
@@ -74,6 +75,9 @@ export function buildTriggerCronJob(inv: LooseInvoker, image: string): KubeObjec
   };
   for (const k of ['resources', 'env', 'envFrom', 'securityContext'] as const)
     if (rs.container?.[k] !== undefined) container[k] = rs.container[k];
+  // docs/api.md §13.5: the trigger pod passes the restricted Pod Security level like the agent's containers.
+  if (container.securityContext === undefined && !podRunsAsRoot(pod.securityContext))
+    container.securityContext = structuredClone(RESTRICTED_SECURITY_CONTEXT);
   const podSpec: Record<string, unknown> = {
     restartPolicy: 'Never',
     serviceAccountName: (pod.serviceAccountName as string | undefined) || name,

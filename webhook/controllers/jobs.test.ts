@@ -168,7 +168,16 @@ t.test('restore Job into volumeClaimTemplates', async (t) => {
     c.env.find((e: any) => e.name === 'POD_ORDINAL'),
     { name: 'POD_ORDINAL', value: '1' },
   );
-  t.equal(c.securityContext.runAsUser, 0, 'restores run as root so files keep their owners');
+  t.same(
+    c.securityContext,
+    {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    'restore Jobs pass the restricted Pod Security level unless asked for root',
+  );
   t.same(memberJobHosts('backup', membersOf(batch)[2]!), ['host-0'], 'no alias: host-0');
 });
 

@@ -104,6 +104,8 @@ export function buildJob(j: JobInput): KubeObject {
     workload,
     member,
     repository: j.repository,
+    podSecurityContext: (member.runtimeSettings as { pod?: { securityContext?: Obj } } | undefined)?.pod
+      ?.securityContext,
   };
   const { container, volumes } = agentParts(j.purpose, ctx, j.inject);
   // One container whatever the purpose; the extra flags make the agent do one session's share and exit.
