@@ -43,7 +43,8 @@ for (const [apiVersion, kind, plural, namespaced] of CORE)
   table.set(`${apiVersion}/${kind}`, { apiVersion, kind, plural, namespaced });
 for (const k of Object.values(KINDS)) {
   const apiVersion = `${GROUP}/${k.version}`;
-  table.set(`${apiVersion}/${k.kind}`, { apiVersion, kind: k.kind, plural: k.plural, namespaced: true });
+  const namespaced = !('scope' in k && k.scope === 'Cluster');
+  table.set(`${apiVersion}/${k.kind}`, { apiVersion, kind: k.kind, plural: k.plural, namespaced });
 }
 
 export function resourceFor(apiVersion: string, kind: string): ResourceInfo {
