@@ -24,6 +24,7 @@ const CORE: Array<[string, string, string, boolean]> = [
   ['apps/v1', 'StatefulSet', 'statefulsets', true],
   ['apps/v1', 'DaemonSet', 'daemonsets', true],
   ['apps/v1', 'ReplicaSet', 'replicasets', true],
+  ['apps.openshift.io/v1', 'DeploymentConfig', 'deploymentconfigs', true],
   ['batch/v1', 'Job', 'jobs', true],
   ['batch/v1', 'CronJob', 'cronjobs', true],
   ['coordination.k8s.io/v1', 'Lease', 'leases', true],

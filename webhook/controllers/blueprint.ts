@@ -5,10 +5,11 @@
 import { createHash } from 'node:crypto';
 import { LABEL, LABEL_VALUE, apiVersionOf } from '../../shared/api/index.ts';
 import { errorMessage } from '../../shared/errors.ts';
-import type { Kube, KubeObject } from '../../shared/kube/client.ts';
+import type { KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
 import { recordEvent, ownerRef } from './common.ts';
 import { resolveDeps, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
+import { resourceServed } from './discovery.ts';
 import { WorkQueue } from './queue.ts';
 
 export const AUTO_BACKUP = {
@@ -181,18 +182,6 @@ function slimTarget(o: Target, def: { apiVersion: string; kind: string }): Targe
       ? { spec: { type: o.spec?.type, version: o.spec?.version } }
       : {}),
   };
-}
-
-/** True when the API server serves `resource` of `groupVersion` (an optional API such as AppBinding's). */
-export async function resourceServed(kube: Kube, groupVersion: string, resource: string): Promise<boolean> {
-  try {
-    const res = await kube.requestOnce<{ resources?: Array<{ name?: string }> }>({
-      path: groupVersion.includes('/') ? `/apis/${groupVersion}` : `/api/${groupVersion}`,
-    });
-    return (res.resources ?? []).some((r) => r.name === resource);
-  } catch {
-    return false;
-  }
 }
 
 function ownedSelector(kind: string, ns: string, name: string): string {

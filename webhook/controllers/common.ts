@@ -153,8 +153,8 @@ export function aliasOf(m: Member): string | undefined {
   return a || undefined;
 }
 
-/** Workload kinds this operator can inject into (DeploymentConfig needs OpenShift, absent here). */
-const INJECTABLE_HERE = new Set<string>(WORKLOAD_KINDS.filter((k) => k !== 'DeploymentConfig'));
+/** Workload kinds this operator injects into; a DeploymentConfig where OpenShift's API is absent is a missing target. */
+const INJECTABLE_HERE = new Set<string>(WORKLOAD_KINDS);
 
 /** Targets that are not workloads: backed up and restored by a Job (docs/api.md §12, §16.3). */
 const JOB_TARGET_KINDS: ReadonlySet<string> = new Set(['PersistentVolumeClaim', 'AppBinding']);
