@@ -8,6 +8,8 @@ import {
   jobServiceAccount,
   memberJobHosts,
   memberJobNames,
+  pinToNode,
+  placementFor,
   pvcVolumes,
 } from './jobs.ts';
 
@@ -191,4 +193,45 @@ t.test('names', async (t) => {
     name: 'mine',
     ours: false,
   });
+});
+
+t.test('placement of a ReadWriteOnce claim (docs/api.md §12.1)', async (t) => {
+  const pod = (name: string, node: string, claim = 'vol', extra: Record<string, unknown> = {}) => ({
+    metadata: { name, ...extra },
+    spec: { nodeName: node, volumes: [{ persistentVolumeClaim: { claimName: claim } }] },
+    status: { phase: 'Running' },
+  });
+  const nodes = new Map([
+    ['a', {}],
+    ['b', {}],
+    ['c', { unschedulable: true }],
+  ]);
+  const rwo = { name: 'vol', accessModes: ['ReadWriteOnce'] };
+  t.equal(placementFor({ name: 'vol', accessModes: ['ReadWriteMany'] }, [pod('p', 'a')], nodes), undefined);
+  t.equal(placementFor(rwo, [pod('p', 'a', 'other')], nodes), undefined, 'nobody mounts it');
+  t.match(placementFor(rwo, [pod('p', 'a')], nodes), { node: 'a', why: /pod p mounts/ });
+  t.match(placementFor(rwo, [pod('p', 'a'), pod('q', 'b')], nodes), { fail: /several nodes \(a, b/ });
+  t.match(placementFor(rwo, [pod('p', 'c')], nodes), { fail: /cordoned/ });
+  t.match(placementFor(rwo, [pod('p', 'gone')], nodes), { fail: /no longer exists/ });
+  t.match(placementFor({ name: 'vol', accessModes: ['ReadWriteOncePod'] }, [pod('p', 'a')], nodes), {
+    fail: /ReadWriteOncePod/,
+  });
+  const ours = pod('job', 'b', 'vol', { labels: { 'app.kubernetes.io/managed-by': 'stash.appscode.com' } });
+  t.match(placementFor(rwo, [pod('p', 'a'), ours], nodes), { node: 'a' }, 'our own Job pods do not count');
+
+  const spec: Record<string, unknown> = {
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] }, {}],
+        },
+      },
+    },
+  };
+  pinToNode(spec, 'a');
+  const terms = (spec as any).affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
+  t.equal(terms.length, 2);
+  for (const term of terms)
+    t.same(term.matchFields, [{ key: 'metadata.name', operator: 'In', values: ['a'] }], 'every term is pinned');
+  t.same(terms[0].matchExpressions, [{ key: 'disk', operator: 'In', values: ['ssd'] }], 'the user terms stay');
 });
