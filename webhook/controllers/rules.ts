@@ -4,6 +4,7 @@
 // hosts to fail (pod gone after a grace, heartbeat Lease stale, never taken up), why a session is skipped,
 // when a deadline has passed, and how a session that ends early leaves every member and host final.
 import { LABEL } from '../../shared/api/index.ts';
+import { sessionInvoker } from '../../shared/api/target.ts';
 import { formatMs, parseGoDuration, rfc3339 } from '../../shared/status/index.ts';
 
 // ------------------------------------------------------------------------------------------------ order
@@ -28,20 +29,9 @@ export function mayStart(order: string | undefined, progress: readonly MemberPro
 
 // ------------------------------------------------------------------------------------------------ sessions
 
-/** Upstream's older label on sessions of a BackupConfiguration (its guides still create sessions with it). */
-export const LEGACY_BACKUP_CONFIGURATION_LABEL = 'stash.appscode.com/backup-configuration';
-
 interface SessionLike {
   metadata?: { labels?: Record<string, string> };
   spec?: { invoker?: { kind?: string; name?: string } };
-}
-
-/** The invoker a BackupSession belongs to: spec.invoker, else the older backup-configuration label. */
-export function sessionInvoker(s: SessionLike): { kind: string; name: string } | undefined {
-  const inv = s.spec?.invoker;
-  if (inv?.kind && inv.name) return { kind: inv.kind, name: inv.name };
-  const legacy = s.metadata?.labels?.[LEGACY_BACKUP_CONFIGURATION_LABEL];
-  return legacy ? { kind: 'BackupConfiguration', name: legacy } : undefined;
 }
 
 /** The invoker-type/invoker-name labels a session lacks (agents select sessions by them), or undefined. */
@@ -98,6 +88,11 @@ export interface HostObservation {
   gone?: { reason: string; forMs: number };
   /** Last renewal of its heartbeat Lease (epoch ms); undefined when it has no Lease. */
   heartbeatAt?: number;
+  /**
+   * When its agent container first started for this session (epoch ms), where the loop can see it (a restore
+   * host's stash-init, which starts only once its pod is rolled out); undefined: not started, or not observed.
+   */
+  agentStartedAt?: number;
 }
 
 export interface LivenessInput {
@@ -109,6 +104,12 @@ export interface LivenessInput {
   eligibleSince: number;
   /** Liveness bound: a Lease older than this, or no Lease this long after eligibleSince, fails the host. */
   boundMs: number;
+  /**
+   * For a host whose agent starts only after a pod rollout (a restore's stash-init): how long after
+   * eligibleSince it may take to start at all; once it has started (agentStartedAt), boundMs applies from then.
+   * Undefined: the agent is already running when the turn begins (a backup sidecar), boundMs from eligibleSince.
+   */
+  startBoundMs?: number;
   /** Grace for a host whose pod is gone (a pod being replaced is not a crash). */
   goneGraceMs: number;
   /** The target, for messages ("Deployment shop/web"). */
@@ -148,14 +149,37 @@ export function hostsToFail(i: LivenessInput): { failed: HostFailure[]; recheckI
       } else later(i.boundMs - age + 1);
       continue;
     }
-    const waited = i.now - i.eligibleSince;
+    if (i.startBoundMs !== undefined && h.agentStartedAt === undefined) {
+      // Its pod is still being rolled out (scheduling, image pulls, a workload controller that is itself
+      // reconnecting after an apiserver restart): that is not a lost agent, and gets its own, longer bound.
+      const waited = i.now - i.eligibleSince;
+      if (waited > i.startBoundMs) {
+        failed.push({
+          host: h.host,
+          reason:
+            `no agent took up the session for host ${h.host} of ${i.target}: its agent container did not start within ${formatMs(i.startBoundMs)} ` +
+            `of the member's turn (the liveness bound of ${bound} applies once it runs): check the workload's rollout ` +
+            '(kubectl rollout status, kubectl describe pod: scheduling, image pulls) and that the stash-init container is injected into its pod template',
+        });
+      } else {
+        // At least once a bound: an agent that starts meanwhile is judged by the liveness bound from its start.
+        later(Math.min(i.startBoundMs - waited + 1, i.boundMs));
+      }
+      continue;
+    }
+    // Counted from when the agent started, if that is later than the turn: the time to roll its pod out is not its own.
+    const since = Math.max(i.eligibleSince, h.agentStartedAt ?? i.eligibleSince);
+    const waited = i.now - since;
     if (waited > i.boundMs) {
       failed.push({
         host: h.host,
         reason:
-          `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: ` +
-          "check that the stash container is injected into its pods and running (kubectl get pods, the workload's pod template), " +
-          'and that the session carries the invoker-type/invoker-name labels',
+          h.agentStartedAt !== undefined && h.agentStartedAt > i.eligibleSince
+            ? `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: ` +
+              `its agent container started (${new Date(h.agentStartedAt).toISOString()}) but never renewed a heartbeat Lease; see that container's log`
+            : `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: ` +
+              "check that the stash container is injected into its pods and running (kubectl get pods, the workload's pod template), " +
+              'and that the session carries the invoker-type/invoker-name labels',
       });
     } else later(i.boundMs - waited + 1);
   }

@@ -13,10 +13,9 @@ import type { BackupInvoker, RestoreInvoker, WorkloadRef } from '../admission/ty
 import type { InformerInvokerIndex } from '../invoker-index.ts';
 import { resourceServed } from './discovery.ts';
 import { WorkQueue } from './queue.ts';
-import { workloadApiVersion } from './common.ts';
+import { KUBERNETES_WORKLOAD_KINDS, servedApiVersion } from '../../shared/api/target.ts';
 import type { TargetRef } from '../../shared/api/index.ts';
 
-export const WATCHED_WORKLOADS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
 /** Watched as well where its API is served (docs/api.md §13.1): OpenShift's DeploymentConfig. */
 export const DEPLOYMENT_CONFIG = {
   apiVersion: 'apps.openshift.io/v1',
@@ -43,10 +42,10 @@ export async function syncWorkload(
   ref: TargetRef,
   opts: { excludeUid?: string } = {},
 ): Promise<WorkloadSyncResult> {
-  const apiVersion = workloadApiVersion(ref);
+  const apiVersion = servedApiVersion(ref);
   const kind = ref.kind ?? '';
   const w: WorkloadRef = { apiVersion, kind, name: ref.name ?? '', namespace: ref.namespace ?? '' };
-  const keep = (i: { metadata: { uid?: string } }) => !opts.excludeUid || i.metadata.uid !== opts.excludeUid;
+  const keep = (i: KubeObject) => !opts.excludeUid || i.metadata?.uid !== opts.excludeUid;
   let actions: string[] = [];
   let changed = false;
   let found = true;
@@ -172,13 +171,13 @@ export function startWorkloadWatch(
   const queue = new WorkQueue(
     async (key) => {
       const [kind = '', namespace = '', name = ''] = key.split('/');
-      // No apiVersion: workloadApiVersion derives it from the kind (apps/v1, or apps.openshift.io/v1).
+      // No apiVersion: servedApiVersion derives it from the kind (apps/v1, or apps.openshift.io/v1).
       await syncWorkload(deps, { kind, namespace, name });
     },
     { name: 'workload', log: deps.log, signal, concurrency: 4 },
   );
   const kinds: Array<{ apiVersion: string; kind: string }> = [
-    ...WATCHED_WORKLOADS.map((kind) => ({ apiVersion: 'apps/v1', kind })),
+    ...KUBERNETES_WORKLOAD_KINDS.map((kind) => ({ apiVersion: servedApiVersion({ kind }), kind })),
     ...(opts.deploymentConfigs ? [DEPLOYMENT_CONFIG] : []),
   ];
   const informers = kinds.map(({ apiVersion, kind }) => {
