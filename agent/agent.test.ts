@@ -3,7 +3,8 @@ import http from 'node:http';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { flagBool, flagInt, parseArgs } from './args.ts';
-import { postHookSkipReason, renderTemplate, runHook, type HookSummary } from './hooks.ts';
+import { postHookSkipReason, runHook, type HookSummary } from './hooks.ts';
+import { templateWasm } from '../test/backends/bins.ts';
 import { buildBackupSession, sessionName } from './create-session.ts';
 import { planRestore, selectRule } from './restore.ts';
 import { afterRunFailure, sessionConcernsUs } from './sidecar.ts';
@@ -47,6 +48,9 @@ t.test('args: --flag=value, --flag value, booleans, unknown upstream flags', asy
   t.same(parseArgs(['x', '--', '--not-a-flag']).positionals, ['--not-a-flag']);
 });
 
+// Hook templates render on the real engine (hack/build-bins.sh template).
+process.env.STASH_TEMPLATE_WASM = templateWasm();
+
 const summary: HookSummary = {
   Name: 'app-1700000000',
   Namespace: 'demo',
@@ -56,14 +60,17 @@ const summary: HookSummary = {
   RetryLeft: 2,
 };
 
-t.test('hook templates render Go field references', async (t) => {
-  t.equal(renderTemplate('plain', summary), 'plain');
-  t.equal(renderTemplate('{{ .Status.Phase }}/{{.Target.Name}}/{{ .RetryLeft }}', summary), 'Failed/wp/2');
-  t.equal(renderTemplate('{{ .Status.Duration }}|{{ .Nope.Deeper }}', summary), '|', 'missing keys render empty');
-  t.equal(
-    renderTemplate('{"text":"{{ .Invoker.Kind }} {{ .Name }} in {{ .Namespace }}: {{ .Status.Error }}"}', summary),
-    '{"text":"BackupBatch app-1700000000 in demo: boom"}',
-  );
+t.test('hook templates are Go text/template + sprig, rendered before the hook runs', async (t) => {
+  const ctx = { namespace: 'demo', podName: 'pod', ownContainer: 'stash', summary, timeoutMs: 5000 };
+  const echo = (arg: string) => runHook({ exec: { command: ['printf', '%s', arg] } }, ctx);
+  t.equal((await echo('plain')).output, 'plain');
+  t.equal((await echo('{{ .Status.Phase }}/{{.Target.Name}}/{{ .RetryLeft }}')).output, 'Failed/wp/2');
+  t.equal((await echo('{{ .Invoker.Kind | lower }} {{ .Status.Duration | default "n/a" }}')).output, 'backupbatch n/a');
+  await t.rejects(echo('{{ .Nope.Deeper }}'), {
+    name: 'HookError',
+    message: /^hook template: .*can't evaluate field Nope/,
+  });
+  await t.rejects(echo('{{ .Name'), { name: 'HookError', message: /^hook template: .*unclosed action/ });
 });
 
 t.test('hook actions', async (t) => {
@@ -223,6 +230,17 @@ t.test('restore rule selection (docs/api.md §2.3) and plan (§16.2)', async (t)
   t.same(await planRestore(rules[1]!, 'db-2', repo), [{ snapshot: 'abcd1234' }]);
   t.same(await planRestore({}, 'h', repo), [{ snapshot: 'new' }, { snapshot: 'b1' }]);
   await t.rejects(planRestore({}, 'h', { snapshots: async () => [] }), /no snapshot of host "h"/);
+  const full = 'a1b2c3d4' + 'e'.repeat(56);
+  const byId = { snapshots: async () => [{ id: full, paths: ['/a'], hostname: 'h' }] as never };
+  t.same(
+    await planRestore({ snapshots: ['gcs-repo-a1b2c3d4'] }, 'h', byId, 'gcs-repo'),
+    [{ snapshot: full }],
+    'a Snapshot object name restores its snapshot',
+  );
+  await t.rejects(
+    planRestore({ snapshots: ['other-a1b2c3d4'] }, 'h', byId, 'gcs-repo'),
+    /nor the name of a Snapshot of Repository "gcs-repo"/,
+  );
 });
 
 t.test('sidecar: which sessions, and when', async (t) => {

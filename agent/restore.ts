@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { CONDITION, REASON, apiVersionOf, leaseName } from '../shared/api/constants.ts';
 import type { Condition, HostRestoreStats, RestoreTargetSpec, Rule, TargetRef } from '../shared/api/index.ts';
+import { resolveSnapshotRef } from '../shared/api/snapshot-names.ts';
 import { membersOf } from '../shared/api/target.ts';
 import { LeaseLock } from '../shared/kube/lease.ts';
 import { errorMessage } from '../shared/errors.ts';
@@ -68,9 +69,23 @@ export interface ResticStep {
 }
 
 /** docs/api.md §16.2 step 6: the restic restores a rule asks for. Paths/defaults resolve "latest" of the source host. */
-export async function planRestore(rule: Rule, host: string, repo: Pick<RepoOps, 'snapshots'>): Promise<ResticStep[]> {
+export async function planRestore(
+  rule: Rule,
+  host: string,
+  repo: Pick<RepoOps, 'snapshots'>,
+  repositoryName = '',
+): Promise<ResticStep[]> {
   const source = rule.sourceHost || host;
-  if (rule.snapshots?.length) return rule.snapshots.map((s) => ({ snapshot: s }));
+  if (rule.snapshots?.length) {
+    // A Snapshot object's name (<repository>-<8 hex>) stands for its id (docs/decisions/0009).
+    const byName = rule.snapshots.some((s) => !/^([0-9a-f]{4,64}|latest)$/.test(s));
+    const ids = byName ? (await repo.snapshots({})).map((s) => s.id) : [];
+    try {
+      return rule.snapshots.map((s) => ({ snapshot: resolveSnapshotRef(s, repositoryName, ids) }));
+    } catch (err) {
+      throw new AgentError(errorMessage(err));
+    }
+  }
   if (rule.paths?.length) return rule.paths.map((p) => ({ snapshot: 'latest', host: source, path: p }));
   // No paths and no snapshots: the latest snapshot of every path the source host backed up.
   const snaps = await repo.snapshots({ host: source });
@@ -386,7 +401,7 @@ class HostRestore {
       this.#log.info('database restored');
       return;
     }
-    for (const step of await planRestore(rule, this.#host, repo)) {
+    for (const step of await planRestore(rule, this.#host, repo, this.#invoker.spec.repository?.name)) {
       await repo.restore({ ...step, include: rule.include, exclude: rule.exclude, target: '/', signal });
       this.#log.info(step, 'restored');
     }

@@ -21,6 +21,8 @@ import {
 } from './admission/handlers.ts';
 import type { InjectOptions } from './admission/inject.ts';
 import { parseReview } from './admission/review.ts';
+import { snapshotDeleteValidator } from './admission/snapshot-delete.ts';
+import type { RepositoryUsers } from './repository-in-use.ts';
 import type { InvokerIndex } from './admission/types.ts';
 import { CertificateReloader, type TlsFiles } from './tls.ts';
 
@@ -28,6 +30,7 @@ export const ROUTES = {
   mutateWorkload: '/mutate-workload',
   mutateStash: '/mutate-stash',
   validateStash: '/validate-stash',
+  validateSnapshotDelete: '/validate-snapshot-delete',
   healthz: '/healthz',
   readyz: '/readyz',
 } as const;
@@ -41,6 +44,8 @@ export interface AppDeps {
   tls?: TlsFiles;
   /** Readiness beyond "the process is up", e.g. informers synced. */
   ready?: () => boolean;
+  /** Who uses each Repository now (sessions, restores), for Snapshot deletes; without it nothing counts as in use. */
+  repositoryUsers?: () => RepositoryUsers;
   /** Largest accepted body; an UPDATE review carries two objects of up to ~1.5 MiB each. */
   bodyLimit?: number;
 }
@@ -115,7 +120,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const accessLog = (bindings: { uid?: string; path: string }) => log.child(bindings, { redact: [] });
 
   function admissionRoute(path: string, handle: Handler): void {
-    app.post(path, (request, reply) => {
+    app.post(path, async (request, reply) => {
       const start = performance.now();
       const text = typeof request.body === 'string' ? request.body : '';
       let body: unknown;
@@ -130,7 +135,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const uid = parsed.ok ? parsed.request.uid : parsed.uid!;
       let outcome: Outcome;
       if (parsed.ok) {
-        outcome = handle(parsed.request, log);
+        outcome = await handle(parsed.request, log);
       } else {
         log.warn({ uid, path, reason: parsed.message }, 'malformed admission review');
         outcome = errored(400, `malformed AdmissionReview: ${parsed.message}`);
@@ -164,6 +169,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   admissionRoute(ROUTES.mutateWorkload, workloadMutator(handlerDeps));
   admissionRoute(ROUTES.mutateStash, stashMutator());
   admissionRoute(ROUTES.validateStash, stashValidator(handlerDeps));
+  admissionRoute(
+    ROUTES.validateSnapshotDelete,
+    snapshotDeleteValidator(deps.repositoryUsers ?? (() => ({ backupInvokers: [], backupSessions: [], restores: [] }))),
+  );
 
   app.get(ROUTES.healthz, (_req, reply) => void reply.send({ status: 'ok' }));
   app.get(ROUTES.readyz, (_req, reply) => {

@@ -7,6 +7,7 @@ import { Kube } from '../shared/kube/client.ts';
 import { LeaseLock, runLeaderElection } from '../shared/kube/lease.ts';
 import { buildApp } from './app.ts';
 import { InformerInvokerIndex } from './invoker-index.ts';
+import { repositoryUsersFrom, sessionPhaseInformer } from './repository-in-use.ts';
 import { startControllers } from './controllers/index.ts';
 import { serveMetrics } from './metrics.ts';
 import type { InjectOptions } from './admission/inject.ts';
@@ -29,6 +30,8 @@ process.on('unhandledRejection', (err) => {
 
 const kube = Kube.load(config.kubeconfig, 'stash-operator');
 const index = new InformerInvokerIndex(kube, log).start();
+// Snapshot deletes are refused while a session uses the Repository: admission reads sessions from this cache.
+const sessionPhases = sessionPhaseInformer(kube, { log }).start();
 // Admission and the reconcile path must build identical containers, so both get the same options.
 const inject: InjectOptions = { image: config.agentImage, pushgatewayUrl: '', useKubeapiserverFqdnForAks: false };
 const app = buildApp({
@@ -37,6 +40,7 @@ const app = buildApp({
   logger: log,
   tls: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile },
   ready: () => index.synced,
+  repositoryUsers: () => repositoryUsersFrom(index, sessionPhases),
 });
 await app.listen({ host: config.host, port: config.port });
 log.info({ host: config.host, port: config.port, identity: config.identity }, 'admission webhook listening');
@@ -75,6 +79,7 @@ async function shutdown(sig: string): Promise<void> {
   await metricsServer.close();
   log.flush();
   await index.stop();
+  await sessionPhases.stop();
   kube.close();
   process.exit(0);
 }

@@ -37,6 +37,7 @@ const CORE: Array<[string, string, string, boolean]> = [
   ['admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', 'mutatingwebhookconfigurations', false],
   ['admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration', 'validatingwebhookconfigurations', false],
   ['appcatalog.appscode.com/v1alpha1', 'AppBinding', 'appbindings', true],
+  ['repositories.stash.appscode.com/v1alpha1', 'Snapshot', 'snapshots', true],
 ];
 
 const table = new Map<string, ResourceInfo>();

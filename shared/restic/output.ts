@@ -229,6 +229,9 @@ export interface Snapshot {
   parent: string | undefined;
   tree: string;
   username: string;
+  /** uid/gid restic ran as; absent for snapshots taken on systems without them. */
+  uid: number | undefined;
+  gid: number | undefined;
   /** 0.16+ */
   programVersion: string | undefined;
   /** 0.17+: the backup summary stored in the snapshot. */
@@ -248,6 +251,8 @@ export function parseSnapshot(o: unknown): Snapshot | undefined {
     parent: str(o, 'parent'),
     tree: str(o, 'tree') ?? '',
     username: str(o, 'username') ?? '',
+    uid: typeof o.uid === 'number' ? o.uid : undefined,
+    gid: typeof o.gid === 'number' ? o.gid : undefined,
     programVersion: str(o, 'program_version'),
     summary: isObj(o.summary) ? parseSummary(o.summary) : undefined,
   };

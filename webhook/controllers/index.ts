@@ -6,6 +6,7 @@ import { runBlueprints } from './blueprint.ts';
 import { runBackupSessions } from './backup-session.ts';
 import { runRestores } from './restore.ts';
 import { runWorkloads } from './workload.ts';
+import { runSnapshots } from './snapshots.ts';
 
 export type { ControllerDeps };
 
@@ -18,6 +19,7 @@ export const CONTROLLERS: Array<{ name: string; run: Controller }> = [
   { name: 'backup-sessions', run: runBackupSessions },
   { name: 'restores', run: runRestores },
   { name: 'blueprints', run: runBlueprints },
+  { name: 'snapshots', run: runSnapshots },
 ];
 
 export async function startControllers(deps: ControllerDeps, signal: AbortSignal): Promise<void> {

@@ -4,6 +4,7 @@
 import { stringify } from 'yaml';
 import { GROUP, KINDS, type StashKind } from '../constants.ts';
 import { SCHEMAS } from './index.ts';
+import { renderSnapshotCrd } from './snapshot.ts';
 
 export interface PrinterColumn {
   name: string;
@@ -33,6 +34,7 @@ export const PRINTER_COLUMNS: Record<StashKind, PrinterColumn[]> = {
     { name: 'Invoker-Type', type: 'string', jsonPath: '.spec.invoker.kind' },
     { name: 'Invoker-Name', type: 'string', jsonPath: '.spec.invoker.name' },
     phase,
+    { name: 'Progress', type: 'string', jsonPath: '.status.targets[*].progress[*].percent' },
     duration,
     age,
   ],
@@ -92,5 +94,6 @@ export function renderCrds(): Map<string, string> {
   for (const kind of Object.keys(KINDS) as StashKind[]) {
     files.set(`${crdName(kind)}.yaml`, HEADER + stringify(buildCrd(kind), { lineWidth: 0 }));
   }
+  files.set(...renderSnapshotCrd(HEADER));
   return files;
 }
