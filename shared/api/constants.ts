@@ -14,6 +14,8 @@ export interface KindInfo {
   singular: string;
   shortNames: string[];
   categories: string[];
+  /** Cluster-scoped kinds only; every other kind is namespaced. */
+  scope?: 'Cluster';
 }
 
 export const KINDS = {
@@ -64,6 +66,15 @@ export const KINDS = {
     singular: 'restorebatch',
     shortNames: [],
     categories: ['stash', 'appscode', 'all'],
+  },
+  BackupBlueprint: {
+    kind: 'BackupBlueprint',
+    version: V1BETA1,
+    plural: 'backupblueprints',
+    singular: 'backupblueprint',
+    shortNames: [],
+    categories: ['stash', 'appscode'],
+    scope: 'Cluster',
   },
 } as const satisfies Record<string, KindInfo>;
 

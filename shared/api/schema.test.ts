@@ -139,7 +139,11 @@ t.test('check() follows the apiserver rules', async (t) => {
 
 t.test('enum constants are what the schemas enforce', async (t) => {
   const phaseEnum = (kind: StashKind) =>
-    (SCHEMAS[kind].properties.status as unknown as { properties: { phase: { enum: string[] } } }).properties.phase.enum;
+    (
+      (SCHEMAS[kind].properties as Record<string, unknown>).status as unknown as {
+        properties: { phase: { enum: string[] } };
+      }
+    ).properties.phase.enum;
   t.same(phaseEnum('BackupSession'), [...BACKUP_SESSION_PHASES]);
   t.same(phaseEnum('RestoreSession'), [...RESTORE_PHASES]);
   t.same(phaseEnum('RestoreBatch'), [...RESTORE_PHASES]);

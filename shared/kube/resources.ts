@@ -24,6 +24,7 @@ const CORE: Array<[string, string, string, boolean]> = [
   ['apps/v1', 'StatefulSet', 'statefulsets', true],
   ['apps/v1', 'DaemonSet', 'daemonsets', true],
   ['apps/v1', 'ReplicaSet', 'replicasets', true],
+  ['apps.openshift.io/v1', 'DeploymentConfig', 'deploymentconfigs', true],
   ['batch/v1', 'Job', 'jobs', true],
   ['batch/v1', 'CronJob', 'cronjobs', true],
   ['coordination.k8s.io/v1', 'Lease', 'leases', true],
@@ -44,7 +45,8 @@ for (const [apiVersion, kind, plural, namespaced] of CORE)
   table.set(`${apiVersion}/${kind}`, { apiVersion, kind, plural, namespaced });
 for (const k of Object.values(KINDS)) {
   const apiVersion = `${GROUP}/${k.version}`;
-  table.set(`${apiVersion}/${k.kind}`, { apiVersion, kind: k.kind, plural: k.plural, namespaced: true });
+  const namespaced = !('scope' in k && k.scope === 'Cluster');
+  table.set(`${apiVersion}/${k.kind}`, { apiVersion, kind: k.kind, plural: k.plural, namespaced });
 }
 
 export function resourceFor(apiVersion: string, kind: string): ResourceInfo {

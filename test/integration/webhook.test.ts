@@ -357,7 +357,7 @@ t.test('admission webhook against the real kube-apiserver', async (t) => {
       '--invoker-name=app-restore',
       '--target-name=wp',
     ]);
-    t.match(init[0]!.securityContext, { runAsUser: 0, runAsGroup: 0 });
+    t.match(init[0]!.securityContext, { runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
     t.ok(sidecar(stored), 'the backup sidecar stays');
   });
 

@@ -33,6 +33,38 @@ export interface AgentContext {
   workload: WorkloadRef;
   member: BackupMember | RestoreMember;
   repository: Repository | undefined;
+  /** The pod-level securityContext the agent's container will run under (the workload's, or a Job's). */
+  podSecurityContext?: Obj | undefined;
+}
+
+/**
+ * docs/api.md §13.5: what the agent's containers run with unless the member's runtime settings give a securityContext —
+ * everything the `restricted` Pod Security level asks of a container. The user is not set: the container runs as
+ * the pod's runAsUser (the workload's own user, so restored files belong to it), else as the agent image's
+ * non-root USER.
+ */
+export const RESTRICTED_SECURITY_CONTEXT: Readonly<Obj> = Object.freeze({
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  runAsNonRoot: true,
+  seccompProfile: { type: 'RuntimeDefault' },
+});
+
+/** True when the pod itself says to run as root: the agent then follows the workload and adds nothing. */
+export function podRunsAsRoot(podSecurityContext: unknown): boolean {
+  return isRecord(podSecurityContext) && podSecurityContext.runAsUser === 0;
+}
+
+/**
+ * The agent container's securityContext (docs/api.md §13.5): the member's own when it gives one (the documented
+ * uid-0 opt-in is `runAsUser: 0` there), nothing when the workload's pod runs as root by its own choice, else the
+ * restricted set.
+ */
+export function agentSecurityContext(ctx: AgentContext): Obj | undefined {
+  const sc = ctx.member.runtimeSettings?.container?.securityContext;
+  if (isRecord(sc)) return structuredClone(sc);
+  if (podRunsAsRoot(ctx.podSecurityContext)) return undefined;
+  return structuredClone(RESTRICTED_SECURITY_CONTEXT) as Obj;
 }
 
 /** Volumes the operator owns in a pod template: current helper volumes plus those older Stash versions added. */
@@ -191,16 +223,19 @@ function baseContainer(
 /** The `stash` backup sidecar (docs/api.md §13.2). */
 export function buildSidecar(ctx: AgentContext, opts: InjectOptions, local: VolumeMount | undefined): Obj {
   const container = baseContainer(CONTAINER.sidecar, backupArgs(ctx, opts), ctx, opts, local);
-  const sc = ctx.member.runtimeSettings?.container?.securityContext;
-  if (isRecord(sc)) container.securityContext = structuredClone(sc);
+  const sc = agentSecurityContext(ctx);
+  if (sc) container.securityContext = sc;
   return container;
 }
 
-/** The `stash-init` restore init-container (docs/api.md §13.3); root by default so restored files keep their owners. */
+/**
+ * The `stash-init` restore init-container (docs/api.md §13.3): as the workload's own user and fsGroup, so restored
+ * files belong to the application; root only as the documented opt-in (docs/api.md §13.5).
+ */
 export function buildRestoreInit(ctx: AgentContext, opts: InjectOptions, local: VolumeMount | undefined): Obj {
   const container = baseContainer(CONTAINER.initContainer, restoreArgs(ctx, opts), ctx, opts, local);
-  const sc = ctx.member.runtimeSettings?.container?.securityContext;
-  container.securityContext = { runAsUser: 0, runAsGroup: 0, ...(isRecord(sc) ? structuredClone(sc) : {}) };
+  const sc = agentSecurityContext(ctx);
+  if (sc) container.securityContext = sc;
   return container;
 }
 

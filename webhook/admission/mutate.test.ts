@@ -252,56 +252,92 @@ t.test('newest backup invoker wins', async (t) => {
   ]);
 });
 
-t.test('restore init-container goes first, as root by default (docs/api.md §13.3)', async (t) => {
-  const w = deployment();
-  pod(w).initContainers = [{ name: 'setup', image: 'busybox' }];
-  const rb = restoreBatch();
-  const member = ((rb.spec as Obj).members as Obj[])[0]!;
-  member.runtimeSettings = { container: { securityContext: { runAsGroup: 1000, readOnlyRootFilesystem: true } } };
-  const out = mutated(w, invokers([backupBatch()], [rb]));
-  const init = pod(out).initContainers!;
-  t.equal(init[0]!.name, 'stash-init');
-  t.equal(init[1]!.name, 'setup');
-  t.same(init[0]!.args, [
-    'restore',
-    '--invoker-kind=RestoreBatch',
-    '--invoker-name=wordpress-restore',
-    '--target-name=wordpress',
-    '--target-namespace=demo',
-    '--target-kind=Deployment',
-    '--enable-cache=true',
-    '--max-connections=7',
-    '--metrics-enabled=true',
-    '--pushgateway-url=http://stash-ts-operator.stash-system.svc:56789',
-    '--use-kubeapiserver-fqdn-for-aks=true',
-  ]);
-  t.same(
-    init[0]!.securityContext,
-    { runAsUser: 0, runAsGroup: 1000, readOnlyRootFilesystem: true },
-    'given fields override the defaults one by one',
-  );
-  t.ok(byName(pod(out).containers, 'stash'), 'backup sidecar too');
-  t.equal(ann(out)[ANNOTATION.lastAppliedRestoreInvokerKind], 'RestoreBatch');
-  t.ok(tmplAnn(out)[ANNOTATION.lastAppliedRestoreInvokerHash]);
+t.test(
+  "restore init-container goes first, with the member's securityContext as given (docs/api.md §13.3, §13.5)",
+  async (t) => {
+    const w = deployment();
+    pod(w).initContainers = [{ name: 'setup', image: 'busybox' }];
+    const rb = restoreBatch();
+    const member = ((rb.spec as Obj).members as Obj[])[0]!;
+    member.runtimeSettings = { container: { securityContext: { runAsGroup: 1000, readOnlyRootFilesystem: true } } };
+    const out = mutated(w, invokers([backupBatch()], [rb]));
+    const init = pod(out).initContainers!;
+    t.equal(init[0]!.name, 'stash-init');
+    t.equal(init[1]!.name, 'setup');
+    t.same(init[0]!.args, [
+      'restore',
+      '--invoker-kind=RestoreBatch',
+      '--invoker-name=wordpress-restore',
+      '--target-name=wordpress',
+      '--target-namespace=demo',
+      '--target-kind=Deployment',
+      '--enable-cache=true',
+      '--max-connections=7',
+      '--metrics-enabled=true',
+      '--pushgateway-url=http://stash-ts-operator.stash-system.svc:56789',
+      '--use-kubeapiserver-fqdn-for-aks=true',
+    ]);
+    t.same(
+      init[0]!.securityContext,
+      { runAsGroup: 1000, readOnlyRootFilesystem: true },
+      'a given securityContext is used as it is',
+    );
+    t.ok(byName(pod(out).containers, 'stash'), 'backup sidecar too');
+    t.equal(ann(out)[ANNOTATION.lastAppliedRestoreInvokerKind], 'RestoreBatch');
+    t.ok(tmplAnn(out)[ANNOTATION.lastAppliedRestoreInvokerHash]);
 
-  // stash-init somewhere else is moved to the front.
-  const shuffled = structuredClone(out);
-  pod(shuffled).initContainers = [init[1]!, init[0]!];
-  const again = mutated(shuffled, invokers([backupBatch()], [rb]));
-  t.same(
-    pod(again).initContainers!.map((c) => c.name),
-    ['stash-init', 'setup'],
-  );
+    // stash-init somewhere else is moved to the front.
+    const shuffled = structuredClone(out);
+    pod(shuffled).initContainers = [init[1]!, init[0]!];
+    const again = mutated(shuffled, invokers([backupBatch()], [rb]));
+    t.same(
+      pod(again).initContainers!.map((c) => c.name),
+      ['stash-init', 'setup'],
+    );
 
-  // Restore invoker gone: the init container goes, the sidecar and the helper volume stay.
-  const removed = mutated(out, invokers([backupBatch()], []));
-  t.same(
-    pod(removed).initContainers!.map((c) => c.name),
-    ['setup'],
-  );
-  t.ok(byName(pod(removed).volumes, 'stash-tmp-dir'), 'tmp dir still used by the sidecar');
-  t.notOk(ann(removed)[ANNOTATION.lastAppliedRestoreInvoker]);
-});
+    // Restore invoker gone: the init container goes, the sidecar and the helper volume stay.
+    const removed = mutated(out, invokers([backupBatch()], []));
+    t.same(
+      pod(removed).initContainers!.map((c) => c.name),
+      ['setup'],
+    );
+    t.ok(byName(pod(removed).volumes, 'stash-tmp-dir'), 'tmp dir still used by the sidecar');
+    t.notOk(ann(removed)[ANNOTATION.lastAppliedRestoreInvoker]);
+  },
+);
+
+t.test(
+  'restricted Pod Security by default; root only when the pod or the member asks (docs/api.md §13.5)',
+  async (t) => {
+    const restricted = {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    };
+    const out = mutated(deployment(), invokers([backupBatch()], [restoreBatch()]));
+    t.same(byName(pod(out).containers, 'stash')!.securityContext, restricted, 'sidecar');
+    t.same(byName(pod(out).initContainers, 'stash-init')!.securityContext, restricted, 'init-container');
+    t.notOk('runAsUser' in (byName(pod(out).initContainers, 'stash-init')!.securityContext as Obj), 'the pod user');
+
+    const rootPod = deployment();
+    (pod(rootPod) as Obj).securityContext = { runAsUser: 0, fsGroup: 0 };
+    const asRoot = mutated(rootPod, invokers([backupBatch()], [restoreBatch()]));
+    t.notOk(byName(pod(asRoot).initContainers, 'stash-init')!.securityContext, 'a root pod: the agent follows it');
+    t.not(
+      tmplAnn(asRoot)[ANNOTATION.lastAppliedRestoreInvokerHash],
+      tmplAnn(out)[ANNOTATION.lastAppliedRestoreInvokerHash],
+      'a different container, a different hash',
+    );
+
+    const rb = restoreBatch();
+    ((rb.spec as Obj).members as Obj[])[0]!.runtimeSettings = {
+      container: { securityContext: { runAsUser: 0, runAsGroup: 0 } },
+    };
+    const optIn = mutated(deployment(), invokers([], [rb]));
+    t.same(byName(pod(optIn).initContainers, 'stash-init')!.securityContext, { runAsUser: 0, runAsGroup: 0 }, 'opt-in');
+  },
+);
 
 t.test('a Running restore invoker beats a newer Failed one', async (t) => {
   const running = restoreBatch('running', 'demo', 'Running');

@@ -6,7 +6,15 @@
 // an update that dropped the sidecar (kubectl replace of the original manifest) gets it back.
 import { ANNOTATION, CONTAINER, KINDS } from '../../shared/api/constants.ts';
 import { isWorkloadKind, membersOf, sameTarget, workloadGroup } from '../../shared/api/target.ts';
-import { agentParts, covers, injectionHash, isHelperVolume, type AgentContext, type InjectOptions } from './inject.ts';
+import {
+  agentParts,
+  covers,
+  injectionHash,
+  isHelperVolume,
+  podRunsAsRoot,
+  type AgentContext,
+  type InjectOptions,
+} from './inject.ts';
 import type {
   BackupInvoker,
   BackupMember,
@@ -202,6 +210,7 @@ function plan(
   w: WorkloadRef,
   invokers: Invokers,
   opts: InjectOptions,
+  podSecurityContext: unknown,
 ): Plan {
   const repoRef = invoker.spec?.repository;
   const repoName = isRecord(repoRef) && typeof repoRef.name === 'string' ? repoRef.name : '';
@@ -215,7 +224,8 @@ function plan(
   if (!byInvoker) planCache.set(opts, (byInvoker = new WeakMap()));
   let byWorkload = byInvoker.get(invoker);
   if (!byWorkload) byInvoker.set(invoker, (byWorkload = new Map()));
-  const key = `${role.containerName}|${w.apiVersion}|${w.kind}|${w.namespace}|${w.name}`;
+  const asRoot = podRunsAsRoot(podSecurityContext);
+  const key = `${role.containerName}|${w.apiVersion}|${w.kind}|${w.namespace}|${w.name}|${asRoot}`;
   const hit = byWorkload.get(key);
   if (hit && hit.repository === repository) return hit;
 
@@ -225,6 +235,7 @@ function plan(
     workload: w,
     member,
     repository,
+    podSecurityContext: asRoot ? { runAsUser: 0 } : undefined,
   };
   const { container, volumes } = agentParts(role === BACKUP ? 'backup' : 'restore', ctx, opts);
   const p: Plan = {
@@ -400,8 +411,9 @@ export function mutateWorkload(
   const backup = invokers.backup.length > 0 ? pickBackup(invokers.backup, w) : undefined;
   const template = spec.template;
   const podSpec0 = template.spec as Obj;
-  const restorePlan = restore ? plan(RESTORE, restore.invoker, restore.member, w, invokers, opts) : undefined;
-  const backupPlan = backup ? plan(BACKUP, backup.invoker, backup.member, w, invokers, opts) : undefined;
+  const podSc = podSpec0.securityContext;
+  const restorePlan = restore ? plan(RESTORE, restore.invoker, restore.member, w, invokers, opts, podSc) : undefined;
+  const backupPlan = backup ? plan(BACKUP, backup.invoker, backup.member, w, invokers, opts, podSc) : undefined;
 
   // Most admissions change nothing (untargeted workloads, updates of injected ones): decide that without copying.
   const restoreOk = restorePlan

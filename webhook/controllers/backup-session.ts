@@ -38,7 +38,7 @@ import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDe
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
 import { eligibleSince, expectedHostNames, hostInformers, observeHosts } from './hosts.ts';
-import { JOB_REPORT_GRACE_MS, ensureBackupJob } from './jobs.ts';
+import { JOB_REPORT_GRACE_MS, ensureBackupJob, memberJobHosts } from './jobs.ts';
 import {
   closeOutMember,
   deadlineFor,
@@ -341,10 +341,23 @@ export class BackupSessionLoop {
         if (!(await getTarget(this.d.kube, m.ref)))
           return { ref: m.ref, conditions: [cond('BackupExecutorEnsured', 'False', `Target ${what} does not exist.`)] };
         const job = await ensureBackupJob({ kube: this.d.kube, inject: this.d.inject }, inv, m, s);
+        if (job.placement && 'fail' in job.placement) {
+          // docs/api.md §12.1: no node could run it; the host fails now rather than at the session's timeOut.
+          const reason = `Cannot place the backup Job for ${what}: ${job.placement.fail}.`;
+          return actions({
+            ref: m.ref,
+            totalHosts: 1,
+            stats: [{ hostname: memberJobHosts('backup', m)[0] ?? 'host-0', phase: 'Failed', error: reason }],
+            conditions: [cond('BackupExecutorEnsured', 'False', reason)],
+          });
+        }
+        const where = job.placement ? `, ${job.placement.why}` : '';
         return actions({
           ref: m.ref,
           totalHosts: 1,
-          conditions: [cond('BackupExecutorEnsured', 'True', `Backup Job ${job.name} for ${what} is in place.`)],
+          conditions: [
+            cond('BackupExecutorEnsured', 'True', `Backup Job ${job.name} for ${what} is in place${where}.`),
+          ],
         });
       } catch (err) {
         return {

@@ -22,7 +22,7 @@ import type {
   RestoreTargetSpec,
   TargetRef,
 } from '../../shared/api/index.ts';
-import { KUBERNETES_WORKLOAD_KINDS, servedApiVersion, type InvokerMember } from '../../shared/api/target.ts';
+import { WORKLOAD_KINDS, servedApiVersion, type InvokerMember } from '../../shared/api/target.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import { resourceFor } from '../../shared/kube/resources.ts';
@@ -123,8 +123,8 @@ export function aliasOf(m: Member): string | undefined {
   return m.member.target?.alias || undefined;
 }
 
-/** Workload kinds this operator can inject into (DeploymentConfig needs OpenShift, absent here). */
-const INJECTABLE_HERE: ReadonlySet<string> = new Set(KUBERNETES_WORKLOAD_KINDS);
+/** Workload kinds this operator injects into; a DeploymentConfig where OpenShift's API is absent is a missing target. */
+const INJECTABLE_HERE: ReadonlySet<string> = new Set(WORKLOAD_KINDS);
 
 /** Targets that are not workloads: backed up and restored by a Job (docs/api.md §12, §16.3). */
 const JOB_TARGET_KINDS: ReadonlySet<string> = new Set(['PersistentVolumeClaim', 'AppBinding', 'Namespace']);

@@ -111,8 +111,14 @@ t.test('trigger CronJob per docs/api.md §14.2', async (t) => {
       imagePullPolicy: 'IfNotPresent',
       args: ['create-backupsession', '--invoker-name=wp.prod', '--invoker-kind=BackupBatch'],
       resources: { limits: { cpu: '100m' } },
+      securityContext: {
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+        runAsNonRoot: true,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
     },
-    'only resources/env/envFrom/securityContext of the container settings',
+    'only resources/env/envFrom/securityContext of the container settings; restricted by default (docs/api.md §13.5)',
   );
   t.equal(
     cronJobName({ ...batch, metadata: { ...batch.metadata, name: 'x'.repeat(80) } }).length,

@@ -2,6 +2,7 @@
 // operator's informers and client, and stop when `signal` aborts (leadership lost or shutdown).
 import type { ControllerDeps } from './deps.ts';
 import { runBackupInvokers } from './invoker.ts';
+import { runBlueprints } from './blueprint.ts';
 import { runBackupSessions } from './backup-session.ts';
 import { runRestores } from './restore.ts';
 import { runWorkloads } from './workload.ts';
@@ -17,6 +18,7 @@ export const CONTROLLERS: Array<{ name: string; run: Controller }> = [
   { name: 'backup-invokers', run: runBackupInvokers },
   { name: 'backup-sessions', run: runBackupSessions },
   { name: 'restores', run: runRestores },
+  { name: 'blueprints', run: runBlueprints },
   { name: 'snapshots', run: runSnapshots },
 ];
 

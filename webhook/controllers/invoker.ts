@@ -27,6 +27,7 @@ import {
   ensureFinalizer,
   ensureSidecarRbac,
 } from './common.ts';
+import { RESTRICTED_SECURITY_CONTEXT, podRunsAsRoot } from '../admission/inject.ts';
 import { isBatch, isBatchKind, KUBERNETES_WORKLOAD_KINDS, membersOf } from '../../shared/api/target.ts';
 import type { BackupInvoker } from '../../shared/api/types.ts';
 import { WorkQueue } from './queue.ts';
@@ -73,6 +74,9 @@ export function buildTriggerCronJob(inv: BackupInvoker, image: string): KubeObje
   };
   for (const k of ['resources', 'env', 'envFrom', 'securityContext'] as const)
     if (rs.container?.[k] !== undefined) container[k] = rs.container[k];
+  // docs/api.md §13.5: the trigger pod passes the restricted Pod Security level like the agent's containers.
+  if (container.securityContext === undefined && !podRunsAsRoot(pod.securityContext))
+    container.securityContext = structuredClone(RESTRICTED_SECURITY_CONTEXT);
   const podSpec: Record<string, unknown> = {
     restartPolicy: 'Never',
     serviceAccountName: (pod.serviceAccountName as string | undefined) || name,

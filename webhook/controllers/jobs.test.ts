@@ -9,6 +9,8 @@ import {
   jobServiceAccount,
   memberJobHosts,
   memberJobNames,
+  pinToNode,
+  placementFor,
   pvcVolumes,
 } from './jobs.ts';
 
@@ -169,7 +171,16 @@ t.test('restore Job into volumeClaimTemplates', async (t) => {
     c.env.find((e: any) => e.name === 'POD_ORDINAL'),
     { name: 'POD_ORDINAL', value: '1' },
   );
-  t.equal(c.securityContext.runAsUser, 0, 'restores run as root so files keep their owners');
+  t.same(
+    c.securityContext,
+    {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    'restore Jobs pass the restricted Pod Security level unless asked for root',
+  );
   t.same(memberJobHosts('backup', membersOf(batch)[2]!), ['host-0'], 'no alias: host-0');
 });
 
@@ -183,4 +194,45 @@ t.test('names', async (t) => {
     name: 'mine',
     ours: false,
   });
+});
+
+t.test('placement of a ReadWriteOnce claim (docs/api.md §12.1)', async (t) => {
+  const pod = (name: string, node: string, claim = 'vol', extra: Record<string, unknown> = {}) => ({
+    metadata: { name, ...extra },
+    spec: { nodeName: node, volumes: [{ persistentVolumeClaim: { claimName: claim } }] },
+    status: { phase: 'Running' },
+  });
+  const nodes = new Map([
+    ['a', {}],
+    ['b', {}],
+    ['c', { unschedulable: true }],
+  ]);
+  const rwo = { name: 'vol', accessModes: ['ReadWriteOnce'] };
+  t.equal(placementFor({ name: 'vol', accessModes: ['ReadWriteMany'] }, [pod('p', 'a')], nodes), undefined);
+  t.equal(placementFor(rwo, [pod('p', 'a', 'other')], nodes), undefined, 'nobody mounts it');
+  t.match(placementFor(rwo, [pod('p', 'a')], nodes), { node: 'a', why: /pod p mounts/ });
+  t.match(placementFor(rwo, [pod('p', 'a'), pod('q', 'b')], nodes), { fail: /several nodes \(a, b/ });
+  t.match(placementFor(rwo, [pod('p', 'c')], nodes), { fail: /cordoned/ });
+  t.match(placementFor(rwo, [pod('p', 'gone')], nodes), { fail: /no longer exists/ });
+  t.match(placementFor({ name: 'vol', accessModes: ['ReadWriteOncePod'] }, [pod('p', 'a')], nodes), {
+    fail: /ReadWriteOncePod/,
+  });
+  const ours = pod('job', 'b', 'vol', { labels: { 'app.kubernetes.io/managed-by': 'stash.appscode.com' } });
+  t.match(placementFor(rwo, [pod('p', 'a'), ours], nodes), { node: 'a' }, 'our own Job pods do not count');
+
+  const spec: Record<string, unknown> = {
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] }, {}],
+        },
+      },
+    },
+  };
+  pinToNode(spec, 'a');
+  const terms = (spec as any).affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
+  t.equal(terms.length, 2);
+  for (const term of terms)
+    t.same(term.matchFields, [{ key: 'metadata.name', operator: 'In', values: ['a'] }], 'every term is pinned');
+  t.same(terms[0].matchExpressions, [{ key: 'disk', operator: 'In', values: ['ssd'] }], 'the user terms stay');
 });

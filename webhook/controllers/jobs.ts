@@ -74,6 +74,94 @@ export function claimForOrdinal(
   return { claim, volume: claim.endsWith(suffix) ? claim.slice(0, -suffix.length) : claim };
 }
 
+// ------------------------------------------------------------------------------------------------ placement
+
+interface PodObj extends KubeObject {
+  spec?: { nodeName?: string; volumes?: Array<{ persistentVolumeClaim?: { claimName?: string } }> };
+  status?: { phase?: string };
+}
+
+/** Where a job-model pod of a PVC target must run (docs/api.md §12.1): a node, a reason it cannot, or anywhere. */
+export type Placement = { node: string; why: string } | { fail: string } | undefined;
+
+/**
+ * docs/api.md §12.1: a ReadWriteOnce claim mounted by running pods can only be mounted again on their node, so the Job
+ * goes there; on several nodes, or ReadWriteOncePod, or a node that takes no new pods, no pod of ours could ever
+ * start, and the host fails at once with the reason. Pods of our own Jobs do not count.
+ */
+export function placementFor(
+  claim: { name: string; accessModes: readonly string[] },
+  pods: readonly PodObj[],
+  nodes: ReadonlyMap<string, { unschedulable?: boolean }>,
+): Placement {
+  const rwo = claim.accessModes.includes('ReadWriteOnce');
+  const rwop = claim.accessModes.includes('ReadWriteOncePod');
+  if (!rwo && !rwop) return undefined;
+  const users = pods.filter(
+    (p) =>
+      p.spec?.nodeName &&
+      !p.metadata?.deletionTimestamp &&
+      !['Succeeded', 'Failed'].includes(p.status?.phase ?? '') &&
+      p.metadata?.labels?.[LABEL.managedBy] !== LABEL_VALUE.managedBy &&
+      (p.spec.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === claim.name),
+  );
+  if (users.length === 0) return undefined;
+  const names = users.map((p) => p.metadata?.name).join(', ');
+  if (rwop && !rwo)
+    return { fail: `claim ${claim.name} is ReadWriteOncePod and pod ${names} uses it: no other pod can mount it` };
+  const onNodes = [...new Set(users.map((p) => p.spec!.nodeName!))].sort();
+  if (onNodes.length > 1)
+    return {
+      fail: `claim ${claim.name} (ReadWriteOnce) is mounted on several nodes (${onNodes.join(', ')}, by pods ${names}): no one node can mount it for the backup`,
+    };
+  const node = onNodes[0]!;
+  const n = nodes.get(node);
+  if (!n) return { fail: `claim ${claim.name} (ReadWriteOnce) is mounted on node ${node}, which no longer exists` };
+  if (n.unschedulable)
+    return {
+      fail: `claim ${claim.name} (ReadWriteOnce) is mounted on node ${node}, which is cordoned (unschedulable)`,
+    };
+  return { node, why: `on node ${node}, where pod ${names} mounts the ReadWriteOnce claim ${claim.name}` };
+}
+
+/** Reads what placementFor needs for a PVC target; undefined for other targets. */
+export async function placeJob(kube: Kube, m: Member): Promise<Placement> {
+  if (m.ref.kind !== 'PersistentVolumeClaim' || !m.ref.name) return undefined;
+  const ns = m.ref.namespace ?? '';
+  const pvc = await kube.getOrNull<KubeObject & { spec?: { accessModes?: string[] } }>(
+    'v1',
+    'PersistentVolumeClaim',
+    ns,
+    m.ref.name,
+  );
+  if (!pvc) return undefined;
+  const pods = (await kube.list<PodObj>('v1', 'Pod', ns)).items;
+  const nodes = new Map<string, { unschedulable?: boolean }>();
+  for (const n of (await kube.list<KubeObject & { spec?: { unschedulable?: boolean } }>('v1', 'Node')).items)
+    nodes.set(n.metadata?.name ?? '', { unschedulable: n.spec?.unschedulable === true });
+  return placementFor({ name: m.ref.name, accessModes: pvc.spec?.accessModes ?? [] }, pods, nodes);
+}
+
+/** Adds "this node only" to every required node-affinity term (terms are ORed, so each must carry it). */
+export function pinToNode(podSpec: Obj, node: string): void {
+  const field = { key: 'metadata.name', operator: 'In', values: [node] };
+  const affinity = (podSpec.affinity ?? {}) as Obj;
+  const nodeAffinity = (affinity.nodeAffinity ?? {}) as Obj;
+  const required = (nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution ?? {}) as {
+    nodeSelectorTerms?: Array<{ matchFields?: unknown[] }>;
+  };
+  const terms = required.nodeSelectorTerms?.length ? required.nodeSelectorTerms : [{}];
+  podSpec.affinity = {
+    ...affinity,
+    nodeAffinity: {
+      ...nodeAffinity,
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: terms.map((t) => ({ ...t, matchFields: [...(t.matchFields ?? []), field] })),
+      },
+    },
+  };
+}
+
 interface JobInput {
   purpose: 'backup' | 'restore';
   inv: Invoker;
@@ -88,6 +176,8 @@ interface JobInput {
   /** Pod volumes beyond the helper volumes (the target's data). */
   dataVolumes: Obj[];
   ordinal?: number;
+  /** The node the pod must run on (a ReadWriteOnce claim in use there). */
+  node?: string;
 }
 
 /** The Job object; pure so the shape is unit-tested. */
@@ -106,6 +196,8 @@ export function buildJob(j: JobInput): KubeObject {
     workload,
     member,
     repository: j.repository,
+    podSecurityContext: (member.runtimeSettings as { pod?: { securityContext?: Obj } } | undefined)?.pod
+      ?.securityContext,
   };
   const { container, volumes } = agentParts(j.purpose, ctx, j.inject);
   // One container whatever the purpose; the extra flags make the agent do one session's share and exit.
@@ -128,6 +220,7 @@ export function buildJob(j: JobInput): KubeObject {
     volumes: [...volumes, ...j.dataVolumes],
   };
   copyPodSettings(pod, podSpec);
+  if (j.node) pinToNode(podSpec, j.node);
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -212,8 +305,10 @@ export async function ensureBackupJob(
   inv: Invoker,
   m: Member,
   session: KubeObject,
-): Promise<{ name: string; created: boolean }> {
+): Promise<{ name: string; created: boolean; placement: Placement }> {
   const name = backupJobName(session.metadata?.name ?? '', m.index);
+  const placement = await placeJob(d.kube, m);
+  if (placement && 'fail' in placement) return { name, created: false, placement };
   const job = buildJob({
     purpose: 'backup',
     inv,
@@ -225,8 +320,9 @@ export async function ensureBackupJob(
     serviceAccountName: await ensureServiceAccount(d, inv, m.member, 'backup'),
     extraArgs: [`--backupsession=${session.metadata?.name ?? ''}`],
     dataVolumes: pvcVolumes(m),
+    node: placement?.node,
   });
-  return { name, created: await createOnce(d.kube, job) };
+  return { name, created: await createOnce(d.kube, job), placement };
 }
 
 /**
@@ -237,7 +333,7 @@ export async function ensureRestoreJobs(
   d: JobEnsureDeps,
   inv: Invoker,
   m: Member,
-): Promise<{ names: string[]; totalHosts: number }> {
+): Promise<{ names: string[]; totalHosts: number; placement?: Placement }> {
   const target = (m.member.target ?? {}) as { volumeClaimTemplates?: PvcTemplate[]; replicas?: number };
   const templates = target.volumeClaimTemplates ?? [];
   const repository = await repositoryOf(d.kube, inv);
@@ -246,8 +342,10 @@ export async function ensureRestoreJobs(
   const extraArgs = ['--restore-model=job', `--member-index=${m.index}`];
   if (templates.length === 0) {
     const name = restoreJobName(inv.metadata?.name ?? '', m.index);
-    await createOnce(d.kube, buildJob({ ...base, name, extraArgs, dataVolumes: pvcVolumes(m) }));
-    return { names: [name], totalHosts: 1 };
+    const placement = await placeJob(d.kube, m);
+    if (placement && 'fail' in placement) return { names: [], totalHosts: 1, placement };
+    await createOnce(d.kube, buildJob({ ...base, name, extraArgs, dataVolumes: pvcVolumes(m), node: placement?.node }));
+    return { names: [name], totalHosts: 1, placement };
   }
   const ordinals = Math.max(1, target.replicas ?? 1);
   const names: string[] = [];
@@ -348,6 +446,22 @@ async function jobGone(
     return `Job ${name} failed (${[failed.reason, failed.message].filter(Boolean).join(': ')}) before its host reported`;
   if (job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True'))
     return `Job ${name} completed without its host reporting`;
+  const mine = pods.filter((p) => p.metadata?.namespace === namespace && jobOfPod(p) === name);
+  if (mine.length > 0 && mine.every((p) => !(p as PodObj).spec?.nodeName)) {
+    // Not bound yet: a scheduler that cannot place it says so on the pod (docs/api.md §12.1).
+    const full = await kube.list<PodObj & { status?: { conditions?: Array<Record<string, string>> } }>(
+      'v1',
+      'Pod',
+      namespace,
+      { labelSelector: `batch.kubernetes.io/job-name=${name}` },
+    );
+    for (const p of full.items) {
+      const c = p.status?.conditions?.find(
+        (x) => x.type === 'PodScheduled' && x.status === 'False' && x.reason === 'Unschedulable',
+      );
+      if (c) return `pod ${p.metadata?.name} of Job ${name} cannot be scheduled: ${c.message ?? 'Unschedulable'}`;
+    }
+  }
   const pod = pods.find(
     (p) =>
       p.metadata?.namespace === namespace &&

@@ -48,7 +48,7 @@ import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDe
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
 import { eligibleSince, expectedHostNames, hostInformers, observeHosts, slimRestorePod } from './hosts.ts';
-import { JOB_REPORT_GRACE_MS, ensureRestoreJobs } from './jobs.ts';
+import { JOB_REPORT_GRACE_MS, ensureRestoreJobs, memberJobHosts } from './jobs.ts';
 import { closeOutMember, deadlineFor, deadlineState, hostsToFail, mayStart } from './rules.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
 
@@ -315,12 +315,27 @@ export class RestoreLoop {
     if (model.model === 'job') {
       try {
         const jobs = await ensureRestoreJobs({ kube: this.d.kube, inject: this.d.inject }, inv, m);
+        if (jobs.placement && 'fail' in jobs.placement) {
+          // docs/api.md §12.1: no node could run it; the host fails now rather than at the restore's timeOut.
+          const reason = `Cannot place the restore Job for ${what}: ${jobs.placement.fail}.`;
+          return {
+            ref: m.ref,
+            totalHosts: 1,
+            stats: [{ hostname: memberJobHosts('restore', m)[0] ?? 'host-0', phase: 'Failed', error: reason }],
+            conditions: [found, cond('RestoreExecutorEnsured', 'False', reason)],
+          };
+        }
+        const where = jobs.placement ? `, ${jobs.placement.why}` : '';
         return {
           ref: m.ref,
           totalHosts: jobs.totalHosts,
           conditions: [
             found,
-            cond('RestoreExecutorEnsured', 'True', `Restore Job(s) ${jobs.names.join(', ')} for ${what} are in place.`),
+            cond(
+              'RestoreExecutorEnsured',
+              'True',
+              `Restore Job(s) ${jobs.names.join(', ')} for ${what} are in place${where}.`,
+            ),
           ],
         };
       } catch (err) {

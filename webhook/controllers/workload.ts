@@ -11,9 +11,17 @@ import { mutateWorkload } from '../admission/mutate.ts';
 import type { InjectOptions } from '../admission/inject.ts';
 import type { BackupInvoker, RestoreInvoker, WorkloadRef } from '../admission/types.ts';
 import type { InformerInvokerIndex } from '../invoker-index.ts';
+import { resourceServed } from './discovery.ts';
 import { WorkQueue } from './queue.ts';
 import { KUBERNETES_WORKLOAD_KINDS, servedApiVersion } from '../../shared/api/target.ts';
 import type { TargetRef } from '../../shared/api/index.ts';
+
+/** Watched as well where its API is served (docs/api.md §13.1): OpenShift's DeploymentConfig. */
+export const DEPLOYMENT_CONFIG = {
+  apiVersion: 'apps.openshift.io/v1',
+  kind: 'DeploymentConfig',
+  plural: 'deploymentconfigs',
+};
 
 export interface WorkloadSyncDeps {
   kube: Kube;
@@ -158,18 +166,23 @@ function carriesOurMarks(obj: KubeObject): boolean {
 export function startWorkloadWatch(
   deps: WorkloadSyncDeps,
   signal: AbortSignal,
-  opts: { namespace?: string } = {},
+  opts: { namespace?: string; deploymentConfigs?: boolean } = {},
 ): { informers: Informer<KubeObject>[]; queue: WorkQueue } {
   const queue = new WorkQueue(
     async (key) => {
       const [kind = '', namespace = '', name = ''] = key.split('/');
-      await syncWorkload(deps, { apiVersion: 'apps/v1', kind, namespace, name });
+      // No apiVersion: servedApiVersion derives it from the kind (apps/v1, or apps.openshift.io/v1).
+      await syncWorkload(deps, { kind, namespace, name });
     },
     { name: 'workload', log: deps.log, signal, concurrency: 4 },
   );
-  const informers = KUBERNETES_WORKLOAD_KINDS.map((kind) => {
+  const kinds: Array<{ apiVersion: string; kind: string }> = [
+    ...KUBERNETES_WORKLOAD_KINDS.map((kind) => ({ apiVersion: servedApiVersion({ kind }), kind })),
+    ...(opts.deploymentConfigs ? [DEPLOYMENT_CONFIG] : []),
+  ];
+  const informers = kinds.map(({ apiVersion, kind }) => {
     const inf = new Informer<KubeObject>(deps.kube, {
-      apiVersion: 'apps/v1',
+      apiVersion,
       kind,
       namespace: opts.namespace,
       log: deps.log,
@@ -177,7 +190,7 @@ export function startWorkloadWatch(
     });
     const poke = (o: KubeObject): void => {
       const w: WorkloadRef = {
-        apiVersion: 'apps/v1',
+        apiVersion,
         kind,
         name: o.metadata?.name ?? '',
         namespace: o.metadata?.namespace ?? '',
@@ -226,8 +239,10 @@ export async function runWorkloads(deps: WorkloadLoopDeps, signal: AbortSignal):
     pushgatewayUrl: '',
     useKubeapiserverFqdnForAks: false,
   };
+  const deploymentConfigs = await resourceServed(deps.kube, DEPLOYMENT_CONFIG.apiVersion, DEPLOYMENT_CONFIG.plural);
   startWorkloadWatch({ kube: deps.kube, log: deps.log, index: deps.index, inject }, signal, {
     namespace: deps.namespace,
+    deploymentConfigs,
   });
   if (signal.aborted) return;
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -40,6 +40,7 @@ export const PRINTER_COLUMNS: Record<StashKind, PrinterColumn[]> = {
   ],
   RestoreSession: [repository, phase, duration, age],
   RestoreBatch: [repository, phase, duration, age],
+  BackupBlueprint: [{ name: 'Task', type: 'string', jsonPath: '.spec.task.name' }, schedule, age],
 };
 
 /** The schema as plain JSON: TypeBox keeps its bookkeeping under symbol keys, which JSON drops. */
@@ -70,13 +71,13 @@ export function buildCrd(kind: StashKind): Record<string, unknown> {
         ...(info.shortNames.length > 0 ? { shortNames: [...info.shortNames] } : {}),
         categories: [...info.categories],
       },
-      scope: 'Namespaced',
+      scope: 'scope' in info ? info.scope : 'Namespaced',
       versions: [
         {
           name: info.version,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          ...('status' in SCHEMAS[kind].properties ? { subresources: { status: {} } } : {}),
           additionalPrinterColumns: PRINTER_COLUMNS[kind],
           schema: { openAPIV3Schema: openAPISchema(kind) },
         },

@@ -4,10 +4,12 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { StashKind } from '../constants.ts';
 import { BackupBatchSchema, BackupConfigurationSchema, BackupSessionSchema } from './backup.ts';
+import { BackupBlueprintSchema } from './blueprint.ts';
 import { RepositorySchema } from './repository.ts';
 import { RestoreBatchSchema, RestoreSessionSchema } from './restore.ts';
 
 export * from './backup.ts';
+export * from './blueprint.ts';
 export * from './common.ts';
 export * from './conditions.ts';
 export * from './enums.ts';
@@ -23,5 +25,6 @@ export const SCHEMAS = {
   BackupSession: BackupSessionSchema,
   RestoreSession: RestoreSessionSchema,
   RestoreBatch: RestoreBatchSchema,
+  BackupBlueprint: BackupBlueprintSchema,
 } as const satisfies Record<StashKind, TSchema>;
 export { AJV_CUSTOM_OPTIONS } from './ajv.ts';

@@ -7,13 +7,13 @@ import { Kube } from '../../../shared/kube/client.ts';
 import { REPO_ROOT, binary } from '../bins.ts';
 import { templateWasm } from '../../backends/bins.ts';
 import { AGENT_ENTRYPOINT, AGENT_IMAGE } from '../entrypoints.ts';
-import { PodRunner } from './runner.ts';
+import { PodRunner, runnerPidsFile } from './runner.ts';
 
 const worldDir = process.argv[2] ?? join(REPO_ROOT, '.cluster');
 const log = createLogger({ name: 'pod-runner', level: process.env.STASH_LOG_LEVEL ?? 'info' });
 
 // A previous runner that died hard may have left container processes behind.
-const pidFile = join(worldDir, 'pod-runner-pids.json');
+const pidFile = join(worldDir, runnerPidsFile(process.env.STASH_POD_RUNNER_NODE_NAME || undefined));
 if (existsSync(pidFile)) {
   for (const pid of JSON.parse(readFileSync(pidFile, 'utf8')) as number[]) {
     try {
@@ -28,6 +28,8 @@ const kubeconfig = join(worldDir, 'kubeconfig');
 const runner = new PodRunner({
   kube: Kube.load(kubeconfig, 'stash-ts-pod-runner'),
   worldDir,
+  // A second runner in the same world is a second node (a test's fake node: its own name).
+  nodeName: process.env.STASH_POD_RUNNER_NODE_NAME || undefined,
   workdir: REPO_ROOT,
   nodeBinary: join(REPO_ROOT, 'node_modules', '.bin', 'node'),
   // A fault test may put a proxy between agents and the apiserver; the runner itself always talks to it directly.

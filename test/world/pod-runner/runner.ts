@@ -57,6 +57,32 @@ interface Run {
 }
 
 const now = () => new Date().toISOString();
+
+/** Where a runner lists its container process groups; one file per node, so a second runner leaves the first's alone. */
+export function runnerPidsFile(nodeName?: string): string {
+  return nodeName ? `pod-runner-pids-${nodeName}.json` : 'pod-runner-pids.json';
+}
+
+/**
+ * The required node affinity of a pod, as the scheduler reads it, for a node whose name is also its
+ * kubernetes.io/hostname label: some term must hold, and every requirement of it (matchFields metadata.name,
+ * matchExpressions on the hostname label; In and NotIn). Requirements on other labels do not hold here.
+ */
+export function nodeAffinityAdmits(pod: Pod, node: string): boolean {
+  const terms = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+  if (!terms?.length) return true;
+  const holds = (r: { key: string; operator: string; values?: string[] }, value: string | undefined) =>
+    r.operator === 'In'
+      ? value !== undefined && (r.values ?? []).includes(value)
+      : r.operator === 'NotIn'
+        ? value === undefined || !(r.values ?? []).includes(value)
+        : false;
+  return terms.some(
+    (t) =>
+      (t.matchFields ?? []).every((r) => holds(r, r.key === 'metadata.name' ? node : undefined)) &&
+      (t.matchExpressions ?? []).every((r) => holds(r, r.key === 'kubernetes.io/hostname' ? node : undefined)),
+  );
+}
 /** Taints the node lifecycle controller keeps in step with the Node's conditions (lifted once Ready). */
 const CONDITION_TAINTS = new Set(['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable']);
 
@@ -196,6 +222,8 @@ export class PodRunner {
     const name = pod.metadata?.name ?? '';
     if (!pod.spec?.nodeName) {
       if (pod.metadata?.deletionTimestamp) return;
+      // Standing in for the scheduler's node-affinity filter: several runners (fake nodes) may share a world.
+      if (!nodeAffinityAdmits(pod, this.nodeName)) return;
       await this.#o.kube
         .request({
           method: 'POST',
@@ -266,7 +294,7 @@ export class PodRunner {
   }
 
   #savePids(): void {
-    writeFileSync(join(this.#o.worldDir, 'pod-runner-pids.json'), JSON.stringify(this.pids()));
+    writeFileSync(join(this.#o.worldDir, runnerPidsFile(this.#o.nodeName)), JSON.stringify(this.pids()));
   }
 
   #runnable(c: Container): ImageRecipe | undefined {

@@ -71,6 +71,16 @@ export interface Pod extends KubeObject {
     volumes?: Volume[];
     serviceAccountName?: string;
     terminationGracePeriodSeconds?: number;
+    affinity?: {
+      nodeAffinity?: {
+        requiredDuringSchedulingIgnoredDuringExecution?: {
+          nodeSelectorTerms?: Array<{
+            matchFields?: Array<{ key: string; operator: string; values?: string[] }>;
+            matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+          }>;
+        };
+      };
+    };
   };
   status?: {
     phase?: string;
