@@ -18,7 +18,8 @@ const run = promisify(execFile);
 /** Follows `spec.members.target`-style paths through properties and array items. */
 function at(schema: Record<string, unknown>, dotted: string): Record<string, unknown> {
   let node = schema;
-  for (const part of dotted.split('.')) {
+  // `[*]` (a printer column's "every item") is the array step the loop below takes anyway.
+  for (const part of dotted.replaceAll('[*]', '').split('.')) {
     while (node['type'] === 'array') node = node['items'] as Record<string, unknown>;
     const next = (node['properties'] as Record<string, Record<string, unknown>> | undefined)?.[part];
     if (!next) throw new Error(`no field ${part} in ${dotted}`);
@@ -173,6 +174,7 @@ t.test('printer columns follow docs/api.md §1', async (t) => {
     'Invoker-Type|string|.spec.invoker.kind',
     'Invoker-Name|string|.spec.invoker.name',
     'Phase|string|.status.phase',
+    'Progress|string|.status.targets[*].progress[*].percent',
     'Duration|string|.status.sessionDuration',
     age,
   ]);
