@@ -8,6 +8,7 @@ import {
   jobServiceAccount,
   memberJobHosts,
   memberJobNames,
+  podTermination,
   pvcVolumes,
 } from './jobs.ts';
 
@@ -182,4 +183,22 @@ t.test('names', async (t) => {
     name: 'mine',
     ours: false,
   });
+});
+
+t.test('podTermination: an OOM kill is named with the memory limit; a clean exit says nothing', async (t) => {
+  const pod = (terminated: Record<string, unknown> | undefined) => ({
+    metadata: { name: 'stash-backup-s-1-x' },
+    spec: { containers: [{ name: 'stash', resources: { limits: { memory: '32Mi' } } }] },
+    status: { containerStatuses: [{ name: 'stash', state: terminated ? { terminated } : { running: {} } }] },
+  });
+  t.equal(
+    podTermination(pod({ exitCode: 137, reason: 'OOMKilled' })),
+    'container stash of pod stash-backup-s-1-x was OOMKilled (exit code 137, memory limit 32Mi): raise runtimeSettings.container.resources.limits.memory',
+  );
+  t.equal(
+    podTermination(pod({ exitCode: 2, reason: 'Error' })),
+    'container stash of pod stash-backup-s-1-x ended with exit code 2 (Error)',
+  );
+  t.equal(podTermination(pod({ exitCode: 0, reason: 'Completed' })), undefined);
+  t.equal(podTermination(pod(undefined)), undefined, 'still running');
 });
