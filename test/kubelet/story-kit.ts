@@ -8,7 +8,9 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT, binary } from '../world/bins.ts';
+import { alive } from '../world/procs.ts';
 import { APP_IMAGE, type ImageName } from '../world/images/build.ts';
 import { installProduct } from '../world/node/install.ts';
 import { startNodeWorld, type NodeWorldState } from '../world/node/world.ts';
@@ -56,13 +58,50 @@ export interface Story {
 
 const DIR = process.env.STASH_TS_KUBELET_WORLD ?? join(REPO_ROOT, '.cluster', 'kubelet-test');
 
+/**
+ * Story files may run side by side on the one world: whoever comes first starts it (and installs the product),
+ * the others wait and then reuse it. The lock is a directory holding its owner's pid, taken over when that
+ * process is gone.
+ */
+async function underWorldLock<T>(fn: () => Promise<T>): Promise<T> {
+  const lock = join(DIR, '.story-lock');
+  mkdirSync(DIR, { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch {
+      const owner = Number(
+        (() => {
+          try {
+            return readFileSync(join(lock, 'pid'), 'utf8');
+          } catch {
+            return '';
+          }
+        })(),
+      );
+      if (owner && !alive(owner)) rmSync(lock, { recursive: true, force: true });
+      else await sleep(500);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 /** The world, the story's namespace with the Secret `repo-secret` and the Repository `repo`; cleaned up at teardown. */
 export async function openStory(t: Test, name: string, extraImages: ImageName[] = []): Promise<Story> {
-  const world = await startNodeWorld(DIR, {
-    log: (m) => t.comment(m),
-    images: ['operator', 'agent', 'app', ...extraImages],
+  const world = await underWorldLock(async () => {
+    const w = await startNodeWorld(DIR, {
+      log: (m) => t.comment(m),
+      images: ['operator', 'agent', 'app', ...extraImages],
+    });
+    await installProduct(w, (m) => t.comment(m));
+    return w;
   });
-  await installProduct(world, (m) => t.comment(m));
   const kube = Kube.load(world.kubeconfig, 'stash-ts-kubelet-story');
   const ns = `story-${name}-${Date.now().toString(36)}`;
   const cleanups: Array<() => Promise<void>> = [];
