@@ -50,11 +50,16 @@ test: setup typecheck lint
 	$(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory test-kubelet
 
-# The real-kubelet world's tier (test/kubelet/): one world per machine, so its files run one at a time.
+# The real-kubelet world's tier (test/kubelet/): one world per machine, shared by the story files (the first
+# starts it, story-kit.ts's lock makes the others wait and reuse it). Stories run side by side, they mostly wait on
+# pods; the leader story (it deletes an operator pod) runs alone, and world.test.ts last: it takes the world down.
+KUBELET_TAP := tap --disable-coverage --timeout=900
+KUBELET_ALONE := test/kubelet/story-leader.test.ts test/kubelet/world.test.ts
 test-kubelet: setup
 	@reason=$$($(NODE) -e "import('./test/world/node/world.ts').then((m) => console.log(m.nodeWorldUnsupported() ?? ''))"); \
 	if [ -n "$$reason" ]; then echo "[test-kubelet] SKIPPED: this machine cannot run the real-kubelet world: $$reason"; \
-	else tap --disable-coverage --jobs=1 --timeout=900 'test/kubelet/**/*.test.ts'; fi
+	else rc=0; $(KUBELET_TAP) --jobs=3 $(filter-out $(KUBELET_ALONE),$(wildcard test/kubelet/*.test.ts)) || rc=1; \
+	  $(KUBELET_TAP) --jobs=1 $(KUBELET_ALONE) || rc=1; exit $$rc; fi
 
 # The real-kubelet world where the machine can run it, else the pod-runner world (cli.ts says which).
 dev-up: setup
