@@ -59,7 +59,7 @@ export async function installProduct(t: InstallTarget, log: (m: string) => void 
   // left alone, as a second `kubectl apply` would leave it — the record lives in the cluster, so a new world
   // always gets a full install.
   const inputs = `${installInputs(certDir)}-${image.id}`;
-  const installed = (() => {
+  const installed: string | undefined = (() => {
     try {
       return kubectl(t, [
         '-n',
@@ -70,7 +70,7 @@ export async function installProduct(t: InstallTarget, log: (m: string) => void 
         `jsonpath={.metadata.annotations.stash-ts\\.test/installed-inputs}`,
       ]).trim();
     } catch {
-      return '';
+      return undefined; // no operator Deployment yet: a first install
     }
   })();
   if (installed === inputs) {
@@ -119,25 +119,27 @@ export async function installProduct(t: InstallTarget, log: (m: string) => void 
   });
   kubectl(t, ['apply', '-f', '-'], webhooks);
   log('manifests applied (CRDs, operator, RBAC, agent RBAC, TLS Secret, webhook configurations)');
-  // The image keeps its tag when its content changes: roll the pods onto a rebuilt one, as a user would.
-  const ann = 'stash-ts.test/operator-image-id';
-  const current = kubectl(t, [
-    '-n',
-    OPERATOR_NAMESPACE,
-    'get',
-    `deployment/${OPERATOR_DEPLOYMENT}`,
-    '-o',
-    `jsonpath={.spec.template.metadata.annotations.stash-ts\\.test/operator-image-id}`,
-  ]).trim();
-  if (current !== image.id) {
-    kubectl(t, [
+  // The image keeps its tag when its content changes: roll the pods onto a rebuilt one, as a user would. A first
+  // install's pods start on the image just imported, so only an existing Deployment is rolled.
+  if (installed !== undefined) {
+    const ann = 'stash-ts.test/operator-image-id';
+    const current = kubectl(t, [
       '-n',
       OPERATOR_NAMESPACE,
-      'patch',
+      'get',
       `deployment/${OPERATOR_DEPLOYMENT}`,
-      '-p',
-      JSON.stringify({ spec: { template: { metadata: { annotations: { [ann]: image.id } } } } }),
-    ]);
+      '-o',
+      `jsonpath={.spec.template.metadata.annotations.stash-ts\\.test/operator-image-id}`,
+    ]).trim();
+    if (current !== image.id && !installed.endsWith(`-${image.id}`))
+      kubectl(t, [
+        '-n',
+        OPERATOR_NAMESPACE,
+        'patch',
+        `deployment/${OPERATOR_DEPLOYMENT}`,
+        '-p',
+        JSON.stringify({ spec: { template: { metadata: { annotations: { [ann]: image.id } } } } }),
+      ]);
   }
   kubectl(t, ['-n', OPERATOR_NAMESPACE, 'rollout', 'status', `deployment/${OPERATOR_DEPLOYMENT}`, '--timeout=180s']);
   log(`operator Deployment available (2 replicas) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
