@@ -44,11 +44,18 @@ test-unit: deps
 test-integration: setup
 	$(TAP_INTEGRATION) 'test/integration/**/*.test.ts'
 
+# The kubelet tier's world (mostly image imports and pod starts, little CPU) comes up while the unit tests run;
+# the tier then reuses it and takes it down before the integration tests, which want the machine to themselves.
 test: setup typecheck lint
 	$(NODE) hack/gen-crds.ts --check
-	$(MAKE) --no-print-directory test-unit
-	$(MAKE) --no-print-directory test-integration
+	@mkdir -p .cluster; pre=; reason=$$($(NODE) -e "import('./test/world/node/world.ts').then((m) => console.log(m.nodeWorldUnsupported() ?? ''))"); \
+	if [ -z "$$reason" ]; then $(NODE) test/world/cli.ts up .cluster/kubelet-test > .cluster/kubelet-prestart.log 2>&1 & pre=$$!; fi; \
+	$(MAKE) --no-print-directory test-unit; unit=$$?; \
+	if [ -n "$$pre" ]; then wait $$pre || echo "[test] the kubelet world did not come up early (the tier retries): $$(tail -n 3 .cluster/kubelet-prestart.log)"; fi; \
+	if [ $$unit -ne 0 ] && [ -n "$$pre" ]; then $(NODE) test/world/cli.ts down .cluster/kubelet-test; fi; \
+	exit $$unit
 	$(MAKE) --no-print-directory test-kubelet
+	$(MAKE) --no-print-directory test-integration
 
 # The real-kubelet world's tier (test/kubelet/): one world per machine, shared by the story files (the first
 # starts it, story-kit.ts's lock makes the others wait and reuse it). Stories run side by side, they mostly wait on

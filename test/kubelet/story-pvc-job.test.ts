@@ -44,21 +44,17 @@ async function endedJobPod(prefix: string): Promise<JobPod> {
   );
 }
 
-t.test('a PVC is backed up by a Job and restored by a Job, on real pods', async (t) => {
-  const dir = await hostPathClaim(st, 'uploads', {
-    'README.md': 'uploads\n',
-    '2026/12/cat.jpg': randomBytes(200 * 1024),
-    'nested/a/b.txt': 'b\n',
-  });
-  const before = treeSums(dir);
+/** A BackupConfiguration `name` of the claim `uploads` (job model, on demand only) and its session `<name>-1`. */
+async function backUpClaim(name: string, runtimeSettings?: Record<string, unknown>): Promise<void> {
   await st.kube.create({
     apiVersion: apiVersionOf('BackupConfiguration'),
     kind: 'BackupConfiguration',
-    metadata: { name: 'uploads-backup', namespace: st.ns },
+    metadata: { name, namespace: st.ns },
     spec: {
       repository: { name: 'repo' },
       schedule: '0 0 1 1 *',
       task: { name: 'pvc-backup' },
+      ...(runtimeSettings ? { runtimeSettings } : {}),
       target: {
         ref: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'uploads' },
         paths: [MOUNT],
@@ -67,8 +63,18 @@ t.test('a PVC is backed up by a Job and restored by a Job, on real pods', async 
       retentionPolicy: { name: 'keep-3', keepLast: 3, prune: true },
     },
   });
-  await invokerReady(st, 'BackupConfiguration', 'uploads-backup');
-  await backupNow(st, 'uploads-backup-1', { kind: 'BackupConfiguration', name: 'uploads-backup' });
+  await invokerReady(st, 'BackupConfiguration', name);
+  await backupNow(st, `${name}-1`, { kind: 'BackupConfiguration', name });
+}
+
+t.test('a PVC is backed up by a Job and restored by a Job, on real pods', async (t) => {
+  const dir = await hostPathClaim(st, 'uploads', {
+    'README.md': 'uploads\n',
+    '2026/12/cat.jpg': randomBytes(200 * 1024),
+    'nested/a/b.txt': 'b\n',
+  });
+  const before = treeSums(dir);
+  await backUpClaim('uploads-backup');
   const session = await finalPhase<Session>(st, 'BackupSession', 'uploads-backup-1');
   t.equal(session.status?.phase, 'Succeeded', 'the backup succeeded', { status: session.status });
   t.equal(session.status?.targets?.[0]?.stats?.[0]?.snapshots?.[0]?.fileStats?.totalFiles, 3, 'three files');
@@ -110,26 +116,8 @@ t.test('a PVC is backed up by a Job and restored by a Job, on real pods', async 
 
 t.test('a backup Job under a memory limit too small for the agent is OOM-killed and reported so', async (t) => {
   type Event = KubeObject & { reason?: string; message?: string; involvedObject?: { name?: string } };
-  await st.kube.create({
-    apiVersion: apiVersionOf('BackupConfiguration'),
-    kind: 'BackupConfiguration',
-    metadata: { name: 'tight', namespace: st.ns },
-    spec: {
-      repository: { name: 'repo' },
-      schedule: '0 0 1 1 *',
-      task: { name: 'pvc-backup' },
-      // Below what Node.js needs to load the agent: the kernel kills it on the node, the kubelet says OOMKilled.
-      runtimeSettings: { container: { resources: { limits: { memory: OOM_LIMIT } } } },
-      target: {
-        ref: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'uploads' },
-        paths: [MOUNT],
-        volumeMounts: [{ name: 'uploads', mountPath: MOUNT }],
-      },
-      retentionPolicy: { name: 'keep-3', keepLast: 3, prune: true },
-    },
-  });
-  await invokerReady(st, 'BackupConfiguration', 'tight');
-  await backupNow(st, 'tight-1', { kind: 'BackupConfiguration', name: 'tight' });
+  // Below what Node.js needs to load the agent: the kernel kills it on the node, the kubelet says OOMKilled.
+  await backUpClaim('tight', { container: { resources: { limits: { memory: OOM_LIMIT } } } });
   const pod = await endedJobPod('stash-backup-tight-1-');
   t.equal(
     pod.status?.containerStatuses?.[0]?.state?.terminated?.reason,
@@ -140,6 +128,7 @@ t.test('a backup Job under a memory limit too small for the agent is OOM-killed 
   t.equal(session.status?.phase, 'Failed', 'the session is final: Failed');
   const host = session.status?.targets?.[0]?.stats?.[0];
   t.equal(host?.phase, 'Failed', 'its host Failed');
+  t.comment(`host error: ${host?.error}`);
   t.match(host?.error ?? '', new RegExp(`OOMKilled.*memory limit ${OOM_LIMIT}`), "the host's error says OOMKilled", {
     host,
   });
