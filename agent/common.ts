@@ -2,6 +2,7 @@
 // with its Secret through the API, and event-driven waiting on an object's status.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { apiVersionOf } from '../shared/api/constants.ts';
+import { sameTarget } from '../shared/api/target.ts';
 import type { TargetRef } from '../shared/api/index.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import { StashError, errorMessage } from '../shared/errors.ts';
@@ -43,17 +44,16 @@ export class AgentError extends StashError {
   }
 }
 
-/** Does the member's target ref name this agent's workload (kind, name, namespace)? */
+/** Does the member's target ref name this agent's workload? The one rule of docs/api.md §2.1. */
 export function matchesTarget(
   ref: TargetRef | undefined,
   ctx: Pick<AgentContext, 'targetKind' | 'targetName' | 'targetNamespace'>,
   invokerNamespace: string,
 ): boolean {
-  if (!ref) return false;
-  return (
-    ref.kind === ctx.targetKind &&
-    ref.name === ctx.targetName &&
-    (ref.namespace || invokerNamespace) === ctx.targetNamespace
+  return sameTarget(
+    ref,
+    { kind: ctx.targetKind, name: ctx.targetName, namespace: ctx.targetNamespace },
+    invokerNamespace,
   );
 }
 

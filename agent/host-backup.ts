@@ -37,7 +37,7 @@ import type { RepoOps } from './repo.ts';
 import { emitEvent, hostCondition, patchBackupSession, postHookCondition } from './status.ts';
 import type { BackupBatch, BackupInvoker, BackupSession, Repository } from './types.ts';
 import type { Member } from './members.ts';
-import { sessionInvoker } from './members.ts';
+import { sessionInvoker } from '../shared/api/target.ts';
 
 export type OpenRepo = (
   loaded: LoadedRepository,
@@ -215,26 +215,11 @@ export class HostBackup {
         this.#invoker.metadata?.namespace ?? this.#ns,
         this.#prefetch,
       );
-      this.#repo = await openRepo(
-        this.#loaded,
-        ctx,
-        holderChecker({
-          kube: ctx.kube,
-          namespace: ctx.targetNamespace,
-          ownHostname: ownResticHostname(ctx),
-          log: this.#log,
-        }),
-      );
+      this.#repo = await openWithLockCheck(openRepo, this.#loaded, ctx, this.#log);
     } catch (err) {
       this.#error = `cannot prepare the repository: ${errorMessage(err)}`;
     }
-    const loaded = this.#loaded;
-    if (loaded) {
-      this.#where = {
-        repository: this.#repo?.display ?? loaded.repository.metadata?.name ?? '',
-        secret: `${loaded.repository.metadata?.namespace}/${loaded.repository.spec.backend.storageSecretName ?? ''}`,
-      };
-    }
+    if (this.#loaded) this.#where = repositoryWhere(this.#loaded, this.#repo);
   }
 
   /**
@@ -623,8 +608,35 @@ async function assertPath(path: string): Promise<void> {
 }
 
 /** The hostname restic writes into its locks from this pod. */
-export function ownResticHostname(ctx: AgentContext): string {
+function ownResticHostname(ctx: AgentContext): string {
   return ctx.isolateHostname ? ctx.podName : osHostname();
+}
+
+/** Opens the repository with a stale-lock check that knows which lock holders are this pod. */
+export async function openWithLockCheck(
+  openRepo: OpenRepo,
+  loaded: LoadedRepository,
+  ctx: AgentContext,
+  log: AgentContext['log'],
+): Promise<RepoOps> {
+  const isHolderAlive = holderChecker({
+    kube: ctx.kube,
+    namespace: ctx.targetNamespace,
+    ownHostname: ownResticHostname(ctx),
+    log,
+  });
+  return await openRepo(loaded, ctx, isHolderAlive);
+}
+
+/** Where a run failed, for actionable messages: the repository as restic names it, and its Secret. */
+export function repositoryWhere(
+  loaded: LoadedRepository,
+  repo: RepoOps | undefined,
+): { repository: string; secret: string } {
+  return {
+    repository: repo?.display ?? loaded.repository.metadata?.name ?? '',
+    secret: `${loaded.repository.metadata?.namespace}/${loaded.repository.spec.backend.storageSecretName ?? ''}`,
+  };
 }
 
 import { hostname as osHostname } from 'node:os';

@@ -8,7 +8,8 @@ import { findTarget } from '../shared/status/index.ts';
 import { getInvoker, sessionKube, waitUntil, type AgentContext } from './common.ts';
 import { withHeartbeat } from './heartbeat.ts';
 import { HostBackup, readiness, type OpenRepo } from './host-backup.ts';
-import { requireMember, sessionInvoker } from './members.ts';
+import { sessionInvoker } from '../shared/api/target.ts';
+import { requireMember } from './members.ts';
 import type { BackupInvoker, BackupSession } from './types.ts';
 
 const WAIT_MS = 30 * 60_000;

@@ -1,25 +1,8 @@
 // Which invoker a BackupSession runs, and which member of that invoker is this agent's target.
-import { LABEL } from '../shared/api/constants.ts';
-import { withPvcDefaults } from '../shared/api/pvc-target.ts';
+import { membersOf } from '../shared/api/target.ts';
 import type { BackupConfigurationTemplateSpec, TargetRef } from '../shared/api/index.ts';
 import { AgentError, matchesTarget, type AgentContext } from './common.ts';
-import type { BackupBatch, BackupConfiguration, BackupInvoker, BackupSession } from './types.ts';
-
-/**
- * The invoker a session runs: `spec.invoker` (kind + name) is enough; without it the invoker-type/name
- * labels, or the old `backup-configuration` label, name it.
- */
-export function sessionInvoker(s: BackupSession): { kind: string; name: string } | undefined {
-  const inv = s.spec?.invoker;
-  if (inv?.kind && inv.name) return { kind: inv.kind, name: inv.name };
-  const l = s.metadata?.labels ?? {};
-  const kind = l[LABEL.invokerType];
-  const name = l[LABEL.invokerName];
-  if (kind && name) return { kind, name };
-  const legacy = l[LABEL.legacyBackupConfiguration];
-  if (legacy) return { kind: 'BackupConfiguration', name: legacy };
-  return undefined;
-}
+import type { BackupInvoker } from './types.ts';
 
 export interface Member {
   index: number;
@@ -27,28 +10,13 @@ export interface Member {
   ref: TargetRef;
 }
 
-function membersOf(invoker: BackupInvoker, kind: string): BackupConfigurationTemplateSpec[] {
-  if (kind === 'BackupBatch')
-    return (invoker as BackupBatch).spec.members?.map((m) => ({ ...m, target: withPvcDefaults(m.target) })) ?? [];
-  const s = (invoker as BackupConfiguration).spec;
-  return [
-    {
-      target: withPvcDefaults(s.target as BackupConfigurationTemplateSpec['target']),
-      task: s.task,
-      hooks: s.hooks,
-      tempDir: s.tempDir,
-      runtimeSettings: s.runtimeSettings,
-    },
-  ];
-}
-
 export function findMember(invoker: BackupInvoker, kind: string, ctx: AgentContext): Member | undefined {
   const ns = invoker.metadata?.namespace ?? ctx.namespace;
-  const members = membersOf(invoker, kind);
-  const index = members.findIndex((m) => matchesTarget(m.target?.ref, ctx, ns));
-  const spec = members[index];
-  if (index < 0 || !spec?.target?.ref) return undefined;
-  return { index, spec, ref: spec.target.ref };
+  const members = membersOf({ ...invoker, kind });
+  const found = members.find((m) => matchesTarget(m.member.target?.ref, ctx, ns));
+  const ref = found?.member.target?.ref;
+  if (!found || !ref) return undefined;
+  return { index: found.index, spec: found.member, ref };
 }
 
 /** findMember for a run that cannot go on without its member: `invokerName` is only for the error. */

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { CONDITION, REASON, apiVersionOf, leaseName } from '../shared/api/constants.ts';
 import type { Condition, HostRestoreStats, RestoreTargetSpec, Rule, TargetRef } from '../shared/api/index.ts';
-import { withPvcDefaults } from '../shared/api/pvc-target.ts';
+import { membersOf } from '../shared/api/target.ts';
 import { LeaseLock } from '../shared/kube/lease.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { hostFor, restoreHostForTemplates } from '../shared/restic/host.ts';
@@ -32,12 +32,11 @@ import {
 } from './common.ts';
 import { runHook, type HookSummary } from './hooks.ts';
 import { isDatabaseTarget, restoreDatabaseTarget } from './database.ts';
-import { holderChecker } from './locks.ts';
 import { actionable } from './messages.ts';
 import type { RepoOps } from './repo.ts';
 import { emitEvent, hostCondition, patchRestoreBatchMember, patchRestoreSession, postHookCondition } from './status.ts';
 import { withHeartbeat } from './heartbeat.ts';
-import { ownResticHostname, type OpenRepo } from './host-backup.ts';
+import { openWithLockCheck, repositoryWhere, type OpenRepo } from './host-backup.ts';
 import type { RestoreBatch, RestoreInvoker, RestoreSession } from './types.ts';
 
 const WAIT_MS = 30 * 60_000;
@@ -84,20 +83,13 @@ export async function planRestore(rule: Rule, host: string, repo: Pick<RepoOps, 
   return [...latest.values()].map((id) => ({ snapshot: id }));
 }
 
-function membersOf(invoker: RestoreInvoker, kind: string): RestoreTargetSpec[] {
-  if (kind === 'RestoreBatch')
-    return (invoker as RestoreBatch).spec.members?.map((m) => ({ ...m, target: withPvcDefaults(m.target) })) ?? [];
-  const s = (invoker as RestoreSession).spec;
-  const rules = s.target?.rules?.length ? s.target.rules : s.rules;
-  return [
-    {
-      target: s.target ? withPvcDefaults({ ...s.target, rules }) : undefined,
-      task: s.task,
-      hooks: s.hooks,
-      tempDir: s.tempDir,
-      runtimeSettings: s.runtimeSettings,
-    },
-  ];
+/** The invoker's members; a RestoreSession's older top-level `spec.rules` count as its target's rules. */
+function restoreMembers(invoker: RestoreInvoker, kind: string): RestoreTargetSpec[] {
+  return membersOf({ ...invoker, kind } as RestoreInvoker).map(({ member }) => {
+    const legacy = kind === 'RestoreSession' ? (invoker as RestoreSession).spec.rules : undefined;
+    if (!member.target || member.target.rules?.length || !legacy?.length) return member;
+    return { ...member, target: { ...member.target, rules: legacy } };
+  });
 }
 
 function memberView(invoker: RestoreInvoker, kind: string, ref: TargetRef | undefined, ns: string): MemberView {
@@ -365,26 +357,12 @@ class HostRestore {
     let loaded: LoadedRepository | undefined;
     try {
       loaded = await loadRepository(ctx.kube, this.#invoker.spec.repository, this.#ns, this.#prefetch);
-      repo = await this.#openRepo(
-        loaded,
-        ctx,
-        holderChecker({
-          kube: ctx.kube,
-          namespace: ctx.targetNamespace,
-          ownHostname: ownResticHostname(ctx),
-          log: this.#log,
-        }),
-      );
+      repo = await openWithLockCheck(this.#openRepo, loaded, ctx, this.#log);
       await repo.preflight();
       await this.#restoreRule(repo, rule);
       return undefined;
     } catch (err) {
-      return loaded
-        ? actionable(err, {
-            repository: repo?.display ?? loaded.repository.metadata?.name ?? '',
-            secret: `${loaded.repository.metadata?.namespace}/${loaded.repository.spec.backend.storageSecretName ?? ''}`,
-          })
-        : errorMessage(err);
+      return loaded ? actionable(err, repositoryWhere(loaded, repo)) : errorMessage(err);
     } finally {
       await repo?.close().catch(() => undefined);
     }
@@ -463,7 +441,7 @@ type RestoreKind = 'RestoreSession' | 'RestoreBatch';
 /** This agent's member: --member-index for a restore Job, else the one naming our workload (or the only one, without a ref). */
 function restoreMember(invoker: RestoreInvoker, kind: RestoreKind, ctx: AgentContext): Member {
   const ns = ctx.namespace;
-  const members = membersOf(invoker, kind);
+  const members = restoreMembers(invoker, kind);
   const index =
     ctx.memberIndex !== undefined && ctx.memberIndex < members.length
       ? ctx.memberIndex

@@ -13,10 +13,17 @@ import { LeaseLock, runLeaderElection } from '../shared/kube/lease.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { hostFor } from '../shared/restic/host.ts';
 import { isFinalSessionPhase } from '../shared/status/index.ts';
-import { prefetchRepository, sessionKube, type AgentContext, type RepositoryPrefetch } from './common.ts';
+import {
+  matchesTarget,
+  prefetchRepository,
+  sessionKube,
+  type AgentContext,
+  type RepositoryPrefetch,
+} from './common.ts';
 import { withHeartbeat } from './heartbeat.ts';
 import { HostBackup, readiness, type OpenRepo } from './host-backup.ts';
-import { findMember, requireMember, sessionInvoker, type Member } from './members.ts';
+import { sessionInvoker } from '../shared/api/target.ts';
+import { findMember, requireMember, type Member } from './members.ts';
 import { emitEvent, recordBackupHostFailure } from './status.ts';
 import type { BackupInvoker, BackupSession } from './types.ts';
 
@@ -192,9 +199,8 @@ export class Sidecar {
     if (!name || this.#inFlight.has(name) || this.#done.has(name) || !sessionConcernsUs(s, this.ctx)) return;
     if (isFinalSessionPhase(s.status?.phase)) return;
     // Cheap pre-check on the cached object; the run re-reads everything fresh.
-    const target = s.status?.targets?.find(
-      (t) => t.ref?.kind === this.ctx.targetKind && t.ref?.name === this.ctx.targetName,
-    );
+    const ns = s.metadata?.namespace ?? this.ctx.namespace;
+    const target = s.status?.targets?.find((t) => matchesTarget(t.ref, this.ctx, ns));
     const ref = target?.ref;
     if (!target || !ref || target.totalHosts === undefined || target.stats?.some((x) => x.hostname === this.host))
       return;

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { StashError } from '../shared/errors.ts';
+import { isRecord } from '../shared/is-record.ts';
 
 export const WEBHOOK_MANIFEST = fileURLToPath(
   new URL('../manifests/webhook/webhook-configurations.yaml', import.meta.url),
@@ -27,10 +28,6 @@ export interface RenderOptions {
   /** Replaces every webhook's timeoutSeconds. */
   timeoutSeconds?: number;
   manifestPath?: string;
-}
-
-function isRecord(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export function loadWebhookManifests(path = WEBHOOK_MANIFEST): Obj[] {

@@ -16,11 +16,14 @@ import {
   statefulSet,
 } from '../test/fixtures/reviews/fixtures.ts';
 import { buildApp, ROUTES } from './app.ts';
-import { INJECTABLE, migrateRestoreRules, mutateWorkload } from './admission/mutate.ts';
+import { migrateRestoreRules, mutateWorkload } from './admission/mutate.ts';
+import { sameTarget, workloadGroup } from '../shared/api/target.ts';
+import type { Invoker } from '../shared/api/types.ts';
 import { decodePatch, parseReview, type AdmissionRequest, type AdmissionReviewOut } from './admission/review.ts';
 import type { BackupInvoker, InvokerIndex, Obj, Repository, RestoreInvoker, WorkloadRef } from './admission/types.ts';
 import { validateStash } from './admission/validate.ts';
 import { targetRefsOf } from './invoker-index.ts';
+import { isRecord } from '../shared/is-record.ts';
 
 // Deterministic, so a failure reproduces.
 let seed = 0x5eed1234;
@@ -94,8 +97,7 @@ function randomText(): string {
 const INJECT = { image: 'agent:1', pushgatewayUrl: 'http://p', useKubeapiserverFqdnForAks: false };
 
 // Like the informer index: an invoker is returned for the workloads its refs name, so most workloads are untargeted.
-const names = (inv: Obj, w: WorkloadRef) =>
-  targetRefsOf(inv).some((r) => r.kind === w.kind && r.name === w.name && r.namespace === w.namespace);
+const names = (inv: Obj, w: WorkloadRef) => targetRefsOf(inv as Invoker).some((r) => sameTarget(r, w));
 const backups = [backupBatch()];
 const restores = [restoreBatch()];
 const index: InvokerIndex = {
@@ -104,8 +106,6 @@ const index: InvokerIndex = {
   repository: (ns, name) =>
     ns === 'demo' && name === 'gcs-repo' ? (repository() as unknown as Repository) : undefined,
 };
-
-const isRecord = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Workload reviews decided with no invoker naming the workload. */
 let decidedUntargeted = 0;
@@ -138,7 +138,7 @@ function expected(url: string, payload: string): { status: 400 } | { status: 200
   });
   const write = r.operation === 'CREATE' || r.operation === 'UPDATE';
   if (url === ROUTES.mutateWorkload) {
-    if (!write || INJECTABLE[r.kind.kind] !== r.kind.group || !isRecord(r.object)) return allow();
+    if (!write || workloadGroup(r.kind.kind) !== r.kind.group || !isRecord(r.object)) return allow();
     const meta = isRecord(r.object.metadata) ? r.object.metadata : {};
     const w: WorkloadRef = {
       apiVersion: typeof r.object.apiVersion === 'string' ? r.object.apiVersion : `${r.kind.group}/${r.kind.version}`,

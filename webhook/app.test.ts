@@ -42,6 +42,18 @@ function index(
   return idx;
 }
 
+/** A destination that keeps each line a logger writes. */
+function lineSink(): { lines: string[]; sink: Writable } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  return { lines, sink };
+}
+
 function app(extra: Partial<AppDeps> = {}, idx: InvokerIndex = index([backupBatch()], [restoreBatch()])) {
   return buildApp({ invokers: idx, inject: INJECT, ...extra });
 }
@@ -120,13 +132,7 @@ t.test('untargeted workloads, other kinds and DELETE are allowed untouched', asy
 });
 
 t.test('leftovers of ours on an untargeted workload are removed, however its text spells them', async (t) => {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(String(chunk));
-      cb();
-    },
-  });
+  const { lines, sink } = lineSink();
   const idx = index([backupBatch()]);
   const a = app({ logger: createLogger({ destination: sink }) }, idx);
   const send = async (text: string) => {
@@ -302,13 +308,7 @@ t.test('health and readiness', async (t) => {
 });
 
 t.test('one info line per admission, without the object', async (t) => {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(String(chunk));
-      cb();
-    },
-  });
+  const { lines, sink } = lineSink();
   const a = app({ logger: createLogger({ destination: sink }) });
   const d = deployment();
   (d.metadata as Obj).annotations = { secret: 'hunter2' };
@@ -321,13 +321,7 @@ t.test('one info line per admission, without the object', async (t) => {
 });
 
 t.test('one access line per request, with its outcome, obeying the root level', async (t) => {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(String(chunk));
-      cb();
-    },
-  });
+  const { lines, sink } = lineSink();
   const log = createLogger({ destination: sink, level: 'warn', name: 'stash-operator' });
   const a = app({ logger: log }, index([backupBatch()]));
   const send = (url: string, body: unknown) =>
@@ -395,4 +389,40 @@ t.test('one access line per request, with its outcome, obeying the root level', 
     { path: ROUTES.mutateWorkload, outcome: 'bad request', note: /not valid JSON/ },
   );
   t.notOk(lines.join('').includes('hunter2'), 'a bad body is not quoted in the log');
+});
+
+// The access line is written without the root's redaction (app.ts says why). This is the proof that it cannot
+// carry a secret past it: every field is a scalar (redact paths match keys, so only top-level keys could match)
+// and no key is one the redact paths name; the text of a field is never an object's content.
+t.test('the access line has nothing redaction would censor', async (t) => {
+  const { lines, sink } = lineSink();
+  const a = app({ logger: createLogger({ destination: sink }) });
+  const send = (url: string, payload: string) =>
+    a.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+  const d = deployment();
+  (d.metadata as Obj).annotations = { password: 'hunter2' };
+  const bad = backupBatch();
+  (bad.spec as Obj).timeOut = 'hunter2';
+  await send(ROUTES.mutateWorkload, JSON.stringify(review('a-1', d)));
+  await send(ROUTES.validateStash, JSON.stringify(review('a-2', bad)));
+  await send(ROUTES.mutateWorkload, '{"password": "hunter2"');
+  await send(ROUTES.mutateWorkload, JSON.stringify({ apiVersion: 'x', request: { uid: 'a-3', password: 'hunter2' } }));
+  await a.close();
+  const access = lines.map((l) => JSON.parse(l) as Obj).filter((l) => l.msg === 'admission');
+  t.equal(access.length, 4, 'one line per request');
+  const { REDACT_PATHS } = await import('../shared/log-redact.ts');
+  const named = new Set(REDACT_PATHS.filter((p) => !p.includes('*') && !p.includes('.')));
+  for (const line of access) {
+    for (const [key, value] of Object.entries(line)) {
+      t.ok(['string', 'number', 'boolean'].includes(typeof value), `${key} is a scalar`);
+      t.notOk(named.has(key), `${key} is not a redacted key`);
+    }
+  }
+  const denied = access.find((l) => l.uid === 'a-2');
+  t.match(denied, { outcome: 'denied' }, 'the invalid BackupBatch is denied');
+  // A validation message may quote a field's value; Stash specs hold names of Secrets, never their data.
+  t.notOk(
+    access.some((l) => l.uid !== 'a-2' && JSON.stringify(l).includes('hunter2')),
+    'no object or body content in the other lines',
+  );
 });

@@ -2,6 +2,8 @@
 // each invoker targets so an admission lookup is a map read, never an API call.
 import type { Logger } from 'pino';
 import { GROUP, KINDS } from '../shared/api/constants.ts';
+import { membersOf, targetKey } from '../shared/api/target.ts';
+import type { Invoker } from '../shared/api/types.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import { Informer, keyOf } from '../shared/kube/informer.ts';
 import type {
@@ -18,17 +20,11 @@ type AnyInvoker = BackupInvoker | RestoreInvoker;
 const BACKUP_KINDS = ['BackupConfiguration', 'BackupBatch'] as const;
 const RESTORE_KINDS = ['RestoreSession', 'RestoreBatch'] as const;
 
-function workloadKey(ref: { kind?: string; name?: string; namespace?: string }): string {
-  return `${ref.kind ?? ''}/${ref.namespace ?? ''}/${ref.name ?? ''}`;
-}
-
-/** Target refs an invoker names: `spec.target.ref` for single-target kinds, each member's for batches. */
-export function targetRefsOf(inv: { spec?: unknown; metadata?: { namespace?: string } }): TargetRef[] {
-  const spec = (inv.spec ?? {}) as { target?: { ref?: TargetRef }; members?: Array<{ target?: { ref?: TargetRef } }> };
-  const refs = [spec.target?.ref, ...(spec.members ?? []).map((m) => m.target?.ref)].filter(
-    (r): r is TargetRef => !!r?.name,
-  );
-  return refs.map((r) => ({ ...r, namespace: r.namespace || inv.metadata?.namespace }));
+/** Target refs an invoker names (namespace defaulted), one per member that has a ref. */
+export function targetRefsOf(inv: Invoker): TargetRef[] {
+  return membersOf(inv)
+    .map((m) => m.ref)
+    .filter((r) => r.kind !== '' && r.name !== '');
 }
 
 export class InformerInvokerIndex implements InvokerIndex {
@@ -57,7 +53,7 @@ export class InformerInvokerIndex implements InvokerIndex {
   #index(inv: AnyInvoker): void {
     this.#unindex(inv);
     const id = this.#id(inv);
-    const keys = targetRefsOf(inv).map(workloadKey);
+    const keys = targetRefsOf(inv).map((r) => targetKey(r));
     this.#keysOf.set(id, keys);
     for (const k of keys) {
       let m = this.#byWorkload.get(k);
@@ -77,8 +73,8 @@ export class InformerInvokerIndex implements InvokerIndex {
   }
 
   #for(workload: WorkloadRef, kinds: readonly string[]): AnyInvoker[] {
-    const m = this.#byWorkload.get(workloadKey(workload));
-    return m ? [...m.values()].filter((i) => kinds.includes(i.kind)) : [];
+    const m = this.#byWorkload.get(targetKey(workload));
+    return m ? [...m.values()].filter((i) => kinds.includes(i.kind ?? '')) : [];
   }
 
   backupInvokersFor(workload: WorkloadRef): BackupInvoker[] {

@@ -5,7 +5,6 @@
 // anything else makes this exit 3 with the first such errors as the last lines of stderr.
 // Usage: node psql-guard.ts <psql> [psql args…]; stdin and the environment pass through unchanged.
 import { createInterface } from 'node:readline';
-import { startChild } from '../../shared/restic/child.ts';
 
 /** Errors a full dump meets on a server that already has its bootstrap roles and databases. */
 export const EXPECTED_ERRORS: RegExp[] = [
@@ -32,7 +31,9 @@ async function main(): Promise<number> {
     process.stderr.write('usage: psql-guard <psql> [args…]\n');
     return 2;
   }
-  // Through the agent's process runner: psql dies with this guard even when the guard is SIGKILLed.
+  // Through the agent's process runner: psql dies with this guard even when the guard is SIGKILLed. Loaded
+  // here, not at import: the agent imports this module's rules, and an idle sidecar should not load execa.
+  const { startChild } = await import('../../shared/restic/child.ts');
   const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
   const stop = new AbortController();
   const child = startChild({

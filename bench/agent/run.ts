@@ -11,7 +11,8 @@
 // The agent runs as its image runs it: with NODE_COMPILE_CACHE pointing at a compile cache filled once before
 // any timing, as Dockerfile.agent fills it at build time (the start-up figures with and without it are printed).
 // Development knobs: BENCH_AGENT_SCALE=0.1 shrinks the dataset (figures are then NOT the issue's; they only
-// show fixed costs), BENCH_AGENT_LOG=debug prints the agents' logs.
+// show fixed costs), BENCH_AGENT_LOG=debug prints the agents' logs, BENCH_AGENT_REPS / BENCH_AGENT_RESTORE_REPS set
+// the rounds of the first backup (3) and of restore (5), BENCH_AGENT_ONLY=restore times restores only.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -435,7 +436,9 @@ async function main(): Promise<void> {
     // runs on a machine without the previous restore's 1 GiB of freshly written and deleted files, and
     // in the alternating order that clean slot always went to plain restic. One untimed restore evens it.
     await settled(plainRestore);
-    await pair('restore', plainRestore, agentRestore, 3);
+    // A restore writes 1 GiB; on a shared machine one slow writeback swings a single run by half. Five
+    // alternating rounds and their medians keep one such run from deciding the ratio.
+    await pair('restore', plainRestore, agentRestore, Number(process.env.BENCH_AGENT_RESTORE_REPS ?? 5));
     const r = (k: string) => ((results[k]?.agent ?? NaN) / (results[k]?.restic ?? NaN)).toFixed(3);
     if (agentLog) log(`sidecar log:\n${sidecar.output()}`);
     log(`load average: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);

@@ -15,6 +15,8 @@ import type {
   WorkloadRef,
 } from '../../webhook/admission/types.ts';
 import { targetRefsOf } from '../../webhook/invoker-index.ts';
+import { sameTarget } from '../../shared/api/target.ts';
+import type { Invoker } from '../../shared/api/types.ts';
 import {
   backupBatch,
   deployment,
@@ -41,8 +43,7 @@ function restoreInto(name: string): Obj {
 const BACKUPS = [backupBatch()];
 const RESTORES = [restoreInto('shop')];
 
-const names = (inv: Obj, w: WorkloadRef) =>
-  targetRefsOf(inv).some((r) => r.kind === w.kind && r.name === w.name && r.namespace === w.namespace);
+const names = (inv: Obj, w: WorkloadRef) => targetRefsOf(inv as Invoker).some((r) => sameTarget(r, w));
 
 /** Answers like the informer index: the invokers whose refs name the workload. */
 export function benchIndex(): InvokerIndex {

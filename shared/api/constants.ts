@@ -119,8 +119,6 @@ export const VOLUME = {
   jobTargetMountPath: '/stash-data',
 } as const;
 
-export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'DeploymentConfig'] as const;
-
 export const PRE_BACKUP_ACTIONS = ['InitializeBackendRepository'] as const;
 export const POST_BACKUP_ACTIONS = [
   'ApplyRetentionPolicy',

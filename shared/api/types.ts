@@ -1,5 +1,5 @@
 // Static types of the API, derived from the schemas so they cannot disagree with the CRDs.
-// Object kinds carry apiVersion/kind/metadata (V1ObjectMeta); everything below `spec`/`status` is optional exactly
+// Object kinds carry apiVersion/kind/metadata (the wire ObjectMeta of meta.ts); everything below `spec`/`status` is optional exactly
 // where the schema says so.
 
 import type { Static } from '@sinclair/typebox';
@@ -73,6 +73,8 @@ export type StashObject =
 export type BackupInvoker = BackupConfiguration | BackupBatch;
 /** Kinds that run a restore. */
 export type RestoreInvoker = RestoreSession | RestoreBatch;
+/** Any kind with targets (members). */
+export type Invoker = BackupInvoker | RestoreInvoker;
 
 // Specs and statuses
 export type RepositorySpec = Static<typeof RepositorySpecSchema>;

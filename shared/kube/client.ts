@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { ObjectMeta } from '../api/meta.ts';
 import { KubeError, errorMessage } from '../errors.ts';
 import { loadConnection, type Connection } from './kubeconfig.ts';
 import { resourceFor, resourcePath, type ResourceInfo } from './resources.ts';
@@ -21,28 +22,7 @@ import { http, https } from '../node-http.ts';
 export interface KubeObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: {
-    name?: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    generation?: number;
-    creationTimestamp?: string;
-    deletionTimestamp?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    finalizers?: string[];
-    ownerReferences?: Array<{
-      apiVersion: string;
-      kind: string;
-      name: string;
-      uid: string;
-      controller?: boolean;
-      blockOwnerDeletion?: boolean;
-    }>;
-    generateName?: string;
-    [k: string]: unknown;
-  };
+  metadata?: ObjectMeta;
   [k: string]: unknown;
 }
 

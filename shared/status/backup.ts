@@ -2,6 +2,7 @@
 // Writers never set a phase themselves: they merge their piece and call recomputeBackupSession in the same
 // write, so the phase can never disagree with the data it is derived from.
 import { CONDITION } from '../api/constants.ts';
+import { targetKey } from '../api/target.ts';
 import type {
   BackupSessionPhase,
   BackupTargetPhase,
@@ -17,13 +18,9 @@ import { formatRoundedSeconds } from './duration.ts';
 const FINAL_TARGET: readonly string[] = ['Succeeded', 'Failed'];
 export const FINAL_SESSION_PHASES: readonly BackupSessionPhase[] = ['Succeeded', 'Failed', 'Skipped', 'Unknown'];
 
-/** The identity of a target (docs/api.md §2.1): apiVersion, kind, namespace (defaulted) and name. */
-export function refKey(ref: TargetRef | undefined, defaultNamespace = ''): string {
-  return [ref?.apiVersion ?? '', ref?.kind ?? '', ref?.namespace || defaultNamespace, ref?.name ?? ''].join('/');
-}
-
+/** Status entries of one target merge on its identity (docs/api.md §2.1); members without a ref share one. */
 export function sameRef(a: TargetRef | undefined, b: TargetRef | undefined, defaultNamespace = ''): boolean {
-  return refKey(a, defaultNamespace) === refKey(b, defaultNamespace);
+  return targetKey(a, defaultNamespace) === targetKey(b, defaultNamespace);
 }
 
 /** docs/api.md §14.7 target phase. */

@@ -17,7 +17,6 @@ import {
   mergeRestoreSessionStatus,
   mergeValues,
   parseGoDuration,
-  refKey,
   restoreBatchPhase,
   restoreMemberPhase,
   restoreSessionPhase,
@@ -230,7 +229,6 @@ t.test('conditions merge by type; lastTransitionTime moves only on status change
   t.equal(upsertCondition(d, { type: 'Y', status: 'True' }).length, 2);
   t.same(mergeValues(['a', 'b'], ['b', 'c']), ['a', 'b', 'c']);
   t.equal(mergeValues(undefined, undefined), undefined);
-  t.equal(refKey({ kind: 'K', name: 'n' }, 'ns'), '/K/ns/n');
 });
 
 t.test('restore member phase (docs/api.md §16.4)', async (t) => {

@@ -10,17 +10,7 @@ import { useCluster } from '../world/harness.ts';
 import { makeLocalBackend } from '../backends/local.ts';
 import { freePort } from '../backends/proc.ts';
 import type { BackupConfiguration, Repository } from '../../agent/types.ts';
-import {
-  eventsFor,
-  makeBackupConfiguration,
-  makeRepository,
-  resticRun,
-  runSession,
-  sampleCmdlines,
-  seedTree,
-  sidecarArgs,
-  startAgent,
-} from '../support/agent-world.ts';
+import { appBackupSidecar, assertNoSecrets, eventsFor, resticRun, runSession } from '../support/agent-world.ts';
 
 t.test('wrong password, unreachable backend, missing path', async (t) => {
   const { kube, namespace: ns, kubeconfigPath } = await useCluster(t);
@@ -32,33 +22,16 @@ t.test('wrong password, unreachable backend, missing path', async (t) => {
     await b.stop();
     await rm(work, { recursive: true, force: true });
   });
-  const src = join(work, 'data');
-  await seedTree(src);
-  await makeRepository(kube, ns, 'repo', b.backend, b.secret);
-  await makeBackupConfiguration(kube, ns, 'app-backup', {
-    repo: 'repo',
-    targetName: 'app',
-    alias: 'app',
-    paths: [src],
+  const { sidecar, sampler, ref } = await appBackupSidecar(t, {
+    kube,
+    namespace: ns,
+    kubeconfig: kubeconfigPath,
+    work,
+    backend: b.backend,
+    secret: b.secret,
+    podName: 'app-6b7c-q2w3e',
+    args: ['--backend-timeout=3s', '--lock-wait=10s'],
   });
-  const sidecar = startAgent(
-    [
-      ...sidecarArgs({
-        invokerKind: 'BackupConfiguration',
-        invokerName: 'app-backup',
-        targetKind: 'Deployment',
-        targetName: 'app',
-        namespace: ns,
-        scratch: join(work, 'tmp'),
-      }),
-      '--backend-timeout=3s',
-      '--lock-wait=10s',
-    ],
-    { podName: 'app-6b7c-q2w3e', namespace: ns, kubeconfig: kubeconfigPath },
-  );
-  t.teardown(() => sidecar.stop());
-  const sampler = sampleCmdlines(() => [sidecar.pid]);
-  const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'app' };
   const snapshotCount = () =>
     (JSON.parse(resticRun(['snapshots', '--json', '--no-lock', '-r', b.dir], { RESTIC_PASSWORD: canary })) as unknown[])
       .length;
@@ -141,15 +114,7 @@ t.test('wrong password, unreachable backend, missing path', async (t) => {
   t.ok(events.every((e) => e.type === 'Warning'));
   resticRun(['check', '-r', b.dir], { RESTIC_PASSWORD: canary });
   t.pass('restic check is clean');
-  for (const secret of [canary, wrong]) {
-    t.notOk(sidecar.output().includes(secret), 'secret not in agent logs');
-    t.notOk(
-      argvs.some((a) => a.includes(secret)),
-      'secret not in any child argv',
-    );
-    t.notOk(JSON.stringify(sessions).includes(secret), 'secret not in status');
-    t.notOk(JSON.stringify(events).includes(secret), 'secret not in events');
-  }
+  assertNoSecrets(t, [canary, wrong], { output: sidecar.output(), argvs, sessions, events });
   t.ok(
     argvs.some((a) => a.includes('restic') && a.includes(' backup ')),
     'restic was sampled while it ran',

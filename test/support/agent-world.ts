@@ -680,3 +680,69 @@ export async function restoreRoundTrip(t: Test, label: string, start: () => Prom
     }
   }
 }
+
+/**
+ * One Deployment `app` backed up by a sidecar, as the agent failure files set it up: a seeded source tree under
+ * `work`, Repository `repo` on `backend`, BackupConfiguration `app-backup`, and the sidecar (stopped at
+ * teardown) whose children's argv are sampled from now on.
+ */
+export async function appBackupSidecar(
+  t: Test,
+  o: {
+    kube: Kube;
+    namespace: string;
+    kubeconfig: string;
+    work: string;
+    backend: Record<string, unknown>;
+    secret: Record<string, string>;
+    podName: string;
+    args?: string[];
+  },
+): Promise<{ sidecar: AgentProcess; sampler: { stop(): string[] }; ref: NonNullable<TargetPatch['ref']> }> {
+  const src = join(o.work, 'data');
+  await seedTree(src);
+  await makeRepository(o.kube, o.namespace, 'repo', o.backend, o.secret);
+  await makeBackupConfiguration(o.kube, o.namespace, 'app-backup', {
+    repo: 'repo',
+    targetName: 'app',
+    alias: 'app',
+    paths: [src],
+  });
+  const sidecar = startAgent(
+    [
+      ...sidecarArgs({
+        invokerKind: 'BackupConfiguration',
+        invokerName: 'app-backup',
+        targetKind: 'Deployment',
+        targetName: 'app',
+        namespace: o.namespace,
+        scratch: join(o.work, 'tmp'),
+      }),
+      ...(o.args ?? []),
+    ],
+    { podName: o.podName, namespace: o.namespace, kubeconfig: o.kubeconfig },
+  );
+  t.teardown(() => sidecar.stop());
+  return {
+    sidecar,
+    sampler: sampleCmdlines(() => [sidecar.pid]),
+    ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'app' },
+  };
+}
+
+/** No secret value in the agent's logs, any child's argv, the sessions' status or their Events. */
+export function assertNoSecrets(
+  t: Test,
+  secrets: readonly string[],
+  seen: { output: string; argvs: readonly string[]; sessions: unknown; events: unknown },
+): void {
+  for (const secret of secrets) {
+    t.notOk(seen.output.includes(secret), 'secret not in agent logs');
+    t.notOk(
+      seen.argvs.some((a) => a.includes(secret)),
+      'secret not in any child argv',
+    );
+    t.notOk(JSON.stringify(seen.sessions).includes(secret), 'secret not in status');
+    t.notOk(JSON.stringify(seen.events).includes(secret), 'secret not in events');
+  }
+}

@@ -9,10 +9,12 @@ import type { Logger } from 'pino';
 import { GROUP, KINDS } from '../../shared/api/constants.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import type { InjectOptions } from './inject.ts';
-import { INJECTABLE, migrateRestoreRules, mutateWorkload } from './mutate.ts';
+import { migrateRestoreRules, mutateWorkload } from './mutate.ts';
+import { workloadGroup } from '../../shared/api/target.ts';
 import { allow, deny, type AdmissionRequest, type AdmissionReviewOut } from './review.ts';
 import type { InvokerIndex, Obj, WorkloadRef } from './types.ts';
 import { problemsMessage, validateStash } from './validate.ts';
+import { isRecord } from '../../shared/is-record.ts';
 
 /** What a handler decided; `note` is the access line's word on why. */
 export type Outcome =
@@ -67,10 +69,6 @@ export interface HandlerDeps {
   inject: InjectOptions;
 }
 
-function isRecord(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 const isWrite = (r: AdmissionRequest): boolean => r.operation === 'CREATE' || r.operation === 'UPDATE';
 
 function workloadRef(r: AdmissionRequest, obj: Obj): WorkloadRef {
@@ -89,7 +87,7 @@ export function workloadMutator({ invokers, inject }: HandlerDeps): Handler {
   return (r, log) => {
     if (!isWrite(r)) return allowed('operation');
     const object = r.object;
-    if (INJECTABLE[r.kind.kind] !== r.kind.group || !isRecord(object)) return allowed('not a workload');
+    if (workloadGroup(r.kind.kind) !== r.kind.group || !isRecord(object)) return allowed('not a workload');
     try {
       const w = workloadRef(r, object);
       const result = mutateWorkload(

@@ -10,6 +10,7 @@ import type { Static } from '@sinclair/typebox';
 import type { EmptyDirSettings, LocalSpec } from '../../shared/api/types.ts';
 import type { EnvVar as EnvVarSchema, VolumeMount as VolumeMountSchema } from '../../shared/api/schema/core.ts';
 import type { BackupMember, Obj, Repository, RestoreMember, WorkloadRef } from './types.ts';
+import { isRecord } from '../../shared/is-record.ts';
 
 type EnvVar = Static<typeof EnvVarSchema>;
 type VolumeMount = Static<typeof VolumeMountSchema>;
@@ -46,10 +47,6 @@ export const LOCAL_VOLUME_PREFIX = 'stash-local-';
 
 export function isHelperVolume(name: unknown): boolean {
   return typeof name === 'string' && (HELPER_VOLUMES.has(name) || name.startsWith(LOCAL_VOLUME_PREFIX));
-}
-
-function isRecord(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export function defaultPullPolicy(image: string): string {
@@ -126,13 +123,13 @@ function shortHash(s: string): string {
 
 /** Pod volume name for a local-backend Repository: a DNS label, distinct per Repository. */
 export function localVolumeName(repo: Repository): string {
-  const name = String(repo.metadata.name ?? '');
+  const name = String(repo.metadata?.name ?? '');
   const readable = name
     .toLowerCase()
     .replace(/[^a-z0-9-]/g, '-')
     .slice(0, 40)
     .replace(/-+$/, '');
-  return `${LOCAL_VOLUME_PREFIX}${readable ? `${readable}-` : ''}${shortHash(`${repo.metadata.namespace ?? ''}/${name}`)}`;
+  return `${LOCAL_VOLUME_PREFIX}${readable ? `${readable}-` : ''}${shortHash(`${repo.metadata?.namespace ?? ''}/${name}`)}`;
 }
 
 /** The local backend's VolumeSource as a pod volume plus its mount, or undefined for other backends. */

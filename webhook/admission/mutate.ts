@@ -5,6 +5,7 @@
 // The desired state is recomputed on every admission rather than only when the last-applied annotation changes:
 // an update that dropped the sidecar (kubectl replace of the original manifest) gets it back.
 import { ANNOTATION, CONTAINER, KINDS } from '../../shared/api/constants.ts';
+import { isWorkloadKind, membersOf, sameTarget, workloadGroup } from '../../shared/api/target.ts';
 import { agentParts, covers, injectionHash, isHelperVolume, type AgentContext, type InjectOptions } from './inject.ts';
 import type {
   BackupInvoker,
@@ -13,9 +14,9 @@ import type {
   Repository,
   RestoreInvoker,
   RestoreMember,
-  TargetRef,
   WorkloadRef,
 } from './types.ts';
+import { isRecord } from '../../shared/is-record.ts';
 
 export interface Invokers {
   backup: BackupInvoker[];
@@ -25,32 +26,8 @@ export interface Invokers {
 
 export type MutateResult = { skip: string } | { mutated: Obj; actions: string[] };
 
-/** Workload kinds whose pod template we inject into, with the API group each lives in. */
-export const INJECTABLE: Readonly<Record<string, string>> = {
-  Deployment: 'apps',
-  StatefulSet: 'apps',
-  DaemonSet: 'apps',
-  DeploymentConfig: 'apps.openshift.io',
-};
-
 /** The decision for a workload no invoker targets and that carries nothing of ours. */
 export const UNTARGETED = 'no invoker targets this workload';
-
-function isRecord(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function sameTarget(ref: TargetRef | undefined, invokerNs: string | undefined, w: WorkloadRef): boolean {
-  if (!isRecord(ref)) return false;
-  if (ref.kind !== w.kind || ref.name !== w.name) return false;
-  if ((ref.namespace || invokerNs || '') !== w.namespace) return false;
-  // A ref written without apiVersion still names the workload; with one, only its group has to agree.
-  if (typeof ref.apiVersion === 'string' && ref.apiVersion !== '') {
-    const group = (v: string): string => (v.includes('/') ? v.slice(0, v.indexOf('/')) : '');
-    if (group(ref.apiVersion) !== group(w.apiVersion)) return false;
-  }
-  return true;
-}
 
 type AnyInvoker = BackupInvoker | RestoreInvoker;
 
@@ -60,18 +37,9 @@ function memberFor<M extends BackupMember | RestoreMember>(inv: AnyInvoker, w: W
   if (!isRecord(spec) || !isRecord(inv.metadata) || inv.metadata.deletionTimestamp) return undefined;
   const driver: string | undefined = spec.driver;
   if (driver && driver !== 'Restic') return undefined;
-  const ns = inv.metadata.namespace;
-  const members: unknown = 'members' in spec ? spec.members : undefined;
-  const candidates: unknown[] =
-    inv.kind === KINDS.BackupBatch.kind || inv.kind === KINDS.RestoreBatch.kind
-      ? Array.isArray(members)
-        ? members
-        : []
-      : [spec];
-  for (const m of candidates) {
-    if (!isRecord(m)) continue;
+  for (const { member: m } of membersOf(inv)) {
     const member = m as M;
-    if (!sameTarget(member.target?.ref, ns, w)) continue;
+    if (!sameTarget(member.target?.ref, w, inv.metadata.namespace)) continue;
     if (member.task?.name) return undefined; // a Task means the job model: nothing to inject
     return member;
   }
@@ -79,10 +47,10 @@ function memberFor<M extends BackupMember | RestoreMember>(inv: AnyInvoker, w: W
 }
 
 function newestFirst(a: AnyInvoker, b: AnyInvoker): number {
-  const ta = String(a.metadata.creationTimestamp ?? '');
-  const tb = String(b.metadata.creationTimestamp ?? '');
+  const ta = a.metadata?.creationTimestamp ?? '';
+  const tb = b.metadata?.creationTimestamp ?? '';
   if (ta !== tb) return ta < tb ? 1 : -1;
-  return String(a.metadata.name ?? '') < String(b.metadata.name ?? '') ? -1 : 1;
+  return (a.metadata?.name ?? '') < (b.metadata?.name ?? '') ? -1 : 1;
 }
 
 const RESTORE_RANK: Record<string, number> = { Running: 3, Pending: 2, '': 2, Failed: 1 };
@@ -119,7 +87,7 @@ const DROPPED_INVOKER_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied
 
 /** The invoker as recorded in the workload's last-applied annotation (docs/api.md §11): trimmed metadata, spec, no status. */
 export function lastAppliedInvoker(inv: AnyInvoker): string {
-  const m = inv.metadata;
+  const m = inv.metadata ?? {};
   const metadata: Obj = { name: m.name, namespace: m.namespace, uid: m.uid, generation: m.generation };
   if (isRecord(m.labels)) metadata.labels = m.labels;
   if (isRecord(m.annotations)) {
@@ -239,7 +207,7 @@ function plan(
   const repoName = isRecord(repoRef) && typeof repoRef.name === 'string' ? repoRef.name : '';
   const repoNs =
     (isRecord(repoRef) && typeof repoRef.namespace === 'string' && repoRef.namespace) ||
-    invoker.metadata.namespace ||
+    invoker.metadata?.namespace ||
     w.namespace;
   const repository = repoName ? invokers.repository(repoNs, repoName) : undefined;
 
@@ -252,8 +220,8 @@ function plan(
   if (hit && hit.repository === repository) return hit;
 
   const ctx: AgentContext = {
-    invokerKind: invoker.kind,
-    invokerName: String(invoker.metadata.name ?? ''),
+    invokerKind: invoker.kind ?? '',
+    invokerName: invoker.metadata?.name ?? '',
     workload: w,
     member,
     repository,
@@ -261,14 +229,14 @@ function plan(
   const { container, volumes } = agentParts(role === BACKUP ? 'backup' : 'restore', ctx, opts);
   const p: Plan = {
     role,
-    invokerKind: invoker.kind,
+    invokerKind: invoker.kind ?? '',
     repository,
     container,
     volumes,
     // A restore hashes its invoker's uid too: a RestoreSession deleted and made again under the same name (same
     // spec) must roll the pods, or their stash-init, already done for the old one, never takes the new one up.
     hash: injectionHash(
-      role === RESTORE ? { container, volumes, invoker: invoker.metadata.uid } : { container, volumes },
+      role === RESTORE ? { container, volumes, invoker: invoker.metadata?.uid } : { container, volumes },
     ),
     lastApplied: lastAppliedInvoker(invoker),
   };
@@ -411,7 +379,7 @@ export function mutateWorkload(
 ): MutateResult {
   if (!isRecord(workload)) return { skip: 'object is not a JSON object' };
   const kind = typeof workload.kind === 'string' ? workload.kind : '';
-  if (!(kind in INJECTABLE)) return { skip: `kind ${kind || '(none)'} is not an injectable workload` };
+  if (!isWorkloadKind(kind)) return { skip: `kind ${kind || '(none)'} is not an injectable workload` };
   const meta = workload.metadata;
   if (!isRecord(meta)) return { skip: 'object has no metadata' };
   if (meta.deletionTimestamp) return { skip: 'object is being deleted' };
@@ -421,7 +389,7 @@ export function mutateWorkload(
     return { skip: 'object has no pod template' };
 
   const w: WorkloadRef = {
-    apiVersion: typeof workload.apiVersion === 'string' ? workload.apiVersion : `${INJECTABLE[kind]}/v1`,
+    apiVersion: typeof workload.apiVersion === 'string' ? workload.apiVersion : `${workloadGroup(kind)}/v1`,
     kind,
     name: meta.name,
     // The apiserver fills the namespace in before admission; the request's is the fallback for objects without one.
@@ -464,13 +432,13 @@ export function mutateWorkload(
 
   if (restorePlan && restore) {
     inject(t, restorePlan);
-    actions.push(`restore:${restore.invoker.kind}/${restore.invoker.metadata.name}`);
+    actions.push(`restore:${restore.invoker.kind}/${restore.invoker.metadata?.name}`);
   } else if (remove(t, RESTORE, opts)) {
     actions.push('restore:removed');
   }
   if (backupPlan && backup) {
     inject(t, backupPlan);
-    actions.push(`backup:${backup.invoker.kind}/${backup.invoker.metadata.name}`);
+    actions.push(`backup:${backup.invoker.kind}/${backup.invoker.metadata?.name}`);
   } else if (remove(t, BACKUP, opts)) {
     actions.push('backup:removed');
   }

@@ -1,6 +1,7 @@
 // AdmissionReview (admission.k8s.io/v1) in and out. The apiserver treats anything but a well-formed review as a
 // webhook failure, so every path here ends in a review or, when there is no uid to echo, a plain 400 JSON body.
 import type { Operation } from 'fast-json-patch';
+import { isRecord } from '../../shared/is-record.ts';
 
 export const REVIEW_API_VERSION = 'admission.k8s.io/v1';
 
@@ -53,10 +54,6 @@ export type ParsedReview =
   | { ok: false; uid: string | undefined; message: string };
 
 const OPERATIONS = new Set<string>(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 // A uid is echoed back verbatim into JSON we build; anything that is not a short plain string is not a uid.
 function usableUid(v: unknown): string | undefined {

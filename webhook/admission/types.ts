@@ -1,32 +1,18 @@
 // The types admission reads: our kinds exactly as the schema types them (shared/api/types.ts, derived from the
-// TypeBox source of the CRDs), with metadata as the apiserver serves it; plus the identity of a workload and the
+// TypeBox source of the CRDs, metadata as the apiserver serves it); plus the identity of a workload and the
 // invoker index admission asks. Untyped input (a review's object) is checked against the schema before a rule
 // trusts it (validate.ts); invokers and repositories come from the informers, i.e. the apiserver already checked them.
 import type {
-  BackupBatch,
-  BackupConfiguration,
   BackupConfigurationSpec,
   BackupConfigurationTemplateSpec,
-  Repository as ApiRepository,
-  RestoreBatch,
-  RestoreSession,
   RestoreSessionSpec,
   RestoreTargetSpec,
 } from '../../shared/api/types.ts';
-import type { KubeObject } from '../../shared/kube/client.ts';
+import type { BackupInvoker, Repository, RestoreInvoker } from '../../shared/api/types.ts';
 
-export type { TargetRef } from '../../shared/api/types.ts';
+export type { BackupInvoker, Repository, RestoreInvoker, TargetRef } from '../../shared/api/types.ts';
 
 export type Obj = Record<string, unknown>;
-
-/** An object of our kinds as the apiserver serves it: kind and metadata always there, timestamps as strings. */
-type Served<T> = Omit<T, 'kind' | 'metadata'> & { kind: string; metadata: NonNullable<KubeObject['metadata']> };
-
-/** A BackupConfiguration or BackupBatch. */
-export type BackupInvoker = Served<BackupConfiguration> | Served<BackupBatch>;
-/** A RestoreSession or RestoreBatch. */
-export type RestoreInvoker = Served<RestoreSession> | Served<RestoreBatch>;
-export type Repository = Served<ApiRepository>;
 
 /** What one target of an invoker says: a batch member, or a single-target invoker's own spec. */
 export type BackupMember = BackupConfigurationTemplateSpec | BackupConfigurationSpec;

@@ -16,7 +16,7 @@ const repos: Repository[] = [
   },
 ];
 const ctx: ValidationContext = {
-  repository: (ns, name) => repos.find((r) => r.metadata.namespace === ns && r.metadata.name === name),
+  repository: (ns, name) => repos.find((r) => r.metadata?.namespace === ns && r.metadata?.name === name),
 };
 
 function check(obj: Obj, operation = 'CREATE', oldObject?: Obj) {
@@ -201,4 +201,27 @@ t.test('cron schedules as CronJobs accept them', async (t) => {
 t.test('Go durations', async (t) => {
   for (const ok of ['30s', '10m', '1h30m', '1.5h', '0', '300ms']) t.ok(isGoDuration(ok), ok);
   for (const bad of ['1d', '', 'h', '10']) t.notOk(isGoDuration(bad), bad);
+});
+
+t.test('target refs follow the one rule of docs/api.md §2.1', async (t) => {
+  const batch = (refs: Obj[]) => ({
+    kind: 'BackupBatch',
+    metadata: { name: 'x', namespace: 'demo' },
+    spec: {
+      repository: { name: 'r' },
+      retentionPolicy: { name: 'k', keepLast: 1, prune: true },
+      members: refs.map((ref) => ({ target: { ref } })),
+    },
+  });
+  const wp = (apiVersion: string) => ({ apiVersion, kind: 'Deployment', name: 'wp' });
+  t.same(check(batch([wp('extensions/v1beta1')])), [], 'an older group of the kind is accepted');
+  t.match(check(batch([wp('batch/v1')])), [
+    { field: 'spec.members[0].target.ref.apiVersion', message: /served by apps or extensions, not by batch\/v1/ },
+  ]);
+  t.match(
+    check(batch([wp('apps/v1'), wp('extensions/v1beta1')])),
+    [{ field: 'spec.members[1].target.ref', message: /already targeted by spec\.members\[0\]/ }],
+    'two spellings of one Deployment are one target',
+  );
+  t.match(check(batch([wp('apps/v1'), { kind: 'Deployment', name: 'wp' }])), [{ field: 'spec.members[1].target.ref' }]);
 });

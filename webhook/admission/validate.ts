@@ -2,8 +2,24 @@
 // against its kind's schema (shared/api/schema, the source of the CRDs), then the rules a schema cannot say. Every
 // problem names the field path, and all problems are reported at once so a user fixes a manifest in one round.
 import { CronExpressionParser } from 'cron-parser';
-import { KINDS, WORKLOAD_KINDS, type StashKind } from '../../shared/api/constants.ts';
-import { check as schemaCheck, SCHEMAS } from '../../shared/api/schema/index.ts';
+import { KINDS, type StashKind } from '../../shared/api/constants.ts';
+import { check as schemaCheck, SCHEMAS, withoutNulls, type SchemaProblem } from '../../shared/api/schema/index.ts';
+import { apiVersionProblem, isWorkloadKind, targetKey } from '../../shared/api/target.ts';
+import type {
+  BackupBatch,
+  BackupConfiguration,
+  BackupConfigurationTemplateSpec,
+  BackupSession,
+  Handler,
+  Repository as ApiRepository,
+  RestoreBatch,
+  RestoreSession,
+  RestoreTargetSpec,
+  RetentionPolicy,
+  Rule,
+  TargetRef,
+} from '../../shared/api/types.ts';
+import { isRecord } from '../../shared/is-record.ts';
 import { stableStringify } from './inject.ts';
 import type { Obj, Repository } from './types.ts';
 
@@ -23,10 +39,6 @@ export interface ValidationInput {
 export interface ValidationContext {
   /** From the informer cache; undefined when unknown (the operator reports a missing Repository later). */
   repository(namespace: string, name: string): Repository | undefined;
-}
-
-function isRecord(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function describe(v: unknown): string {
@@ -63,83 +75,36 @@ class Checker {
   add(field: string, message: string): void {
     this.problems.push({ field, message });
   }
-  /** Non-empty string when present; required when `required`. */
-  str(obj: Obj, key: string, path: string, required = false): string | undefined {
-    const v = obj[key];
-    if (v === undefined || v === null) {
-      if (required) this.add(`${path}.${key}`, 'is required');
-      return undefined;
-    }
-    if (typeof v !== 'string') {
-      this.add(`${path}.${key}`, `must be a string, got ${describe(v)}`);
-      return undefined;
-    }
-    if (required && v === '') this.add(`${path}.${key}`, 'must not be empty');
-    return v;
+  /** A field a rule needs: present and not empty. */
+  required(value: string | undefined, field: string): void {
+    if (value === undefined) this.add(field, 'is required');
+    else if (value === '') this.add(field, 'must not be empty');
   }
-  int(obj: Obj, key: string, path: string, min = 0): number | undefined {
-    const v = obj[key];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      this.add(`${path}.${key}`, `must be an integer >= ${min}, got ${describe(v)}`);
-      return undefined;
-    }
-    return v;
+  nonNegative(value: number | undefined, field: string): void {
+    if (value !== undefined && value < 0) this.add(field, `must be an integer >= 0, got ${value}`);
   }
-  oneOf(obj: Obj, key: string, path: string, allowed: readonly string[]): void {
-    const v = obj[key];
-    if (v === undefined || v === null || v === '') return;
-    if (typeof v !== 'string' || !allowed.includes(v))
-      this.add(`${path}.${key}`, `must be one of ${allowed.join(', ')}, got ${describe(v)}`);
+  duration(value: string | undefined, field: string): void {
+    if (value && !isGoDuration(value))
+      this.add(field, `must be a duration such as 30s, 10m or 1h30m, got ${describe(value)}`);
   }
-  duration(obj: Obj, key: string, path: string): void {
-    const v = obj[key];
-    if (v === undefined || v === null || v === '') return;
-    if (typeof v !== 'string' || !isGoDuration(v))
-      this.add(`${path}.${key}`, `must be a duration such as 30s, 10m or 1h30m, got ${describe(v)}`);
-  }
-  record(obj: Obj, key: string, path: string, required = false): Obj | undefined {
-    const v = obj[key];
-    if (v === undefined || v === null) {
-      if (required) this.add(`${path}.${key}`, 'is required');
-      return undefined;
-    }
-    if (!isRecord(v)) {
-      this.add(`${path}.${key}`, 'must be an object');
-      return undefined;
-    }
-    return v;
-  }
-  list(obj: Obj, key: string, path: string): unknown[] | undefined {
-    const v = obj[key];
-    if (v === undefined || v === null) return undefined;
-    if (!Array.isArray(v)) {
-      this.add(`${path}.${key}`, 'must be a list');
-      return undefined;
-    }
-    return v;
-  }
-  strings(obj: Obj, key: string, path: string): string[] | undefined {
-    const l = this.list(obj, key, path);
-    if (!l) return undefined;
-    l.forEach((s, i) => {
-      if (typeof s !== 'string' || s === '') this.add(`${path}.${key}[${i}]`, 'must be a non-empty string');
+  nonEmptyItems(list: readonly string[] | undefined, field: string): void {
+    list?.forEach((s, i) => {
+      if (s === '') this.add(`${field}[${i}]`, 'must be a non-empty string');
     });
-    return l.filter((s): s is string => typeof s === 'string');
   }
 }
 
 // ---------------------------------------------------------------------------------------------- shared pieces
 
-const DRIVERS = ['Restic', 'VolumeSnapshotter'] as const;
-const ORDERS = ['Parallel', 'Sequential'] as const;
-const BACKUP_POLICIES = ['Always', 'OnSuccess', 'OnFailure', 'OnFinalRetryFailure'] as const;
-const RESTORE_POLICIES = ['Always', 'OnSuccess', 'OnFailure'] as const;
 const HANDLER_ACTIONS = ['exec', 'httpGet', 'httpPost', 'tcpSocket'] as const;
 const KEEP_FIELDS = ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
 
-function checkHandler(c: Checker, h: Obj, path: string, policies: readonly string[] | undefined): void {
-  const set = HANDLER_ACTIONS.filter((a) => h[a] !== undefined && h[a] !== null);
+type AnyHandler = Handler & { executionPolicy?: string };
+type Hooks = Partial<Record<'preBackup' | 'postBackup' | 'preRestore' | 'postRestore', AnyHandler>>;
+type Port = number | string | undefined;
+
+function checkHandler(c: Checker, h: AnyHandler, path: string): void {
+  const set = HANDLER_ACTIONS.filter((a) => h[a] !== undefined);
   if (set.length !== 1) {
     c.add(
       path,
@@ -148,170 +113,140 @@ function checkHandler(c: Checker, h: Obj, path: string, policies: readonly strin
         : `must set exactly one action (${HANDLER_ACTIONS.join(', ')}), found ${set.join(' and ')}`,
     );
   }
-  const exec = c.record(h, 'exec', path);
-  if (exec) {
-    const cmd = c.strings(exec, 'command', `${path}.exec`);
-    if (!cmd || cmd.length === 0) c.add(`${path}.exec.command`, 'must list the command to run');
+  if (h.exec) {
+    if (!h.exec.command?.length) c.add(`${path}.exec.command`, 'must list the command to run');
+    c.nonEmptyItems(h.exec.command, `${path}.exec.command`);
   }
   for (const a of ['httpGet', 'httpPost', 'tcpSocket'] as const) {
-    const action = c.record(h, a, path);
+    const action = h[a] as { port?: Port; scheme?: string } | undefined;
     if (!action) continue;
     const port = action.port;
-    if (port === undefined || port === null || port === '') c.add(`${path}.${a}.port`, 'is required');
+    if (port === undefined || port === '') c.add(`${path}.${a}.port`, 'is required');
     else if (typeof port === 'string' && !h.containerName)
       c.add(`${path}.containerName`, `is required to resolve the named port "${port}"`);
-    else if (typeof port === 'number' && (!Number.isInteger(port) || port < 1 || port > 65535))
+    else if (typeof port === 'number' && (port < 1 || port > 65535))
       c.add(`${path}.${a}.port`, `must be a port number 1-65535, got ${port}`);
-    if (a !== 'tcpSocket') c.oneOf(action, 'scheme', `${path}.${a}`, ['HTTP', 'HTTPS']);
+    if (a !== 'tcpSocket' && action.scheme && !['HTTP', 'HTTPS'].includes(action.scheme))
+      c.add(`${path}.${a}.scheme`, `must be one of HTTP, HTTPS, got ${describe(action.scheme)}`);
   }
-  c.str(h, 'containerName', path);
-  if (policies) c.oneOf(h, 'executionPolicy', path, policies);
-  else if (h.executionPolicy !== undefined) c.add(`${path}.executionPolicy`, 'is only allowed on post hooks');
 }
 
-function checkHooks(c: Checker, spec: Obj, path: string, pre: string, post: string, policies: readonly string[]): void {
-  const hooks = c.record(spec, 'hooks', path);
-  if (!hooks) return;
-  const p = `${path}.hooks`;
-  const preH = c.record(hooks, pre, p);
-  if (preH) checkHandler(c, preH, `${p}.${pre}`, undefined);
-  const postH = c.record(hooks, post, p);
-  if (postH) checkHandler(c, postH, `${p}.${post}`, policies);
+function checkHooks(c: Checker, hooks: Hooks | undefined, path: string): void {
+  for (const [name, h] of Object.entries(hooks ?? {})) if (h) checkHandler(c, h, `${path}.hooks.${name}`);
 }
 
-function checkRetention(c: Checker, spec: Obj): void {
-  const rp = c.record(spec, 'retentionPolicy', 'spec', true);
-  if (!rp) return;
+function checkRetention(c: Checker, rp: RetentionPolicy | undefined): void {
   const p = 'spec.retentionPolicy';
-  c.str(rp, 'name', p, true);
-  let keeps = false;
-  for (const k of KEEP_FIELDS) if ((c.int(rp, k, p) ?? 0) > 0) keeps = true;
-  const tags = c.strings(rp, 'keepTags', p);
-  if (tags && tags.length > 0) keeps = true;
-  if (!keeps) c.add(p, `keeps no snapshot: set one of ${KEEP_FIELDS.join(', ')} above 0, or keepTags`);
-  for (const b of ['prune', 'dryRun'] as const) {
-    if (rp[b] !== undefined && typeof rp[b] !== 'boolean') c.add(`${p}.${b}`, 'must be true or false');
+  if (!rp) return c.add(p, 'is required');
+  c.required(rp.name, `${p}.name`);
+  let keeps = (rp.keepTags?.length ?? 0) > 0;
+  for (const k of KEEP_FIELDS) {
+    c.nonNegative(rp[k], `${p}.${k}`);
+    if ((rp[k] ?? 0) > 0) keeps = true;
   }
-}
-
-function refKey(ref: Obj, defaultNs: string): string {
-  return `${String(ref.apiVersion ?? '')}|${String(ref.kind)}|${String(ref.namespace || defaultNs)}|${String(ref.name)}`;
+  c.nonEmptyItems(rp.keepTags, `${p}.keepTags`);
+  if (!keeps) c.add(p, `keeps no snapshot: set one of ${KEEP_FIELDS.join(', ')} above 0, or keepTags`);
 }
 
 /** TargetRef checks; returns the ref when it is usable for identity comparison. */
 function checkRef(
   c: Checker,
-  target: Obj,
+  ref: TargetRef | undefined,
   path: string,
   ns: string,
-  task: Obj | undefined,
+  taskName: string,
   required: boolean,
-): Obj | undefined {
-  const ref = c.record(target, 'ref', path, required);
-  if (!ref) return undefined;
+): TargetRef | undefined {
   const p = `${path}.ref`;
-  const kind = c.str(ref, 'kind', p, true);
-  const name = c.str(ref, 'name', p, true);
-  c.str(ref, 'apiVersion', p);
-  const refNs = c.str(ref, 'namespace', p);
-  const taskName = task && typeof task.name === 'string' ? task.name : '';
-  const sidecarOrPvc =
-    kind !== undefined && ((WORKLOAD_KINDS as readonly string[]).includes(kind) || kind === 'PersistentVolumeClaim');
-  if (refNs && ns && refNs !== ns && sidecarOrPvc && !taskName.startsWith('kubedump')) {
-    c.add(`${p}.namespace`, `a ${kind} in another namespace (${refNs}) cannot be a target of an invoker in ${ns}`);
+  if (!ref) {
+    if (required) c.add(p, 'is required');
+    return undefined;
   }
-  return kind && name ? ref : undefined;
+  c.required(ref.kind, `${p}.kind`);
+  c.required(ref.name, `${p}.name`);
+  // docs/api.md §2.1: a ref that spells a group its kind is not served by would name nothing, silently.
+  const versionProblem = apiVersionProblem(ref);
+  if (versionProblem) c.add(`${p}.apiVersion`, versionProblem);
+  const sidecarOrPvc = isWorkloadKind(ref.kind) || ref.kind === 'PersistentVolumeClaim';
+  if (ref.namespace && ns && ref.namespace !== ns && sidecarOrPvc && !taskName.startsWith('kubedump')) {
+    c.add(
+      `${p}.namespace`,
+      `a ${ref.kind} in another namespace (${ref.namespace}) cannot be a target of an invoker in ${ns}`,
+    );
+  }
+  return ref.kind && ref.name ? ref : undefined;
 }
 
-function checkVolumeMounts(c: Checker, target: Obj, path: string): void {
-  const mounts = c.list(target, 'volumeMounts', path);
+function checkVolumeMounts(
+  c: Checker,
+  mounts: ReadonlyArray<{ mountPath?: string; name?: string }> | undefined,
+  path: string,
+): void {
   mounts?.forEach((m, i) => {
+    if (!isRecord(m)) return;
     const p = `${path}.volumeMounts[${i}]`;
-    if (!isRecord(m)) return c.add(p, 'must be an object');
-    c.str(m, 'name', p, true);
-    const mp = c.str(m, 'mountPath', p, true);
-    if (mp && !mp.startsWith('/')) c.add(`${p}.mountPath`, `must be an absolute path, got "${mp}"`);
-    c.str(m, 'subPath', p);
+    c.required(m.name, `${p}.name`);
+    c.required(m.mountPath, `${p}.mountPath`);
+    if (m.mountPath && !m.mountPath.startsWith('/'))
+      c.add(`${p}.mountPath`, `must be an absolute path, got "${m.mountPath}"`);
   });
 }
 
-function checkMemberCommon(c: Checker, m: Obj, path: string): Obj | undefined {
-  const task = c.record(m, 'task', path);
-  if (task) {
-    c.str(task, 'name', `${path}.task`);
-    c.list(task, 'params', `${path}.task`)?.forEach((param, i) => {
-      const pp = `${path}.task.params[${i}]`;
-      if (!isRecord(param)) return c.add(pp, 'must be an object');
-      c.str(param, 'name', pp, true);
-      if (typeof param.value !== 'string') c.add(`${pp}.value`, 'is required and must be a string');
-    });
-  }
-  const tempDir = c.record(m, 'tempDir', path);
-  if (tempDir) {
-    c.oneOf(tempDir, 'medium', `${path}.tempDir`, ['', 'Memory']);
-    const sl = tempDir.sizeLimit;
-    if (
-      sl !== undefined &&
-      sl !== null &&
-      !(typeof sl === 'number' && sl >= 0) &&
-      !(typeof sl === 'string' && QUANTITY.test(sl))
-    ) {
-      c.add(`${path}.tempDir.sizeLimit`, `must be a quantity such as 1Gi, got ${describe(sl)}`);
-    }
-  }
-  const rs = c.record(m, 'runtimeSettings', path);
-  const container = rs ? c.record(rs, 'container', `${path}.runtimeSettings`) : undefined;
+type MemberSpec = BackupConfigurationTemplateSpec | RestoreTargetSpec;
+
+function checkMemberCommon(c: Checker, m: MemberSpec, path: string): string {
+  m.task?.params?.forEach((param, i) => {
+    if (isRecord(param)) c.required(param.name, `${path}.task.params[${i}].name`);
+  });
+  const sl = m.tempDir?.sizeLimit;
+  if (sl !== undefined && !(typeof sl === 'number' ? sl >= 0 : QUANTITY.test(sl)))
+    c.add(`${path}.tempDir.sizeLimit`, `must be a quantity such as 1Gi, got ${describe(sl)}`);
+  const container = m.runtimeSettings?.container;
   if (container) {
     const p = `${path}.runtimeSettings.container`;
-    const nice = c.record(container, 'nice', p);
-    if (
-      nice &&
-      nice.adjustment !== undefined &&
-      !(Number.isInteger(nice.adjustment) && (nice.adjustment as number) >= -20 && (nice.adjustment as number) <= 19)
-    ) {
+    const adjustment = container.nice?.adjustment;
+    if (adjustment !== undefined && (adjustment < -20 || adjustment > 19))
       c.add(`${p}.nice.adjustment`, 'must be an integer from -20 to 19');
-    }
-    const ionice = c.record(container, 'ionice', p);
-    if (
-      ionice &&
-      ionice.class !== undefined &&
-      !(Number.isInteger(ionice.class) && (ionice.class as number) >= 0 && (ionice.class as number) <= 3)
-    ) {
-      c.add(`${p}.ionice.class`, 'must be 0, 1, 2 or 3');
-    }
-    c.list(container, 'env', p)?.forEach((e, i) => {
-      if (!isRecord(e) || typeof e.name !== 'string' || e.name === '') c.add(`${p}.env[${i}].name`, 'is required');
+    const ioClass = container.ionice?.class;
+    if (ioClass !== undefined && (ioClass < 0 || ioClass > 3)) c.add(`${p}.ionice.class`, 'must be 0, 1, 2 or 3');
+    container.env?.forEach((e, i) => {
+      if (isRecord(e) && !e.name) c.add(`${p}.env[${i}].name`, 'is required');
     });
   }
-  return task;
+  return m.task?.name ?? '';
 }
 
-function checkBackupMember(c: Checker, m: Obj, path: string, ns: string, refRequired: boolean): Obj | undefined {
-  const task = checkMemberCommon(c, m, path);
-  const target = c.record(m, 'target', path, refRequired);
-  let ref: Obj | undefined;
-  if (target) {
+function checkBackupMember(
+  c: Checker,
+  m: BackupConfigurationTemplateSpec,
+  path: string,
+  ns: string,
+  refRequired: boolean,
+): TargetRef | undefined {
+  const taskName = checkMemberCommon(c, m, path);
+  const target = m.target;
+  let ref: TargetRef | undefined;
+  if (!target) {
+    if (refRequired) c.add(`${path}.target`, 'is required');
+  } else {
     const p = `${path}.target`;
-    ref = checkRef(c, target, p, ns, task, true);
-    c.strings(target, 'paths', p);
-    c.strings(target, 'exclude', p);
-    c.strings(target, 'args', p);
-    c.str(target, 'alias', p);
-    c.int(target, 'replicas', p);
-    checkVolumeMounts(c, target, p);
+    ref = checkRef(c, target.ref, p, ns, taskName, true);
+    for (const list of ['paths', 'exclude', 'args'] as const) c.nonEmptyItems(target[list], `${p}.${list}`);
+    checkVolumeMounts(c, target.volumeMounts, p);
   }
-  checkHooks(c, m, path, 'preBackup', 'postBackup', BACKUP_POLICIES);
+  checkHooks(c, m.hooks as Hooks | undefined, path);
   return ref;
 }
 
 /** docs/api.md §2.3 rule constraints. */
-function checkRules(c: Checker, rules: unknown[], path: string): void {
+function checkRules(c: Checker, rules: readonly Rule[], path: string): void {
   let fallback: number | undefined;
   const hostRule = new Map<string, number>();
   rules.forEach((r, i) => {
+    if (!isRecord(r)) return;
     const p = `${path}[${i}]`;
-    if (!isRecord(r)) return c.add(p, 'must be an object');
-    const hosts = c.strings(r, 'targetHosts', p) ?? [];
+    const hosts = r.targetHosts ?? [];
+    c.nonEmptyItems(hosts, `${p}.targetHosts`);
     if (hosts.length === 0) {
       if (fallback !== undefined)
         c.add(`${p}.targetHosts`, `only one rule may leave targetHosts empty; ${path}[${fallback}] already does`);
@@ -324,89 +259,79 @@ function checkRules(c: Checker, rules: unknown[], path: string): void {
       else if (prev === i) c.add(`${p}.targetHosts`, `host "${h}" is listed twice`);
       else hostRule.set(h, i);
     }
-    c.str(r, 'sourceHost', p);
-    const paths = c.strings(r, 'paths', p) ?? [];
-    const snaps = c.strings(r, 'snapshots', p) ?? [];
-    if (paths.length > 0 && snaps.length > 0) c.add(p, 'paths and snapshots are mutually exclusive; set only one');
-    c.strings(r, 'include', p);
-    c.strings(r, 'exclude', p);
+    if ((r.paths?.length ?? 0) > 0 && (r.snapshots?.length ?? 0) > 0)
+      c.add(p, 'paths and snapshots are mutually exclusive; set only one');
+    for (const list of ['paths', 'snapshots', 'include', 'exclude'] as const) c.nonEmptyItems(r[list], `${p}.${list}`);
   });
 }
 
-function checkRestoreMember(c: Checker, m: Obj, path: string, ns: string): Obj | undefined {
-  const task = checkMemberCommon(c, m, path);
-  const target = c.record(m, 'target', path, true);
-  let ref: Obj | undefined;
-  if (target) {
+function checkRestoreMember(c: Checker, m: RestoreTargetSpec, path: string, ns: string): TargetRef | undefined {
+  const taskName = checkMemberCommon(c, m, path);
+  const target = m.target;
+  let ref: TargetRef | undefined;
+  if (!target) c.add(`${path}.target`, 'is required');
+  else {
     const p = `${path}.target`;
-    const vcts = c.list(target, 'volumeClaimTemplates', p);
-    ref = checkRef(c, target, p, ns, task, !vcts || vcts.length === 0);
-    c.str(target, 'alias', p);
-    c.int(target, 'replicas', p);
-    c.strings(target, 'args', p);
-    checkVolumeMounts(c, target, p);
-    const rules = c.list(target, 'rules', p);
-    if (rules) checkRules(c, rules, `${p}.rules`);
+    ref = checkRef(c, target.ref, p, ns, taskName, !target.volumeClaimTemplates?.length);
+    c.nonEmptyItems(target.args, `${p}.args`);
+    checkVolumeMounts(c, target.volumeMounts, p);
+    if (target.rules) checkRules(c, target.rules, `${p}.rules`);
   }
-  checkHooks(c, m, path, 'preRestore', 'postRestore', RESTORE_POLICIES);
+  checkHooks(c, m.hooks as Hooks | undefined, path);
   return ref;
 }
 
-function checkRepositoryRef(c: Checker, spec: Obj, ns: string, ctx: ValidationContext, required: boolean): void {
-  const repo = c.record(spec, 'repository', 'spec', required);
-  if (!repo) return;
-  const name = c.str(repo, 'name', 'spec.repository', true);
-  const repoNs = c.str(repo, 'namespace', 'spec.repository') || ns;
-  if (!name || !repoNs || repoNs === ns) return;
-  const found = ctx.repository(repoNs, name);
+function checkRepositoryRef(
+  c: Checker,
+  repo: { name?: string; namespace?: string } | undefined,
+  ns: string,
+  ctx: ValidationContext,
+  required: boolean,
+): void {
+  if (!repo) {
+    if (required) c.add('spec.repository', 'is required');
+    return;
+  }
+  c.required(repo.name, 'spec.repository.name');
+  const repoNs = repo.namespace || ns;
+  if (!repo.name || !repoNs || repoNs === ns) return;
+  const found = ctx.repository(repoNs, repo.name);
   if (!found) return;
   const from = found.spec?.usagePolicy?.allowedNamespaces?.from ?? 'Same';
   if (from === 'Same') {
     c.add(
       'spec.repository.namespace',
-      `Repository ${repoNs}/${name} allows use only from its own namespace (usagePolicy.allowedNamespaces.from: Same)`,
+      `Repository ${repoNs}/${repo.name} allows use only from its own namespace (usagePolicy.allowedNamespaces.from: Same)`,
     );
   }
   // `Selector` needs the namespace's labels, which admission does not hold; the operator's ValidationPassed
   // condition reports that case.
 }
 
-/** A batch's members: present, each an object checked by `check`, no target named twice. */
-function checkMembers(
+/** A batch's members: present, each checked by `check`, no target named twice. */
+function checkMembers<M>(
   c: Checker,
-  spec: Obj,
+  members: readonly M[] | undefined,
   ns: string,
-  check: (m: Obj, path: string) => Obj | undefined,
-): unknown[] | undefined {
-  const members = c.list(spec, 'members', 'spec');
+  check: (m: M, path: string) => TargetRef | undefined,
+): boolean {
   if (!members || members.length === 0) {
     c.add('spec.members', 'must list at least one member');
-    return undefined;
+    return false;
   }
-  const refs = members.map((m, i) => {
-    if (isRecord(m)) return check(m, `spec.members[${i}]`);
-    c.add(`spec.members[${i}]`, 'must be an object');
-    return undefined;
-  });
-  uniqueRefs(c, refs, ns, (i) => `spec.members[${i}]`);
-  return members;
-}
-
-function uniqueRefs(c: Checker, refs: Array<Obj | undefined>, ns: string, memberPath: (i: number) => string): void {
+  const refs = members.map((m, i) => (isRecord(m) ? check(m, `spec.members[${i}]`) : undefined));
   const seen = new Map<string, number>();
   refs.forEach((ref, i) => {
     if (!ref) return;
-    const key = refKey(ref, ns);
+    const key = targetKey(ref, ns);
     const prev = seen.get(key);
-    if (prev !== undefined) {
-      c.add(
-        `${memberPath(i)}.target.ref`,
-        `targets ${String(ref.kind)} ${String(ref.namespace || ns)}/${String(ref.name)} already targeted by ${memberPath(prev)}`,
-      );
-    } else {
-      seen.set(key, i);
-    }
+    if (prev === undefined) return void seen.set(key, i);
+    c.add(
+      `spec.members[${i}].target.ref`,
+      `targets ${ref.kind} ${ref.namespace || ns}/${ref.name} already targeted by spec.members[${prev}]`,
+    );
   });
+  return true;
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
@@ -415,12 +340,12 @@ function sameJson(a: unknown, b: unknown): boolean {
 
 // ---------------------------------------------------------------------------------------------------- kinds
 
-function validateRepository(c: Checker, spec: Obj): void {
-  const backend = c.record(spec, 'backend', 'spec', true);
-  if (!backend) return;
-  const providers = ['local', 's3', 'gcs', 'azure', 'swift', 'b2', 'rest'].filter(
-    (p) => backend[p] !== undefined && backend[p] !== null,
-  );
+const PROVIDERS = ['local', 's3', 'gcs', 'azure', 'swift', 'b2', 'rest'] as const;
+
+function validateRepository(c: Checker, spec: ApiRepository['spec']): void {
+  const backend = spec.backend;
+  if (!backend) return c.add('spec.backend', 'is required');
+  const providers = PROVIDERS.filter((p) => backend[p] !== undefined);
   if (providers.length !== 1) {
     c.add(
       'spec.backend',
@@ -429,126 +354,124 @@ function validateRepository(c: Checker, spec: Obj): void {
         : `must set only one storage provider, found ${providers.join(', ')}`,
     );
   }
-  c.str(backend, 'storageSecretName', 'spec.backend');
-  const local = c.record(backend, 'local', 'spec.backend');
+  const local = backend.local;
   if (local) {
-    const mp = c.str(local, 'mountPath', 'spec.backend.local', true);
-    if (mp !== undefined && mp !== '') {
+    const mp = local.mountPath;
+    c.required(mp, 'spec.backend.local.mountPath');
+    if (mp) {
       const clean = mp.replace(/\/+$/, '') || '/';
       if (!mp.startsWith('/')) c.add('spec.backend.local.mountPath', `must be an absolute path, got "${mp}"`);
       else if (clean === '/stash' || clean.startsWith('/stash/'))
         c.add('spec.backend.local.mountPath', `must not be /stash or under it (reserved for the agent), got "${mp}"`);
     }
-    c.str(local, 'subPath', 'spec.backend.local');
-    if (!Object.keys(local).some((k) => k !== 'mountPath' && k !== 'subPath')) {
+    if (!Object.keys(local).some((k) => k !== 'mountPath' && k !== 'subPath'))
       c.add('spec.backend.local', 'must name a volume source (hostPath, persistentVolumeClaim, nfs, ...)');
-    }
   }
-  const required: Array<[string, string]> = [
-    ['s3', 'bucket'],
-    ['gcs', 'bucket'],
-    ['azure', 'container'],
-    ['swift', 'container'],
-    ['b2', 'bucket'],
+  const named: Array<[string, { bucket?: string; container?: string } | undefined, 'bucket' | 'container']> = [
+    ['s3', backend.s3, 'bucket'],
+    ['gcs', backend.gcs, 'bucket'],
+    ['azure', backend.azure, 'container'],
+    ['swift', backend.swift, 'container'],
+    ['b2', backend.b2, 'bucket'],
   ];
-  for (const [provider, field] of required) {
-    const block = c.record(backend, provider, 'spec.backend');
-    if (block) c.str(block, field, `spec.backend.${provider}`, true);
-  }
-  for (const provider of ['gcs', 'azure', 'b2']) {
-    const block = isRecord(backend[provider]) ? (backend[provider] as Obj) : undefined;
-    if (block) c.int(block, 'maxConnections', `spec.backend.${provider}`);
-  }
+  for (const [provider, block, field] of named)
+    if (block) c.required(block[field], `spec.backend.${provider}.${field}`);
   if (spec.wipeOut === true) {
-    for (const p of ['local', 'b2'])
-      if (isRecord(backend[p])) c.add('spec.wipeOut', `is not supported for the ${p} backend`);
-  } else if (spec.wipeOut !== undefined && typeof spec.wipeOut !== 'boolean') {
-    c.add('spec.wipeOut', 'must be true or false');
+    for (const p of ['local', 'b2'] as const)
+      if (backend[p]) c.add('spec.wipeOut', `is not supported for the ${p} backend`);
   }
-  const up = c.record(spec, 'usagePolicy', 'spec');
-  const an = up ? c.record(up, 'allowedNamespaces', 'spec.usagePolicy') : undefined;
-  if (an) {
-    c.oneOf(an, 'from', 'spec.usagePolicy.allowedNamespaces', ['Same', 'All', 'Selector']);
-    if (an.from === 'Selector' && !isRecord(an.selector))
-      c.add('spec.usagePolicy.allowedNamespaces.selector', 'is required when from is Selector');
-  }
+  const an = spec.usagePolicy?.allowedNamespaces;
+  if (an?.from === 'Selector' && !an.selector)
+    c.add('spec.usagePolicy.allowedNamespaces.selector', 'is required when from is Selector');
 }
 
-function validateBackupInvoker(c: Checker, kind: string, spec: Obj, ns: string, ctx: ValidationContext): void {
-  c.oneOf(spec, 'driver', 'spec', DRIVERS);
-  const restic = spec.driver === undefined || spec.driver === '' || spec.driver === 'Restic';
-  checkRepositoryRef(c, spec, ns, ctx, restic);
-  checkRetention(c, spec);
-  if (spec.schedule !== undefined && spec.schedule !== null) {
-    if (typeof spec.schedule !== 'string') c.add('spec.schedule', 'must be a string');
-    else if (spec.schedule !== '') {
-      const p = cronProblem(spec.schedule);
-      if (p) c.add('spec.schedule', p);
-    }
+/** What every invoker kind checks: its repository (required with the Restic driver) and its timeOut. */
+function checkInvoker(
+  c: Checker,
+  spec: { driver?: string; repository?: { name?: string; namespace?: string }; timeOut?: string },
+  ns: string,
+  ctx: ValidationContext,
+): void {
+  checkRepositoryRef(c, spec.repository, ns, ctx, !spec.driver || spec.driver === 'Restic');
+  c.duration(spec.timeOut, 'spec.timeOut');
+}
+
+function validateBackupInvoker(
+  c: Checker,
+  inv: BackupConfiguration | BackupBatch,
+  ns: string,
+  ctx: ValidationContext,
+): void {
+  const spec = inv.spec;
+  checkInvoker(c, spec, ns, ctx);
+  checkRetention(c, spec.retentionPolicy);
+  if (spec.schedule) {
+    const p = cronProblem(spec.schedule);
+    if (p) c.add('spec.schedule', p);
   }
-  if (spec.paused !== undefined && typeof spec.paused !== 'boolean') c.add('spec.paused', 'must be true or false');
-  c.int(spec, 'backupHistoryLimit', 'spec');
-  c.duration(spec, 'timeOut', 'spec');
-  const retry = c.record(spec, 'retryConfig', 'spec');
-  if (retry) {
-    c.int(retry, 'maxRetry', 'spec.retryConfig');
-    c.duration(retry, 'delay', 'spec.retryConfig');
-  }
+  c.nonNegative(spec.backupHistoryLimit, 'spec.backupHistoryLimit');
+  c.nonNegative(spec.retryConfig?.maxRetry, 'spec.retryConfig.maxRetry');
+  c.duration(spec.retryConfig?.delay, 'spec.retryConfig.delay');
   // A target may change at any time (upstream refuses it while Ready; users fix a wrong target with `kubectl
   // apply`): the invoker loop moves the sidecar from the old workload to the new one.
-  if (kind === KINDS.BackupBatch.kind) {
-    c.oneOf(spec, 'executionOrder', 'spec', ORDERS);
-    checkHooks(c, spec, 'spec', 'preBackup', 'postBackup', BACKUP_POLICIES);
-    checkMembers(c, spec, ns, (m, path) => checkBackupMember(c, m, path, ns, true));
+  if (inv.kind === KINDS.BackupBatch.kind) {
+    const batch = (inv as BackupBatch).spec;
+    checkHooks(c, batch.hooks as Hooks | undefined, 'spec');
+    checkMembers(c, batch.members, ns, (m, path) => checkBackupMember(c, m, path, ns, true));
   } else {
-    checkBackupMember(c, spec, 'spec', ns, false);
+    checkBackupMember(c, (inv as BackupConfiguration).spec, 'spec', ns, false);
   }
 }
 
-function validateRestoreInvoker(c: Checker, kind: string, spec: Obj, ns: string, ctx: ValidationContext): void {
-  c.oneOf(spec, 'driver', 'spec', DRIVERS);
-  const restic = spec.driver === undefined || spec.driver === '' || spec.driver === 'Restic';
-  checkRepositoryRef(c, spec, ns, ctx, restic);
-  c.duration(spec, 'timeOut', 'spec');
-  if (kind === KINDS.RestoreBatch.kind) {
-    c.oneOf(spec, 'executionOrder', 'spec', ORDERS);
-    checkHooks(c, spec, 'spec', 'preRestore', 'postRestore', RESTORE_POLICIES);
-    if (!checkMembers(c, spec, ns, (m, path) => checkRestoreMember(c, m, path, ns))) return;
+function validateRestoreInvoker(
+  c: Checker,
+  inv: RestoreSession | RestoreBatch,
+  ns: string,
+  ctx: ValidationContext,
+): void {
+  checkInvoker(c, inv.spec, ns, ctx);
+  if (inv.kind === KINDS.RestoreBatch.kind) {
+    const batch = (inv as RestoreBatch).spec;
+    checkHooks(c, batch.hooks as Hooks | undefined, 'spec');
+    checkMembers(c, batch.members, ns, (m, path) => checkRestoreMember(c, m, path, ns));
   } else {
-    checkRestoreMember(c, spec, 'spec', ns);
-    const rules = c.list(spec, 'rules', 'spec');
-    if (rules) checkRules(c, rules, 'spec.rules');
+    const single = (inv as RestoreSession).spec;
+    checkRestoreMember(c, single, 'spec', ns);
+    if (single.rules) checkRules(c, single.rules, 'spec.rules');
   }
 }
 
-function validateBackupSession(c: Checker, spec: Obj): void {
-  const inv = c.record(spec, 'invoker', 'spec', true);
-  if (inv) {
-    const kind = c.str(inv, 'kind', 'spec.invoker', true);
-    if (kind && kind !== KINDS.BackupConfiguration.kind && kind !== KINDS.BackupBatch.kind) {
-      c.add('spec.invoker.kind', `must be BackupConfiguration or BackupBatch, got "${kind}"`);
-    }
-    c.str(inv, 'name', 'spec.invoker', true);
-    c.str(inv, 'apiGroup', 'spec.invoker');
-  }
-  c.int(spec, 'retryLeft', 'spec');
+function validateBackupSession(c: Checker, spec: BackupSession['spec']): void {
+  const inv = spec.invoker;
+  if (!inv) return c.add('spec.invoker', 'is required');
+  c.required(inv.kind, 'spec.invoker.kind');
+  if (inv.kind && inv.kind !== KINDS.BackupConfiguration.kind && inv.kind !== KINDS.BackupBatch.kind)
+    c.add('spec.invoker.kind', `must be BackupConfiguration or BackupBatch, got "${inv.kind}"`);
+  c.required(inv.name, 'spec.invoker.name');
 }
 
 const KNOWN = new Set<string>(Object.keys(KINDS));
 const IMMUTABLE_SPEC = new Set<string>([KINDS.BackupSession.kind, KINDS.RestoreSession.kind, KINDS.RestoreBatch.kind]);
 
 /**
- * Where the object disagrees with its kind's schema, for the fields the rules below did not already report (their
- * messages say more). The apiserver checks the schema before it calls a validating webhook; this check is for
- * clients that skip it (dry runs against older CRDs, tests, tools) and makes the rules' input typed.
+ * The object with every value the schema rejected taken out, so the rules below read it as its API type. A
+ * removed list item leaves a hole (`undefined`) so indexes in messages stay those of the manifest.
  */
-function schemaProblems(c: Checker, kind: string, obj: Obj): void {
-  const reported = new Set(c.problems.map((p) => p.field));
-  for (const p of schemaCheck(SCHEMAS[kind as StashKind], obj)) {
-    if (reported.has(p.path)) continue;
-    reported.add(p.path);
-    c.add(p.path, p.message.startsWith(`${p.path}: `) ? p.message.slice(p.path.length + 2) : p.message);
+function conforming(obj: unknown, problems: readonly SchemaProblem[]): unknown {
+  const out = withoutNulls(obj);
+  for (const p of problems) {
+    if (p.kind === 'required' || p.pointer === '') continue;
+    const segs = p.pointer
+      .split('/')
+      .slice(1)
+      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = segs.pop()!;
+    let parent: unknown = out;
+    for (const s of segs) parent = isRecord(parent) || Array.isArray(parent) ? (parent as Obj)[s] : undefined;
+    if (Array.isArray(parent)) parent[Number(last)] = undefined;
+    else if (isRecord(parent)) delete parent[last];
   }
+  return out;
 }
 
 /** All problems with a create or update of one of our kinds; empty means admit. */
@@ -574,23 +497,34 @@ export function validateStash(input: ValidationInput, ctx: ValidationContext): P
       c.add('spec', `is immutable: a ${input.kind} cannot be changed after creation; create a new one`);
     return c.problems;
   }
+  // The schema first (the apiserver checks it before it calls us; this is for clients that skip it), then the
+  // rules a schema cannot say, on the object as its API type.
+  const schema = schemaCheck(SCHEMAS[input.kind as StashKind], obj);
+  const typed = conforming(obj, schema);
   switch (input.kind) {
     case KINDS.Repository.kind:
-      validateRepository(c, spec);
+      validateRepository(c, (typed as ApiRepository).spec);
       break;
     case KINDS.BackupConfiguration.kind:
     case KINDS.BackupBatch.kind:
-      validateBackupInvoker(c, input.kind, spec, ns, ctx);
+      validateBackupInvoker(c, typed as BackupConfiguration | BackupBatch, ns, ctx);
       break;
     case KINDS.RestoreSession.kind:
     case KINDS.RestoreBatch.kind:
-      validateRestoreInvoker(c, input.kind, spec, ns, ctx);
+      validateRestoreInvoker(c, typed as RestoreSession | RestoreBatch, ns, ctx);
       break;
     case KINDS.BackupSession.kind:
-      validateBackupSession(c, spec);
+      validateBackupSession(c, (typed as BackupSession).spec);
       break;
   }
-  schemaProblems(c, input.kind, obj);
+  // A rule's message says more than the schema's for the same field; outer fields first.
+  const reported = new Set(c.problems.map((p) => p.field));
+  const depth = (p: SchemaProblem): number => p.pointer.split('/').length;
+  for (const p of [...schema].sort((a, b) => depth(a) - depth(b))) {
+    if (reported.has(p.path)) continue;
+    reported.add(p.path);
+    c.add(p.path, p.message.startsWith(`${p.path}: `) ? p.message.slice(p.path.length + 2) : p.message);
+  }
   return c.problems;
 }
 

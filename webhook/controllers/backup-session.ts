@@ -15,31 +15,28 @@ import {
   isTrue,
   mergeBackupSessionStatus,
   parseGoDuration,
-  refKey,
   rfc3339,
   type BackupSessionPatch,
   type TargetPatch,
 } from '../../shared/status/index.ts';
+import { isBatch, isBatchKind, membersOf, sessionInvoker, targetKey } from '../../shared/api/target.ts';
 import {
   MissingSince,
-  slimPod,
   cond,
   executionModel,
   getTarget,
   invokerApiVersion,
-  isBatch,
-  membersOf,
   ownerRef,
   recordEvent,
   totalHostsOf,
-  type LooseInvoker,
   type Member,
   type Workload,
 } from './common.ts';
+import type { BackupInvoker } from '../../shared/api/types.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
-import { eligibleSince, expectedHostNames, heartbeatInformer, observeHosts } from './hosts.ts';
+import { eligibleSince, expectedHostNames, hostInformers, observeHosts } from './hosts.ts';
 import { JOB_REPORT_GRACE_MS, ensureBackupJob } from './jobs.ts';
 import {
   closeOutMember,
@@ -48,7 +45,6 @@ import {
   hostsToFail,
   invokerLabelsToAdd,
   mayStart,
-  sessionInvoker,
   skipReason,
 } from './rules.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
@@ -86,7 +82,7 @@ export function allTargetsFinal(
   );
 }
 
-function summary(s: SessionObj, inv: LooseInvoker, phase: string): HookSummary {
+function summary(s: SessionObj, inv: BackupInvoker, phase: string): HookSummary {
   return {
     Name: s.metadata?.name ?? '',
     Namespace: s.metadata?.namespace ?? '',
@@ -118,14 +114,13 @@ export class BackupSessionLoop {
       namespace: d.namespace,
       log: d.log,
     });
-    this.pods = new Informer<KubeObject>(d.kube, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      namespace: d.namespace,
-      log: d.log,
-      transform: slimPod,
-    });
-    this.leases = heartbeatInformer(d.kube, d.namespace, ['BackupSession'], d.log);
+    // A pod that goes away (or terminates) may leave a host unreported: look at running sessions in its namespace.
+    ({ pods: this.pods, leases: this.leases } = hostInformers(d, ['BackupSession'], (p) => {
+      for (const s of this.sessions.list()) {
+        if (s.metadata?.namespace === p.metadata?.namespace && s.status?.phase === 'Running')
+          this.queue.add(`${s.metadata?.namespace}/${s.metadata?.name}`);
+      }
+    }));
     this.queue = new WorkQueue((key) => this.reconcile(key), { name: 'backup-session', log: d.log, signal });
     const poke = (o: SessionObj): void => {
       if (!scoped(d, o)) return;
@@ -138,22 +133,6 @@ export class BackupSessionLoop {
     this.sessions.on('add', poke);
     this.sessions.on('update', poke);
     this.sessions.on('delete', (o) => this.#missing.clear(`${o.metadata?.namespace}/${o.metadata?.name}|`));
-    // A pod that goes away (or terminates) may leave a host unreported: look at running sessions in its namespace.
-    const podGone = (p: KubeObject): void => {
-      for (const s of this.sessions.list()) {
-        if (s.metadata?.namespace === p.metadata?.namespace && s.status?.phase === 'Running')
-          this.queue.add(`${s.metadata?.namespace}/${s.metadata?.name}`);
-      }
-    };
-    this.pods.on('delete', podGone);
-    this.pods.on('update', (p, old) => {
-      const st = (x: KubeObject | undefined) => (x as { status?: { phase?: string } } | undefined)?.status?.phase;
-      if (
-        (p.metadata?.deletionTimestamp && !old?.metadata?.deletionTimestamp) ||
-        (st(p) !== st(old) && (st(p) === 'Failed' || st(p) === 'Succeeded'))
-      )
-        podGone(p);
-    });
     // A leader that loses its Lease stops counting; the next term registers afresh.
     const remove = d.metrics.addSessionSource(() => this.sessions.list());
     signal.addEventListener('abort', remove, { once: true });
@@ -170,14 +149,14 @@ export class BackupSessionLoop {
     await Promise.all([this.sessions.stop(), this.pods.stop(), this.leases.stop()]);
   }
 
-  async #invoker(s: SessionObj): Promise<LooseInvoker | null> {
+  async #invoker(s: SessionObj): Promise<BackupInvoker | null> {
     const { kind, name } = sessionInvoker(s) ?? { kind: '', name: '' };
     if (kind !== 'BackupConfiguration' && kind !== 'BackupBatch') return null;
     // The index's informer holds every invoker; its copy is at most one watch event old, which is enough for
     // reading spec and phase, and saves a round trip on the hand-off path.
-    const cached = this.d.index.informers.get(kind)?.get(s.metadata?.namespace, name) as LooseInvoker | undefined;
+    const cached = this.d.index.informers.get(kind)?.get(s.metadata?.namespace, name) as BackupInvoker | undefined;
     if (cached) return cached;
-    return await this.d.kube.getOrNull<LooseInvoker>(invokerApiVersion(kind), kind, s.metadata?.namespace, name);
+    return await this.d.kube.getOrNull<BackupInvoker>(invokerApiVersion(kind), kind, s.metadata?.namespace, name);
   }
 
   /** Merges a patch into the stored status (conflict-retried) and recomputes the phases in the same write. */
@@ -268,7 +247,7 @@ export class BackupSessionLoop {
       let why = this.#skipReason(s, inv);
       if (why) {
         // Skipping is final; decide it on the stored invoker, not on a cache that may trail by an event.
-        const fresh = await this.d.kube.getOrNull<LooseInvoker>(
+        const fresh = await this.d.kube.getOrNull<BackupInvoker>(
           invokerApiVersion(inv.kind ?? ''),
           inv.kind ?? '',
           ns,
@@ -285,7 +264,9 @@ export class BackupSessionLoop {
         return;
       }
     }
-    const pre = isBatch(inv.kind) ? (inv.spec?.hooks as { preBackup?: HookHandler } | undefined)?.preBackup : undefined;
+    const pre = isBatchKind(inv.kind)
+      ? (inv.spec?.hooks as { preBackup?: HookHandler } | undefined)?.preBackup
+      : undefined;
     if (pre && !hasCondition(conds, CONDITION.GlobalPreBackupHookSucceeded)) {
       const c = await this.#runHook(s, inv, pre, 'preBackup', 'GlobalPreBackupHookSucceeded', 'Running');
       s = await this.write(s, { conditions: [c] });
@@ -298,7 +279,7 @@ export class BackupSessionLoop {
     await this.#checkHosts(key, s, inv, members);
   }
 
-  #skipReason(s: SessionObj, inv: LooseInvoker): string | undefined {
+  #skipReason(s: SessionObj, inv: BackupInvoker): string | undefined {
     const other = this.#sessionsOf(inv).find(
       (o) => o.metadata?.name !== s.metadata?.name && o.status?.phase === 'Running',
     );
@@ -311,7 +292,7 @@ export class BackupSessionLoop {
   }
 
   /** Sessions of one invoker in its namespace, recognised by spec.invoker (or the older label) as agents do. */
-  #sessionsOf(inv: LooseInvoker): SessionObj[] {
+  #sessionsOf(inv: BackupInvoker): SessionObj[] {
     return this.sessions.list().filter((o) => {
       const who = sessionInvoker(o);
       return (
@@ -322,7 +303,7 @@ export class BackupSessionLoop {
 
   async #runHook(
     s: SessionObj,
-    inv: LooseInvoker,
+    inv: BackupInvoker,
     h: HookHandler,
     hook: string,
     type: 'GlobalPreBackupHookSucceeded' | 'GlobalPostBackupHookSucceeded',
@@ -356,7 +337,7 @@ export class BackupSessionLoop {
   }
 
   /** Ensures the executor of one target and states what it must do (docs/api.md §14.3 step 6). */
-  async #ensureExecutor(s: SessionObj, inv: LooseInvoker, m: Member, count: number): Promise<TargetPatch> {
+  async #ensureExecutor(s: SessionObj, inv: BackupInvoker, m: Member, count: number): Promise<TargetPatch> {
     const model = executionModel(inv, m);
     const what = `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}`;
     const actions = (p: TargetPatch): TargetPatch => {
@@ -415,7 +396,7 @@ export class BackupSessionLoop {
     }
   }
 
-  async #initiate(s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<SessionObj> {
+  async #initiate(s: SessionObj, inv: BackupInvoker, members: Member[]): Promise<SessionObj> {
     const ns = s.metadata?.namespace ?? '';
     let working: BackupSessionStatus = structuredClone(s.status ?? {});
     const patches: TargetPatch[] = [];
@@ -427,7 +408,7 @@ export class BackupSessionLoop {
     for (const m of members) {
       const t = findTarget(working, m.ref, ns);
       if (initiated(t)) continue;
-      if (!mayStart(inv.spec?.executionOrder, progress(), m.index)) {
+      if (!mayStart(isBatch(inv) ? inv.spec.executionOrder : undefined, progress(), m.index)) {
         if (!t) {
           patches.push({ ref: m.ref });
           working = mergeBackupSessionStatus(working, { targets: [{ ref: m.ref }] }, { namespace: ns });
@@ -463,7 +444,7 @@ export class BackupSessionLoop {
   }
 
   /** Hosts that can no longer finish are failed (rules.ts hostsToFail), so the session always ends. */
-  async #checkHosts(key: string, s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<void> {
+  async #checkHosts(key: string, s: SessionObj, inv: BackupInvoker, members: Member[]): Promise<void> {
     const ns = s.metadata?.namespace ?? '';
     const { hostGoneGraceMs, hostLivenessMs } = this.d.tuning;
     const patches: TargetPatch[] = [];
@@ -477,7 +458,7 @@ export class BackupSessionLoop {
       const model = executionModel(inv, m).model;
       if (!t || t.phase !== 'Running' || t.totalHosts === undefined || model === 'unsupported') continue;
       const reported = new Set((t.stats ?? []).map((x) => x.hostname ?? ''));
-      const prefix = `${key}|${refKey(m.ref, ns)}|`;
+      const prefix = `${key}|${targetKey(m.ref, ns)}|`;
       const { hosts, unknownHosts } = await observeHosts({
         kube: this.d.kube,
         purpose: 'backup',
@@ -538,7 +519,7 @@ export class BackupSessionLoop {
    * A session that ends before its members did (deadline, failed global pre-hook) leaves nothing open: every
    * host without a final entry gets a Failed one and a member that never got its turn fails (rules.ts closeOutMember).
    */
-  async #closeOut(s: SessionObj, inv: LooseInvoker, members: Member[], why: string): Promise<SessionObj> {
+  async #closeOut(s: SessionObj, inv: BackupInvoker, members: Member[], why: string): Promise<SessionObj> {
     const ns = s.metadata?.namespace ?? '';
     const patches: TargetPatch[] = [];
     for (const m of members) {
@@ -586,7 +567,7 @@ export class BackupSessionLoop {
   }
 
   /** docs/api.md §14.3 step 2: local post hooks, global post hook, history, metrics — the last write makes the phase final. */
-  async #finish(s: SessionObj, inv: LooseInvoker, members: Member[]): Promise<void> {
+  async #finish(s: SessionObj, inv: BackupInvoker, members: Member[]): Promise<void> {
     const ns = s.metadata?.namespace ?? '';
     const key = `${ns}/${s.metadata?.name}`;
     const conds = s.status?.conditions;
@@ -614,7 +595,7 @@ export class BackupSessionLoop {
         return;
       }
     }
-    const post = isBatch(inv.kind)
+    const post = isBatchKind(inv.kind)
       ? (inv.spec?.hooks as { postBackup?: HookHandler } | undefined)?.postBackup
       : undefined;
     const anyFailed = deadline || preFailed || (s.status?.targets ?? []).some((t) => t.phase === 'Failed');
@@ -646,7 +627,7 @@ export class BackupSessionLoop {
     if (phase === 'Failed') this.queue.add(key); // retry bookkeeping
   }
 
-  #record(s: SessionObj, inv: LooseInvoker): void {
+  #record(s: SessionObj, inv: BackupInvoker): void {
     const m = this.d.metrics;
     const phase = s.status?.phase ?? 'Unknown';
     const labels = {
@@ -674,7 +655,7 @@ export class BackupSessionLoop {
   }
 
   /** docs/api.md §14.5: keep `backupHistoryLimit` completed sessions, always the newest Succeeded-or-Failed one. */
-  async #cleanHistory(current: SessionObj, inv: LooseInvoker): Promise<Condition> {
+  async #cleanHistory(current: SessionObj, inv: BackupInvoker): Promise<Condition> {
     const limit = (inv.spec?.backupHistoryLimit as number | undefined) ?? 1;
     const mine = this.#sessionsOf(inv).filter((o) => o.metadata?.name !== current.metadata?.name);
     const all = [current, ...mine].sort((a, b) => {
@@ -707,7 +688,7 @@ export class BackupSessionLoop {
   }
 
   /** docs/api.md §14.6: a failed session with retries left gets a successor after retryConfig.delay. */
-  async #retry(s: SessionObj, inv: LooseInvoker): Promise<void> {
+  async #retry(s: SessionObj, inv: BackupInvoker): Promise<void> {
     const left = s.spec?.retryLeft ?? 0;
     if (s.status?.phase !== 'Failed' || left <= 0 || s.status?.retried) return;
     const key = `${s.metadata?.namespace}/${s.metadata?.name}`;

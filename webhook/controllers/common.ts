@@ -4,19 +4,25 @@
 // session Running forever).
 import type { Logger } from 'pino';
 import {
-  APPBINDING_API_VERSION,
   CONDITION_REASONS,
   FINALIZER,
   GROUP,
   KINDS,
   LABEL,
   LABEL_VALUE,
-  WORKLOAD_KINDS,
   apiVersionOf,
   type StashKind,
 } from '../../shared/api/index.ts';
-import type { Condition, ConditionType, Repository, TargetRef } from '../../shared/api/index.ts';
-import { withPvcDefaults } from '../../shared/api/pvc-target.ts';
+import type {
+  BackupConfigurationTemplateSpec,
+  Condition,
+  ConditionType,
+  Invoker,
+  Repository,
+  RestoreTargetSpec,
+  TargetRef,
+} from '../../shared/api/index.ts';
+import { KUBERNETES_WORKLOAD_KINDS, servedApiVersion, type InvokerMember } from '../../shared/api/target.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import { resourceFor } from '../../shared/kube/resources.ts';
@@ -111,50 +117,14 @@ export async function eventsForTransitions(
 // ------------------------------------------------------------------------------------------------ invokers
 
 /** A member (batch) or the inlined single target (BackupConfiguration/RestoreSession) with its defaulted ref. */
-export interface Member<M = Record<string, unknown>> {
-  index: number;
-  member: M;
-  ref: TargetRef;
-}
-
-export interface LooseInvoker extends KubeObject {
-  spec?: Record<string, unknown> & {
-    members?: Array<Record<string, unknown>>;
-    target?: { ref?: TargetRef; alias?: string };
-    task?: { name?: string };
-    driver?: string;
-    repository?: { name?: string; namespace?: string };
-    executionOrder?: string;
-    timeOut?: string;
-    hooks?: Record<string, unknown>;
-    paused?: boolean;
-    schedule?: string;
-  };
-  status?: Record<string, unknown> & { phase?: string; conditions?: Condition[] };
-}
-
-export function isBatch(kind: string | undefined): boolean {
-  return kind === KINDS.BackupBatch.kind || kind === KINDS.RestoreBatch.kind;
-}
-
-export function membersOf(inv: LooseInvoker): Array<Member> {
-  const spec = inv.spec ?? {};
-  const list = isBatch(inv.kind) ? (spec.members ?? []) : [spec as Record<string, unknown>];
-  return list.map((member, index) => {
-    const target = (member.target ?? {}) as { ref?: TargetRef };
-    const ref: TargetRef = { ...(target.ref ?? { kind: '', name: '' }) } as TargetRef;
-    if (!ref.namespace) ref.namespace = inv.metadata?.namespace;
-    return { index, member: member.target ? { ...member, target: withPvcDefaults(target) } : member, ref };
-  });
-}
+export type Member = InvokerMember<BackupConfigurationTemplateSpec | RestoreTargetSpec>;
 
 export function aliasOf(m: Member): string | undefined {
-  const a = (m.member.target as { alias?: string } | undefined)?.alias;
-  return a || undefined;
+  return m.member.target?.alias || undefined;
 }
 
 /** Workload kinds this operator can inject into (DeploymentConfig needs OpenShift, absent here). */
-const INJECTABLE_HERE = new Set<string>(WORKLOAD_KINDS.filter((k) => k !== 'DeploymentConfig'));
+const INJECTABLE_HERE: ReadonlySet<string> = new Set(KUBERNETES_WORKLOAD_KINDS);
 
 /** Targets that are not workloads: backed up and restored by a Job (docs/api.md §12, §16.3). */
 const JOB_TARGET_KINDS: ReadonlySet<string> = new Set(['PersistentVolumeClaim', 'AppBinding']);
@@ -162,7 +132,7 @@ const JOB_TARGET_KINDS: ReadonlySet<string> = new Set(['PersistentVolumeClaim', 
 export type ExecutionModel = { model: 'workload' } | { model: 'job' } | { model: 'unsupported'; reason: string };
 
 /** docs/api.md §12: sidecar / init-container model for workloads, a Job for volumes, databases and volumeClaimTemplates. */
-export function executionModel(inv: LooseInvoker, m: Member): ExecutionModel {
+export function executionModel(inv: Invoker, m: Member): ExecutionModel {
   const driver = inv.spec?.driver || 'Restic';
   const kind = m.ref.kind ?? '';
   if (driver !== 'Restic')
@@ -243,11 +213,11 @@ export function selectorMatches(sel: LabelSelector | undefined, labels: Record<s
 /** RepositoryFound, BackendSecretFound, ValidationPassed (usage policy) for an invoker. */
 export async function checkRepository(
   kube: Kube,
-  inv: LooseInvoker,
+  inv: Invoker,
   cached?: (namespace: string, name: string) => KubeObject | undefined,
 ): Promise<RepositoryCheck> {
   const ns = inv.metadata?.namespace ?? '';
-  const ref = inv.spec?.repository ?? {};
+  const ref: { name?: string; namespace?: string } = inv.spec?.repository ?? {};
   const repoNs = ref.namespace || ns;
   const conditions: Condition[] = [];
   let repo: Repository | null;
@@ -314,8 +284,8 @@ export async function checkRepository(
 }
 
 /** Adds or removes an invoker in `Repository.status.references` (docs/api.md §3). */
-export async function setRepositoryReference(kube: Kube, inv: LooseInvoker, present: boolean): Promise<void> {
-  const ref = inv.spec?.repository ?? {};
+export async function setRepositoryReference(kube: Kube, inv: Invoker, present: boolean): Promise<void> {
+  const ref: { name?: string; namespace?: string } = inv.spec?.repository ?? {};
   if (!ref.name) return;
   const repoNs = ref.namespace || inv.metadata?.namespace;
   const me = {
@@ -354,19 +324,9 @@ export interface Workload extends KubeObject {
   status?: { desiredNumberScheduled?: number };
 }
 
-export function workloadApiVersion(ref: TargetRef): string {
-  return ref.apiVersion || (ref.kind === 'DeploymentConfig' ? 'apps.openshift.io/v1' : 'apps/v1');
-}
-
 /** The target object, or null when it does not exist. Unknown kinds throw. */
 export async function getTarget(kube: Kube, ref: TargetRef): Promise<KubeObject | null> {
-  const apiVersion =
-    ref.apiVersion ||
-    (ref.kind === 'PersistentVolumeClaim'
-      ? 'v1'
-      : ref.kind === 'AppBinding'
-        ? APPBINDING_API_VERSION
-        : workloadApiVersion(ref));
+  const apiVersion = servedApiVersion(ref);
   resourceFor(apiVersion, ref.kind ?? '');
   return await kube.getOrNull(apiVersion, ref.kind ?? '', ref.namespace, ref.name ?? '');
 }
@@ -425,7 +385,7 @@ export async function missingHosts(
   podsInNamespace?: readonly KubeObject[],
 ): Promise<{ missing: MissingHost[]; unknownHosts: number; expected: string[] }> {
   const kind = ref.kind ?? '';
-  const w = await kube.getOrNull<Workload>(workloadApiVersion(ref), kind, ref.namespace, ref.name ?? '');
+  const w = await kube.getOrNull<Workload>(servedApiVersion(ref), kind, ref.namespace, ref.name ?? '');
   const where = `${kind} ${ref.namespace}/${ref.name}`;
   const hostFor = (suffix: string | number): string =>
     alias ? `${alias}-${suffix}` : typeof suffix === 'number' ? `host-${suffix}` : suffix;
@@ -511,9 +471,9 @@ export class MissingSince {
 }
 
 /** Adds the finalizer when missing; returns the stored object. */
-export async function ensureFinalizer(kube: Kube, inv: LooseInvoker): Promise<LooseInvoker> {
+export async function ensureFinalizer<T extends Invoker>(kube: Kube, inv: T): Promise<T> {
   if ((inv.metadata?.finalizers ?? []).includes(FINALIZER)) return inv;
-  const next = await kube.update<LooseInvoker>(
+  const next = await kube.update<T>(
     invokerApiVersion(inv.kind ?? ''),
     inv.kind ?? '',
     inv.metadata?.namespace,
@@ -528,9 +488,9 @@ export async function ensureFinalizer(kube: Kube, inv: LooseInvoker): Promise<Lo
 }
 
 /** Drops our finalizer from an invoker, the last step of its deletion; an invoker already gone is fine. */
-export async function removeFinalizer(kube: Kube, inv: LooseInvoker, finalizer: string): Promise<void> {
+export async function removeFinalizer(kube: Kube, inv: Invoker, finalizer: string): Promise<void> {
   await kube
-    .update<LooseInvoker>(
+    .update<Invoker>(
       invokerApiVersion(inv.kind ?? ''),
       inv.kind ?? '',
       inv.metadata?.namespace,
@@ -548,7 +508,7 @@ export async function removeFinalizer(kube: Kube, inv: LooseInvoker, finalizer: 
 }
 
 /** Labels of the objects an invoker makes (CronJob, Jobs, service accounts): the invoker's own, plus ours. */
-export function invokerLabels(inv: LooseInvoker, component: string): Record<string, string> {
+export function invokerLabels(inv: Invoker, component: string): Record<string, string> {
   return { ...(inv.metadata?.labels ?? {}), [LABEL.component]: component, [LABEL.managedBy]: LABEL_VALUE.managedBy };
 }
 
@@ -581,7 +541,7 @@ export function copyPodSettings(pod: Record<string, unknown>, podSpec: Record<st
  */
 export async function ensureSidecarRbac(
   kube: Kube,
-  inv: LooseInvoker,
+  inv: Invoker,
   ref: { kind?: string; name?: string; namespace?: string },
   w: KubeObject,
   role: 'stash-sidecar' | 'stash-restore-init-container' = 'stash-sidecar',

@@ -5,7 +5,9 @@ import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../shared/log.ts';
 import { StashMetrics, serveMetrics } from '../metrics.ts';
-import { cond, executionModel, membersOf, selectorMatches, type LooseInvoker } from './common.ts';
+import { cond, executionModel, selectorMatches } from './common.ts';
+import { membersOf } from '../../shared/api/target.ts';
+import type { BackupBatch, BackupConfiguration, Invoker } from '../../shared/api/types.ts';
 import { executeHook, postHookAllowed, renderTemplate } from './hooks.ts';
 import { backupInvokerPhase, buildTriggerCronJob, cronJobName } from './invoker.ts';
 import { WorkQueue } from './queue.ts';
@@ -54,13 +56,14 @@ t.test('cond picks the docs/api.md §10 reason for the status', async (t) => {
   t.equal(cond('DeadlineExceeded', 'True', '').reason, 'FailedToCompleteWithinDeadline');
 });
 
-const batch: LooseInvoker = {
+const batch: BackupBatch = {
   apiVersion: 'stash.appscode.com/v1beta1',
   kind: 'BackupBatch',
   metadata: { name: 'wp.prod', namespace: 'shop', uid: 'u-1', labels: { team: 'a' } },
   spec: {
     schedule: '*/5 * * * *',
     paused: true,
+    retentionPolicy: { name: 'keep-last', keepLast: 5, prune: true },
     runtimeSettings: {
       pod: { nodeSelector: { disk: 'ssd' } },
       container: { resources: { limits: { cpu: '100m' } }, nice: { adjustment: 5 } },
@@ -113,11 +116,11 @@ t.test('trigger CronJob per docs/api.md §14.2', async (t) => {
     52,
     'at most 52 characters',
   );
-  const bc: LooseInvoker = {
+  const bc = {
     kind: 'BackupConfiguration',
     metadata: { name: 'm', namespace: 'a' },
     spec: { target: { ref: { kind: 'AppBinding', name: 'db', namespace: 'b' } } },
-  };
+  } as BackupConfiguration;
   t.equal(cronJobName(bc), 'stash-trigger-b-m', 'target in another namespace is part of the name');
 });
 
@@ -134,7 +137,7 @@ t.test('members and execution model (docs/api.md §12)', async (t) => {
   );
   const vs = executionModel({ ...batch, spec: { ...batch.spec, driver: 'VolumeSnapshotter' } }, ms[0]!);
   t.match(vs, { model: 'unsupported', reason: /VolumeSnapshotter/ });
-  const db: LooseInvoker = {
+  const db: Invoker = {
     kind: 'RestoreBatch',
     metadata: { name: 'r', namespace: 'shop' },
     spec: {

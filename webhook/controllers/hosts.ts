@@ -5,19 +5,42 @@ import { HEARTBEAT, heartbeatLeaseName, type HeartbeatSessionKind } from '../../
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
 import type { Logger } from 'pino';
-import {
-  aliasOf,
-  missingHosts,
-  type ExecutionModel,
-  type LooseInvoker,
-  type Member,
-  type MissingSince,
-} from './common.ts';
+import { aliasOf, missingHosts, slimPod, type ExecutionModel, type Member, type MissingSince } from './common.ts';
+import type { Invoker } from '../../shared/api/types.ts';
 import { memberJobHosts, missingJobHosts } from './jobs.ts';
 import type { HostObservation } from './rules.ts';
 
 interface LeaseObj extends KubeObject {
   spec?: { renewTime?: string; acquireTime?: string };
+}
+
+/**
+ * What a session loop watches its hosts with: the namespace's Pods (slimmed) and the heartbeat Leases of its
+ * session kinds. `podGone` runs when a pod is deleted, starts terminating, or terminates, since that may leave a
+ * host unreported.
+ */
+export function hostInformers(
+  d: { kube: Kube; namespace: string | undefined; log: Logger },
+  kinds: readonly HeartbeatSessionKind[],
+  podGone: (pod: KubeObject) => void,
+): { pods: Informer<KubeObject>; leases: Informer<KubeObject> } {
+  const pods = new Informer<KubeObject>(d.kube, {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    namespace: d.namespace,
+    log: d.log,
+    transform: slimPod,
+  });
+  pods.on('delete', podGone);
+  pods.on('update', (p, old) => {
+    const st = (x: KubeObject | undefined) => (x as { status?: { phase?: string } } | undefined)?.status?.phase;
+    if (
+      (p.metadata?.deletionTimestamp && !old?.metadata?.deletionTimestamp) ||
+      (st(p) !== st(old) && (st(p) === 'Failed' || st(p) === 'Succeeded'))
+    )
+      podGone(p);
+  });
+  return { pods, leases: heartbeatInformer(d.kube, d.namespace, kinds, d.log) };
 }
 
 /** Heartbeat Leases of the given session kinds, cached by an informer on the heartbeat label. */
@@ -84,7 +107,7 @@ export function expectedHostNames(
 export interface ObserveInput {
   kube: Kube;
   purpose: 'backup' | 'restore';
-  inv: LooseInvoker;
+  inv: Invoker;
   m: Member;
   model: 'workload' | 'job';
   heartbeatKind: HeartbeatSessionKind;

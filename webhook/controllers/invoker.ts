@@ -18,20 +18,19 @@ import {
   invokerApiVersion,
   invokerKey,
   invokerLabels,
-  isBatch,
   isUnknownOrFalse,
-  membersOf,
   ownerRef,
   parseKey,
   recordEvent,
   setRepositoryReference,
-  type LooseInvoker,
   removeFinalizer,
   ensureFinalizer,
   ensureSidecarRbac,
 } from './common.ts';
+import { isBatch, isBatchKind, KUBERNETES_WORKLOAD_KINDS, membersOf } from '../../shared/api/target.ts';
+import type { BackupInvoker } from '../../shared/api/types.ts';
 import { WorkQueue } from './queue.ts';
-import { WATCHED_WORKLOADS, injectedFor, syncWorkload, type WorkloadSyncResult } from './workload.ts';
+import { injectedFor, syncWorkload, type WorkloadSyncResult } from './workload.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 
 export const BACKUP_INVOKER_KINDS = ['BackupConfiguration', 'BackupBatch'] as const;
@@ -49,9 +48,9 @@ export function backupInvokerPhase(
 }
 
 /** docs/api.md §11: `stash-trigger-<name>` (dots to dashes, at most 52 characters), prefixed by the target namespace when it differs. */
-export function cronJobName(inv: LooseInvoker): string {
+export function cronJobName(inv: BackupInvoker): string {
   const name = (inv.metadata?.name ?? '').replace(/\./g, '-');
-  const targetNs = inv.spec?.target?.ref?.namespace;
+  const targetNs = 'target' in inv.spec ? inv.spec.target?.ref?.namespace : undefined;
   const base =
     targetNs && targetNs !== inv.metadata?.namespace ? `stash-trigger-${targetNs}-${name}` : `stash-trigger-${name}`;
   return base.slice(0, 52).replace(/-+$/, '');
@@ -59,7 +58,7 @@ export function cronJobName(inv: LooseInvoker): string {
 
 /** Labels of everything created for an invoker (docs/api.md §11): its own labels plus component and managed-by. */
 /** docs/api.md §14.2: the CronJob that creates a BackupSession at each slot. */
-export function buildTriggerCronJob(inv: LooseInvoker, image: string): KubeObject {
+export function buildTriggerCronJob(inv: BackupInvoker, image: string): KubeObject {
   const name = cronJobName(inv);
   const rs = (inv.spec?.runtimeSettings ?? {}) as {
     pod?: Record<string, unknown>;
@@ -108,7 +107,7 @@ export function buildTriggerCronJob(inv: LooseInvoker, image: string): KubeObjec
   };
 }
 
-async function ensureCronJob(d: ResolvedDeps, inv: LooseInvoker): Promise<string> {
+async function ensureCronJob(d: ResolvedDeps, inv: BackupInvoker): Promise<string> {
   const cj = buildTriggerCronJob(inv, d.config.agentImage);
   const ns = inv.metadata?.namespace;
   if (!inv.spec?.schedule) {
@@ -138,7 +137,7 @@ async function ensureCronJob(d: ResolvedDeps, inv: LooseInvoker): Promise<string
 }
 
 /** docs/api.md §13.4 plus §14.1: what deleting an invoker must undo before its finalizer goes. */
-async function finalizeBackupInvoker(d: ResolvedDeps, inv: LooseInvoker): Promise<void> {
+async function finalizeBackupInvoker(d: ResolvedDeps, inv: BackupInvoker): Promise<void> {
   if (!(inv.metadata?.finalizers ?? []).includes(FINALIZER)) return;
   const uid = inv.metadata?.uid;
   for (const m of membersOf(inv)) {
@@ -167,12 +166,12 @@ async function finalizeBackupInvoker(d: ResolvedDeps, inv: LooseInvoker): Promis
  * the last reconcile wrote status, so a resync lists nothing. Sidecar-model targets live in the invoker's
  * namespace (admission rejects others).
  */
-async function releaseFormerTargets(d: ResolvedDeps, inv: LooseInvoker): Promise<void> {
+async function releaseFormerTargets(d: ResolvedDeps, inv: BackupInvoker): Promise<void> {
   const seen = inv.status?.observedGeneration as number | undefined;
   if (seen === undefined || seen === inv.metadata?.generation) return;
   const ns = inv.metadata?.namespace;
   const current = new Set(membersOf(inv).map((m) => `${m.ref.kind}/${m.ref.namespace}/${m.ref.name}`));
-  for (const kind of WATCHED_WORKLOADS) {
+  for (const kind of KUBERNETES_WORKLOAD_KINDS) {
     for (const w of (await d.kube.list('apps/v1', kind, ns)).items) {
       const name = w.metadata?.name ?? '';
       if (current.has(`${kind}/${ns}/${name}`) || !injectedFor(w, 'backup', inv)) continue;
@@ -199,7 +198,7 @@ export async function reconcileBackupInvoker(
 ): Promise<{ requeueMs?: number; gone?: boolean }> {
   const { kind, namespace, name } = parseKey(key);
   const apiVersion = invokerApiVersion(kind);
-  let inv = await d.kube.getOrNull<LooseInvoker>(apiVersion, kind, namespace, name);
+  let inv = await d.kube.getOrNull<BackupInvoker>(apiVersion, kind, namespace, name);
   if (!inv) return { gone: true };
   if (inv.metadata?.deletionTimestamp) {
     await finalizeBackupInvoker(d, inv);
@@ -285,12 +284,12 @@ export async function reconcileBackupInvoker(
     requeue = true;
   }
 
-  const batch = isBatch(inv.kind);
+  const batch = isBatchKind(inv.kind);
   const beforeConds = inv.status?.conditions;
-  const beforeMembers = (inv.status?.memberConditions ?? []) as MemberConditions[];
-  let after: LooseInvoker | null;
+  const beforeMembers: MemberConditions[] = (isBatch(inv) ? inv.status?.memberConditions : undefined) ?? [];
+  let after: BackupInvoker | null;
   try {
-    after = await d.kube.update<LooseInvoker>(
+    after = await d.kube.update<BackupInvoker>(
       apiVersion,
       kind,
       namespace,
@@ -332,7 +331,7 @@ export async function reconcileBackupInvoker(
   if (after) {
     await eventsForTransitions(d.events, after, beforeConds, after.status?.conditions);
     if (batch) {
-      for (const mc of (after.status?.memberConditions ?? []) as MemberConditions[]) {
+      for (const mc of (isBatch(after) ? after.status?.memberConditions : undefined) ?? []) {
         const old = beforeMembers.find((p) => p.target.kind === mc.target.kind && p.target.name === mc.target.name);
         await eventsForTransitions(
           d.events,
@@ -348,12 +347,12 @@ export async function reconcileBackupInvoker(
 }
 
 /** The namespace of the Repository an invoker names (its own when the reference leaves it out). */
-function repoNamespaceOf(inv: LooseInvoker): string {
+function repoNamespaceOf(inv: BackupInvoker): string {
   return inv.spec?.repository?.namespace || inv.metadata?.namespace || '';
 }
 
 /** True when the Repository's status.references already lists this invoker. */
-export function referencedBy(repo: KubeObject | undefined, inv: LooseInvoker): boolean {
+export function referencedBy(repo: KubeObject | undefined, inv: KubeObject): boolean {
   const refs =
     (repo?.status as { references?: Array<{ kind?: string; namespace?: string; name?: string }> } | undefined)
       ?.references ?? [];
@@ -413,7 +412,7 @@ export async function runBackupInvokers(deps: ControllerDeps, signal: AbortSigna
     if (old && repo.metadata?.generation === old.metadata?.generation && !repo.metadata?.deletionTimestamp) return;
     for (const kind of BACKUP_INVOKER_KINDS) {
       for (const o of d.index.informers.get(kind)?.list() ?? []) {
-        const r = (o as LooseInvoker).spec?.repository;
+        const r = (o as BackupInvoker).spec?.repository;
         if (
           r?.name === repo.metadata?.name &&
           (r?.namespace || o.metadata?.namespace) === repo.metadata?.namespace &&

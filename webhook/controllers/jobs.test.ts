@@ -1,5 +1,6 @@
 import t from 'tap';
-import { membersOf, type LooseInvoker } from './common.ts';
+import { membersOf } from '../../shared/api/target.ts';
+import type { Invoker } from '../../shared/api/types.ts';
 import {
   backupJobName,
   buildJob,
@@ -13,7 +14,7 @@ import {
 } from './jobs.ts';
 
 const inject = { image: 'reg/agent:1', pushgatewayUrl: '', useKubeapiserverFqdnForAks: false };
-const batch: LooseInvoker = {
+const batch: Invoker = {
   apiVersion: 'stash.appscode.com/v1beta1',
   kind: 'BackupBatch',
   metadata: { name: 'wp', namespace: 'shop', uid: 'u-1', labels: { team: 'a' } },
@@ -115,7 +116,7 @@ t.test('backup Job for a PVC member', async (t) => {
 });
 
 t.test('restore Job into volumeClaimTemplates', async (t) => {
-  const rb: LooseInvoker = {
+  const rb: Invoker = {
     kind: 'RestoreBatch',
     apiVersion: 'stash.appscode.com/v1beta1',
     metadata: { name: 'r', namespace: 'shop', uid: 'u-2' },

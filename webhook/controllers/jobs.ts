@@ -9,7 +9,8 @@ import { isConflict, type Kube, type KubeObject } from '../../shared/kube/client
 import { agentParts, type InjectOptions } from '../admission/inject.ts';
 import type { BackupMember, Obj, Repository, RestoreMember } from '../admission/types.ts';
 import { restoreHostForTemplates } from '../../shared/restic/host.ts';
-import { copyPodSettings, invokerLabels, ownerRef, type LooseInvoker, type Member } from './common.ts';
+import { copyPodSettings, invokerLabels, ownerRef, type Member } from './common.ts';
+import type { Invoker } from '../../shared/api/types.ts';
 
 /** How long a host whose Job ended may still take to show its stats (the agent writes them before it exits). */
 export const JOB_REPORT_GRACE_MS = 3_000;
@@ -36,13 +37,14 @@ function restoreJobName(invoker: string, index: number, ordinal?: number): strin
 
 /** The service account a job-model agent runs under: the member's (or invoker's) choice, else one per invoker. */
 export function jobServiceAccount(
-  inv: LooseInvoker,
+  inv: Invoker,
   member: Record<string, unknown>,
   purpose: 'backup' | 'restore',
 ): { name: string; ours: boolean } {
   const pick = (rs: unknown) =>
     (rs as { pod?: { serviceAccountName?: string } } | undefined)?.pod?.serviceAccountName || undefined;
-  const chosen = pick(member.runtimeSettings) ?? pick(inv.spec?.runtimeSettings);
+  const chosen =
+    pick(member.runtimeSettings) ?? pick((inv.spec as { runtimeSettings?: unknown } | undefined)?.runtimeSettings);
   if (chosen) return { name: chosen, ours: false };
   return { name: jobName([`stash-${purpose}-job`, inv.metadata?.name ?? '']), ours: true };
 }
@@ -74,7 +76,7 @@ export function claimForOrdinal(
 
 interface JobInput {
   purpose: 'backup' | 'restore';
-  inv: LooseInvoker;
+  inv: Invoker;
   m: Member;
   name: string;
   owner: KubeObject;
@@ -169,7 +171,7 @@ interface JobEnsureDeps {
 
 async function ensureServiceAccount(
   d: JobEnsureDeps,
-  inv: LooseInvoker,
+  inv: Invoker,
   member: Record<string, unknown>,
   purpose: 'backup' | 'restore',
 ): Promise<string> {
@@ -192,7 +194,7 @@ async function ensureServiceAccount(
   return sa.name;
 }
 
-async function repositoryOf(kube: Kube, inv: LooseInvoker): Promise<Repository | undefined> {
+async function repositoryOf(kube: Kube, inv: Invoker): Promise<Repository | undefined> {
   const ref = inv.spec?.repository;
   if (!ref?.name) return undefined;
   const repo = await kube.getOrNull(
@@ -207,7 +209,7 @@ async function repositoryOf(kube: Kube, inv: LooseInvoker): Promise<Repository |
 /** docs/api.md §14.3 step 6: the backup Job of one job-model target of a session (owned by the session). */
 export async function ensureBackupJob(
   d: JobEnsureDeps,
-  inv: LooseInvoker,
+  inv: Invoker,
   m: Member,
   session: KubeObject,
 ): Promise<{ name: string; created: boolean }> {
@@ -233,7 +235,7 @@ export async function ensureBackupJob(
  */
 export async function ensureRestoreJobs(
   d: JobEnsureDeps,
-  inv: LooseInvoker,
+  inv: Invoker,
   m: Member,
 ): Promise<{ names: string[]; totalHosts: number }> {
   const target = (m.member.target ?? {}) as { volumeClaimTemplates?: PvcTemplate[]; replicas?: number };
@@ -274,12 +276,7 @@ export async function ensureRestoreJobs(
 }
 
 /** Job names of a member, in the order of memberJobHosts, for the crashed-host rule. */
-export function memberJobNames(
-  purpose: 'backup' | 'restore',
-  inv: LooseInvoker,
-  m: Member,
-  sessionName: string,
-): string[] {
+export function memberJobNames(purpose: 'backup' | 'restore', inv: Invoker, m: Member, sessionName: string): string[] {
   if (purpose === 'backup') return [backupJobName(sessionName, m.index)];
   const target = (m.member.target ?? {}) as { volumeClaimTemplates?: unknown[]; replicas?: number };
   if (!target.volumeClaimTemplates?.length) return [restoreJobName(inv.metadata?.name ?? '', m.index)];
@@ -311,7 +308,7 @@ export function memberJobHosts(purpose: 'backup' | 'restore', m: Member): string
 export async function missingJobHosts(
   kube: Kube,
   purpose: 'backup' | 'restore',
-  inv: LooseInvoker,
+  inv: Invoker,
   m: Member,
   sessionName: string,
   reported: ReadonlySet<string>,

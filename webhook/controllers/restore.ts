@@ -22,35 +22,33 @@ import {
   mergeRestoreBatchStatus,
   mergeRestoreSessionStatus,
   parseGoDuration,
-  refKey,
   restoreMemberPhase,
   sameRef,
   type MemberPatch,
 } from '../../shared/status/index.ts';
+import { isBatch, membersOf, targetKey } from '../../shared/api/target.ts';
 import {
   MissingSince,
-  slimPod,
   checkRepository,
   cond,
   executionModel,
   getTarget,
   invokerApiVersion,
   invokerKey,
-  membersOf,
   parseKey,
   recordEvent,
   totalHostsOf,
-  type LooseInvoker,
   type Member,
   type Workload,
   removeFinalizer,
   ensureFinalizer,
   ensureSidecarRbac,
 } from './common.ts';
+import type { RestoreInvoker } from '../../shared/api/types.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
-import { eligibleSince, expectedHostNames, heartbeatInformer, observeHosts } from './hosts.ts';
+import { eligibleSince, expectedHostNames, hostInformers, observeHosts } from './hosts.ts';
 import { JOB_REPORT_GRACE_MS, ensureRestoreJobs } from './jobs.ts';
 import { closeOutMember, deadlineFor, deadlineState, hostsToFail, mayStart } from './rules.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
@@ -63,7 +61,7 @@ interface MemberView {
 }
 
 /** A RestoreSession keeps its one member's conditions, totalHosts and stats at the top level. */
-function memberViews(inv: LooseInvoker, members: Member[]): MemberView[] {
+function memberViews(inv: RestoreInvoker, members: Member[]): MemberView[] {
   const ns = inv.metadata?.namespace ?? '';
   if (inv.kind === 'RestoreSession') {
     const s = (inv.status ?? {}) as RestoreSessionStatus;
@@ -104,19 +102,20 @@ export class RestoreLoop {
 
   constructor(d: ResolvedDeps, signal: AbortSignal) {
     this.d = d;
-    this.pods = new Informer<KubeObject>(d.kube, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      namespace: d.namespace,
-      log: d.log,
-      transform: slimPod,
-    });
-    this.leases = heartbeatInformer(d.kube, d.namespace, RESTORE_KINDS, d.log);
+    ({ pods: this.pods, leases: this.leases } = hostInformers(d, RESTORE_KINDS, (p) => {
+      for (const kind of RESTORE_KINDS) {
+        for (const o of d.index.informers.get(kind)?.list() ?? []) {
+          if (o.metadata?.namespace === p.metadata?.namespace && (o as RestoreInvoker).status?.phase === 'Running')
+            this.queue.add(invokerKey(kind, o.metadata?.namespace, o.metadata?.name));
+        }
+      }
+    }));
     this.queue = new WorkQueue((key) => this.reconcile(key), { name: 'restore', log: d.log, signal });
     for (const kind of RESTORE_KINDS) {
       const inf = d.index.informers.get(kind);
       if (!inf) throw new Error(`invoker index has no ${kind} informer`);
-      const poke = (o: LooseInvoker): void => {
+      const poke = (obj: KubeObject): void => {
+        const o = obj as RestoreInvoker;
         if (!scoped(d, o)) return;
         if (isFinalRestorePhase(o.status?.phase) && !o.metadata?.deletionTimestamp) return;
         this.queue.add(invokerKey(kind, o.metadata?.namespace, o.metadata?.name));
@@ -128,23 +127,6 @@ export class RestoreLoop {
       const remove = d.metrics.addSessionSource(() => inf.list().filter((o) => scoped(d, o)));
       signal.addEventListener('abort', remove, { once: true });
     }
-    const podGone = (p: KubeObject): void => {
-      for (const kind of RESTORE_KINDS) {
-        for (const o of d.index.informers.get(kind)?.list() ?? []) {
-          if (o.metadata?.namespace === p.metadata?.namespace && (o as LooseInvoker).status?.phase === 'Running')
-            this.queue.add(invokerKey(kind, o.metadata?.namespace, o.metadata?.name));
-        }
-      }
-    };
-    this.pods.on('delete', podGone);
-    this.pods.on('update', (p, old) => {
-      const st = (x: KubeObject | undefined) => (x as { status?: { phase?: string } } | undefined)?.status?.phase;
-      if (
-        (p.metadata?.deletionTimestamp && !old?.metadata?.deletionTimestamp) ||
-        (st(p) !== st(old) && (st(p) === 'Failed' || st(p) === 'Succeeded'))
-      )
-        podGone(p);
-    });
   }
 
   async start(): Promise<void> {
@@ -159,13 +141,13 @@ export class RestoreLoop {
 
   /** Merges invoker-level conditions and member patches into the stored status and recomputes phases. */
   async write(
-    inv: LooseInvoker,
+    inv: RestoreInvoker,
     conditions: Condition[],
     members: MemberPatch[],
     extra?: (st: RestoreSessionStatus | RestoreBatchStatus) => void,
-  ): Promise<LooseInvoker> {
+  ): Promise<RestoreInvoker> {
     const ns = inv.metadata?.namespace ?? '';
-    const out = await this.d.kube.update<LooseInvoker>(
+    const out = await this.d.kube.update<RestoreInvoker>(
       invokerApiVersion(inv.kind ?? ''),
       inv.kind ?? '',
       ns,
@@ -192,7 +174,7 @@ export class RestoreLoop {
           );
         }
         extra?.(next);
-        cur.status = next as LooseInvoker['status'];
+        cur.status = next as RestoreInvoker['status'];
         return cur;
       },
       { subresource: 'status' },
@@ -202,7 +184,7 @@ export class RestoreLoop {
 
   async reconcile(key: string): Promise<void> {
     const { kind, namespace, name } = parseKey(key);
-    let inv = await this.d.kube.getOrNull<LooseInvoker>(invokerApiVersion(kind), kind, namespace, name);
+    let inv = await this.d.kube.getOrNull<RestoreInvoker>(invokerApiVersion(kind), kind, namespace, name);
     if (!inv) return;
     if (inv.metadata?.deletionTimestamp) {
       await this.#finalize(inv);
@@ -270,7 +252,7 @@ export class RestoreLoop {
   }
 
   async #runHook(
-    inv: LooseInvoker,
+    inv: RestoreInvoker,
     h: HookHandler,
     hook: string,
     type: 'GlobalPreRestoreHookSucceeded' | 'GlobalPostRestoreHookSucceeded',
@@ -304,7 +286,7 @@ export class RestoreLoop {
     }
   }
 
-  async #ensureExecutor(inv: LooseInvoker, m: Member): Promise<MemberPatch> {
+  async #ensureExecutor(inv: RestoreInvoker, m: Member): Promise<MemberPatch> {
     const what = m.ref.name ? `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}` : 'new volumes (volumeClaimTemplates)';
     const model = executionModel(inv, m);
     let found: Condition;
@@ -397,7 +379,7 @@ export class RestoreLoop {
     }
   }
 
-  async #initiate(key: string, inv: LooseInvoker, members: Member[]): Promise<LooseInvoker> {
+  async #initiate(key: string, inv: RestoreInvoker, members: Member[]): Promise<RestoreInvoker> {
     const final = new Map<number, boolean>();
     const views = memberViews(inv, members);
     for (const v of views) final.set(v.m.index, memberFinal(v.st));
@@ -409,7 +391,7 @@ export class RestoreLoop {
         initiated: x === v ? false : hasCondition(x.st?.conditions, CONDITION.RestoreExecutorEnsured),
         final: final.get(x.m.index) ?? false,
       }));
-      if (!mayStart(inv.spec?.executionOrder, progress, v.m.index)) {
+      if (!mayStart(isBatch(inv) ? inv.spec.executionOrder : undefined, progress, v.m.index)) {
         if (!v.st && inv.kind === 'RestoreBatch') patches.push({ ref: v.m.ref });
         continue;
       }
@@ -442,7 +424,7 @@ export class RestoreLoop {
   }
 
   /** Hosts that can no longer finish are failed (rules.ts hostsToFail), so the restore always ends. */
-  async #checkHosts(key: string, inv: LooseInvoker, members: Member[]): Promise<void> {
+  async #checkHosts(key: string, inv: RestoreInvoker, members: Member[]): Promise<void> {
     const ns = inv.metadata?.namespace ?? '';
     const { hostGoneGraceMs, hostLivenessMs } = this.d.tuning;
     const patches: MemberPatch[] = [];
@@ -472,7 +454,7 @@ export class RestoreLoop {
         pods,
         leases: this.leases,
         missing: this.#missing,
-        prefix: `${key}|${refKey(m.ref, ns)}|`,
+        prefix: `${key}|${targetKey(m.ref, ns)}|`,
       });
       const verdict = hostsToFail({
         now: Date.now(),
@@ -503,7 +485,7 @@ export class RestoreLoop {
    * A restore that ends before its members did (deadline, failed global pre-hook) leaves nothing open: every host
    * without a final entry gets a Failed one and a member that cannot be closed by hosts fails (rules.ts closeOutMember).
    */
-  async #closeOut(inv: LooseInvoker, views: MemberView[], why: string): Promise<LooseInvoker> {
+  async #closeOut(inv: RestoreInvoker, views: MemberView[], why: string): Promise<RestoreInvoker> {
     const patches: MemberPatch[] = [];
     for (const { m, st } of views) {
       if (!st || memberFinal(st)) continue;
@@ -553,7 +535,7 @@ export class RestoreLoop {
     return out;
   }
 
-  async #finish(key: string, inv: LooseInvoker, views: MemberView[]): Promise<void> {
+  async #finish(key: string, inv: RestoreInvoker, views: MemberView[]): Promise<void> {
     const conds = inv.status?.conditions;
     const preFailed = isFalse(conds, CONDITION.GlobalPreRestoreHookSucceeded);
     const deadline = isTrue(conds, CONDITION.DeadlineExceeded);
@@ -623,7 +605,7 @@ export class RestoreLoop {
     );
   }
 
-  #record(inv: LooseInvoker): void {
+  #record(inv: RestoreInvoker): void {
     const mt = this.d.metrics;
     const phase = inv.status?.phase ?? 'Unknown';
     const labels = {
@@ -652,7 +634,7 @@ export class RestoreLoop {
     }
   }
 
-  async #finalize(inv: LooseInvoker): Promise<void> {
+  async #finalize(inv: RestoreInvoker): Promise<void> {
     if (!(inv.metadata?.finalizers ?? []).includes(FINALIZER)) return;
     for (const m of membersOf(inv)) {
       if (!m.ref.name || executionModel(inv, m).model !== 'workload') continue;

@@ -7,10 +7,10 @@ import {
   hostsToFail,
   invokerLabelsToAdd,
   mayStart,
-  sessionInvoker,
   skipReason,
   type MemberProgress,
 } from './rules.ts';
+import { sessionInvoker } from '../../shared/api/target.ts';
 
 t.test('mayStart: Sequential waits for every earlier member to be final; Parallel starts all', async (t) => {
   const P = (initiated: boolean, final: boolean): MemberProgress => ({ initiated, final });

@@ -4,6 +4,7 @@
 // hosts to fail (pod gone after a grace, heartbeat Lease stale, never taken up), why a session is skipped,
 // when a deadline has passed, and how a session that ends early leaves every member and host final.
 import { LABEL } from '../../shared/api/index.ts';
+import { sessionInvoker } from '../../shared/api/target.ts';
 import { formatMs, parseGoDuration, rfc3339 } from '../../shared/status/index.ts';
 
 // ------------------------------------------------------------------------------------------------ order
@@ -28,20 +29,9 @@ export function mayStart(order: string | undefined, progress: readonly MemberPro
 
 // ------------------------------------------------------------------------------------------------ sessions
 
-/** Upstream's older label on sessions of a BackupConfiguration (its guides still create sessions with it). */
-export const LEGACY_BACKUP_CONFIGURATION_LABEL = 'stash.appscode.com/backup-configuration';
-
 interface SessionLike {
   metadata?: { labels?: Record<string, string> };
   spec?: { invoker?: { kind?: string; name?: string } };
-}
-
-/** The invoker a BackupSession belongs to: spec.invoker, else the older backup-configuration label. */
-export function sessionInvoker(s: SessionLike): { kind: string; name: string } | undefined {
-  const inv = s.spec?.invoker;
-  if (inv?.kind && inv.name) return { kind: inv.kind, name: inv.name };
-  const legacy = s.metadata?.labels?.[LEGACY_BACKUP_CONFIGURATION_LABEL];
-  return legacy ? { kind: 'BackupConfiguration', name: legacy } : undefined;
 }
 
 /** The invoker-type/invoker-name labels a session lacks (agents select sessions by them), or undefined. */

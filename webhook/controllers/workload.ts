@@ -12,10 +12,8 @@ import type { InjectOptions } from '../admission/inject.ts';
 import type { BackupInvoker, RestoreInvoker, WorkloadRef } from '../admission/types.ts';
 import type { InformerInvokerIndex } from '../invoker-index.ts';
 import { WorkQueue } from './queue.ts';
-import { workloadApiVersion } from './common.ts';
+import { KUBERNETES_WORKLOAD_KINDS, servedApiVersion } from '../../shared/api/target.ts';
 import type { TargetRef } from '../../shared/api/index.ts';
-
-export const WATCHED_WORKLOADS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
 
 export interface WorkloadSyncDeps {
   kube: Kube;
@@ -36,10 +34,10 @@ export async function syncWorkload(
   ref: TargetRef,
   opts: { excludeUid?: string } = {},
 ): Promise<WorkloadSyncResult> {
-  const apiVersion = workloadApiVersion(ref);
+  const apiVersion = servedApiVersion(ref);
   const kind = ref.kind ?? '';
   const w: WorkloadRef = { apiVersion, kind, name: ref.name ?? '', namespace: ref.namespace ?? '' };
-  const keep = (i: { metadata: { uid?: string } }) => !opts.excludeUid || i.metadata.uid !== opts.excludeUid;
+  const keep = (i: KubeObject) => !opts.excludeUid || i.metadata?.uid !== opts.excludeUid;
   let actions: string[] = [];
   let changed = false;
   let found = true;
@@ -169,7 +167,7 @@ export function startWorkloadWatch(
     },
     { name: 'workload', log: deps.log, signal, concurrency: 4 },
   );
-  const informers = WATCHED_WORKLOADS.map((kind) => {
+  const informers = KUBERNETES_WORKLOAD_KINDS.map((kind) => {
     const inf = new Informer<KubeObject>(deps.kube, {
       apiVersion: 'apps/v1',
       kind,

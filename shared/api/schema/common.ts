@@ -1,7 +1,7 @@
 // Nested types shared by several kinds (docs/api.md §2).
 
 import { Type, type TSchema } from '@sinclair/typebox';
-import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type { ObjectMeta } from '../meta.ts';
 import {
   BACKUP_HOOK_EXECUTION_POLICIES,
   BACKUP_TARGET_PHASES,
@@ -383,7 +383,7 @@ export function kindSchema<Spec extends TSchema, Status extends TSchema>(
   return obj(description, {
     apiVersion: str('Versioned schema of this object, e.g. stash.appscode.com/v1beta1.'),
     kind: str('Kind of this object.'),
-    metadata: Type.Unsafe<V1ObjectMeta>({ type: 'object' }),
+    metadata: Type.Unsafe<ObjectMeta>({ type: 'object' }),
     spec: req(spec),
     status,
   });

@@ -13,7 +13,7 @@ export * from './conditions.ts';
 export * from './enums.ts';
 export * from './repository.ts';
 export * from './restore.ts';
-export { check, type SchemaProblem } from './check.ts';
+export { check, withoutNulls, type SchemaProblem } from './check.ts';
 export { structuralProblems } from './structural.ts';
 
 export const SCHEMAS = {
