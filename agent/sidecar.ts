@@ -28,7 +28,7 @@ import { emitEvent, recordBackupHostFailure } from './status.ts';
 import type { BackupInvoker, BackupSession } from './types.ts';
 
 /** How often every cached session is considered again, whatever its resourceVersion (a resync). */
-const RESYNC_MS = 60_000;
+export const RESYNC_MS = 60_000;
 /** Runs of one session that may end in a transient error before its host is recorded Failed. */
 const RUN_ATTEMPTS = 3;
 

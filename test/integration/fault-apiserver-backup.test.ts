@@ -7,18 +7,14 @@
 // Each session must end final within the liveness
 // bound; afterwards a clean session succeeds, `restic check` is clean and every earlier snapshot is intact.
 import t from 'tap';
-import { backupSession } from '../support/e2e-world.ts';
 import {
   BACKUP_STAGES,
-  FAULT_LIVENESS_MS,
   type BackupStage,
+  type Turn,
   endChecks,
   faultWorld,
-  figure,
-  finalPhase,
-  hostSummary,
-  reachStage,
   sequentialBatch,
+  takeTurns,
 } from '../support/fault-world.ts';
 
 // Two rounds of every stage, then once more the stages where a status write is in flight (agent or operator).
@@ -31,40 +27,27 @@ const ROUNDS: ReadonlyArray<readonly BackupStage[]> = [
 t.setTimeout(600_000);
 const w = await faultWorld(t, 'fault-api-backup');
 
+// Two namespaces, each with its own batch, take turns (fault-world.ts takeTurns).
+const LANES = ['fault-api-bb', 'fault-api-bb2'];
+
 t.test(`kube-apiserver restarted at each stage of a Sequential BackupBatch (${ROUNDS.length} rounds)`, async (t) => {
-  const ns = 'fault-api-bb';
-  const repoDir = await sequentialBatch(w, ns);
+  const repoDirs = await Promise.all(LANES.map((ns) => sequentialBatch(w, ns)));
   const restarts: number[] = [];
-  let n = 0;
-  for (const [i, stages] of ROUNDS.entries()) {
-    const round = i + 1;
-    for (const stage of stages) {
-      const name = `app-${++n}`;
-      await w.kube.create(backupSession(ns, name, 'app'));
-      await reachStage(w, ns, name, stage);
-      const at = Date.now();
-      const took = await w.restartApiServer();
-      restarts.push(took);
-      const { s, ms } = await finalPhase(w, ns, name, at, FAULT_LIVENESS_MS * 4);
-      figure(
-        t,
-        `apiserver restart ${stage} (round ${round})`,
-        ms,
-        `restart took ${(took / 1000).toFixed(1)} s; ${s.status?.phase}; ${hostSummary(s)}`,
-      );
-      t.equal(s.status?.phase, 'Succeeded', `${stage}, round ${round}: the session succeeds despite the restart`, {
-        status: s.status,
-      });
-      t.same(
-        s.status?.targets?.map((x) => x.phase),
-        ['Succeeded', 'Succeeded'],
-        'both members final',
-      );
-    }
-  }
+  const turns: Turn[] = ROUNDS.flatMap((stages, i) =>
+    stages.map((stage) => ({
+      stage,
+      label: `apiserver restart ${stage} (round ${i + 1})`,
+      async inject() {
+        const took = await w.restartApiServer();
+        restarts.push(took);
+        return `restart took ${(took / 1000).toFixed(1)} s`;
+      },
+    })),
+  );
+  await takeTurns(t, w, LANES, turns);
   t.equal(w.restarts, ROUNDS.flat().length, `${w.restarts} apiserver restarts`);
   t.comment(
     `apiserver restart durations (kill to /readyz): ${restarts.map((x) => (x / 1000).toFixed(1)).join(', ')} s`,
   );
-  await endChecks(t, w, ns, repoDir);
+  for (const [i, ns] of LANES.entries()) await endChecks(t, w, ns, repoDirs[i]!);
 });

@@ -151,15 +151,8 @@ t.test('kube-apiserver restarted at each stage of a Sequential RestoreBatch', as
       ms,
       `restart took ${(took / 1000).toFixed(1)} s; ${rb.status?.phase}; ${JSON.stringify(rb.status?.members?.map((m) => [m.ref?.name, m.phase, m.stats?.[0]?.error]))}`,
     );
-    // Known open bug (issue #14 stays open for it): in about one run in two, one stage's member is failed by the
-    // liveness rule because its stash-init never renewed a heartbeat after the restart ("no agent took up").
-    // Only that outcome is marked todo, with the reason shown; any other failure fails the test.
-    const lostToLiveness = (rb.status?.members ?? []).some((m) => /no agent took up/.test(m.stats?.[0]?.error ?? ''));
-    const todo = lostToLiveness
-      ? 'known bug: a restore host lost after an apiserver restart (liveness failed it)'
-      : false;
-    t.equal(rb.status?.phase, 'Succeeded', `${stage}: the RestoreBatch succeeds`, { status: rb.status, todo });
-    for (const a of apps) t.same(digests(dirs[a]!), pristine[a], `${stage}: ${a} restored byte for byte`, { todo });
+    t.equal(rb.status?.phase, 'Succeeded', `${stage}: the RestoreBatch succeeds`, { status: rb.status });
+    for (const a of apps) t.same(digests(dirs[a]!), pristine[a], `${stage}: ${a} restored byte for byte`);
     // The next restore needs the init-containers of this one gone (one restore invoker per workload).
     await w.kube.delete(RB, 'RestoreBatch', ns, name);
     await until(`${name} deleted`, async () => !(await w.kube.getOrNull(RB, 'RestoreBatch', ns, name)), 60_000);

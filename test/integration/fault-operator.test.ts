@@ -5,19 +5,15 @@
 // Each session must end final within the liveness bound; afterwards a clean session succeeds, `restic check`
 // is clean and every earlier snapshot is intact.
 import t from 'tap';
-import { backupSession } from '../support/e2e-world.ts';
 import {
   BACKUP_STAGES,
-  FAULT_LIVENESS_MS,
+  type Turn,
   endChecks,
   faultWorld,
-  figure,
-  finalPhase,
-  hostSummary,
   killAndRestartOperator,
   pauseOperator,
-  reachStage,
   sequentialBatch,
+  takeTurns,
 } from '../support/fault-world.ts';
 
 // Longer than the operator's 10 s leader Lease: the paused leader loses it and must win it back.
@@ -26,34 +22,19 @@ const PAUSE_MS = 12_000;
 t.setTimeout(600_000);
 const w = await faultWorld(t, 'fault-operator');
 
+// Two namespaces, each with its own batch, take turns (fault-world.ts takeTurns).
+const LANES = ['fault-op', 'fault-op2'];
+
 t.test('the operator killed, and paused, at each stage of a Sequential BackupBatch', async (t) => {
-  const ns = 'fault-op';
-  const repoDir = await sequentialBatch(w, ns);
-  let n = 0;
-  for (const fault of ['kill', 'pause'] as const) {
-    for (const stage of BACKUP_STAGES.filter((x) => x !== 'during member 1 status write')) {
-      const name = `app-${++n}`;
-      await w.kube.create(backupSession(ns, name, 'app'));
-      await reachStage(w, ns, name, stage);
-      const at = Date.now();
-      if (fault === 'kill') await killAndRestartOperator(w);
-      else await pauseOperator(w, PAUSE_MS);
-      const { s, ms } = await finalPhase(w, ns, name, at, FAULT_LIVENESS_MS * 4);
-      figure(
-        t,
-        `operator ${fault === 'kill' ? 'SIGKILL + restart' : `SIGSTOP ${PAUSE_MS / 1000} s + SIGCONT`} ${stage}`,
-        ms,
-        `${s.status?.phase}; ${hostSummary(s)}`,
-      );
-      t.equal(s.status?.phase, 'Succeeded', `operator ${fault} ${stage}: the session still succeeds`, {
-        status: s.status,
-      });
-      t.same(
-        s.status?.targets?.map((x) => x.phase),
-        ['Succeeded', 'Succeeded'],
-        'both members final and Succeeded',
-      );
-    }
-  }
-  await endChecks(t, w, ns, repoDir);
+  const repoDirs = await Promise.all(LANES.map((ns) => sequentialBatch(w, ns)));
+  const stages = BACKUP_STAGES.filter((x) => x !== 'during member 1 status write');
+  const turns: Turn[] = (['kill', 'pause'] as const).flatMap((fault) =>
+    stages.map((stage) => ({
+      stage,
+      label: `operator ${fault === 'kill' ? 'SIGKILL + restart' : `SIGSTOP ${PAUSE_MS / 1000} s + SIGCONT`} ${stage}`,
+      inject: () => (fault === 'kill' ? killAndRestartOperator(w) : pauseOperator(w, PAUSE_MS)),
+    })),
+  );
+  await takeTurns(t, w, LANES, turns);
+  for (const [i, ns] of LANES.entries()) await endChecks(t, w, ns, repoDirs[i]!);
 });

@@ -36,7 +36,7 @@ type Inv = KubeObject & { status?: { phase?: string } };
 const cluster = await useCluster(t);
 const { kube, namespace: ns } = cluster;
 await createRepository(kube, ns);
-await startOperator(t, kube, ns, { hostLivenessMs: BOUND_MS, hostGoneGraceMs: 60_000 });
+await startOperator(t, kube, ns, { hostLivenessMs: BOUND_MS, hostStartMs: BOUND_MS, hostGoneGraceMs: 60_000 });
 const batches = await new Watcher<Inv>(kube, BB, 'BackupBatch', ns).start(t);
 const configs = await new Watcher<Inv>(kube, BC, 'BackupConfiguration', ns).start(t);
 const sessions = await new Watcher<SessionObj>(kube, BS, 'BackupSession', ns).start(t);

@@ -22,7 +22,7 @@ import { startOperator } from '../world/operator.ts';
 import { killGroup } from '../world/procs.ts';
 import { findTarget } from '../../shared/status/index.ts';
 import {
-  REPO_MOUNT,
+  agentPids,
   backupBatch,
   backupSession,
   createApp,
@@ -41,9 +41,16 @@ interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
-/** The liveness bound the fault suite runs the operator with (STASH_HOST_LIVENESS_TIMEOUT). */
-// Above the time a restore member needs from its turn to a running stash-init (two pod rollouts under load).
+/**
+ * The liveness bound the fault suite runs the operator with (STASH_HOST_LIVENESS_TIMEOUT). Above the age a
+ * healthy host's Lease reaches across an apiserver restart on a loaded machine (outage + a renewal interval + its
+ * retry + the operator's informer reconnecting, about 50 s: docs/decisions/0002-lease-heartbeats.md); no case
+ * waits for it, every one ends by its agents' own reports.
+ */
 export const FAULT_LIVENESS_MS = 60_000;
+
+/** How long a restarted kube-apiserver gets between SIGTERM and SIGKILL. */
+const APISERVER_STOP_GRACE_MS = 1_000;
 
 export interface FaultWorld extends E2EWorld {
   /** Present when agents reach the apiserver through the proxy. */
@@ -80,7 +87,9 @@ export async function faultWorld(t: Teardown, name: string, opts: { proxy?: bool
     restarts: 0,
     async restartApiServer() {
       const t0 = Date.now();
-      await restartApiServer(w.dir);
+      // SIGTERM, then SIGKILL a second later: the apiserver stops taking requests at once, and its graceful
+      // shutdown, which on this world does not finish within 5 s anyway, would only add to every restart.
+      await restartApiServer(w.dir, APISERVER_STOP_GRACE_MS);
       fw.restarts++;
       const s = readState(w.dir);
       if (s) w.state.pids.apiserver = s.pids.apiserver;
@@ -315,6 +324,26 @@ export function procsNaming(needle: string): Array<{ pid: number; cmd: string }>
   return out;
 }
 
+/** restic processes in the given process groups, from /proc (one pass, cheap enough to poll every few ms). */
+export function resticGroups(pgids: readonly number[]): Array<{ pid: number; cmd: string }> {
+  const out: Array<{ pid: number; cmd: string }> = [];
+  if (pgids.length === 0) return out;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ');
+      if (!/(^|\/)restic\b/.test(cmd)) continue;
+      // Fields after the parenthesised command: state, ppid, pgrp.
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (pgids.includes(pgrp)) out.push({ pid: Number(d), cmd });
+    } catch {
+      continue; // gone meanwhile
+    }
+  }
+  return out;
+}
+
 /** One figure line per fault, in the TAP output: `fault-figure <fault>: final after <s> s`. */
 export function figure(t: Assert, fault: string, ms: number, extra = ''): void {
   t.comment(`fault-figure ${fault}: final after ${(ms / 1000).toFixed(1)} s${extra ? ` (${extra})` : ''}`);
@@ -470,15 +499,17 @@ export async function reachStage(w: E2EWorld, ns: string, name: string, stage: B
       ns,
     )?.phase;
   const final = async (app: string) => ['Succeeded', 'Failed'].includes((await phase(app)) ?? '');
-  // restic's command line names the repository's mount path, the same for every member; Sequential order says whose it is.
-  const backingUp = () => procsNaming(REPO_MOUNT).some((p) => / backup /.test(p.cmd));
+  // restic runs in its sidecar's process group: that names the member and the namespace (sessions of other
+  // namespaces may be backing up at the same time). The sidecars stay up across an apiserver restart.
+  const groups = { first: agentPids(ns, 'first'), second: agentPids(ns, 'second') };
+  const backingUp = (app: 'first' | 'second') => resticGroups(groups[app]).some((p) => / backup /.test(p.cmd));
   switch (stage) {
     case 'before member 1':
       return;
     case 'during member 1 backup':
       await until(
         'member 1 restic running',
-        async () => (await phase('first')) === 'Running' && backingUp(),
+        async () => backingUp('first') && (await phase('first')) === 'Running',
         60_000,
         50,
       );
@@ -486,11 +517,11 @@ export async function reachStage(w: E2EWorld, ns: string, name: string, stage: B
     case 'during member 1 status write':
       await until(
         'member 1 restic running',
-        async () => (await phase('first')) === 'Running' && backingUp(),
+        async () => backingUp('first') && (await phase('first')) === 'Running',
         60_000,
         50,
       );
-      await until('member 1 restic done', async () => !backingUp(), 60_000, 20);
+      await until('member 1 restic done', async () => !backingUp('first'), 60_000, 20);
       return;
     case 'between members':
       await until('member 1 final', () => final('first'), 90_000, 50);
@@ -498,7 +529,7 @@ export async function reachStage(w: E2EWorld, ns: string, name: string, stage: B
     case 'during member 2 backup':
       await until(
         'member 2 restic running',
-        async () => (await phase('second')) === 'Running' && backingUp(),
+        async () => backingUp('second') && (await phase('second')) === 'Running',
         90_000,
         50,
       );
@@ -506,6 +537,56 @@ export async function reachStage(w: E2EWorld, ns: string, name: string, stage: B
     case 'during the final write':
       await until('member 2 final', () => final('second'), 90_000, 50);
   }
+}
+
+export interface Turn {
+  stage: BackupStage;
+  /** The fault-figure line's name. */
+  label: string;
+  /** Injects the fault once the session has reached its stage. */
+  inject(): Promise<unknown>;
+}
+
+/**
+ * One session per turn, taking turns between the lanes (namespaces with a sequentialBatch each): while one
+ * session finishes after its fault, the next (of the next lane) heads for its stage, so a fault may also land on
+ * a finishing session (more faults, never fewer). A lane runs one session at a time (a batch skips a session
+ * while another of it runs): its next starts once its last is final. Each session must succeed, both members final.
+ */
+export async function takeTurns(
+  t: Assert,
+  w: E2EWorld,
+  lanes: readonly string[],
+  turns: readonly Turn[],
+): Promise<void> {
+  const open = new Map<string, Promise<void>>();
+  for (const [i, turn] of turns.entries()) {
+    const ns = lanes[i % lanes.length]!;
+    const name = `app-${i + 1}`;
+    await open.get(ns);
+    await w.kube.create(backupSession(ns, name, 'app'));
+    await reachStage(w, ns, name, turn.stage);
+    const at = Date.now();
+    const note = await turn.inject();
+    open.set(
+      ns,
+      finalPhase(w, ns, name, at, FAULT_LIVENESS_MS * 4).then(({ s, ms }) => {
+        figure(
+          t,
+          turn.label,
+          ms,
+          `${typeof note === 'string' ? `${note}; ` : ''}${s.status?.phase}; ${hostSummary(s)}`,
+        );
+        t.equal(s.status?.phase, 'Succeeded', `${turn.label}: the session succeeds`, { status: s.status });
+        t.same(
+          s.status?.targets?.map((x) => x.phase),
+          ['Succeeded', 'Succeeded'],
+          `${turn.label}: both members final and Succeeded`,
+        );
+      }),
+    );
+  }
+  await Promise.all(open.values());
 }
 
 /** How every fault case ends: a clean session succeeds, earlier snapshots are intact, `restic check` is clean, nothing open. */

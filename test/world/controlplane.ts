@@ -95,10 +95,10 @@ export async function stopControlPlane(dir: string, opts: { keepData?: boolean }
 }
 
 /** Restarts kube-apiserver alone (same port, same etcd): used to test that clients survive it. */
-export async function restartApiServer(dir: string): Promise<void> {
+export async function restartApiServer(dir: string, graceMs = 5_000): Promise<void> {
   const state = readState(dir);
   if (!state) throw new Error(`no control plane in ${dir}`);
-  await killGroup(state.pids.apiserver, 5_000);
+  await killGroup(state.pids.apiserver, graceMs);
   state.pids.apiserver = launchApiServer(state);
   writeFileSync(join(dir, 'world.json'), JSON.stringify(state, null, 2));
   await waitApiServer(state);

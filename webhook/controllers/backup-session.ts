@@ -28,6 +28,7 @@ import {
   invokerApiVersion,
   ownerRef,
   recordEvent,
+  slimPod,
   totalHostsOf,
   type Member,
   type Workload,
@@ -115,7 +116,7 @@ export class BackupSessionLoop {
       log: d.log,
     });
     // A pod that goes away (or terminates) may leave a host unreported: look at running sessions in its namespace.
-    ({ pods: this.pods, leases: this.leases } = hostInformers(d, ['BackupSession'], (p) => {
+    ({ pods: this.pods, leases: this.leases } = hostInformers(d, ['BackupSession'], slimPod, (p) => {
       for (const s of this.sessions.list()) {
         if (s.metadata?.namespace === p.metadata?.namespace && s.status?.phase === 'Running')
           this.queue.add(`${s.metadata?.namespace}/${s.metadata?.name}`);

@@ -36,6 +36,11 @@ export interface Tuning {
    * Lease this long after its member's turn began, is marked Failed. Operator env STASH_HOST_LIVENESS_TIMEOUT.
    */
   hostLivenessMs: number;
+  /**
+   * How long after its member's turn a restore host's stash-init may take to start (its pods are rolled out
+   * first); once it runs, hostLivenessMs applies. Unset: restore.ts HOST_START_FACTOR × hostLivenessMs.
+   */
+  hostStartMs?: number;
   /** Upper bound for one global hook. */
   hookTimeoutMs: number;
   /** Invokers are reconciled again this often, so a CronJob or sidecar removed by hand comes back. */

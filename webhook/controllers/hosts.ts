@@ -1,6 +1,7 @@
 // What the session loops observe about the hosts of one running member, for the liveness rules in rules.ts:
 // the hosts it expects, which of them can no longer report (pod or Job gone), and each host's heartbeat
 // Lease (shared/api/heartbeat.ts). Shared by the backup-session and restore loops.
+import { CONTAINER } from '../../shared/api/constants.ts';
 import { HEARTBEAT, heartbeatLeaseName, type HeartbeatSessionKind } from '../../shared/api/heartbeat.ts';
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
@@ -16,12 +17,13 @@ interface LeaseObj extends KubeObject {
 
 /**
  * What a session loop watches its hosts with: the namespace's Pods (slimmed) and the heartbeat Leases of its
- * session kinds. `podGone` runs when a pod is deleted, starts terminating, or terminates, since that may leave a
+ * session kinds, each pod kept as `transform` makes it (slimPod, or more for the restore loop). `podGone` runs when a pod is deleted, starts terminating, or terminates, since that may leave a
  * host unreported.
  */
 export function hostInformers(
   d: { kube: Kube; namespace: string | undefined; log: Logger },
   kinds: readonly HeartbeatSessionKind[],
+  transform: (pod: KubeObject) => KubeObject,
   podGone: (pod: KubeObject) => void,
 ): { pods: Informer<KubeObject>; leases: Informer<KubeObject> } {
   const pods = new Informer<KubeObject>(d.kube, {
@@ -29,7 +31,7 @@ export function hostInformers(
     kind: 'Pod',
     namespace: d.namespace,
     log: d.log,
-    transform: slimPod,
+    transform,
   });
   pods.on('delete', podGone);
   pods.on('update', (p, old) => {
@@ -41,6 +43,86 @@ export function hostInformers(
       podGone(p);
   });
   return { pods, leases: heartbeatInformer(d.kube, d.namespace, kinds, d.log) };
+}
+
+/** What the restore loop keeps of a pod with a stash-init container: for which invoker and target, and when it first started. */
+interface StashInitView {
+  /** "RestoreBatch/name", from the container's flags. */
+  invoker: string;
+  /** "Deployment/namespace/name", from the container's flags. */
+  target: string;
+  /** Earliest start of the container this pod saw (RFC 3339), across its restarts; undefined: not started yet. */
+  startedAt?: string;
+}
+
+type PodWithInit = KubeObject & {
+  metadata?: { name?: string };
+  spec?: { nodeName?: string; initContainers?: Array<{ name?: string; args?: string[] }> };
+  status?: {
+    initContainerStatuses?: Array<{
+      name?: string;
+      state?: { running?: { startedAt?: string }; terminated?: { startedAt?: string } };
+      lastState?: { terminated?: { startedAt?: string } };
+    }>;
+  };
+  stashInit?: StashInitView;
+};
+
+/**
+ * The restore loop's pod informer transform: slimPod (what missingHosts needs) plus, for a pod with a stash-init
+ * container, whose it is and when it first started, so the loop can tell a host whose pod is still being rolled
+ * out from an agent that started and then never took the session up (rules.ts hostsToFail, startBoundMs).
+ */
+export function slimRestorePod(p: KubeObject): KubeObject {
+  const pod = p as PodWithInit;
+  const slim = slimPod(p) as PodWithInit;
+  const c = pod.spec?.initContainers?.find((x) => x.name === CONTAINER.initContainer);
+  if (!c) return slim;
+  const flag = (name: string) => c.args?.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? '';
+  const st = pod.status?.initContainerStatuses?.find((x) => x.name === CONTAINER.initContainer);
+  const starts = [st?.state?.running?.startedAt, st?.state?.terminated?.startedAt, st?.lastState?.terminated?.startedAt]
+    .filter((x): x is string => !!x && !Number.isNaN(Date.parse(x)))
+    .sort((a, b) => Date.parse(a) - Date.parse(b));
+  slim.stashInit = {
+    invoker: `${flag('invoker-kind')}/${flag('invoker-name')}`,
+    target: `${flag('target-kind')}/${flag('target-namespace')}/${flag('target-name')}`,
+    ...(starts[0] ? { startedAt: starts[0] } : {}),
+  };
+  return slim;
+}
+
+/**
+ * When the stash-init of `host` first started for this invoker (epoch ms), from the live pods slimRestorePod kept;
+ * undefined when none has. Deployment: any of its pods (one host); StatefulSet: the pod of the host's ordinal;
+ * DaemonSet: the pod on the host's node.
+ */
+export function restoreAgentStartedAt(
+  pods: readonly KubeObject[],
+  inv: KubeObject,
+  m: Member,
+  host: string,
+): number | undefined {
+  const ref = m.ref;
+  const alias = aliasOf(m);
+  const invoker = `${inv.kind}/${inv.metadata?.name}`;
+  const target = `${ref.kind}/${ref.namespace}/${ref.name}`;
+  let best: number | undefined;
+  for (const p of pods as readonly PodWithInit[]) {
+    const v = p.stashInit;
+    if (!v?.startedAt || v.invoker !== invoker || v.target !== target || p.metadata?.namespace !== ref.namespace)
+      continue;
+    if (p.metadata?.deletionTimestamp) continue;
+    if (ref.kind === 'StatefulSet') {
+      const ordinal = (p.metadata?.name ?? '').slice((ref.name ?? '').length + 1);
+      if (`${alias || 'host'}-${ordinal}` !== host) continue;
+    } else if (ref.kind === 'DaemonSet') {
+      const node = p.spec?.nodeName ?? '';
+      if ((alias ? `${alias}-${node}` : node) !== host) continue;
+    }
+    const at = Date.parse(v.startedAt);
+    best = best === undefined ? at : Math.min(best, at);
+  }
+  return best;
 }
 
 /** Heartbeat Leases of the given session kinds, cached by an informer on the heartbeat label. */
@@ -156,6 +238,9 @@ export async function observeHosts(o: ObserveInput): Promise<{ hosts: HostObserv
       host,
       ...(g ? { gone: { reason: g.reason, forMs: o.missing.seen(o.prefix + host) } } : {}),
       heartbeatAt: heartbeatAt(o.leases, o.namespace, o.heartbeatKind, o.session, host),
+      ...(o.purpose === 'restore' && o.model === 'workload'
+        ? { agentStartedAt: restoreAgentStartedAt(o.pods, o.inv, o.m, host) }
+        : {}),
     });
   }
   if (unknownHosts > 0) still.add(`${o.prefix}*`);

@@ -48,12 +48,18 @@ import type { RestoreInvoker } from '../../shared/api/types.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
-import { eligibleSince, expectedHostNames, hostInformers, observeHosts } from './hosts.ts';
+import { eligibleSince, expectedHostNames, hostInformers, observeHosts, slimRestorePod } from './hosts.ts';
 import { JOB_REPORT_GRACE_MS, ensureRestoreJobs } from './jobs.ts';
 import { closeOutMember, deadlineFor, deadlineState, hostsToFail, mayStart } from './rules.ts';
 import { injectedFor, syncWorkload } from './workload.ts';
 
 export const RESTORE_KINDS = ['RestoreSession', 'RestoreBatch'] as const;
+
+/**
+ * Without Tuning.hostStartMs, a restore host's stash-init may take this many liveness bounds to start after its
+ * member's turn (a pod rollout): 10 min at the default bound, the Deployment's default progressDeadlineSeconds.
+ */
+export const HOST_START_FACTOR = 5;
 
 interface MemberView {
   m: Member;
@@ -102,7 +108,7 @@ export class RestoreLoop {
 
   constructor(d: ResolvedDeps, signal: AbortSignal) {
     this.d = d;
-    ({ pods: this.pods, leases: this.leases } = hostInformers(d, RESTORE_KINDS, (p) => {
+    ({ pods: this.pods, leases: this.leases } = hostInformers(d, RESTORE_KINDS, slimRestorePod, (p) => {
       for (const kind of RESTORE_KINDS) {
         for (const o of d.index.informers.get(kind)?.list() ?? []) {
           if (o.metadata?.namespace === p.metadata?.namespace && (o as RestoreInvoker).status?.phase === 'Running')
@@ -426,7 +432,7 @@ export class RestoreLoop {
   /** Hosts that can no longer finish are failed (rules.ts hostsToFail), so the restore always ends. */
   async #checkHosts(key: string, inv: RestoreInvoker, members: Member[]): Promise<void> {
     const ns = inv.metadata?.namespace ?? '';
-    const { hostGoneGraceMs, hostLivenessMs } = this.d.tuning;
+    const { hostGoneGraceMs, hostLivenessMs, hostStartMs } = this.d.tuning;
     const patches: MemberPatch[] = [];
     let next: number | undefined;
     const pods = this.pods.list();
@@ -460,6 +466,8 @@ export class RestoreLoop {
         now: Date.now(),
         eligibleSince: eligibleSince(st.conditions, CONDITION.RestoreExecutorEnsured, inv.metadata?.creationTimestamp),
         boundMs: hostLivenessMs,
+        // stash-init starts only once the member's pods are rolled out (docs/decisions/0002-lease-heartbeats.md).
+        ...(model === 'workload' ? { startBoundMs: hostStartMs ?? HOST_START_FACTOR * hostLivenessMs } : {}),
         // An ended Job never comes back, unlike a pod being replaced: its grace only covers the agent's last write.
         goneGraceMs: model === 'workload' ? hostGoneGraceMs : Math.min(hostGoneGraceMs, JOB_REPORT_GRACE_MS),
         target: m.ref.name ? `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}` : 'new volumes (volumeClaimTemplates)',

@@ -156,6 +156,73 @@ t.test('hostsToFail: pod gone after its grace, stale heartbeat, never taken up w
   t.match(short.failed[0]?.reason, /liveness bound of 3s/, 'the configured bound is the one named');
 });
 
+t.test('hostsToFail: a restore host whose agent starts only after a pod rollout', async (t) => {
+  const now = 1_000_000;
+  const base = {
+    now,
+    boundMs: 60_000,
+    startBoundMs: 300_000,
+    goneGraceMs: 60_000,
+    target: 'Deployment shop/web',
+  };
+  // The case of issue #14: the turn began 70 s ago, the workload controller was slow to roll the pod out after
+  // an apiserver restart, and stash-init started 20 s ago. Counting from the turn would fail it; it is alive.
+  const late = hostsToFail({
+    ...base,
+    eligibleSince: now - 70_000,
+    hosts: [{ host: 'web', agentStartedAt: now - 20_000 }],
+  });
+  t.same(late.failed, [], 'agent started 20 s ago, no Lease yet: not failed although the turn began 70 s ago');
+  t.equal(late.recheckInMs, 40_001, 'looked at again when the bound counted from its start runs out');
+
+  const silent = hostsToFail({
+    ...base,
+    eligibleSince: now - 200_000,
+    hosts: [{ host: 'web', agentStartedAt: now - 61_000 }],
+  });
+  t.same(
+    silent.failed.map((f) => f.host),
+    ['web'],
+    'started 61 s ago and never renewed: failed by the liveness bound',
+  );
+  t.match(silent.failed[0]?.reason, /started \(.*\) but never renewed a heartbeat Lease.*container's log/);
+
+  const rolling = hostsToFail({ ...base, eligibleSince: now - 200_000, hosts: [{ host: 'web' }] });
+  t.same(rolling.failed, [], 'not started 200 s after its turn: still within the start bound');
+  t.equal(rolling.recheckInMs, 60_000, 'looked at again within one liveness bound, in case it starts meanwhile');
+
+  const stuck = hostsToFail({ ...base, eligibleSince: now - 301_000, hosts: [{ host: 'web' }] });
+  t.same(
+    stuck.failed.map((f) => f.host),
+    ['web'],
+    'not started past the start bound: failed',
+  );
+  t.match(stuck.failed[0]?.reason, /did not start within 5m0s of the member's turn.*rollout/);
+
+  const before = hostsToFail({
+    ...base,
+    eligibleSince: now - 61_000,
+    hosts: [{ host: 'web', agentStartedAt: now - 500_000 }],
+  });
+  t.same(
+    before.failed.map((f) => f.host),
+    ['web'],
+    'a start before the turn (an earlier invoker of the same name) counts from the turn',
+  );
+  t.match(before.failed[0]?.reason, /stash container is injected/);
+
+  const stale = hostsToFail({
+    ...base,
+    eligibleSince: now - 10_000,
+    hosts: [{ host: 'web', heartbeatAt: now - 61_000, agentStartedAt: now - 100_000 }],
+  });
+  t.same(
+    stale.failed.map((f) => f.host),
+    ['web'],
+    'a Lease, once there, is judged by its age alone',
+  );
+});
+
 t.test('closeOutMember: an ended session leaves no member or host open', async (t) => {
   t.same(
     closeOutMember({ initiated: false, openHosts: [], missingCount: 1 }),

@@ -88,6 +88,11 @@ export interface HostObservation {
   gone?: { reason: string; forMs: number };
   /** Last renewal of its heartbeat Lease (epoch ms); undefined when it has no Lease. */
   heartbeatAt?: number;
+  /**
+   * When its agent container first started for this session (epoch ms), where the loop can see it (a restore
+   * host's stash-init, which starts only once its pod is rolled out); undefined: not started, or not observed.
+   */
+  agentStartedAt?: number;
 }
 
 export interface LivenessInput {
@@ -99,6 +104,12 @@ export interface LivenessInput {
   eligibleSince: number;
   /** Liveness bound: a Lease older than this, or no Lease this long after eligibleSince, fails the host. */
   boundMs: number;
+  /**
+   * For a host whose agent starts only after a pod rollout (a restore's stash-init): how long after
+   * eligibleSince it may take to start at all; once it has started (agentStartedAt), boundMs applies from then.
+   * Undefined: the agent is already running when the turn begins (a backup sidecar), boundMs from eligibleSince.
+   */
+  startBoundMs?: number;
   /** Grace for a host whose pod is gone (a pod being replaced is not a crash). */
   goneGraceMs: number;
   /** The target, for messages ("Deployment shop/web"). */
@@ -138,14 +149,37 @@ export function hostsToFail(i: LivenessInput): { failed: HostFailure[]; recheckI
       } else later(i.boundMs - age + 1);
       continue;
     }
-    const waited = i.now - i.eligibleSince;
+    if (i.startBoundMs !== undefined && h.agentStartedAt === undefined) {
+      // Its pod is still being rolled out (scheduling, image pulls, a workload controller that is itself
+      // reconnecting after an apiserver restart): that is not a lost agent, and gets its own, longer bound.
+      const waited = i.now - i.eligibleSince;
+      if (waited > i.startBoundMs) {
+        failed.push({
+          host: h.host,
+          reason:
+            `no agent took up the session for host ${h.host} of ${i.target}: its agent container did not start within ${formatMs(i.startBoundMs)} ` +
+            `of the member's turn (the liveness bound of ${bound} applies once it runs): check the workload's rollout ` +
+            '(kubectl rollout status, kubectl describe pod: scheduling, image pulls) and that the stash-init container is injected into its pod template',
+        });
+      } else {
+        // At least once a bound: an agent that starts meanwhile is judged by the liveness bound from its start.
+        later(Math.min(i.startBoundMs - waited + 1, i.boundMs));
+      }
+      continue;
+    }
+    // Counted from when the agent started, if that is later than the turn: the time to roll its pod out is not its own.
+    const since = Math.max(i.eligibleSince, h.agentStartedAt ?? i.eligibleSince);
+    const waited = i.now - since;
     if (waited > i.boundMs) {
       failed.push({
         host: h.host,
         reason:
-          `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: ` +
-          "check that the stash container is injected into its pods and running (kubectl get pods, the workload's pod template), " +
-          'and that the session carries the invoker-type/invoker-name labels',
+          h.agentStartedAt !== undefined && h.agentStartedAt > i.eligibleSince
+            ? `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: ` +
+              `its agent container started (${new Date(h.agentStartedAt).toISOString()}) but never renewed a heartbeat Lease; see that container's log`
+            : `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: ` +
+              "check that the stash container is injected into its pods and running (kubectl get pods, the workload's pod template), " +
+              'and that the session carries the invoker-type/invoker-name labels',
       });
     } else later(i.boundMs - waited + 1);
   }
