@@ -20,7 +20,7 @@ system-packages:
 	@hack/install-system-packages.sh
 
 bins: system-packages
-	@hack/build-bins.sh etcd k8s k8s-node restic rest-server minio
+	@hack/build-bins.sh etcd k8s k8s-node restic rest-server minio template
 
 setup: deps bins
 
@@ -38,7 +38,9 @@ lint: deps
 format: deps
 	hack/format.sh
 
+# Hook rendering is tested on the real engine (shared/template): the one Go build unit tests need.
 test-unit: deps
+	@hack/build-bins.sh template
 	tap
 
 test-integration: setup

@@ -3,7 +3,8 @@ import http from 'node:http';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { flagBool, flagInt, parseArgs } from './args.ts';
-import { postHookSkipReason, renderTemplate, runHook, type HookSummary } from './hooks.ts';
+import { postHookSkipReason, runHook, type HookSummary } from './hooks.ts';
+import { templateWasm } from '../test/backends/bins.ts';
 import { buildBackupSession, sessionName } from './create-session.ts';
 import { planRestore, selectRule } from './restore.ts';
 import { afterRunFailure, sessionConcernsUs } from './sidecar.ts';
@@ -47,6 +48,9 @@ t.test('args: --flag=value, --flag value, booleans, unknown upstream flags', asy
   t.same(parseArgs(['x', '--', '--not-a-flag']).positionals, ['--not-a-flag']);
 });
 
+// Hook templates render on the real engine (hack/build-bins.sh template).
+process.env.STASH_TEMPLATE_WASM = templateWasm();
+
 const summary: HookSummary = {
   Name: 'app-1700000000',
   Namespace: 'demo',
@@ -56,14 +60,17 @@ const summary: HookSummary = {
   RetryLeft: 2,
 };
 
-t.test('hook templates render Go field references', async (t) => {
-  t.equal(renderTemplate('plain', summary), 'plain');
-  t.equal(renderTemplate('{{ .Status.Phase }}/{{.Target.Name}}/{{ .RetryLeft }}', summary), 'Failed/wp/2');
-  t.equal(renderTemplate('{{ .Status.Duration }}|{{ .Nope.Deeper }}', summary), '|', 'missing keys render empty');
-  t.equal(
-    renderTemplate('{"text":"{{ .Invoker.Kind }} {{ .Name }} in {{ .Namespace }}: {{ .Status.Error }}"}', summary),
-    '{"text":"BackupBatch app-1700000000 in demo: boom"}',
-  );
+t.test('hook templates are Go text/template + sprig, rendered before the hook runs', async (t) => {
+  const ctx = { namespace: 'demo', podName: 'pod', ownContainer: 'stash', summary, timeoutMs: 5000 };
+  const echo = (arg: string) => runHook({ exec: { command: ['printf', '%s', arg] } }, ctx);
+  t.equal((await echo('plain')).output, 'plain');
+  t.equal((await echo('{{ .Status.Phase }}/{{.Target.Name}}/{{ .RetryLeft }}')).output, 'Failed/wp/2');
+  t.equal((await echo('{{ .Invoker.Kind | lower }} {{ .Status.Duration | default "n/a" }}')).output, 'backupbatch n/a');
+  await t.rejects(echo('{{ .Nope.Deeper }}'), {
+    name: 'HookError',
+    message: /^hook template: .*can't evaluate field Nope/,
+  });
+  await t.rejects(echo('{{ .Name'), { name: 'HookError', message: /^hook template: .*unclosed action/ });
 });
 
 t.test('hook actions', async (t) => {

@@ -7,6 +7,7 @@ import type { TargetRef } from '../shared/api/index.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import { StashError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
+import type { ProcessPriority } from '../shared/restic/child.ts';
 import type { Repository, Secret } from './types.ts';
 
 export interface AgentContext {
@@ -36,6 +37,8 @@ export interface AgentContext {
   lockWaitMs: number;
   /** Bound on reaching the backend (TCP) before restic is started; restic itself retries for many minutes. */
   backendTimeoutMs: number;
+  /** runtimeSettings.container.nice / .ionice for restic and every dump/restore client (NICE_*, IONICE_* env). */
+  priority?: ProcessPriority;
 }
 
 export class AgentError extends StashError {

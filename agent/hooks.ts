@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import type { Handler, HookExecutionPolicy } from '../shared/api/index.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import { errorMessage } from '../shared/errors.ts';
+import { renderHookText } from '../shared/template/engine.ts';
 import { http, https } from '../shared/node-http.ts';
 
 /** What hook templates see (docs/api.md §2.10), with Go field names. */
@@ -45,29 +46,6 @@ export class HookError extends Error {
 }
 
 const MAX_OUTPUT = 16 * 1024;
-
-function lookup(summary: unknown, path: string[]): unknown {
-  let cur: unknown = summary;
-  for (const p of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[p];
-  }
-  return cur;
-}
-
-/**
- * Renders `{{ .A.B }}` field references the way Go's text/template does for our summary (missing keys render
- * empty). Only plain field references are supported; anything else is left as written.
- */
-export function renderTemplate(text: string, summary: HookSummary | undefined): string {
-  if (!text.includes('{{')) return text;
-  return text.replace(/\{\{-?\s*\.([A-Za-z_][\w.]*)?\s*-?\}\}/g, (_m, path: string | undefined) => {
-    if (!path) return summary === undefined ? '' : JSON.stringify(summary);
-    const v = lookup(summary, path.split('.'));
-    if (v === undefined || v === null) return '';
-    return typeof v === 'object' ? JSON.stringify(v) : String(v);
-  });
-}
 
 function capped(buf: string, more: string): string {
   const s = buf + more;
@@ -274,12 +252,21 @@ async function tcpProbe(
   });
 }
 
+/** Go text/template + sprig as Stash renders it (shared/template); a template that fails is the hook's failure. */
+async function render(text: string, summary: HookSummary | undefined): Promise<string> {
+  try {
+    return await renderHookText(text, summary);
+  } catch (err) {
+    throw new HookError(`hook template: ${errorMessage(err)}`, '', { cause: err });
+  }
+}
+
 /** Runs one hook handler; resolves on success, throws HookError with a message a person can act on. */
 export async function runHook(handler: Handler, ctx: HookContext): Promise<HookResult> {
   const timeoutMs = ctx.timeoutMs ?? 5 * 60_000;
   const h = handler as Handler & { exec?: { command?: string[] } };
   if (h.exec) {
-    const command = (h.exec.command ?? []).map((c) => renderTemplate(c, ctx.summary));
+    const command = await Promise.all((h.exec.command ?? []).map((c) => render(c, ctx.summary)));
     if (!h.containerName || h.containerName === ctx.ownContainer) return await execLocal(command, timeoutMs);
     return await execRemote(ctx, h.containerName, command, timeoutMs);
   }
@@ -291,7 +278,7 @@ export async function runHook(handler: Handler, ctx: HookContext): Promise<HookR
       'POST',
       p,
       h.containerName,
-      { text: p.body === undefined ? undefined : renderTemplate(p.body, ctx.summary), form: p.form },
+      { text: p.body === undefined ? undefined : await render(p.body, ctx.summary), form: p.form },
       timeoutMs,
     );
   }

@@ -33,6 +33,7 @@ import { backupDatabaseTarget, isDatabaseTarget } from './database.ts';
 import { runHook, type HookSummary } from './hooks.ts';
 import { holderChecker } from './locks.ts';
 import { actionable } from './messages.ts';
+import { ProgressReporter } from './progress.ts';
 import type { RepoOps } from './repo.ts';
 import { emitEvent, hostCondition, patchBackupSession, postHookCondition } from './status.ts';
 import type { BackupBatch, BackupInvoker, BackupSession, Repository } from './types.ts';
@@ -312,14 +313,23 @@ export class HostBackup {
     if (!paths.length) throw new PathError('target.paths is empty: nothing to back up');
     for (const path of paths) {
       await assertPath(path);
+      const progress = new ProgressReporter(
+        this.#d.host,
+        (p) =>
+          patchBackupSession(this.#d.ctx.kube, this.#ns, this.#name, {
+            targets: [{ ref: this.#statusRef, progress: [p] }],
+          }),
+        this.#log,
+      );
       const out = await this.#initialisingOnMissing(repo, () =>
         repo.backup(path, {
           host: this.#d.host,
           exclude: target.exclude,
           args: target.args,
           signal: this.#d.signal,
+          onProgress: (s) => progress.update(s),
         }),
-      );
+      ).finally(() => progress.stop());
       await this.#settleInit(true, REPOSITORY_FOUND);
       this.#snapshots.push(out.stats);
       this.#log.info({ path, snapshot: out.stats.name }, 'snapshot taken');

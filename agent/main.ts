@@ -94,6 +94,7 @@ export async function main(argv: string[]): Promise<number> {
       isolateHostname: flagBool(flags, 'restic-hostname-isolation', false),
       lockWaitMs: durationFlag(flags.get('lock-wait'), 5 * 60_000),
       backendTimeoutMs: durationFlag(flags.get('backend-timeout'), 30_000),
+      priority: { nice: env.niceAdjustment, ioClass: env.ioniceClass, ioClassData: env.ioniceClassData },
     };
     if (command === 'run-backup' && flags.get('backupsession')) {
       // Job model (docs/api.md §12): one session's share for a volume or database, then exit with its outcome.

@@ -1,7 +1,7 @@
 // What the agent needs from restic for one repository, in its own terms. The implementation (below,
 // openRepo) builds on shared/restic; keeping the agent behind this small interface lets sidecar/restore
 // be read without restic details and lets the lock-holder policy live in one place (locks.ts).
-import type { BackupResult, Snapshot } from '../shared/restic/output.ts';
+import type { BackupResult, BackupStatus, Snapshot } from '../shared/restic/output.ts';
 import type { SnapshotStats } from '../shared/restic/format.ts';
 import type { RetentionPolicy } from '../shared/restic/retention.ts';
 import type { Restic } from '../shared/restic/command.ts';
@@ -11,6 +11,8 @@ export interface BackupOptions {
   exclude?: string[];
   args?: string[];
   signal?: AbortSignal;
+  /** Every restic status line (about one a second). */
+  onProgress?: (s: BackupStatus) => void;
 }
 
 export interface RestoreOptions {

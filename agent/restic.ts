@@ -46,6 +46,9 @@ export async function openRepo(
     tmpDir: tmp,
     home: tmp,
     commandPrefix: commandPrefix(ctx),
+    priority: ctx.priority,
+    // One status line a second: agent/progress.ts writes the latest every few seconds.
+    progressFps: 1,
     probeTimeoutMs: Math.max(ctx.backendTimeoutMs, 5_000),
     logger: ctx.log,
   });
@@ -87,7 +90,13 @@ export async function openRepo(
     },
     async backup(path, o) {
       const result = await guarded(false, () =>
-        restic.backup([path], { host: o.host, excludes: o.exclude, args: o.args, signal: o.signal }),
+        restic.backup([path], {
+          host: o.host,
+          excludes: o.exclude,
+          args: o.args,
+          signal: o.signal,
+          onProgress: o.onProgress,
+        }),
       );
       return { result, stats: snapshotStats(result, path) };
     },

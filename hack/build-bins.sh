@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go binaries the local world needs (control plane, restic, backends) from Go modules,
 # once per version, into a cache outside the repository. Safe to run again: a cached version is reused.
-# Usage: hack/build-bins.sh [all|k8s|k8s-node|etcd|restic|rest-server|minio]...
+# Usage: hack/build-bins.sh [all|k8s|k8s-node|etcd|restic|rest-server|minio|template]...
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -61,15 +61,30 @@ build_restic() { go_build restic "$RESTIC_VERSION" github.com/restic/restic gith
 build_rest_server() { go_build rest-server "$REST_SERVER_VERSION" github.com/restic/rest-server github.com/restic/rest-server/cmd/rest-server rest-server; }
 build_minio() { go_build minio "$MINIO_VERSION" github.com/minio/minio github.com/minio/minio minio; }
 
+# The hook template engine (shared/template/go, docs/decisions/0009-hook-templates-in-wasm.md): the WebAssembly
+# module the agent and operator run, and the same program built natively as the tests' reference. Its module
+# pins sprig (go.mod, go.sum); the cache key is a hash of those sources, computed alike in test/backends/bins.ts.
+template_src="$here/../shared/template/go"
+template_version() { (cd "$template_src" && LC_ALL=C cat go.mod go.sum ./*.go | sha256sum | cut -c1-16); }
+build_template() {
+  local out; out="$CACHE/bins/template-$(template_version)"
+  have "$out" stash-template && [ -f "$out/template.wasm" ] && return 0
+  log "building the hook template engine ($out)"
+  mkdir -p "$out.tmp"
+  (cd "$template_src" && GOFLAGS=-mod=readonly GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags "-s -w" -o "$out.tmp/template.wasm" . \
+    && GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" -o "$out.tmp/stash-template" .)
+  rm -rf "$out"; mv "$out.tmp" "$out"
+}
+
 # One builder per component at a time: a second caller waits, then finds the result cached.
 locked() { mkdir -p "$CACHE/bins"; ( flock 9; "$@" ) 9>"$CACHE/bins/.lock-$1"; }
 
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case "$t" in
-    all) locked build_etcd; locked build_restic; locked build_rest_server; locked build_k8s; locked build_k8s_node; locked build_minio ;;
+    all) locked build_etcd; locked build_restic; locked build_rest_server; locked build_k8s; locked build_k8s_node; locked build_minio; locked build_template ;;
     k8s) locked build_k8s ;; k8s-node) locked build_k8s_node ;; etcd) locked build_etcd ;; restic) locked build_restic ;;
-    rest-server) locked build_rest_server ;; minio) locked build_minio ;;
+    rest-server) locked build_rest_server ;; minio) locked build_minio ;; template) locked build_template ;;
     *) echo "unknown target: $t" >&2; exit 2 ;;
   esac
 done

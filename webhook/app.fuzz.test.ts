@@ -22,6 +22,8 @@ import type { Invoker } from '../shared/api/types.ts';
 import { decodePatch, parseReview, type AdmissionRequest, type AdmissionReviewOut } from './admission/review.ts';
 import type { BackupInvoker, InvokerIndex, Obj, Repository, RestoreInvoker, WorkloadRef } from './admission/types.ts';
 import { validateStash } from './admission/validate.ts';
+import { templateEngine } from '../shared/template/engine.ts';
+import { templateWasm } from '../test/backends/bins.ts';
 import { targetRefsOf } from './invoker-index.ts';
 import { isRecord } from '../shared/is-record.ts';
 
@@ -100,6 +102,10 @@ const INJECT = { image: 'agent:1', pushgatewayUrl: 'http://p', useKubeapiserverF
 const names = (inv: Obj, w: WorkloadRef) => targetRefsOf(inv as Invoker).some((r) => sameTarget(r, w));
 const backups = [backupBatch()];
 const restores = [restoreBatch()];
+// Hook templates are checked by the real engine, in the app (through STASH_TEMPLATE_WASM) and in the reference.
+process.env.STASH_TEMPLATE_WASM = templateWasm();
+const engine = await templateEngine();
+
 const index: InvokerIndex = {
   backupInvokersFor: (w) => backups.filter((b) => names(b, w)) as unknown as BackupInvoker[],
   restoreInvokersFor: (w) => restores.filter((r) => names(r, w)) as unknown as RestoreInvoker[],
@@ -162,7 +168,7 @@ function expected(url: string, payload: string): { status: 400 } | { status: 200
   }
   const problems = validateStash(
     { kind: r.kind.kind, operation: r.operation, namespace: r.namespace, object: r.object, oldObject: r.oldObject },
-    index,
+    { repository: (ns, name) => index.repository(ns, name), templateError: (text) => engine.parseError(text) },
   );
   return problems.length === 0
     ? allow()

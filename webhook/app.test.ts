@@ -15,6 +15,10 @@ import {
 import { buildApp, ROUTES, type AppDeps } from './app.ts';
 import { decodePatch, type AdmissionReviewOut } from './admission/review.ts';
 import type { BackupInvoker, InvokerIndex, Obj, Repository, RestoreInvoker } from './admission/types.ts';
+import { templateWasm } from '../test/backends/bins.ts';
+
+// Hook templates in the fixtures are checked by the real engine (hack/build-bins.sh template).
+process.env.STASH_TEMPLATE_WASM = templateWasm();
 
 const INJECT = { image: 'stash-ts/agent:0.1.0', pushgatewayUrl: 'http://pgw:56789', useKubeapiserverFqdnForAks: false };
 

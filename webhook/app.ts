@@ -115,7 +115,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const accessLog = (bindings: { uid?: string; path: string }) => log.child(bindings, { redact: [] });
 
   function admissionRoute(path: string, handle: Handler): void {
-    app.post(path, (request, reply) => {
+    app.post(path, async (request, reply) => {
       const start = performance.now();
       const text = typeof request.body === 'string' ? request.body : '';
       let body: unknown;
@@ -130,7 +130,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const uid = parsed.ok ? parsed.request.uid : parsed.uid!;
       let outcome: Outcome;
       if (parsed.ok) {
-        outcome = handle(parsed.request, log);
+        outcome = await handle(parsed.request, log);
       } else {
         log.warn({ uid, path, reason: parsed.message }, 'malformed admission review');
         outcome = errored(400, `malformed AdmissionReview: ${parsed.message}`);

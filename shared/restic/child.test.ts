@@ -192,3 +192,37 @@ t.test('children die with a parent that is SIGKILLed', async (t) => {
   }
   t.notOk(alive, 'no child outlives a SIGKILLed parent');
 });
+
+t.test('nice and ionice are set before the command runs, on the same pid', async (t) => {
+  const { priorityOf } = await import('../../test/support/priority.ts');
+  const c = startChild({
+    file: 'sleep',
+    args: ['30'],
+    env: { PATH },
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'ignore',
+    stopSignal: 'SIGTERM',
+    graceMs: 1_000,
+    priority: { nice: 9, ioClass: 2, ioClassData: 6 },
+  });
+  t.teardown(() => c.stop());
+  // nice and ionice exec in place: wait until the pid runs sleep itself.
+  const deadline = Date.now() + 10_000;
+  while ((await readFile(`/proc/${c.pid}/comm`, 'utf8')).trim() !== 'sleep' && Date.now() < deadline) await sleep(20);
+  t.same(priorityOf(c.pid!), { nice: 9, io: 'best-effort: prio 6' });
+  c.stop();
+  await c.done;
+  const idle = startChild({
+    file: 'sh',
+    args: ['-c', 'exit 0'],
+    env: { PATH: '/nonexistent' },
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'ignore',
+    stopSignal: 'SIGTERM',
+    graceMs: 1_000,
+    priority: { ioClass: 3 },
+  });
+  t.match((await idle.done).spawnError?.message, /ENOENT/, 'a wrapper or command not on PATH is a spawn error');
+});

@@ -11,6 +11,10 @@
 //   thread that calls spawn, which for the agent is always its main thread (no worker threads spawn),
 //   and setpriv execs in place, so the child (restic itself) carries the setting across exec.
 //   A hard kill leaves restic's lock behind; the holder-aware lock recovery removes it (its pid is dead).
+// - runtimeSettings.container.nice / .ionice as coreutils `nice -n` and util-linux `ionice -c -n` in front
+//   of the command, as Stash does: both exec in place, so the setting is made before the child's first
+//   instruction and every thread it creates inherits it (Linux niceness is per thread: a setpriority on the
+//   pid afterwards would miss the Go runtime's threads already running). docs/restic.md §9.
 import { execa, type ResultPromise } from 'execa';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
@@ -44,6 +48,15 @@ export interface ChildSpec {
   signal?: AbortSignal;
   /** Have the kernel kill the child when this process dies (default true; see the header). */
   dieWithParent?: boolean;
+  /** CPU and I/O scheduling of the child (runtimeSettings.container.nice / .ionice). */
+  priority?: ProcessPriority;
+}
+
+/** runtimeSettings.container.nice.adjustment and .ionice.{class,classData}. */
+export interface ProcessPriority {
+  nice?: number | undefined;
+  ioClass?: number | undefined;
+  ioClassData?: number | undefined;
 }
 
 export interface Child {
@@ -63,11 +76,37 @@ export interface Child {
 /** util-linux setpriv: sets PR_SET_PDEATHSIG and execs the command in place (same pid). */
 export const PDEATHSIG_PREFIX = ['setpriv', '--pdeathsig', 'KILL', '--'] as const;
 
-/** The argv a child really starts with: `file args` behind the parent-death prefix when asked. */
-export function launchArgv(spec: Pick<ChildSpec, 'file' | 'args' | 'dieWithParent'>): { file: string; args: string[] } {
-  if (spec.dieWithParent === false) return { file: spec.file, args: [...spec.args] };
-  const [file, ...rest] = PDEATHSIG_PREFIX;
-  return { file, args: [...rest, spec.file, ...spec.args] };
+/** The `nice` / `ionice` commands that set a priority and exec the rest in place; empty for none. */
+export function priorityPrefix(p: ProcessPriority | undefined): string[] {
+  const out: string[] = [];
+  if (p?.nice !== undefined) out.push('nice', '-n', String(p.nice));
+  if (p?.ioClass !== undefined || p?.ioClassData !== undefined) {
+    out.push('ionice');
+    if (p.ioClass !== undefined) out.push('-c', String(p.ioClass));
+    // The idle class has no level (ionice warns and ignores one).
+    if (p.ioClassData !== undefined && p.ioClass !== 3) out.push('-n', String(p.ioClassData));
+    out.push('--');
+  }
+  return out;
+}
+
+/** The argv a child really starts with: `file args` behind the parent-death and priority prefixes. */
+export function launchArgv(spec: Pick<ChildSpec, 'file' | 'args' | 'dieWithParent' | 'priority'>): {
+  file: string;
+  args: string[];
+} {
+  const argv = [
+    ...(spec.dieWithParent === false ? [] : PDEATHSIG_PREFIX),
+    ...priorityPrefix(spec.priority),
+    spec.file,
+    ...spec.args,
+  ];
+  return { file: argv[0]!, args: argv.slice(1) };
+}
+
+/** The wrappers a launch goes through before its command (each must be installed: a missing one is a spawn error). */
+function wrappersOf(spec: Pick<ChildSpec, 'priority'>): string[] {
+  return priorityPrefix(spec.priority).filter((a) => a === 'nice' || a === 'ionice');
 }
 
 /**
@@ -107,8 +146,11 @@ function notStarted(err: Error): Child {
 
 export function startChild(spec: ChildSpec): Child {
   const { file, args } = launchArgv(spec);
-  if (file !== spec.file && !findExecutable(spec.file, spec.env.PATH)) {
-    return notStarted(Object.assign(new Error(`spawn ${spec.file} ENOENT`), { code: 'ENOENT' }));
+  if (file !== spec.file) {
+    for (const f of [...wrappersOf(spec), spec.file]) {
+      if (!findExecutable(f, spec.env.PATH))
+        return notStarted(Object.assign(new Error(`spawn ${f} ENOENT`), { code: 'ENOENT' }));
+    }
   }
   const local = new AbortController();
   const onAbort = () => local.abort();

@@ -13,7 +13,7 @@ import { Readable, type Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { StashError, ValidationError } from '../errors.ts';
 import type { ResolvedRepository } from './backend.ts';
-import { ByteTail, startChild } from './child.ts';
+import { ByteTail, startChild, type ProcessPriority } from './child.ts';
 import { runProcess, type StdinFeed } from './exec.ts';
 import { ACCESS_DENIED, classify } from './classify.ts';
 import {
@@ -81,6 +81,8 @@ export interface ResticOptions {
   probeTimeoutMs?: number;
   /** Run restic through these (e.g. ["nice", "-n", "10"]); each must exec restic in place. */
   commandPrefix?: string[];
+  /** nice / ionice of restic and of every dump producer and restore consumer it is joined with. */
+  priority?: ProcessPriority;
   logger?: Logger;
 }
 
@@ -334,6 +336,7 @@ export class Restic {
       args: prefix.length > 0 ? [...prefix.slice(1), bin, ...argv] : argv,
       env: this.buildEnv(),
       graceMs: this.opts.graceMs ?? 90_000,
+      priority: this.opts.priority,
       timeoutMs: o.timeoutMs ?? this.opts.defaultTimeoutMs ?? 6 * HOUR,
       signal: o.signal,
       stdin: o.stdin,
@@ -514,6 +517,7 @@ export class Restic {
       stopSignal: 'SIGTERM',
       graceMs: CHILD_GRACE_MS,
       signal: stopProducer.signal,
+      priority: this.opts.priority,
     });
     const { stdout, stderr } = producer;
     const errTail = new ByteTail(64 * 1024);
@@ -697,6 +701,7 @@ export class Restic {
       stopSignal: 'SIGTERM',
       graceMs: CHILD_GRACE_MS,
       signal: stopConsumer.signal,
+      priority: this.opts.priority,
     });
     if (child.pid === undefined || !child.stdin || !child.stderr) {
       const { spawnError } = await child.done;

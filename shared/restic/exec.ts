@@ -3,7 +3,7 @@
 // fail-fast line. What the lines mean is output.ts's business, what the end means is classify.ts's.
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { startChild } from './child.ts';
+import { startChild, type ProcessPriority } from './child.ts';
 import { cleanLine } from './output.ts';
 
 export type StopReason = 'aborted' | 'timeout' | 'producer-failed' | 'fail-fast';
@@ -32,6 +32,7 @@ export interface ProcessSpec {
   onStop?: (why: StopReason) => void;
   /** A throwing `onLine` must not break the run; it is reported here. */
   onLineError?: (err: unknown) => void;
+  priority?: ProcessPriority;
 }
 
 export interface ProcessRun {
@@ -69,6 +70,7 @@ export async function runProcess(spec: ProcessSpec): Promise<ProcessRun> {
     stopSignal: 'SIGINT',
     graceMs: spec.graceMs,
     signal: stopper.signal,
+    priority: spec.priority,
   });
 
   let stoppedBy: StopReason | undefined;

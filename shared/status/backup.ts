@@ -83,7 +83,10 @@ export function recomputeBackupSession(
   creationTimestamp?: string,
   now: Date = new Date(),
 ): BackupSessionStatus {
-  for (const t of status.targets ?? []) t.phase = backupTargetPhase(t);
+  for (const t of status.targets ?? []) {
+    t.phase = backupTargetPhase(t);
+    dropFinishedProgress(t);
+  }
   status.phase = backupSessionPhase(status);
   if (isFinalSessionPhase(status.phase) && !status.sessionDuration && creationTimestamp) {
     status.sessionDuration = formatRoundedSeconds(Math.max(0, now.getTime() - Date.parse(creationTimestamp)));
@@ -103,11 +106,27 @@ export function upsertHostStats(
   return list;
 }
 
+export type HostProgress = NonNullable<BackupTargetStatus['progress']>[number];
+
+/**
+ * Progress is for hosts still at work: an entry goes when its host has stats (final) or the target is final,
+ * whatever wrote that — so a late progress write can never bring it back.
+ */
+function dropFinishedProgress(t: BackupTargetStatus): void {
+  if (!t.progress) return;
+  const final = FINAL_TARGET.includes(t.phase ?? '');
+  const left = final ? [] : t.progress.filter((p) => !(t.stats ?? []).some((s) => s.hostname === p.hostname));
+  if (left.length > 0) t.progress = left;
+  else delete t.progress;
+}
+
 /** A piece of one target's status, to be merged into the session status. */
 export interface TargetPatch {
   ref: TargetRef;
   totalHosts?: number;
   stats?: HostBackupStats[];
+  /** Upserted by hostname. */
+  progress?: HostProgress[];
   preBackupActions?: string[];
   postBackupActions?: string[];
   conditions?: Condition[];
@@ -128,6 +147,12 @@ export function upsertTarget(
   }
   if (patch.totalHosts !== undefined) t.totalHosts = patch.totalHosts;
   for (const s of patch.stats ?? []) t.stats = upsertHostStats(t.stats, s);
+  for (const p of patch.progress ?? []) {
+    const list = (t.progress ??= []);
+    const i = list.findIndex((x) => x.hostname === p.hostname);
+    if (i >= 0) list[i] = p;
+    else list.push(p);
+  }
   const pre = mergeValues(t.preBackupActions, patch.preBackupActions);
   if (pre) t.preBackupActions = pre;
   const post = mergeValues(t.postBackupActions, patch.postBackupActions);

@@ -443,3 +443,24 @@ t.test('Go durations', async (t) => {
   t.equal(parseGoDuration('1d'), undefined);
   t.equal(parseGoDuration(''), undefined);
 });
+
+t.test('progress entries: upserted by host, gone once the host has stats or the target is final', async (t) => {
+  const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' };
+  const p = (hostname: string, percent: number) => ({
+    hostname,
+    percent,
+    bytesDone: percent,
+    totalBytes: 100,
+    filesDone: 1,
+    totalFiles: 2,
+  });
+  let s = mergeBackupSessionStatus(undefined, { targets: [{ ref, totalHosts: 2, progress: [p('a', 10), p('b', 5)] }] });
+  s = mergeBackupSessionStatus(s, { targets: [{ ref, progress: [p('a', 40)] }] });
+  t.same(s.targets?.[0]?.progress, [p('a', 40), p('b', 5)], 'one entry per host, the latest');
+  s = mergeBackupSessionStatus(s, { targets: [{ ref, stats: [{ hostname: 'a', phase: 'Succeeded' }] }] });
+  t.same(s.targets?.[0]?.progress, [p('b', 5)], "a final host's entry goes");
+  s = mergeBackupSessionStatus(s, { targets: [{ ref, progress: [p('a', 99)] }] });
+  t.same(s.targets?.[0]?.progress, [p('b', 5)], 'a late write cannot bring it back');
+  s = mergeBackupSessionStatus(s, { targets: [{ ref, stats: [{ hostname: 'b', phase: 'Failed', error: 'x' }] }] });
+  t.equal(s.targets?.[0]?.progress, undefined, 'no field left when no host runs');
+});

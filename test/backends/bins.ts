@@ -1,6 +1,7 @@
 // Locates the Go binaries hack/build-bins.sh builds into the cache outside the repository. Tests and
 // the fixture recorder use this instead of guessing paths, so one cache layout change is one edit.
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -79,6 +80,28 @@ export function findCachedBin(dir: string, bin: string, versionKey: string, path
 /** The project's restic (0.18 from the cache), falling back to `restic` on PATH. */
 export function resticBin(): string | undefined {
   return process.env.STASH_TS_RESTIC || findCachedBin('restic', 'restic', 'RESTIC_VERSION');
+}
+
+/**
+ * The hook template engine's cache directory: keyed by a hash of shared/template/go's sources, exactly as
+ * hack/build-bins.sh computes it (go.mod, go.sum, then the .go files in byte order).
+ */
+export function templateEngineDir(): string {
+  const src = join(REPO_ROOT, 'shared', 'template', 'go');
+  const go = readdirSync(src)
+    .filter((f) => f.endsWith('.go'))
+    .sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1));
+  const h = createHash('sha256');
+  for (const f of ['go.mod', 'go.sum', ...go]) h.update(readFileSync(join(src, f)));
+  return join(cacheRoot(), 'bins', `template-${h.digest('hex').slice(0, 16)}`);
+}
+
+/** The engine's WebAssembly module; throws with the command that builds it when missing. */
+export function templateWasm(): string {
+  const path = join(templateEngineDir(), 'template.wasm');
+  if (!existsSync(path))
+    throw new Error(`the hook template engine is not built yet (${path}); run: hack/build-bins.sh template`);
+  return path;
 }
 
 export function restServerBin(): string | undefined {

@@ -224,7 +224,7 @@ t.test('stash CRDs on a real apiserver', async (t) => {
     t.match(bc.stdout, /^NAME\s+TASK\s+SCHEDULE\s+PAUSED\s+PHASE\s+AGE\s*$/m);
     t.match(bc.stdout, /^nfs-pvc-backup\s+pvc-backup\s+0 \*\/6 \* \* \*\s+/m);
     const bs = await kubectl(['get', '-n', ns, 'backupsessions']);
-    t.match(bs.stdout, /^NAME\s+INVOKER-TYPE\s+INVOKER-NAME\s+PHASE\s+DURATION\s+AGE\s*$/m);
+    t.match(bs.stdout, /^NAME\s+INVOKER-TYPE\s+INVOKER-NAME\s+PHASE\s+PROGRESS\s+DURATION\s+AGE\s*$/m);
     t.match(bs.stdout, /BackupBatch\s+wordpress-backup\s+Running/);
     const rs = await kubectl(['get', '-n', ns, 'restorebatches']);
     t.match(rs.stdout, /^NAME\s+REPOSITORY\s+PHASE\s+DURATION\s+AGE\s*$/m);

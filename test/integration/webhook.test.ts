@@ -18,6 +18,7 @@ import { buildApp } from '../../webhook/app.ts';
 import type { BackupInvoker, InvokerIndex, Obj, Repository, RestoreInvoker } from '../../webhook/admission/types.ts';
 import { loadYaml } from '../fixtures/reviews/fixtures.ts';
 import { useCluster } from '../world/harness.ts';
+import { templateWasm } from '../backends/bins.ts';
 
 t.setTimeout(300_000);
 
@@ -132,6 +133,8 @@ const podSpec = (o: KubeObject): PodSpec => ((o as Obj).spec as { template: { sp
 const sidecar = (o: KubeObject): Container | undefined => podSpec(o).containers.find((c) => c.name === 'stash');
 
 t.test('admission webhook against the real kube-apiserver', async (t) => {
+  // The app runs in this process: hook templates are checked by the engine hack/build-bins.sh built.
+  process.env.STASH_TEMPLATE_WASM = templateWasm();
   const { kube, namespace: ns, kubectl, kubeconfigPath } = await useCluster(t);
   const dir = await mkdtemp(join(tmpdir(), 'stash-webhook-it-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -14,7 +14,7 @@ import { useCluster } from '../world/harness.ts';
 import { makeLocalBackend } from '../backends/local.ts';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
-import { resticBin } from '../backends/bins.ts';
+import { resticBin, templateWasm } from '../backends/bins.ts';
 import { REPO_ROOT } from '../world/bins.ts';
 import type { BackupSession, RestoreSession } from '../../agent/types.ts';
 import { mergeBackupSessionStatus, type TargetPatch } from '../../shared/status/index.ts';
@@ -59,6 +59,7 @@ export function startAgent(args: string[], pod: PodEnv): AgentProcess {
       POD_NAMESPACE: pod.namespace,
       KUBECONFIG: pod.kubeconfig,
       STASH_RESTIC_BINARY: restic(),
+      STASH_TEMPLATE_WASM: templateWasm(),
       ...pod.extra,
     },
   });

@@ -14,6 +14,7 @@ import { Informer } from '../../shared/kube/informer.ts';
 import { FILES } from '../../certs/certs.ts';
 import { renderWebhookConfigurations } from '../../certs/webhook-config.ts';
 import { REPO_ROOT } from '../world/bins.ts';
+import { templateWasm } from '../backends/bins.ts';
 import type { ControlPlaneState } from '../world/controlplane.ts';
 import { freePort } from '../world/controlplane.ts';
 import { AGENT_IMAGE, OPERATOR_ENTRYPOINT } from '../world/entrypoints.ts';
@@ -344,6 +345,7 @@ export async function startExtraOperator(t: Teardown, w: E2EWorld, identity: str
       STASH_TLS_CERT_FILE: join(certDir, FILES.cert),
       STASH_TLS_KEY_FILE: join(certDir, FILES.key),
       STASH_AGENT_IMAGE: AGENT_IMAGE,
+      STASH_TEMPLATE_WASM: templateWasm(),
     },
   });
   const stop = () => killGroup(pid, 5_000);

@@ -14,6 +14,7 @@ import { StashMetrics } from '../../webhook/metrics.ts';
 import type { Tuning } from '../../webhook/controllers/deps.ts';
 import { startControllers } from '../../webhook/controllers/index.ts';
 import { until } from './until.ts';
+import { templateWasm } from '../backends/bins.ts';
 
 export { until };
 
@@ -30,6 +31,8 @@ export async function startOperator(
   tuning: Partial<Tuning> = {},
 ): Promise<{ metrics: StashMetrics; index: InformerInvokerIndex }> {
   const log = createLogger({ level: process.env.STASH_TEST_LOG ?? 'silent', name: 'operator-test' });
+  // Global hooks render in this process, on the engine hack/build-bins.sh built.
+  process.env.STASH_TEMPLATE_WASM = templateWasm();
   const config = operatorConfig({
     STASH_AGENT_IMAGE: AGENT_IMAGE,
     POD_NAME: 'stash-operator-test',

@@ -9,6 +9,7 @@ import { generateCerts } from '../../certs/certs.ts';
 import { renderWebhookConfigurations } from '../../certs/webhook-config.ts';
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
 import { REPO_ROOT } from './bins.ts';
+import { templateWasm } from '../backends/bins.ts';
 import { applyFile, freePort, type ControlPlaneState } from './controlplane.ts';
 import { AGENT_IMAGE, OPERATOR_ENTRYPOINT } from './entrypoints.ts';
 import { alive, launchDetached, stopPidFile, writePidFile } from './procs.ts';
@@ -78,6 +79,7 @@ export async function startOperator(
         STASH_TLS_CERT_FILE: certs.certFile,
         STASH_TLS_KEY_FILE: certs.keyFile,
         STASH_AGENT_IMAGE: AGENT_IMAGE,
+        STASH_TEMPLATE_WASM: templateWasm(),
         ...opts.env,
       },
     },

@@ -8,6 +8,7 @@ import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import type { Logger } from 'pino';
 import { GROUP, KINDS } from '../../shared/api/constants.ts';
 import { errorMessage } from '../../shared/errors.ts';
+import { templateEngine } from '../../shared/template/engine.ts';
 import type { InjectOptions } from './inject.ts';
 import { migrateRestoreRules, mutateWorkload } from './mutate.ts';
 import { workloadGroup } from '../../shared/api/target.ts';
@@ -62,7 +63,7 @@ export function reviewOf(uid: string, o: Outcome): AdmissionReviewOut {
 }
 
 /** `log` is the root logger (redacted); a handler's lines name the request's uid. */
-export type Handler = (r: AdmissionRequest, log: Logger) => Outcome;
+export type Handler = (r: AdmissionRequest, log: Logger) => Outcome | Promise<Outcome>;
 
 export interface HandlerDeps {
   invokers: InvokerIndex;
@@ -126,9 +127,12 @@ export function stashMutator(): Handler {
 /** /validate-stash: our kinds checked against their schema and the rules a schema cannot say. */
 export function stashValidator({ invokers }: HandlerDeps): Handler {
   const repository = (ns: string, name: string) => invokers.repository(ns, name);
-  return (r, log) => {
+  return async (r, log) => {
     if (r.kind.group !== GROUP) return allowed('not ours');
     try {
+      // The template engine (≈1 s to compile once) is loaded only for an object that has a template.
+      const engine = JSON.stringify(r.object ?? null).includes('{{') ? await templateEngine() : undefined;
+      const templateError = engine && ((text: string) => engine.parseError(text));
       const problems = validateStash(
         {
           kind: r.kind.kind,
@@ -137,7 +141,7 @@ export function stashValidator({ invokers }: HandlerDeps): Handler {
           object: r.object,
           oldObject: r.oldObject,
         },
-        { repository },
+        { repository, templateError },
       );
       if (problems.length === 0) return allowed('valid');
       const meta = isRecord(r.object) && isRecord(r.object.metadata) ? r.object.metadata : {};

@@ -1,6 +1,8 @@
 import t from 'tap';
 import { loadYaml } from '../../test/fixtures/reviews/fixtures.ts';
 import { cronProblem, isGoDuration, validateStash, type ValidationContext } from './validate.ts';
+import { templateEngine } from '../../shared/template/engine.ts';
+import { templateWasm } from '../../test/backends/bins.ts';
 import type { Obj, Repository } from './types.ts';
 
 const repos: Repository[] = [
@@ -201,6 +203,44 @@ t.test('cron schedules as CronJobs accept them', async (t) => {
 t.test('Go durations', async (t) => {
   for (const ok of ['30s', '10m', '1h30m', '1.5h', '0', '300ms']) t.ok(isGoDuration(ok), ok);
   for (const bad of ['1d', '', 'h', '10']) t.notOk(isGoDuration(bad), bad);
+});
+
+t.test('a hook template that Go cannot parse is rejected naming the hook and the field', async (t) => {
+  const engine = await templateEngine(templateWasm());
+  const withTemplates: ValidationContext = { ...ctx, templateError: (text) => engine.parseError(text) };
+  const bc = (hooks: Obj): Obj => ({
+    apiVersion: 'stash.appscode.com/v1beta1',
+    kind: 'BackupConfiguration',
+    metadata: { name: 'b', namespace: 'backups' },
+    spec: {
+      repository: { name: 'private' },
+      schedule: '@daily',
+      target: { ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'd' }, paths: ['/data'] },
+      retentionPolicy: { name: 'keep', keepLast: 3, prune: true },
+      hooks,
+    },
+  });
+  const problems = (hooks: Obj) =>
+    validateStash({ kind: 'BackupConfiguration', operation: 'CREATE', object: bc(hooks) }, withTemplates);
+  t.same(
+    problems({
+      postBackup: {
+        httpPost: { port: 80, body: '{{- $msg := dict "text" .Name -}}{{ toJson $msg }}' },
+        executionPolicy: 'Always',
+      },
+    }),
+    [],
+    'a sprig template parses',
+  );
+  t.match(problems({ postBackup: { httpPost: { port: 80, body: '{"text": "{{ .Name"}' } } }), [
+    {
+      field: 'spec.hooks.postBackup.httpPost.body',
+      message: /is not a valid Go template: template: hook:1: bad character/,
+    },
+  ]);
+  t.match(problems({ preBackup: { exec: { command: ['sh', '-c', 'echo {{ nosuch .Name }}'] } } }), [
+    { field: 'spec.hooks.preBackup.exec.command[2]', message: /function "nosuch" not defined/ },
+  ]);
 });
 
 t.test('target refs follow the one rule of docs/api.md §2.1', async (t) => {

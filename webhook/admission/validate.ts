@@ -39,6 +39,8 @@ export interface ValidationInput {
 export interface ValidationContext {
   /** From the informer cache; undefined when unknown (the operator reports a missing Repository later). */
   repository(namespace: string, name: string): Repository | undefined;
+  /** Go text/template's parse error of a hook template (shared/template), or undefined when it parses. */
+  templateError?(text: string): string | undefined;
 }
 
 function describe(v: unknown): string {
@@ -72,6 +74,7 @@ export function cronProblem(schedule: string): string | undefined {
 
 class Checker {
   readonly problems: Problem[] = [];
+  templateError: ((text: string) => string | undefined) | undefined;
   add(field: string, message: string): void {
     this.problems.push({ field, message });
   }
@@ -116,7 +119,12 @@ function checkHandler(c: Checker, h: AnyHandler, path: string): void {
   if (h.exec) {
     if (!h.exec.command?.length) c.add(`${path}.exec.command`, 'must list the command to run');
     c.nonEmptyItems(h.exec.command, `${path}.exec.command`);
+    h.exec.command?.forEach((arg, i) => {
+      if (typeof arg === 'string') checkTemplate(c, arg, `${path}.exec.command[${i}]`);
+    });
   }
+  const body = (h.httpPost as { body?: unknown } | undefined)?.body;
+  if (typeof body === 'string') checkTemplate(c, body, `${path}.httpPost.body`);
   for (const a of ['httpGet', 'httpPost', 'tcpSocket'] as const) {
     const action = h[a] as { port?: Port; scheme?: string } | undefined;
     if (!action) continue;
@@ -129,6 +137,13 @@ function checkHandler(c: Checker, h: AnyHandler, path: string): void {
     if (a !== 'tcpSocket' && action.scheme && !['HTTP', 'HTTPS'].includes(action.scheme))
       c.add(`${path}.${a}.scheme`, `must be one of HTTP, HTTPS, got ${describe(action.scheme)}`);
   }
+}
+
+/** Stash renders exec arguments and httpPost bodies containing `{{` as Go templates: they must parse. */
+function checkTemplate(c: Checker, text: string, path: string): void {
+  if (!text.includes('{{') || !c.templateError) return;
+  const err = c.templateError(text);
+  if (err !== undefined) c.add(path, `is not a valid Go template: ${err}`);
 }
 
 function checkHooks(c: Checker, hooks: Hooks | undefined, path: string): void {
@@ -376,9 +391,13 @@ function validateRepository(c: Checker, spec: ApiRepository['spec']): void {
   ];
   for (const [provider, block, field] of named)
     if (block) c.required(block[field], `spec.backend.${provider}.${field}`);
+  // Accepting wipeOut: true without deleting anything would leave the user believing the data is gone
+  // (docs/api.md §3): rejected on every backend until the operator can wipe one.
   if (spec.wipeOut === true) {
-    for (const p of ['local', 'b2'] as const)
-      if (backend[p]) c.add('spec.wipeOut', `is not supported for the ${p} backend`);
+    c.add(
+      'spec.wipeOut',
+      'true is not supported: stash-ts does not delete backend data when a Repository is deleted; leave it unset or false (the data is kept) and remove the data with restic or the storage tools',
+    );
   }
   const an = spec.usagePolicy?.allowedNamespaces;
   if (an?.from === 'Selector' && !an.selector)
@@ -477,6 +496,7 @@ function conforming(obj: unknown, problems: readonly SchemaProblem[]): unknown {
 /** All problems with a create or update of one of our kinds; empty means admit. */
 export function validateStash(input: ValidationInput, ctx: ValidationContext): Problem[] {
   const c = new Checker();
+  c.templateError = ctx.templateError;
   if (!KNOWN.has(input.kind)) return c.problems;
   if (input.operation !== 'CREATE' && input.operation !== 'UPDATE') return c.problems;
   const obj = input.object;

@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 // client-node is heavy to load; only an exec hook needs it, so it is imported then.
 import type { Kube, KubeObject } from '../../shared/kube/client.ts';
 import { errorMessage } from '../../shared/errors.ts';
+import { renderHookText } from '../../shared/template/engine.ts';
 
 export interface HookHandler {
   exec?: { command?: string[] };
@@ -49,21 +50,6 @@ export interface HookContext {
   executorPod?: { namespace: string; name: string };
   timeoutMs: number;
   summary: HookSummary;
-}
-
-/**
- * A small subset of Go templates: `{{ .A.B }}` field lookups (missing keys render empty, as with upstream's
- * missingkey=zero-ish tolerance). Sprig functions are not interpreted; such actions are left as written.
- */
-export function renderTemplate(text: string, data: unknown): string {
-  if (!text.includes('{{')) return text;
-  return text.replace(/\{\{-?\s*(\.[A-Za-z0-9_.]*)\s*-?\}\}/g, (_m, path: string) => {
-    let v: unknown = data;
-    for (const part of path.split('.').filter(Boolean)) {
-      v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[part] : undefined;
-    }
-    return v === undefined || v === null ? '' : String(v);
-  });
 }
 
 /** Which executionPolicy lets a post hook run, given the outcome so far. */
@@ -138,7 +124,7 @@ async function httpCall(
       body = form.toString();
       headers['content-type'] ??= 'application/x-www-form-urlencoded';
     } else {
-      body = renderTemplate(a.body ?? '', ctx.summary);
+      body = await renderHookText(a.body ?? '', ctx.summary);
     }
     headers['content-length'] = String(Buffer.byteLength(body));
   }
@@ -210,7 +196,7 @@ async function execCall(ctx: HookContext, command: string[], containerName: stri
     container = pod.spec?.containers?.[0]?.name;
     if (!container) throw new Error(`pod ${namespace}/${name} has no containers`);
   }
-  const argv = command.map((c) => renderTemplate(c, ctx.summary));
+  const argv = await Promise.all(command.map((c) => renderHookText(c, ctx.summary)));
   const out = new Collect();
   const err = new Collect();
   const { Exec } = await import('@kubernetes/client-node');

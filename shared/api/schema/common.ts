@@ -108,10 +108,10 @@ export const ContainerRuntimeSettingsSchema = obj(
     readinessProbe: describe(Probe, 'Readiness probe of the Stash container.'),
     lifecycle: Lifecycle,
     securityContext: SecurityContext,
-    nice: obj('CPU scheduling priority applied to restic.', {
+    nice: obj('CPU scheduling priority of restic and the dump/restore clients (`nice -n`).', {
       adjustment: int32('nice adjustment (-20 highest priority … 19 lowest); passed as NICE_ADJUSTMENT.'),
     }),
-    ionice: obj('I/O scheduling applied to restic.', {
+    ionice: obj('I/O scheduling of restic and the dump/restore clients (`ionice -c -n`).', {
       class: int32('ionice class (1 realtime, 2 best-effort, 3 idle); passed as IONICE_CLASS.'),
       classData: int32('Priority within the class (0 highest … 7 lowest); passed as IONICE_CLASS_DATA.'),
     }),
@@ -343,11 +343,25 @@ export const HostBackupStatsSchema = obj("One host's share of a backup.", {
   error: str('Why the host failed.'),
 });
 
+/** docs/api.md §6: restic's --json status of a host still at work, refreshed every few seconds. */
+export const HostProgressSchema = obj(
+  "A running host's progress, from restic's status lines; removed when it is final.",
+  {
+    hostname: str('restic host name, as in stats.'),
+    percent: int32('Percent done (0-100), as restic estimates it.'),
+    bytesDone: int64('Bytes processed so far.'),
+    totalBytes: int64('Bytes to process, as far as restic has scanned.'),
+    filesDone: int64('Files processed so far.'),
+    totalFiles: int64('Files to process, as far as restic has scanned.'),
+  },
+);
+
 export const BackupTargetStatusSchema = obj('Progress of one target in this session.', {
   ref: describe(TargetRefSchema, 'The target this entry is about.'),
   totalHosts: int32('Number of hosts expected to report.'),
   phase: strEnum(BACKUP_TARGET_PHASES, 'Phase of this target: Pending, Running, Succeeded or Failed.'),
   stats: arr('Per-host results.', HostBackupStatsSchema),
+  progress: arr('Hosts still backing up, with their latest progress.', HostProgressSchema),
   preBackupActions: strs('Actions to run before the backup (InitializeBackendRepository).'),
   postBackupActions: strs(
     'Actions to run after the backup (ApplyRetentionPolicy, VerifyRepositoryIntegrity, SendRepositoryMetrics).',

@@ -33,6 +33,7 @@ export const PRINTER_COLUMNS: Record<StashKind, PrinterColumn[]> = {
     { name: 'Invoker-Type', type: 'string', jsonPath: '.spec.invoker.kind' },
     { name: 'Invoker-Name', type: 'string', jsonPath: '.spec.invoker.name' },
     phase,
+    { name: 'Progress', type: 'string', jsonPath: '.status.targets[*].progress[*].percent' },
     duration,
     age,
   ],

@@ -89,7 +89,7 @@ export const UsagePolicySchema = obj('Which namespaces may use this Repository. 
 
 export const RepositorySpecSchema = obj('Desired state of the Repository.', {
   backend: req(BackendSchema),
-  wipeOut: bool('Delete the data in the backend when the Repository is deleted. Not allowed for local and b2.', {
+  wipeOut: bool('Delete the data in the backend when the Repository is deleted. Not supported: true is rejected.', {
     default: false,
   }),
   usagePolicy: UsagePolicySchema,

@@ -2,7 +2,8 @@
 // - operator and agent from Dockerfile.webhook / Dockerfile.agent (read by images/dockerfile.ts): the
 //   `node:24-bookworm-slim` base is Debian bookworm minbase made by mmdebstrap from the machine's own apt
 //   sources plus the npm package's Node 24 binary; the `deps` stage is `npm ci --omit=dev`; the `restic` stage is
-//   restic from its Go module (hack/build-bins.sh); build-time RUN steps run in a chroot of the image;
+//   restic from its Go module and the `template` stage the hook template engine (both hack/build-bins.sh);
+//   build-time RUN steps run in a chroot of the image;
 // - pause (the pod sandbox), app (busybox: writes and serves files) and mariadb (Debian's server).
 // Every expensive part is cached by the content of its inputs under ~/.cache/stash-ts/images.
 import { execFileSync } from 'node:child_process';
@@ -21,7 +22,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { pinnedVersions, resticBin } from '../../backends/bins.ts';
+import { pinnedVersions, resticBin, templateWasm } from '../../backends/bins.ts';
 import { REPO_ROOT } from '../bins.ts';
 import { AGENT_IMAGE, OPERATOR_IMAGE } from '../entrypoints.ts';
 import {
@@ -197,6 +198,7 @@ function stageOutput(plan: ImagePlan, stage: string, src: string, log: Log): str
       throw new Error(`restic ${want} is not built yet; run: hack/build-bins.sh restic`);
     return bin;
   }
+  if (stage === 'template' && src === '/out/template.wasm') return templateWasm();
   throw new Error(`COPY --from=${stage} ${src}: not known to test/world/images`);
 }
 

@@ -5,6 +5,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { createLogger } from '../../../shared/log.ts';
 import { Kube } from '../../../shared/kube/client.ts';
 import { REPO_ROOT, binary } from '../bins.ts';
+import { templateWasm } from '../../backends/bins.ts';
 import { AGENT_ENTRYPOINT, AGENT_IMAGE } from '../entrypoints.ts';
 import { PodRunner } from './runner.ts';
 
@@ -35,7 +36,7 @@ const runner = new PodRunner({
   images: {
     [AGENT_IMAGE]: {
       entrypoint: [...AGENT_ENTRYPOINT],
-      env: { NODE_ENV: 'production', STASH_RESTIC_BINARY: binary('restic') },
+      env: { NODE_ENV: 'production', STASH_RESTIC_BINARY: binary('restic'), STASH_TEMPLATE_WASM: templateWasm() },
     },
   },
 });
