@@ -46,18 +46,31 @@ test-unit: deps
 test-integration: setup
 	$(TAP_INTEGRATION) 'test/integration/**/*.test.ts'
 
+# The kubelet tier's world (mostly image imports and pod starts, little CPU) comes up while the unit tests run;
+# the tier then reuses it and takes it down before the integration tests, which want the machine to themselves.
 test: setup typecheck lint
 	$(NODE) hack/gen-crds.ts --check
 	$(NODE) hack/render-manifests.ts --check
-	$(MAKE) --no-print-directory test-unit
-	$(MAKE) --no-print-directory test-integration
+	@mkdir -p .cluster; pre=; reason=$$($(NODE) -e "import('./test/world/node/world.ts').then((m) => console.log(m.nodeWorldUnsupported() ?? ''))"); \
+	if [ -z "$$reason" ]; then $(NODE) test/world/cli.ts up .cluster/kubelet-test > .cluster/kubelet-prestart.log 2>&1 & pre=$$!; fi; \
+	$(MAKE) --no-print-directory test-unit; unit=$$?; \
+	if [ -n "$$pre" ]; then wait $$pre || echo "[test] the kubelet world did not come up early (the tier retries): $$(tail -n 3 .cluster/kubelet-prestart.log)"; fi; \
+	if [ $$unit -ne 0 ] && [ -n "$$pre" ]; then $(NODE) test/world/cli.ts down .cluster/kubelet-test; fi; \
+	exit $$unit
 	$(MAKE) --no-print-directory test-kubelet
+	$(MAKE) --no-print-directory test-integration
 
-# The real-kubelet world's tier (test/kubelet/): one world per machine, so its files run one at a time.
+# The real-kubelet world's tier (test/kubelet/): one world per machine, shared by the story files (the first
+# starts it, story-kit.ts's lock makes the others wait and reuse it). Stories run side by side, they mostly wait on
+# pods; the leader story (it deletes an operator pod) runs alone, and world.test.ts last: it takes the world down.
+KUBELET_TAP := tap --disable-coverage --timeout=900
+KUBELET_ALONE := test/kubelet/story-leader.test.ts test/kubelet/world.test.ts
+# Separate runs: tap orders the files of one run by their last durations, and world.test.ts must be the last.
 test-kubelet: setup
 	@reason=$$($(NODE) -e "import('./test/world/node/world.ts').then((m) => console.log(m.nodeWorldUnsupported() ?? ''))"); \
 	if [ -n "$$reason" ]; then echo "[test-kubelet] SKIPPED: this machine cannot run the real-kubelet world: $$reason"; \
-	else tap --disable-coverage --jobs=1 --timeout=900 'test/kubelet/**/*.test.ts'; fi
+	else rc=0; $(KUBELET_TAP) --jobs=3 $(filter-out $(KUBELET_ALONE),$(wildcard test/kubelet/*.test.ts)) || rc=1; \
+	  for f in $(KUBELET_ALONE); do $(KUBELET_TAP) $$f || rc=1; done; exit $$rc; fi
 
 # The real-kubelet world where the machine can run it, else the pod-runner world (cli.ts says which).
 dev-up: setup

@@ -3,12 +3,15 @@
 // Repository on this machine's disk (the node's filesystem is ours), and the small app image as the workload.
 import type { Test } from 'tap';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT, binary } from '../world/bins.ts';
-import { APP_IMAGE } from '../world/images/build.ts';
+import { alive } from '../world/procs.ts';
+import { APP_IMAGE, type ImageName } from '../world/images/build.ts';
 import { installProduct } from '../world/node/install.ts';
 import { startNodeWorld, type NodeWorldState } from '../world/node/world.ts';
 import { until } from '../support/e2e-world.ts';
@@ -26,6 +29,7 @@ export type Session = KubeObject & {
     phase?: string;
     conditions?: Condition[];
     targets?: Array<{
+      ref?: { kind?: string; name?: string };
       phase?: string;
       totalHosts?: number;
       conditions?: Condition[];
@@ -48,17 +52,61 @@ export interface Story {
   kubectl: (...args: string[]) => string;
   /** restic against the repository, from this machine. */
   restic: (...args: string[]) => string;
+  /** Run at teardown before the namespace goes (cluster-scoped objects the story made). */
+  cleanups: Array<() => Promise<void>>;
 }
 
 const DIR = process.env.STASH_TS_KUBELET_WORLD ?? join(REPO_ROOT, '.cluster', 'kubelet-test');
 
+/**
+ * Story files may run side by side on the one world: whoever comes first starts it (and installs the product),
+ * the others wait and then reuse it. The lock is a directory holding its owner's pid, taken over when that
+ * process is gone.
+ */
+async function underWorldLock<T>(fn: () => Promise<T>): Promise<T> {
+  const lock = join(DIR, '.story-lock');
+  mkdirSync(DIR, { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch {
+      const owner = Number(
+        (() => {
+          try {
+            return readFileSync(join(lock, 'pid'), 'utf8');
+          } catch {
+            return '';
+          }
+        })(),
+      );
+      if (owner && !alive(owner)) rmSync(lock, { recursive: true, force: true });
+      else await sleep(500);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 /** The world, the story's namespace with the Secret `repo-secret` and the Repository `repo`; cleaned up at teardown. */
-export async function openStory(t: Test, name: string): Promise<Story> {
-  const world = await startNodeWorld(DIR, { log: (m) => t.comment(m), images: ['operator', 'agent', 'app'] });
-  await installProduct(world, (m) => t.comment(m));
+export async function openStory(t: Test, name: string, extraImages: ImageName[] = []): Promise<Story> {
+  const world = await underWorldLock(async () => {
+    const w = await startNodeWorld(DIR, {
+      log: (m) => t.comment(m),
+      images: ['operator', 'agent', 'app', ...extraImages],
+    });
+    await installProduct(w, (m) => t.comment(m));
+    return w;
+  });
   const kube = Kube.load(world.kubeconfig, 'stash-ts-kubelet-story');
   const ns = `story-${name}-${Date.now().toString(36)}`;
+  const cleanups: Array<() => Promise<void>> = [];
   t.teardown(async () => {
+    for (const c of cleanups) await c().catch(() => undefined);
     await kube.delete('v1', 'Namespace', undefined, ns).catch(() => undefined);
     kube.close();
   });
@@ -88,6 +136,7 @@ export async function openStory(t: Test, name: string): Promise<Story> {
     kube,
     ns,
     repoDir,
+    cleanups,
     kubectl: (...args) =>
       execFileSync(world.kubectl, ['--kubeconfig', world.kubeconfig, ...args], { encoding: 'utf8' }),
     restic: (...args) =>
@@ -98,9 +147,11 @@ export async function openStory(t: Test, name: string): Promise<Story> {
   };
 }
 
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
+
 /** A workload of one `app` container running the app image with `command`, its volume `data` (an emptyDir) at /data. */
 export function appWorkload(
-  kind: 'Deployment' | 'StatefulSet',
+  kind: WorkloadKind,
   ns: string,
   name: string,
   command: string,
@@ -111,7 +162,7 @@ export function appWorkload(
     kind,
     metadata: { name, namespace: ns, labels: { app: name } },
     spec: {
-      replicas: 1,
+      ...(kind === 'DaemonSet' ? {} : { replicas: 1 }),
       selector: { matchLabels: { app: name } },
       ...spec,
       template: {
@@ -193,7 +244,7 @@ export async function finalPhase<T extends KubeObject & { status?: { phase?: str
 export async function configureBackup(
   st: Story,
   name: string,
-  target: { kind: 'Deployment' | 'StatefulSet'; name: string },
+  target: { kind: WorkloadKind; name: string },
 ): Promise<void> {
   await st.kube.create({
     apiVersion: apiVersionOf('BackupConfiguration'),
@@ -210,4 +261,79 @@ export async function configureBackup(
       retentionPolicy: { name: 'keep-3', keepLast: 3, prune: true },
     },
   });
+}
+
+/**
+ * A PersistentVolumeClaim `name` bound to a hostPath PersistentVolume on this machine's disk (the node's
+ * filesystem is ours; this world has no provisioner), filled with `files`. Returns the volume's directory.
+ */
+export async function hostPathClaim(st: Story, name: string, files: Record<string, string | Buffer>): Promise<string> {
+  const dir = join(DIR, 'volumes', st.ns, name);
+  rmSync(dir, { recursive: true, force: true });
+  for (const [rel, content] of Object.entries(files)) {
+    mkdirSync(join(dir, rel, '..'), { recursive: true });
+    writeFileSync(join(dir, rel), content);
+  }
+  mkdirSync(dir, { recursive: true });
+  // Job pods run the agent as a non-root user: a restore writes into the volume.
+  execFileSync('chmod', ['-R', 'a+rwX', dir]);
+  const pv = `${st.ns}-${name}`;
+  await st.kube.create({
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: pv },
+    spec: {
+      capacity: { storage: '1Gi' },
+      accessModes: ['ReadWriteOnce'],
+      persistentVolumeReclaimPolicy: 'Retain',
+      storageClassName: 'story-hostpath',
+      hostPath: { path: dir, type: 'Directory' },
+      claimRef: { namespace: st.ns, name },
+    },
+  });
+  // Cluster-scoped: the namespace's removal does not take it along.
+  st.cleanups.push(() => st.kube.delete('v1', 'PersistentVolume', undefined, pv).then(() => undefined));
+  await st.kube.create({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name, namespace: st.ns },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      storageClassName: 'story-hostpath',
+      volumeName: pv,
+      resources: { requests: { storage: '1Gi' } },
+    },
+  });
+  return dir;
+}
+
+/** Every regular file under `dir`, relative path → sha256 (for byte-for-byte comparisons). */
+export function treeSums(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name), `${rel}${e.name}/`);
+      else if (e.isFile())
+        out[`${rel}${e.name}`] = createHash('sha256')
+          .update(readFileSync(join(d, e.name)))
+          .digest('hex');
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+/** The invoker (BackupConfiguration, BackupBatch) once the operator calls it Ready. */
+export async function invokerReady(
+  st: Story,
+  kind: 'BackupConfiguration' | 'BackupBatch',
+  name: string,
+): Promise<void> {
+  await until(
+    `${kind} ${name} Ready`,
+    async () =>
+      (await st.kube.get<KubeObject & { status?: { phase?: string } }>(apiVersionOf(kind), kind, st.ns, name)).status
+        ?.phase === 'Ready',
+    60_000,
+  );
 }

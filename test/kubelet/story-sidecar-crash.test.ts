@@ -50,7 +50,7 @@ t.test('a sidecar killed mid-backup is restarted and the session ends in a final
       'Deployment',
       st.ns,
       'big',
-      '[ -f /data/b4 ] || for i in 1 2 3 4; do head -c 100000000 /dev/urandom > /data/b$i; done; httpd -f -p 8080 -h /data',
+      '[ -f /data/b4 ] || for i in 1 2 3 4; do head -c 50000000 /dev/urandom > /data/b$i; done; httpd -f -p 8080 -h /data',
     ),
   );
   await configureBackup(st, 'big-backup', { kind: 'Deployment', name: 'big' });

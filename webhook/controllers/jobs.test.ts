@@ -11,6 +11,7 @@ import {
   memberJobNames,
   pinToNode,
   placementFor,
+  podTermination,
   pvcVolumes,
 } from './jobs.ts';
 
@@ -235,4 +236,22 @@ t.test('placement of a ReadWriteOnce claim (docs/api.md §12.1)', async (t) => {
   for (const term of terms)
     t.same(term.matchFields, [{ key: 'metadata.name', operator: 'In', values: ['a'] }], 'every term is pinned');
   t.same(terms[0].matchExpressions, [{ key: 'disk', operator: 'In', values: ['ssd'] }], 'the user terms stay');
+});
+
+t.test('podTermination: an OOM kill is named with the memory limit; a clean exit says nothing', async (t) => {
+  const pod = (terminated: Record<string, unknown> | undefined) => ({
+    metadata: { name: 'stash-backup-s-1-x' },
+    spec: { containers: [{ name: 'stash', resources: { limits: { memory: '32Mi' } } }] },
+    status: { containerStatuses: [{ name: 'stash', state: terminated ? { terminated } : { running: {} } }] },
+  });
+  t.equal(
+    podTermination(pod({ exitCode: 137, reason: 'OOMKilled' })),
+    'container stash of pod stash-backup-s-1-x was OOMKilled (exit code 137, memory limit 32Mi): raise runtimeSettings.container.resources.limits.memory',
+  );
+  t.equal(
+    podTermination(pod({ exitCode: 2, reason: 'Error' })),
+    'container stash of pod stash-backup-s-1-x ended with exit code 2 (Error)',
+  );
+  t.equal(podTermination(pod({ exitCode: 0, reason: 'Completed' })), undefined);
+  t.equal(podTermination(pod(undefined)), undefined, 'still running');
 });

@@ -429,6 +429,47 @@ function jobOfPod(p: KubeObject): string | undefined {
   return l['batch.kubernetes.io/job-name'] ?? l['job-name'];
 }
 
+interface JobPodObj extends KubeObject {
+  spec?: { containers?: Array<{ name?: string; resources?: { limits?: { memory?: string } } }> };
+  status?: {
+    phase?: string;
+    containerStatuses?: Array<{
+      name?: string;
+      state?: { terminated?: { exitCode?: number; reason?: string; signal?: number } };
+    }>;
+  };
+}
+
+/**
+ * How the agent container of a Job's pod ended, as the kubelet reports it — above all an OOM kill, which the
+ * agent itself can never report (docs/architecture.md §4: a crashed agent is reported with its reason).
+ * Undefined while no container of the pod has ended.
+ */
+export function podTermination(pod: JobPodObj): string | undefined {
+  for (const c of pod.status?.containerStatuses ?? []) {
+    const term = c.state?.terminated;
+    if (!term) continue;
+    const limit = pod.spec?.containers?.find((x) => x.name === c.name)?.resources?.limits?.memory;
+    if (term.reason === 'OOMKilled')
+      return `container ${c.name} of pod ${pod.metadata?.name} was OOMKilled (exit code ${term.exitCode ?? '?'}${limit ? `, memory limit ${limit}` : ''}): raise runtimeSettings.container.resources.limits.memory`;
+    if (term.exitCode !== 0)
+      return `container ${c.name} of pod ${pod.metadata?.name} ended with exit code ${term.exitCode ?? '?'}${term.reason ? ` (${term.reason})` : ''}`;
+  }
+  return undefined;
+}
+
+/** What the kubelet says about how the Job's pods ended, for the host's error ("" when it says nothing). */
+async function jobPodsEnded(kube: Kube, namespace: string, name: string): Promise<string> {
+  try {
+    const pods = await kube.list<JobPodObj>('v1', 'Pod', namespace, { labelSelector: `job-name=${name}` });
+    const notes = pods.items.map(podTermination).filter((n): n is string => !!n);
+    return notes.length ? `; ${notes.join('; ')}` : '';
+  } catch {
+    // The reason is a courtesy: the host fails all the same.
+    return '';
+  }
+}
+
 /**
  * Why a Job can no longer report (deleted, failed, or done without its agent writing stats), or undefined while
  * it may still report. Its pod terminating counts at once: the Job's own status follows a moment later.
@@ -443,7 +484,7 @@ async function jobGone(
   if (!job || job.metadata?.deletionTimestamp) return `Job ${name} was deleted before its host reported`;
   const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
   if (failed)
-    return `Job ${name} failed (${[failed.reason, failed.message].filter(Boolean).join(': ')}) before its host reported`;
+    return `Job ${name} failed (${[failed.reason, failed.message].filter(Boolean).join(': ')}) before its host reported${await jobPodsEnded(kube, namespace, name)}`;
   if (job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True'))
     return `Job ${name} completed without its host reporting`;
   const mine = pods.filter((p) => p.metadata?.namespace === namespace && jobOfPod(p) === name);
@@ -469,6 +510,6 @@ async function jobGone(
       ['Failed', 'Succeeded'].includes((p as { status?: { phase?: string } }).status?.phase ?? ''),
   );
   if (pod)
-    return `pod ${pod.metadata?.name} of Job ${name} ended (${(pod as { status?: { phase?: string } }).status?.phase}) before its host reported`;
+    return `pod ${pod.metadata?.name} of Job ${name} ended (${(pod as { status?: { phase?: string } }).status?.phase}) before its host reported${await jobPodsEnded(kube, namespace, name)}`;
   return undefined;
 }

@@ -2,6 +2,7 @@
 // write to hard-wired host paths (/var/log/containers, /var/lib/cni), so the network namespace, the cgroup root
 // and the CNI network have fixed names, and the state file records which directory owns them.
 import { join } from 'node:path';
+import { cacheRoot } from '../../backends/bins.ts';
 
 export const NETNS = 'stash-ts-node';
 export const NODE_NAME = 'stash-ts-node';
@@ -34,6 +35,8 @@ export interface NodeLayout {
   node: string;
   logs: string;
   containerdRoot: string;
+  /** Which image archive each tag was last imported from (marks beside the shared root). */
+  containerdImported: string;
   containerdState: string;
   containerdSock: string;
   runcRoot: string;
@@ -52,8 +55,10 @@ export function layout(dir: string): NodeLayout {
     dir,
     node,
     logs: join(dir, 'logs'),
-    // containerd's root keeps the imported images between worlds; everything else is per world.
-    containerdRoot: join(node, 'containerd', 'root'),
+    // containerd's root keeps the imported images between worlds — machine-wide, like the world itself (one at a
+    // time), so `make dev-up` after the kubelet tier imports nothing again; everything else is per world.
+    containerdRoot: join(cacheRoot(), 'containerd', 'root'),
+    containerdImported: join(cacheRoot(), 'containerd', 'imported'),
     containerdState: join(node, 'containerd', 'state'),
     containerdSock: join(node, 'containerd', 'containerd.sock'),
     runcRoot: join(node, 'containerd', 'runc'),

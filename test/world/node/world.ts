@@ -170,7 +170,7 @@ export async function stopNodeWorld(dirIn: string): Promise<void> {
 
 async function importImages(l: NodeLayout, names: ImageName[], log: (m: string) => void): Promise<void> {
   const ctr = ['--address', l.containerdSock, '-n', 'k8s.io'];
-  const marks = join(l.node, 'containerd', 'imported');
+  const marks = l.containerdImported;
   mkdirSync(marks, { recursive: true });
   const archives = [];
   for (const n of names) archives.push(await buildImage(n, log));
