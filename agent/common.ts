@@ -8,6 +8,7 @@ import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import { StashError, errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import type { ProcessPriority } from '../shared/restic/child.ts';
+import { secretValues } from '../shared/kube/secret-values.ts';
 import type { Repository, Secret } from './types.ts';
 
 export interface AgentContext {
@@ -169,14 +170,6 @@ export async function loadRepository(
     Object.assign(secretData, secretValues(secret));
   }
   return { repository, secretData };
-}
-
-/** A Secret's values, decoded (`stringData` as an unapplied manifest or a fake may carry it wins). */
-export function secretValues(secret: Secret): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
-  for (const [k, v] of Object.entries(secret.stringData ?? {})) out[k] = v;
-  return out;
 }
 
 /**

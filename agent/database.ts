@@ -8,7 +8,8 @@ import type { Rule, TargetRef } from '../shared/api/index.ts';
 import type { Kube, KubeObject } from '../shared/kube/client.ts';
 import { snapshotStats, type SnapshotStats } from '../shared/restic/format.ts';
 import type { BackupResult } from '../shared/restic/output.ts';
-import { AgentError, secretValues } from './common.ts';
+import { AgentError } from './common.ts';
+import { secretValues } from '../shared/kube/secret-values.ts';
 import type { Secret } from './types.ts';
 import {
   dumpFilename,

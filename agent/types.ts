@@ -1,5 +1,4 @@
 // The kinds the agent reads: our API types as they are (shared/api/types.ts), plus the one core kind it reads.
-import type { KubeObject } from '../shared/kube/client.ts';
 
 export type {
   BackupBatch,
@@ -12,7 +11,4 @@ export type {
   RestoreSession,
 } from '../shared/api/types.ts';
 
-export interface Secret extends KubeObject {
-  data?: Record<string, string>;
-  stringData?: Record<string, string>;
-}
+export type { SecretObject as Secret } from '../shared/kube/secret-values.ts';

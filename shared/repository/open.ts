@@ -7,16 +7,13 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Kube, KubeObject } from '../kube/client.ts';
+import { secretValues, type SecretObject } from '../kube/secret-values.ts';
 import { Restic } from '../restic/command.ts';
 import { resolveRepository, type BackendSpec } from '../restic/backend.ts';
 import type { Logger } from '../log.ts';
 
 export interface RepositoryObject extends KubeObject {
   spec: { backend: BackendSpec & { local?: { hostPath?: { path?: string } } } };
-}
-
-interface SecretObject extends KubeObject {
-  data?: Record<string, string>;
 }
 
 export class RepositoryOnlyInPodError extends Error {
@@ -61,9 +58,7 @@ export async function localPathOf(repo: RepositoryObject): Promise<string> {
 export async function readSecretData(kube: Kube, namespace: string, name: string): Promise<Record<string, string>> {
   const secret = await kube.getOrNull<SecretObject>('v1', 'Secret', namespace, name);
   if (!secret) throw new Error(`storage Secret ${namespace}/${name} not found`);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
-  return out;
+  return secretValues(secret);
 }
 
 export async function openRepository(
