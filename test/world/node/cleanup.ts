@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CGROUP_ROOT, CNI_NETWORK, type NodeLayout } from './layout.ts';
+import { CGROUP_ROOT, CNI_NETWORK, WORLD_INSTANCE, type NodeLayout } from './layout.ts';
 import { deleteNetns } from './netns.ts';
 
 function cgroupDirs(): string[] {
@@ -137,7 +137,9 @@ export async function cleanupNodeHost(l: NodeLayout): Promise<void> {
   });
   removeMatching(
     '/var/lib/cni/results',
-    (f) => /\/(stash-ts-node|cni-loopback)-/.test(f) || f.includes(`/${CNI_NETWORK}-`),
+    // containerd's loopback results carry no network of ours: the plain world takes them all, a suffixed one
+    // leaves them (they are small, and may belong to another world).
+    (f) => f.includes(`/${CNI_NETWORK}-`) || (!WORLD_INSTANCE && f.includes('/cni-loopback-')),
   );
   for (const d of ['/var/lib/cni/results', '/var/lib/cni']) {
     try {

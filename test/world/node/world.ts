@@ -23,6 +23,7 @@ import {
   NETNS,
   NODE_IP,
   NODE_NAME,
+  OWNER_FILE,
   PORTS,
   SERVICE_CIDR,
   layout,
@@ -64,9 +65,6 @@ export interface NodeWorldOptions {
   /** Images to build (when their inputs changed) and import into containerd. */
   images?: ImageName[];
 }
-
-/** Machine-wide owner record: kubelet and libcni share host paths, so one world at a time. */
-const OWNER_FILE = '/run/stash-ts-node.owner';
 
 /** Binaries of the node side (hack/build-bins.sh k8s-node). */
 export function nodeBinary(name: 'kubelet' | 'kube-proxy' | 'kube-scheduler'): string {
