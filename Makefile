@@ -3,7 +3,9 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 NODE := $(CURDIR)/node_modules/.bin/node
-TAP_INTEGRATION := tap --disable-coverage --before=test/world/tap-before.ts --after=test/world/tap-after.ts
+# Integration files mostly wait (on sessions, rollouts, restarts): four at a time on two cores keeps the cores busy.
+INTEGRATION_JOBS ?= 4
+TAP_INTEGRATION := tap --disable-coverage --jobs=$(INTEGRATION_JOBS) --before=test/world/tap-before.ts --after=test/world/tap-after.ts
 
 .PHONY: all setup deps bins system-packages typecheck lint format test test-unit test-integration test-kubelet dev-up dev-down demo clean
 
