@@ -73,6 +73,46 @@ t.test('hook templates are Go text/template + sprig, rendered before the hook ru
   await t.rejects(echo('{{ .Name'), { name: 'HookError', message: /^hook template: .*unclosed action/ });
 });
 
+// Stash's hook executor renders exactly exec.command[*] and httpPost.body (each when it contains `{{`) and trims the
+// result; URL parts, headers and forms go to the prober as written (docs/api.md §2.10).
+t.test('hook templates: only exec arguments and httpPost bodies, trimmed as Stash trims them', async (t) => {
+  const ctx = { namespace: 'demo', podName: 'pod', ownContainer: 'stash', summary, timeoutMs: 5000 };
+  const echo = (arg: string) => runHook({ exec: { command: ['printf', '[%s]', arg] } }, ctx);
+  t.equal((await echo('\n  {{ .Target.Name }} \n')).output, '[wp]', 'a rendered argument is trimmed');
+  t.equal((await echo('  plain \n')).output, '[  plain \n]', 'text without an action is used as written');
+  const seen: Array<{ url?: string; body: string; headers: http.IncomingHttpHeaders }> = [];
+  const srv = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      seen.push({ url: req.url, body, headers: req.headers });
+      res.end('ok');
+    });
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  t.teardown(() => srv.close());
+  const port = (srv.address() as { port: number }).port;
+  const headers = [{ name: 'X-Session', value: '{{ .Name }}' }];
+  await runHook({ httpGet: { port, path: '/get/{{.Name}}', httpHeaders: headers } }, ctx);
+  await runHook(
+    {
+      httpPost: {
+        port,
+        path: '/post/{{.Name}}',
+        httpHeaders: headers,
+        body: '{{- $m := dict "phase" .Status.Phase -}}\n{{ toJson $m }}\n',
+      },
+    },
+    ctx,
+  );
+  t.equal(seen[0]?.url, '/get/%7B%7B.Name%7D%7D', 'an httpGet path is not a template');
+  t.equal(seen[0]?.headers['x-session'], '{{ .Name }}', 'nor is a header');
+  t.equal(seen[1]?.url, '/post/%7B%7B.Name%7D%7D', 'nor an httpPost path');
+  t.equal(seen[1]?.headers['x-session'], '{{ .Name }}');
+  t.equal(seen[1]?.body, '{"phase":"Failed"}', 'the body is rendered, its final newline trimmed');
+});
+
 t.test('hook actions', async (t) => {
   const ctx = { namespace: 'demo', podName: 'pod', ownContainer: 'stash', summary, timeoutMs: 5000 };
   t.match(

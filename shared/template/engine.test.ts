@@ -85,8 +85,8 @@ t.test('every template renders to the bytes Go text/template + sprig render', as
   const first = engine.render(STASH_DOCS['slack guide, every backup']!, { ...data[1], Namespace: 'demo' });
   t.equal(
     first,
-    '{\n  "blocks": [\n      {\n        "type": "section",\n        "text": {"text":"Backup completed for demo/db Status: Succeeded.","type":"mrkdwn"}\n      }\n    ]\n}\n',
-    "the Slack guide's message, as its screenshot shows it",
+    '{\n  "blocks": [\n      {\n        "type": "section",\n        "text": {"text":"Backup completed for demo/db Status: Succeeded.","type":"mrkdwn"}\n      }\n    ]\n}',
+    "the Slack guide's message, as its screenshot shows it (Stash trims the block scalar's final newline)",
   );
 });
 
@@ -108,4 +108,16 @@ t.test('only text with an action is rendered', async (t) => {
   t.notOk(isTemplate('{"text": "plain"}'));
   t.equal(await renderHookText('{"text": "%s {plain}"}', undefined), '{"text": "%s {plain}"}');
   t.equal(await renderHookText('{{ .Name }}', { Name: 'x' }), 'x');
+});
+
+// Stash's renderTemplate: strings.TrimSpace of the output, in the template named hook-template.
+t.test("rendered text is trimmed by Go's white-space rule; errors name hook-template", async (t) => {
+  const engine = await templateEngine(templateWasm());
+  t.equal(engine.render('\u0085\u00a0 {{ .Name }}\u2003\n\t', { Name: 'x' }), 'x', 'NEL, NBSP, em space: Go spaces');
+  t.equal(
+    engine.render('\ufeff{{ .Name }}', { Name: 'x' }),
+    '\ufeffx',
+    'a BOM is not Go white space (JS trim would cut it)',
+  );
+  t.match(engine.parseError('{{ .Name'), /^template: hook-template:1: /);
 });

@@ -2,8 +2,9 @@
 // served, the webhook configuration naming it is accepted and a BackupConfiguration targeting a DeploymentConfig
 // just waits for its target (BackupTargetFound False), nothing fails; with a DeploymentConfig CRD installed (a
 // minimal stand-in for OpenShift's API, removed at the end) the webhook injects the sidecar into a new one and the
-// operator's loop injects it into one that existed before its invoker. Admission app and control loops in-process,
-// scoped to the test's namespace.
+// operator's loop injects it into one that existed before its invoker; a DeploymentConfig is released like a
+// Deployment: retargeting its BackupConfiguration to another one, or deleting it, takes the sidecar out of its
+// template. Admission app and control loops in-process, scoped to the test's namespace.
 import t from 'tap';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
@@ -127,4 +128,46 @@ t.test('DeploymentConfig: waited for while not served, injected like a Deploymen
     hasSidecar(await kube.get(DC, 'DeploymentConfig', ns, 'late')),
   );
   t.pass('injected by the operator');
+
+  // Released: the invoker now targets another DeploymentConfig; the former one loses the sidecar, with an Event.
+  await kube.create(deploymentConfig('next', ns));
+  const bc = apiVersionOf('BackupConfiguration');
+  const late = await kube.get<KubeObject & { spec: { target: { ref: { name: string } } } }>(
+    bc,
+    'BackupConfiguration',
+    ns,
+    'late-backup',
+  );
+  late.spec.target.ref.name = 'next';
+  await kube.replace(late);
+  await until('the retargeted invoker injects the new DeploymentConfig', async () =>
+    hasSidecar(await kube.get(DC, 'DeploymentConfig', ns, 'next')),
+  );
+  await until(
+    'the former target loses its sidecar',
+    async () => !hasSidecar(await kube.get(DC, 'DeploymentConfig', ns, 'late')),
+  );
+  const released = await kube.get(DC, 'DeploymentConfig', ns, 'late');
+  t.notOk(
+    released.metadata?.annotations?.['stash.appscode.com/last-applied-backup-invoker'],
+    'nor does it name the invoker any more',
+  );
+  const events = await until('a SidecarRemoved Event names the DeploymentConfig', async () =>
+    (await kube.list<KubeObject & { reason?: string; message?: string }>('v1', 'Event', ns)).items.find(
+      (e) => e.reason === 'SidecarRemoved' && e.message?.includes('DeploymentConfig'),
+    ),
+  );
+  t.match(
+    events.message,
+    new RegExp(`DeploymentConfig ${ns}/late is no longer a target of BackupConfiguration late-backup`),
+  );
+
+  // Released: the invoker is deleted; its finalizer takes the sidecar out before it goes.
+  await kube.delete(bc, 'BackupConfiguration', ns, 'web-backup');
+  await until(
+    'the deleted invoker is gone',
+    async () => !(await kube.getOrNull(bc, 'BackupConfiguration', ns, 'web-backup')),
+  );
+  t.notOk(hasSidecar(await kube.get(DC, 'DeploymentConfig', ns, 'web')), 'deleting the invoker removed the sidecar');
+  t.ok(hasSidecar(await kube.get(DC, 'DeploymentConfig', ns, 'next')), 'the other invoker keeps its own');
 });

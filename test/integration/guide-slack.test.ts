@@ -47,13 +47,14 @@ const FAILED_BODY = ALL_BODY.replace(
 ).replace('.Status.Phase', '.Status.Error');
 
 /**
- * What Stash sends for these two bodies: `{{- … -}}` leaves nothing and trims the newline after it, and sprig's
- * toJson is Go's json.Marshal of the dict (keys sorted). Written out for these two templates, so the assertions
- * say what the user sees in Slack (shared/template/engine.test.ts compares the engine with Go itself).
+ * What Stash sends for these two bodies: `{{- … -}}` leaves nothing and trims the newline after it, sprig's
+ * toJson is Go's json.Marshal of the dict (keys sorted), and the result is trimmed (strings.TrimSpace), so the
+ * block scalar's final newline is not sent. Written out for these two templates, so the assertions say what the
+ * user sees in Slack (shared/template/engine.test.ts compares the engine with Go itself).
  */
 function upstreamRendering(text: string): string {
   const msg = JSON.stringify({ text, type: 'mrkdwn' });
-  return ALL_BODY.slice(ALL_BODY.indexOf('\n') + 1).replace('{{ toJson $msg }}', msg);
+  return ALL_BODY.slice(ALL_BODY.indexOf('\n') + 1, -1).replace('{{ toJson $msg }}', msg);
 }
 
 function backupConfiguration(

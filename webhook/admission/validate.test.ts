@@ -235,7 +235,7 @@ t.test('a hook template that Go cannot parse is rejected naming the hook and the
   t.match(problems({ postBackup: { httpPost: { port: 80, body: '{"text": "{{ .Name"}' } } }), [
     {
       field: 'spec.hooks.postBackup.httpPost.body',
-      message: /is not a valid Go template: template: hook:1: bad character/,
+      message: /is not a valid Go template: template: hook-template:1: bad character/,
     },
   ]);
   t.match(problems({ preBackup: { exec: { command: ['sh', '-c', 'echo {{ nosuch .Name }}'] } } }), [

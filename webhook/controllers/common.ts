@@ -324,6 +324,18 @@ export interface Workload extends KubeObject {
   status?: { desiredNumberScheduled?: number };
 }
 
+/**
+ * The workload's pod selector as a LabelSelector. OpenShift's DeploymentConfig states it as a plain label map
+ * (`spec.selector: {app: web}`); read as a LabelSelector that map has no matchLabels and would match every pod.
+ */
+export function workloadSelector(w: Workload): LabelSelector | undefined {
+  const sel = w.spec?.selector as (LabelSelector & Record<string, unknown>) | undefined;
+  if (w.kind !== 'DeploymentConfig' || !sel) return sel;
+  return {
+    matchLabels: Object.fromEntries(Object.entries(sel).filter((e): e is [string, string] => typeof e[1] === 'string')),
+  };
+}
+
 /** The target object, or null when it does not exist. Unknown kinds throw. */
 export async function getTarget(kube: Kube, ref: TargetRef): Promise<KubeObject | null> {
   const apiVersion = servedApiVersion(ref);
@@ -404,8 +416,8 @@ export async function missingHosts(
       expected,
     };
   }
-  const labels = w.spec?.selector?.matchLabels ?? {};
-  const selector = Object.entries(labels)
+  const podSelector = workloadSelector(w);
+  const selector = Object.entries(podSelector?.matchLabels ?? {})
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
   type Pod = KubeObject & { spec?: { nodeName?: string }; status?: { phase?: string } };
@@ -413,7 +425,7 @@ export async function missingHosts(
     (await kube.list<Pod>('v1', 'Pod', ref.namespace, selector ? { labelSelector: selector } : {})).items) as Pod[];
   const pods = source
     .filter((p) => p.metadata?.namespace === ref.namespace)
-    .filter((p) => selectorMatches(w.spec?.selector, p.metadata?.labels ?? {}));
+    .filter((p) => selectorMatches(podSelector, p.metadata?.labels ?? {}));
   const live = pods.filter(podLive);
   if (kind === 'StatefulSet') {
     const missing: MissingHost[] = [];

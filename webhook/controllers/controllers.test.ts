@@ -4,7 +4,7 @@ import t from 'tap';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../shared/log.ts';
-import { cond, executionModel, selectorMatches } from './common.ts';
+import { cond, executionModel, selectorMatches, workloadSelector } from './common.ts';
 import { membersOf } from '../../shared/api/target.ts';
 import type { BackupBatch, BackupConfiguration, Invoker } from '../../shared/api/types.ts';
 import { executeHook, postHookAllowed } from './hooks.ts';
@@ -173,6 +173,13 @@ t.test('label selectors', async (t) => {
   t.notOk(selectorMatches({ matchExpressions: [{ key: 'zone', operator: 'Exists' }] }, labels));
   t.ok(selectorMatches({ matchExpressions: [{ key: 'zone', operator: 'DoesNotExist' }] }, labels));
   t.notOk(selectorMatches(undefined, labels), 'no selector matches nothing');
+  // OpenShift's DeploymentConfig names its pods by a plain label map.
+  const dc = { apiVersion: 'apps.openshift.io/v1', kind: 'DeploymentConfig', spec: { selector: { app: 'y' } } };
+  t.same(workloadSelector(dc as never), { matchLabels: { app: 'y' } });
+  t.notOk(selectorMatches(workloadSelector(dc as never), labels), "a DeploymentConfig's map selects only its pods");
+  t.ok(selectorMatches(workloadSelector({ ...dc, spec: { selector: { app: 'x' } } } as never), labels));
+  const d = { kind: 'Deployment', spec: { selector: { matchLabels: { app: 'x' } } } };
+  t.same(workloadSelector(d as never), { matchLabels: { app: 'x' } }, 'other kinds: their LabelSelector');
 });
 
 t.test('hook helpers', async (t) => {

@@ -28,7 +28,7 @@ import {
   ensureSidecarRbac,
 } from './common.ts';
 import { RESTRICTED_SECURITY_CONTEXT, podRunsAsRoot } from '../admission/inject.ts';
-import { isBatch, isBatchKind, KUBERNETES_WORKLOAD_KINDS, membersOf } from '../../shared/api/target.ts';
+import { isBatch, isBatchKind, membersOf, servedApiVersion, WORKLOAD_KINDS } from '../../shared/api/target.ts';
 import type { BackupInvoker } from '../../shared/api/types.ts';
 import { WorkQueue } from './queue.ts';
 import { injectedFor, syncWorkload, type WorkloadSyncResult } from './workload.ts';
@@ -168,18 +168,20 @@ async function finalizeBackupInvoker(d: ResolvedDeps, inv: BackupInvoker): Promi
  * its sidecar but are no longer among its targets are synced, which removes the sidecar (the index no longer
  * lists the invoker for them); the new target gets it from the member loop. Only when the spec changed since
  * the last reconcile wrote status, so a resync lists nothing. Sidecar-model targets live in the invoker's
- * namespace (admission rejects others).
+ * namespace (admission rejects others). Every workload kind is looked at, OpenShift's DeploymentConfig too
+ * where its API is served (docs/api.md §13.1).
  */
 async function releaseFormerTargets(d: ResolvedDeps, inv: BackupInvoker): Promise<void> {
   const seen = inv.status?.observedGeneration as number | undefined;
   if (seen === undefined || seen === inv.metadata?.generation) return;
   const ns = inv.metadata?.namespace;
   const current = new Set(membersOf(inv).map((m) => `${m.ref.kind}/${m.ref.namespace}/${m.ref.name}`));
-  for (const kind of KUBERNETES_WORKLOAD_KINDS) {
-    for (const w of (await d.kube.list('apps/v1', kind, ns)).items) {
+  for (const kind of WORKLOAD_KINDS) {
+    const apiVersion = servedApiVersion({ kind });
+    for (const w of await listIfServed(d, apiVersion, kind, ns)) {
       const name = w.metadata?.name ?? '';
       if (current.has(`${kind}/${ns}/${name}`) || !injectedFor(w, 'backup', inv)) continue;
-      await syncWorkload(d.workloads, { apiVersion: 'apps/v1', kind, name, namespace: ns });
+      await syncWorkload(d.workloads, { apiVersion, kind, name, namespace: ns });
       await recordEvent(
         d.events,
         inv,
@@ -188,6 +190,21 @@ async function releaseFormerTargets(d: ResolvedDeps, inv: BackupInvoker): Promis
         `${kind} ${ns}/${name} is no longer a target of ${inv.kind} ${inv.metadata?.name}: removed its stash sidecar.`,
       );
     }
+  }
+}
+
+/** The kind's objects in `ns`; none where the API server does not serve the kind (DeploymentConfig off OpenShift). */
+async function listIfServed(
+  d: ResolvedDeps,
+  apiVersion: string,
+  kind: string,
+  ns: string | undefined,
+): Promise<KubeObject[]> {
+  try {
+    return (await d.kube.list(apiVersion, kind, ns)).items;
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) return [];
+    throw err;
   }
 }
 

@@ -1,10 +1,14 @@
 // The hook template engine (docs/decisions/0009-hook-templates-in-wasm.md): Go text/template with the sprig
-// function set, run on Stash's hook summary. One request in, one response out, both JSON.
+// function set, run on Stash's hook summary. One request in, one response out, both JSON. What it does to a text is
+// what Stash's hook executor does to each exec argument and httpPost body containing `{{` (apimachinery's
+// pkg/hooks/hook.go, renderTemplate): the template named hook-template, sprig's TxtFuncMap, missingkey=default,
+// the output trimmed of surrounding white space.
 package main
 
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"text/template"
 
 	sprig "github.com/Masterminds/sprig/v3"
@@ -52,6 +56,9 @@ type response struct {
 	Error  string `json:"error,omitempty"`
 }
 
+// Stash's name for the template: Go's parse and execution errors start with it ("template: hook-template:1: …").
+const templateName = "hook-template"
+
 // Built once: sprig makes a fresh map of ~200 functions per call.
 var funcs = sprig.TxtFuncMap()
 
@@ -60,14 +67,16 @@ func handle(in []byte) []byte {
 	var res response
 	if err := json.Unmarshal(in, &req); err != nil {
 		res.Error = "bad request: " + err.Error()
-	} else if t, err := template.New("hook").Funcs(funcs).Parse(req.Template); err != nil {
+	} else if t, err := template.New(templateName).Funcs(funcs).Option("missingkey=default").Parse(req.Template); err != nil {
 		res.Error = err.Error()
 	} else if !req.ParseOnly {
 		var out bytes.Buffer
 		if err := t.Execute(&out, req.Data); err != nil {
 			res.Error = err.Error()
 		} else {
-			res.Output = out.String()
+			// Stash sends the rendered text with leading and trailing white space cut (Go's unicode.IsSpace set):
+			// a YAML `body: |` block's final newline never reaches the endpoint or the exec argument.
+			res.Output = strings.TrimSpace(out.String())
 		}
 	}
 	b, _ := json.Marshal(res)
