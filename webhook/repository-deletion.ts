@@ -1,6 +1,6 @@
 // What deleting a Repository does next (docs/api.md §3, docs/decisions/0015-repository-wipeout.md): a pure rule,
-// so the wait, the wipe and the release can be tested without a cluster. The loop (controllers/repositories.ts) acts on it; admission
-// asks wipeOutUnsupported() for its message.
+// so the wait, the wipe and the release can be tested without a cluster. The loop (controllers/repositories.ts)
+// acts on it; admission asks wipeOutUnsupported() for its message.
 
 /** Backends whose data the operator deletes for `wipeOut: true`; admission rejects the field on the others. */
 export const WIPEABLE_BACKENDS = ['s3', 'rest'] as const;
