@@ -86,6 +86,9 @@ export function apiVersionOf(kind: StashKind): string {
 
 export const FINALIZER = 'stash.appscode.com';
 
+/** Upstream's Repository finalizer (apis.RepositoryFinalizer): held until the data is wiped or kept (docs/api.md §3). */
+export const REPOSITORY_FINALIZER = 'stash';
+
 export const ANNOTATION = {
   lastAppliedBackupInvoker: 'stash.appscode.com/last-applied-backup-invoker',
   lastAppliedBackupInvokerKind: 'stash.appscode.com/last-applied-backup-invoker-kind',

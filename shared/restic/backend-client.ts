@@ -73,14 +73,20 @@ export function tcpProblem(host: string, port: number, timeoutMs: number): Promi
   });
 }
 
-function objectUrl(access: RemoteAccess, key: string): URL {
+function s3Base(access: Extract<DirectAccess, { kind: 's3' }>): string {
+  return (/^[a-z]+:\/\//i.test(access.endpoint) ? access.endpoint : `https://${access.endpoint}`).replace(/\/+$/, '');
+}
+
+/** The URL of `key` relative to the repository root (S3: under the bucket's prefix). */
+export function objectUrl(access: RemoteAccess, key: string): URL {
   if (access.kind === 'rest') return new URL(key, access.url.endsWith('/') ? access.url : `${access.url}/`);
   const full = [access.prefix, key].filter((s) => s !== '').join('/');
-  const base = (/^[a-z]+:\/\//i.test(access.endpoint) ? access.endpoint : `https://${access.endpoint}`).replace(
-    /\/+$/,
-    '',
-  );
-  return new URL(`${base}/${encodeSegment(access.bucket)}/${full.split('/').map(encodeSegment).join('/')}`);
+  return new URL(`${s3Base(access)}/${encodeSegment(access.bucket)}/${full.split('/').map(encodeSegment).join('/')}`);
+}
+
+/** The bucket itself with a query (`queryString()`), for ListObjectsV2. */
+export function s3BucketUrl(access: Extract<DirectAccess, { kind: 's3' }>, query: string): URL {
+  return new URL(`${s3Base(access)}/${encodeSegment(access.bucket)}${query}`);
 }
 
 /** The credentials of a direct request; undefined for S3 without static keys (IAM, IRSA). */
@@ -110,15 +116,34 @@ export function hasDirectCredentials(access: RemoteAccess): boolean {
  * One request for `key` (relative to the repository root). Network failures throw
  * BackendUnreachableError naming the endpoint; any HTTP answer is returned.
  */
-export function backendRequest(
+export async function backendRequest(
   access: RemoteAccess,
   method: 'HEAD' | 'GET' | 'DELETE',
   key: string,
   timeoutMs: number,
 ): Promise<BackendAnswer> {
-  const url = objectUrl(access, key);
-  const headers = authHeaders(access, method, url);
-  if (!headers) return Promise.reject(new Error('no static credentials for a direct request'));
+  const a = await backendFetch(access, method, objectUrl(access, key), { timeoutMs, maxBodyBytes: 8192 });
+  return { status: a.status, code: a.code };
+}
+
+export interface FetchOptions {
+  timeoutMs: number;
+  /** Accept header (the REST server's v2 listing). */
+  accept?: string;
+  /** Body bytes kept; the rest is read and dropped. */
+  maxBodyBytes: number;
+}
+
+/** One request to `url` (from objectUrl or s3BucketUrl) with the repository's credentials; returns its body. */
+export function backendFetch(
+  access: RemoteAccess,
+  method: 'HEAD' | 'GET' | 'DELETE',
+  url: URL,
+  o: FetchOptions,
+): Promise<BackendAnswer & { body: string }> {
+  const auth = authHeaders(access, method, url);
+  if (!auth) return Promise.reject(new Error('no static credentials for a direct request'));
+  const headers = o.accept ? { ...auth, accept: o.accept } : auth;
   return new Promise((resolve, reject) => {
     const opts = {
       method,
@@ -126,7 +151,7 @@ export function backendRequest(
       port: url.port || undefined,
       path: url.pathname + url.search,
       headers,
-      timeout: timeoutMs,
+      timeout: o.timeoutMs,
     };
     const req =
       url.protocol === 'https:'
@@ -136,11 +161,13 @@ export function backendRequest(
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
-        if (body.length < 8192) body += c;
+        if (body.length < o.maxBodyBytes) body += c;
       });
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, code: /<Code>([^<]+)<\/Code>/.exec(body)?.[1] }));
+      res.once('end', () =>
+        resolve({ status: res.statusCode ?? 0, code: /<Code>([^<]+)<\/Code>/.exec(body)?.[1], body }),
+      );
     });
-    req.once('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.once('timeout', () => req.destroy(new Error(`no answer within ${o.timeoutMs} ms`)));
     req.once('error', (err) =>
       reject(new BackendUnreachableError(`cannot reach ${url.host}: ${err.message}`, NO_DETAILS, { cause: err })),
     );

@@ -1,5 +1,6 @@
-// AWS Signature Version 4 for the few single-object S3 requests the lock remover makes (DELETE and HEAD
-// of one lock object). Path-style addressing only, like restic's own S3 URLs; no query strings.
+// AWS Signature Version 4 for the S3 requests made without restic: HEAD/GET/DELETE of one object (the lock
+// remover, the preflight) and the bucket listing of a wipe (ListObjectsV2, the only one with a query string).
+// Path-style addressing only, like restic's own S3 URLs; no request bodies.
 import { createHash, createHmac } from 'node:crypto';
 
 export interface SignInput {
@@ -24,6 +25,31 @@ export function encodeSegment(s: string): string {
   return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+/**
+ * The query part of a URL built with queryString() (already RFC 3986-encoded), sorted by encoded name and then
+ * value as SigV4 wants. A URL whose query came from URLSearchParams ('+' for spaces) would not verify.
+ */
+function canonicalQuery(url: URL): string {
+  const pairs = url.search
+    .slice(1)
+    .split('&')
+    .filter((p) => p !== '')
+    .map((p) => {
+      const eq = p.indexOf('=');
+      return eq < 0 ? [p, ''] : [p.slice(0, eq), p.slice(eq + 1)];
+    });
+  pairs.sort(([ak, av], [bk, bv]) => (ak! < bk! ? -1 : ak! > bk! ? 1 : av! < bv! ? -1 : av! > bv! ? 1 : 0));
+  return pairs.map(([k, v]) => `${k}=${v}`).join('&');
+}
+
+/** `?a=1&b=x%2Fy` with every name and value RFC 3986-encoded, as canonicalQuery() expects. */
+export function queryString(params: Record<string, string | undefined>): string {
+  const parts = Object.entries(params)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([k, v]) => `${encodeSegment(k)}=${encodeSegment(v)}`);
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
 /** Headers to send (host, x-amz-date, x-amz-content-sha256, authorization, token). */
 export function signV4(i: SignInput): Record<string, string> {
   const now = i.now ?? new Date();
@@ -41,7 +67,14 @@ export function signV4(i: SignInput): Record<string, string> {
   const names = Object.keys(headers).sort();
   const canonicalHeaders = names.map((n) => `${n}:${headers[n]!.trim()}\n`).join('');
   const signedHeaders = names.join(';');
-  const canonicalRequest = [i.method, i.url.pathname, '', canonicalHeaders, signedHeaders, EMPTY_SHA256].join('\n');
+  const canonicalRequest = [
+    i.method,
+    i.url.pathname,
+    canonicalQuery(i.url),
+    canonicalHeaders,
+    signedHeaders,
+    EMPTY_SHA256,
+  ].join('\n');
   const scope = `${date}/${i.region}/s3/aws4_request`;
   const stringToSign = [
     'AWS4-HMAC-SHA256',

@@ -265,3 +265,35 @@ t.test('target refs follow the one rule of docs/api.md §2.1', async (t) => {
   );
   t.match(check(batch([wp('apps/v1'), { kind: 'Deployment', name: 'wp' }])), [{ field: 'spec.members[1].target.ref' }]);
 });
+
+t.test('spec.wipeOut: accepted on s3 and rest, rejected elsewhere naming the field and the backend', async (t) => {
+  const repo = (backend: Obj, wipeOut = true): Obj => ({
+    apiVersion: 'stash.appscode.com/v1alpha1',
+    kind: 'Repository',
+    metadata: { name: 'r', namespace: 'demo' },
+    spec: { wipeOut, backend: { ...backend, storageSecretName: 's' } },
+  });
+  t.same(check(repo({ s3: { endpoint: 'http://minio:9000', bucket: 'b', prefix: 'p' } })), [], 's3');
+  t.same(check(repo({ rest: { url: 'http://rest:8000/repo' } })), [], 'rest');
+  for (const [name, backend, why] of [
+    ['local', { local: { mountPath: '/repo', hostPath: { path: '/data' } } }, /only a pod that mounts it/],
+    ['b2', { b2: { bucket: 'b' } }, /as in Stash/],
+    ['gcs', { gcs: { bucket: 'b' } }, /cannot delete data from a gcs backend/],
+    ['azure', { azure: { container: 'c' } }, /azure/],
+    ['swift', { swift: { container: 'c' } }, /swift/],
+  ] as const) {
+    const problems = check(repo(backend as Obj));
+    t.equal(problems.length, 1, name);
+    t.equal(problems[0]?.field, 'spec.wipeOut', `${name}: the field`);
+    t.match(problems[0]?.message, new RegExp(`not supported for the ${name} backend`), `${name}: the backend`);
+    t.match(problems[0]?.message, why, `${name}: why`);
+    t.same(check(repo(backend as Obj, false)), [], `${name}: false is fine`);
+  }
+  // An update that leaves the spec alone (the operator adding or removing its finalizer) is admitted even when
+  // the spec would be refused today: the object was created while the webhook was down or before the rule.
+  const old = repo({ local: { mountPath: '/repo', hostPath: { path: '/data' } } });
+  const next = { ...old, metadata: { name: 'r', namespace: 'demo', finalizers: ['stash'] } };
+  t.same(check(next, 'UPDATE', old), [], 'finalizer update admitted');
+  const changed = { ...next, spec: { ...(old.spec as Obj), usagePolicy: {} } };
+  t.equal(check(changed, 'UPDATE', old)[0]?.field, 'spec.wipeOut', 'a spec change is checked again');
+});

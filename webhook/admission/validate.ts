@@ -20,6 +20,7 @@ import type {
   TargetRef,
 } from '../../shared/api/types.ts';
 import { isRecord } from '../../shared/is-record.ts';
+import { WIPEABLE_BACKENDS, wipeOutUnsupported } from '../repository-deletion.ts';
 import { stableStringify } from './inject.ts';
 import type { Obj, Repository } from './types.ts';
 
@@ -391,13 +392,15 @@ function validateRepository(c: Checker, spec: ApiRepository['spec']): void {
   ];
   for (const [provider, block, field] of named)
     if (block) c.required(block[field], `spec.backend.${provider}.${field}`);
-  // Accepting wipeOut: true without deleting anything would leave the user believing the data is gone
-  // (docs/api.md §3): rejected on every backend until the operator can wipe one.
-  if (spec.wipeOut === true) {
-    c.add(
-      'spec.wipeOut',
-      'true is not supported: stash-ts does not delete backend data when a Repository is deleted; leave it unset or false (the data is kept) and remove the data with restic or the storage tools',
-    );
+  // The operator deletes the data of a deleted Repository only where it can reach the backend itself
+  // (docs/api.md §3); accepting wipeOut elsewhere would leave the user believing the data is gone.
+  if (spec.wipeOut === true && providers.length === 1) {
+    const why = wipeOutUnsupported(providers[0]!);
+    if (why)
+      c.add(
+        'spec.wipeOut',
+        `true is not supported for the ${providers[0]} backend: ${why}; leave it unset or false (the data is kept) and remove the data with restic or the storage tools, or use an ${WIPEABLE_BACKENDS.join(' or ')} backend`,
+      );
   }
   const an = spec.usagePolicy?.allowedNamespaces;
   if (an?.from === 'Selector' && !an.selector)
@@ -512,6 +515,9 @@ export function validateStash(input: ValidationInput, ctx: ValidationContext): P
     return c.problems;
   }
   const old = input.operation === 'UPDATE' && isRecord(input.oldObject) ? input.oldObject : undefined;
+  // A Repository update that leaves the spec alone (the operator's finalizer, labels) is admitted as it is:
+  // refusing it for a rule added later would leave a Repository that can be neither finalized nor deleted.
+  if (old && input.kind === KINDS.Repository.kind && sameJson(old.spec, obj.spec)) return c.problems;
   if (old && IMMUTABLE_SPEC.has(input.kind)) {
     if (!sameJson(old.spec, obj.spec))
       c.add('spec', `is immutable: a ${input.kind} cannot be changed after creation; create a new one`);

@@ -215,6 +215,7 @@ export async function checkRepository(
   kube: Kube,
   inv: Invoker,
   cached?: (namespace: string, name: string) => KubeObject | undefined,
+  o: { refuseDeleting?: boolean } = {},
 ): Promise<RepositoryCheck> {
   const ns = inv.metadata?.namespace ?? '';
   const ref: { name?: string; namespace?: string } = inv.spec?.repository ?? {};
@@ -243,6 +244,17 @@ export async function checkRepository(
     return { conditions, ready: false };
   }
   if (!repo) return { conditions, ready: false };
+  // A Repository being deleted takes no new backup sessions (the invoker goes NotReady, so they are skipped): its
+  // data may be wiped out once the running ones end (docs/api.md §3). Restores are not asked this: a running
+  // restore re-checks its Repository on every pass and must finish, since the deletion waits for it.
+  if (o.refuseDeleting && repo.metadata?.deletionTimestamp) {
+    conditions[conditions.length - 1] = cond(
+      'RepositoryFound',
+      'False',
+      `Repository ${repoNs}/${ref.name} is being deleted; no new backup or restore uses it.`,
+    );
+    return { conditions, ready: false };
+  }
   const secretName = repo.spec?.backend?.storageSecretName;
   let secretOk = false;
   try {

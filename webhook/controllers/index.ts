@@ -7,6 +7,7 @@ import { runBackupSessions } from './backup-session.ts';
 import { runRestores } from './restore.ts';
 import { runWorkloads } from './workload.ts';
 import { runSnapshots } from './snapshots.ts';
+import { runRepositories } from './repositories.ts';
 
 export type { ControllerDeps };
 
@@ -20,6 +21,7 @@ export const CONTROLLERS: Array<{ name: string; run: Controller }> = [
   { name: 'restores', run: runRestores },
   { name: 'blueprints', run: runBlueprints },
   { name: 'snapshots', run: runSnapshots },
+  { name: 'repositories', run: runRepositories },
 ];
 
 export async function startControllers(deps: ControllerDeps, signal: AbortSignal): Promise<void> {

@@ -234,7 +234,7 @@ export async function reconcileBackupInvoker(
     // costliest call there is; the index's informer copy answers both whether it exists and whether our
     // reference is already there (a cache miss still reads the API).
     const repos = d.index.informers.get('Repository');
-    const rc = await checkRepository(d.kube, inv, (ns, name) => repos?.get(ns, name));
+    const rc = await checkRepository(d.kube, inv, (ns, name) => repos?.get(ns, name), { refuseDeleting: true });
     conds.push(...rc.conditions);
     if (rc.repository && !referencedBy(repos?.get(repoNamespaceOf(inv), inv.spec?.repository?.name ?? ''), inv)) {
       await setRepositoryReference(d.kube, inv, true);

@@ -89,9 +89,12 @@ export const UsagePolicySchema = obj('Which namespaces may use this Repository. 
 
 export const RepositorySpecSchema = obj('Desired state of the Repository.', {
   backend: req(BackendSchema),
-  wipeOut: bool('Delete the data in the backend when the Repository is deleted. Not supported: true is rejected.', {
-    default: false,
-  }),
+  wipeOut: bool(
+    'Delete the data in the backend when the Repository is deleted (after the sessions using it end). Supported on s3 (static keys) and rest; true is rejected on the other backends.',
+    {
+      default: false,
+    },
+  ),
   usagePolicy: UsagePolicySchema,
 });
 
