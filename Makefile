@@ -64,9 +64,10 @@ test: setup typecheck lint
 
 # The real-kubelet world's tier (test/kubelet/): one world per machine, shared by the story files (the first
 # starts it, story-kit.ts's lock makes the others wait and reuse it). Stories run side by side, they mostly wait on
-# pods; the leader story (it deletes an operator pod) runs alone, and world.test.ts last: it takes the world down.
+# pods; the leader story (it deletes an operator pod) and the helm story (it swaps the kubectl-applied product for
+# a Helm release and back) run alone, and world.test.ts last: it takes the world down.
 KUBELET_TAP := tap --disable-coverage --timeout=900
-KUBELET_ALONE := test/kubelet/story-leader.test.ts test/kubelet/world.test.ts
+KUBELET_ALONE := test/kubelet/story-leader.test.ts test/kubelet/story-helm.test.ts test/kubelet/world.test.ts
 # Separate runs: tap orders the files of one run by their last durations, and world.test.ts must be the last.
 test-kubelet: setup
 	@reason=$$($(NODE) -e "import('./test/world/node/world.ts').then((m) => console.log(m.nodeWorldUnsupported() ?? ''))"); \

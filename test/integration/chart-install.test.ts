@@ -1,11 +1,11 @@
 // The Helm chart against a private control plane (etcd, kube-apiserver, kube-controller-manager; no kubelet):
 // `helm template` applied with `kubectl apply --dry-run=server`, then `helm install`, `helm upgrade` with changed
-// values and `helm uninstall`, after which only the CRDs are left (Helm never deletes what crds/ installed).
-// Not here: a backup and restore through the installed operator. Its pods need a kubelet, and the pod-runner
-// world neither runs the operator image nor lets the apiserver reach a Service; the real-kubelet world, which
-// could, belongs to another tier (docs/chart.md).
+// values (which keeps the serving certificate) and `helm uninstall`, after which only the CRDs are left (Helm never
+// deletes what crds/ installed); a second release is refused. A backup and restore through a Helm-installed
+// operator needs a kubelet for the operator's pods: test/kubelet/story-helm.test.ts does it on real pods.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,10 @@ const env = {
 };
 const helm = (...args: string[]) => execFileSync(binary('helm'), args, { encoding: 'utf8', env, stdio: 'pipe' });
 const NS = 'stash-chart';
+
+/** A Secret's data as digests: compared without ever printing a key. */
+const digests = (data: Record<string, string>) =>
+  Object.fromEntries(Object.entries(data).map(([k, v]) => [k, createHash('sha256').update(v).digest('hex')]));
 
 /** Whether the object exists, asked through kubectl (it knows every built-in kind). */
 function exists(kind: string, ns: string | undefined, name: string): boolean {
@@ -76,6 +80,21 @@ t.test('helm template applied with kubectl apply --dry-run=server', async (t) =>
   t.equal(await kube.getOrNull('apps/v1', 'Deployment', NS, 'stash-ts-operator'), null, 'nothing was created');
 });
 
+/** Each webhook configuration's distinct caBundles. */
+async function caBundles(): Promise<Array<{ kind: string; bundles: string[] }>> {
+  return await Promise.all(
+    ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'].map(async (kind) => {
+      const c = await kube.get<KubeObject & { webhooks: Array<{ clientConfig: { caBundle: string } }> }>(
+        'admissionregistration.k8s.io/v1',
+        kind,
+        undefined,
+        'stash-ts-operator',
+      );
+      return { kind, bundles: [...new Set(c.webhooks.map((w) => w.clientConfig.caBundle))] };
+    }),
+  );
+}
+
 t.test('helm install, upgrade with changed values, uninstall leaves only the CRDs', async (t) => {
   helm('install', 'stash-ts', chart, '--namespace', NS, '--create-namespace');
   const dep = await kube.get<
@@ -105,6 +124,18 @@ t.test('helm install, upgrade with changed values, uninstall leaves only the CRD
   );
   t.equal(vwc.webhooks[0]?.clientConfig.caBundle, secret.data['ca.crt'], 'the webhooks trust the generated CA');
 
+  // Names are fixed (one stash-ts per cluster): a second release is refused before it creates anything.
+  let second = '';
+  try {
+    helm('install', 'another', chart, '--namespace', 'stash-chart-2', '--create-namespace');
+  } catch (e) {
+    second = String((e as { stderr?: string }).stderr);
+  }
+  t.match(second, /exists and cannot be imported into the current release/, 'a second release is refused', {
+    second,
+  });
+  t.equal(helm('list', '--all', '--namespace', 'stash-chart-2', '-q').trim(), '', 'and left no release record');
+
   helm(
     'upgrade',
     'stash-ts',
@@ -132,6 +163,21 @@ t.test('helm install, upgrade with changed values, uninstall leaves only the CRD
     'stash-ts-operator',
   );
   t.same([...new Set(vwc2.webhooks.map((w) => w.failurePolicy))], ['Ignore'], 'failurePolicy changed');
+  // The upgrade keeps the generated certificate (the chart looks the Secret up): the running replicas and the
+  // webhooks' caBundle stay as they were.
+  const kept = await kube.get<typeof secret>('v1', 'Secret', NS, 'stash-ts-operator-tls');
+  t.same(digests(kept.data), digests(secret.data), 'the upgrade kept the serving certificate, key and CA');
+  for (const cfg of await caBundles())
+    t.same(cfg.bundles, [secret.data['ca.crt']], `${cfg.kind}: every webhook still trusts that CA`);
+
+  // Deleting the Secret is how a user asks for a new one: the next upgrade generates it, caBundle included.
+  await kube.delete('v1', 'Secret', NS, 'stash-ts-operator-tls');
+  helm('upgrade', 'stash-ts', chart, '--namespace', NS, '--reuse-values');
+  const fresh = await kube.get<typeof secret>('v1', 'Secret', NS, 'stash-ts-operator-tls');
+  t.not(fresh.data['ca.crt'], secret.data['ca.crt'], 'a new CA after the Secret was deleted');
+  t.not(digests(fresh.data)['tls.key'], digests(secret.data)['tls.key'], 'and a new key');
+  for (const cfg of await caBundles())
+    t.same(cfg.bundles, [fresh.data['ca.crt']], `${cfg.kind}: every webhook trusts the new CA`);
 
   helm('uninstall', 'stash-ts', '--namespace', NS, '--wait', '--timeout', '60s');
   const gone: Array<[string, string | undefined, string]> = [

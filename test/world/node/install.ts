@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseAllDocuments } from 'yaml';
 import { REPO_ROOT } from '../bins.ts';
 import { OPERATOR_NAMESPACE } from '../operator.ts';
 import { buildImage } from '../images/build.ts';
@@ -155,10 +156,59 @@ export async function installProduct(t: InstallTarget, log: (m: string) => void 
 }
 
 /**
+ * Removes what installProduct applied, as a user would with `kubectl delete -f`, except the CRDs (and with them
+ * every backup object) and the namespace (the operator's leader Lease and the kit's CA stay, so a later
+ * installProduct gets the same certificate). Returns once the operator's pods are gone: nothing of this install
+ * still reconciles or serves admission. For a world that must run the product installed another way (helm).
+ */
+export async function uninstallProduct(t: InstallTarget, log: (m: string) => void = () => undefined): Promise<void> {
+  const t0 = Date.now();
+  // Webhooks first: while they point at a Service going away, every admission of our kinds would fail.
+  const files = ['webhook-configurations.yaml', 'agent-rbac.yaml', 'rbac.yaml', 'operator.yaml'];
+  for (const f of files) {
+    const text = readFileSync(join(REPO_ROOT, 'manifests', 'webhook', f), 'utf8');
+    for (const doc of parseAllDocuments(text)) {
+      const o = doc.toJS() as { kind?: string; metadata?: { name?: string; namespace?: string } } | null;
+      if (!o?.kind || !o.metadata?.name || o.kind === 'Namespace') continue;
+      const ns = o.metadata.namespace ? ['-n', o.metadata.namespace] : [];
+      // Foreground: the Deployment goes only after its ReplicaSets (its pods are awaited below).
+      const cascade = o.kind === 'Deployment' ? ['--cascade=foreground'] : [];
+      kubectl(t, [
+        'delete',
+        ...ns,
+        ...cascade,
+        '--ignore-not-found',
+        '--wait',
+        '--timeout=180s',
+        `${o.kind}/${o.metadata.name}`,
+      ]);
+    }
+  }
+  kubectl(t, ['-n', OPERATOR_NAMESPACE, 'delete', '--ignore-not-found', 'secret/stash-ts-operator-tls']);
+  const end = Date.now() + 180_000;
+  const pods = () =>
+    kubectl(t, [
+      '-n',
+      OPERATOR_NAMESPACE,
+      'get',
+      'pods',
+      '-l',
+      'app.kubernetes.io/name=stash-ts-operator',
+      '-o',
+      'name',
+    ]).trim();
+  while (pods() !== '') {
+    if (Date.now() > end) throw new Error(`operator pods still there 180s after the uninstall: ${pods()}`);
+    await sleep(1000);
+  }
+  log(`kubectl-applied stash-ts removed (CRDs and namespace kept) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+}
+
+/**
  * The apiserver sees new webhook configurations through an informer, and the Service's endpoints only once the
  * pods are Ready: a dry-run of an invalid object is rejected by our validating webhook once the path works.
  */
-async function waitWebhookServing(t: InstallTarget): Promise<void> {
+export async function waitWebhookServing(t: InstallTarget): Promise<void> {
   const probe = JSON.stringify({
     apiVersion: 'stash.appscode.com/v1beta1',
     kind: 'BackupConfiguration',
