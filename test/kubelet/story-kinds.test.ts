@@ -302,7 +302,10 @@ t.test('Deployment + Redis + kubedump: Sequential BackupBatch, one RestoreBatch 
     kind: 'Repository',
     metadata: { name: 'repo', namespace: fresh },
     spec: {
-      backend: { storageSecretName: 'repo-secret', local: { mountPath: '/stash-repo', hostPath: { path: st.repoDir } } },
+      backend: {
+        storageSecretName: 'repo-secret',
+        local: { mountPath: '/stash-repo', hostPath: { path: st.repoDir } },
+      },
     },
   });
   const r0 = Date.now();

@@ -65,9 +65,7 @@ t.test(
       ['etcd-tools', 'etcdutl'],
     ])
       t.ok(
-        plan.steps.some(
-          (s) => s.kind === 'copy' && s.copy.from === stage && s.copy.dst === `/usr/local/bin/${bin}`,
-        ),
+        plan.steps.some((s) => s.kind === 'copy' && s.copy.from === stage && s.copy.dst === `/usr/local/bin/${bin}`),
         `${bin} from the ${stage} stage`,
       );
     // The Go stages build the versions hack/versions.env pins (the world's builder takes the cached binaries
