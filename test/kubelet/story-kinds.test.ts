@@ -8,11 +8,12 @@
 // The kubedump Jobs run under the agent RBAC the chart ships (stash-kubedump-backup / -restore, bound in the
 // invoker's namespace): a rule too narrow leaves objects out of the dump or fails their re-creation, and this
 // story with them.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
-import { RedisClient, type Reply } from '../../agent/db/resp.ts';
+import { encodeCommand } from '../../agent/db/resp.ts';
 import { REDIS_IMAGE } from '../world/images/build.ts';
 import { until } from '../support/e2e-world.ts';
 import { appWorkload, backupNow, finalPhase, invokerReady, openStory, type Pod, type Session } from './story-kit.ts';
@@ -37,7 +38,6 @@ type Batch = KubeObject & {
 };
 type Job = KubeObject & {
   spec?: { template?: { spec?: { serviceAccountName?: string } } };
-  status?: { completionTime?: string };
 };
 
 // The server's password reaches it through env from the Secret, then a config file (never its argv). No
@@ -64,20 +64,43 @@ const redisPod = async (ns: string, not?: string): Promise<PodIp> =>
     120_000,
   );
 
-/** Every key of the databases used, with the server's own serialisation (DUMP) and absolute expiry. */
-async function keyspace(c: RedisClient): Promise<Record<string, { dump: string; expireAt: Reply }>> {
-  const out: Record<string, { dump: string; expireAt: Reply }> = {};
-  for (const db of [0, 3]) {
-    await c.call(['SELECT', db]);
-    const keys = (await c.call(['KEYS', '*'])) as Buffer[];
-    for (const k of keys) {
-      const dump = (await c.call(['DUMP', k])) as Buffer;
-      out[`${db}:${k.toString('hex')}`] = { dump: dump.toString('hex'), expireAt: await c.call(['PEXPIRETIME', k]) };
-    }
-  }
-  await c.call(['SELECT', 0]);
-  return out;
-}
+// The pods live in the world's network namespace: the story talks to Redis through `kubectl exec` and redis-cli
+// in the server's own container (the password from its env), never over this machine's network.
+const redisCli = (pod: string, args: string[], input?: Buffer): string =>
+  execFileSync(
+    st.world.kubectl,
+    [
+      '--kubeconfig',
+      st.world.kubeconfig,
+      '-n',
+      st.ns,
+      'exec',
+      ...(input ? ['-i'] : []),
+      pod,
+      '-c',
+      'redis',
+      '--',
+      'sh',
+      '-c',
+      'REDISCLI_AUTH="$REDIS_PASSWORD" exec redis-cli "$@"',
+      'redis-cli',
+      ...args,
+    ],
+    { encoding: 'utf8', ...(input ? { input } : {}) },
+  );
+
+/**
+ * Every key of the databases used: a digest of its name, of the server's own serialisation (DUMP: type, encoding
+ * and value) and its absolute expiry, computed by the server (Lua) so binary data never passes a terminal.
+ */
+const KEYSPACE_LUA = `local out = {}
+for _, k in ipairs(redis.call('KEYS', '*')) do
+  out[#out + 1] = redis.sha1hex(k) .. ' ' .. redis.sha1hex(redis.call('DUMP', k)) .. ' ' .. redis.call('PEXPIRETIME', k)
+end
+table.sort(out)
+return table.concat(out, ' | ')`;
+const keyspace = (pod: string): string[] =>
+  [0, 3].map((db) => `db${db}: ${redisCli(pod, ['--raw', '-n', String(db), 'EVAL', KEYSPACE_LUA, '0']).trim()}`);
 
 const sums = (ns: string, pod: string) =>
   st.kubectl('-n', ns, 'exec', pod, '-c', 'app', '--', 'sh', '-c', 'cd /data && sha256sum own/*');
@@ -157,12 +180,11 @@ t.test('Deployment + Redis + kubedump: Sequential BackupBatch, one RestoreBatch 
     },
   });
 
-  // Data of several shapes: binary keys and values, a large value, a hash, a list, TTLs, a second database.
+  // Data of several shapes: binary keys and values, a large value, a hash, a list, TTLs, a second database;
+  // sent as RESP through `redis-cli --pipe`, which is binary-safe.
   const first = await redisPod(ns);
-  const c = await RedisClient.connect({ host: first.status!.podIP!, port: 6379, password: PASSWORD });
-  t.teardown(() => c.close());
   const now = Date.now();
-  for (const cmd of [
+  const commands: Array<Array<string | Buffer | number>> = [
     ['SET', 'cart:1', randomBytes(500)],
     ['SET', Buffer.from([0, 0xff, 0x10, 0x80]), randomBytes(64)],
     ['SET', 'blob:large', randomBytes(2 * 1024 * 1024)],
@@ -172,11 +194,15 @@ t.test('Deployment + Redis + kubedump: Sequential BackupBatch, one RestoreBatch 
     ['SET', 'session:10', randomBytes(16), 'PXAT', now + 7_200_123],
     ['SELECT', 3],
     ['SET', 'db3:key', 'in database 3', 'PXAT', now + 86_400_000],
-    ['SELECT', 0],
-  ] as Array<Array<string | Buffer | number>>)
-    await c.call(cmd);
-  const before = await keyspace(c);
-  t.equal(Object.keys(before).length, 8, 'eight keys in two databases');
+  ];
+  t.match(
+    redisCli(first.metadata!.name!, ['--pipe'], Buffer.concat(commands.map((c) => encodeCommand(c)))),
+    /errors: 0, replies: 9/,
+    'test data written',
+  );
+  const before = keyspace(first.metadata!.name!);
+  t.equal(before.join(' | ').split(' | ').length, 8, 'eight keys in two databases');
+  t.match(before[1], / \d{13}$/, 'the key in database 3 has an absolute expiry');
 
   await st.kube.create({
     apiVersion: apiVersionOf('BackupBatch'),
@@ -241,10 +267,6 @@ t.test('Deployment + Redis + kubedump: Sequential BackupBatch, one RestoreBatch 
   await st.kube.patch(apiVersionOf('BackupBatch'), 'BackupBatch', ns, 'shop', { spec: { paused: true } });
   const jobs = (await st.kube.list<Job>('batch/v1', 'Job', ns)).items;
   const job = (i: number) => jobs.find((j) => j.metadata?.name === `stash-backup-shop-1-${i}`);
-  t.ok(
-    Date.parse(job(2)?.metadata?.creationTimestamp ?? '') >= Date.parse(job(1)?.status?.completionTime ?? 'x'),
-    'Sequential: the kubedump Job was created once the Redis Job had completed',
-  );
   t.equal(
     job(2)?.spec?.template?.spec?.serviceAccountName,
     'stash-kubedump-backup-shop',
@@ -254,12 +276,26 @@ t.test('Deployment + Redis + kubedump: Sequential BackupBatch, one RestoreBatch 
     id: string;
     hostname: string;
     paths: string[];
+    summary?: { backup_start?: string; backup_end?: string };
   }>;
   t.same(
     snaps.map((s) => s.hostname).sort(),
     ['cache', 'manifests', 'web'],
     'one snapshot per member, under its alias',
   );
+  // Sequential: each member's backup began after the one before it had ended (restic's own times, this machine's clock).
+  const span = (host: string) => {
+    const x = snaps.find((s) => s.hostname === host)?.summary;
+    return { start: Date.parse(x?.backup_start ?? ''), end: Date.parse(x?.backup_end ?? '') };
+  };
+  for (const [a, b] of [
+    ['web', 'cache'],
+    ['cache', 'manifests'],
+  ] as const)
+    t.ok(
+      span(b).start >= span(a).end,
+      `Sequential: ${b} began (${new Date(span(b).start).toISOString()}) after ${a} ended (${new Date(span(a).end).toISOString()})`,
+    );
   for (const s of snaps) {
     const stats = JSON.parse(st.restic('stats', '--json', s.id)) as { total_size: number; total_file_count: number };
     t.comment(`snapshot ${s.hostname} ${s.paths.join(',')}: ${stats.total_file_count} files, ${stats.total_size} B`);
@@ -277,9 +313,7 @@ t.test('Deployment + Redis + kubedump: Sequential BackupBatch, one RestoreBatch 
   // The cache is lost: its pod goes, and the new one is an empty server behind the same Service.
   await st.kube.delete('v1', 'Pod', ns, first.metadata!.name!);
   const second = await redisPod(ns, first.metadata!.name!);
-  const c2 = await RedisClient.connect({ host: second.status!.podIP!, port: 6379, password: PASSWORD });
-  t.teardown(() => c2.close());
-  t.equal(await c2.call(['DBSIZE']), 0, 'the new Redis server is empty');
+  t.equal(redisCli(second.metadata!.name!, ['DBSIZE']).trim(), '0', 'the new Redis server is empty');
 
   // A fresh namespace with only the Repository (the same directory) and its Secret.
   const fresh = `${ns}-fresh`;
@@ -408,7 +442,7 @@ t.test('Deployment + Redis + kubedump: Sequential BackupBatch, one RestoreBatch 
   t.equal(sums(fresh, restored.metadata!.name!), webSums, 'files byte-identical to the backed-up ones');
 
   // Redis: every key back with the same serialisation and the same absolute expiry.
-  t.same(await keyspace(c2), before, 'Redis keys, values and TTLs identical');
+  t.same(keyspace(second.metadata!.name!), before, 'Redis keys, values and TTLs identical');
   t.comment(
     `figures: backup ${backupSeconds.toFixed(1)} s, restore ${restoreSeconds.toFixed(1)} s, story ${((Date.now() - started) / 1000).toFixed(0)} s (world start included)`,
   );
