@@ -219,7 +219,10 @@ export async function restoreTree(
       await kube.request({ method: 'POST', path: '/api/v1/namespaces', body });
       result.created.push(`Namespace/${o.namespace}`);
     } catch (err) {
-      if (!(err instanceof KubeError && err.status === 409)) throw err;
+      // 403: the identity may create objects inside a namespace only (stash-kubedump-restore bound by a
+      // RoleBinding there, the usual case: the namespace is the restore's own). If it does not exist, the
+      // first object's create says so.
+      if (!(err instanceof KubeError && (err.status === 409 || err.status === 403))) throw err;
     }
   }
   for (const obj of objects) {

@@ -190,11 +190,17 @@ t.test('names', async (t) => {
   t.ok(long.length <= 63, 'a DNS label');
   t.not(long, jobName(['stash-backup', 'x'.repeat(81), '2']), 'distinct inputs stay distinct');
   t.match(jobName(['stash-backup', 'a.b_C', '0']), /^stash-backup-a-b-c-0$/);
-  t.same(jobServiceAccount(batch, {}, 'backup'), { name: 'stash-backup-job-wp', ours: true });
+  t.same(jobServiceAccount(batch, {}, 'backup'), { name: 'stash-backup-job-wp', ours: true, kubedump: false });
   t.same(jobServiceAccount(batch, { runtimeSettings: { pod: { serviceAccountName: 'mine' } } }, 'backup'), {
     name: 'mine',
     ours: false,
+    kubedump: false,
   });
+  t.same(
+    jobServiceAccount(batch, { target: { ref: { apiVersion: 'v1', kind: 'Namespace', name: 'shop' } } }, 'restore'),
+    { name: 'stash-kubedump-restore-wp', ours: true, kubedump: true },
+    'a kubedump member runs under a service account of its own',
+  );
 });
 
 t.test('placement of a ReadWriteOnce claim (docs/api.md §12.1)', async (t) => {

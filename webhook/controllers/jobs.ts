@@ -35,18 +35,32 @@ function restoreJobName(invoker: string, index: number, ordinal?: number): strin
   return jobName(['stash-restore', invoker, String(index), ...(ordinal === undefined ? [] : [String(ordinal)])]);
 }
 
-/** The service account a job-model agent runs under: the member's (or invoker's) choice, else one per invoker. */
+/** A kubedump member: its target is the Namespace whose manifests it dumps (agent/kubedump-member.ts). */
+function isManifestMember(member: Record<string, unknown>): boolean {
+  return (member.target as { ref?: { kind?: string } } | undefined)?.ref?.kind === 'Namespace';
+}
+
+/**
+ * The service account a job-model agent runs under: the member's (or invoker's) choice, else one per invoker.
+ * A kubedump member gets one of its own, because it also holds the broad read (backup) or create (restore)
+ * rights of stash-kubedump-<purpose> in the namespace, which the database and volume Jobs need not have.
+ */
 export function jobServiceAccount(
   inv: Invoker,
   member: Record<string, unknown>,
   purpose: 'backup' | 'restore',
-): { name: string; ours: boolean } {
+): { name: string; ours: boolean; kubedump: boolean } {
   const pick = (rs: unknown) =>
     (rs as { pod?: { serviceAccountName?: string } } | undefined)?.pod?.serviceAccountName || undefined;
   const chosen =
     pick(member.runtimeSettings) ?? pick((inv.spec as { runtimeSettings?: unknown } | undefined)?.runtimeSettings);
-  if (chosen) return { name: chosen, ours: false };
-  return { name: jobName([`stash-${purpose}-job`, inv.metadata?.name ?? '']), ours: true };
+  const kubedump = isManifestMember(member);
+  if (chosen) return { name: chosen, ours: false, kubedump };
+  return {
+    name: jobName([kubedump ? `stash-kubedump-${purpose}` : `stash-${purpose}-job`, inv.metadata?.name ?? '']),
+    ours: true,
+    kubedump,
+  };
 }
 
 interface PvcTemplate {
@@ -277,13 +291,17 @@ async function ensureServiceAccount(
     ownerReferences: [ownerRef(inv)],
   };
   await d.kube.apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta });
-  await d.kube.apply({
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: meta,
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `stash-${purpose}-job` },
-    subjects: [{ kind: 'ServiceAccount', name: sa.name, namespace: inv.metadata?.namespace }],
-  });
+  const bind = (name: string, role: string) =>
+    d.kube.apply({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { ...meta, name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ kind: 'ServiceAccount', name: sa.name, namespace: inv.metadata?.namespace }],
+    });
+  await bind(sa.name, `stash-${purpose}-job`);
+  // In the invoker's namespace only (a RoleBinding): the manifests of that namespace, nothing cluster-wide.
+  if (sa.kubedump) await bind(jobName([sa.name, 'manifests']), `stash-kubedump-${purpose}`);
   return sa.name;
 }
 

@@ -2,9 +2,10 @@
 // - operator and agent from Dockerfile.webhook / Dockerfile.agent (read by images/dockerfile.ts): the
 //   `node:24-bookworm-slim` base is Debian bookworm minbase made by mmdebstrap from the machine's own apt
 //   sources plus the npm package's Node 24 binary; the `deps` stage is `npm ci --omit=dev`; the `restic` stage is
-//   restic from its Go module and the `template` stage the hook template engine (both hack/build-bins.sh);
+//   restic from its Go module, the `etcd-tools` stage etcdctl/etcdutl of the pinned etcd and the `template`
+//   stage the hook template engine (all three hack/build-bins.sh);
 //   build-time RUN steps run in a chroot of the image;
-// - pause (the pod sandbox), app (busybox: writes and serves files) and mariadb (Debian's server).
+// - pause (the pod sandbox), app (busybox: writes and serves files), mariadb and redis (Debian's servers).
 // Every expensive part is cached by the content of its inputs under ~/.cache/stash-ts/images.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -23,7 +24,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { pinnedVersions, resticBin, templateWasm } from '../../backends/bins.ts';
-import { REPO_ROOT } from '../bins.ts';
+import { REPO_ROOT, binary } from '../bins.ts';
 import { AGENT_IMAGE, OPERATOR_IMAGE } from '../entrypoints.ts';
 import {
   imagesCache,
@@ -39,6 +40,7 @@ import { parseDockerfile, type ImagePlan } from './dockerfile.ts';
 export const PAUSE_IMAGE = 'stash-ts/pause:3.10';
 export const APP_IMAGE = 'stash-ts/app:0.1.0';
 export const MARIADB_IMAGE = 'stash-ts/mariadb:0.1.0';
+export const REDIS_IMAGE = 'stash-ts/redis:0.1.0';
 export const DEBIAN_SUITE = 'bookworm';
 /** Environment of the node:24 images that the Dockerfiles build on. */
 const NODE_BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -198,6 +200,13 @@ function stageOutput(plan: ImagePlan, stage: string, src: string, log: Log): str
       throw new Error(`restic ${want} is not built yet; run: hack/build-bins.sh restic`);
     return bin;
   }
+  if (stage === 'etcd-tools' && (src === '/out/etcdctl' || src === '/out/etcdutl')) {
+    const want = pinnedVersions().ETCD_VERSION;
+    if (s.args.ETCD_VERSION !== want)
+      throw new Error(`Dockerfile etcd-tools stage builds ${s.args.ETCD_VERSION}, hack/versions.env pins ${want}`);
+    // binary() names the cache directory of the pinned version and says how to build it when missing.
+    return binary(src.slice('/out/'.length));
+  }
   if (stage === 'template' && src === '/out/template.wasm') return templateWasm();
   throw new Error(`COPY --from=${stage} ${src}: not known to test/world/images`);
 }
@@ -354,7 +363,16 @@ async function buildMariadb(log: Log): Promise<ImageArchive> {
   });
 }
 
-export type ImageName = 'pause' | 'app' | 'operator' | 'agent' | 'mariadb';
+/** Debian's Redis server (the member-kinds story); the pod's command starts redis-server with its own config. */
+async function buildRedis(log: Log): Promise<ImageArchive> {
+  const rootfs = debianRootfs(['redis-server', 'redis-tools'], log);
+  return writeArchive(REDIS_IMAGE, [await rootfsLayer(rootfs)], {
+    cmd: ['redis-server', '--protected-mode', 'no'],
+    env: [`PATH=${NODE_BASE_PATH}`],
+  });
+}
+
+export type ImageName = 'pause' | 'app' | 'operator' | 'agent' | 'mariadb' | 'redis';
 
 export async function buildImage(name: ImageName, log: Log = () => undefined): Promise<ImageArchive> {
   const t0 = Date.now();
@@ -366,7 +384,9 @@ export async function buildImage(name: ImageName, log: Log = () => undefined): P
         ? buildFromDockerfile('Dockerfile.webhook', OPERATOR_IMAGE, log)
         : name === 'agent'
           ? buildFromDockerfile('Dockerfile.agent', AGENT_IMAGE, log)
-          : buildMariadb(log));
+          : name === 'mariadb'
+            ? buildMariadb(log)
+            : buildRedis(log));
   log(`image ${a.ref}: ${(a.bytes / 1e6).toFixed(0)} MB in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   return a;
 }

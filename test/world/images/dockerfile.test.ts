@@ -4,6 +4,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pinnedVersions } from '../../backends/bins.ts';
 import { REPO_ROOT } from '../bins.ts';
 import { AGENT_ENTRYPOINT, OPERATOR_ENTRYPOINT } from '../entrypoints.ts';
 import { imageConfigFor } from './build.ts';
@@ -51,10 +52,27 @@ t.test(
   'Dockerfile.agent: its apt packages go into the Debian base; the compile-cache RUN runs at build time',
   async (t) => {
     const plan = parseDockerfile(read('Dockerfile.agent'), 'Dockerfile.agent');
-    t.same(plan.packages.sort(), ['ca-certificates', 'mariadb-client', 'postgresql-client', 'util-linux']);
-    t.ok(
-      plan.steps.some((s) => s.kind === 'copy' && s.copy.from === 'restic' && s.copy.dst === '/usr/local/bin/restic'),
-    );
+    t.same(plan.packages.sort(), [
+      'ca-certificates',
+      'mariadb-client',
+      'postgresql-client',
+      'redis-tools',
+      'util-linux',
+    ]);
+    for (const [stage, bin] of [
+      ['restic', 'restic'],
+      ['etcd-tools', 'etcdctl'],
+      ['etcd-tools', 'etcdutl'],
+    ])
+      t.ok(
+        plan.steps.some((s) => s.kind === 'copy' && s.copy.from === stage && s.copy.dst === `/usr/local/bin/${bin}`),
+        `${bin} from the ${stage} stage`,
+      );
+    // The Go stages build the versions hack/versions.env pins (the world's builder takes the cached binaries
+    // of those versions in their place and refuses a mismatch).
+    const pins = pinnedVersions();
+    t.equal(plan.stages.find((s) => s.name === 'restic')?.args.RESTIC_VERSION, pins.RESTIC_VERSION);
+    t.equal(plan.stages.find((s) => s.name === 'etcd-tools')?.args.ETCD_VERSION, pins.ETCD_VERSION);
     const run = plan.steps.find((s) => s.kind === 'run');
     t.match(run?.kind === 'run' ? run.command : '', /node agent\/main\.ts/);
     t.equal(
