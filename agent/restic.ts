@@ -13,6 +13,8 @@ import {
   type BackendSpec,
   type LockInfo,
   type RepositoryProbe,
+  ownMemoryCounters,
+  type MemoryCounters,
 } from '../shared/restic/index.ts';
 import type { AgentContext, LoadedRepository } from './common.ts';
 import type { RepoOps } from './repo.ts';
@@ -21,6 +23,13 @@ export function commandPrefix(ctx: Pick<AgentContext, 'isolateHostname' | 'podNa
   if (!ctx.isolateHostname) return undefined;
   // unshare without --fork execs in place (a UTS namespace needs no new process), so signals reach restic.
   return ['unshare', '--uts', '/bin/sh', '-c', 'hostname "$0" && exec "$@"', ctx.podName];
+}
+
+let memory: { counters: MemoryCounters | undefined } | undefined;
+/** This container's memory cgroup, found once: restic's OOM kills are told from it (docs/restic.md §2.5). */
+function containerMemory(): MemoryCounters | undefined {
+  memory ??= { counters: ownMemoryCounters() };
+  return memory.counters;
 }
 
 export async function openRepo(
@@ -51,6 +60,7 @@ export async function openRepo(
     progressFps: 1,
     probeTimeoutMs: Math.max(ctx.backendTimeoutMs, 5_000),
     logger: ctx.log,
+    memory: containerMemory(),
   });
   const lockOpts = (exclusive: boolean) => ({
     isHolderAlive,

@@ -6,6 +6,7 @@ import {
   BackendUnreachableError,
   CancelledError,
   LockedError,
+  OutOfMemoryError,
   RepositoryMissingError,
   ResticFailedError,
   WrongPasswordError,
@@ -13,6 +14,7 @@ import {
   type ResticFailureDetails,
 } from './errors.ts';
 import type { BackendKind } from './backend.ts';
+import { oomKilledText } from './memory-cgroup.ts';
 import { cleanLine, parseLockHolder, parseMessage } from './output.ts';
 
 export interface RunOutcome {
@@ -28,6 +30,8 @@ export interface RunOutcome {
   redact?: (s: string) => string;
   /** The backend, to name the Secret keys an access-denied answer points at. */
   backend?: BackendKind;
+  /** The kernel OOM-killed it (memory-cgroup.ts wasOomKilled), with the container's limit if it has one. */
+  oomKilled?: { limitBytes: number | undefined } | undefined;
 }
 
 // Inner errors that mean "nothing there" (docs/restic.md §2.2). The trailing "Is there a repository…" hint is
@@ -134,6 +138,14 @@ export function classify(o: RunOutcome): ResticError | undefined {
     return new CancelledError(`${what} ${why}`, details, o.stoppedBy);
   }
   if (o.exitCode === 0) return undefined;
+  if (o.oomKilled && o.signal === 'SIGKILL') {
+    const limit = o.oomKilled.limitBytes;
+    return new OutOfMemoryError(
+      `${oomKilledText(what, limit)}${limit !== undefined ? ': raise runtimeSettings.container.resources.limits.memory' : ''}`,
+      details,
+      limit,
+    );
+  }
 
   const code = o.exitCode ?? exitErrorCode(o.stderrLines);
   const head = headline(text);

@@ -15,6 +15,7 @@ import { StashError, ValidationError } from '../errors.ts';
 import type { ResolvedRepository } from './backend.ts';
 import { ByteTail, startChild, type ProcessPriority } from './child.ts';
 import { runProcess, type StdinFeed } from './exec.ts';
+import { wasOomKilled, type MemoryCounters } from './memory-cgroup.ts';
 import { ACCESS_DENIED, classify } from './classify.ts';
 import {
   CancelledError,
@@ -84,6 +85,11 @@ export interface ResticOptions {
   /** nice / ionice of restic and of every dump producer and restore consumer it is joined with. */
   priority?: ProcessPriority;
   logger?: Logger;
+  /**
+   * The OOM-kill counter and limit of the container restic runs in (memory-cgroup.ts ownMemoryCounters): read
+   * before and after each run, so a run the kernel killed for memory is an OutOfMemoryError naming the limit.
+   */
+  memory?: MemoryCounters | undefined;
 }
 
 export interface CallOptions {
@@ -331,6 +337,7 @@ export class Restic {
     const bin = this.opts.bin ?? 'restic';
     const prefix = this.opts.commandPrefix ?? [];
     this.log?.debug({ command, argv }, 'restic start');
+    const oomBefore = this.opts.memory?.oomKills();
     const run = await runProcess({
       file: prefix[0] ?? bin,
       args: prefix.length > 0 ? [...prefix.slice(1), bin, ...argv] : argv,
@@ -367,6 +374,12 @@ export class Restic {
     if (!(out.exitCode !== undefined && (o.okExitCodes ?? []).includes(out.exitCode) && !stoppedBy)) {
       // fail-fast stops are classified from restic's output, not as cancelled
       const failFast = stoppedBy === 'fail-fast';
+      const oomKilled =
+        this.opts.memory !== undefined &&
+        wasOomKilled(oomBefore, out.signal === 'SIGKILL' ? this.opts.memory.oomKills() : oomBefore, {
+          signal: out.signal,
+          stoppedByUs: stoppedBy !== undefined,
+        });
       error = classify({
         command,
         exitCode: failFast ? undefined : out.exitCode,
@@ -375,6 +388,7 @@ export class Restic {
         stoppedBy: failFast ? undefined : stoppedBy,
         redact: this.repo.redact,
         backend: this.repo.kind,
+        oomKilled: oomKilled ? { limitBytes: this.opts.memory?.limitBytes() } : undefined,
       });
       if (error && stoppedBy === 'producer-failed' && producerError !== undefined) {
         error = new CancelledError(

@@ -92,6 +92,18 @@ export class CancelledError extends ResticError {
   }
 }
 
+/**
+ * The kernel's OOM killer ended restic (SIGKILL we did not send, and the container's OOM-kill counter rose
+ * while it ran; memory-cgroup.ts). `limitBytes`: the container's memory limit, when it has one.
+ */
+export class OutOfMemoryError extends ResticError {
+  readonly limitBytes: number | undefined;
+  constructor(message: string, d: ResticFailureDetails, limitBytes: number | undefined) {
+    super('RESTIC_OOM_KILLED', message, d);
+    this.limitBytes = limitBytes;
+  }
+}
+
 /** Anything else: a non-zero exit we have no better name for. */
 export class ResticFailedError extends ResticError {
   constructor(message: string, d: ResticFailureDetails, options?: { cause?: unknown }) {

@@ -41,3 +41,11 @@ export { directLockRemover, LockRemovalError, type LockRemover } from './lock-re
 export { probeRepository, backendRequest, endpointOf, tcpProblem, type RepositoryProbe } from './backend-client.ts';
 export { parseVersion, atLeast, featuresOf, type ResticVersion, type Features } from './version.ts';
 export { makeRedactor, type Redactor } from './redact.ts';
+export {
+  ownMemoryCounters,
+  parseOomKillCount,
+  parseMemoryLimit,
+  wasOomKilled,
+  quantity,
+  type MemoryCounters,
+} from './memory-cgroup.ts';

@@ -245,6 +245,8 @@ export async function configureBackup(
   st: Story,
   name: string,
   target: { kind: WorkloadKind; name: string },
+  /** spec.runtimeSettings (e.g. the sidecar's container.resources). */
+  runtimeSettings?: Record<string, unknown>,
 ): Promise<void> {
   await st.kube.create({
     apiVersion: apiVersionOf('BackupConfiguration'),
@@ -259,6 +261,7 @@ export async function configureBackup(
         volumeMounts: [{ name: 'data', mountPath: '/data' }],
       },
       retentionPolicy: { name: 'keep-3', keepLast: 3, prune: true },
+      ...(runtimeSettings ? { runtimeSettings } : {}),
     },
   });
 }

@@ -28,7 +28,6 @@ import {
   invokerApiVersion,
   ownerRef,
   recordEvent,
-  slimPod,
   totalHostsOf,
   type Member,
   type Workload,
@@ -37,7 +36,7 @@ import type { BackupInvoker } from '../../shared/api/types.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { executeHook, postHookAllowed, type HookHandler, type HookSummary } from './hooks.ts';
 import { WorkQueue } from './queue.ts';
-import { eligibleSince, expectedHostNames, hostInformers, observeHosts } from './hosts.ts';
+import { eligibleSince, expectedHostNames, hostInformers, observeHosts, slimBackupPod } from './hosts.ts';
 import { JOB_REPORT_GRACE_MS, ensureBackupJob, memberJobHosts } from './jobs.ts';
 import {
   closeOutMember,
@@ -111,7 +110,7 @@ export class BackupSessionLoop {
       log: d.log,
     });
     // A pod that goes away (or terminates) may leave a host unreported: look at running sessions in its namespace.
-    ({ pods: this.pods, leases: this.leases } = hostInformers(d, ['BackupSession'], slimPod, (p) => {
+    ({ pods: this.pods, leases: this.leases } = hostInformers(d, ['BackupSession'], slimBackupPod, (p) => {
       for (const s of this.sessions.list()) {
         if (s.metadata?.namespace === p.metadata?.namespace && s.status?.phase === 'Running')
           this.queue.add(`${s.metadata?.namespace}/${s.metadata?.name}`);

@@ -91,6 +91,21 @@ export function slimRestorePod(p: KubeObject): KubeObject {
   return slim;
 }
 
+/** Whether pod `p` of the member's workload is the one for `host`: a Deployment's any, a StatefulSet's by ordinal, a DaemonSet's by node. */
+function podServesHost(p: KubeObject & { spec?: { nodeName?: string } }, m: Member, host: string): boolean {
+  const ref = m.ref;
+  const alias = aliasOf(m);
+  if (ref.kind === 'StatefulSet') {
+    const ordinal = (p.metadata?.name ?? '').slice((ref.name ?? '').length + 1);
+    return `${alias || 'host'}-${ordinal}` === host;
+  }
+  if (ref.kind === 'DaemonSet') {
+    const node = p.spec?.nodeName ?? '';
+    return (alias ? `${alias}-${node}` : node) === host;
+  }
+  return true;
+}
+
 /**
  * When the stash-init of `host` first started for this invoker (epoch ms), from the live pods slimRestorePod kept;
  * undefined when none has. Deployment: any of its pods (one host); StatefulSet: the pod of the host's ordinal;
@@ -103,7 +118,6 @@ export function restoreAgentStartedAt(
   host: string,
 ): number | undefined {
   const ref = m.ref;
-  const alias = aliasOf(m);
   const invoker = `${inv.kind}/${inv.metadata?.name}`;
   const target = `${ref.kind}/${ref.namespace}/${ref.name}`;
   let best: number | undefined;
@@ -112,15 +126,92 @@ export function restoreAgentStartedAt(
     if (!v?.startedAt || v.invoker !== invoker || v.target !== target || p.metadata?.namespace !== ref.namespace)
       continue;
     if (p.metadata?.deletionTimestamp) continue;
-    if (ref.kind === 'StatefulSet') {
-      const ordinal = (p.metadata?.name ?? '').slice((ref.name ?? '').length + 1);
-      if (`${alias || 'host'}-${ordinal}` !== host) continue;
-    } else if (ref.kind === 'DaemonSet') {
-      const node = p.spec?.nodeName ?? '';
-      if ((alias ? `${alias}-${node}` : node) !== host) continue;
-    }
+    if (!podServesHost(p, m, host)) continue;
     const at = Date.parse(v.startedAt);
     best = best === undefined ? at : Math.min(best, at);
+  }
+  return best;
+}
+
+/** What the backup loop keeps of a pod with the stash sidecar: whose it is, and its last OOM kill. */
+interface SidecarView {
+  /** "BackupBatch/name", from the container's flags. */
+  invoker: string;
+  /** "Deployment/namespace/name", from the container's flags. */
+  target: string;
+  /** When the kubelet last reported the container OOMKilled (RFC 3339), from state or lastState. */
+  oomKilledAt?: string;
+  /** resources.limits.memory of the container in the pod spec. */
+  memoryLimit?: string;
+}
+
+type Terminated = { reason?: string; finishedAt?: string };
+type PodWithSidecar = KubeObject & {
+  metadata?: { name?: string };
+  spec?: {
+    nodeName?: string;
+    containers?: Array<{ name?: string; args?: string[]; resources?: { limits?: { memory?: string } } }>;
+  };
+  status?: {
+    containerStatuses?: Array<{
+      name?: string;
+      state?: { terminated?: Terminated };
+      lastState?: { terminated?: Terminated };
+    }>;
+  };
+  stashSidecar?: SidecarView;
+};
+
+/**
+ * The backup loop's pod informer transform: slimPod plus, for a pod with the stash sidecar, whose it is and when
+ * the kubelet last OOM-killed it, so a host that stops renewing because its agent was killed for memory is failed
+ * with that reason and the limit (rules.ts oomNote) instead of only "stale heartbeat".
+ */
+export function slimBackupPod(p: KubeObject): KubeObject {
+  const pod = p as PodWithSidecar;
+  const slim = slimPod(p) as PodWithSidecar;
+  const c = pod.spec?.containers?.find((x) => x.name === CONTAINER.sidecar);
+  if (!c) return slim;
+  const flag = (name: string) => c.args?.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? '';
+  const st = pod.status?.containerStatuses?.find((x) => x.name === CONTAINER.sidecar);
+  const oom = [st?.state?.terminated, st?.lastState?.terminated]
+    .filter((x): x is Terminated => x?.reason === 'OOMKilled' && !Number.isNaN(Date.parse(x.finishedAt ?? '')))
+    .map((x) => x.finishedAt!)
+    .sort((a, b) => Date.parse(b) - Date.parse(a));
+  const limit = c.resources?.limits?.memory;
+  slim.stashSidecar = {
+    invoker: `${flag('invoker-kind')}/${flag('invoker-name')}`,
+    target: `${flag('target-kind')}/${flag('target-namespace')}/${flag('target-name')}`,
+    ...(oom[0] ? { oomKilledAt: oom[0] } : {}),
+    ...(limit ? { memoryLimit: String(limit) } : {}),
+  };
+  return slim;
+}
+
+/** The latest OOM kill of the stash sidecar serving `host`, from the pods slimBackupPod kept; undefined when none. */
+export function backupAgentOomKilled(
+  pods: readonly KubeObject[],
+  inv: KubeObject,
+  m: Member,
+  host: string,
+): HostObservation['agentOomKilled'] {
+  const ref = m.ref;
+  const invoker = `${inv.kind}/${inv.metadata?.name}`;
+  const target = `${ref.kind}/${ref.namespace}/${ref.name}`;
+  let best: HostObservation['agentOomKilled'];
+  for (const p of pods as readonly PodWithSidecar[]) {
+    const v = p.stashSidecar;
+    if (!v?.oomKilledAt || v.invoker !== invoker || v.target !== target || p.metadata?.namespace !== ref.namespace)
+      continue;
+    if (!podServesHost(p, m, host)) continue;
+    const at = Date.parse(v.oomKilledAt);
+    if (best === undefined || at > best.at)
+      best = {
+        at,
+        pod: p.metadata?.name ?? '',
+        container: CONTAINER.sidecar,
+        ...(v.memoryLimit ? { limit: v.memoryLimit } : {}),
+      };
   }
   return best;
 }
@@ -241,11 +332,18 @@ export async function observeHosts(o: ObserveInput): Promise<{ hosts: HostObserv
       ...(o.purpose === 'restore' && o.model === 'workload'
         ? { agentStartedAt: restoreAgentStartedAt(o.pods, o.inv, o.m, host) }
         : {}),
+      ...(o.purpose === 'backup' && o.model === 'workload'
+        ? optional('agentOomKilled', backupAgentOomKilled(o.pods, o.inv, o.m, host))
+        : {}),
     });
   }
   if (unknownHosts > 0) still.add(`${o.prefix}*`);
   o.missing.retain(o.prefix, still);
   return { hosts, unknownHosts };
+}
+
+function optional<K extends string, V>(key: K, v: V | undefined): { [k in K]?: V } {
+  return (v === undefined ? {} : { [key]: v }) as { [k in K]?: V };
 }
 
 /**

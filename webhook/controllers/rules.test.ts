@@ -132,6 +132,61 @@ t.test('hostsToFail: pod gone after its grace, stale heartbeat, never taken up w
       undefined,
     ],
     [
+      'stale heartbeat after the kubelet OOM-killed the agent this session: the kill and the limit are named',
+      {
+        ...base,
+        hosts: [
+          {
+            host: 'web',
+            heartbeatAt: now - 121_000,
+            agentOomKilled: { at: now - 10_000, pod: 'web-7d9', container: 'stash', limit: '96Mi' },
+          },
+        ],
+      },
+      ['web'],
+      /stopped working.*liveness bound of 2m0s.*; container stash of pod web-7d9 was OOMKilled at .* \(memory limit 96Mi\): raise runtimeSettings\.container\.resources\.limits\.memory$/,
+      undefined,
+    ],
+    [
+      "stale heartbeat, the OOM kill was before the member's turn: not this session's, not named",
+      {
+        ...base,
+        hosts: [
+          {
+            host: 'web',
+            heartbeatAt: now - 121_000,
+            agentOomKilled: { at: now - 11_000, pod: 'web-7d9', container: 'stash', limit: '96Mi' },
+          },
+        ],
+      },
+      ['web'],
+      /^(?!.*OOMKilled).*liveness bound of 2m0s; see the agent's log$/,
+      undefined,
+    ],
+    [
+      'OOM-killed this session but the agent renews again: alive, an OOM kill alone fails nobody',
+      {
+        ...base,
+        hosts: [
+          { host: 'web', heartbeatAt: now - 5_000, agentOomKilled: { at: now - 8_000, pod: 'p', container: 'stash' } },
+        ],
+      },
+      [],
+      undefined,
+      115_001,
+    ],
+    [
+      'no Lease, OOM-killed before its first renewal, past the bound: named, without a limit it does not have',
+      {
+        ...base,
+        eligibleSince: now - 130_000,
+        hosts: [{ host: 'web', agentOomKilled: { at: now - 129_000, pod: 'p', container: 'stash' } }],
+      },
+      ['web'],
+      /no agent took up.*; container stash of pod p was OOMKilled at .*\(no memory limit of its own\)/,
+      undefined,
+    ],
+    [
       'several hosts: each by its own rule, the earliest recheck wins',
       {
         ...base,

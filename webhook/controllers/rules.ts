@@ -93,6 +93,12 @@ export interface HostObservation {
    * host's stash-init, which starts only once its pod is rolled out); undefined: not started, or not observed.
    */
   agentStartedAt?: number;
+  /**
+   * The kubelet's last OOM kill of its agent container (state or lastState terminated, reason OOMKilled): when
+   * (epoch ms), in which pod, and the container's memory limit from the pod spec. A sidecar the kernel killed
+   * restarts and may just stop renewing; its failure then says why. Only kills since eligibleSince count.
+   */
+  agentOomKilled?: { at: number; pod: string; container: string; limit?: string };
 }
 
 export interface LivenessInput {
@@ -118,6 +124,16 @@ export interface LivenessInput {
   hosts: readonly HostObservation[];
 }
 
+/** "; its agent was OOMKilled …" when the kubelet says the host's agent container was OOM-killed since `since`. */
+export function oomNote(h: Pick<HostObservation, 'agentOomKilled'>, since: number): string {
+  const k = h.agentOomKilled;
+  if (!k || k.at < since) return '';
+  return (
+    `; container ${k.container} of pod ${k.pod} was OOMKilled at ${new Date(k.at).toISOString()} ` +
+    `(${k.limit ? `memory limit ${k.limit}` : 'no memory limit of its own'}): raise runtimeSettings.container.resources.limits.memory`
+  );
+}
+
 export interface HostFailure {
   host: string;
   reason: string;
@@ -132,20 +148,19 @@ export function hostsToFail(i: LivenessInput): { failed: HostFailure[]; recheckI
   };
   const bound = formatMs(i.boundMs);
   for (const h of i.hosts) {
+    const fail = (reason: string) => failed.push({ host: h.host, reason: reason + oomNote(h, i.eligibleSince) });
     if (h.gone) {
-      if (h.gone.forMs >= i.goneGraceMs) failed.push({ host: h.host, reason: h.gone.reason });
+      if (h.gone.forMs >= i.goneGraceMs) fail(h.gone.reason);
       else later(i.goneGraceMs - h.gone.forMs);
       continue;
     }
     if (h.heartbeatAt !== undefined) {
       const age = i.now - h.heartbeatAt;
       if (age > i.boundMs) {
-        failed.push({
-          host: h.host,
-          reason:
-            `host ${h.host} of ${i.target} stopped working on the session: its heartbeat Lease was last renewed ${formatMs(Math.round(age / 1000) * 1000)} ago ` +
+        fail(
+          `host ${h.host} of ${i.target} stopped working on the session: its heartbeat Lease was last renewed ${formatMs(Math.round(age / 1000) * 1000)} ago ` +
             `(${new Date(h.heartbeatAt).toISOString()}), beyond the liveness bound of ${bound}; see the agent's log`,
-        });
+        );
       } else later(i.boundMs - age + 1);
       continue;
     }
@@ -154,13 +169,11 @@ export function hostsToFail(i: LivenessInput): { failed: HostFailure[]; recheckI
       // reconnecting after an apiserver restart): that is not a lost agent, and gets its own, longer bound.
       const waited = i.now - i.eligibleSince;
       if (waited > i.startBoundMs) {
-        failed.push({
-          host: h.host,
-          reason:
-            `no agent took up the session for host ${h.host} of ${i.target}: its agent container did not start within ${formatMs(i.startBoundMs)} ` +
+        fail(
+          `no agent took up the session for host ${h.host} of ${i.target}: its agent container did not start within ${formatMs(i.startBoundMs)} ` +
             `of the member's turn (the liveness bound of ${bound} applies once it runs): check the workload's rollout ` +
             '(kubectl rollout status, kubectl describe pod: scheduling, image pulls) and that the stash-init container is injected into its pod template',
-        });
+        );
       } else {
         // At least once a bound: an agent that starts meanwhile is judged by the liveness bound from its start.
         later(Math.min(i.startBoundMs - waited + 1, i.boundMs));
@@ -171,16 +184,14 @@ export function hostsToFail(i: LivenessInput): { failed: HostFailure[]; recheckI
     const since = Math.max(i.eligibleSince, h.agentStartedAt ?? i.eligibleSince);
     const waited = i.now - since;
     if (waited > i.boundMs) {
-      failed.push({
-        host: h.host,
-        reason:
-          h.agentStartedAt !== undefined && h.agentStartedAt > i.eligibleSince
-            ? `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: ` +
+      fail(
+        h.agentStartedAt !== undefined && h.agentStartedAt > i.eligibleSince
+          ? `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: ` +
               `its agent container started (${new Date(h.agentStartedAt).toISOString()}) but never renewed a heartbeat Lease; see that container's log`
-            : `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: ` +
+          : `no agent took up the session for host ${h.host} of ${i.target} within the liveness bound of ${bound}: ` +
               "check that the stash container is injected into its pods and running (kubectl get pods, the workload's pod template), " +
               'and that the session carries the invoker-type/invoker-name labels',
-      });
+      );
     } else later(i.boundMs - waited + 1);
   }
   return { failed, ...(recheck !== undefined ? { recheckInMs: recheck } : {}) };
