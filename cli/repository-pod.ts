@@ -9,21 +9,23 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { apiVersionOf, LABEL } from '../shared/api/constants.ts';
+import { LABEL } from '../shared/api/constants.ts';
 import type { KubeObject } from '../shared/kube/client.ts';
 import { errorMessage } from '../shared/errors.ts';
 import type { OpenedRepository, RepositoryObject } from '../shared/repository/open.ts';
+import {
+  POD_SCRATCH,
+  REPOSITORY_PATH,
+  RESTIC_CONTAINER as CONTAINER,
+  repositoryPodSpec,
+} from '../shared/repository/pod-spec.ts';
 import { ResolvedRepository } from '../shared/restic/backend.ts';
 import { Restic } from '../shared/restic/command.ts';
 import type { LockInfo } from '../shared/restic/output.ts';
 import { CliError, EXIT, type Cli } from './context.ts';
 
-export const POD_LABEL = { component: 'kubectl-stash-repository', repository: 'stash.appscode.com/repository' };
-const CONTAINER = 'restic';
-const REPOSITORY_PATH = '/stash-repository';
-/** The emptyDir a download restores into before it is copied out. */
-export const POD_SCRATCH = '/stash-download';
-const TMP = '/stash-tmp';
+export { POD_SCRATCH };
+export const POD_COMPONENT = 'kubectl-stash-repository';
 /**
  * The pod's one process only waits for execs; it ends on its own after this long, so the pod of a plugin that was
  * SIGKILLed stops using the node (its object stays, labelled, until the Repository or a user removes it).
@@ -95,90 +97,6 @@ function kubectlEnv(cli: Cli, home: string): Record<string, string> {
     for (const k of ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT'])
       if (process.env[k]) env[k] = process.env[k]!;
   return env;
-}
-
-/** The pod (docs/kubectl-stash.md "Local volumes only a pod can mount"). */
-export function repositoryPodSpec(o: {
-  repo: RepositoryObject;
-  image: string;
-  writable: boolean;
-  user?: { uid: number; gid: number };
-}): KubeObject {
-  const ns = o.repo.metadata!.namespace!;
-  const name = o.repo.metadata!.name!;
-  const { mountPath: _mountPath, subPath, ...source } = (o.repo.spec.backend.local ?? {}) as Record<string, unknown>;
-  const volume: Record<string, unknown> = structuredClone(source);
-  // A claim's own readOnly makes the kubelet mount it read-only whatever the container asks.
-  const pvc = volume.persistentVolumeClaim as Record<string, unknown> | undefined;
-  if (pvc && !o.writable) pvc.readOnly = true;
-  const secretName = o.repo.spec.backend.storageSecretName;
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      generateName: `stash-cli-${name.slice(0, 40)}-`,
-      namespace: ns,
-      labels: {
-        [LABEL.managedBy]: 'kubectl-stash',
-        [LABEL.component]: POD_LABEL.component,
-        [POD_LABEL.repository]: name,
-      },
-      // Deleting the Repository takes a leftover pod along.
-      ownerReferences: o.repo.metadata?.uid
-        ? [{ apiVersion: apiVersionOf('Repository'), kind: 'Repository', name, uid: o.repo.metadata.uid }]
-        : undefined,
-    },
-    spec: {
-      restartPolicy: 'Never',
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      terminationGracePeriodSeconds: 1,
-      // docs/api.md §13.5: the restricted Pod Security level, as every pod of the product.
-      securityContext: {
-        runAsNonRoot: o.user ? o.user.uid !== 0 : true,
-        seccompProfile: { type: 'RuntimeDefault' },
-        ...(o.user ? { runAsUser: o.user.uid, runAsGroup: o.user.gid } : {}),
-      },
-      containers: [
-        {
-          name: CONTAINER,
-          image: o.image,
-          imagePullPolicy: 'IfNotPresent',
-          command: ['sleep', String(LIFETIME_S)],
-          env: [
-            { name: 'RESTIC_REPOSITORY', value: REPOSITORY_PATH },
-            // The password reaches restic's environment from the Secret; it is on no command line.
-            ...(secretName
-              ? [{ name: 'RESTIC_PASSWORD', valueFrom: { secretKeyRef: { name: secretName, key: 'RESTIC_PASSWORD' } } }]
-              : []),
-            { name: 'HOME', value: TMP },
-            { name: 'TMPDIR', value: TMP },
-          ],
-          securityContext: {
-            allowPrivilegeEscalation: false,
-            capabilities: { drop: ['ALL'] },
-            runAsNonRoot: o.user ? o.user.uid !== 0 : true,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
-          volumeMounts: [
-            {
-              name: 'repository',
-              mountPath: REPOSITORY_PATH,
-              readOnly: !o.writable,
-              ...(typeof subPath === 'string' && subPath ? { subPath } : {}),
-            },
-            { name: 'tmp', mountPath: TMP },
-            { name: 'download', mountPath: POD_SCRATCH },
-          ],
-        },
-      ],
-      volumes: [
-        { name: 'repository', ...volume },
-        { name: 'tmp', emptyDir: {} },
-        { name: 'download', emptyDir: {} },
-      ],
-    },
-  };
 }
 
 /** Why a pod cannot start, once that is certain (an image that cannot be pulled, a claim that does not exist). */
@@ -259,7 +177,7 @@ async function deletePod(cli: Cli, ns: string, name: string): Promise<void> {
   } catch (err) {
     cli.err(
       `warning: could not delete pod ${ns}/${name} (${errorMessage(err)}); ` +
-        `remove leftovers with: kubectl delete pod -n ${ns} -l ${LABEL.component}=${POD_LABEL.component}`,
+        `remove leftovers with: kubectl delete pod -n ${ns} -l ${LABEL.component}=${POD_COMPONENT}`,
     );
   }
 }
@@ -280,7 +198,18 @@ export async function openRepositoryInPod(
   let user: { uid: number; gid: number } | undefined;
   for (let attempt = 0; ; attempt++) {
     const t0 = Date.now();
-    const created = await cli.kube.create<KubeObject>(repositoryPodSpec({ repo, image, writable: o.writable, user }));
+    const created = await cli.kube.create<KubeObject>(
+      repositoryPodSpec({
+        repo,
+        image,
+        writable: o.writable,
+        user,
+        command: ['sleep', String(LIFETIME_S)],
+        component: POD_COMPONENT,
+        managedBy: 'kubectl-stash',
+        generateName: `stash-cli-${repo.metadata!.name!.slice(0, 40)}-`,
+      }),
+    );
     const pod = created.metadata!.name!;
     let keep = false;
     try {

@@ -4,7 +4,8 @@
 // claim; `kubectl stash download` then runs restic in a short-lived pod of the agent image that mounts the claim
 // read-only under the restricted Pod Security level the namespace enforces, and the files come out byte for
 // byte. The pod is gone when the command ends: after a download, after a wrong snapshot id (exit 3, a clear
-// message) and after a Ctrl-C while it starts. `gen rules` and `check` run through such a pod too.
+// message) and after a Ctrl-C while it starts. `gen rules` and `check` run through such a pod too. The operator,
+// which cannot see the volume either, lists and forgets the Repository's snapshots through a short-lived Job.
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { apiVersionOf } from '../../shared/api/index.ts';
+import { SNAPSHOT_API_VERSION, SNAPSHOT_KIND } from '../../shared/api/snapshot.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { REPO_ROOT, binary } from '../world/bins.ts';
 import { AGENT_IMAGE } from '../world/entrypoints.ts';
@@ -68,6 +70,17 @@ function plugin(args: string[], onStart?: (pid: number) => void): Promise<Run> {
   return once(child, 'close').then(([code]) => ({ code: code as number | null, stdout, stderr, ms: Date.now() - t0 }));
 }
 
+type SnapshotObj = KubeObject & { status?: { id?: string } };
+const snapshotObjects = async () =>
+  (await st.kube.list<SnapshotObj>(SNAPSHOT_API_VERSION, SNAPSHOT_KIND, st.ns)).items.filter(
+    (s) => s.metadata?.labels?.repository === 'pvc-repo' && !s.metadata.deletionTimestamp,
+  );
+const syncJobs = async () =>
+  (
+    await st.kube.list<KubeObject>('batch/v1', 'Job', st.ns, {
+      labelSelector: 'app.kubernetes.io/component=stash-snapshots',
+    })
+  ).items;
 const repoPods = async () => (await st.kube.list<RepoPod>('v1', 'Pod', st.ns, { labelSelector: POD_SELECTOR })).items;
 
 // The repository's volume and the application's volume: both claims on hostPath PersistentVolumes of the node.
@@ -137,6 +150,17 @@ t.test('the sidecar backs up into a claim only a pod can mount', async (t) => {
   t.equal(snaps.length, 1, 'one snapshot');
   snapshotId = snaps[0]!.id;
   snapshotHost = snaps[0]!.hostname;
+  // The operator cannot see the volume either: its Snapshot sync lists the repository through a short-lived Job.
+  const objs = await until(
+    'the Snapshot of the backup, synced through a Job',
+    async () => {
+      const l = await snapshotObjects();
+      return l.length === 1 ? l : undefined;
+    },
+    180_000,
+  );
+  t.equal(objs[0]!.metadata?.name, `pvc-repo-${snapshotId.slice(0, 8)}`, 'Snapshot pvc-repo-<8 hex>');
+  t.equal(objs[0]!.status?.id, snapshotId, 'its id is the one restic lists');
 });
 
 t.test('download runs restic in a short-lived restricted pod and gives the files byte for byte', async (t) => {
@@ -221,4 +245,24 @@ t.test('gen rules and check run through such a pod too', async (t) => {
   );
   t.equal(repo.status?.integrity, true, 'status.integrity written');
   t.same(await repoPods(), [], 'no pod is left');
+});
+
+t.test('delete snapshot forgets it through a sync Job; no Job is left', async (t) => {
+  await backupNow(st, 'app-backup-2', { kind: 'BackupConfiguration', name: 'app-backup' });
+  const s = await finalPhase<Session>(st, 'BackupSession', 'app-backup-2');
+  t.equal(s.status?.phase, 'Succeeded', 'a second backup');
+  await until('two Snapshots', async () => ((await snapshotObjects()).length === 2 ? true : undefined), 180_000);
+  const victim = `pvc-repo-${snapshotId.slice(0, 8)}`;
+  const r = await plugin(['delete', 'snapshot', victim]);
+  t.equal(r.code, 0, `exit 0: ${r.stderr}`);
+  const left = JSON.parse(
+    execFileSync(binary('restic'), ['-r', repoDir, '--no-cache', '--no-lock', 'snapshots', '--json'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, RESTIC_PASSWORD: await password() },
+    }),
+  ) as Array<{ id: string }>;
+  t.equal(left.length, 1, 'one snapshot left in the repository');
+  t.not(left[0]?.id, snapshotId, 'the deleted one is gone from the backend');
+  await until('no sync Job left', async () => ((await syncJobs()).length === 0 ? true : undefined), 60_000);
+  t.pass('the sync Jobs are deleted');
 });

@@ -1,6 +1,15 @@
 import t from 'tap';
-import type { RepositoryObject } from '../shared/repository/open.ts';
-import { repositoryPodSpec } from './repository-pod.ts';
+import type { RepositoryObject } from './open.ts';
+import { repositoryPodSpec as build, type RepositoryPodOptions } from './pod-spec.ts';
+
+const repositoryPodSpec = (o: Omit<RepositoryPodOptions, 'command' | 'component' | 'managedBy' | 'generateName'>) =>
+  build({
+    ...o,
+    command: ['sleep', '60'],
+    component: 'kubectl-stash-repository',
+    managedBy: 'kubectl-stash',
+    generateName: 'x-',
+  });
 
 type Spec = {
   metadata: { generateName: string; labels: Record<string, string>; ownerReferences?: Array<{ uid: string }> };
