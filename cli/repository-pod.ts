@@ -168,12 +168,13 @@ async function repositoryOwner(
 }
 
 async function deletePod(cli: Cli, ns: string, name: string): Promise<void> {
+  const t0 = Date.now();
   try {
     await cli.kube.delete('v1', 'Pod', ns, name, { gracePeriodSeconds: 1 });
     // Wait a little so that "the command ended" means "its pod is gone"; a slow node does not fail the command.
     const end = Date.now() + 30_000;
     while (Date.now() < end && (await cli.kube.getOrNull('v1', 'Pod', ns, name))) await sleep(250);
-    cli.err(`pod ${ns}/${name} deleted`);
+    cli.err(`pod ${ns}/${name} deleted (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   } catch (err) {
     cli.err(
       `warning: could not delete pod ${ns}/${name} (${errorMessage(err)}); ` +

@@ -152,7 +152,16 @@ export async function download(
             );
           id = latest.id;
         }
-        ids.push(id);
+        // An id (or its prefix) must name one of the listed snapshots: a wrong one is "not found" before any work.
+        const matching = listed.filter((s) => s.id.startsWith(id));
+        if (matching.length === 0)
+          throw new CliError(
+            EXIT.notFound,
+            `no snapshot ${ref} in Repository ${name}${o.host ? ` of host ${o.host}` : ''} (kubectl get snapshots -n ${cli.namespace} -l repository=${name})`,
+          );
+        if (matching.length > 1)
+          throw new CliError(EXIT.usage, `${matching.length} snapshots start with ${ref}; give more of the id`);
+        ids.push(matching[0]!.id);
       }
       const dirs: string[] = [];
       for (const id of ids) {

@@ -33,7 +33,7 @@ import {
   type SessionObj,
 } from '../support/e2e-world.ts';
 
-t.setTimeout(300_000);
+t.setTimeout(600_000);
 // The periodic resync is 10 minutes here: every Snapshot this file sees comes from the event-driven sync (the
 // Repository status the agent writes after a session, a session reaching a final phase, a Snapshot deleted).
 const w = await e2eWorld(t, 'kubectl-stash', {
