@@ -26,15 +26,29 @@ export interface Cli {
   kube: Kube;
   namespace: string;
   resticBinary: string;
+  /** The user's kubectl (KUBECTL, else from PATH): logs and the exec into a repository pod (cli/repository-pod.ts). */
+  kubectl: string;
+  /** --agent-image; else the operator's (cli/repository-pod.ts). */
+  agentImage: string | undefined;
+  /** Aborted on SIGINT/SIGTERM: long work stops and what the command started (a pod) is cleaned up. */
+  signal: AbortSignal;
   out(line: string): void;
   err(line: string): void;
 }
 
-export function makeCli(flags: { kubeconfig?: string; namespace?: string }): Cli {
+export function makeCli(flags: {
+  kubeconfig?: string;
+  namespace?: string;
+  agentImage?: string;
+  signal?: AbortSignal;
+}): Cli {
   return {
     kube: Kube.load(flags.kubeconfig, 'kubectl-stash'),
     namespace: flags.namespace || 'default',
     resticBinary: process.env.STASH_RESTIC_BINARY || 'restic',
+    kubectl: process.env.KUBECTL || 'kubectl',
+    agentImage: flags.agentImage || undefined,
+    signal: flags.signal ?? new AbortController().signal,
     out: (l) => process.stdout.write(`${l}\n`),
     err: (l) => process.stderr.write(`${l}\n`),
   };

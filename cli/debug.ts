@@ -56,7 +56,7 @@ async function agentLogs(cli: Cli, container: string, kubeconfig: string | undef
     const args = ['logs', '-n', cli.namespace, p.metadata!.name!, '-c', container, '--tail', '20'];
     if (kubeconfig) args.push('--kubeconfig', kubeconfig);
     try {
-      const { stdout } = await run(process.env.KUBECTL || 'kubectl', args, { timeout: 20_000 });
+      const { stdout } = await run(cli.kubectl, args, { timeout: 20_000 });
       cli.out(`  ${container} log of pod ${p.metadata?.name} (last 20 lines):`);
       for (const l of stdout.trimEnd().split('\n')) cli.out(`    ${l}`);
     } catch (err) {

@@ -62,51 +62,62 @@ export async function keyCommand(
   repoName: string,
   o: { newPasswordFile?: string; updateSecret?: boolean; id?: string; user?: string; host?: string },
 ): Promise<void> {
-  await withRepository(cli, repoName, async ({ restic: r }, repo) => {
-    switch (action) {
-      case 'list': {
-        for (const k of await listKeys(r))
-          cli.out(`${k.current ? '*' : ' '} ${k.id.slice(0, 8)}  ${k.userName}@${k.hostName}  ${k.created}`);
-        return;
+  // restic reads a new password from a file; in a repository pod that file is not there, and the plugin puts no
+  // password into a pod's spec or an exec's command line.
+  const notInPod =
+    action === 'add' || action === 'update'
+      ? `key ${action} through a short-lived pod is not implemented; run it where the volume is mounted`
+      : undefined;
+  await withRepository(
+    cli,
+    repoName,
+    async ({ restic: r }, repo) => {
+      switch (action) {
+        case 'list': {
+          for (const k of await listKeys(r))
+            cli.out(`${k.current ? '*' : ' '} ${k.id.slice(0, 8)}  ${k.userName}@${k.hostName}  ${k.created}`);
+          return;
+        }
+        case 'add': {
+          const pw = await newPassword(o.newPasswordFile);
+          const before = new Set((await listKeys(r)).map((k) => k.id));
+          const extra = [...(o.user ? ['--user', o.user] : []), ...(o.host ? ['--host', o.host] : [])];
+          await restic(r, ['key', 'add', '--new-password-file', o.newPasswordFile!, ...extra]);
+          const added = (await listKeys(r)).find((k) => !before.has(k.id));
+          cli.out(`key ${added?.id.slice(0, 8) ?? '?'} added`);
+          if (o.updateSecret) await updateSecret(cli, repo, pw);
+          return;
+        }
+        case 'update': {
+          const pw = await newPassword(o.newPasswordFile);
+          await restic(r, ['key', 'passwd', '--new-password-file', o.newPasswordFile!]);
+          cli.out('the current key now opens with the new password');
+          await updateSecret(cli, repo, pw);
+          return;
+        }
+        case 'remove': {
+          if (!o.id) throw new CliError(EXIT.usage, 'key remove needs the key id (see key list)');
+          const keys = await listKeys(r);
+          const victim = keys.filter((k) => k.id.startsWith(o.id!));
+          if (victim.length !== 1) throw new CliError(EXIT.notFound, `no single key matches ${o.id}`);
+          if (keys.length === 1)
+            throw new CliError(
+              EXIT.refused,
+              'refusing to remove the last key: the repository could never be opened again',
+            );
+          if (victim[0]!.current)
+            throw new CliError(
+              EXIT.refused,
+              `key ${o.id} is the one the Secret's RESTIC_PASSWORD opens: add a new key with --update-secret first`,
+            );
+          await restic(r, ['key', 'remove', victim[0]!.id]);
+          cli.out(`key ${victim[0]!.id.slice(0, 8)} removed`);
+          return;
+        }
+        default:
+          throw new CliError(EXIT.usage, `unknown key action "${action}": list, add, update or remove`);
       }
-      case 'add': {
-        const pw = await newPassword(o.newPasswordFile);
-        const before = new Set((await listKeys(r)).map((k) => k.id));
-        const extra = [...(o.user ? ['--user', o.user] : []), ...(o.host ? ['--host', o.host] : [])];
-        await restic(r, ['key', 'add', '--new-password-file', o.newPasswordFile!, ...extra]);
-        const added = (await listKeys(r)).find((k) => !before.has(k.id));
-        cli.out(`key ${added?.id.slice(0, 8) ?? '?'} added`);
-        if (o.updateSecret) await updateSecret(cli, repo, pw);
-        return;
-      }
-      case 'update': {
-        const pw = await newPassword(o.newPasswordFile);
-        await restic(r, ['key', 'passwd', '--new-password-file', o.newPasswordFile!]);
-        cli.out('the current key now opens with the new password');
-        await updateSecret(cli, repo, pw);
-        return;
-      }
-      case 'remove': {
-        if (!o.id) throw new CliError(EXIT.usage, 'key remove needs the key id (see key list)');
-        const keys = await listKeys(r);
-        const victim = keys.filter((k) => k.id.startsWith(o.id!));
-        if (victim.length !== 1) throw new CliError(EXIT.notFound, `no single key matches ${o.id}`);
-        if (keys.length === 1)
-          throw new CliError(
-            EXIT.refused,
-            'refusing to remove the last key: the repository could never be opened again',
-          );
-        if (victim[0]!.current)
-          throw new CliError(
-            EXIT.refused,
-            `key ${o.id} is the one the Secret's RESTIC_PASSWORD opens: add a new key with --update-secret first`,
-          );
-        await restic(r, ['key', 'remove', victim[0]!.id]);
-        cli.out(`key ${victim[0]!.id.slice(0, 8)} removed`);
-        return;
-      }
-      default:
-        throw new CliError(EXIT.usage, `unknown key action "${action}": list, add, update or remove`);
-    }
-  });
+    },
+    { writable: true, notInPod },
+  );
 }

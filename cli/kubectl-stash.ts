@@ -47,7 +47,8 @@ Commands:
                                the agents' recent log lines
   help                         this text
 
-Global flags: -n/--namespace NS (default "default"), --kubeconfig FILE.
+Global flags: -n/--namespace NS (default "default"), --kubeconfig FILE, --agent-image IMAGE (for the short-lived pod
+that reaches a local volume only a pod can mount; default the operator's STASH_AGENT_IMAGE).
 Passwords are read from files, never from the command line; no credential is printed.
 Exit codes: 0 ok, 1 the work failed, 2 bad command line, 3 not found, 4 refused (in use, last key).
 `;
@@ -73,6 +74,7 @@ const OPTIONS = {
   restorebatch: { type: 'string' },
   timestamp: { type: 'string' },
   hosts: { type: 'string' },
+  'agent-image': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -103,7 +105,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return p.length === 0 && !f.help ? EXIT.usage : EXIT.ok;
   }
-  const cli = makeCli({ kubeconfig: f.kubeconfig, namespace: f.namespace });
+  // Ctrl-C stops the work and still cleans up (a repository pod is deleted); a second one is not waited for.
+  const stop = new AbortController();
+  const onSignal = () => {
+    if (stop.signal.aborted) process.exit(130);
+    process.stderr.write('interrupted: stopping and cleaning up …\n');
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const cli = makeCli({
+    kubeconfig: f.kubeconfig,
+    namespace: f.namespace,
+    agentImage: f['agent-image'],
+    signal: stop.signal,
+  });
   try {
     switch (p[0]) {
       case 'trigger': {
@@ -166,11 +182,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     return EXIT.ok;
   } catch (err) {
-    const code = err instanceof CliError ? err.code : EXIT.failed;
+    const code = stop.signal.aborted ? 130 : err instanceof CliError ? err.code : EXIT.failed;
     cli.err(`error: ${errorMessage(err)}`);
     return code;
   } finally {
     cli.kube.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

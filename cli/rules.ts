@@ -36,10 +36,15 @@ export function rulesAt(snapshots: readonly Snapshot[], at: Date, hosts: readonl
 export async function genRules(cli: Cli, repo: string, o: { timestamp?: string; hosts: string[] }): Promise<void> {
   const at = o.timestamp ? new Date(o.timestamp) : new Date();
   if (Number.isNaN(at.getTime())) throw new CliError(EXIT.usage, `--timestamp: not a time: ${o.timestamp}`);
-  await withRepository(cli, repo, async ({ restic }) => {
-    const rules = rulesAt(await restic.snapshots(), at, o.hosts);
-    if (rules.length === 0)
-      throw new CliError(EXIT.notFound, `no snapshot of Repository ${repo} at or before ${at.toISOString()}`);
-    cli.out(stringify({ rules }).trimEnd());
-  });
+  await withRepository(
+    cli,
+    repo,
+    async ({ restic }) => {
+      const rules = rulesAt(await restic.snapshots({}, { signal: cli.signal }), at, o.hosts);
+      if (rules.length === 0)
+        throw new CliError(EXIT.notFound, `no snapshot of Repository ${repo} at or before ${at.toISOString()}`);
+      cli.out(stringify({ rules }).trimEnd());
+    },
+    { writable: false },
+  );
 }

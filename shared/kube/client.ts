@@ -44,6 +44,8 @@ export interface RequestOptions {
   contentType?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** The body as text, not parsed as JSON (a pod's log). */
+  raw?: boolean;
 }
 
 export const CONTENT = {
@@ -155,7 +157,7 @@ export class Kube {
   async #send(o: RequestOptions): Promise<IncomingMessage> {
     const url = this.#url(o.path, o.query);
     const payload = o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
-    const headers: Record<string, string> = { accept: 'application/json', ...this.#headers() };
+    const headers: Record<string, string> = { accept: o.raw ? '*/*' : 'application/json', ...this.#headers() };
     if (payload !== undefined) {
       headers['content-type'] = o.contentType ?? CONTENT.json;
       headers['content-length'] = String(Buffer.byteLength(payload));
@@ -220,7 +222,7 @@ export class Kube {
       throw new KubeError(`${o.method ?? 'GET'} ${o.path}: ${errorMessage(err)}`, undefined, { cause: err });
     }
     const status = res.statusCode ?? 0;
-    if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
+    if (status >= 200 && status < 300) return (o.raw ? text : text ? JSON.parse(text) : undefined) as T;
     let message = text;
     try {
       const body = JSON.parse(text) as { message?: string };

@@ -167,6 +167,8 @@ export interface RestoreOptions extends CallOptions {
   include?: string[];
   exclude?: string[];
   verify?: boolean;
+  /** Take no lock: for a repository this process may only read (a read-only mount). */
+  noLock?: boolean;
   onProgress?: (line: Record<string, unknown>) => void;
 }
 

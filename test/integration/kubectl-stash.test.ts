@@ -9,7 +9,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -33,7 +33,7 @@ import {
   type SessionObj,
 } from '../support/e2e-world.ts';
 
-t.setTimeout(300_000);
+t.setTimeout(600_000);
 // The periodic resync is 10 minutes here: every Snapshot this file sees comes from the event-driven sync (the
 // Repository status the agent writes after a session, a session reaching a final phase, a Snapshot deleted).
 const w = await e2eWorld(t, 'kubectl-stash', {
@@ -281,6 +281,85 @@ t.test('key add with --update-secret, then remove the old key: only the new pass
   t.ok(readFileSync(pwFile, 'utf8').length > 0);
 });
 
+t.test('key update changes the current key and the Secret: only the newest password opens it', async (t) => {
+  const before = passwords.at(-1)!;
+  const newest = `newest-${Date.now()}-pw`;
+  const pwFile = join(mkdtempSync(join(tmpdir(), 'stash-pw-')), 'pw');
+  writeFileSync(pwFile, `${newest}\n`, { mode: 0o600 });
+  const u = await plugin('key', 'update', 'repo', '--new-password-file', pwFile);
+  t.equal(u.code, 0, u.stderr);
+  const s = await w.kube.get<KubeObject & { data: Record<string, string> }>('v1', 'Secret', ns, 'repo-secret');
+  t.equal(Buffer.from(s.data.RESTIC_PASSWORD!, 'base64').toString(), newest, 'the Secret holds the updated password');
+  const keys = await plugin('key', 'list', 'repo');
+  t.equal(keys.stdout.trim().split('\n').length, 1, 'still one key');
+  t.match(keys.stdout, /^\* /, 'and the Secret opens it');
+  const withNewest = await direct(newest);
+  const withBefore = await direct(before);
+  t.teardown(() => Promise.all([withNewest.cleanup(), withBefore.cleanup()]));
+  t.ok((await withNewest.restic.snapshots()).length > 0, 'the updated password opens the repository');
+  await t.rejects(withBefore.restic.snapshots(), WrongPasswordError, 'the one before no longer does');
+  passwords.push(newest);
+  t.equal((await plugin('key', 'update', 'repo')).code, 2, 'without --new-password-file: 2');
+});
+
+t.test('cp secret copies the Secret; a second copy leaves it as it is', async (t) => {
+  await w.kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'cli-secret' } });
+  const r = await plugin('cp', 'secret', 'repo-secret', '--to-namespace', 'cli-secret');
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /Secret cli-secret\/repo-secret created/);
+  const [a, b] = await Promise.all(
+    [ns, 'cli-secret'].map((n) =>
+      w.kube.get<KubeObject & { data: Record<string, string> }>('v1', 'Secret', n, 'repo-secret'),
+    ),
+  );
+  t.same(b!.data, a!.data, 'the same data');
+  const again = await plugin('cp', 'secret', 'repo-secret', '--to-namespace', 'cli-secret');
+  t.match(again.stdout, /exists already: left as it is/);
+  t.equal((await plugin('cp', 'secret', 'repo-secret', '--to-namespace', ns)).code, 2, 'same namespace: 2');
+  t.equal((await plugin('cp', 'secret', 'no-such', '--to-namespace', 'cli-secret')).code, 3, 'missing: 3');
+});
+
+t.test('cp backupconfig brings its Repository and Secret; the copy backs up in the other namespace', async (t) => {
+  await w.kube.create({
+    apiVersion: apiVersionOf('BackupConfiguration'),
+    kind: 'BackupConfiguration',
+    metadata: { name: 'copyme', namespace: ns },
+    spec: {
+      repository: { name: 'repo' },
+      schedule: '0 0 1 1 *',
+      // The workload lives only in the namespace it is copied to.
+      target: {
+        alias: 'copied',
+        ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'copied-app' },
+        paths: [DATA_PATH],
+        volumeMounts: [{ name: 'data', mountPath: DATA_PATH }],
+      },
+      retentionPolicy: { name: 'keep-5', keepLast: 5, prune: true },
+    },
+  });
+  await w.kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'cli-bc' } });
+  const copied = await createApp(w, 'cli-bc', 'copied-app', { 'copied.txt': 'copied\n' });
+  const r = await plugin('cp', 'backupconfig', 'copyme', '--to-namespace', 'cli-bc');
+  t.equal(r.code, 0, r.stderr);
+  for (const what of ['Secret cli-bc/repo-secret', 'Repository cli-bc/repo', 'BackupConfiguration cli-bc/copyme'])
+    t.match(r.stdout, `${what} created`, `${what} created`);
+  await sidecarsRunning(w, 'cli-bc', ['copied-app']);
+  const tr = await pluginIn('cli-bc', 'trigger', '--backupconfig', 'copyme');
+  t.equal(tr.code, 0, tr.stderr);
+  const name = /BackupSession cli-bc\/(\S+) created/.exec(tr.stdout)![1]!;
+  const s = await finished<SessionObj>(w, apiVersionOf('BackupSession'), 'BackupSession', 'cli-bc', name, 120_000);
+  t.equal(s.status?.phase, 'Succeeded', 'the copy backs up', { status: s.status });
+  const { restic, cleanup } = await direct(passwords.at(-1)!);
+  t.teardown(cleanup);
+  const snap = (await restic.snapshots({ host: 'copied' })).at(-1);
+  t.ok(snap, "a snapshot of the copy's host in the shared repository");
+  const dest = mkdtempSync(join(tmpdir(), 'stash-download-'));
+  t.teardown(() => rmSync(dest, { recursive: true, force: true }));
+  const d = await pluginIn('cli-bc', 'download', 'repo', '--destination', dest, '--host', 'copied');
+  t.equal(d.code, 0, d.stderr);
+  t.same(readTree(join(dest, snap!.id.slice(0, 8), DATA_PATH.slice(1))), readTree(copied), 'its files, byte for byte');
+});
+
 t.test('cp repository makes a working copy in another namespace', async (t) => {
   await w.kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'cli-copy' } });
   const r = await plugin('cp', 'repository', 'repo', '--to-namespace', 'cli-copy');
@@ -311,8 +390,43 @@ t.test('debug backup shows the failing host error', async (t) => {
   t.match(d.stdout, /stash log of pod broken-\S+: (not available|\(last 20 lines\))/, 'the agent log, or why not');
 });
 
+t.test('debug restore shows the failing host error', async (t) => {
+  await w.kube.create({
+    apiVersion: apiVersionOf('RestoreSession'),
+    kind: 'RestoreSession',
+    metadata: { name: 'broken-restore', namespace: ns },
+    spec: {
+      repository: { name: 'repo' },
+      target: {
+        ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'broken' },
+        volumeMounts: [{ name: 'data', mountPath: DATA_PATH }],
+        rules: [{ snapshots: ['deadbeef'] }],
+      },
+    },
+  });
+  type Restore = KubeObject & { status?: { phase?: string; stats?: Array<{ hostname?: string; error?: string }> } };
+  const rs = await finished<Restore>(
+    w,
+    apiVersionOf('RestoreSession'),
+    'RestoreSession',
+    ns,
+    'broken-restore',
+    120_000,
+  );
+  t.equal(rs.status?.phase, 'Failed', 'the restore Failed');
+  const host = rs.status?.stats?.[0];
+  t.ok(host?.error, `the host reports why: ${host?.error}`);
+  const d = await plugin('debug', 'restore', '--restoresession', 'broken-restore');
+  t.equal(d.code, 0, d.stderr);
+  t.match(d.stdout, 'RestoreSession cli/broken-restore: phase Failed', 'the session and its phase');
+  t.match(d.stdout, `host ${host?.hostname}: Failed`, 'the failing host');
+  t.ok(d.stdout.includes(host?.error ?? '?'), 'its error, as in the session status');
+  t.match(d.stdout, /stash-init log of pod broken-\S+: (not available|\(last 20 lines\))/, 'the agent log, or why not');
+  t.equal((await plugin('debug', 'restore', '--restoresession', 'no-such')).code, 3, 'missing: 3');
+});
+
 t.test('no output carried a password', async (t) => {
-  t.ok(passwords.length === 2, 'both passwords known');
+  t.ok(passwords.length === 3, 'the three passwords known');
   t.notOk(
     outputs.some((o) => passwords.some((p) => o.includes(p))),
     'no password in any stdout or stderr',

@@ -7,7 +7,8 @@
 // Runs on the pod-runner world (a kubelet stand-in; no application containers run here).
 import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -133,6 +134,98 @@ t.test('local backend (hostPath directory)', async (t) => {
     direct: { local: { mountPath: dir } },
     secret: { RESTIC_PASSWORD: 'local-snap-pass' },
   });
+});
+
+// Before the REST and S3 stories: once their servers are stopped, the sync of their Repositories waits on restic's
+// retries and takes both workers of the queue.
+t.test('deleting a Snapshot prunes only when the policy of an invoker using the Repository says prune', async (t) => {
+  const ns = 'snap-prune';
+  const dir = mkdtempSync(join(w.dir, 'prune-repo-'));
+  const secret = { RESTIC_PASSWORD: 'prune-snap-pass' };
+  await w.kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  await w.kube.create({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'repo-secret', namespace: ns },
+    stringData: secret,
+  });
+  const r = await makeRestic(resticBin(), { local: { mountPath: dir } }, secret);
+  t.teardown(() => r.cleanup());
+  await r.restic.initIfMissing();
+  // Three snapshots of three paths, the first two with data of their own (incompressible, in packs of their own).
+  const src = mkdtempSync(join(tmpdir(), 'stash-prune-src-'));
+  for (const [p, bytes] of [
+    ['a', 1 << 20],
+    ['b', 1 << 20],
+    ['c', 16],
+  ] as const) {
+    mkdirSync(join(src, p));
+    writeFileSync(join(src, p, 'f.bin'), randomBytes(bytes));
+    await r.restic.backup([join(src, p)], { host: 'app-0' });
+  }
+  const packs = () =>
+    readdirSync(join(dir, 'data'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
+  // An invoker using the Repository whose policy does not prune (its workload does not exist: it never backs up).
+  const bc = {
+    apiVersion: apiVersionOf('BackupConfiguration'),
+    kind: 'BackupConfiguration',
+    metadata: { name: 'keeper', namespace: ns },
+    spec: {
+      repository: { name: 'repo' },
+      schedule: '0 0 1 1 *',
+      target: {
+        ref: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'absent' },
+        volumeMounts: [{ name: 'd', mountPath: '/data' }],
+        paths: ['/data'],
+      },
+      retentionPolicy: { name: 'keep-all', keepLast: 100, prune: false },
+    },
+  };
+  await w.kube.create(bc);
+  const observed = async (generation: number) =>
+    await until(`the operator to observe BackupConfiguration keeper generation ${generation}`, async () => {
+      const o = await w.kube.get<KubeObject & { status?: { observedGeneration?: number } }>(
+        apiVersionOf('BackupConfiguration'),
+        'BackupConfiguration',
+        ns,
+        'keeper',
+      );
+      return (o.status?.observedGeneration ?? 0) >= generation ? o : undefined;
+    });
+  await observed(1);
+  await w.kube.create({
+    apiVersion: apiVersionOf('Repository'),
+    kind: 'Repository',
+    metadata: { name: 'repo', namespace: ns },
+    spec: {
+      backend: { local: { mountPath: '/stash-prune-repo', hostPath: { path: dir } }, storageSecretName: 'repo-secret' },
+    },
+  });
+  const [a, b, c] = (await inStep(t, ns, 'repo', r, 'before the deletes')).sort((x, y) =>
+    x.paths[0]!.localeCompare(y.paths[0]!),
+  );
+  const before = packs();
+
+  const delA = await kubectl('delete', 'snapshot', '-n', ns, `repo-${a!.id.slice(0, 8)}`, '--wait=true');
+  t.equal(delA.code, 0, delA.stderr);
+  await inStep(t, ns, 'repo', r, 'after deleting a snapshot under prune: false');
+  t.equal(packs(), before, 'prune: false: forgotten, its data is still there');
+
+  const cur = await observed(1);
+  await w.kube.patch(apiVersionOf('BackupConfiguration'), 'BackupConfiguration', ns, 'keeper', {
+    spec: { retentionPolicy: { name: 'keep-all', keepLast: 100, prune: true } },
+  });
+  await observed((cur.metadata?.generation ?? 1) + 1);
+  const delB = await kubectl('delete', 'snapshot', '-n', ns, `repo-${b!.id.slice(0, 8)}`, '--wait=true');
+  t.equal(delB.code, 0, delB.stderr);
+  const left = await inStep(t, ns, 'repo', r, 'after deleting a snapshot under prune: true');
+  t.same(
+    left.map((s) => s.id),
+    [c!.id],
+    'the third snapshot is left',
+  );
+  t.ok(packs() < before, `prune: true: the forgotten snapshots' data is pruned (${before} packs, now ${packs()})`);
+  t.ok((await r.restic.check()).ok, 'the repository checks clean');
 });
 
 t.test('REST backend (rest-server with basic auth)', async (t) => {

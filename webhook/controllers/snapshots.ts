@@ -6,7 +6,8 @@
 // they equal that list. It runs when a Repository's status changes (the agent writes it after every backup's
 // retention run and check), when a BackupSession reaches a final phase, when a Snapshot is deleted, and on a
 // periodic resync. The finalizer is dropped without forgetting when the Repository or the namespace is going
-// away: deleting a namespace must never delete backups, and must not wait for a backend.
+// away: deleting a namespace must never delete backups, and must not wait for a backend. A local volume only a pod
+// can mount is listed and forgotten through a short-lived Job (snapshot-job.ts).
 import { errorMessage } from '../../shared/errors.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
@@ -21,7 +22,9 @@ import {
 } from '../../shared/api/snapshot.ts';
 import { withLockRecovery } from '../../shared/restic/locks.ts';
 import { openRepository, RepositoryOnlyInPodError, type RepositoryObject } from '../../shared/repository/open.ts';
+import type { Snapshot as ResticSnapshot } from '../../shared/restic/output.ts';
 import { repositoryInUse, repositoryUsersFrom, sessionPhaseInformer } from '../repository-in-use.ts';
+import { forgetInJob, snapshotsInJob } from './snapshot-job.ts';
 import { recordEvent } from './common.ts';
 import { resolveDeps, scoped, waitForAbort, type ControllerDeps, type ResolvedDeps } from './deps.ts';
 import { WorkQueue } from './queue.ts';
@@ -145,19 +148,20 @@ async function reconcile(c: Ctx, key: string): Promise<number | undefined> {
     (s) => s.metadata.deletionTimestamp && s.metadata.finalizers?.includes(SNAPSHOT_FINALIZER),
   );
   let retryMs: number | undefined;
-  let opened;
+  let backend: Backend;
   try {
-    opened = await openRepository(d.kube, repo, { resticBinary: c.t.resticBinary, logger: d.log });
+    backend = await directBackend(c, repo);
   } catch (err) {
-    const why = errorMessage(err);
-    d.log.warn({ repository: key, err: why }, 'snapshots not synced');
-    await recordEvent(d.events, repo, 'Warning', 'SnapshotSyncFailed', `Snapshots not synced: ${why}`);
-    // A local volume only a pod can mount: its Snapshots can neither be listed nor forgotten from here.
-    if (err instanceof RepositoryOnlyInPodError) await parallel(deleting, 8, (s) => release(c, s));
-    return c.t.resyncMs;
+    if (!(err instanceof RepositoryOnlyInPodError)) {
+      const why = errorMessage(err);
+      d.log.warn({ repository: key, err: why }, 'snapshots not synced');
+      await recordEvent(d.events, repo, 'Warning', 'SnapshotSyncFailed', `Snapshots not synced: ${why}`);
+      return c.t.resyncMs;
+    }
+    // A local volume only a pod can mount: the restic work runs in a short-lived Job that mounts it.
+    backend = jobBackend(d, repo);
   }
   try {
-    const { restic } = opened;
     if (deleting.length > 0) {
       const busy = repositoryInUse(ns, name, repositoryUsersFrom(d.index, c.sessions));
       if (busy) {
@@ -169,14 +173,9 @@ async function reconcile(c: Ctx, key: string): Promise<number | undefined> {
         retryMs = c.t.inUseRetryMs;
       } else {
         const ids = deleting.map((s) => s.status?.id).filter((id): id is string => !!id);
-        const present = new Set((await restic.snapshots()).map((s) => s.id));
+        const present = new Set((await backend.snapshots()).map((s) => s.id));
         const toForget = ids.filter((id) => present.has(id));
-        // Nobody's lock is removed here: a forget waits for every holder to finish (a minute at most).
-        const waitForLocks = { isHolderAlive: async () => true, need: 'exclusive' as const, waitMs: 60_000 };
-        if (toForget.length > 0) {
-          await withLockRecovery(restic, () => restic.forgetIds(toForget), waitForLocks);
-          if (prunes(d, ns, name)) await withLockRecovery(restic, () => restic.prune(), waitForLocks);
-        }
+        if (toForget.length > 0) await backend.forget(toForget, prunes(d, ns, name));
         for (const s of deleting) {
           await dropFinalizer(c, s);
           c.deferredNoted.delete(s.metadata.uid ?? '');
@@ -184,7 +183,7 @@ async function reconcile(c: Ctx, key: string): Promise<number | undefined> {
         }
       }
     }
-    const listed = await restic.snapshots();
+    const listed = await backend.snapshots();
     const wanted = listed.map((s) => snapshotObject(ns, name, s));
     const diff = diffSnapshots(wanted, ofRepository(c, ns, name));
     await parallel(diff.create, 16, async (s) => {
@@ -198,13 +197,60 @@ async function reconcile(c: Ctx, key: string): Promise<number | undefined> {
     const byName = new Map(objects.map((o) => [o.metadata.name!, o]));
     await parallel(diff.remove, 8, (n) => release(c, byName.get(n)!));
     d.log.info(
-      { repository: key, snapshots: listed.length, created: diff.create.length, removed: diff.remove.length },
+      {
+        repository: key,
+        snapshots: listed.length,
+        created: diff.create.length,
+        removed: diff.remove.length,
+        through: backend.through,
+      },
       'snapshots synced',
     );
+  } catch (err) {
+    if (backend.through !== 'job') throw err;
+    // A Job that could not run (its image, its mount, the repository's owner) is reported like an unreachable
+    // backend, and tried again at the next resync.
+    const why = errorMessage(err);
+    d.log.warn({ repository: key, err: why }, 'snapshots not synced');
+    await recordEvent(d.events, repo, 'Warning', 'SnapshotSyncFailed', `Snapshots not synced: ${why}`);
+    return c.t.resyncMs;
   } finally {
-    await opened.close();
+    await backend.close();
   }
   return retryMs ?? c.t.resyncMs;
+}
+
+/** What a reconcile needs of the backend: its list, and forgetting (with prune per the policy). */
+interface Backend {
+  through: 'direct' | 'job';
+  snapshots(): Promise<ResticSnapshot[]>;
+  forget(ids: string[], prune: boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function directBackend(c: Ctx, repo: RepositoryObject): Promise<Backend> {
+  const opened = await openRepository(c.d.kube, repo, { resticBinary: c.t.resticBinary, logger: c.d.log });
+  const { restic } = opened;
+  // Nobody's lock is removed here: a forget waits for every holder to finish (a minute at most).
+  const waitForLocks = { isHolderAlive: async () => true, need: 'exclusive' as const, waitMs: 60_000 };
+  return {
+    through: 'direct',
+    snapshots: () => restic.snapshots(),
+    forget: async (ids, prune) => {
+      await withLockRecovery(restic, () => restic.forgetIds(ids), waitForLocks);
+      if (prune) await withLockRecovery(restic, () => restic.prune(), waitForLocks);
+    },
+    close: () => opened.close(),
+  };
+}
+
+function jobBackend(d: ResolvedDeps, repo: RepositoryObject): Backend {
+  return {
+    through: 'job',
+    snapshots: () => snapshotsInJob(d, repo),
+    forget: (ids, prune) => forgetInJob(d, repo, ids, prune),
+    close: async () => undefined,
+  };
 }
 
 export async function runSnapshots(deps: ControllerDeps, signal: AbortSignal): Promise<void> {
