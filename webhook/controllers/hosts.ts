@@ -68,6 +68,25 @@ type PodWithInit = KubeObject & {
   stashInit?: StashInitView;
 };
 
+/** Whose agent container `c` is, from the flags injection gave it ("Kind/name" and "Kind/namespace/name"). */
+function agentIdentity(c: { args?: string[] }): { invoker: string; target: string } {
+  const flag = (name: string) => c.args?.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? '';
+  return {
+    invoker: `${flag('invoker-kind')}/${flag('invoker-name')}`,
+    target: `${flag('target-kind')}/${flag('target-namespace')}/${flag('target-name')}`,
+  };
+}
+
+/** Whether the agent a kept pod view names is invoker `inv`'s, for member `m`, in the member's namespace. */
+function agentOfMember(v: { invoker: string; target: string }, p: KubeObject, inv: KubeObject, m: Member): boolean {
+  const ref = m.ref;
+  return (
+    v.invoker === `${inv.kind}/${inv.metadata?.name}` &&
+    v.target === `${ref.kind}/${ref.namespace}/${ref.name}` &&
+    p.metadata?.namespace === ref.namespace
+  );
+}
+
 /**
  * The restore loop's pod informer transform: slimPod (what missingHosts needs) plus, for a pod with a stash-init
  * container, whose it is and when it first started, so the loop can tell a host whose pod is still being rolled
@@ -78,14 +97,12 @@ export function slimRestorePod(p: KubeObject): KubeObject {
   const slim = slimPod(p) as PodWithInit;
   const c = pod.spec?.initContainers?.find((x) => x.name === CONTAINER.initContainer);
   if (!c) return slim;
-  const flag = (name: string) => c.args?.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? '';
   const st = pod.status?.initContainerStatuses?.find((x) => x.name === CONTAINER.initContainer);
   const starts = [st?.state?.running?.startedAt, st?.state?.terminated?.startedAt, st?.lastState?.terminated?.startedAt]
     .filter((x): x is string => !!x && !Number.isNaN(Date.parse(x)))
     .sort((a, b) => Date.parse(a) - Date.parse(b));
   slim.stashInit = {
-    invoker: `${flag('invoker-kind')}/${flag('invoker-name')}`,
-    target: `${flag('target-kind')}/${flag('target-namespace')}/${flag('target-name')}`,
+    ...agentIdentity(c),
     ...(starts[0] ? { startedAt: starts[0] } : {}),
   };
   return slim;
@@ -117,14 +134,10 @@ export function restoreAgentStartedAt(
   m: Member,
   host: string,
 ): number | undefined {
-  const ref = m.ref;
-  const invoker = `${inv.kind}/${inv.metadata?.name}`;
-  const target = `${ref.kind}/${ref.namespace}/${ref.name}`;
   let best: number | undefined;
   for (const p of pods as readonly PodWithInit[]) {
     const v = p.stashInit;
-    if (!v?.startedAt || v.invoker !== invoker || v.target !== target || p.metadata?.namespace !== ref.namespace)
-      continue;
+    if (!v?.startedAt || !agentOfMember(v, p, inv, m)) continue;
     if (p.metadata?.deletionTimestamp) continue;
     if (!podServesHost(p, m, host)) continue;
     const at = Date.parse(v.startedAt);
@@ -172,7 +185,6 @@ export function slimBackupPod(p: KubeObject): KubeObject {
   const slim = slimPod(p) as PodWithSidecar;
   const c = pod.spec?.containers?.find((x) => x.name === CONTAINER.sidecar);
   if (!c) return slim;
-  const flag = (name: string) => c.args?.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? '';
   const st = pod.status?.containerStatuses?.find((x) => x.name === CONTAINER.sidecar);
   const oom = [st?.state?.terminated, st?.lastState?.terminated]
     .filter((x): x is Terminated => x?.reason === 'OOMKilled' && !Number.isNaN(Date.parse(x.finishedAt ?? '')))
@@ -180,8 +192,7 @@ export function slimBackupPod(p: KubeObject): KubeObject {
     .sort((a, b) => Date.parse(b) - Date.parse(a));
   const limit = c.resources?.limits?.memory;
   slim.stashSidecar = {
-    invoker: `${flag('invoker-kind')}/${flag('invoker-name')}`,
-    target: `${flag('target-kind')}/${flag('target-namespace')}/${flag('target-name')}`,
+    ...agentIdentity(c),
     ...(oom[0] ? { oomKilledAt: oom[0] } : {}),
     ...(limit ? { memoryLimit: String(limit) } : {}),
   };
@@ -195,14 +206,10 @@ export function backupAgentOomKilled(
   m: Member,
   host: string,
 ): HostObservation['agentOomKilled'] {
-  const ref = m.ref;
-  const invoker = `${inv.kind}/${inv.metadata?.name}`;
-  const target = `${ref.kind}/${ref.namespace}/${ref.name}`;
   let best: HostObservation['agentOomKilled'];
   for (const p of pods as readonly PodWithSidecar[]) {
     const v = p.stashSidecar;
-    if (!v?.oomKilledAt || v.invoker !== invoker || v.target !== target || p.metadata?.namespace !== ref.namespace)
-      continue;
+    if (!v?.oomKilledAt || !agentOfMember(v, p, inv, m)) continue;
     if (!podServesHost(p, m, host)) continue;
     const at = Date.parse(v.oomKilledAt);
     if (best === undefined || at > best.at)
