@@ -131,15 +131,11 @@ t.test('DeploymentConfig: waited for while not served, injected like a Deploymen
 
   // Released: the invoker now targets another DeploymentConfig; the former one loses the sidecar, with an Event.
   await kube.create(deploymentConfig('next', ns));
-  const bc = apiVersionOf('BackupConfiguration');
-  const late = await kube.get<KubeObject & { spec: { target: { ref: { name: string } } } }>(
-    bc,
-    'BackupConfiguration',
-    ns,
-    'late-backup',
-  );
-  late.spec.target.ref.name = 'next';
-  await kube.replace(late);
+  // A merge patch, as `kubectl patch` would: the operator writes the invoker's status and finalizers
+  // concurrently, so a read-modify-PUT can lose the race with a 409.
+  await kube.patch(apiVersionOf('BackupConfiguration'), 'BackupConfiguration', ns, 'late-backup', {
+    spec: { target: { ref: { name: 'next' } } },
+  });
   await until('the retargeted invoker injects the new DeploymentConfig', async () =>
     hasSidecar(await kube.get(DC, 'DeploymentConfig', ns, 'next')),
   );
