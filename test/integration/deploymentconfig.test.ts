@@ -133,7 +133,8 @@ t.test('DeploymentConfig: waited for while not served, injected like a Deploymen
   await kube.create(deploymentConfig('next', ns));
   // A merge patch, as `kubectl patch` would: the operator writes the invoker's status and finalizers
   // concurrently, so a read-modify-PUT can lose the race with a 409.
-  await kube.patch(apiVersionOf('BackupConfiguration'), 'BackupConfiguration', ns, 'late-backup', {
+  const bc = apiVersionOf('BackupConfiguration');
+  await kube.patch(bc, 'BackupConfiguration', ns, 'late-backup', {
     spec: { target: { ref: { name: 'next' } } },
   });
   await until('the retargeted invoker injects the new DeploymentConfig', async () =>
