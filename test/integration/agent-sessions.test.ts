@@ -2,7 +2,9 @@
 // made by hand the way Stash's instant-backup guide makes it, the host's heartbeat Lease, an apiserver
 // restart in the middle of a run, a run that cannot go on, and a sidecar killed mid-run and restarted.
 // No operator exists here: the test writes the target initiation into the session status, as it would.
+// The file runs its own private control plane: restarting the shared one would fail every file running beside it.
 import t, { type Test } from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { once } from 'node:events';
@@ -12,10 +14,8 @@ import { join } from 'node:path';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import { mergeBackupSessionStatus } from '../../shared/status/index.ts';
 import { HEARTBEAT, heartbeatLeaseName } from '../../shared/api/heartbeat.ts';
-import type { KubeObject } from '../../shared/kube/client.ts';
-import { useCluster } from '../world/harness.ts';
-import { TEST_WORLD_DIR } from '../world/harness.ts';
-import { restartApiServer } from '../world/controlplane.ts';
+import { Kube, type KubeObject } from '../../shared/kube/client.ts';
+import { restartApiServer, startControlPlane, stopControlPlane } from '../world/controlplane.ts';
 import { makeLocalBackend } from '../backends/local.ts';
 import type { BackupConfiguration, BackupSession } from '../../agent/types.ts';
 import {
@@ -62,8 +62,19 @@ async function hookServer(t: Test) {
 
 t.setTimeout(900_000);
 
+const worldDir = mkdtempSync(join(tmpdir(), 'stash-ts-agent-sessions-'));
+t.teardown(async () => {
+  await stopControlPlane(worldDir);
+  rmSync(worldDir, { recursive: true, force: true });
+});
+
 t.test('the sidecar takes sessions up and sees them through', async (t) => {
-  const { kube, namespace: ns, kubeconfigPath } = await useCluster(t);
+  const world = await startControlPlane(worldDir, { withControllerManager: true });
+  const kubeconfigPath = world.kubeconfig;
+  const kube = Kube.load(kubeconfigPath, 'stash-ts-test');
+  t.teardown(() => kube.close());
+  const ns = 'agent-sessions';
+  await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   const backend = await makeLocalBackend();
   const work = await mkdtemp(join(tmpdir(), 'agent-sessions-'));
   t.teardown(async () => {
@@ -203,7 +214,7 @@ t.test('the sidecar takes sessions up and sees them through', async (t) => {
       await startSession('restart-1', 'restart');
       await hook.next();
       // The hook answers while the apiserver goes down: the condition write that follows meets no apiserver.
-      const restarting = restartApiServer(TEST_WORLD_DIR);
+      const restarting = restartApiServer(worldDir);
       await new Promise((r) => setTimeout(r, 1500));
       hook.calls.shift()?.();
       await restarting;
