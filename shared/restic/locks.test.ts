@@ -1,9 +1,11 @@
-// Pure parts of lock recovery; the recovery itself runs against real repositories in
-// test/integration/restic-locks-*.test.ts.
+// Pure parts of lock recovery and its wait bound on a fake repository; the recovery itself runs against real
+// repositories in test/integration/restic-locks-*.test.ts.
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { describeLock, holderOf, localHolderAlive } from './locks.ts';
+import type { Restic } from './command.ts';
+import { LockedError } from './errors.ts';
+import { describeLock, holderOf, localHolderAlive, withLockRecovery } from './locks.ts';
 import { directLockRemover, LockRemovalError } from './lock-remover.ts';
 import type { LockInfo } from './output.ts';
 
@@ -53,4 +55,61 @@ t.test('removers', async (t) => {
     insecureTLS: false,
   })!;
   await t.rejects(s3(lock), /needs AWS_ACCESS_KEY_ID/, 's3 needs keys');
+});
+
+/** A repository whose lock list the test controls; only what recovery touches. */
+function fakeRepo(locks: LockInfo[]): Restic {
+  return { locks: async () => [...locks], repo: { display: 'fake:repo' } } as unknown as Restic;
+}
+
+const lockedError = () =>
+  new LockedError(
+    'repository is locked',
+    { command: 'backup', exitCode: 1, signal: undefined, stderrTail: [] },
+    holderOf(lock),
+  );
+
+t.test('withLockRecovery: the wait bound counts waiting for holders, not the command', async (t) => {
+  let clock = 0;
+  const locks = [lock];
+  let calls = 0;
+  const removed: string[] = [];
+  const out = await withLockRecovery(
+    fakeRepo(locks),
+    async () => {
+      calls++;
+      // A long command (or a machine paused under it) that meets the lock only at its end.
+      clock += 60_000;
+      if (locks.length) throw lockedError();
+      return 'snapshot';
+    },
+    {
+      need: 'shared',
+      waitMs: 20_000,
+      pollMs: 200,
+      now: () => clock,
+      isHolderAlive: async () => false,
+      remover: async (l) => {
+        removed.push(l.id);
+        locks.splice(0);
+      },
+    },
+  );
+  t.equal(out, 'snapshot', 'the command ran again after the dead holder’s lock was removed');
+  t.equal(calls, 2);
+  t.same(removed, [lock.id], 'exactly that lock removed');
+});
+
+t.test('withLockRecovery: a lock that keeps coming back ends at the bound, naming the holder', async (t) => {
+  let calls = 0;
+  const err = await withLockRecovery(
+    fakeRepo([]),
+    async () => {
+      calls++;
+      throw lockedError();
+    },
+    { need: 'shared', waitMs: 1_000, pollMs: 200, isHolderAlive: async () => true, remover: async () => undefined },
+  ).catch((e: unknown) => e);
+  t.ok(err instanceof LockedError && err.holder?.pid === 42, 'the last LockedError, with its holder');
+  t.ok(calls >= 2 && calls <= 6, `each round counts at least one poll interval (${calls} attempts for 1 s / 200 ms)`);
 });

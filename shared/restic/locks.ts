@@ -50,6 +50,8 @@ export function localHolderAlive(lock: Pick<LockInfo, 'hostname' | 'pid'>, ownHo
   }
 }
 
+const DEFAULT_POLL_MS = 5_000;
+
 /** restic's own staleness age (internal/restic/lock.go). */
 export const RESTIC_STALE_AFTER_MS = 30 * 60_000;
 
@@ -86,8 +88,16 @@ export interface LockRecoveryOptions {
   /** Default: directLockRemover(restic.repo.access). */
   remover?: LockRemover;
   logger?: Logger;
-  /** For tests. */
+  /** For tests: one fake clock for both lock ages and elapsed waiting. */
   now?: () => number;
+}
+
+/**
+ * Elapsed waiting is measured on the monotonic clock: a wall-clock step (a VM resumed, NTP) must neither spend
+ * the wait bound in an instant nor stretch it. Lock ages compare with restic's wall-clock lock times.
+ */
+function clocks(o: LockRecoveryOptions): { wall: () => number; elapsed: () => number } {
+  return o.now ? { wall: o.now, elapsed: o.now } : { wall: Date.now, elapsed: () => performance.now() };
 }
 
 export interface LockRecoveryResult {
@@ -103,10 +113,10 @@ export interface LockRecoveryResult {
  * the holder. Never removes a lock whose holder is alive or undecided.
  */
 export async function recoverLocks(restic: Restic, o: LockRecoveryOptions): Promise<LockRecoveryResult> {
-  const now = o.now ?? Date.now;
-  const started = now();
+  const { wall, elapsed } = clocks(o);
+  const started = elapsed();
   const waitMs = o.waitMs ?? 10 * 60_000;
-  const pollMs = o.pollMs ?? 5_000;
+  const pollMs = o.pollMs ?? DEFAULT_POLL_MS;
   const remover = o.remover ?? directLockRemover(restic.repo.access);
   const removed: LockInfo[] = [];
   for (;;) {
@@ -129,7 +139,7 @@ export async function recoverLocks(restic: Restic, o: LockRecoveryOptions): Prom
         o.logger?.info({ lock: describeLock(lock) }, 'removing lock of a dead holder');
         await remover(lock);
         removed.push(lock);
-      } else if (now() - Date.parse(lock.time) > RESTIC_STALE_AFTER_MS && !usedUnlock) {
+      } else if (wall() - Date.parse(lock.time) > RESTIC_STALE_AFTER_MS && !usedUnlock) {
         // No direct client for this backend: restic's own rule already calls this lock stale.
         o.logger?.info({ lock: describeLock(lock) }, 'removing stale lock of a dead holder with restic unlock');
         await restic.unlockStale({ signal: o.signal });
@@ -141,7 +151,7 @@ export async function recoverLocks(restic: Restic, o: LockRecoveryOptions): Prom
       }
     }
     const conflicting = alive.filter((l) => o.need === 'exclusive' || l.exclusive);
-    const waitedMs = now() - started;
+    const waitedMs = elapsed() - started;
     if (conflicting.length === 0) return { removed, remaining: alive, waitedMs };
     if (waitedMs >= waitMs) {
       const first = conflicting[0]!;
@@ -158,20 +168,25 @@ export async function recoverLocks(restic: Restic, o: LockRecoveryOptions): Prom
 
 /**
  * Runs `fn`; when it fails because the repository is locked, recovers (see recoverLocks) and tries
- * again until it succeeds or the wait bound is spent.
+ * again until it succeeds or the wait bound is spent. The bound counts time spent waiting for holders, not the
+ * time `fn` itself ran: a long backup that meets a lock at its end still gets its recovery.
  */
 export async function withLockRecovery<T>(restic: Restic, fn: () => Promise<T>, o: LockRecoveryOptions): Promise<T> {
-  const now = o.now ?? Date.now;
-  const started = now();
+  const { elapsed } = clocks(o);
   const waitMs = o.waitMs ?? 10 * 60_000;
+  // Each round counts at least one poll interval, so a lock that keeps coming back cannot retry forever.
+  const minRoundMs = o.pollMs ?? DEFAULT_POLL_MS;
+  let waited = 0;
   for (;;) {
     try {
       return await fn();
     } catch (err) {
       if (!(err instanceof LockedError)) throw err;
-      const left = waitMs - (now() - started);
+      const left = waitMs - waited;
       if (left <= 0) throw err;
+      const t0 = elapsed();
       await recoverLocks(restic, { ...o, waitMs: left });
+      waited += Math.max(elapsed() - t0, minRoundMs);
     }
   }
 }
