@@ -72,7 +72,8 @@ t.test('live holders are waited for and named; dead exclusive holders are recove
         stdio: 'ignore',
       },
     );
-    await until('ghost lock', async () => (lockHosts().includes('ghost-pod') ? true : undefined), 30_000, 20);
+    // restic derives its key (scrypt) before it locks: slow when the cores are busy.
+    await until('ghost lock', async () => (lockHosts().includes('ghost-pod') ? true : undefined), 90_000, 20);
     ghost.kill('SIGKILL');
     await new Promise((r) => ghost.once('exit', r));
     t.ok(lockHosts().includes('ghost-pod'));

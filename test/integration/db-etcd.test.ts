@@ -129,8 +129,10 @@ t.test('etcd member with TLS client certificates', async (t) => {
     sampled = await sampler.stop();
   }
   t.same(sampled.hits, [], 'no key material in any command line');
+  // The sampler must have caught etcdctl, the client that holds the TLS key through the whole streamed save;
+  // etcdutl restores offline with no key material and can end between two samples on a loaded machine.
   t.ok(
-    sampled.seen.some((s) => /etcdctl/.test(s)) && sampled.seen.some((s) => /etcdutl/.test(s)),
-    `seen: ${sampled.seen.join(' ; ')}`,
+    sampled.seen.some((s) => /etcdctl/.test(s)),
+    `the sampler saw etcdctl: ${sampled.seen.join(' ; ')}`,
   );
 });
