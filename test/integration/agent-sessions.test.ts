@@ -4,7 +4,6 @@
 // No operator exists here: the test writes the target initiation into the session status, as it would.
 // The file runs its own private control plane: restarting the shared one would fail every file running beside it.
 import t, { type Test } from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { once } from 'node:events';
@@ -15,7 +14,8 @@ import { apiVersionOf } from '../../shared/api/index.ts';
 import { mergeBackupSessionStatus } from '../../shared/status/index.ts';
 import { HEARTBEAT, heartbeatLeaseName } from '../../shared/api/heartbeat.ts';
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
-import { restartApiServer, startControlPlane, stopControlPlane } from '../world/controlplane.ts';
+import { restartApiServer } from '../world/controlplane.ts';
+import { privateControlPlane } from '../world/harness.ts';
 import { makeLocalBackend } from '../backends/local.ts';
 import type { BackupConfiguration, BackupSession } from '../../agent/types.ts';
 import {
@@ -62,14 +62,10 @@ async function hookServer(t: Test) {
 
 t.setTimeout(900_000);
 
-const worldDir = mkdtempSync(join(tmpdir(), 'stash-ts-agent-sessions-'));
-t.teardown(async () => {
-  await stopControlPlane(worldDir);
-  rmSync(worldDir, { recursive: true, force: true });
-});
+const controlPlane = privateControlPlane(t, 'agent-sessions');
 
 t.test('the sidecar takes sessions up and sees them through', async (t) => {
-  const world = await startControlPlane(worldDir, { withControllerManager: true });
+  const world = await controlPlane.start({ withControllerManager: true });
   const kubeconfigPath = world.kubeconfig;
   const kube = Kube.load(kubeconfigPath, 'stash-ts-test');
   t.teardown(() => kube.close());
@@ -214,7 +210,7 @@ t.test('the sidecar takes sessions up and sees them through', async (t) => {
       await startSession('restart-1', 'restart');
       await hook.next();
       // The hook answers while the apiserver goes down: the condition write that follows meets no apiserver.
-      const restarting = restartApiServer(worldDir);
+      const restarting = restartApiServer(controlPlane.dir);
       await new Promise((r) => setTimeout(r, 1500));
       hook.calls.shift()?.();
       await restarting;

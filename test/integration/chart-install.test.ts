@@ -6,20 +6,15 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
 import { binary, REPO_ROOT } from '../world/bins.ts';
-import { startControlPlane, stopControlPlane } from '../world/controlplane.ts';
+import { privateControlPlane } from '../world/harness.ts';
 
 t.setTimeout(180_000);
-const dir = mkdtempSync(join(tmpdir(), 'stash-ts-chart-'));
-t.teardown(async () => {
-  await stopControlPlane(dir);
-  rmSync(dir, { recursive: true, force: true });
-});
-const cp = await startControlPlane(dir, { withControllerManager: true, installCrds: false });
+const { dir, start } = privateControlPlane(t, 'chart');
+const cp = await start({ withControllerManager: true, installCrds: false });
 const kube = Kube.load(cp.kubeconfig, 'stash-ts-chart-test');
 t.teardown(() => kube.close());
 const chart = join(REPO_ROOT, 'charts', 'stash-ts');

@@ -1,23 +1,17 @@
 // The informer must outlive a kube-apiserver restart: this file runs its own private control plane
 // (restarting the shared one would disturb every other test file) and restarts the apiserver mid-watch.
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kube, type KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
-import { restartApiServer, startControlPlane, stopControlPlane } from '../world/controlplane.ts';
+import { restartApiServer } from '../world/controlplane.ts';
+import { privateControlPlane } from '../world/harness.ts';
 import { until } from '../support/until.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'stash-ts-informer-'));
-t.teardown(async () => {
-  await stopControlPlane(dir);
-  rmSync(dir, { recursive: true, force: true });
-});
+const cp = privateControlPlane(t, 'informer');
 
 t.test('informer sees events after kube-apiserver restarts mid-watch', async (t) => {
-  const state = await startControlPlane(dir, { withControllerManager: false, installCrds: false });
+  const state = await cp.start({ withControllerManager: false, installCrds: false });
   const kube = Kube.load(state.kubeconfig);
   t.teardown(() => kube.close());
   const ns = 'informer-restart';
@@ -54,7 +48,7 @@ t.test('informer sees events after kube-apiserver restarts mid-watch', async (t)
   await until('add before restart', () => seen.includes('add:before'));
   const listsBefore = inf.lists;
 
-  await restartApiServer(dir);
+  await restartApiServer(cp.dir);
 
   await kube.create(cm('after', '1'));
   await kube.patch('v1', 'ConfigMap', ns, 'before', { data: { v: '2' } });
@@ -69,7 +63,7 @@ t.test('informer sees events after kube-apiserver restarts mid-watch', async (t)
 });
 
 t.test('informer relists on its interval and repairs its cache', async (t) => {
-  const state = await startControlPlane(dir, { withControllerManager: false, installCrds: false });
+  const state = await cp.start({ withControllerManager: false, installCrds: false });
   const kube = Kube.load(state.kubeconfig);
   t.teardown(() => kube.close());
   const inf = new Informer<KubeObject>(kube, { apiVersion: 'v1', kind: 'Namespace', relistMs: 500 });
@@ -83,7 +77,7 @@ t.test('informer relists on its interval and repairs its cache', async (t) => {
 });
 
 t.test('a transform decides what the cache keeps, for listed and watched objects alike', async (t) => {
-  const state = await startControlPlane(dir, { withControllerManager: false, installCrds: false });
+  const state = await cp.start({ withControllerManager: false, installCrds: false });
   const kube = Kube.load(state.kubeconfig);
   t.teardown(() => kube.close());
   const ns = 'informer-transform';

@@ -2,12 +2,20 @@
 // first use when a single file is run by hand) and a fresh namespace of its own, so files can run in
 // parallel without seeing each other's objects.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kube } from '../../shared/kube/client.ts';
 import { REPO_ROOT } from './bins.ts';
-import { isHealthy, readState, startControlPlane, type ControlPlaneState } from './controlplane.ts';
+import {
+  isHealthy,
+  readState,
+  startControlPlane,
+  stopControlPlane,
+  type ControlPlaneState,
+  type StartOptions,
+} from './controlplane.ts';
 
 export const TEST_WORLD_DIR = process.env.STASH_TS_TEST_WORLD ?? join(REPO_ROOT, '.cluster', 'test');
 
@@ -77,4 +85,21 @@ export async function useCluster(t: TapLike): Promise<ClusterHandle> {
     kube.close();
   });
   return { kube, kubeconfigPath: state.kubeconfig, namespace, kubectl: state.kubectl, state };
+}
+
+/**
+ * A control plane of the calling file's own, for tests that restart or reconfigure it: restarting the run's shared
+ * one would fail every file running beside it. `start` brings it up (again, after a restart test stopped a part);
+ * the file's teardown stops it and removes its directory.
+ */
+export function privateControlPlane(
+  t: Pick<TapLike, 'teardown'>,
+  name: string,
+): { dir: string; start(opts?: StartOptions): Promise<ControlPlaneState> } {
+  const dir = mkdtempSync(join(tmpdir(), `stash-ts-${name}-`));
+  t.teardown(async () => {
+    await stopControlPlane(dir);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { dir, start: (opts) => startControlPlane(dir, opts) };
 }
