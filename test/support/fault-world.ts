@@ -259,16 +259,15 @@ export function resticRepo(
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: tmpdir(),
     ...secret,
-    RESTIC_CACHE_DIR: mkdtempSync(join(tmpdir(), 'stash-ts-fault-cache-')),
   };
   const bin = binary('restic');
   return {
     async check() {
-      const { stdout } = await run(bin, ['-r', repo, 'check'], { env, maxBuffer: 16 * 1024 * 1024 });
+      const { stdout } = await run(bin, ['-r', repo, '--no-cache', 'check'], { env, maxBuffer: 16 * 1024 * 1024 });
       return stdout;
     },
     async snapshots() {
-      const { stdout } = await run(bin, ['-r', repo, '--no-lock', 'snapshots', '--json'], {
+      const { stdout } = await run(bin, ['-r', repo, '--no-cache', '--no-lock', 'snapshots', '--json'], {
         env,
         maxBuffer: 16 * 1024 * 1024,
       });
