@@ -22,7 +22,7 @@ system-packages:
 	@hack/install-system-packages.sh
 
 bins: system-packages
-	@hack/build-bins.sh etcd etcd-tools k8s k8s-node restic rest-server minio template promtool helm
+	@hack/build-bins.sh etcd etcd-tools k8s k8s-node restic rest-server minio template promtool helm ferretdb
 
 setup: deps bins
 

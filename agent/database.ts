@@ -53,7 +53,7 @@ function taskFor(task: TaskLike | undefined, action: 'backup' | 'restore') {
   const t = databaseTask(name);
   if (!t)
     throw new AgentError(
-      `task.name "${name}" is not a database task this agent knows (use e.g. mysql-${action}-8.0.21, mariadb-${action}-10.5.8, postgres-${action}-16.1, redis-${action}-7.0.5 or etcd-${action}-3.5.0)`,
+      `task.name "${name}" is not a database task this agent knows (use e.g. mysql-${action}-8.0.21, mariadb-${action}-10.5.8, postgres-${action}-16.1, redis-${action}-7.0.5, mongodb-${action}-4.4.6 or etcd-${action}-3.5.0)`,
     );
   if (t.action !== action)
     throw new AgentError(`task.name "${name}" is a ${t.action} task, but this member is a ${action}`);

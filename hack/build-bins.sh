@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go binaries the local world needs (control plane, restic, backends) from Go modules,
 # once per version, into a cache outside the repository. Safe to run again: a cached version is reused.
-# Usage: hack/build-bins.sh [all|k8s|k8s-node|etcd|etcd-tools|restic|rest-server|minio|template|promtool|helm]...
+# Usage: hack/build-bins.sh [all|k8s|k8s-node|etcd|etcd-tools|restic|rest-server|minio|template|promtool|helm|ferretdb]...
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -80,6 +80,23 @@ build_minio() { go_build minio "$MINIO_VERSION" github.com/minio/minio github.co
 # rules, and the plugins were most of a cold build that took about 70 min on a loaded 2-core machine.
 build_promtool() { GO_TAGS=remove_all_sd go_build promtool "$PROMETHEUS_VERSION" github.com/prometheus/prometheus github.com/prometheus/prometheus/cmd/promtool promtool; }
 build_helm() { go_build helm "$HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm helm; }
+# The MongoDB-protocol server of the mongodb member tests (test/backends/ferretdb.ts), run on its SQLite backend
+# (pure Go, so CGO stays off); the PostgreSQL backend is left out of the binary as the tests never use it.
+# Built from a copy of the module source, not through a wrapper module: the binary refuses to start without
+# build/version/version.txt, which its release process generates and the module zip does not carry.
+build_ferretdb() {
+  local out="$CACHE/bins/ferretdb-$FERRETDB_VERSION"
+  have "$out" ferretdb && return 0
+  log "building ferretdb $FERRETDB_VERSION"
+  local src; src=$(go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$src" ] || { log "cannot download github.com/FerretDB/FerretDB@$FERRETDB_VERSION"; return 1; }
+  local mod="$CACHE/wrappers/ferretdb-$FERRETDB_VERSION"
+  rm -rf "$mod"; mkdir -p "$mod" "$out.tmp"
+  cp -R "$src/." "$mod/"; chmod -R u+w "$mod"
+  printf '%s\n' "$FERRETDB_VERSION" > "$mod/build/version/version.txt"
+  (cd "$mod" && go build -trimpath -tags ferretdb_no_postgresql -ldflags "-s -w" -o "$out.tmp/ferretdb" ./cmd/ferretdb)
+  rm -rf "$out"; mv "$out.tmp" "$out"
+}
 
 # The hook template engine (shared/template/go, docs/decisions/0009-hook-templates-in-wasm.md): the WebAssembly
 # module the agent and operator run, and the same program built natively as the tests' reference. Its module
@@ -102,10 +119,10 @@ locked() { mkdir -p "$CACHE/bins"; ( flock 9; "$@" ) 9>"$CACHE/bins/.lock-$1"; }
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case "$t" in
-    all) locked build_etcd; locked build_etcd_tools; locked build_restic; locked build_rest_server; locked build_k8s; locked build_k8s_node; locked build_minio; locked build_template; locked build_promtool; locked build_helm ;;
+    all) locked build_etcd; locked build_etcd_tools; locked build_restic; locked build_rest_server; locked build_k8s; locked build_k8s_node; locked build_minio; locked build_template; locked build_promtool; locked build_helm; locked build_ferretdb ;;
     k8s) locked build_k8s ;; k8s-node) locked build_k8s_node ;; etcd) locked build_etcd ;; etcd-tools) locked build_etcd_tools ;; restic) locked build_restic ;;
     rest-server) locked build_rest_server ;; minio) locked build_minio ;; template) locked build_template ;;
-    promtool) locked build_promtool ;; helm) locked build_helm ;;
+    promtool) locked build_promtool ;; helm) locked build_helm ;; ferretdb) locked build_ferretdb ;;
     *) echo "unknown target: $t" >&2; exit 2 ;;
   esac
 done

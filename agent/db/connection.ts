@@ -1,7 +1,8 @@
 // Where a database member lives and how to log in: an AppBinding (appcatalog.appscode.com/v1alpha1) gives
 // the address — `spec.clientConfig.url`, or `spec.clientConfig.service` inside the cluster — and names the
 // Secret whose `username`/`password` keys hold the login (upstream Postgres addons also read
-// `POSTGRES_USER`/`POSTGRES_PASSWORD`). Redis needs only `password` (a `username` selects an ACL user), and an
+// `POSTGRES_USER`/`POSTGRES_PASSWORD`). Redis needs only `password` (a `username` selects an ACL user), MongoDB
+// needs a login only when the server enforces one (the URL path is then the user's database), and an
 // etcd Secret holds TLS client files (`ca.crt`, `tls.crt`, `tls.key`) and optionally a login. Errors name the
 // missing field and never include a secret value.
 import { ValidationError } from '../../shared/errors.ts';
@@ -49,13 +50,14 @@ export interface DatabaseConnection {
 /** Decoded Secret data (the caller decodes Kubernetes' base64); Buffers are read as UTF-8. */
 export type SecretValues = Record<string, string | Buffer | undefined>;
 
-const DEFAULT_PORT: Record<Engine, number> = { mysql: 3306, postgres: 5432, redis: 6379, etcd: 2379 };
+const DEFAULT_PORT: Record<Engine, number> = { mysql: 3306, postgres: 5432, redis: 6379, mongodb: 27017, etcd: 2379 };
 
 function engineOfScheme(scheme: string): Engine | undefined {
   const s = scheme.toLowerCase();
   if (s === 'mysql' || s === 'mariadb' || s === 'tcp+mysql') return 'mysql';
   if (s === 'postgres' || s === 'postgresql') return 'postgres';
   if (s === 'redis') return 'redis';
+  if (s === 'mongodb') return 'mongodb';
   return undefined;
 }
 
@@ -64,6 +66,7 @@ function engineOfType(type: string): Engine | undefined {
   if (/mysql|mariadb|percona/.test(t)) return 'mysql';
   if (/postgres/.test(t)) return 'postgres';
   if (/redis/.test(t)) return 'redis';
+  if (/mongo/.test(t)) return 'mongodb';
   if (/etcd/.test(t)) return 'etcd';
   return undefined;
 }
@@ -174,6 +177,20 @@ export function connectionFromAppBinding(
     }
     return undefined;
   };
+  if (engine === 'mongodb') {
+    // A server without access control (mongod's default) needs no login; a username needs its password.
+    // The URL's path names the database the user is defined in (mongodb:// URIs do the same); default admin.
+    const user = pick(['username']) ?? '';
+    const password = pick(['password']) ?? '';
+    if (user && !password)
+      throw new ValidationError(
+        `secret ${secretName}`,
+        `Secret ${secretName} (from ${where}) has a username but no password key`,
+      );
+    const conn: DatabaseConnection = { engine, host, port, user, password };
+    if (database !== undefined) conn.database = database;
+    return conn;
+  }
   if (engine === 'redis' || engine === 'etcd') {
     // Both work without a login (an etcd behind client certificates, a Redis without requirepass).
     const conn: DatabaseConnection = {

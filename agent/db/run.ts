@@ -19,13 +19,16 @@ import {
   flushRedis,
   redisFlushFirst,
 } from './redis.ts';
+import { MONGODB_DUMP_FILENAME, buildMongoDumpCommand, buildMongoRestoreCommand } from './mongodb.ts';
 
 /** The file a dump is stored as inside the snapshot. */
 export const DUMP_FILENAME = 'dumpfile.sql';
 
 /** The stored file of each engine's dump (upstream's names, so snapshots are interchangeable). */
 export function dumpFilename(engine: Engine): string {
-  return engine === 'redis' ? REDIS_DUMP_FILENAME : engine === 'etcd' ? ETCD_SNAPSHOT_FILENAME : DUMP_FILENAME;
+  if (engine === 'redis') return REDIS_DUMP_FILENAME;
+  if (engine === 'mongodb') return MONGODB_DUMP_FILENAME;
+  return engine === 'etcd' ? ETCD_SNAPSHOT_FILENAME : DUMP_FILENAME;
 }
 
 export interface DatabaseBackupOptions {
@@ -61,6 +64,7 @@ const ENGINE_NAME: Record<Engine, string> = {
   mysql: 'MySQL/MariaDB',
   postgres: 'PostgreSQL',
   redis: 'Redis',
+  mongodb: 'MongoDB',
   etcd: 'etcd',
 };
 
@@ -73,12 +77,16 @@ const noCleanup = async () => undefined;
 function dumpCommand(conn: DatabaseConnection, o: CommandOptions): Promise<PreparedCommand> {
   if (conn.engine === 'redis')
     return Promise.resolve({ command: buildRedisDumpCommand(conn, { path: o.path }), cleanup: noCleanup });
+  if (conn.engine === 'mongodb')
+    return Promise.resolve({ command: buildMongoDumpCommand(conn, o), cleanup: noCleanup });
   return prepareDump(conn, o);
 }
 
 function restoreCommand(conn: DatabaseConnection, o: CommandOptions): Promise<PreparedCommand> {
   if (conn.engine === 'redis')
     return Promise.resolve({ command: buildRedisRestoreCommand(conn, o), cleanup: noCleanup });
+  if (conn.engine === 'mongodb')
+    return Promise.resolve({ command: buildMongoRestoreCommand(conn, o), cleanup: noCleanup });
   return prepareRestore(conn, o);
 }
 
@@ -120,7 +128,9 @@ export async function backupDatabase(
         tags: o.tags,
       });
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
+      const raw = err instanceof Error ? err.message : String(err);
+      // The MongoDB dump runs under node: name it, not the node binary.
+      const msg = conn.engine === 'mongodb' ? raw.split(command.file).join('mongodb-dump') : raw;
       throw new DatabaseError('DATABASE_BACKUP_FAILED', redact(`backup of ${describe(conn)} failed: ${msg}`), {
         cause: err,
       });
@@ -132,7 +142,8 @@ export async function backupDatabase(
  * Streams the snapshot's dump into the engine's client. MySQL/MariaDB stop at the first failing statement;
  * PostgreSQL's psql runs under a guard that fails on any error a full dump does not always meet (an
  * existing bootstrap role); Redis's `redis-cli --pipe` fails when any command failed (after a FLUSHALL
- * first when the task's `flushAll` param says so). Returns the number of dump bytes applied.
+ * first when the task's `flushAll` param says so); MongoDB's restore client fails on a duplicate _id unless
+ * `dropCollections` asked it to drop each collection first, and on a stream without its trailer. Returns the number of dump bytes applied.
  */
 export async function restoreDatabase(
   restic: Restic,
@@ -162,9 +173,10 @@ export async function restoreDatabase(
         timeoutMs: o.timeoutMs,
       });
     } catch (err) {
-      // The PostgreSQL client runs under node (the guard): name psql, not the node binary.
+      // The PostgreSQL and MongoDB clients run under node: name the client, not the node binary.
       const raw = err instanceof Error ? err.message : String(err);
-      const msg = command.file === process.execPath ? raw.split(command.file).join('psql') : raw;
+      const client = conn.engine === 'mongodb' ? 'mongodb-restore' : 'psql';
+      const msg = command.file === process.execPath ? raw.split(command.file).join(client) : raw;
       throw new DatabaseError(
         'DATABASE_RESTORE_FAILED',
         redact(`restore of ${describe(conn)} from snapshot ${o.snapshot} failed: ${msg}`),

@@ -1,10 +1,10 @@
 // Built-in database tasks, chosen by a member's `task.name` (docs/api.md §2.4). Upstream names carry the
 // engine, the action and the addon's version (`mysql-backup-8.0.21`, `mariadb-restore-10.5.8`,
-// `postgres-backup-16.1`, `redis-backup-7.0.5`, `etcd-backup-3.5.0`; early addons used `pg-`); the version names the upstream addon image and does not
+// `postgres-backup-16.1`, `redis-backup-7.0.5`, `mongodb-backup-4.4.6`, `etcd-backup-3.5.0`; early addons used `pg-`); the version names the upstream addon image and does not
 // change what we run, since the dump and restore clients here talk to any server version they support.
 import { ValidationError } from '../../shared/errors.ts';
 
-export type Engine = 'mysql' | 'postgres' | 'redis' | 'etcd';
+export type Engine = 'mysql' | 'postgres' | 'redis' | 'mongodb' | 'etcd';
 export type DatabaseAction = 'backup' | 'restore';
 
 export interface DatabaseTask {
@@ -21,6 +21,8 @@ const ENGINES: Record<string, Engine> = {
   postgresql: 'postgres',
   pg: 'postgres',
   redis: 'redis',
+  mongodb: 'mongodb',
+  mongo: 'mongodb',
   etcd: 'etcd',
 };
 
@@ -42,7 +44,7 @@ export function requireDatabaseTask(taskName: string, action?: DatabaseAction): 
     throw new ValidationError(
       'task.name',
       `unknown database task ${JSON.stringify(taskName)}: expected <engine>-<backup|restore>[-<version>] ` +
-        `with engine one of mysql, mariadb, postgres (or pg), redis, etcd, e.g. mysql-backup-8.0.21 or redis-restore-7.0.5`,
+        `with engine one of mysql, mariadb, postgres (or pg), redis, mongodb (or mongo), etcd, e.g. mysql-backup-8.0.21 or mongodb-restore-4.4.6`,
     );
   }
   if (action && task.action !== action) {
