@@ -156,3 +156,31 @@ t.test('Redis and etcd: the login is optional, etcd TLS files come from the Secr
     message: /needs both tls\.crt and tls\.key/,
   });
 });
+
+t.test('MongoDB: mongodb:// or a *mongo* type, default port 27017, login optional but never half', async (t) => {
+  const ab = (url: string, type?: string) => ({
+    metadata: { name: 'store', namespace: 'demo' },
+    spec: { ...(type ? { type } : {}), clientConfig: { url }, secret: { name: 'store-auth' } },
+  });
+  t.same(connectionFromAppBinding(ab('mongodb://store.demo.svc/admin'), { username: 'root', password: 'pw' }), {
+    engine: 'mongodb',
+    host: 'store.demo.svc',
+    port: 27017,
+    user: 'root',
+    password: 'pw',
+    database: 'admin',
+  });
+  t.match(connectionFromAppBinding(ab('store:27018', 'kubedb.com/mongodb'), {}), {
+    engine: 'mongodb',
+    port: 27018,
+    user: '',
+    password: '',
+  });
+  t.throws(() => connectionFromAppBinding(ab('mongodb://store', undefined), { username: 'root' }), {
+    message: /store-auth .*has a username but no password key/,
+  });
+  t.throws(
+    () => connectionFromAppBinding(ab('mongodb://store'), { username: 'u', password: 'p' }, { engine: 'postgres' }),
+    { message: /points at a mongodb database, but the task is for postgres/ },
+  );
+});

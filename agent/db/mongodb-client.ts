@@ -103,10 +103,18 @@ export async function dumpMongo(
       collections++;
       if (h.type !== 'collection') continue;
       const cursor = db.collection(h.name).find({}, { ...READ_OPTIONS, batchSize: o.batchSize ?? 1000 });
-      for await (const doc of cursor) {
-        await write(out, docLine(doc));
-        documents++;
+      let n = 0;
+      try {
+        for await (const doc of cursor) {
+          await write(out, docLine(doc));
+          n++;
+        }
+      } catch (err) {
+        // Say where: a reader of the failure can tell a dump that died halfway from one that never began.
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new Error(`reading ${name}.${h.name} after ${n} of its documents: ${msg}`, { cause: err });
       }
+      documents += n;
     }
   }
   await write(out, endLine(collections, documents));
@@ -202,7 +210,7 @@ class Target {
  */
 export async function restoreMongo(
   client: MongoClient,
-  lines: AsyncIterable<string>,
+  lines: AsyncIterable<string> | Iterable<string>,
   o: RestoreOptions,
 ): Promise<{ collections: number; documents: number }> {
   let n = 0;

@@ -17,6 +17,9 @@ t.test('upstream task names select engine and action', async (t) => {
     ['mysql-backup', { engine: 'mysql', action: 'backup', version: undefined }],
     ['redis-backup-7.0.5', { engine: 'redis', action: 'backup', version: '7.0.5' }],
     ['redis-restore-6.2.5', { engine: 'redis', action: 'restore', version: '6.2.5' }],
+    ['mongodb-backup-4.4.6', { engine: 'mongodb', action: 'backup', version: '4.4.6' }],
+    ['mongodb-restore-4.2.3', { engine: 'mongodb', action: 'restore', version: '4.2.3' }],
+    ['mongo-backup', { engine: 'mongodb', action: 'backup', version: undefined }],
     ['etcd-backup-3.5.0', { engine: 'etcd', action: 'backup', version: '3.5.0' }],
     ['etcd-restore-3.5.0', { engine: 'etcd', action: 'restore', version: '3.5.0' }],
   ];
@@ -28,7 +31,6 @@ t.test('other names are not database tasks', async (t) => {
     '',
     'pvc-backup',
     'pvc-restore',
-    'mongodb-backup-4.2.3',
     'elasticsearch-backup-7.3.2',
     'mysql-dump-8.0',
     'mysql-backup-latest',
@@ -40,9 +42,9 @@ t.test('other names are not database tasks', async (t) => {
 });
 
 t.test('requireDatabaseTask explains what it accepts', async (t) => {
-  t.throws(() => requireDatabaseTask('mongodb-backup-4.2.3'), {
+  t.throws(() => requireDatabaseTask('elasticsearch-backup-7.3.2'), {
     code: 'VALIDATION_FAILED',
-    message: /task\.name: unknown database task "mongodb-backup-4\.2\.3".*mysql, mariadb, postgres/,
+    message: /task\.name: unknown database task "elasticsearch-backup-7\.3\.2".*mysql, mariadb, postgres.*mongodb/,
   });
   t.throws(() => requireDatabaseTask('mysql-restore-8.0.21', 'backup'), {
     message: /is a restore task, but this member needs a backup task/,

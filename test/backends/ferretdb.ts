@@ -99,12 +99,13 @@ export async function startFerretDb(opts: { password: string }): Promise<FerretD
 
 /**
  * A TCP relay to `port` that goes dead once `cutAfter` bytes came back from the server: every connection is
- * destroyed and new ones are refused, as when a server dies in the middle of a dump. `cut` says whether it did.
+ * destroyed and new ones are refused, as when a server dies in the middle of a dump. `cut` says whether it did;
+ * `relayed` counts the bytes the server sent (with `cutAfter` Infinity: how much a whole dump reads).
  */
 export async function startCuttingProxy(
   port: number,
   cutAfter: number,
-): Promise<{ port: number; cut(): boolean; stop(): Promise<void> }> {
+): Promise<{ port: number; cut(): boolean; relayed(): number; stop(): Promise<void> }> {
   let relayed = 0;
   let dead = false;
   const sockets = new Set<Socket>();
@@ -140,6 +141,7 @@ export async function startCuttingProxy(
   return {
     port: addr.port,
     cut: () => dead,
+    relayed: () => relayed,
     async stop() {
       dead = true;
       for (const s of sockets) s.destroy();
