@@ -158,12 +158,8 @@ class Target {
     const db = this.client.db(this.header.db);
     const exists = (await db.listCollections({ name: this.header.name }, { nameOnly: true }).toArray()).length > 0;
     if (exists && this.o.drop) await db.dropCollection(this.header.name);
-    if (!exists || this.o.drop) {
-      const { viewOn, pipeline, ...rest } = this.header.options;
-      if (this.header.type === 'view')
-        await db.createCollection(this.header.name, { viewOn, pipeline, ...rest } as Record<string, unknown>);
-      else await db.createCollection(this.header.name, rest);
-    }
+    // A view's options carry its viewOn and pipeline, so one call re-creates collections and views alike.
+    if (!exists || this.o.drop) await db.createCollection(this.header.name, this.header.options);
   }
 
   async add(doc: BSON.Document, size: number): Promise<void> {
