@@ -100,11 +100,13 @@ export async function startFerretDb(opts: { password: string }): Promise<FerretD
 /**
  * A TCP relay to `port` that goes dead once `cutAfter` bytes came back from the server: every connection is
  * destroyed and new ones are refused, as when a server dies in the middle of a dump. `cut` says whether it did;
- * `relayed` counts the bytes the server sent (with `cutAfter` Infinity: how much a whole dump reads).
+ * `relayed` counts the bytes the server sent (with `cutAfter` Infinity: how much a whole dump reads). `listenPort`
+ * puts a new relay where an earlier one was, for an address that is already in an AppBinding.
  */
 export async function startCuttingProxy(
   port: number,
   cutAfter: number,
+  listenPort = 0,
 ): Promise<{ port: number; cut(): boolean; relayed(): number; stop(): Promise<void> }> {
   let relayed = 0;
   let dead = false;
@@ -134,7 +136,7 @@ export async function startCuttingProxy(
       for (const s of sockets) s.destroy();
     });
   });
-  listener.listen(0, '127.0.0.1');
+  listener.listen(listenPort, '127.0.0.1');
   await once(listener, 'listening');
   const addr = listener.address();
   if (addr === null || typeof addr === 'string') throw new Error('proxy: no port');
