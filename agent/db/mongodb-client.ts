@@ -70,9 +70,7 @@ async function headers(db: Db): Promise<CollectionHeader[]> {
     if (info.name.startsWith('system.')) continue;
     const type = (info as { type?: string }).type ?? 'collection';
     const indexes =
-      type === 'collection'
-        ? (await db.collection(info.name).listIndexes().toArray()).filter((i) => i.name !== '_id_')
-        : [];
+      type === 'view' ? [] : (await db.collection(info.name).listIndexes().toArray()).filter((i) => i.name !== '_id_');
     out.push({
       db: db.databaseName,
       name: info.name,
@@ -101,7 +99,8 @@ export async function dumpMongo(
     for (const h of await headers(db)) {
       await write(out, collectionLine(h));
       collections++;
-      if (h.type !== 'collection') continue;
+      // Only a view has no documents of its own; time-series and plain collections are read alike.
+      if (h.type === 'view') continue;
       const cursor = db.collection(h.name).find({}, { ...READ_OPTIONS, batchSize: o.batchSize ?? 1000 });
       let n = 0;
       try {
@@ -232,8 +231,7 @@ export async function restoreMongo(
       await target.open();
       collections++;
     } else if (r.kind === 'doc') {
-      if (!target || target.header.type !== 'collection')
-        throw new DumpFormatError(n, 'a document outside a collection');
+      if (!target || target.header.type === 'view') throw new DumpFormatError(n, 'a document outside a collection');
       await target.add(r.doc, text.length);
       documents++;
     } else if (r.kind === 'end') {

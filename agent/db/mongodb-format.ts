@@ -19,7 +19,7 @@ export const SYSTEM_DATABASES: ReadonlySet<string> = new Set(['admin', 'config',
 export interface CollectionHeader {
   db: string;
   name: string;
-  /** `collection` or `view` (listCollections' type); a view has no documents. */
+  /** listCollections' type: `collection`, `timeseries` or `view`; a view has no documents. */
   type: string;
   /** listCollections' options (capped, validator, collation, viewOn/pipeline, ...). */
   options: Record<string, unknown>;

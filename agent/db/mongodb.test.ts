@@ -20,6 +20,7 @@ import {
 import { restoreMongo } from './mongodb-client.ts';
 import type { MongoClient } from 'mongodb';
 import type { DatabaseConnection } from './connection.ts';
+import { dumpFilename } from './run.ts';
 
 const conn: DatabaseConnection = {
   engine: 'mongodb',
@@ -197,4 +198,31 @@ t.test('the dump script writes nothing usable when it cannot connect, and exits 
   t.equal(r.status, 1, 'exit code 1');
   t.match(r.stderr, /mongodb dump failed: .*(ECONNREFUSED|connect)/);
   t.notMatch(r.stdout, /"end"/, 'no trailer on stdout');
+});
+
+t.test('a view is a header only; a document after it is refused', async (t) => {
+  const { client, calls } = recordingClient();
+  const view = collectionLine({
+    db: 'a',
+    name: 'v',
+    type: 'view',
+    options: { viewOn: 'c', pipeline: [] },
+    indexes: [],
+  });
+  t.same(await restoreMongo(client, [formatLine(), view, endLine(1, 0)].join('').split('\n'), { drop: false }), {
+    collections: 1,
+    documents: 0,
+  });
+  t.same(calls, ['create a.v']);
+  await t.rejects(
+    restoreMongo(
+      recordingClient().client,
+      [formatLine(), view, docLine({ _id: 1 }), endLine(1, 1)].join('').split('\n'),
+      {
+        drop: false,
+      },
+    ),
+    { message: /dump line 3: a document outside a collection/ },
+  );
+  t.equal(dumpFilename('mongodb'), 'dumpfile.ejson', 'stored under its own name, not a mongodump archive name');
 });
