@@ -4,11 +4,13 @@
 // collection, an empty one, secondary and unique indexes — dumped into restic, wiped, restored identical
 // (types, options and indexes included). Restoring over live data fails on the duplicate _ids unless
 // `dropCollections` (or mongorestore's `--drop` in args) asks to drop each collection first. A dump whose
-// connection dies halfway fails with a reason and leaves no snapshot, the earlier one restorable; `latest`
-// is the member's own newest snapshot, not another host's; the password is in no command line.
+// connection dies halfway, or whose client is killed halfway, fails with a reason and leaves no snapshot, the
+// earlier one restorable; `latest` is the member's own newest snapshot, not another host's; the password is in
+// no command line.
 // Both restic versions (restic 0.14 once stored half a stdin stream); the extra restore cases on the newest.
 // FerretDB 1.x has no Decimal128, so that type is covered by the format's unit test only.
 import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
 import { Binary, Double, Int32, Long, ObjectId, Timestamp, BSON, type MongoClient } from 'mongodb';
 import { connectionFromAppBinding, type DatabaseConnection } from '../../agent/db/connection.ts';
@@ -101,6 +103,31 @@ async function contents(c: MongoClient): Promise<Record<string, string>> {
 async function wipe(c: MongoClient): Promise<void> {
   const { databases } = await c.db('admin').admin().listDatabases({ nameOnly: true });
   for (const { name } of databases) if (!['admin', 'config', 'local'].includes(name)) await c.db(name).dropDatabase();
+}
+
+/** The pid of the running dump client, from /proc (its argv names the script). */
+function dumpPid(): number | undefined {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    const argv = (() => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      } catch {
+        return [];
+      }
+    })();
+    if (argv.some((a) => a.endsWith('mongodb-dump.ts'))) return Number(pid);
+  }
+  return undefined;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms: number, everyMs: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }
 
 const failure = (p: Promise<unknown>) =>
@@ -241,6 +268,29 @@ for (const [version, bin] of bins) {
         (await restic.snapshots()).map((s) => s.id),
         snaps.map((s) => s.id),
         'no snapshot from the failed dump',
+      );
+
+      // The dump client itself dies halfway (SIGKILL once half of a whole dump has been read).
+      const watched = await startCuttingProxy(mongo.port, Infinity);
+      const running = failure(backupDatabase(restic, binding(watched.port), { host }));
+      const killedPid = await until(
+        'the dump halfway',
+        async () => (watched.relayed() > dumpBytes / 2 ? dumpPid() : undefined),
+        60_000,
+        10,
+      );
+      process.kill(killedPid, 'SIGKILL');
+      const killed = await running;
+      await watched.stop();
+      t.match(
+        killed?.message,
+        /^backup of MongoDB at 127\.0\.0\.1:\d+ failed: .*mongodb-dump failed \(signal SIGKILL\)/,
+        `readable: ${killed?.message}`,
+      );
+      t.same(
+        (await restic.snapshots()).map((s) => s.id),
+        snaps.map((s) => s.id),
+        'no snapshot from the killed dump',
       );
 
       // Another member's newer snapshot in the same repository: `latest` for host-0 must not pick it.
