@@ -88,7 +88,8 @@ build_ferretdb() {
   local out="$CACHE/bins/ferretdb-$FERRETDB_VERSION"
   have "$out" ferretdb && return 0
   log "building ferretdb $FERRETDB_VERSION"
-  local src; src=$(go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  # (from the cache directory: outside any module, so no go.mod nearby is touched)
+  local src; src=$(cd "$CACHE" && go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" | grep '"Dir":' | cut -d'"' -f4)
   [ -n "$src" ] || { log "cannot download github.com/FerretDB/FerretDB@$FERRETDB_VERSION"; return 1; }
   local mod="$CACHE/wrappers/ferretdb-$FERRETDB_VERSION"
   rm -rf "$mod"; mkdir -p "$mod" "$out.tmp"
