@@ -184,3 +184,23 @@ t.test('MongoDB: mongodb:// or a *mongo* type, default port 27017, login optiona
     { message: /points at a mongodb database, but the task is for postgres/ },
   );
 });
+
+t.test('server TLS fields of the binding are refused, naming the field, not ignored', async (t) => {
+  t.throws(() => connectionFromAppBinding(binding({ url: 'mysql://127.0.0.1:3306/', caBundle: 'LS0t' }), secret), {
+    field: 'spec.clientConfig.caBundle',
+    message: /caBundle is not supported for mysql members/,
+  });
+  t.throws(
+    () => connectionFromAppBinding(binding({ url: 'mongodb://127.0.0.1/', insecureSkipTLSVerify: true }), secret),
+    { field: 'spec.clientConfig.insecureSkipTLSVerify' },
+  );
+  t.throws(
+    () => connectionFromAppBinding(binding({ url: 'https://127.0.0.1:2379', caBundle: 'LS0t' }, { type: 'etcd' }), {}),
+    { message: /put the CA in the Secret as ca\.crt/ },
+  );
+  t.match(
+    connectionFromAppBinding(binding({ url: 'mysql://127.0.0.1:3306/', insecureSkipTLSVerify: false }), secret),
+    { engine: 'mysql' },
+    'insecureSkipTLSVerify: false asks for nothing',
+  );
+});

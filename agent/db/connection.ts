@@ -160,6 +160,16 @@ export function connectionFromAppBinding(
       'spec.type',
       `${where}: cannot tell the database engine from spec.type, the URL scheme or the task name`,
     );
+  // Server TLS from the binding is not built: refused, so a TLS-only server is never dumped in plain text or the
+  // field silently dropped. etcd takes its CA and client certificate from the Secret instead.
+  if (cc.caBundle || cc.insecureSkipTLSVerify) {
+    const field = cc.caBundle ? 'spec.clientConfig.caBundle' : 'spec.clientConfig.insecureSkipTLSVerify';
+    throw new ValidationError(
+      field,
+      `${where}: ${field} is not supported for ${engine} members` +
+        (engine === 'etcd' ? '; put the CA in the Secret as ca.crt' : '; TLS to the database server is not built yet'),
+    );
+  }
   port ??= DEFAULT_PORT[engine];
   if (!Number.isInteger(port) || port < 1 || port > 65535)
     throw new ValidationError('spec.clientConfig', `${where}: port ${String(port)} is not a TCP port`);
