@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveRepository, type BackendSpec, type SecretData } from '../../shared/restic/backend.ts';
 import { Restic, type ResticOptions } from '../../shared/restic/command.ts';
+import { makeLocalBackend } from './local.ts';
 
 export interface TestRestic {
   restic: Restic;
@@ -29,4 +30,20 @@ export async function makeRestic(
     ...extra,
   });
   return { restic, scratch, cleanup: () => rm(scratch, { recursive: true, force: true }) };
+}
+
+/** An initialised repository in a fresh local directory, removed with its scratch space at the test's teardown. */
+export async function localRepo(
+  t: { teardown(fn: () => unknown): void },
+  bin: string,
+  extra: Partial<ResticOptions> = {},
+): Promise<Restic> {
+  const local = await makeLocalBackend();
+  const { restic, cleanup } = await makeRestic(bin, local.backend, local.secret, extra);
+  t.teardown(async () => {
+    await cleanup();
+    await local.stop();
+  });
+  await restic.init();
+  return restic;
 }

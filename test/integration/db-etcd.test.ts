@@ -14,9 +14,8 @@ import { requireDatabaseTask } from '../../agent/db/tasks.ts';
 import { resticBinaries } from '../backends/bins.ts';
 import { sampleCommandLines } from '../backends/db-scenario.ts';
 import { startEtcd } from '../backends/etcd.ts';
-import { makeLocalBackend } from '../backends/local.ts';
 import { freePort } from '../backends/proc.ts';
-import { makeRestic } from '../backends/restic.ts';
+import { localRepo } from '../backends/restic.ts';
 import { binary } from '../world/bins.ts';
 import { createPki } from '../world/pki.ts';
 
@@ -33,13 +32,7 @@ t.test('etcd member with TLS client certificates', async (t) => {
   const path = `${dirname(binary('etcdctl'))}:${process.env.PATH ?? '/usr/bin:/bin'}`;
   const etcd = await startEtcd(pki, { dataDir: join(dir, 'data') });
   t.teardown(() => etcd.stop());
-  const local = await makeLocalBackend();
-  const { restic, cleanup } = await makeRestic(newest![1], local.backend, local.secret, { graceMs: 15_000 });
-  t.teardown(async () => {
-    await cleanup();
-    await local.stop();
-  });
-  await restic.init();
+  const restic = await localRepo(t, newest![1], { graceMs: 15_000 });
 
   const keyPem = await readFile(pki.adminKey, 'utf8');
   const secret = {

@@ -19,8 +19,7 @@ import { requireDatabaseTask } from '../../agent/db/tasks.ts';
 import { resticBinaries } from '../backends/bins.ts';
 import { sampleCommandLines } from '../backends/db-scenario.ts';
 import { ferretdbBin, startCuttingProxy, startFerretDb } from '../backends/ferretdb.ts';
-import { makeLocalBackend } from '../backends/local.ts';
-import { makeRestic } from '../backends/restic.ts';
+import { localRepo } from '../backends/restic.ts';
 
 t.setTimeout(300_000);
 
@@ -141,13 +140,7 @@ for (const [version, bin] of bins) {
     const password = `Canary-${version}-p#ss"w'rd\\;$x`;
     const mongo = await startFerretDb({ password });
     t.teardown(() => mongo.stop());
-    const local = await makeLocalBackend();
-    const { restic, cleanup } = await makeRestic(bin, local.backend, local.secret, { graceMs: 15_000 });
-    t.teardown(async () => {
-      await cleanup();
-      await local.stop();
-    });
-    await restic.init();
+    const restic = await localRepo(t, bin, { graceMs: 15_000 });
 
     const task = requireDatabaseTask('mongodb-backup-4.4.6', 'backup');
     t.equal(requireDatabaseTask('mongodb-restore-4.4.6', 'restore').engine, 'mongodb');

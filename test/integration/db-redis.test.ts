@@ -13,9 +13,8 @@ import { backupDatabase, restoreDatabase } from '../../agent/db/run.ts';
 import { requireDatabaseTask } from '../../agent/db/tasks.ts';
 import { resticBinaries } from '../backends/bins.ts';
 import { sampleCommandLines } from '../backends/db-scenario.ts';
-import { makeLocalBackend } from '../backends/local.ts';
 import { redisAvailable, startRedis } from '../backends/redis.ts';
-import { makeRestic } from '../backends/restic.ts';
+import { localRepo } from '../backends/restic.ts';
 
 t.setTimeout(180_000);
 
@@ -100,13 +99,7 @@ for (const [version, bin] of bins) {
     const password = `Canary-${version}-p#ss"w'rd\\;$x`;
     const redis = await startRedis({ password });
     t.teardown(() => redis.stop());
-    const local = await makeLocalBackend();
-    const { restic, cleanup } = await makeRestic(bin, local.backend, local.secret, { graceMs: 15_000 });
-    t.teardown(async () => {
-      await cleanup();
-      await local.stop();
-    });
-    await restic.init();
+    const restic = await localRepo(t, bin, { graceMs: 15_000 });
 
     const task = requireDatabaseTask('redis-backup-7.0.5', 'backup');
     t.equal(requireDatabaseTask('redis-restore-7.0.5', 'restore').engine, 'redis');

@@ -11,8 +11,7 @@ import { backupKubedump, isKubedumpTask, restoreKubedump } from '../../agent/kub
 import { dumpNamespace } from '../../agent/kubedump.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { resticBinaries } from '../backends/bins.ts';
-import { makeLocalBackend } from '../backends/local.ts';
-import { makeRestic } from '../backends/restic.ts';
+import { localRepo } from '../backends/restic.ts';
 import { useCluster } from '../world/harness.ts';
 import { until } from '../support/until.ts';
 
@@ -107,13 +106,7 @@ t.test('kubedump member: dump, back up, restore into a fresh namespace', async (
       );
     }
 
-  const local = await makeLocalBackend();
-  const { restic, cleanup } = await makeRestic(newest![1], local.backend, local.secret);
-  t.teardown(async () => {
-    await cleanup();
-    await local.stop();
-  });
-  await restic.init();
+  const restic = await localRepo(t, newest![1]);
   const host = 'kubedump';
   const backup = await backupKubedump({ kube: c.kube, restic, namespace: ns, host });
   t.equal(backup.objects, 8, '8 objects backed up');
