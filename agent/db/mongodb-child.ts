@@ -1,12 +1,12 @@
 // The part the MongoDB dump and restore child processes share: their server flags, the login with the password
 // from STASH_MONGODB_PASSWORD (never argv), and how they end. Usage of both: node mongodb-<dump|restore>.ts
-// --host <host> --port <port> [--user <name>] [--auth-source <db>] (restore also [--drop]).
+// --host <host> --port <port> [--user <name>] [--auth-source <db>] [--db <name>] (restore also [--drop]).
 import type { MongoClient } from 'mongodb';
 import { parseArgs } from 'node:util';
 import { connectMongo } from './mongodb-client.ts';
 import { MONGODB_PASSWORD_ENV } from './mongodb.ts';
 
-export type MongoChildWork = (client: MongoClient, flags: { drop: boolean }) => Promise<string>;
+export type MongoChildWork = (client: MongoClient, flags: { drop: boolean; db?: string }) => Promise<string>;
 
 async function run(action: 'dump' | 'restore', work: MongoChildWork): Promise<number> {
   const { values } = parseArgs({
@@ -15,12 +15,13 @@ async function run(action: 'dump' | 'restore', work: MongoChildWork): Promise<nu
       port: { type: 'string' },
       user: { type: 'string' },
       'auth-source': { type: 'string' },
+      db: { type: 'string' },
       ...(action === 'restore' ? { drop: { type: 'boolean' as const } } : {}),
     },
   });
   if (!values.host || !values.port) {
     process.stderr.write(
-      `usage: mongodb-${action}.ts --host <host> --port <port> [--user <name>] [--auth-source <db>]${action === 'restore' ? ' [--drop]' : ''}\n`,
+      `usage: mongodb-${action}.ts --host <host> --port <port> [--user <name>] [--auth-source <db>] [--db <name>]${action === 'restore' ? ' [--drop]' : ''}\n`,
     );
     return 2;
   }
@@ -32,7 +33,9 @@ async function run(action: 'dump' | 'restore', work: MongoChildWork): Promise<nu
     authSource: values['auth-source'],
   });
   try {
-    process.stderr.write(`${await work(client, { drop: values.drop === true })}\n`);
+    process.stderr.write(
+      `${await work(client, { drop: values.drop === true, ...(values.db !== undefined ? { db: values.db } : {}) })}\n`,
+    );
     return 0;
   } finally {
     await client.close().catch(() => undefined);

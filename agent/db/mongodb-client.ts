@@ -9,7 +9,6 @@ import { MongoClient, MongoServerError, type BSON, type Db } from 'mongodb';
 import {
   FORMAT_NAME,
   FORMAT_VERSION,
-  SYSTEM_DATABASES,
   DumpFormatError,
   collectionLine,
   docLine,
@@ -19,6 +18,7 @@ import {
   restorableIndex,
   type CollectionHeader,
 } from './mongodb-format.ts';
+import { SYSTEM_DATABASES } from './mongodb.ts';
 
 export interface MongoLogin {
   host: string;
@@ -89,12 +89,16 @@ async function headers(db: Db): Promise<CollectionHeader[]> {
 export async function dumpMongo(
   client: MongoClient,
   out: Writable,
-  o: { batchSize?: number } = {},
+  o: { batchSize?: number; db?: string } = {},
 ): Promise<{ collections: number; documents: number }> {
   let collections = 0;
   let documents = 0;
+  const all = await userDatabases(client);
+  // A misspelt --db would otherwise store an empty dump as a good backup.
+  if (o.db !== undefined && !all.includes(o.db))
+    throw new Error(`--db ${o.db}: the server has no such database (it has ${all.join(', ') || 'none'})`);
   await write(out, formatLine());
-  for (const name of await userDatabases(client)) {
+  for (const name of o.db !== undefined ? [o.db] : all) {
     const db = client.db(name);
     for (const h of await headers(db)) {
       await write(out, collectionLine(h));
@@ -123,6 +127,8 @@ export async function dumpMongo(
 export interface RestoreOptions {
   /** Drop each collection before restoring it (`dropCollections`); otherwise existing documents stay. */
   drop: boolean;
+  /** Restore only this database's collections; the rest of the stream is read and checked, not applied. */
+  db?: string;
   /** Documents per insertMany. */
   batchDocs?: number;
   /** Bytes of dump text per insertMany (a rough bound on the batch's BSON size). */
@@ -209,9 +215,10 @@ export async function restoreMongo(
   o: RestoreOptions,
 ): Promise<{ collections: number; documents: number }> {
   let n = 0;
-  let target: Target | undefined;
-  let collections = 0;
-  let documents = 0;
+  // The collection the stream is in; `target` is unset while skipping one of a database --db left out.
+  let current: { header: CollectionHeader; target?: Target } | undefined;
+  const stream = { collections: 0, documents: 0 };
+  const restored = { collections: 0, documents: 0 };
   let ended = false;
   for await (const text of lines) {
     n++;
@@ -226,26 +233,35 @@ export async function restoreMongo(
       continue;
     }
     if (r.kind === 'collection') {
-      await target?.close();
-      target = new Target(client, r.header, o);
-      await target.open();
-      collections++;
+      await current?.target?.close();
+      current = { header: r.header };
+      stream.collections++;
+      if (o.db === undefined || r.header.db === o.db) {
+        current.target = new Target(client, r.header, o);
+        await current.target.open();
+        restored.collections++;
+      }
     } else if (r.kind === 'doc') {
-      if (!target || target.header.type === 'view') throw new DumpFormatError(n, 'a document outside a collection');
-      await target.add(r.doc, text.length);
-      documents++;
+      if (!current || current.header.type === 'view') throw new DumpFormatError(n, 'a document outside a collection');
+      stream.documents++;
+      if (current.target) {
+        await current.target.add(r.doc, text.length);
+        restored.documents++;
+      }
     } else if (r.kind === 'end') {
-      await target?.close();
-      target = undefined;
-      if (r.collections !== collections || r.documents !== documents)
+      await current?.target?.close();
+      current = undefined;
+      if (r.collections !== stream.collections || r.documents !== stream.documents)
         throw new DumpFormatError(
           n,
-          `the trailer counts ${r.collections} collections and ${r.documents} documents, the stream held ${collections} and ${documents}`,
+          `the trailer counts ${r.collections} collections and ${r.documents} documents, the stream held ${stream.collections} and ${stream.documents}`,
         );
       ended = true;
     } else throw new DumpFormatError(n, 'a second format header');
   }
   if (n === 0) throw new DumpFormatError(1, 'the dump is empty');
   if (!ended) throw new DumpFormatError(n, 'the dump ends without its trailer: it was cut short');
-  return { collections, documents };
+  if (o.db !== undefined && restored.collections === 0)
+    throw new Error(`--db ${o.db}: the snapshot holds no collection of that database`);
+  return restored;
 }

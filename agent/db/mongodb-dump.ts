@@ -4,8 +4,8 @@
 import { dumpMongo } from './mongodb-client.ts';
 import { runMongoChild } from './mongodb-child.ts';
 
-runMongoChild('dump', async (client) => {
-  const { collections, documents } = await dumpMongo(client, process.stdout);
+runMongoChild('dump', async (client, { db }) => {
+  const { collections, documents } = await dumpMongo(client, process.stdout, db !== undefined ? { db } : {});
   await new Promise<void>((resolve, reject) => process.stdout.write('', (e) => (e ? reject(e) : resolve())));
   return `dumped ${documents} documents in ${collections} collections`;
 });

@@ -13,9 +13,6 @@ import { BSON } from 'mongodb';
 export const FORMAT_NAME = 'stash-ts/mongodb-dump';
 export const FORMAT_VERSION = 1;
 
-/** Databases no dump includes: the server's own (users and roles, sharding metadata, the oplog). */
-export const SYSTEM_DATABASES: ReadonlySet<string> = new Set(['admin', 'config', 'local']);
-
 export interface CollectionHeader {
   db: string;
   name: string;

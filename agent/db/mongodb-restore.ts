@@ -4,8 +4,8 @@ import { createInterface } from 'node:readline';
 import { restoreMongo } from './mongodb-client.ts';
 import { runMongoChild } from './mongodb-child.ts';
 
-runMongoChild('restore', async (client, { drop }) => {
+runMongoChild('restore', async (client, { drop, db }) => {
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-  const { collections, documents } = await restoreMongo(client, lines, { drop });
+  const { collections, documents } = await restoreMongo(client, lines, { drop, ...(db !== undefined ? { db } : {}) });
   return `restored ${documents} documents in ${collections} collections`;
 });

@@ -6,7 +6,8 @@ import {
   MONGODB_RESTORE_SCRIPT,
   buildMongoDumpCommand,
   buildMongoRestoreCommand,
-  mongoDropFirst,
+  mongoBackupOptions,
+  mongoRestoreOptions,
 } from './mongodb.ts';
 import {
   DumpFormatError,
@@ -116,6 +117,23 @@ const stream = [
   .join('')
   .split('\n');
 
+t.test('--db restores one database of the dump; the rest is read and checked, not applied', async (t) => {
+  const { client, calls } = recordingClient();
+  t.same(await restoreMongo(client, stream, { drop: true, db: 'b' }), { collections: 1, documents: 0 });
+  t.same(calls, ['create b.empty'], 'nothing of database a touched');
+  await t.rejects(restoreMongo(recordingClient().client, stream, { drop: false, db: 'zz' }), {
+    message: /--db zz: the snapshot holds no collection of that database/,
+  });
+  const miscounted = [...stream.slice(0, 4), ...stream.slice(-3)];
+  await t.rejects(
+    restoreMongo(recordingClient().client, miscounted, { drop: false, db: 'b' }),
+    {
+      message: /the trailer counts 2 collections and 5 documents/,
+    },
+    'a skipped database still counts against the trailer',
+  );
+});
+
 t.test('a restore inserts in batches, builds indexes after the documents, and needs the trailer', async (t) => {
   const { client, calls } = recordingClient();
   t.same(await restoreMongo(client, stream, { drop: false, batchDocs: 2 }), { collections: 2, documents: 5 });
@@ -171,20 +189,36 @@ t.test('dump and restore commands: node scripts, the password only in the enviro
   ]);
   t.same(restore.env, { PATH: '/bin' }, 'no login, no password variable');
   t.throws(() => buildMongoDumpCommand(conn, { params: [{ name: 'args', value: '--gzip' }] }), {
-    message: /mongodump args \("--gzip"\) are not supported/,
+    message: /args may only be --db <name>, not "--gzip"/,
   });
+  t.same(
+    buildMongoDumpCommand(conn, { params: [{ name: 'args', value: '--db=shop' }], nodePath: 'node' }).args.slice(-2),
+    ['--db', 'shop'],
+    '--db reaches the dump client',
+  );
 });
 
-t.test('dropCollections and --drop', async (t) => {
-  t.equal(mongoDropFirst(undefined), false);
-  t.equal(mongoDropFirst([{ name: 'dropCollections', value: 'false' }]), false);
-  t.equal(mongoDropFirst([{ name: 'dropCollections', value: 'true' }]), true);
-  t.equal(mongoDropFirst([{ name: 'args', value: '--drop' }]), true);
-  t.throws(() => mongoDropFirst([{ name: 'dropCollections', value: 'TRUE' }]), {
+t.test('task params: dropCollections, --drop and --db', async (t) => {
+  const restore = (params?: Array<{ name: string; value: string }>) => mongoRestoreOptions(params);
+  t.same(restore(undefined), { drop: false });
+  t.same(restore([{ name: 'dropCollections', value: 'false' }]), { drop: false });
+  t.same(restore([{ name: 'dropCollections', value: 'true' }]), { drop: true });
+  t.same(restore([{ name: 'args', value: '--drop' }]), { drop: true });
+  t.same(restore([{ name: 'args', value: '--db=shop --drop' }]), { drop: true, db: 'shop' });
+  t.same(restore([{ name: 'args', value: '-d shop' }]), { drop: false, db: 'shop' });
+  t.same(mongoBackupOptions([{ name: 'args', value: '--db shop' }]), { drop: false, db: 'shop' });
+  t.throws(() => restore([{ name: 'dropCollections', value: 'TRUE' }]), {
     message: /task\.params\[dropCollections\]: dropCollections must be "true" or "false", not "TRUE"/,
   });
-  t.throws(() => mongoDropFirst([{ name: 'args', value: '--drop --nsInclude=a.*' }]), {
-    message: /args may only be --drop, not "--nsInclude=a\.\*"/,
+  t.throws(() => restore([{ name: 'args', value: '--drop --nsInclude=a.*' }]), {
+    message: /args may only be --drop and --db <name>, not "--nsInclude=a\.\*"/,
+  });
+  t.throws(() => mongoBackupOptions([{ name: 'args', value: '--drop' }]), {
+    message: /args may only be --db <name>, not "--drop"/,
+  });
+  t.throws(() => mongoBackupOptions([{ name: 'args', value: '--db' }]), { message: /--db needs a database name/ });
+  t.throws(() => mongoBackupOptions([{ name: 'args', value: '--db=admin' }]), {
+    message: /--db admin: admin, config and local are the server's own/,
   });
 });
 

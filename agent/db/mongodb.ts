@@ -18,41 +18,74 @@ export const MONGODB_DUMP_FILENAME = 'dumpfile.ejson';
 export const MONGODB_DUMP_SCRIPT = join(import.meta.dirname, 'mongodb-dump.ts');
 export const MONGODB_RESTORE_SCRIPT = join(import.meta.dirname, 'mongodb-restore.ts');
 
+/** Databases no dump includes: the server's own (users and roles, sharding metadata, the oplog). */
+export const SYSTEM_DATABASES: ReadonlySet<string> = new Set(['admin', 'config', 'local']);
+
 /** Matches the restic wrapper's secret-name rule, so a consumer's error output is masked with it too. */
 export const MONGODB_PASSWORD_ENV = 'STASH_MONGODB_PASSWORD';
 
+export interface MongoTaskOptions {
+  /** mongodump/mongorestore's `--db`: only this database is dumped, or restored from the dump. */
+  db?: string;
+  /** Restore only: drop each of the snapshot's collections before filling it. */
+  drop: boolean;
+}
+
 /**
- * Whether a restore drops each collection before filling it: `dropCollections: "true"`, or mongorestore's
- * `--drop` in `args` (how upstream's MongoDB addon is asked for it). Without it, a collection that already
- * holds one of the snapshot's _ids fails the restore rather than merging two versions of the data.
+ * The mongodump/mongorestore flags our own clients honour, from the task's `args`: `--db <name>` (also
+ * `--db=<name>`, `-d <name>`) on both sides, and `--drop` on restore (how upstream's MongoDB addon is asked to
+ * replace collections). Any other flag is refused with a reason: there is no mongodump to pass it to.
  */
-export function mongoDropFirst(params: readonly TaskParam[] | undefined): boolean {
+function mongoArgs(params: readonly TaskParam[] | undefined, action: 'backup' | 'restore'): MongoTaskOptions {
+  const args = argsParam(params) ?? [];
+  const out: MongoTaskOptions = { drop: false };
+  const unknown: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--drop' && action === 'restore') out.drop = true;
+    else if (a === '--db' || a === '-d') {
+      const v = args[++i];
+      if (v === undefined || v.startsWith('-'))
+        throw new ValidationError('task.params[args]', `${a} needs a database name`);
+      out.db = v;
+    } else if (a.startsWith('--db=')) out.db = a.slice('--db='.length);
+    else unknown.push(a);
+  }
+  if (unknown.length > 0)
+    throw new ValidationError(
+      'task.params[args]',
+      `the MongoDB member runs its own dump client, not mongodump/mongorestore: args may only be ` +
+        `${action === 'restore' ? '--drop and ' : ''}--db <name>, not ${JSON.stringify(unknown.join(' '))}`,
+    );
+  if (out.db !== undefined && (out.db === '' || SYSTEM_DATABASES.has(out.db)))
+    throw new ValidationError(
+      'task.params[args]',
+      out.db === ''
+        ? '--db needs a database name'
+        : `--db ${out.db}: admin, config and local are the server's own and are never dumped`,
+    );
+  return out;
+}
+
+/**
+ * What a restore does: `dropCollections: "true"` or `--drop` drops each collection of the snapshot first;
+ * without it, a collection that already holds one of the snapshot's _ids fails the restore rather than merging
+ * two versions of the data. `--db` restores one database of the dump.
+ */
+export function mongoRestoreOptions(params: readonly TaskParam[] | undefined): MongoTaskOptions {
   const v = paramValue(params, 'dropCollections');
-  let drop = false;
-  if (v === 'true') drop = true;
-  else if (v !== undefined && v !== '' && v !== 'false')
+  if (v !== undefined && v !== '' && v !== 'true' && v !== 'false')
     throw new ValidationError(
       'task.params[dropCollections]',
       `dropCollections must be "true" or "false", not ${JSON.stringify(v)}`,
     );
-  const args = argsParam(params) ?? [];
-  const unknown = args.filter((a) => a !== '--drop');
-  if (unknown.length > 0)
-    throw new ValidationError(
-      'task.params[args]',
-      `the MongoDB member runs its own dump client, not mongodump/mongorestore: args may only be --drop, not ${JSON.stringify(unknown.join(' '))}`,
-    );
-  return drop || args.includes('--drop');
+  const o = mongoArgs(params, 'restore');
+  return { ...o, drop: o.drop || v === 'true' };
 }
 
-/** A backup takes no params: anything in `args` would be a mongodump flag we cannot honour. */
-export function checkMongoBackupParams(params: readonly TaskParam[] | undefined): void {
-  const args = argsParam(params) ?? [];
-  if (args.length > 0)
-    throw new ValidationError(
-      'task.params[args]',
-      `the MongoDB member dumps every user database with its own client; mongodump args (${JSON.stringify(args.join(' '))}) are not supported`,
-    );
+/** What a backup dumps: every user database, or the one `--db` names. */
+export function mongoBackupOptions(params: readonly TaskParam[] | undefined): MongoTaskOptions {
+  return mongoArgs(params, 'backup');
 }
 
 function mongoEnv(conn: DatabaseConnection, path: string | undefined): Record<string, string> {
@@ -76,10 +109,10 @@ export function buildMongoDumpCommand(
   conn: DatabaseConnection,
   o: { params?: readonly TaskParam[]; path?: string; nodePath?: string } = {},
 ): DbCommand {
-  checkMongoBackupParams(o.params);
+  const { db } = mongoBackupOptions(o.params);
   return {
     file: o.nodePath ?? process.execPath,
-    args: ['--no-warnings', MONGODB_DUMP_SCRIPT, ...serverArgs(conn)],
+    args: ['--no-warnings', MONGODB_DUMP_SCRIPT, ...serverArgs(conn), ...(db !== undefined ? ['--db', db] : [])],
     env: mongoEnv(conn, o.path),
   };
 }
@@ -88,10 +121,16 @@ export function buildMongoRestoreCommand(
   conn: DatabaseConnection,
   o: { params?: readonly TaskParam[]; path?: string; nodePath?: string } = {},
 ): DbCommand {
-  const drop = mongoDropFirst(o.params);
+  const { drop, db } = mongoRestoreOptions(o.params);
   return {
     file: o.nodePath ?? process.execPath,
-    args: ['--no-warnings', MONGODB_RESTORE_SCRIPT, ...serverArgs(conn), ...(drop ? ['--drop'] : [])],
+    args: [
+      '--no-warnings',
+      MONGODB_RESTORE_SCRIPT,
+      ...serverArgs(conn),
+      ...(drop ? ['--drop'] : []),
+      ...(db !== undefined ? ['--db', db] : []),
+    ],
     env: mongoEnv(conn, o.path),
   };
 }

@@ -6,7 +6,7 @@
 // `dropCollections` (or mongorestore's `--drop` in args) asks to drop each collection first. A dump whose
 // connection dies halfway, or whose client is killed halfway, fails with a reason and leaves no snapshot, the
 // earlier one restorable; `latest` is the member's own newest snapshot, not another host's; the password is in
-// no command line.
+// no command line; `--db <name>` in args narrows a backup or a restore to one database.
 // Both restic versions (restic 0.14 once stored half a stdin stream); the extra restore cases on the newest.
 // FerretDB 1.x has no Decimal128, so that type is covered by the format's unit test only.
 import { createHash, randomBytes } from 'node:crypto';
@@ -239,11 +239,6 @@ for (const [version, bin] of bins) {
           { message: /task\.params\[dropCollections\]: dropCollections must be "true" or "false"/ },
           'a bad dropCollections value is rejected',
         );
-        t.match(
-          await failure(backupDatabase(restic, conn, { host, params: [{ name: 'args', value: '--db=blog' }] })),
-          { message: /mongodump args \("--db=blog"\) are not supported/ },
-          'mongodump args are refused, not ignored',
-        );
       }
 
       // A dump whose connection dies halfway (in zz_media, after blog and shop are in the stream).
@@ -293,6 +288,33 @@ for (const [version, bin] of bins) {
       await wipe(c);
       await restoreDatabase(restic, conn, { snapshot: 'latest', host });
       t.same(await contents(c), original, "latest is host-0's own newest snapshot, restored identically");
+
+      if (version === newest) {
+        // mongodump's --db on either side: one database into a snapshot, one database out of a whole dump.
+        const only = (prefix: string) =>
+          Object.fromEntries(Object.entries(original).filter(([k]) => k.startsWith(prefix)));
+        await backupDatabase(restic, conn, { host: 'host-blog', params: [{ name: 'args', value: '--db=blog' }] });
+        await wipe(c);
+        await restoreDatabase(restic, conn, { snapshot: 'latest', host: 'host-blog' });
+        t.same(await contents(c), only('blog.'), 'backup --db=blog: the snapshot holds blog and nothing else');
+        await wipe(c);
+        await restoreDatabase(restic, conn, {
+          snapshot: 'latest',
+          host,
+          params: [{ name: 'args', value: '--db shop' }],
+        });
+        t.same(await contents(c), only('shop.'), 'restore --db shop: only shop out of the whole dump');
+        t.match(
+          await failure(backupDatabase(restic, conn, { host, params: [{ name: 'args', value: '--db=nosuch' }] })),
+          { message: /--db nosuch: the server has no such database/ },
+          'a misspelt --db fails the backup instead of storing an empty dump',
+        );
+        t.match(
+          await failure(backupDatabase(restic, conn, { host, params: [{ name: 'args', value: '--gzip' }] })),
+          { message: /args may only be --db <name>, not "--gzip"/ },
+          'other mongodump args are refused, not ignored',
+        );
+      }
 
       const denied = await failure(
         restoreDatabase(restic, { ...conn, password: `${password}-wrong` }, { snapshot: 'latest', host }),
