@@ -5,7 +5,8 @@
 //   restic from its Go module, the `etcd-tools` stage etcdctl/etcdutl of the pinned etcd and the `template`
 //   stage the hook template engine (all three hack/build-bins.sh);
 //   build-time RUN steps run in a chroot of the image;
-// - pause (the pod sandbox), app (busybox: writes and serves files), mariadb and redis (Debian's servers).
+// - pause (the pod sandbox), app (busybox: writes and serves files), mariadb and redis (Debian's servers),
+//   ferretdb (the MongoDB-protocol server of the tests: its static binary from hack/build-bins.sh, nothing else).
 // Every expensive part is cached by the content of its inputs under ~/.cache/stash-ts/images.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -23,7 +24,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { pinnedVersions, resticBin, templateWasm } from '../../backends/bins.ts';
+import { findCachedBin, pinnedVersions, resticBin, templateWasm } from '../../backends/bins.ts';
 import { REPO_ROOT, binary } from '../bins.ts';
 import { AGENT_IMAGE, OPERATOR_IMAGE } from '../entrypoints.ts';
 import {
@@ -41,6 +42,7 @@ export const PAUSE_IMAGE = 'stash-ts/pause:3.10';
 export const APP_IMAGE = 'stash-ts/app:0.1.0';
 export const MARIADB_IMAGE = 'stash-ts/mariadb:0.1.0';
 export const REDIS_IMAGE = 'stash-ts/redis:0.1.0';
+export const FERRETDB_IMAGE = 'stash-ts/ferretdb:0.1.0';
 export const DEBIAN_SUITE = 'bookworm';
 /** Environment of the node:24 images that the Dockerfiles build on. */
 const NODE_BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -372,7 +374,44 @@ async function buildRedis(log: Log): Promise<ImageArchive> {
   });
 }
 
-export type ImageName = 'pause' | 'app' | 'operator' | 'agent' | 'mariadb' | 'redis';
+/**
+ * FerretDB on SQLite (the MongoDB member's story): the static binary alone, no shell. Its SQLite files go under
+ * /data (the pod mounts a volume there) and /tmp is writable for anything else it creates; it runs as an
+ * unprivileged user the passwd file names.
+ */
+async function buildFerretdb(): Promise<ImageArchive> {
+  const bin = findCachedBin('ferretdb', 'ferretdb', 'FERRETDB_VERSION', false);
+  if (!bin) throw new Error('ferretdb is not built yet; run: hack/build-bins.sh ferretdb');
+  // A dynamically linked binary would need a libc the image does not have: refuse it here rather than as a
+  // container that exits with "no such file or directory".
+  if (!/statically linked/.test(execFileSync('file', ['-b', bin], { encoding: 'utf8' })))
+    throw new Error(`${bin} is not statically linked (built with CGO on?): the ferretdb image has no libc`);
+  const layer = await cachedLayer(`ferretdb-${sha256(readFileSync(bin)).slice(0, 24)}`, async () => {
+    const d = scratch('ferretdb');
+    for (const sub of ['bin', 'etc', 'tmp', 'data']) mkdirSync(join(d, sub), { recursive: true });
+    copyFileSync(bin, join(d, 'bin', 'ferretdb'));
+    execFileSync('chmod', ['0755', join(d, 'bin', 'ferretdb')]);
+    execFileSync('chmod', ['1777', join(d, 'tmp'), join(d, 'data')]);
+    writeFileSync(
+      join(d, 'etc', 'passwd'),
+      'root:x:0:0:root:/:/bin/false\nferretdb:x:1000:1000:ferretdb:/data:/bin/false\n',
+    );
+    writeFileSync(join(d, 'etc', 'group'), 'root:x:0:\nferretdb:x:1000:\n');
+    const l = await layerFromDir(d, { rootOwned: true });
+    rmSync(d, { recursive: true, force: true });
+    return l;
+  });
+  return writeArchive(FERRETDB_IMAGE, [layer], {
+    entrypoint: ['/bin/ferretdb'],
+    user: '1000:1000',
+    workingDir: '/data',
+    // No telemetry from a test server, whatever flags a pod passes (the world has no route out anyway).
+    env: ['PATH=/bin', 'DO_NOT_TRACK=1'],
+    exposedPorts: ['27017/tcp'],
+  });
+}
+
+export type ImageName = 'pause' | 'app' | 'operator' | 'agent' | 'mariadb' | 'redis' | 'ferretdb';
 
 export async function buildImage(name: ImageName, log: Log = () => undefined): Promise<ImageArchive> {
   const t0 = Date.now();
@@ -386,7 +425,9 @@ export async function buildImage(name: ImageName, log: Log = () => undefined): P
           ? buildFromDockerfile('Dockerfile.agent', AGENT_IMAGE, log)
           : name === 'mariadb'
             ? buildMariadb(log)
-            : buildRedis(log));
+            : name === 'redis'
+              ? buildRedis(log)
+              : buildFerretdb());
   log(`image ${a.ref}: ${(a.bytes / 1e6).toFixed(0)} MB in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   return a;
 }
