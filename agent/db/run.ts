@@ -8,7 +8,7 @@ import type { Restic } from '../../shared/restic/command.ts';
 import type { BackupResult } from '../../shared/restic/output.ts';
 import { makeRedactor } from '../../shared/restic/redact.ts';
 import type { TaskParam } from './args.ts';
-import { prepareDump, prepareRestore, type CommandOptions, type PreparedCommand } from './commands.ts';
+import { prepareDump, prepareRestore, type CommandOptions, type DbCommand, type PreparedCommand } from './commands.ts';
 import type { DatabaseConnection } from './connection.ts';
 import type { Engine } from './tasks.ts';
 import { ETCD_SNAPSHOT_FILENAME, backupEtcd, restoreEtcd } from './etcd.ts';
@@ -103,6 +103,21 @@ function commandOptions(o: DatabaseBackupOptions): CommandOptions {
   return { params: o.params, path: o.path, tmpDir: o.tmpDir };
 }
 
+/**
+ * Clients that run under node (psql behind its guard, our MongoDB dump and restore), by what errors call them:
+ * a failure names the client, not the node binary.
+ */
+const NODE_CLIENTS: Partial<Record<`${Engine}-${'backup' | 'restore'}`, string>> = {
+  'postgres-restore': 'psql',
+  'mongodb-backup': 'mongodb-dump',
+  'mongodb-restore': 'mongodb-restore',
+};
+
+function clientMessage(err: unknown, command: DbCommand, nodeClient: string | undefined): string {
+  const raw = err instanceof Error ? err.message : String(err);
+  return nodeClient && command.file === process.execPath ? raw.split(command.file).join(nodeClient) : raw;
+}
+
 export async function backupDatabase(
   restic: Restic,
   conn: DatabaseConnection,
@@ -128,9 +143,7 @@ export async function backupDatabase(
         tags: o.tags,
       });
     } catch (err) {
-      const raw = err instanceof Error ? err.message : String(err);
-      // The MongoDB dump runs under node: name it, not the node binary.
-      const msg = conn.engine === 'mongodb' ? raw.split(command.file).join('mongodb-dump') : raw;
+      const msg = clientMessage(err, command, NODE_CLIENTS[`${conn.engine}-backup`]);
       throw new DatabaseError('DATABASE_BACKUP_FAILED', redact(`backup of ${describe(conn)} failed: ${msg}`), {
         cause: err,
       });
@@ -173,10 +186,7 @@ export async function restoreDatabase(
         timeoutMs: o.timeoutMs,
       });
     } catch (err) {
-      // The PostgreSQL and MongoDB clients run under node: name the client, not the node binary.
-      const raw = err instanceof Error ? err.message : String(err);
-      const client = conn.engine === 'mongodb' ? 'mongodb-restore' : 'psql';
-      const msg = command.file === process.execPath ? raw.split(command.file).join(client) : raw;
+      const msg = clientMessage(err, command, NODE_CLIENTS[`${conn.engine}-restore`]);
       throw new DatabaseError(
         'DATABASE_RESTORE_FAILED',
         redact(`restore of ${describe(conn)} from snapshot ${o.snapshot} failed: ${msg}`),
