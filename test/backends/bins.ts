@@ -112,6 +112,11 @@ export function minioBin(): string | undefined {
   return findCachedBin('minio', 'minio', 'MINIO_VERSION');
 }
 
+/** The tests' MongoDB-protocol server; only the version built by hack/build-bins.sh (no apt package exists). */
+export function ferretdbBin(): string | undefined {
+  return findCachedBin('ferretdb', 'ferretdb', 'FERRETDB_VERSION', false);
+}
+
 export function rcloneBin(): string | undefined {
   return findCachedBin('rclone', 'rclone', 'RCLONE_VERSION');
 }

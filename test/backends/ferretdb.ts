@@ -11,14 +11,10 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
-import { findCachedBin } from './bins.ts';
+import { ferretdbBin } from './bins.ts';
 import { freePort, startServer, type ServerProcess } from './proc.ts';
 
 export const FERRETDB_ADMIN = 'stash';
-
-export function ferretdbBin(): string | undefined {
-  return findCachedBin('ferretdb', 'ferretdb', 'FERRETDB_VERSION', false);
-}
 
 export interface FerretDbServer {
   port: number;

@@ -16,9 +16,9 @@ import { Binary, Double, Int32, Long, ObjectId, Timestamp, BSON, type MongoClien
 import { connectionFromAppBinding, type DatabaseConnection } from '../../agent/db/connection.ts';
 import { backupDatabase, restoreDatabase } from '../../agent/db/run.ts';
 import { requireDatabaseTask } from '../../agent/db/tasks.ts';
-import { resticBinaries } from '../backends/bins.ts';
+import { ferretdbBin, resticBinaries } from '../backends/bins.ts';
 import { sampleCommandLines } from '../backends/db-scenario.ts';
-import { ferretdbBin, startCuttingProxy, startFerretDb } from '../backends/ferretdb.ts';
+import { startCuttingProxy, startFerretDb } from '../backends/ferretdb.ts';
 import { localRepo } from '../backends/restic.ts';
 
 t.setTimeout(300_000);

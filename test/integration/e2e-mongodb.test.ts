@@ -11,7 +11,8 @@ import t from 'tap';
 import { Int32, Long, ObjectId } from 'mongodb';
 import { apiVersionOf } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
-import { ferretdbBin, startCuttingProxy, startFerretDb } from '../backends/ferretdb.ts';
+import { ferretdbBin } from '../backends/bins.ts';
+import { startCuttingProxy, startFerretDb } from '../backends/ferretdb.ts';
 import {
   backupSession,
   e2eWorld,

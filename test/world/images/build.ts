@@ -24,7 +24,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { findCachedBin, pinnedVersions, resticBin, templateWasm } from '../../backends/bins.ts';
+import { ferretdbBin, pinnedVersions, resticBin, templateWasm } from '../../backends/bins.ts';
 import { REPO_ROOT, binary } from '../bins.ts';
 import { AGENT_IMAGE, OPERATOR_IMAGE } from '../entrypoints.ts';
 import {
@@ -380,7 +380,7 @@ async function buildRedis(log: Log): Promise<ImageArchive> {
  * unprivileged user the passwd file names.
  */
 async function buildFerretdb(): Promise<ImageArchive> {
-  const bin = findCachedBin('ferretdb', 'ferretdb', 'FERRETDB_VERSION', false);
+  const bin = ferretdbBin();
   if (!bin) throw new Error('ferretdb is not built yet; run: hack/build-bins.sh ferretdb');
   // A dynamically linked binary would need a libc the image does not have: refuse it here rather than as a
   // container that exits with "no such file or directory".
@@ -413,21 +413,19 @@ async function buildFerretdb(): Promise<ImageArchive> {
 
 export type ImageName = 'pause' | 'app' | 'operator' | 'agent' | 'mariadb' | 'redis' | 'ferretdb';
 
+const IMAGE_BUILDERS: Record<ImageName, (log: Log) => Promise<ImageArchive>> = {
+  pause: buildPause,
+  app: buildApp,
+  operator: (log) => buildFromDockerfile('Dockerfile.webhook', OPERATOR_IMAGE, log),
+  agent: (log) => buildFromDockerfile('Dockerfile.agent', AGENT_IMAGE, log),
+  mariadb: buildMariadb,
+  redis: buildRedis,
+  ferretdb: buildFerretdb,
+};
+
 export async function buildImage(name: ImageName, log: Log = () => undefined): Promise<ImageArchive> {
   const t0 = Date.now();
-  const a = await (name === 'pause'
-    ? buildPause()
-    : name === 'app'
-      ? buildApp()
-      : name === 'operator'
-        ? buildFromDockerfile('Dockerfile.webhook', OPERATOR_IMAGE, log)
-        : name === 'agent'
-          ? buildFromDockerfile('Dockerfile.agent', AGENT_IMAGE, log)
-          : name === 'mariadb'
-            ? buildMariadb(log)
-            : name === 'redis'
-              ? buildRedis(log)
-              : buildFerretdb());
+  const a = await IMAGE_BUILDERS[name](log);
   log(`image ${a.ref}: ${(a.bytes / 1e6).toFixed(0)} MB in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   return a;
 }
