@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { Int32, Long, ObjectId } from 'mongodb';
-import { apiVersionOf } from '../../shared/api/index.ts';
+import { APPBINDING_API_VERSION, apiVersionOf } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { ferretdbBin } from '../backends/bins.ts';
 import { startCuttingProxy, startFerretDb } from '../backends/ferretdb.ts';
@@ -26,7 +26,6 @@ import {
 const BB = apiVersionOf('BackupBatch');
 const BS = apiVersionOf('BackupSession');
 const RB = apiVersionOf('RestoreBatch');
-const APPBINDING = 'appcatalog.appscode.com/v1alpha1';
 
 t.setTimeout(300_000);
 if (!ferretdbBin()) throw new Error('ferretdb not built: run hack/build-bins.sh ferretdb');
@@ -68,7 +67,7 @@ t.test('BackupBatch and RestoreBatch with a MongoDB member, local hooks, a dump 
     stringData: { username: mongo.user, password },
   } as KubeObject);
   await w.kube.create({
-    apiVersion: APPBINDING,
+    apiVersion: APPBINDING_API_VERSION,
     kind: 'AppBinding',
     metadata: { name: 'store', namespace: ns },
     spec: {
@@ -112,7 +111,7 @@ t.test('BackupBatch and RestoreBatch with a MongoDB member, local hooks, a dump 
         {
           task: { name: 'mongodb-backup-4.4.6' },
           hooks: { preBackup: hook('/pre-backup') },
-          target: { alias: 'store', ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'store' } },
+          target: { alias: 'store', ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'store' } },
         },
       ],
     },
@@ -164,7 +163,7 @@ t.test('BackupBatch and RestoreBatch with a MongoDB member, local hooks, a dump 
           hooks: { postRestore: hook('/post-restore') },
           target: {
             alias: 'store',
-            ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'store' },
+            ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'store' },
             rules: [{ snapshots: ['latest'] }],
           },
         },

@@ -7,10 +7,10 @@
 // collection, index and document is the same as before the backup.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import t from 'tap';
-import { apiVersionOf } from '../../shared/api/index.ts';
+import { APPBINDING_API_VERSION, apiVersionOf } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
-import { REPO_ROOT } from '../world/bins.ts';
 import { AGENT_IMAGE } from '../world/entrypoints.ts';
 import { FERRETDB_IMAGE } from '../world/images/build.ts';
 import { inNetns } from '../world/node/netns.ts';
@@ -20,7 +20,6 @@ import { backupNow, finalPhase, invokerReady, openStory, type Pod, type Session 
 t.setTimeout(900_000);
 const started = Date.now();
 const st = await openStory(t, 'mongodb', ['ferretdb']);
-const APPBINDING = 'appcatalog.appscode.com/v1alpha1';
 const USER = 'stash';
 const PASSWORD = `mongo-${randomBytes(6).toString('hex')}`;
 
@@ -41,77 +40,13 @@ const ferretPod = async (not?: string): Promise<PodIp> =>
     120_000,
   );
 
-/**
- * The story's own client: the pod network exists only inside the world's network namespace, and the FerretDB
- * image has no shell or mongo shell to `kubectl exec`, so this machine's node with the repository's driver runs
- * in that namespace (nsenter) and dials the pod's IP. The password goes through its environment, not argv.
- * `seed` writes the test data; `list` prints one canonical Extended-JSON line per database, collection (with
- * its options and indexes) and document, documents in _id order, values not promoted to JS numbers, so that
- * every BSON type and every byte of a value shows.
- */
-const CLIENT = `
-import { MongoClient, ObjectId, Int32, Long, Double, Binary, Timestamp, BSON } from 'mongodb';
-const { EJSON } = BSON;
-import { randomBytes } from 'node:crypto';
-const [mode, host] = process.argv.slice(1);
-const c = new MongoClient('mongodb://' + host + ':27017/', {
-  directConnection: true,
-  auth: { username: process.env.MONGO_USER, password: process.env.MONGO_PASSWORD },
-  authSource: 'admin',
-  serverSelectionTimeoutMS: 20000,
-});
-try {
-  if (mode === 'seed') {
-    const shop = c.db('shop');
-    await shop.collection('orders').insertMany(Array.from({ length: 400 }, (_, i) => ({
-      _id: Long.fromNumber(i),
-      customer: 'c' + (i % 13) + ' ✓',
-      total: new Double(i / 8),
-      qty: new Int32(i % 7),
-      big: Long.fromString(String(9007199254740993n + BigInt(i))),
-      at: new Date(1700000000000 + i * 997),
-      items: Array.from({ length: i % 4 }, (_, j) => ({ sku: 's' + j, n: new Int32(j) })),
-      note: i % 9 === 0 ? null : { text: 'ünïcödé ' + i, ok: i % 2 === 0 },
-    })));
-    await shop.collection('orders').createIndex({ customer: 1, total: -1 }, { name: 'customer_total' });
-    await shop.createCollection('empty');
-    const media = c.db('media').collection('files');
-    await media.insertMany(Array.from({ length: 5 }, (_, i) => ({
-      _id: new ObjectId(),
-      data: new Binary(randomBytes(1000 + i * 50000)),
-      uuid: new Binary(randomBytes(16), 4),
-      ts: new Timestamp({ t: 1700000000 + i, i: i + 1 }),
-      re: /^file-\\d+$/i,
-    })));
-    await media.createIndex({ uuid: 1 }, { name: 'uuid_unique', unique: true });
-  } else {
-    const out = [];
-    const dbs = (await c.db('admin').admin().listDatabases({ nameOnly: true })).databases
-      .map((d) => d.name).filter((n) => !['admin', 'config', 'local'].includes(n)).sort();
-    for (const name of dbs) {
-      const db = c.db(name);
-      const colls = (await db.listCollections().toArray()).sort((a, b) => (a.name < b.name ? -1 : 1));
-      for (const coll of colls) {
-        const indexes = (await db.collection(coll.name).listIndexes().toArray())
-          .map((x) => ({ name: x.name, key: x.key, unique: x.unique ?? false })).sort((a, b) => (a.name < b.name ? -1 : 1));
-        out.push(EJSON.stringify({ db: name, collection: coll.name, type: coll.type, options: coll.options, indexes }, { relaxed: false }));
-        for (const doc of await db.collection(coll.name).find({}, { sort: { _id: 1 }, promoteValues: false, promoteLongs: false }).toArray())
-          out.push(EJSON.stringify(doc, { relaxed: false }));
-      }
-    }
-    process.stdout.write(out.join('\\n') + '\\n');
-  }
-} finally {
-  await c.close();
-}
-`;
+/** The story's own client (mongo-client.ts: why it runs in the world's network namespace, what it writes and lists). */
+const CLIENT = join(import.meta.dirname, 'mongo-client.ts');
 const client = (mode: 'seed' | 'list', host: string): string => {
-  const [cmd, args] = inNetns(process.execPath, ['--no-warnings', '--input-type=module', '-e', CLIENT, mode, host]);
+  const [cmd, args] = inNetns(process.execPath, ['--no-warnings', CLIENT, mode, host]);
   return execFileSync(cmd, args, {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
-    // cwd: the driver resolves from the repository's node_modules.
-    cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', MONGO_USER: USER, MONGO_PASSWORD: PASSWORD },
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -179,7 +114,7 @@ t.test('a FerretDB pod is dumped by the agent image’s backup Job and restored 
     spec: { selector: { app: 'mongo' }, ports: [{ port: 27017, targetPort: 27017 }] },
   });
   await st.kube.create({
-    apiVersion: APPBINDING,
+    apiVersion: APPBINDING_API_VERSION,
     kind: 'AppBinding',
     metadata: { name: 'mongo', namespace: ns },
     spec: {
@@ -236,7 +171,7 @@ t.test('a FerretDB pod is dumped by the agent image’s backup Job and restored 
       repository: { name: 'repo' },
       schedule: '0 0 1 1 *',
       task: { name: 'mongodb-backup-4.4.6' },
-      target: { ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'mongo' } },
+      target: { ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'mongo' } },
       retentionPolicy: { name: 'keep-3', keepLast: 3, prune: true },
     },
   });
@@ -301,7 +236,7 @@ t.test('a FerretDB pod is dumped by the agent image’s backup Job and restored 
       repository: { name: 'repo' },
       task: { name: 'mongodb-restore-4.4.6' },
       target: {
-        ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'mongo' },
+        ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'mongo' },
         rules: [{ snapshots: ['latest'] }],
       },
     },
