@@ -166,7 +166,8 @@ async function finalizeBackupInvoker(d: ResolvedDeps, inv: BackupInvoker): Promi
 /**
  * A target changed (`kubectl apply` fixing a wrong one): workloads of the invoker's namespace that still carry
  * its sidecar but are no longer among its targets are synced, which removes the sidecar (the index no longer
- * lists the invoker for them); the new target gets it from the member loop. Only when the spec changed since
+ * lists the invoker for them, and the sync excludes this invoker even where the index still holds an older copy
+ * of it); the new target gets it from the member loop. Only when the spec changed since
  * the last reconcile wrote status, so a resync lists nothing. Sidecar-model targets live in the invoker's
  * namespace (admission rejects others). Every workload kind is looked at, OpenShift's DeploymentConfig too
  * where its API is served (docs/api.md §13.1).
@@ -181,7 +182,9 @@ async function releaseFormerTargets(d: ResolvedDeps, inv: BackupInvoker): Promis
     for (const w of await listIfServed(d, apiVersion, kind, ns)) {
       const name = w.metadata?.name ?? '';
       if (current.has(`${kind}/${ns}/${name}`) || !injectedFor(w, 'backup', inv)) continue;
-      await syncWorkload(d.workloads, { apiVersion, kind, name, namespace: ns });
+      // The invoker in hand has dropped this target even when the index's copy of it is older and still lists
+      // it: this is the only pass over former targets (gated on the generation), so it must not defer to the index.
+      await syncWorkload(d.workloads, { apiVersion, kind, name, namespace: ns }, { excludeUid: inv.metadata?.uid });
       await recordEvent(
         d.events,
         inv,
