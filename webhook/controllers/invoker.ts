@@ -184,7 +184,15 @@ async function releaseFormerTargets(d: ResolvedDeps, inv: BackupInvoker): Promis
       if (current.has(`${kind}/${ns}/${name}`) || !injectedFor(w, 'backup', inv)) continue;
       // The invoker in hand has dropped this target even when the index's copy of it is older and still lists
       // it: this is the only pass over former targets (gated on the generation), so it must not defer to the index.
-      await syncWorkload(d.workloads, { apiVersion, kind, name, namespace: ns }, { excludeUid: inv.metadata?.uid });
+      const r = await syncWorkload(
+        d.workloads,
+        { apiVersion, kind, name, namespace: ns },
+        { excludeUid: inv.metadata?.uid },
+      );
+      // Still ours (an admission webhook whose informers lag put the sidecar back): fail this reconcile, so the
+      // queue retries before status records the generation as seen.
+      if (r.found && injectedFor(r.object, 'backup', inv))
+        throw new Error(`${kind} ${ns}/${name} still carries the stash sidecar of ${inv.kind} ${inv.metadata?.name}`);
       await recordEvent(
         d.events,
         inv,
