@@ -348,7 +348,9 @@ export async function reconcileBackupInvoker(
             mergeConditions(status.conditions, [...conds, ...(memberConds[0]?.conditions ?? [])]) ?? [];
         }
         status.phase = backupInvokerPhase(status.conditions, driver);
-        status.observedGeneration = cur.metadata?.generation;
+        // The generation this reconcile acted on, not the one read back now: a spec change that landed meanwhile
+        // must stay unobserved, so the next reconcile releases its former targets.
+        status.observedGeneration = inv.metadata?.generation;
         // A resync that finds everything as it was writes nothing (and wakes no watcher).
         if (fjp.compare(cur.status ?? {}, status).length === 0) return null;
         cur.status = status;
