@@ -234,10 +234,26 @@ export async function finalPhase<T extends KubeObject & { status?: { phase?: str
     `${kind} ${name} to finish`,
     async () => {
       const o = await st.kube.get<T>(apiVersionOf(kind), kind, st.ns, name);
+      // The reasons first and short: a failed story's status is long, and what CI shows of it is cut.
+      if (o.status?.phase === 'Failed') console.log(`# ${kind} ${name} Failed: ${troubleOf(o.status)}`);
       return o.status?.phase === 'Succeeded' || o.status?.phase === 'Failed' ? o : undefined;
     },
     ms,
   );
+}
+
+/** The hosts' errors and the False or disrupted conditions of a session's status, one line. */
+function troubleOf(status: unknown): string {
+  type Cond = { type?: string; status?: string; message?: string };
+  type Target = { ref?: { name?: string }; conditions?: Cond[]; stats?: Array<{ hostname?: string; error?: string }> };
+  const s = status as { conditions?: Cond[]; targets?: Target[]; members?: Target[] };
+  const bad = (c: Cond) => c.status === 'False' || c.type === 'BackupDisrupted' || c.type === 'RestoreDisrupted';
+  const out = (s.conditions ?? []).filter(bad).map((c) => `${c.type}: ${c.message}`);
+  for (const tg of [...(s.targets ?? []), ...(s.members ?? [])]) {
+    for (const c of (tg.conditions ?? []).filter(bad)) out.push(`${tg.ref?.name} ${c.type}: ${c.message}`);
+    for (const h of tg.stats ?? []) if (h.error) out.push(`${tg.ref?.name} host ${h.hostname}: ${h.error}`);
+  }
+  return out.join(' | ').replace(/\s+/g, ' ') || 'no reason in its status';
 }
 
 /** A BackupConfiguration `name` over the app workload's /data (volume `data`), on demand only (a schedule of once a year). */
@@ -271,6 +287,28 @@ export async function configureBackup(
  * filesystem is ours; this world has no provisioner), filled with `files`. Returns the volume's directory.
  */
 export async function hostPathClaim(st: Story, name: string, files: Record<string, string | Buffer>): Promise<string> {
+  const dir = await hostPathVolume(st, name, files);
+  await claimFor(st, name);
+  return dir;
+}
+
+/** The claim `name` of hostPathVolume(st, name): until that volume exists, it stays Pending (unbound). */
+export async function claimFor(st: Story, name: string): Promise<void> {
+  await st.kube.create({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name, namespace: st.ns },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      storageClassName: 'story-hostpath',
+      volumeName: `${st.ns}-${name}`,
+      resources: { requests: { storage: '1Gi' } },
+    },
+  });
+}
+
+/** The hostPath PersistentVolume, reserved for the claim `name`, of hostPathClaim. Returns its directory. */
+export async function hostPathVolume(st: Story, name: string, files: Record<string, string | Buffer>): Promise<string> {
   const dir = join(DIR, 'volumes', st.ns, name);
   rmSync(dir, { recursive: true, force: true });
   for (const [rel, content] of Object.entries(files)) {
@@ -296,17 +334,6 @@ export async function hostPathClaim(st: Story, name: string, files: Record<strin
   });
   // Cluster-scoped: the namespace's removal does not take it along.
   st.cleanups.push(() => st.kube.delete('v1', 'PersistentVolume', undefined, pv).then(() => undefined));
-  await st.kube.create({
-    apiVersion: 'v1',
-    kind: 'PersistentVolumeClaim',
-    metadata: { name, namespace: st.ns },
-    spec: {
-      accessModes: ['ReadWriteOnce'],
-      storageClassName: 'story-hostpath',
-      volumeName: pv,
-      resources: { requests: { storage: '1Gi' } },
-    },
-  });
   return dir;
 }
 

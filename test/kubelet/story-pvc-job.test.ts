@@ -1,7 +1,8 @@
 // Story on real pods: the job model (docs/api.md §12). A stand-alone PersistentVolumeClaim has no pod to carry a
 // sidecar, so the operator runs the agent image in a Job: the kubelet runs the Job's pod with the claim mounted
 // (a hostPath PersistentVolume on this machine's disk), it backs the volume up, and a RestoreSession's Job puts
-// the files back into the emptied volume, byte for byte. Then a backup Job under a memory limit too small for the
+// the files back into the emptied volume, byte for byte. A Job whose claim is still unbound waits for the
+// real scheduler to place its pod (docs/api.md §12.1) rather than failing. Then a backup Job under a memory limit too small for the
 // agent is OOM-killed by the kernel on the node, and the session says so (OOMKilled, from the kubelet's report).
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
@@ -13,8 +14,10 @@ import { AGENT_IMAGE } from '../world/entrypoints.ts';
 import { until } from '../support/e2e-world.ts';
 import {
   backupNow,
+  claimFor,
   finalPhase,
   hostPathClaim,
+  hostPathVolume,
   invokerReady,
   openStory,
   treeSums,
@@ -45,7 +48,7 @@ async function endedJobPod(prefix: string): Promise<JobPod> {
 }
 
 /** A BackupConfiguration `name` of the claim `uploads` (job model, on demand only) and its session `<name>-1`. */
-async function backUpClaim(name: string, runtimeSettings?: Record<string, unknown>): Promise<void> {
+async function backUpClaim(name: string, runtimeSettings?: Record<string, unknown>, claim = 'uploads'): Promise<void> {
   await st.kube.create({
     apiVersion: apiVersionOf('BackupConfiguration'),
     kind: 'BackupConfiguration',
@@ -56,9 +59,9 @@ async function backUpClaim(name: string, runtimeSettings?: Record<string, unknow
       task: { name: 'pvc-backup' },
       ...(runtimeSettings ? { runtimeSettings } : {}),
       target: {
-        ref: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'uploads' },
+        ref: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: claim },
         paths: [MOUNT],
-        volumeMounts: [{ name: 'uploads', mountPath: MOUNT }],
+        volumeMounts: [{ name: claim, mountPath: MOUNT }],
       },
       retentionPolicy: { name: 'keep-3', keepLast: 3, prune: true },
     },
@@ -141,3 +144,36 @@ t.test('a backup Job under a memory limit too small for the agent is OOM-killed 
     { events: events.map((e) => `${e.reason}: ${e.message}`) },
   );
 });
+
+t.test(
+  'a claim still binding: the backup Job waits for the scheduler to place its pod, then backs it up',
+  async (t) => {
+    type SchedPod = Pod & {
+      status?: { conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }> };
+    };
+    await claimFor(st, 'late');
+    await backUpClaim('late-backup', undefined, 'late');
+    const unplaced = await until(
+      'the Job pod reported Unschedulable by the scheduler',
+      async () =>
+        (await st.kube.list<SchedPod>('v1', 'Pod', st.ns)).items.find(
+          (p) =>
+            p.metadata?.labels?.['job-name']?.startsWith('stash-backup-late-backup-1-') &&
+            p.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable'),
+        ),
+      60_000,
+    );
+    const why = unplaced.status?.conditions?.find((c) => c.type === 'PodScheduled')?.message ?? '';
+    t.match(why, /unbound/i, `the scheduler cannot place it: ${why}`);
+    // An ended Job's host is failed 3 s after it ends (jobs.ts JOB_REPORT_GRACE_MS); an unplaced pod is not ended.
+    await new Promise((r) => setTimeout(r, 8_000));
+    const waiting = await st.kube.get<Session>(apiVersionOf('BackupSession'), 'BackupSession', st.ns, 'late-backup-1');
+    t.equal(waiting.status?.phase, 'Running', 'eight seconds on, the session still waits', { status: waiting.status });
+    await hostPathVolume(st, 'late', { 'late.txt': 'bound at last\n' });
+    const session = await finalPhase<Session>(st, 'BackupSession', 'late-backup-1');
+    t.equal(session.status?.phase, 'Succeeded', 'once the claim binds, the Job runs and the backup succeeds', {
+      status: session.status,
+    });
+    t.match(st.restic('ls', 'latest'), /late\.txt/, 'the snapshot holds the late volume');
+  },
+);

@@ -429,15 +429,15 @@ export async function missingJobHosts(
   sessionName: string,
   reported: ReadonlySet<string>,
   pods: readonly KubeObject[],
-): Promise<Array<{ host: string; reason: string }>> {
+): Promise<Array<{ host: string } & JobGone>> {
   const hosts = memberJobHosts(purpose, m);
   const names = memberJobNames(purpose, inv, m, sessionName);
-  const out: Array<{ host: string; reason: string }> = [];
+  const out: Array<{ host: string } & JobGone> = [];
   for (const [i, host] of hosts.entries()) {
     const name = names[i];
     if (reported.has(host) || !name) continue;
     const why = await jobGone(kube, inv.metadata?.namespace ?? '', name, pods);
-    if (why) out.push({ host, reason: why });
+    if (why) out.push({ host, ...why });
   }
   return out;
 }
@@ -488,23 +488,32 @@ async function jobPodsEnded(kube: Kube, namespace: string, name: string): Promis
   }
 }
 
+/** Why a Job's host cannot report; `unschedulable`: its pod has not ended, the scheduler cannot place it yet. */
+export interface JobGone {
+  reason: string;
+  unschedulable?: true;
+}
+
 /**
  * Why a Job can no longer report (deleted, failed, or done without its agent writing stats), or undefined while
- * it may still report. Its pod terminating counts at once: the Job's own status follows a moment later.
+ * it may still report. Its pod terminating counts at once: the Job's own status follows a moment later. A pod the
+ * scheduler cannot place is reported too, marked, because that may pass (a claim still binding, a node joining).
  */
 async function jobGone(
   kube: Kube,
   namespace: string,
   name: string,
   pods: readonly KubeObject[],
-): Promise<string | undefined> {
+): Promise<JobGone | undefined> {
   const job = await kube.getOrNull<JobObj>('batch/v1', 'Job', namespace, name);
-  if (!job || job.metadata?.deletionTimestamp) return `Job ${name} was deleted before its host reported`;
+  if (!job || job.metadata?.deletionTimestamp) return { reason: `Job ${name} was deleted before its host reported` };
   const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
   if (failed)
-    return `Job ${name} failed (${[failed.reason, failed.message].filter(Boolean).join(': ')}) before its host reported${await jobPodsEnded(kube, namespace, name)}`;
+    return {
+      reason: `Job ${name} failed (${[failed.reason, failed.message].filter(Boolean).join(': ')}) before its host reported${await jobPodsEnded(kube, namespace, name)}`,
+    };
   if (job.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True'))
-    return `Job ${name} completed without its host reporting`;
+    return { reason: `Job ${name} completed without its host reporting` };
   const mine = pods.filter((p) => p.metadata?.namespace === namespace && jobOfPod(p) === name);
   if (mine.length > 0 && mine.every((p) => !(p as PodObj).spec?.nodeName)) {
     // Not bound yet: a scheduler that cannot place it says so on the pod (docs/api.md §12.1).
@@ -518,7 +527,11 @@ async function jobGone(
       const c = p.status?.conditions?.find(
         (x) => x.type === 'PodScheduled' && x.status === 'False' && x.reason === 'Unschedulable',
       );
-      if (c) return `pod ${p.metadata?.name} of Job ${name} cannot be scheduled: ${c.message ?? 'Unschedulable'}`;
+      if (c)
+        return {
+          reason: `pod ${p.metadata?.name} of Job ${name} cannot be scheduled: ${c.message ?? 'Unschedulable'}`,
+          unschedulable: true,
+        };
     }
   }
   const pod = pods.find(
@@ -528,6 +541,8 @@ async function jobGone(
       ['Failed', 'Succeeded'].includes((p as { status?: { phase?: string } }).status?.phase ?? ''),
   );
   if (pod)
-    return `pod ${pod.metadata?.name} of Job ${name} ended (${(pod as { status?: { phase?: string } }).status?.phase}) before its host reported${await jobPodsEnded(kube, namespace, name)}`;
+    return {
+      reason: `pod ${pod.metadata?.name} of Job ${name} ended (${(pod as { status?: { phase?: string } }).status?.phase}) before its host reported${await jobPodsEnded(kube, namespace, name)}`,
+    };
   return undefined;
 }

@@ -476,6 +476,8 @@ export class RestoreLoop {
         ...(model === 'workload' ? { startBoundMs: hostStartMs ?? HOST_START_FACTOR * hostLivenessMs } : {}),
         // An ended Job never comes back, unlike a pod being replaced: its grace only covers the agent's last write.
         goneGraceMs: model === 'workload' ? hostGoneGraceMs : Math.min(hostGoneGraceMs, JOB_REPORT_GRACE_MS),
+        // A pod the scheduler cannot place yet is not an ended Job: a claim may still be binding (docs/api.md §12.1).
+        unschedulableGraceMs: hostGoneGraceMs,
         target: m.ref.name ? `${m.ref.kind} ${m.ref.namespace}/${m.ref.name}` : 'new volumes (volumeClaimTemplates)',
         hosts,
       });

@@ -132,6 +132,49 @@ t.test('hostsToFail: pod gone after its grace, stale heartbeat, never taken up w
       undefined,
     ],
     [
+      "a Job's pod the scheduler cannot place yet, past an ended Job's short grace: it gets the longer one",
+      {
+        ...base,
+        goneGraceMs: 3_000,
+        unschedulableGraceMs: 60_000,
+        hosts: [
+          { host: 'host-0', gone: { reason: 'cannot be scheduled: unbound claim', forMs: 5_000, unschedulable: true } },
+        ],
+      },
+      [],
+      undefined,
+      55_000,
+    ],
+    [
+      "a Job's pod the scheduler still cannot place after the longer grace: failed with the scheduler's message",
+      {
+        ...base,
+        goneGraceMs: 3_000,
+        unschedulableGraceMs: 60_000,
+        hosts: [
+          {
+            host: 'host-0',
+            gone: { reason: 'cannot be scheduled: unbound claim', forMs: 60_000, unschedulable: true },
+          },
+        ],
+      },
+      ['host-0'],
+      /cannot be scheduled: unbound claim/,
+      undefined,
+    ],
+    [
+      'an ended Job past its short grace: failed, the longer grace is only for an unplaced pod',
+      {
+        ...base,
+        goneGraceMs: 3_000,
+        unschedulableGraceMs: 60_000,
+        hosts: [{ host: 'host-0', gone: { reason: 'Job completed without its host reporting', forMs: 3_000 } }],
+      },
+      ['host-0'],
+      /completed without its host reporting/,
+      undefined,
+    ],
+    [
       'stale heartbeat after the kubelet OOM-killed the agent this session: the kill and the limit are named',
       {
         ...base,

@@ -84,8 +84,11 @@ export function deadlineState(deadline: string | undefined, now: number): { pass
 
 export interface HostObservation {
   host: string;
-  /** Its pod (or Job) can no longer report: why, and for how long this operator has seen it so. */
-  gone?: { reason: string; forMs: number };
+  /**
+   * Its pod (or Job) can no longer report: why, and for how long this operator has seen it so. `unschedulable`:
+   * not ended, its pod waits on a scheduler that cannot place it yet, which may pass (a claim still binding).
+   */
+  gone?: { reason: string; forMs: number; unschedulable?: true };
   /** Last renewal of its heartbeat Lease (epoch ms); undefined when it has no Lease. */
   heartbeatAt?: number;
   /**
@@ -118,6 +121,8 @@ export interface LivenessInput {
   startBoundMs?: number;
   /** Grace for a host whose pod is gone (a pod being replaced is not a crash). */
   goneGraceMs: number;
+  /** Grace for a host whose pod the scheduler cannot place yet (gone.unschedulable); goneGraceMs when unset. */
+  unschedulableGraceMs?: number;
   /** The target, for messages ("Deployment shop/web"). */
   target: string;
   /** Hosts that have not reported a final phase. */
@@ -150,8 +155,9 @@ export function hostsToFail(i: LivenessInput): { failed: HostFailure[]; recheckI
   for (const h of i.hosts) {
     const fail = (reason: string) => failed.push({ host: h.host, reason: reason + oomNote(h, i.eligibleSince) });
     if (h.gone) {
-      if (h.gone.forMs >= i.goneGraceMs) fail(h.gone.reason);
-      else later(i.goneGraceMs - h.gone.forMs);
+      const grace = (h.gone.unschedulable && i.unschedulableGraceMs) || i.goneGraceMs;
+      if (h.gone.forMs >= grace) fail(h.gone.reason);
+      else later(grace - h.gone.forMs);
       continue;
     }
     if (h.heartbeatAt !== undefined) {
