@@ -13,6 +13,7 @@ import { REPO_ROOT, binary } from '../world/bins.ts';
 import { alive } from '../world/procs.ts';
 import { APP_IMAGE, type ImageName } from '../world/images/build.ts';
 import { installProduct } from '../world/node/install.ts';
+import { WORLD_INSTANCE } from '../world/node/layout.ts';
 import { startNodeWorld, type NodeWorldState } from '../world/node/world.ts';
 import { until } from '../support/e2e-world.ts';
 
@@ -56,7 +57,14 @@ export interface Story {
   cleanups: Array<() => Promise<void>>;
 }
 
-const DIR = process.env.STASH_TS_KUBELET_WORLD ?? join(REPO_ROOT, '.cluster', 'kubelet-test');
+/**
+ * The tier's world directory. A named world (STASH_TS_NODE_INSTANCE) has its own, so a story run under that name
+ * never reuses another world whose namespace it would not find.
+ */
+export const KUBELET_TEST_DIR =
+  process.env.STASH_TS_KUBELET_WORLD ??
+  join(REPO_ROOT, '.cluster', WORLD_INSTANCE ? `kubelet-test-${WORLD_INSTANCE}` : 'kubelet-test');
+const DIR = KUBELET_TEST_DIR;
 
 /**
  * Story files may run side by side on the one world: whoever comes first starts it (and installs the product),

@@ -5,7 +5,6 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../world/bins.ts';
 import { installProduct, OPERATOR_DEPLOYMENT } from '../world/node/install.ts';
 import { CGROUP_ROOT, NETNS, NODE_NAME, layout } from '../world/node/layout.ts';
 import { netnsExists, routeLookup } from '../world/node/netns.ts';
@@ -14,8 +13,9 @@ import { startNodeWorld, stopNodeWorld, type NodeWorldState } from '../world/nod
 import { OPERATOR_NAMESPACE } from '../world/operator.ts';
 import { APP_IMAGE } from '../world/images/build.ts';
 import { OPERATOR_IMAGE } from '../world/entrypoints.ts';
+import { KUBELET_TEST_DIR } from './story-kit.ts';
 
-const DIR = process.env.STASH_TS_KUBELET_WORLD ?? join(REPO_ROOT, '.cluster', 'kubelet-test');
+const DIR = KUBELET_TEST_DIR;
 
 let s: NodeWorldState;
 const k = (...args: string[]) =>
