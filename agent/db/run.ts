@@ -104,11 +104,12 @@ function commandOptions(o: DatabaseBackupOptions): CommandOptions {
 }
 
 /**
- * Clients that run under node (psql behind its guard, our MongoDB dump and restore), by what errors call them:
- * a failure names the client, not the node binary.
+ * Clients that run under node (psql behind its guard, our Redis dump, our MongoDB dump and restore), by what
+ * errors call them: a failure names the client, not the node binary.
  */
 const NODE_CLIENTS: Partial<Record<`${Engine}-${'backup' | 'restore'}`, string>> = {
   'postgres-restore': 'psql',
+  'redis-backup': 'redis-dump',
   'mongodb-backup': 'mongodb-dump',
   'mongodb-restore': 'mongodb-restore',
 };

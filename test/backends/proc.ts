@@ -5,16 +5,28 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { once } from 'node:events';
 
-/** A free TCP port on 127.0.0.1 (bound then released; the tiny reuse race is acceptable in tests). */
+/** Ports freePort has handed out in this process: the kernel may give a just-released port to the next bind. */
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1 (bound then released; the tiny reuse race with other processes is acceptable in
+ * tests), never one this process was given before: two calls in a row once returned the same port, and an
+ * operator then found its metrics port taken by its own webhook.
+ */
 export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  if (addr === null || typeof addr === 'string') throw new Error('could not allocate a port');
-  return addr.port;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const addr = srv.address();
+    srv.close();
+    await once(srv, 'close');
+    if (addr === null || typeof addr === 'string') throw new Error('could not allocate a port');
+    if (handedOut.has(addr.port)) continue;
+    handedOut.add(addr.port);
+    return addr.port;
+  }
+  throw new Error('could not allocate a port this process was not given before');
 }
 
 /** A port where nothing listens: allocated and immediately released, so a dial is refused. */

@@ -8,7 +8,7 @@ import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { apiVersionOf } from '../../shared/api/index.ts';
+import { apiVersionOf, APPBINDING_API_VERSION } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
 import { backupTargetPhase } from '../../shared/status/backup.ts';
@@ -35,7 +35,6 @@ import {
 const BB = apiVersionOf('BackupBatch');
 const BS = apiVersionOf('BackupSession');
 const RB = apiVersionOf('RestoreBatch');
-const APPBINDING = 'appcatalog.appscode.com/v1alpha1';
 
 t.setTimeout(480_000);
 if (!mariadbAvailable()) throw new Error('MariaDB is not installed: run hack/install-system-packages.sh');
@@ -74,7 +73,7 @@ async function appBinding(ns: string, name: string): Promise<void> {
     stringData: { username: db.user, password: db.password },
   });
   await w.kube.create({
-    apiVersion: APPBINDING,
+    apiVersion: APPBINDING_API_VERSION,
     kind: 'AppBinding',
     metadata: { name, namespace: ns },
     spec: {
@@ -106,7 +105,7 @@ function members(database: string): Array<Record<string, unknown>> {
     },
     {
       task: { name: 'mariadb-backup-10.5.8', params: [{ name: 'args', value: `--databases ${database}` }] },
-      target: { alias: 'mysql', ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'mysql' } },
+      target: { alias: 'mysql', ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'mysql' } },
     },
   ];
 }
@@ -268,7 +267,7 @@ t.test(
             task: { name: 'mariadb-restore-10.5.8' },
             target: {
               alias: 'mysql',
-              ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'mysql' },
+              ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'mysql' },
               rules: [{ snapshots: ['latest'] }],
             },
           },
@@ -365,7 +364,7 @@ t.test('a dump that breaks halfway fails its target with a reason; earlier snaps
           task: { name: 'mysql-restore-8.0.21' },
           target: {
             alias: 'mysql',
-            ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'mysql' },
+            ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'mysql' },
             rules: [{ snapshots: [goodSnapshot] }],
           },
         },

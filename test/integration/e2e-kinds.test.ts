@@ -6,7 +6,7 @@
 // restored AppBinding.
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { apiVersionOf } from '../../shared/api/index.ts';
+import { apiVersionOf, APPBINDING_API_VERSION } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { redisAvailable, startRedis } from '../backends/redis.ts';
 import { pvcDir } from '../world/pod-runner/volumes.ts';
@@ -28,7 +28,6 @@ import {
 const BB = apiVersionOf('BackupBatch');
 const BS = apiVersionOf('BackupSession');
 const RB = apiVersionOf('RestoreBatch');
-const APPBINDING = 'appcatalog.appscode.com/v1alpha1';
 const PART_OF = { 'app.kubernetes.io/part-of': 'shop' };
 
 t.setTimeout(300_000);
@@ -52,7 +51,7 @@ t.test(
         stringData: { password: redis.password },
       } as KubeObject,
       {
-        apiVersion: APPBINDING,
+        apiVersion: APPBINDING_API_VERSION,
         kind: 'AppBinding',
         metadata: { name: 'cache', namespace: ns, labels: PART_OF },
         spec: {
@@ -92,7 +91,7 @@ t.test(
           },
           {
             task: { name: 'redis-backup-7.0.5' },
-            target: { alias: 'cache', ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'cache' } },
+            target: { alias: 'cache', ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'cache' } },
           },
           {
             task: {
@@ -186,7 +185,7 @@ t.test(
             task: { name: 'redis-restore-7.0.5' },
             target: {
               alias: 'cache',
-              ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'cache' },
+              ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'cache' },
               rules: [{ snapshots: ['latest'] }],
             },
           },
@@ -200,7 +199,7 @@ t.test(
       ['Succeeded', 'Succeeded', 'Succeeded'],
     );
     t.ok(
-      await w.kube.getOrNull(APPBINDING, 'AppBinding', fresh, 'cache'),
+      await w.kube.getOrNull(APPBINDING_API_VERSION, 'AppBinding', fresh, 'cache'),
       'the AppBinding re-created in the fresh namespace',
     );
     t.same(

@@ -11,7 +11,7 @@ import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { apiVersionOf } from '../../shared/api/index.ts';
+import { apiVersionOf, APPBINDING_API_VERSION } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { mariadbAvailable, startMariaDb, type MariaDb } from '../backends/mariadb.ts';
 import { e2eWorld, finished, readTree, until, type RestoreBatchObj } from '../support/e2e-world.ts';
@@ -30,7 +30,6 @@ import {
 
 const BB = apiVersionOf('BackupBatch');
 const RB = apiVersionOf('RestoreBatch');
-const APPBINDING = 'appcatalog.appscode.com/v1alpha1';
 
 t.setTimeout(420_000);
 if (!mariadbAvailable()) throw new Error('MariaDB is not installed: run hack/install-system-packages.sh');
@@ -57,7 +56,7 @@ async function wordpressSite(
     stringData: { username: db.user, password: db.password },
   });
   await w.kube.create({
-    apiVersion: APPBINDING,
+    apiVersion: APPBINDING_API_VERSION,
     kind: 'AppBinding',
     metadata: { name: appBinding, namespace: ns },
     spec: {
@@ -146,7 +145,10 @@ t.test(
         executionOrder: 'Parallel',
         members: [
           {
-            target: { alias: 'db', ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'wordpress-db' } },
+            target: {
+              alias: 'db',
+              ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'wordpress-db' },
+            },
             task: { name: 'mysql-backup-8.0.14' },
           },
           {
@@ -204,7 +206,7 @@ t.test(
           {
             target: {
               alias: 'db',
-              ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'wordpress-db' },
+              ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'wordpress-db' },
               rules: [{ snapshots: ['latest'] }],
             },
             task: { name: 'mysql-restore-8.0.14' },
@@ -237,7 +239,7 @@ t.test(
         repository: { name: 'gcs-repo' },
         target: {
           alias: 'db',
-          ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'wordpress-db' },
+          ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'wordpress-db' },
           rules: [{ snapshots: ['latest'] }],
         },
       },
@@ -282,7 +284,10 @@ function hookedBatch(ns: string, port: number): KubeObject {
         // The guide writes `apiVersion: apps/v1` for the AppBinding, a slip: AppBinding is in
         // appcatalog.appscode.com/v1alpha1, as the batch-backup guide writes it. The only change to this member.
         {
-          target: { alias: 'db', ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'wordpress-mysql' } },
+          target: {
+            alias: 'db',
+            ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'wordpress-mysql' },
+          },
           task: { name: 'mysql-backup-8.0.14' },
         },
         {

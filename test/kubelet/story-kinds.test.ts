@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { apiVersionOf } from '../../shared/api/index.ts';
+import { apiVersionOf, APPBINDING_API_VERSION } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { encodeCommand } from '../../agent/db/resp.ts';
 import { REDIS_IMAGE } from '../world/images/build.ts';
@@ -21,7 +21,6 @@ import { appWorkload, backupNow, finalPhase, invokerReady, openStory, type Pod, 
 t.setTimeout(900_000);
 const started = Date.now();
 const st = await openStory(t, 'kinds', ['redis']);
-const APPBINDING = 'appcatalog.appscode.com/v1alpha1';
 const PART_OF = { 'app.kubernetes.io/part-of': 'shop' };
 const SELECTOR = 'app.kubernetes.io/part-of=shop';
 const PASSWORD = `redis-${randomBytes(6).toString('hex')}`;
@@ -170,7 +169,7 @@ t.test('Deployment + Redis + kubedump: Sequential BackupBatch, one RestoreBatch 
   });
   await st.kube.create(web);
   await st.kube.create({
-    apiVersion: APPBINDING,
+    apiVersion: APPBINDING_API_VERSION,
     kind: 'AppBinding',
     metadata: { name: 'cache', namespace: ns, labels: PART_OF },
     spec: {
@@ -224,7 +223,7 @@ t.test('Deployment + Redis + kubedump: Sequential BackupBatch, one RestoreBatch 
         },
         {
           task: { name: 'redis-backup-7.0.5' },
-          target: { alias: 'cache', ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'cache' } },
+          target: { alias: 'cache', ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'cache' } },
         },
         {
           task: { name: 'kubedump-backup-0.1.0', params: [{ name: 'labelSelector', value: SELECTOR }] },
@@ -371,7 +370,7 @@ t.test('Deployment + Redis + kubedump: Sequential BackupBatch, one RestoreBatch 
           task: { name: 'redis-restore-7.0.5' },
           target: {
             alias: 'cache',
-            ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'cache' },
+            ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'cache' },
             rules: [{ snapshots: ['latest'] }],
           },
         },
@@ -403,7 +402,7 @@ t.test('Deployment + Redis + kubedump: Sequential BackupBatch, one RestoreBatch 
     ['apps/v1', 'Deployment', 'web'],
     ['v1', 'ConfigMap', 'web-config'],
     ['v1', 'Secret', 'cache-auth'],
-    [APPBINDING, 'AppBinding', 'cache'],
+    [APPBINDING_API_VERSION, 'AppBinding', 'cache'],
   ] as const)
     t.ok(await st.kube.getOrNull(apiVersion, kind, fresh, name), `${kind} ${name} re-created in ${fresh}`);
   t.notOk(await st.kube.getOrNull('apps/v1', 'Deployment', fresh, 'redis'), 'nothing the selector left out');

@@ -4,7 +4,7 @@
 // Job dumps the database through kube-proxy into restic; after the database is dropped, a RestoreSession's Job
 // streams the dump back, and the rows are the same.
 import t from 'tap';
-import { apiVersionOf } from '../../shared/api/index.ts';
+import { apiVersionOf, APPBINDING_API_VERSION } from '../../shared/api/index.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { MARIADB_IMAGE } from '../world/images/build.ts';
 import { until } from '../support/e2e-world.ts';
@@ -12,7 +12,6 @@ import { backupNow, finalPhase, invokerReady, openStory, type Pod, type Session 
 
 t.setTimeout(600_000);
 const st = await openStory(t, 'mariadb', ['mariadb']);
-const APPBINDING = 'appcatalog.appscode.com/v1alpha1';
 const PASSWORD = `db-${Date.now().toString(36)}`;
 
 /** SQL as the server's root, over its unix socket, inside the database container. */
@@ -72,7 +71,7 @@ t.test('a MariaDB pod is dumped by a backup Job and restored by a restore Job', 
     spec: { selector: { app: 'mysql' }, ports: [{ port: 3306, targetPort: 3306 }] },
   });
   await st.kube.create({
-    apiVersion: APPBINDING,
+    apiVersion: APPBINDING_API_VERSION,
     kind: 'AppBinding',
     metadata: { name: 'mysql', namespace: st.ns },
     spec: {
@@ -107,7 +106,7 @@ t.test('a MariaDB pod is dumped by a backup Job and restored by a restore Job', 
       repository: { name: 'repo' },
       schedule: '0 0 1 1 *',
       task: { name: 'mariadb-backup-10.5.8', params: [{ name: 'args', value: '--databases shop' }] },
-      target: { ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'mysql' } },
+      target: { ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'mysql' } },
       retentionPolicy: { name: 'keep-3', keepLast: 3, prune: true },
     },
   });
@@ -132,7 +131,7 @@ t.test('a MariaDB pod is dumped by a backup Job and restored by a restore Job', 
       repository: { name: 'repo' },
       task: { name: 'mariadb-restore-10.5.8' },
       target: {
-        ref: { apiVersion: APPBINDING, kind: 'AppBinding', name: 'mysql' },
+        ref: { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', name: 'mysql' },
         rules: [{ snapshots: ['latest'] }],
       },
     },

@@ -3,7 +3,7 @@
 // variables substituted. What this loop creates carries ownership labels (blueprint, target kind/namespace/name), so
 // removing the annotation removes exactly it and a blueprint change is applied to every target that names it.
 import { createHash } from 'node:crypto';
-import { LABEL, LABEL_VALUE, apiVersionOf } from '../../shared/api/index.ts';
+import { APPBINDING_API_VERSION, LABEL, LABEL_VALUE, apiVersionOf } from '../../shared/api/index.ts';
 import { errorMessage } from '../../shared/errors.ts';
 import type { KubeObject } from '../../shared/kube/client.ts';
 import { Informer } from '../../shared/kube/informer.ts';
@@ -27,7 +27,7 @@ export const AUTO_BACKUP_TARGETS = [
   { apiVersion: 'apps/v1', kind: 'StatefulSet', files: true },
   { apiVersion: 'apps/v1', kind: 'DaemonSet', files: true },
   { apiVersion: 'v1', kind: 'PersistentVolumeClaim', files: true },
-  { apiVersion: 'appcatalog.appscode.com/v1alpha1', kind: 'AppBinding', files: false },
+  { apiVersion: APPBINDING_API_VERSION, kind: 'AppBinding', files: false },
 ] as const;
 
 type Obj = Record<string, unknown>;
