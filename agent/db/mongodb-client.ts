@@ -145,7 +145,6 @@ function duplicateKey(err: unknown): boolean {
 class Target {
   private batch: BSON.Document[] = [];
   private bytes = 0;
-  inserted = 0;
   private readonly client: MongoClient;
   readonly header: CollectionHeader;
   private readonly o: RestoreOptions;
@@ -190,7 +189,6 @@ class Target {
         );
       throw err;
     }
-    this.inserted += docs.length;
   }
 
   /** The documents are in: build the indexes once, rather than maintain them through every insert. */

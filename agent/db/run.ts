@@ -157,7 +157,8 @@ export async function backupDatabase(
  * PostgreSQL's psql runs under a guard that fails on any error a full dump does not always meet (an
  * existing bootstrap role); Redis's `redis-cli --pipe` fails when any command failed (after a FLUSHALL
  * first when the task's `flushAll` param says so); MongoDB's restore client fails on a duplicate _id unless
- * `dropCollections` asked it to drop each collection first, and on a stream without its trailer. Returns the number of dump bytes applied.
+ * `dropCollections` asked it to drop each collection first, and on a stream without its trailer. Returns the
+ * number of dump bytes applied.
  */
 export async function restoreDatabase(
   restic: Restic,

@@ -64,7 +64,6 @@ export interface Story {
 export const KUBELET_TEST_DIR =
   process.env.STASH_TS_KUBELET_WORLD ??
   join(REPO_ROOT, '.cluster', WORLD_INSTANCE ? `kubelet-test-${WORLD_INSTANCE}` : 'kubelet-test');
-const DIR = KUBELET_TEST_DIR;
 
 /**
  * Story files may run side by side on the one world: whoever comes first starts it (and installs the product),
@@ -72,8 +71,8 @@ const DIR = KUBELET_TEST_DIR;
  * process is gone.
  */
 async function underWorldLock<T>(fn: () => Promise<T>): Promise<T> {
-  const lock = join(DIR, '.story-lock');
-  mkdirSync(DIR, { recursive: true });
+  const lock = join(KUBELET_TEST_DIR, '.story-lock');
+  mkdirSync(KUBELET_TEST_DIR, { recursive: true });
   for (;;) {
     try {
       mkdirSync(lock);
@@ -103,7 +102,7 @@ async function underWorldLock<T>(fn: () => Promise<T>): Promise<T> {
 /** The world, the story's namespace with the Secret `repo-secret` and the Repository `repo`; cleaned up at teardown. */
 export async function openStory(t: Test, name: string, extraImages: ImageName[] = []): Promise<Story> {
   const world = await underWorldLock(async () => {
-    const w = await startNodeWorld(DIR, {
+    const w = await startNodeWorld(KUBELET_TEST_DIR, {
       log: (m) => t.comment(m),
       images: ['operator', 'agent', 'app', ...extraImages],
     });
@@ -118,7 +117,7 @@ export async function openStory(t: Test, name: string, extraImages: ImageName[] 
     await kube.delete('v1', 'Namespace', undefined, ns).catch(() => undefined);
     kube.close();
   });
-  const repoDir = join(DIR, 'repositories', ns);
+  const repoDir = join(KUBELET_TEST_DIR, 'repositories', ns);
   rmSync(repoDir, { recursive: true, force: true });
   mkdirSync(repoDir, { recursive: true });
   // The agent runs as a non-root user; the directory is a hostPath into its pods.
@@ -317,7 +316,7 @@ export async function claimFor(st: Story, name: string): Promise<void> {
 
 /** The hostPath PersistentVolume, reserved for the claim `name`, of hostPathClaim. Returns its directory. */
 export async function hostPathVolume(st: Story, name: string, files: Record<string, string | Buffer>): Promise<string> {
-  const dir = join(DIR, 'volumes', st.ns, name);
+  const dir = join(KUBELET_TEST_DIR, 'volumes', st.ns, name);
   rmSync(dir, { recursive: true, force: true });
   for (const [rel, content] of Object.entries(files)) {
     mkdirSync(join(dir, rel, '..'), { recursive: true });

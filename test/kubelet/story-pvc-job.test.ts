@@ -1,9 +1,10 @@
 // Story on real pods: the job model (docs/api.md §12). A stand-alone PersistentVolumeClaim has no pod to carry a
 // sidecar, so the operator runs the agent image in a Job: the kubelet runs the Job's pod with the claim mounted
 // (a hostPath PersistentVolume on this machine's disk), it backs the volume up, and a RestoreSession's Job puts
-// the files back into the emptied volume, byte for byte. A Job whose claim is still unbound waits for the
-// real scheduler to place its pod (docs/api.md §12.1) rather than failing. Then a backup Job under a memory limit too small for the
+// the files back into the emptied volume, byte for byte. Then a backup Job under a memory limit too small for the
 // agent is OOM-killed by the kernel on the node, and the session says so (OOMKilled, from the kubelet's report).
+// Last, a Job whose claim is still unbound waits for the real scheduler to place its pod (docs/api.md §12.1)
+// rather than failing.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -47,8 +48,11 @@ async function endedJobPod(prefix: string): Promise<JobPod> {
   );
 }
 
-/** A BackupConfiguration `name` of the claim `uploads` (job model, on demand only) and its session `<name>-1`. */
-async function backUpClaim(name: string, runtimeSettings?: Record<string, unknown>, claim = 'uploads'): Promise<void> {
+/** A BackupConfiguration `name` of a claim (default `uploads`; job model, on demand) and its session `<name>-1`. */
+async function backUpClaim(
+  name: string,
+  { claim = 'uploads', runtimeSettings }: { claim?: string; runtimeSettings?: Record<string, unknown> } = {},
+): Promise<void> {
   await st.kube.create({
     apiVersion: apiVersionOf('BackupConfiguration'),
     kind: 'BackupConfiguration',
@@ -120,7 +124,7 @@ t.test('a PVC is backed up by a Job and restored by a Job, on real pods', async 
 t.test('a backup Job under a memory limit too small for the agent is OOM-killed and reported so', async (t) => {
   type Event = KubeObject & { reason?: string; message?: string; involvedObject?: { name?: string } };
   // Below what Node.js needs to load the agent: the kernel kills it on the node, the kubelet says OOMKilled.
-  await backUpClaim('tight', { container: { resources: { limits: { memory: OOM_LIMIT } } } });
+  await backUpClaim('tight', { runtimeSettings: { container: { resources: { limits: { memory: OOM_LIMIT } } } } });
   const pod = await endedJobPod('stash-backup-tight-1-');
   t.equal(
     pod.status?.containerStatuses?.[0]?.state?.terminated?.reason,
@@ -152,7 +156,7 @@ t.test(
       status?: { conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }> };
     };
     await claimFor(st, 'late');
-    await backUpClaim('late-backup', undefined, 'late');
+    await backUpClaim('late-backup', { claim: 'late' });
     const unplaced = await until(
       'the Job pod reported Unschedulable by the scheduler',
       async () =>

@@ -15,8 +15,6 @@ import { APP_IMAGE } from '../world/images/build.ts';
 import { OPERATOR_IMAGE } from '../world/entrypoints.ts';
 import { KUBELET_TEST_DIR } from './story-kit.ts';
 
-const DIR = KUBELET_TEST_DIR;
-
 let s: NodeWorldState;
 const k = (...args: string[]) =>
   execFileSync(s.kubectl, ['--kubeconfig', s.kubeconfig, ...args], {
@@ -27,7 +25,7 @@ const json = <T>(...args: string[]) => JSON.parse(k(...args, '-o', 'json')) as T
 
 t.before(async () => {
   const t0 = Date.now();
-  s = await startNodeWorld(DIR, { log: (m) => t.comment(m), images: ['operator', 'agent', 'app'] });
+  s = await startNodeWorld(KUBELET_TEST_DIR, { log: (m) => t.comment(m), images: ['operator', 'agent', 'app'] });
   t.comment(`world up in ${((Date.now() - t0) / 1000).toFixed(1)}s (${JSON.stringify(s.timings)})`);
 });
 
@@ -132,9 +130,9 @@ t.test('stash-ts installed as a user installs it: two operator pods Running from
 });
 
 t.test('down removes every process, mount, cgroup and namespace the world made', async (t) => {
-  const l = layout(DIR);
+  const l = layout(KUBELET_TEST_DIR);
   const pids = Object.values(s.pids);
-  await stopNodeWorld(DIR);
+  await stopNodeWorld(KUBELET_TEST_DIR);
   for (const p of pids)
     t.notOk(
       existsSync(`/proc/${p}/cmdline`) && readFileSync(`/proc/${p}/cmdline`, 'utf8').length > 0,

@@ -362,9 +362,12 @@ export function totalHostsOf(w: Workload): number {
   return 1;
 }
 
+/** A host that can no longer report, and why. */
 export interface MissingHost {
   host: string;
   reason: string;
+  /** A Job's pod that has not ended but the scheduler cannot place yet, which may pass (a claim still binding). */
+  unschedulable?: true;
 }
 
 /**

@@ -8,7 +8,7 @@ import { Informer } from '../../shared/kube/informer.ts';
 import type { Logger } from 'pino';
 import { aliasOf, missingHosts, slimPod, type ExecutionModel, type Member, type MissingSince } from './common.ts';
 import type { Invoker } from '../../shared/api/types.ts';
-import { type JobGone, memberJobHosts, missingJobHosts } from './jobs.ts';
+import { memberJobHosts, missingJobHosts } from './jobs.ts';
 import type { HostObservation } from './rules.ts';
 
 interface LeaseObj extends KubeObject {
@@ -311,7 +311,7 @@ export async function observeHosts(o: ObserveInput): Promise<{ hosts: HostObserv
     missing: gone,
     unknownHosts,
     expected,
-  }: { missing: Array<{ host: string } & JobGone>; unknownHosts: number; expected: string[] } = o.model === 'workload'
+  } = o.model === 'workload'
     ? await missingHosts(o.kube, o.m.ref, aliasOf(o.m), o.totalHosts, o.reported, o.pods)
     : {
         missing: await missingJobHosts(
@@ -335,13 +335,7 @@ export async function observeHosts(o: ObserveInput): Promise<{ hosts: HostObserv
     hosts.push({
       host,
       ...(g
-        ? {
-            gone: {
-              reason: g.reason,
-              forMs: o.missing.seen(o.prefix + host),
-              ...(g.unschedulable ? { unschedulable: true as const } : {}),
-            },
-          }
+        ? { gone: { reason: g.reason, forMs: o.missing.seen(o.prefix + host), unschedulable: g.unschedulable } }
         : {}),
       heartbeatAt: heartbeatAt(o.leases, o.namespace, o.heartbeatKind, o.session, host),
       ...(o.purpose === 'restore' && o.model === 'workload'

@@ -9,7 +9,7 @@ import { isConflict, type Kube, type KubeObject } from '../../shared/kube/client
 import { agentParts, type InjectOptions } from '../admission/inject.ts';
 import type { BackupMember, Obj, Repository, RestoreMember } from '../admission/types.ts';
 import { restoreHostForTemplates } from '../../shared/restic/host.ts';
-import { copyPodSettings, invokerLabels, ownerRef, type Member } from './common.ts';
+import { copyPodSettings, invokerLabels, ownerRef, type Member, type MissingHost } from './common.ts';
 import type { Invoker } from '../../shared/api/types.ts';
 
 /** How long a host whose Job ended may still take to show its stats (the agent writes them before it exits). */
@@ -429,10 +429,10 @@ export async function missingJobHosts(
   sessionName: string,
   reported: ReadonlySet<string>,
   pods: readonly KubeObject[],
-): Promise<Array<{ host: string } & JobGone>> {
+): Promise<MissingHost[]> {
   const hosts = memberJobHosts(purpose, m);
   const names = memberJobNames(purpose, inv, m, sessionName);
-  const out: Array<{ host: string } & JobGone> = [];
+  const out: MissingHost[] = [];
   for (const [i, host] of hosts.entries()) {
     const name = names[i];
     if (reported.has(host) || !name) continue;
@@ -488,12 +488,6 @@ async function jobPodsEnded(kube: Kube, namespace: string, name: string): Promis
   }
 }
 
-/** Why a Job's host cannot report; `unschedulable`: its pod has not ended, the scheduler cannot place it yet. */
-export interface JobGone {
-  reason: string;
-  unschedulable?: true;
-}
-
 /**
  * Why a Job can no longer report (deleted, failed, or done without its agent writing stats), or undefined while
  * it may still report. Its pod terminating counts at once: the Job's own status follows a moment later. A pod the
@@ -504,7 +498,7 @@ async function jobGone(
   namespace: string,
   name: string,
   pods: readonly KubeObject[],
-): Promise<JobGone | undefined> {
+): Promise<Omit<MissingHost, 'host'> | undefined> {
   const job = await kube.getOrNull<JobObj>('batch/v1', 'Job', namespace, name);
   if (!job || job.metadata?.deletionTimestamp) return { reason: `Job ${name} was deleted before its host reported` };
   const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
